@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/demoapi"
+	"github.com/tlsgate/tlsgate/internal/server"
+)
+
+const demoUsage = `Usage: tlsgate demo [flags]
+
+Starts a small demo API on loopback and the gateway in front of it, on
+built-in defaults: HTTPS on 127.0.0.1:8443 with a certificate for
+localhost, 127.0.0.1 and ::1 from a local CA that tlsgate creates on first
+run in its data directory (and reuses after), and HTTP on 127.0.0.1:8080
+redirecting to HTTPS. It prints curl commands that work. Ctrl-C stops it.
+
+Examples:
+  tlsgate demo
+  tlsgate demo --https 127.0.0.1:9443 --http off --data-dir /tmp/tlsgate-demo
+
+Flags:
+`
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS `ADDR`")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP redirect `ADDR`, or off")
+	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
+	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
+	if err := fs.Parse(args); err != nil {
+		return parseErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("demo takes flags only, got %q", fs.Args())
+	}
+
+	// The demo API listens on a free loopback port of its own.
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("starting the demo API: %w", err)
+	}
+	api := &http.Server{Handler: demoapi.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go api.Serve(apiLn)
+	defer api.Close()
+	upstream := "http://" + apiLn.Addr().String()
+
+	cfg := &config.Config{
+		DataDir: *dataDir,
+		Listen:  config.Listen{HTTPS: *httpsAddr, HTTP: *httpAddr},
+		Sites: []config.Site{{
+			Hosts: []string{"localhost", "127.0.0.1", "::1"},
+			Routes: []config.Route{
+				{Path: "/api/", Upstreams: []string{upstream}},
+				{Path: "/public/", Upstreams: []string{upstream}},
+				{Path: "/internal/", Upstreams: []string{upstream}},
+			},
+		}},
+	}
+	cfg.Log.Format = *logFormat
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
+	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	return runGateway(ctx, cfg, server.Options{Log: log}, func(srv *server.Server) error {
+		auth, err := srv.CA()
+		if err != nil {
+			return err
+		}
+		port := srv.HTTPSAddr().(*net.TCPAddr).Port
+		root := auth.RootPath()
+		fmt.Fprintf(stdout, "\ntlsgate demo: a demo API behind the gateway.\n\n")
+		fmt.Fprintf(stdout, "  HTTPS  https://localhost:%d  (TLS 1.2/1.3, HTTP/2, HSTS)\n", port)
+		if a := srv.HTTPAddr(); a != nil {
+			fmt.Fprintf(stdout, "  HTTP   http://localhost:%d   (redirects to HTTPS)\n", a.(*net.TCPAddr).Port)
+		}
+		fmt.Fprintf(stdout, "  Local CA root: %s\n\nTry:\n", root)
+		for _, p := range []string{"/api/health", "/public/info", "/internal/payments"} {
+			fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d%s\n", root, port, p)
+		}
+		if a := srv.HTTPAddr(); a != nil {
+			fmt.Fprintf(stdout, "  curl -i http://localhost:%d/api/health\n", a.(*net.TCPAddr).Port)
+		}
+		fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n\n")
+		return nil
+	})
+}

@@ -1,0 +1,117 @@
+// Command tlsgate is a TLS-terminating reverse proxy for APIs, secure by
+// default. See `tlsgate help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `tlsgate: secure HTTPS for APIs, right by default.
+
+Usage:
+  tlsgate demo                        run a demo API behind the gateway on 127.0.0.1:8443
+  tlsgate proxy --from ADDR --to URL  put HTTPS in front of one upstream
+  tlsgate serve --config FILE         run the gateway from a config file
+  tlsgate config validate FILE        check a config file without serving
+  tlsgate version                     print the version
+
+Run 'tlsgate COMMAND -h' for a command's flags and examples.
+Configuration reference: README.md and examples/ in the source tree.
+`
+
+// usageError makes main exit 2 and print the command's help hint.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// hintError carries a suggested fix printed after the error.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e hintError) Error() string { return e.err.Error() }
+func (e hintError) Unwrap() error { return e.err }
+
+func main() {
+	ctx := context.Background()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(report(err, os.Stderr))
+}
+
+// report prints err in tlsgate's one voice and returns the exit code.
+func report(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "tlsgate: error: %s\ntlsgate: hint: run 'tlsgate help' for usage\n", ue.msg)
+		return 2
+	}
+	var many interface{ Unwrap() []error }
+	if errors.As(err, &many) && len(many.Unwrap()) > 1 && !strings.Contains(err.Error(), "\n\n") {
+		list := flatten(err)
+		fmt.Fprintf(stderr, "tlsgate: error: %d problems:\n", len(list))
+		for _, e := range list {
+			fmt.Fprintf(stderr, "  %s\n", e)
+		}
+	} else {
+		fmt.Fprintf(stderr, "tlsgate: error: %s\n", err)
+	}
+	var he hintError
+	if errors.As(err, &he) {
+		fmt.Fprintf(stderr, "tlsgate: hint: %s\n", he.hint)
+	}
+	return 1
+}
+
+// flatten lists the leaves of joined errors, one line each.
+func flatten(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if m, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range m.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		out = append(out, strings.ReplaceAll(e.Error(), "\n", "\n  "))
+	}
+	walk(err)
+	return out
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr)
+	case "proxy":
+		return runProxy(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q", cmd)
+}

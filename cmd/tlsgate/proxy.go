@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/server"
+)
+
+const proxyUsage = `Usage: tlsgate proxy --from [HOST]:PORT --to URL [flags]
+
+Puts HTTPS in front of one upstream, with the same defaults as a full
+config: TLS 1.2+1.3 with AEAD ciphers, HTTP/2, HSTS and security headers.
+Without --cert/--key the certificate comes from the local CA in the data
+directory (created on first use; trust its root.pem in your client).
+
+HOST is the name clients use (SNI and Host). A name ending in .localhost,
+or localhost itself, binds 127.0.0.1; an IP binds that IP; any other name,
+or none, binds every interface. Repeat --to for round-robin upstreams.
+
+Examples:
+  tlsgate proxy --from api.localhost:8443 --to http://127.0.0.1:9000
+  tlsgate proxy --from api.example.com:443 --to http://10.0.0.5:8080 \
+      --cert /etc/ssl/api/fullchain.pem --key /etc/ssl/api/key.pem --redirect-from :80
+
+Flags:
+`
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, proxyUsage); fs.PrintDefaults() }
+	from := fs.String("from", "", "`[HOST]:PORT` to serve HTTPS on (required)")
+	var to stringList
+	fs.Var(&to, "to", "upstream `URL`, http:// or https:// (required; repeat for round-robin)")
+	certFile := fs.String("cert", "", "certificate chain `FILE` (PEM, leaf first); default: local CA")
+	keyFile := fs.String("key", "", "private key `FILE` (PEM)")
+	profile := fs.String("profile", config.ProfileIntermediate, "TLS `profile`: intermediate (TLS 1.2+1.3) or modern (TLS 1.3 only)")
+	redirect := fs.String("redirect-from", "", "also listen for plain HTTP on `ADDR` and redirect it to HTTPS")
+	accessLog := fs.Bool("access-log", true, "log one line per request (false for benchmarks)")
+	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
+	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return parseErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("proxy takes flags only, got %q", fs.Args())
+	}
+	cfg, err := proxyConfig(*from, to, *certFile, *keyFile, *profile, *redirect)
+	if err != nil {
+		return err
+	}
+	cfg.DataDir = *dataDir
+	cfg.Log.Access = accessLog
+	cfg.Log.Format, cfg.Log.Level = *logFormat, *logLevel
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	return runGateway(ctx, cfg, server.Options{Log: log}, func(srv *server.Server) error {
+		fmt.Fprintf(stdout, "tlsgate: proxying https://%s -> %s\n", displayAddr(cfg.Sites[0].Hosts[0], srv.HTTPSAddr()), strings.Join(to, ", "))
+		if cfg.Sites[0].TLS.Certificate.Source == config.SourceInternal {
+			auth, err := srv.CA()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "tlsgate: certificate from the local CA; trust %s\n", auth.RootPath())
+		}
+		return nil
+	})
+}
+
+// proxyConfig turns the proxy flags into a one-site config, with errors
+// that name the flag.
+func proxyConfig(from string, to []string, certFile, keyFile, profile, redirect string) (*config.Config, error) {
+	if from == "" {
+		return nil, usagef("--from is required, e.g. --from api.localhost:8443")
+	}
+	if len(to) == 0 {
+		return nil, usagef("--to is required, e.g. --to http://127.0.0.1:9000")
+	}
+	host, port, err := net.SplitHostPort(from)
+	if err != nil {
+		return nil, usagef("--from %q: want [HOST]:PORT, e.g. api.localhost:8443", from)
+	}
+	for _, u := range to {
+		if err := config.CheckUpstream(u); err != nil {
+			return nil, usagef("--to: %v", err)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, usagef("--cert and --key go together")
+	}
+	host = strings.ToLower(host)
+	var hosts []string
+	bind := ""
+	switch {
+	case host == "":
+		hosts = []string{"localhost", "127.0.0.1", "::1"}
+	case host == "localhost" || strings.HasSuffix(host, ".localhost"):
+		hosts, bind = []string{host}, "127.0.0.1"
+	default:
+		hosts = []string{host}
+		if a, err := netip.ParseAddr(host); err == nil {
+			bind = a.String()
+		}
+	}
+	site := config.Site{
+		Hosts:   hosts,
+		Default: true, // the only site: clients without SNI get it too
+		TLS:     config.SiteTLS{Profile: profile},
+		Routes:  []config.Route{{Path: "/", Upstreams: to}},
+	}
+	if certFile != "" {
+		site.TLS.Certificate = config.Certificate{Source: config.SourceFiles, Cert: certFile, Key: keyFile}
+	}
+	httpAddr := config.ListenOff
+	if redirect != "" {
+		httpAddr = redirect
+	}
+	return &config.Config{
+		Listen: config.Listen{HTTPS: net.JoinHostPort(bind, port), HTTP: httpAddr},
+		Sites:  []config.Site{site},
+	}, nil
+}
+
+func displayAddr(host string, a net.Addr) string {
+	port := a.(*net.TCPAddr).Port
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("%s:%d", host, port)
+}

@@ -1,0 +1,263 @@
+// Package config defines tlsgate's configuration file. The Config struct and
+// its doc comments are the configuration reference: every key, its default,
+// and what it means for security.
+//
+// Load decodes YAML strictly (unknown keys and wrong types are errors) and
+// remembers where every value stood, so that Validate and later stages can
+// report problems as "tlsgate.yaml:14:7: sites[0].routes[2].upstreams[0]: ...".
+package config
+
+import "time"
+
+// Config is a whole tlsgate configuration. The zero value is not usable:
+// call Load, or build one in code and call Defaults and Validate.
+type Config struct {
+	// DataDir holds state tlsgate creates: the internal CA and, later, ACME
+	// accounts and certificates. Empty means the default data dir
+	// ($TLSGATE_DATA_DIR, else $XDG_DATA_HOME/tlsgate, else
+	// ~/.local/share/tlsgate).
+	DataDir string `yaml:"data_dir"`
+
+	// Listen names the addresses the gateway binds.
+	Listen Listen `yaml:"listen"`
+
+	// Sites are the hostnames served, each with its certificate, TLS profile
+	// and routes. A TLS client is given the site whose hosts match its SNI.
+	Sites []Site `yaml:"sites"`
+
+	// TrustedProxies lists IP addresses or CIDR ranges of load balancers in
+	// front of tlsgate. Only from these peers are X-Forwarded-For and
+	// X-Request-ID kept and extended; from anyone else they are replaced,
+	// because a client could otherwise spoof its address. Empty: trust nobody.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// Timeouts bound how long a slow client or upstream can hold resources.
+	Timeouts Timeouts `yaml:"timeouts"`
+
+	// Limits bound request sizes.
+	Limits Limits `yaml:"limits"`
+
+	// Log controls logging.
+	Log Log `yaml:"log"`
+
+	src *source // where values were read from; nil for configs built in code
+}
+
+// Listen holds the listener addresses.
+type Listen struct {
+	// HTTPS is the TLS listener, "host:port". Default ":443".
+	HTTPS string `yaml:"https"`
+	// HTTP is the plain-HTTP listener that only redirects to HTTPS (and will
+	// answer ACME http-01 challenges). "off" disables it. Default ":80".
+	HTTP string `yaml:"http"`
+}
+
+// ListenOff is the value of Listen.HTTP that disables the redirect listener.
+const ListenOff = "off"
+
+// Site is one or more hostnames served with one certificate and route table.
+type Site struct {
+	// Hosts are the names this site answers to: DNS names, "*.example.com"
+	// wildcards (one label) or IP addresses. Required. A name may belong to
+	// one site only.
+	Hosts []string `yaml:"hosts"`
+
+	// Default makes this site answer TLS clients that send no SNI and whose
+	// destination IP is not one of any site's hosts. At most one site may be
+	// the default. Off by default: such clients get an "unrecognized name"
+	// alert.
+	Default bool `yaml:"default"`
+
+	// TLS selects the protocol profile and the certificate.
+	TLS SiteTLS `yaml:"tls"`
+
+	// HSTS configures the Strict-Transport-Security header sent on every
+	// HTTPS response of this site.
+	HSTS HSTS `yaml:"hsts"`
+
+	// Routes map path prefixes to upstreams. The longest matching prefix wins.
+	Routes []Route `yaml:"routes"`
+}
+
+// SiteTLS is a site's TLS settings.
+type SiteTLS struct {
+	// Profile is "intermediate" (TLS 1.2 and 1.3, ECDHE key exchange with
+	// AEAD ciphers only: Mozilla's intermediate list; the default) or
+	// "modern" (TLS 1.3 only). Nothing weaker exists: TLS 1.0 and 1.1
+	// cannot be enabled.
+	Profile string `yaml:"profile"`
+
+	// Certificate says where the site's certificate comes from.
+	Certificate Certificate `yaml:"certificate"`
+}
+
+// TLS profile names.
+const (
+	ProfileIntermediate = "intermediate"
+	ProfileModern       = "modern"
+)
+
+// Certificate is a certificate source.
+type Certificate struct {
+	// Source is "files" (Cert and Key, reloaded when they change) or
+	// "internal" (issued and renewed by the local CA in DataDir; for
+	// development and internal services). Default "internal" when Cert and
+	// Key are empty, else "files".
+	Source string `yaml:"source"`
+	// Cert is the PEM certificate chain, leaf first (fullchain.pem).
+	Cert string `yaml:"cert"`
+	// Key is the PEM private key. It must not be readable by other users.
+	Key string `yaml:"key"`
+}
+
+// Certificate sources.
+const (
+	SourceFiles    = "files"
+	SourceInternal = "internal"
+)
+
+// HSTS is the Strict-Transport-Security policy.
+type HSTS struct {
+	// MaxAge in seconds. Default 31536000 (one year). 0 sends max-age=0,
+	// which tells browsers to forget an earlier policy.
+	MaxAge *int `yaml:"max_age"`
+	// IncludeSubDomains adds includeSubDomains. Default true.
+	IncludeSubDomains *bool `yaml:"include_subdomains"`
+	// Preload adds preload. Default false: preloading is hard to undo, so it
+	// must be chosen. Requires MaxAge >= 31536000 and IncludeSubDomains.
+	Preload bool `yaml:"preload"`
+}
+
+// Route sends requests under a path prefix to upstreams.
+type Route struct {
+	// Path is a prefix starting with "/". "/api/" matches /api/ and below;
+	// "/api" also matches /api itself. Default "/".
+	Path string `yaml:"path"`
+	// Upstreams are base URLs (http:// or https://), used round-robin. An
+	// upstream that fails to connect is taken out of rotation and retried
+	// later with back-off. A path in the URL is prepended to the request path.
+	Upstreams []string `yaml:"upstreams"`
+	// StripPrefix removes Path from the request path before forwarding.
+	StripPrefix bool `yaml:"strip_prefix"`
+}
+
+// Timeouts; zero values take the defaults shown.
+type Timeouts struct {
+	// ReadHeader bounds the TLS handshake plus reading request headers.
+	// Default 10s.
+	ReadHeader time.Duration `yaml:"read_header"`
+	// BodyRead bounds the wait between two reads of a request body (like
+	// nginx's client_body_timeout), so a slow upload may run long but a
+	// stalled one is cut. Default 60s.
+	BodyRead time.Duration `yaml:"body_read"`
+	// Idle is how long a keep-alive connection may wait for its next
+	// request. Default 120s.
+	Idle time.Duration `yaml:"idle"`
+	// UpstreamConnect bounds connecting (and TLS handshake) to an upstream.
+	// Default 5s.
+	UpstreamConnect time.Duration `yaml:"upstream_connect"`
+	// UpstreamResponse bounds the wait for an upstream's response headers;
+	// past it the client gets 504. Default 60s.
+	UpstreamResponse time.Duration `yaml:"upstream_response"`
+	// Shutdown is how long in-flight requests may take to finish on SIGTERM.
+	// Default 30s.
+	Shutdown time.Duration `yaml:"shutdown"`
+}
+
+// Limits on request sizes.
+type Limits struct {
+	// MaxHeaderBytes bounds the request line and headers. Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+}
+
+// Log settings.
+type Log struct {
+	// Format is "json", "text", or "auto" (text on a terminal, else JSON).
+	// Default "auto".
+	Format string `yaml:"format"`
+	// Level is "debug", "info", "warn" or "error". Default "info".
+	Level string `yaml:"level"`
+	// Access logs one line per request. Default true.
+	Access *bool `yaml:"access"`
+}
+
+// Default values.
+const (
+	DefaultHTTPS            = ":443"
+	DefaultHTTP             = ":80"
+	DefaultHSTSMaxAge       = 31536000
+	DefaultReadHeader       = 10 * time.Second
+	DefaultBodyRead         = 60 * time.Second
+	DefaultIdle             = 120 * time.Second
+	DefaultUpstreamConnect  = 5 * time.Second
+	DefaultUpstreamResponse = 60 * time.Second
+	DefaultShutdown         = 30 * time.Second
+	// 64 KiB of headers is far beyond any legitimate API request and keeps a
+	// client from pinning megabytes per connection (Go's default is 1 MiB).
+	DefaultMaxHeaderBytes = 64 << 10
+)
+
+// Defaults fills every unset field with its default. Load calls it.
+func (c *Config) Defaults() {
+	if c.Listen.HTTPS == "" {
+		c.Listen.HTTPS = DefaultHTTPS
+	}
+	if c.Listen.HTTP == "" {
+		c.Listen.HTTP = DefaultHTTP
+	}
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		if s.TLS.Profile == "" {
+			s.TLS.Profile = ProfileIntermediate
+		}
+		if s.TLS.Certificate.Source == "" {
+			if s.TLS.Certificate.Cert == "" && s.TLS.Certificate.Key == "" {
+				s.TLS.Certificate.Source = SourceInternal
+			} else {
+				s.TLS.Certificate.Source = SourceFiles
+			}
+		}
+		if s.HSTS.MaxAge == nil {
+			v := DefaultHSTSMaxAge
+			s.HSTS.MaxAge = &v
+		}
+		if s.HSTS.IncludeSubDomains == nil {
+			v := true
+			s.HSTS.IncludeSubDomains = &v
+		}
+		for j := range s.Routes {
+			if s.Routes[j].Path == "" {
+				s.Routes[j].Path = "/"
+			}
+		}
+	}
+	t := &c.Timeouts
+	setDur(&t.ReadHeader, DefaultReadHeader)
+	setDur(&t.BodyRead, DefaultBodyRead)
+	setDur(&t.Idle, DefaultIdle)
+	setDur(&t.UpstreamConnect, DefaultUpstreamConnect)
+	setDur(&t.UpstreamResponse, DefaultUpstreamResponse)
+	setDur(&t.Shutdown, DefaultShutdown)
+	if c.Limits.MaxHeaderBytes == 0 {
+		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "auto"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Access == nil {
+		v := true
+		c.Log.Access = &v
+	}
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// AccessLog reports whether per-request logging is on.
+func (c *Config) AccessLog() bool { return c.Log.Access == nil || *c.Log.Access }

@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// logWriter records the status and size of a response for the access log.
+// It forwards Flush and the rest through Unwrap, so streaming and
+// http.ResponseController keep working.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *logWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *logWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Site) logAccess(r *http.Request, w *logWriter, inf *info, start time.Time) {
+	attrs := []slog.Attr{
+		slog.String("site", s.name),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("proto", r.Proto),
+		slog.Int("status", w.status),
+		slog.Int64("bytes", w.bytes),
+		slog.Duration("latency", time.Since(start)),
+		slog.String("upstream", inf.upstream),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("request_id", inf.id),
+	}
+	if cs := r.TLS; cs != nil {
+		attrs = append(attrs,
+			slog.String("tls_version", tls.VersionName(cs.Version)),
+			slog.String("cipher", tls.CipherSuiteName(cs.CipherSuite)),
+			slog.String("sni", cs.ServerName),
+			slog.Bool("resumed", cs.DidResume),
+		)
+	}
+	s.opts.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}

@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+)
+
+type trustSet []netip.Prefix
+
+func (t trustSet) contains(remoteAddr string) bool {
+	if len(t) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// setForwarded sets X-Forwarded-For/-Host/-Proto on the outbound request.
+// httputil.ReverseProxy has already removed every incoming Forwarded and
+// X-Forwarded-* header; a chain from a trusted proxy is restored and
+// extended, anything else a client sent is gone.
+func (s *Site) setForwarded(pr *httputil.ProxyRequest) {
+	pr.SetXForwarded()
+	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 && s.trust.contains(pr.In.RemoteAddr) {
+		chain := prior[0]
+		for _, p := range prior[1:] {
+			chain += ", " + p
+		}
+		pr.Out.Header["X-Forwarded-For"] = []string{chain + ", " + pr.Out.Header.Get("X-Forwarded-For")}
+	}
+}
+
+// Request IDs are a random per-process prefix and a counter: unique across
+// restarts and fleets, cheap, and not a secret.
+var (
+	idPrefix = func() string {
+		b := make([]byte, 6)
+		rand.Read(b)
+		return hex.EncodeToString(b)
+	}()
+	idCounter atomic.Uint64
+)
+
+// requestID keeps a well-formed X-Request-ID from a trusted proxy, or makes
+// a new one: an ID from anyone else could be chosen to confuse log searches.
+func (s *Site) requestID(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validID(v[0]) && s.trust.contains(r.RemoteAddr) {
+		return v[0]
+	}
+	var b [32]byte
+	n := copy(b[:], idPrefix)
+	b[n] = '-'
+	out := strconv.AppendUint(b[:n+1], idCounter.Add(1), 36)
+	return string(out)
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+func withInfo(ctx context.Context, i *info) context.Context {
+	return context.WithValue(ctx, ctxKey{}, i)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}

@@ -1,0 +1,240 @@
+// Package proxy forwards a site's requests to its upstreams: route
+// matching, security response headers, forwarding headers from trusted
+// peers only, request IDs, upstream selection with passive health checks,
+// JSON errors and the access log. It is built on httputil.ReverseProxy,
+// which handles hop-by-hop headers, trailers, upgrades and streaming.
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options are shared by every site of a gateway.
+type Options struct {
+	Log *slog.Logger
+	// AccessLog writes one line per request.
+	AccessLog bool
+	// TrustedProxies may pass X-Forwarded-For and X-Request-ID on.
+	TrustedProxies []netip.Prefix
+	// BodyRead bounds the wait between two reads of a request body.
+	BodyRead time.Duration
+	// UpstreamConnect and UpstreamResponse bound upstream connects and the
+	// wait for response headers.
+	UpstreamConnect, UpstreamResponse time.Duration
+	// UpstreamTLS is the client config for https upstreams.
+	UpstreamTLS *tls.Config
+}
+
+// SiteConfig describes one site.
+type SiteConfig struct {
+	Name   string // for logs: the first host
+	HSTS   HSTS
+	Routes []RouteConfig
+}
+
+// HSTS is the Strict-Transport-Security policy.
+type HSTS struct {
+	MaxAge            int
+	IncludeSubDomains bool
+	Preload           bool
+}
+
+// Header renders the header value.
+func (h HSTS) Header() string {
+	v := "max-age=" + strconv.Itoa(h.MaxAge)
+	if h.IncludeSubDomains {
+		v += "; includeSubDomains"
+	}
+	if h.Preload {
+		v += "; preload"
+	}
+	return v
+}
+
+// RouteConfig describes one route.
+type RouteConfig struct {
+	Path        string
+	Upstreams   []string
+	StripPrefix bool
+}
+
+// Site serves one site's HTTPS requests.
+type Site struct {
+	name     string
+	security http.Header // added to every response
+	routes   []*route    // longest path first
+	opts     *Options
+	trust    trustSet
+}
+
+type route struct {
+	path       string
+	strip      bool
+	pool       *pool
+	proxy      *httputil.ReverseProxy
+	transport  *http.Transport
+	site       *Site
+	matchExact string // "/api" for path "/api/": also matches the bare prefix
+}
+
+// securityHeaderNames are set by the gateway on every HTTPS response;
+// copies from upstreams are dropped so the site's policy is the only one.
+var securityHeaderNames = []string{"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"}
+
+// NewSite builds a site. Close releases its upstream connections.
+func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
+	s := &Site{
+		name:  cfg.Name,
+		opts:  opts,
+		trust: trustSet(opts.TrustedProxies),
+		security: http.Header{
+			"Strict-Transport-Security": {cfg.HSTS.Header()},
+			"X-Content-Type-Options":    {"nosniff"},
+			// An API has no reason to be framed; DENY stops clickjacking of
+			// anything HTML it returns.
+			"X-Frame-Options": {"DENY"},
+			"Referrer-Policy": {"strict-origin-when-cross-origin"},
+		},
+	}
+	for _, rc := range cfg.Routes {
+		r := &route{path: rc.Path, strip: rc.StripPrefix, site: s}
+		if strings.HasSuffix(rc.Path, "/") && rc.Path != "/" {
+			r.matchExact = strings.TrimSuffix(rc.Path, "/")
+		}
+		r.transport = newTransport(opts.UpstreamConnect, opts.UpstreamResponse, opts.UpstreamTLS)
+		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
+		if err != nil {
+			return nil, err
+		}
+		r.pool = p
+		r.proxy = &httputil.ReverseProxy{
+			Rewrite:        r.rewrite,
+			Transport:      p,
+			ErrorHandler:   s.upstreamError,
+			ModifyResponse: dropSecurityHeaders,
+			BufferPool:     bufferPool{},
+			ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		}
+		s.routes = append(s.routes, r)
+	}
+	sort.SliceStable(s.routes, func(i, j int) bool { return len(s.routes[i].path) > len(s.routes[j].path) })
+	return s, nil
+}
+
+// Close closes idle upstream connections; in-flight requests finish.
+func (s *Site) Close() {
+	for _, r := range s.routes {
+		r.transport.CloseIdleConnections()
+	}
+}
+
+func (s *Site) match(path string) *route {
+	for _, r := range s.routes {
+		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {
+			return r
+		}
+	}
+	return nil
+}
+
+// ServeHTTP serves a request that arrived over TLS for this site.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for k, v := range s.security {
+		h[k] = v
+	}
+	inf := &info{id: s.requestID(r)}
+	h["X-Request-Id"] = []string{inf.id}
+
+	var start time.Time
+	if s.opts.AccessLog {
+		start = time.Now()
+		lw := &logWriter{ResponseWriter: w, status: 0}
+		defer func() { s.logAccess(r, lw, inf, start) }()
+		w = lw
+	}
+
+	rt := s.match(r.URL.Path)
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "no route for this path", inf.id)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody && s.opts.BodyRead > 0 {
+		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead}
+	}
+	rt.proxy.ServeHTTP(w, r.WithContext(withInfo(r.Context(), inf)))
+}
+
+func (r *route) rewrite(pr *httputil.ProxyRequest) {
+	in, out := pr.In, pr.Out
+	path, raw := in.URL.Path, in.URL.RawPath
+	if r.strip && r.path != "/" {
+		prefix := strings.TrimSuffix(r.path, "/")
+		path = strings.TrimPrefix(path, prefix)
+		if raw != "" {
+			raw = strings.TrimPrefix(raw, prefix)
+		}
+		if path == "" || path[0] != '/' {
+			path, raw = "/"+path, ""
+		}
+	}
+	out.URL.Path, out.URL.RawPath = path, raw
+	// The upstream sees its own host name, like nginx's default; the
+	// client's is in X-Forwarded-Host.
+	out.Host = ""
+	r.site.setForwarded(pr)
+	out.Header["X-Request-Id"] = []string{infoFrom(in.Context()).id}
+}
+
+func dropSecurityHeaders(resp *http.Response) error {
+	for _, k := range securityHeaderNames {
+		delete(resp.Header, k)
+	}
+	delete(resp.Header, "X-Request-Id")
+	return nil
+}
+
+// upstreamError answers 502 (or 504 on a timeout) when the upstream could
+// not be reached or did not answer.
+func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	inf := infoFrom(r.Context())
+	if r.Context().Err() != nil {
+		// The client is gone; nobody will read an answer. 499 as nginx logs it.
+		w.WriteHeader(499)
+		return
+	}
+	status, msg := http.StatusBadGateway, "the upstream could not be reached"
+	if isTimeout(err) {
+		status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+	}
+	s.opts.Log.Error("upstream error", "site", s.name, "path", r.URL.Path, "upstream", inf.upstream,
+		"request_id", inf.id, "status", status, "err", err)
+	writeError(w, status, msg, inf.id)
+}
+
+// writeError sends a short JSON error: API clients parse JSON, and the
+// request ID lets an operator find the cause in the log.
+func writeError(w http.ResponseWriter, status int, msg, id string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":%q,"status":%d,"request_id":%q}`+"\n", msg, status, id)
+}
+
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

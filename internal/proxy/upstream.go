@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// upstream is one backend base URL and its passive health.
+type upstream struct {
+	url  *url.URL
+	name string // scheme://host, for logs
+
+	fails     atomic.Int32
+	downUntil atomic.Int64 // unix nanos; 0 = healthy
+}
+
+// Back-off for an upstream that failed to connect: 1s, 2s, 4s ... 30s.
+// Short enough that a restarted backend is back in rotation quickly, long
+// enough that a dead one costs at most one failed dial per period.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
+
+func (u *upstream) markFailed(now time.Time) time.Duration {
+	n := u.fails.Add(1)
+	d := minBackoff << min(n-1, 5)
+	d = min(d, maxBackoff)
+	u.downUntil.Store(now.Add(d).UnixNano())
+	return d
+}
+
+func (u *upstream) markHealthy() {
+	if u.fails.Load() != 0 {
+		u.fails.Store(0)
+		u.downUntil.Store(0)
+	}
+}
+
+// pool chooses upstreams round-robin, skipping those in back-off, and
+// retries a request on the next upstream when the connection could not be
+// made (the request was certainly not sent).
+type pool struct {
+	ups   []*upstream
+	next  atomic.Uint32
+	rt    http.RoundTripper
+	log   *slog.Logger
+	route string
+}
+
+func newPool(urls []string, rt http.RoundTripper, route string, log *slog.Logger) (*pool, error) {
+	p := &pool{rt: rt, log: log, route: route}
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", s, err)
+		}
+		p.ups = append(p.ups, &upstream{url: u, name: u.Scheme + "://" + u.Host})
+	}
+	return p, nil
+}
+
+// pick returns the next healthy upstream not in tried; when every upstream
+// is in back-off it returns the one that comes back soonest, so that a
+// request is still attempted rather than failed outright.
+func (p *pool) pick(now int64, tried uint64) *upstream {
+	n := uint32(len(p.ups))
+	if n == 1 {
+		if tried&1 != 0 {
+			return nil
+		}
+		return p.ups[0]
+	}
+	start := p.next.Add(1)
+	var soonest *upstream
+	for i := uint32(0); i < n; i++ {
+		idx := (start + i) % n
+		if tried&(1<<idx) != 0 {
+			continue
+		}
+		u := p.ups[idx]
+		if du := u.downUntil.Load(); du == 0 || du <= now {
+			return u
+		}
+		if soonest == nil || u.downUntil.Load() < soonest.downUntil.Load() {
+			soonest = u
+		}
+	}
+	return soonest
+}
+
+func (p *pool) index(u *upstream) uint {
+	for i, x := range p.ups {
+		if x == u {
+			return uint(i)
+		}
+	}
+	return 0
+}
+
+// RoundTrip sends out to an upstream. The path in out.URL is relative to
+// the upstream base URL.
+func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
+	rel := out.URL.Path
+	relRaw := out.URL.RawPath
+	info := infoFrom(out.Context())
+	var tried uint64
+	for attempt := 0; ; attempt++ {
+		u := p.pick(time.Now().UnixNano(), tried)
+		if u == nil {
+			return nil, errNoUpstream
+		}
+		tried |= 1 << p.index(u)
+		out.URL.Scheme = u.url.Scheme
+		out.URL.Host = u.url.Host
+		out.URL.Path, out.URL.RawPath = joinPath(u.url, rel, relRaw)
+		if info != nil {
+			info.upstream = u.name
+		}
+		resp, err := p.rt.RoundTrip(out)
+		if err == nil {
+			u.markHealthy()
+			return resp, nil
+		}
+		if out.Context().Err() != nil { // the client went away: not the upstream's fault
+			return nil, err
+		}
+		backoff := u.markFailed(time.Now())
+		p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff)
+		if !isDialError(err) || !replayable(out) || attempt+1 >= len(p.ups) {
+			return nil, err
+		}
+		if out.GetBody != nil && out.Body != nil && out.Body != http.NoBody {
+			body, gerr := out.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			out.Body = body
+		}
+	}
+}
+
+var errNoUpstream = errors.New("no upstream available")
+
+// isDialError reports whether err happened while connecting, before any
+// byte of the request was written, so retrying elsewhere is safe for any
+// method.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func replayable(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
+}
+
+func joinPath(base *url.URL, rel, relRaw string) (string, string) {
+	if base.Path == "" || base.Path == "/" {
+		return rel, relRaw
+	}
+	bp := strings.TrimSuffix(base.Path, "/")
+	if relRaw != "" {
+		return bp + rel, strings.TrimSuffix(base.EscapedPath(), "/") + relRaw
+	}
+	return bp + rel, ""
+}
+
+// newTransport returns the HTTP client transport for one route's upstreams.
+func newTransport(connect, responseHeader time.Duration, tlsConfig *tls.Config) *http.Transport {
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 nil, // never route backend traffic through an environment proxy
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: responseHeader,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		// Go's default of 2 idle connections per host makes a busy proxy
+		// open and close a backend connection for most requests. Keep
+		// enough for the concurrency a single gateway sees.
+		MaxIdleConnsPerHost: 512,
+		// The gateway passes bodies through untouched: no transparent gzip.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		TLSClientConfig:    tlsConfig,
+	}
+	return t
+}
+
+type ctxKey struct{}
+
+// info is per-request data shared between the handler, the pool and the
+// access log.
+type info struct {
+	id       string
+	upstream string
+}
+
+func infoFrom(ctx context.Context) *info {
+	i, _ := ctx.Value(ctxKey{}).(*info)
+	return i
+}

@@ -1,0 +1,358 @@
+// Package server is tlsgate's composition root: it builds the TLS configs,
+// certificate sources and proxies from a config, owns the listeners, and
+// handles reload and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/datadir"
+	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
+)
+
+// Options configure a Server beyond its config.
+type Options struct {
+	// Log receives all logs. Required.
+	Log *slog.Logger
+	// ConfigPath is re-read by Reload; empty for configs built in code,
+	// whose Reload re-reads certificates only.
+	ConfigPath string
+	// TicketRotation is how often session-ticket keys rotate; 0 means 24h.
+	TicketRotation time.Duration
+}
+
+// Server is a running gateway. Create it with New, then Listen and Serve.
+type Server struct {
+	log     *slog.Logger
+	opts    Options
+	cfg     atomic.Pointer[config.Config] // the config of the live state
+	state   atomic.Pointer[state]
+	tickets *tlspolicy.TicketKeys
+
+	caOnce sync.Once
+	ca     *ca.Authority
+	caErr  error
+
+	reloadMu sync.Mutex // serialises Reload
+
+	httpsLn, httpLn net.Listener
+	https, http     *http.Server
+	// Challenge, when set, answers requests to /.well-known/acme-challenge/
+	// on the HTTP listener (ACME http-01).
+	Challenge http.Handler
+}
+
+// New builds a gateway from cfg without binding any address.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.TicketRotation == 0 {
+		opts.TicketRotation = 24 * time.Hour
+	}
+	s := &Server{log: opts.Log, opts: opts, tickets: tlspolicy.NewTicketKeys()}
+	s.cfg.Store(cfg) // before build: openCA reads the data dir from it
+	st, err := build(cfg, s.log, s.openCA, false)
+	if err != nil {
+		return nil, err
+	}
+	s.activate(st)
+	return s, nil
+}
+
+// Check builds everything cfg describes, reporting all problems, without
+// listening or creating any state on disk.
+func Check(cfg *config.Config, log *slog.Logger) error {
+	st, err := build(cfg, log, nil, true)
+	if err != nil {
+		return err
+	}
+	st.close()
+	return nil
+}
+
+func (s *Server) openCA() (*ca.Authority, error) {
+	s.caOnce.Do(func() {
+		dir := datadir.CA(datadir.Resolve(s.cfg.Load().DataDir))
+		var created bool
+		s.ca, created, s.caErr = ca.OpenOrInit(dir, "tlsgate Development")
+		if created {
+			s.log.Info("created local CA", "root", s.ca.RootPath())
+		}
+	})
+	return s.ca, s.caErr
+}
+
+// CA returns the internal CA, opening (or creating) it if needed.
+func (s *Server) CA() (*ca.Authority, error) { return s.openCA() }
+
+func (s *Server) activate(st *state) {
+	for _, si := range st.sites {
+		if w, ok := si.cert.(interface{ Watch() error }); ok {
+			if err := w.Watch(); err != nil {
+				s.log.Warn("certificate files will not reload on change (SIGHUP still reloads)", "site", si.name, "err", err)
+			}
+		}
+	}
+	s.tickets.Track(st.ticketCfgs)
+	s.state.Store(st)
+}
+
+// Listen binds the HTTPS and (unless off) HTTP addresses of the config.
+func (s *Server) Listen() error {
+	cfg := s.cfg.Load()
+	ln, err := net.Listen("tcp", cfg.Listen.HTTPS)
+	if err != nil {
+		return fmt.Errorf("listening for HTTPS on %s: %w", cfg.Listen.HTTPS, err)
+	}
+	s.httpsLn = ln
+	if cfg.Listen.HTTP != config.ListenOff {
+		ln, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			s.httpsLn.Close()
+			return fmt.Errorf("listening for HTTP on %s: %w", cfg.Listen.HTTP, err)
+		}
+		s.httpLn = ln
+	}
+	return nil
+}
+
+// HTTPSAddr is the bound HTTPS address (after Listen).
+func (s *Server) HTTPSAddr() net.Addr { return s.httpsLn.Addr() }
+
+// HTTPAddr is the bound HTTP address, or nil when the listener is off.
+func (s *Server) HTTPAddr() net.Addr {
+	if s.httpLn == nil {
+		return nil
+	}
+	return s.httpLn.Addr()
+}
+
+// Serve serves until ctx is done, then shuts down gracefully: listeners
+// close at once, in-flight requests get cfg.Timeouts.Shutdown to finish.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.httpsLn == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	cfg := s.cfg.Load()
+	base := &tls.Config{
+		GetConfigForClient: s.configForClient,
+		// net/http enables HTTP/2 only when the listener's config offers it.
+		NextProtos: []string{"h2", "http/1.1"},
+	}
+	errLog := slog.NewLogLogger(&serverErrorHandler{s.log.Handler()}, slog.LevelWarn)
+	s.https = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTPS),
+		TLSConfig:         base,
+		ReadHeaderTimeout: cfg.Timeouts.ReadHeader, // also bounds the TLS handshake
+		IdleTimeout:       cfg.Timeouts.Idle,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	rotCtx, stopRotation := context.WithCancel(ctx)
+	defer stopRotation()
+	go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, 3)
+
+	errc := make(chan error, 2)
+	go func() { errc <- s.https.Serve(tls.NewListener(s.httpsLn, base)) }()
+	if s.httpLn != nil {
+		s.http = &http.Server{
+			Handler:           http.HandlerFunc(s.serveHTTP),
+			ReadHeaderTimeout: cfg.Timeouts.ReadHeader,
+			ReadTimeout:       cfg.Timeouts.ReadHeader, // redirects have no body worth waiting for
+			IdleTimeout:       cfg.Timeouts.Idle,
+			MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+			ErrorLog:          errLog,
+		}
+		go func() { errc <- s.http.Serve(s.httpLn) }()
+	}
+	s.log.Info("serving", "https", s.httpsLn.Addr().String(), "http", addrString(s.httpLn), "sites", len(s.state.Load().sites))
+
+	select {
+	case err := <-errc:
+		s.shutdown(cfg.Timeouts.Shutdown)
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	return s.shutdown(cfg.Timeouts.Shutdown)
+}
+
+func (s *Server) shutdown(grace time.Duration) error {
+	s.log.Info("shutting down", "grace", grace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, srv := range []*http.Server{s.https, s.http} {
+		if srv == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.state.Load().close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutting down: in-flight requests cut after %s: %w", grace, err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+func addrString(ln net.Listener) string {
+	if ln == nil {
+		return "off"
+	}
+	return ln.Addr().String()
+}
+
+func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	st := s.state.Load()
+	if si := st.siteForTLS(hello.ServerName, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
+		return si.tls, nil
+	}
+	s.log.Debug("tls handshake for unknown name", "sni", hello.ServerName, "remote", hello.Conn.RemoteAddr().String())
+	return st.reject, nil
+}
+
+// serveHTTPS routes a request to its site. The site is chosen by Host; it
+// must be the site the TLS handshake chose, else the request is answered
+// 421 Misdirected Request (RFC 9110 15.5.20): a connection set up for one
+// site, with its certificate and client-auth policy, never serves another.
+func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	tlsSite := st.siteForTLS(r.TLS.ServerName, local)
+	si, ok := st.byHost.Lookup(r.Host)
+	if !ok && r.TLS.ServerName == "" && tlsSite == st.defaultSite {
+		si, ok = tlsSite, tlsSite != nil
+	}
+	if !ok || si != tlsSite {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		fmt.Fprintf(w, `{"error":"this connection cannot serve host %s: connect with that name as TLS server name (SNI)","status":421}`+"\n", jsonSafe(r.Host))
+		return
+	}
+	si.handler.ServeHTTP(w, r)
+}
+
+// serveHTTP answers the plain-HTTP listener: ACME challenges when a
+// handler is set, otherwise only redirects to HTTPS for hosts we serve.
+// 301 for GET and HEAD; 308 for other methods, because clients may turn a
+// POST into a GET on 301 and lose the body.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.Challenge != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		s.Challenge.ServeHTTP(w, r)
+		return
+	}
+	st := s.state.Load()
+	host := hostmap.Normalize(r.Host)
+	if _, ok := st.byHost.Lookup(host); !ok {
+		// Redirecting arbitrary Host values would make us an open redirector.
+		http.Error(w, "tlsgate: unknown host; this address only redirects to HTTPS for the sites it serves", http.StatusMisdirectedRequest)
+		return
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if _, port, err := net.SplitHostPort(st.cfg.Listen.HTTPS); err == nil && port != "443" {
+		if s.httpsLn != nil {
+			port = fmt.Sprint(s.httpsLn.Addr().(*net.TCPAddr).Port)
+		}
+		host += ":" + port
+	}
+	code := http.StatusMovedPermanently
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		code = http.StatusPermanentRedirect
+	}
+	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(code)
+}
+
+func jsonSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == '"' || r == '\\' || r > 0x7e {
+			b.WriteByte('?')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Reload re-reads the config file (when there is one) and certificates,
+// and swaps them in if everything is valid. Established connections are
+// untouched. On any error the running state stays as it was and the error
+// is returned.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	cfg := s.cfg.Load()
+	if s.opts.ConfigPath != "" {
+		next, err := config.Load(s.opts.ConfigPath)
+		if err != nil {
+			return fmt.Errorf("reloading config, still serving the previous one:\n%w", err)
+		}
+		if next.Listen != cfg.Listen {
+			s.log.Warn("listen addresses change only on restart; keeping the current ones",
+				"https", cfg.Listen.HTTPS, "http", cfg.Listen.HTTP)
+			next.Listen = cfg.Listen
+		}
+		if next.Timeouts != cfg.Timeouts || next.Limits != cfg.Limits {
+			s.log.Warn("server timeouts and limits change only on restart; routes, sites and certificates were reloaded")
+		}
+		cfg = next
+	}
+	st, err := build(cfg, s.log, s.openCA, false)
+	if err != nil {
+		return fmt.Errorf("reloading, still serving the previous config:\n%w", err)
+	}
+	old := s.state.Load()
+	s.cfg.Store(cfg)
+	s.activate(st)
+	// In-flight requests keep their old site; only idle upstream connections
+	// and watchers are released now.
+	old.close()
+	s.log.Info("reloaded", "sites", len(st.sites))
+	return nil
+}
+
+// serverErrorHandler routes net/http's internal log lines: TLS handshake
+// failures are routine on the internet (scanners, old clients) and go to
+// debug; everything else stays a warning.
+type serverErrorHandler struct{ slog.Handler }
+
+func (h *serverErrorHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "TLS handshake error") {
+		if !h.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r = slog.NewRecord(r.Time, slog.LevelDebug, strings.TrimSpace(r.Message), r.PC)
+	}
+	return h.Handler.Handle(ctx, r)
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/proxy"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
+)
+
+// state is everything built from one config. It is immutable once live;
+// a reload builds a new state and swaps it in whole.
+type state struct {
+	cfg         *config.Config
+	sites       []*site
+	byHost      *hostmap.Map[*site]
+	defaultSite *site
+	reject      *tls.Config
+	ticketCfgs  map[*tls.Config]string
+}
+
+type site struct {
+	name    string
+	tls     *tls.Config
+	cert    certs.Source
+	handler *proxy.Site
+}
+
+// caOpener returns the internal CA, creating it on first use.
+type caOpener func() (*ca.Authority, error)
+
+// build makes a state from cfg. Every problem is returned, joined, each
+// naming its place in the config. With checkOnly, sources that would
+// create state (the internal CA) are not opened.
+func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool) (*state, error) {
+	st := &state{
+		cfg:        cfg,
+		byHost:     hostmap.New[*site](),
+		reject:     tlspolicy.Reject(),
+		ticketCfgs: map[*tls.Config]string{},
+	}
+	var trusted []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		pfx, _ := config.ParsePrefix(p) // Validate checked it
+		trusted = append(trusted, pfx)
+	}
+	opts := &proxy.Options{
+		Log:              log,
+		AccessLog:        cfg.AccessLog(),
+		TrustedProxies:   trusted,
+		BodyRead:         cfg.Timeouts.BodyRead,
+		UpstreamConnect:  cfg.Timeouts.UpstreamConnect,
+		UpstreamResponse: cfg.Timeouts.UpstreamResponse,
+		UpstreamTLS:      tlspolicy.Client(nil),
+	}
+
+	var errs []error
+	for i, sc := range cfg.Sites {
+		hosts := make([]string, len(sc.Hosts))
+		for j, h := range sc.Hosts {
+			hosts[j] = config.NormalizeHost(h)
+		}
+		s := &site{name: hosts[0]}
+		cp := fmt.Sprintf("sites[%d].tls.certificate", i)
+		var err error
+		switch sc.TLS.Certificate.Source {
+		case config.SourceFiles:
+			s.cert, err = certs.NewFiles(sc.TLS.Certificate.Cert, sc.TLS.Certificate.Key, hosts, log)
+			if err != nil {
+				errs = append(errs, cfg.Errorf(cp+".cert", "%v", err))
+			}
+		case config.SourceInternal:
+			if checkOnly {
+				break
+			}
+			var auth *ca.Authority
+			if auth, err = openCA(); err == nil {
+				s.cert, err = certs.NewInternal(auth, hosts, log)
+			}
+			if err != nil {
+				errs = append(errs, cfg.Errorf(cp+".source", "%v", err))
+			}
+		}
+		if s.cert != nil {
+			s.tls, err = tlspolicy.Server(tlspolicy.Options{
+				Profile:        tlspolicy.Profile(sc.TLS.Profile),
+				GetCertificate: s.cert.GetCertificate,
+			})
+			if err != nil {
+				errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].tls.profile", i), "%v", err))
+			}
+			st.ticketCfgs[s.tls] = s.name
+		}
+		routes := make([]proxy.RouteConfig, len(sc.Routes))
+		for j, r := range sc.Routes {
+			routes[j] = proxy.RouteConfig{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix}
+		}
+		s.handler, err = proxy.NewSite(proxy.SiteConfig{
+			Name:   s.name,
+			HSTS:   proxy.HSTS{MaxAge: *sc.HSTS.MaxAge, IncludeSubDomains: *sc.HSTS.IncludeSubDomains, Preload: sc.HSTS.Preload},
+			Routes: routes,
+		}, opts)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].routes", i), "%v", err))
+		}
+		for _, h := range hosts {
+			st.byHost.Add(h, s)
+		}
+		if sc.Default {
+			st.defaultSite = s
+		}
+		st.sites = append(st.sites, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// siteForTLS picks the site for a handshake: by SNI, else (clients
+// connecting to an IP send none) by the address they connected to, else
+// the default site.
+func (st *state) siteForTLS(serverName string, local net.Addr) *site {
+	if serverName != "" {
+		if s, ok := st.byHost.Lookup(serverName); ok {
+			return s
+		}
+		return nil
+	}
+	if ta, ok := local.(*net.TCPAddr); ok {
+		if s, ok := st.byHost.Lookup(ta.IP.String()); ok {
+			return s
+		}
+	}
+	return st.defaultSite
+}
+
+func (st *state) close() {
+	for _, s := range st.sites {
+		if s.cert != nil {
+			s.cert.Close()
+		}
+		if s.handler != nil {
+			s.handler.Close()
+		}
+	}
+}

@@ -1,0 +1,106 @@
+// Package tlspolicy is the only place in tlsgate that builds a *tls.Config.
+// It turns a named profile into protocol versions, cipher suites and ALPN,
+// and keeps session-ticket keys in step across every config it built.
+package tlspolicy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+)
+
+// Profile names a set of TLS parameters.
+type Profile string
+
+const (
+	// Intermediate is Mozilla's "intermediate" profile: TLS 1.2 and 1.3,
+	// and in TLS 1.2 only ECDHE key exchange with AEAD ciphers. It is the
+	// default: every client from the last decade connects, with forward
+	// secrecy and authenticated encryption.
+	Intermediate Profile = "intermediate"
+	// Modern is TLS 1.3 only.
+	Modern Profile = "modern"
+)
+
+// intermediateSuites is Mozilla's intermediate list (v5.7) minus the DHE
+// suites Go does not implement. TLS 1.3 suites are not configurable in Go;
+// all three are AEAD.
+var intermediateSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// CipherSuites returns the TLS 1.2 suites a profile allows (nil for Modern).
+func (p Profile) CipherSuites() []uint16 {
+	if p == Modern {
+		return nil
+	}
+	return append([]uint16(nil), intermediateSuites...)
+}
+
+// MinVersion returns the lowest protocol version a profile accepts.
+func (p Profile) MinVersion() uint16 {
+	if p == Modern {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
+
+// ALPN protocols offered to clients, in preference order. There is no h2c:
+// HTTP/2 is only spoken inside TLS.
+var defaultALPN = []string{"h2", "http/1.1"}
+
+// Options describe one server-side tls.Config.
+type Options struct {
+	// Profile selects versions and suites. Required.
+	Profile Profile
+	// GetCertificate returns the certificate for a handshake. Required.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// NextProtos overrides the ALPN list; nil means h2 then http/1.1.
+	NextProtos []string
+}
+
+// Server returns a server tls.Config for o. Key-exchange groups are Go's
+// defaults, which prefer the post-quantum hybrid X25519MLKEM768 and fall
+// back to X25519, P-256 and P-384; they improve as Go does.
+func Server(o Options) (*tls.Config, error) {
+	if o.Profile != Intermediate && o.Profile != Modern {
+		return nil, fmt.Errorf("unknown TLS profile %q: use intermediate or modern", o.Profile)
+	}
+	if o.GetCertificate == nil {
+		return nil, fmt.Errorf("TLS profile %s: no certificate source", o.Profile)
+	}
+	protos := o.NextProtos
+	if protos == nil {
+		protos = defaultALPN
+	}
+	return &tls.Config{
+		MinVersion:     o.Profile.MinVersion(),
+		MaxVersion:     tls.VersionTLS13,
+		CipherSuites:   o.Profile.CipherSuites(),
+		GetCertificate: o.GetCertificate,
+		NextProtos:     append([]string(nil), protos...),
+	}, nil
+}
+
+// Reject returns a config that fails every handshake with an
+// "unrecognized_name" alert: crypto/tls sends that alert when a config has
+// no certificate at all. It is what clients asking for an unknown SNI get.
+func Reject() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12}
+}
+
+// Client returns the config for connections to https upstreams: TLS 1.2 or
+// later and full verification against roots (nil: the system roots). There
+// is deliberately no way to turn verification off here.
+func Client(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: intermediateSuites,
+		RootCAs:      roots,
+	}
+}
