@@ -1,0 +1,25 @@
+// Package testpeer finds the real programs integration tests talk to
+// (curl, openssl, nginx, ...). Under CI=true a missing program fails the
+// test: CI must never pass by skipping. Elsewhere the test is skipped with
+// a message naming the package to install ('make test' installs them all).
+package testpeer
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Require returns the path of program, or ends the test.
+func Require(t testing.TB, program string) string {
+	t.Helper()
+	p, err := exec.LookPath(program)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed; CI needs every real test peer (run 'make test-deps')", program)
+	}
+	t.Skipf("%s is not installed: run 'make test-deps' (CI=true turns this skip into a failure)", program)
+	return ""
+}
