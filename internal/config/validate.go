@@ -24,7 +24,7 @@ func (c *Config) Validate() error {
 	if c.Listen.HTTP != ListenOff {
 		if err := checkHostPort(c.Listen.HTTP); err != nil {
 			add("listen.http", "%v (or \"off\" to disable the redirect listener)", err)
-		} else if c.Listen.HTTP == c.Listen.HTTPS {
+		} else if c.Listen.HTTP == c.Listen.HTTPS && !strings.HasSuffix(c.Listen.HTTP, ":0") {
 			add("listen.http", "the same address as listen.https: give each listener its own port")
 		}
 	}
@@ -212,6 +212,10 @@ func checkHostPort(addr string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not host:port (e.g. :443 or 127.0.0.1:8443)", addr)
 	}
+	if port == "" {
+		// net.Listen would pick a random port for "127.0.0.1:".
+		return fmt.Errorf("%q has no port (e.g. :443 or 127.0.0.1:8443)", addr)
+	}
 	if host != "" {
 		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
 			return fmt.Errorf("%q: listen on an IP address (or none, for all interfaces), not a name", addr)
@@ -223,7 +227,8 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
-// ParsePrefix parses an IP address or CIDR range.
+// ParsePrefix parses an IP address or CIDR range. IPv6 zones (fe80::1%eth0)
+// are refused: a peer address never matches a zoned prefix.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
@@ -232,6 +237,9 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q: an IPv6 zone is not allowed", s)
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

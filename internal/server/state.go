@@ -73,21 +73,26 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 		var err error
 		switch sc.TLS.Certificate.Source {
 		case config.SourceFiles:
-			s.cert, err = certs.NewFiles(sc.TLS.Certificate.Cert, sc.TLS.Certificate.Key, hosts, log)
+			f, err := certs.NewFiles(sc.TLS.Certificate.Cert, sc.TLS.Certificate.Key, hosts, log)
 			if err != nil {
 				errs = append(errs, cfg.Errorf(cp+".cert", "%v", err))
+				break
 			}
+			s.cert = f
 		case config.SourceInternal:
 			if checkOnly {
 				break
 			}
-			var auth *ca.Authority
-			if auth, err = openCA(); err == nil {
-				s.cert, err = certs.NewInternal(auth, hosts, log)
+			auth, err := openCA()
+			var in *certs.Internal
+			if err == nil {
+				in, err = certs.NewInternal(auth, hosts, log)
 			}
 			if err != nil {
 				errs = append(errs, cfg.Errorf(cp+".source", "%v", err))
+				break
 			}
+			s.cert = in
 		}
 		if s.cert != nil {
 			s.tls, err = tlspolicy.Server(tlspolicy.Options{
