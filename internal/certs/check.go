@@ -102,13 +102,6 @@ func LoadFiles(certFile, keyFile string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading certificate: %w", err)
 	}
-	fi, err := os.Stat(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading key: %w", err)
-	}
-	if fi.Mode().Perm()&0o004 != 0 {
-		return nil, fmt.Errorf("%s has mode %04o: %w: run chmod 600 %s", keyFile, fi.Mode().Perm(), ErrKeyPermissions, keyFile)
-	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading key: %w", err)
@@ -124,6 +117,15 @@ func LoadFiles(certFile, keyFile string) (*tls.Certificate, error) {
 			return nil, fmt.Errorf("%s holds a certificate, not a private key (are cert: and key: swapped?)", keyFile)
 		}
 		return nil, fmt.Errorf("%s holds no PEM private key", keyFile)
+	}
+	// Checked after the contents, so that swapped files are reported as
+	// swapped rather than as a certificate with loose permissions.
+	fi, err := os.Stat(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading key: %w", err)
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o: %w: run chmod 600 %s", keyFile, fi.Mode().Perm(), ErrKeyPermissions, keyFile)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
