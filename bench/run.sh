@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# tlsgate vs nginx: TLS-terminating reverse-proxy benchmark.
+#
+#   bash bench/run.sh                  # full run (ROUNDS=6, DUR=5)
+#   ROUNDS=2 DUR=2 bash bench/run.sh   # smoke run
+#
+# See bench/README.md for what is measured and how to read the table.
+# Only loopback (127.0.0.1) is used; every load run is bounded in time
+# (and hsload also in count) and wrapped in `timeout`.
+set -euo pipefail
+
+# ---------------------------------------------------------------- settings
+# Remember which knobs the caller set explicitly, to print the command line.
+KNOBS=(ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS SCENARIOS PROXY_CPU LOAD_CPU
+	MAX_ERR_PCT TLSGATE_BIN NGINX_BIN KEEP OUT)
+SET_KNOBS=()
+for k in "${KNOBS[@]}"; do
+	if [[ -n "${!k+x}" ]]; then SET_KNOBS+=("$k=$(printf '%q' "${!k}")"); fi
+done
+
+ROUNDS=${ROUNDS:-6}         # interleaved A/B rounds per scenario
+DUR=${DUR:-5}               # seconds per measured run
+WARMUP=${WARMUP:-1}         # seconds of unmeasured warm-up per side per scenario (0 = none)
+CONNS=${CONNS:-50}          # wrk / h2load connections
+H2_STREAMS=${H2_STREAMS:-10} # h2load -m (concurrent streams per connection)
+HS_CONNS=${HS_CONNS:-50}    # hsload concurrency
+SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k"}
+PROXY_CPU=${PROXY_CPU:-0}   # core both proxies are pinned to
+LOAD_CPU=${LOAD_CPU:-1}     # core the backend and load generators are pinned to
+MAX_ERR_PCT=${MAX_ERR_PCT:-1}
+TLSGATE_BIN=${TLSGATE_BIN:-} # optional prebuilt tlsgate binary (default: go build ./cmd/tlsgate)
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+KEEP=${KEEP:-0}             # 1 = keep the temp dir (logs, certs, raw results)
+OUT=${OUT:-}                # also write the markdown report here
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+INVOCATION="${SET_KNOBS[*]:+${SET_KNOBS[*]} }bash $(printf '%q' "$0")${*:+ $*}"
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT; do
+	is_uint "${!k}" || { echo "run.sh: $k must be a non-negative integer (got '${!k}')" >&2; exit 2; }
+done
+((ROUNDS >= 1 && DUR >= 1 && CONNS >= 1 && HS_CONNS >= 1 && H2_STREAMS >= 1)) ||
+	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS must be >= 1" >&2; exit 2; }
+for s in $SCENARIOS; do
+	case $s in h1 | h2 | full | resume | h1_16k) ;; *) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;; esac
+done
+for tool in go openssl curl taskset timeout wrk h2load awk pgrep getconf; do
+	command -v "$tool" >/dev/null || { echo "run.sh: '$tool' not found in PATH" >&2; exit 2; }
+done
+[[ -x "$NGINX_BIN" ]] || { echo "run.sh: nginx not found at $NGINX_BIN" >&2; exit 2; }
+
+CLK_TCK=$(getconf CLK_TCK)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T=$(mktemp -d /tmp/tlsgate-bench.XXXXXX)
+RAW="$T/raw.tsv"
+: >"$RAW"
+
+# ---------------------------------------------------------------- cleanup
+STARTED_PIDS=()   # processes this script started (killed on exit)
+NGINX_WORKERS=()
+
+proc_alive() { # PID: running and not a zombie
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	[[ ${s:0:1} != Z ]]
+}
+
+cleanup() {
+	local rc=$? pid i any
+	trap - EXIT INT TERM
+	for pid in "${STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for ((i = 0; i < 100; i++)); do
+		any=0
+		for pid in "${STARTED_PIDS[@]}" "${NGINX_WORKERS[@]}"; do proc_alive "$pid" && any=1; done
+		((any == 0)) && break
+		sleep 0.1
+	done
+	for pid in "${STARTED_PIDS[@]}" "${NGINX_WORKERS[@]}"; do
+		proc_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if ((rc != 0)); then
+		echo "run.sh: FAILED (exit $rc). Last lines of the server logs:" >&2
+		for f in "$T"/backend.log "$T"/tlsgate.log "$T"/nginx-error.log; do
+			[[ -s "$f" ]] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
+		done
+	fi
+	if [[ "$KEEP" == 1 ]]; then
+		echo "run.sh: temp dir kept: $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() { echo "run.sh: ERROR: $*" >&2; exit 1; }
+show_cmd() { # quoted command line with the temp dir shown as $TMP
+	local out="" a
+	for a in "$@"; do
+		[[ $a =~ ^[][A-Za-z0-9_./:=+,@%-]+$ ]] || a="'${a//\'/\'\\\'\'}'"
+		out+="${out:+ }$a"
+	done
+	echo "${out//$T\//\$TMP/}"
+}
+
+# ---------------------------------------------------------------- build
+log "temp dir: $T"
+cd "$ROOT"
+if [[ -n "$TLSGATE_BIN" ]]; then
+	[[ -x "$TLSGATE_BIN" ]] || die "TLSGATE_BIN=$TLSGATE_BIN is not executable"
+	cp "$TLSGATE_BIN" "$T/tlsgate"
+	TLSGATE_ORIGIN="prebuilt binary TLSGATE_BIN=$TLSGATE_BIN"
+else
+	log "building tlsgate (./cmd/tlsgate)"
+	go build -o "$T/tlsgate" ./cmd/tlsgate || die "go build ./cmd/tlsgate failed"
+	TLSGATE_ORIGIN="built from ./cmd/tlsgate"
+fi
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ]]; then GIT_REV+=" (+ uncommitted changes)"; fi
+log "building bench/backend and bench/hsload"
+go build -o "$T/backend" ./bench/backend
+go build -o "$T/hsload" ./bench/hsload
+
+# ---------------------------------------------------------------- certificates
+log "generating ECDSA P-256 CA + leaf for 127.0.0.1/localhost"
+(
+	cd "$T"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+	openssl req -x509 -new -key ca.key -sha256 -days 7 -subj "/CN=tlsgate bench CA" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.pem
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out leaf.key 2>/dev/null
+	openssl req -new -key leaf.key -subj "/CN=127.0.0.1" -out leaf.csr
+	cat >leaf.ext <<-'EOF'
+		basicConstraints=critical,CA:FALSE
+		keyUsage=critical,digitalSignature
+		extendedKeyUsage=serverAuth
+		subjectAltName=IP:127.0.0.1,DNS:localhost
+	EOF
+	openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 7 -sha256 \
+		-extfile leaf.ext -out leaf.pem 2>/dev/null
+	openssl verify -CAfile ca.pem leaf.pem >/dev/null
+) || die "certificate generation failed"
+CA="$T/ca.pem" CERT="$T/leaf.pem" KEY="$T/leaf.key"
+
+# ---------------------------------------------------------------- ports
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() { # below the ephemeral range (32768+), not in use, not already picked
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		[[ " ${PICKED[*]-} " == *" $p "* ]] && continue
+		port_in_use "$p" && continue
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+PICKED=()
+BACKEND_PORT=$(pick_port) || die "no free port"
+PICKED+=("$BACKEND_PORT")
+A_PORT=$(pick_port) || die "no free port"
+PICKED+=("$A_PORT")
+B_PORT=$(pick_port) || die "no free port"
+
+# ---------------------------------------------------------------- servers
+wait_ready() { # NAME PID URL [curl args...]
+	local name=$1 pid=$2 url=$3 i
+	shift 3
+	for ((i = 0; i < 100; i++)); do
+		proc_alive "$pid" || die "$name (pid $pid) exited during startup"
+		curl -fsS -o /dev/null --max-time 2 "$@" "$url" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "$name did not become ready at $url within 10s"
+}
+
+log "starting backend on 127.0.0.1:$BACKEND_PORT (CPU $LOAD_CPU)"
+taskset -c "$LOAD_CPU" "$T/backend" -listen "127.0.0.1:$BACKEND_PORT" >"$T/backend.log" 2>&1 &
+BACKEND_PID=$!
+STARTED_PIDS+=("$BACKEND_PID")
+wait_ready backend "$BACKEND_PID" "http://127.0.0.1:$BACKEND_PORT/"
+
+TLSGATE_CMD=("$T/tlsgate" proxy --from "127.0.0.1:$A_PORT" --to "http://127.0.0.1:$BACKEND_PORT"
+	--cert "$CERT" --key "$KEY" --access-log=false)
+log "starting tlsgate on 127.0.0.1:$A_PORT (CPU $PROXY_CPU)"
+taskset -c "$PROXY_CPU" "${TLSGATE_CMD[@]}" >"$T/tlsgate.log" 2>&1 &
+TLSGATE_PID=$!
+STARTED_PIDS+=("$TLSGATE_PID")
+wait_ready tlsgate "$TLSGATE_PID" "https://127.0.0.1:$A_PORT/" --cacert "$CA"
+
+mkdir -p "$T/nginx/tmp" "$T/nginx/logs"
+# `user` only matters when nginx runs as root (it does here): keep the workers
+# as the invoking user so they can use the temp dir. Ignored (with a warning)
+# for non-root users.
+cat >"$T/nginx.conf" <<EOF
+user $(id -un) $(id -gn);
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx-error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    server_tokens off;
+    client_body_temp_path $T/nginx/tmp/client_body;
+    proxy_temp_path       $T/nginx/tmp/proxy;
+    fastcgi_temp_path     $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path       $T/nginx/tmp/uwsgi;
+    scgi_temp_path        $T/nginx/tmp/scgi;
+
+    # Do not recycle client connections every 1000 requests (nginx default);
+    # tlsgate (Go net/http) does not either, and wrk/h2load would otherwise
+    # pay for extra handshakes on the nginx side only.
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+
+    upstream bench_backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+
+    server {
+        listen 127.0.0.1:$B_PORT ssl http2;
+        server_name localhost;
+
+        ssl_certificate     $CERT;
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        # Same TLS 1.3 suite as Go picks on AES-NI hardware (AES-128-GCM),
+        # so both sides do the same bulk crypto.
+        ssl_prefer_server_ciphers on;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_session_cache shared:BENCHSSL:10m;
+        ssl_session_timeout 1h;
+        ssl_session_tickets on;
+
+        location / {
+            proxy_pass http://bench_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+NGINX_CMD=("$NGINX_BIN" -p "$T/nginx/" -e "$T/nginx-error.log" -c "$T/nginx.conf" -g 'daemon off;')
+"${NGINX_CMD[@]}" -t -q 2>"$T/nginx-t.log" || { cat "$T/nginx-t.log" >&2; die "nginx config test failed"; }
+log "starting nginx on 127.0.0.1:$B_PORT (CPU $PROXY_CPU)"
+taskset -c "$PROXY_CPU" "${NGINX_CMD[@]}" >>"$T/nginx-error.log" 2>&1 &
+NGINX_PID=$!
+STARTED_PIDS+=("$NGINX_PID")
+wait_ready nginx "$NGINX_PID" "https://127.0.0.1:$B_PORT/" --cacert "$CA"
+for ((i = 0; i < 50; i++)); do
+	mapfile -t NGINX_WORKERS < <(pgrep -P "$NGINX_PID" || true)
+	((${#NGINX_WORKERS[@]} >= 1)) && break
+	sleep 0.1
+done
+((${#NGINX_WORKERS[@]} >= 1)) || die "nginx has no worker process"
+
+# ---------------------------------------------------------------- CPU accounting
+# All processes of a proxy: the main PID plus its direct children
+# (nginx: master + workers; tlsgate: normally just itself).
+proxy_pids() { # A|B
+	local main
+	if [[ $1 == A ]]; then main=$TLSGATE_PID; else main=$NGINX_PID; fi
+	echo "$main" $(pgrep -P "$main" | sort -n || true)
+}
+# utime+stime (fields 14 and 15 of /proc/PID/stat), in clock ticks, summed.
+cpu_ticks() {
+	local pid s f total=0
+	for pid in "$@"; do
+		s=$(cat "/proc/$pid/stat") || die "cannot read /proc/$pid/stat (process gone?)"
+		s=${s##*) }   # drop "pid (comm) " -- comm may contain spaces
+		read -r -a f <<<"$s"
+		total=$((total + f[11] + f[12]))
+	done
+	echo "$total"
+}
+PIDS_A=$(proxy_pids A)
+PIDS_B=$(proxy_pids B)
+
+# ---------------------------------------------------------------- sanity checks
+BODY_DIRECT=$(curl -fsS --max-time 5 "http://127.0.0.1:$BACKEND_PORT/")
+declare -A NEGOTIATED
+for side in A B; do
+	if [[ $side == A ]]; then port=$A_PORT name=tlsgate; else port=$B_PORT name=nginx; fi
+	base="https://127.0.0.1:$port"
+	body=$(curl -fsS --max-time 5 --cacert "$CA" "$base/") || die "$name: GET / failed"
+	[[ "$body" == "$BODY_DIRECT" ]] || die "$name: GET / body differs from the backend's: '$body'"
+	size=$(curl -fsS --max-time 5 --cacert "$CA" -o /dev/null -w '%{size_download}' "$base/16k") || die "$name: GET /16k failed"
+	[[ "$size" == 16384 ]] || die "$name: GET /16k returned $size bytes, want 16384"
+	v=$(curl -fsS --max-time 5 --cacert "$CA" --http2 -o /dev/null -w '%{http_version}' "$base/") || die "$name: h2 GET failed"
+	[[ "$v" == 2 ]] || die "$name: curl --http2 negotiated HTTP/$v, want HTTP/2"
+	v=$(curl -fsS --max-time 5 --cacert "$CA" --http1.1 -o /dev/null -w '%{http_version}' "$base/") || die "$name: h1 GET failed"
+	[[ "$v" == 1.1 ]] || die "$name: curl --http1.1 negotiated HTTP/$v"
+	curl -fsS --max-time 5 --cacert "$CA" --tlsv1.2 --tls-max 1.2 -o /dev/null "$base/" || die "$name: TLS 1.2 handshake failed"
+	# What a stock OpenSSL client (like wrk/h2load) negotiates.
+	sc=$({ timeout 10 openssl s_client -connect "127.0.0.1:$port" -alpn h2,http/1.1 \
+		-CAfile "$CA" </dev/null 2>&1 || true; } | tr -d '\000')
+	proto=$(awk '/^New, /{ sub(/,$/, "", $2); print $2; exit }' <<<"$sc")   # "New, TLSv1.3, Cipher is X"
+	ciph=$(awk '/^New, /{ print $NF; exit }' <<<"$sc")
+	group=$(awk -F': ' '/^Server Temp Key/{ sub(/,.*/, "", $2); print $2; exit }' <<<"$sc")
+	alpn=$(awk -F': ' '/^ALPN protocol/{ print $2; exit }' <<<"$sc")
+	NEGOTIATED[$side]="${proto:-?} ${ciph:-?} ${group:-?} ALPN=${alpn:-none}"
+	log "$name ok: body/16k/h2/h1.1/TLS1.2 checks passed; openssl client gets: ${NEGOTIATED[$side]}"
+done
+
+log "PIDs (attach pprof/perf here): tlsgate=$TLSGATE_PID  nginx master+workers=$PIDS_B  backend=$BACKEND_PID"
+log "logs: $T/tlsgate.log $T/nginx-error.log $T/backend.log"
+
+# ---------------------------------------------------------------- scenarios
+scenario_title() {
+	case $1 in
+	h1) echo "HTTP/1.1 keep-alive, 66 B body" ;;
+	h2) echo "HTTP/2, 66 B body" ;;
+	full) echo "TLS 1.3 full handshake, 1 req/conn" ;;
+	resume) echo "TLS 1.3 resumed handshake, 1 req/conn" ;;
+	h1_16k) echo "HTTP/1.1 keep-alive, 16 KiB body" ;;
+	esac
+}
+tool_of() { case $1 in h1 | h1_16k) echo wrk ;; h2) echo h2load ;; *) echo hsload ;; esac; }
+
+# load_cmd SCENARIO PORT SECONDS -> sets LOAD (array)
+load_cmd() {
+	local url="https://127.0.0.1:$2" d=$3
+	case $1 in
+	h1) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url/") ;;
+	h1_16k) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url/16k") ;;
+	h2) LOAD=(h2load -t1 -c "$CONNS" -m "$H2_STREAMS" -D "$d" "$url/") ;;
+	full) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA") ;;
+	resume) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA" -resume) ;;
+	esac
+}
+
+# Parsers print: requests errors non2xx req_per_sec p99_ms MiB_per_sec resumed
+parse_wrk() {
+	awk '
+	function ms(v,   n, u) { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") return n / 1000; if (u == "ms") return n; if (u == "s") return n * 1000
+		if (u == "m") return n * 60000; if (u == "h") return n * 3600000; return -1 }
+	function mib(v,   n, u) { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "B") return n / 1048576; if (u == "KB") return n / 1024; if (u == "MB") return n
+		if (u == "GB") return n * 1024; if (u == "TB") return n * 1048576; return -1 }
+	/ requests in / { req = $1 }
+	/Socket errors:/ { line = $0; gsub(/,/, "", line); split(line, f, " "); err = f[4] + f[6] + f[8] + f[10] }
+	/Non-2xx or 3xx responses:/ { non = $NF }
+	$1 == "99%" { p99 = ms($2) }
+	/^Requests\/sec:/ { rps = $2 }
+	/^Transfer\/sec:/ { mbs = mib($2) }
+	END { if (req == "" || rps == "") exit 1
+		printf "%d %d %d %.2f %.3f %.2f 0\n", req, err + 0, non + 0, rps, (p99 == "" ? -1 : p99), mbs }
+	' "$1"
+}
+parse_h2load() {
+	awk '
+	/^finished in/ { rps = $4 }
+	/^requests:/ { ok = $8; failed = $10; errored = $12; tmo = $14 }
+	/^status codes:/ { non = $5 + $7 + $9 }
+	/^Application protocol:/ { proto = $3 }
+	END { if (ok == "" || rps == "") exit 1
+		if (proto != "h2") { print "h2load did not negotiate h2 (Application protocol: " proto ")" > "/dev/stderr"; exit 1 }
+		e = failed; if (errored + tmo > e) e = errored + tmo
+		printf "%d %d %d %.2f -1 -1 0\n", ok, e, non, rps }
+	' "$1"
+}
+parse_hsload() {
+	awk '
+	function num(key,   m) { if (match($0, "\"" key "\":[0-9.eE+-]+")) { m = substr($0, RSTART, RLENGTH); sub(/^[^:]*:/, "", m); return m + 0 } return "" }
+	/"requests":/ { req = num("requests"); err = num("errors"); res = num("resumed"); sec = num("seconds"); non = num("non2xx") }
+	END { if (req == "" || sec == "" || sec <= 0) exit 1
+		printf "%d %d %d %.2f -1 -1 %d\n", req, err, non, req / sec, res }
+	' "$1"
+}
+
+run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
+	local scen=$1 side=$2 round=$3 d=$4 measured=$5 port pids c0 c1 rc tool outf name
+	if [[ $side == A ]]; then port=$A_PORT name=tlsgate; else port=$B_PORT name=nginx; fi
+	load_cmd "$scen" "$port" "$d"
+	tool=$(tool_of "$scen")
+	outf="$T/out.$scen.$side.$round"
+	pids=$(proxy_pids "$side")
+	if [[ $side == A ]]; then [[ "$pids" == "$PIDS_A" ]] || die "tlsgate process set changed: '$PIDS_A' -> '$pids'"
+	else [[ "$pids" == "$PIDS_B" ]] || die "nginx process set changed (worker crashed?): '$PIDS_B' -> '$pids'"; fi
+	c0=$(cpu_ticks $pids)
+	set +e
+	timeout -k 5 $((d + 60)) taskset -c "$LOAD_CPU" "${LOAD[@]}" >"$outf" 2>"$outf.err"
+	rc=$?
+	set -e
+	c1=$(cpu_ticks $pids)
+	((measured)) || { ((rc == 0)) || die "warm-up of $scen on $name failed (exit $rc): $(cat "$outf.err")"; return 0; }
+	if [[ $scen == resume ]] && ((rc == 3)); then
+		cat "$outf" "$outf.err" >&2
+		die "resume on $name: hsload -resume saw 0 resumed handshakes -- TLS 1.3 session tickets are not working"
+	fi
+	if ((rc != 0)); then
+		cat "$outf" "$outf.err" >&2
+		die "$scen on $name: '${LOAD[*]}' exited with $rc"
+	fi
+	local parsed
+	parsed=$("parse_$tool" "$outf") || { cat "$outf" "$outf.err" >&2; die "$scen on $name: could not parse $tool output"; }
+	local req err non rps p99 mbs res
+	read -r req err non rps p99 mbs res <<<"$parsed"
+	((req > 0)) || { cat "$outf" >&2; die "$scen on $name: zero successful requests"; }
+	((non == 0)) || { cat "$outf" >&2; die "$scen on $name: $non non-2xx responses"; }
+	if ((err * 100 > (req + err) * MAX_ERR_PCT)); then
+		cat "$outf" "$outf.err" >&2
+		die "$scen on $name: $err errors out of $((req + err)) (> $MAX_ERR_PCT%)"
+	fi
+	if [[ $scen == resume ]] && ((res == 0)); then
+		cat "$outf" >&2
+		die "resume on $name: hsload -resume saw 0 resumed handshakes -- session tickets are not working"
+	fi
+	if [[ $scen == full ]] && ((res != 0)); then die "full on $name: $res connections resumed without a session cache?!"; fi
+	local cpu_us
+	cpu_us=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+	printf '%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n' \
+		"$scen" "$side" "$round" "$req" "$err" "$non" "$rps" "$p99" "$mbs" "$cpu_us" "$res" $((c1 - c0)) >>"$RAW"
+	local extra=""
+	(((c1 - c0) < 50)) && extra+=" [only $((c1 - c0)) CPU ticks: low confidence]"
+	[[ $p99 != -1 ]] && extra+=" p99=${p99}ms"
+	[[ $mbs != -1 ]] && extra+=" ${mbs}MiB/s"
+	[[ $scen == resume ]] && extra+=" resumed=$res/$req"
+	log "$(printf '%-6s %-7s round %d/%d: %9.0f req/s  %7.2f CPU-us/req  (%d req, %d err, %d ticks)%s' \
+		"$scen" "$name" "$round" "$ROUNDS" "$rps" "$cpu_us" "$req" "$err" $((c1 - c0)) "$extra")"
+}
+
+declare -A LOAD_CMDLINE
+for scen in $SCENARIOS; do
+	load_cmd "$scen" PORT "$DUR"
+	LOAD_CMDLINE[$scen]=$(show_cmd taskset -c "$LOAD_CPU" "${LOAD[@]}")
+	log "=== scenario $scen: $(scenario_title "$scen") -- ${LOAD_CMDLINE[$scen]}"
+	if ((WARMUP > 0)); then
+		run_once "$scen" A 0 "$WARMUP" 0
+		run_once "$scen" B 0 "$WARMUP" 0
+	fi
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for side in A B; do
+			sleep 0.5
+			run_once "$scen" "$side" "$r" "$DUR" 1
+		done
+	done
+done
+
+for pid in $PIDS_A $PIDS_B "$BACKEND_PID"; do proc_alive "$pid" || die "process $pid died during the run"; done
+
+# ---------------------------------------------------------------- report
+first_line() { local s; s=$("$@" 2>&1 || true); echo "${s%%$'\n'*}"; }
+CPU_MODEL=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+GO_V=$(go version)
+TG_GO_V=$(go version "$T/tlsgate" 2>/dev/null | awk '{print $2}' || true)
+NGINX_V=$(first_line "$NGINX_BIN" -v)
+NGINX_V=${NGINX_V#nginx version: }
+NGINX_SSL=$("$NGINX_BIN" -V 2>&1 | awk '/built with/{print $3, $4; exit}')
+WRK_V=$(first_line wrk -v)
+WRK_V=${WRK_V%% Copyright*}
+H2LOAD_V=$(first_line h2load --version)
+OPENSSL_V=$(first_line openssl version)
+
+{
+	echo "## tlsgate vs nginx — TLS-terminating reverse proxy benchmark"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "- command: \`$INVOCATION\` (ROUNDS=$ROUNDS DUR=${DUR}s WARMUP=${WARMUP}s CONNS=$CONNS H2_STREAMS=$H2_STREAMS HS_CONNS=$HS_CONNS)"
+	echo "- side A: tlsgate, $TLSGATE_ORIGIN (git $GIT_REV, ${TG_GO_V:-?}): \`$(show_cmd "${TLSGATE_CMD[@]}")\`"
+	echo "- side B: $NGINX_V ($NGINX_SSL), worker_processes 1: \`$(show_cmd "${NGINX_CMD[@]}")\`"
+	echo "- machine: nproc=$(nproc), CPU: $CPU_MODEL, kernel $(uname -r); load average at start: $LOADAVG_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- versions: $GO_V; $NGINX_V; $WRK_V; $H2LOAD_V; $OPENSSL_V"
+	echo "- pinning: both proxies on CPU $PROXY_CPU; backend and load generators on CPU $LOAD_CPU; rounds interleaved A,B,A,B,…"
+	echo "- TLS seen by an OpenSSL client: tlsgate: ${NEGOTIATED[A]}; nginx: ${NEGOTIATED[B]} (hsload offers X25519 only)"
+	echo "- CPU = utime+stime of all proxy processes (/proc/PID/stat, CLK_TCK=$CLK_TCK) over the run ÷ requests served"
+	echo
+	awk -F'\t' -v scen_list="$SCENARIOS" -v rounds="$ROUNDS" '
+	function sortn(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t } }
+	function med(list,   a, n) { if (list == "") return ""; n = split(list, a, " "); sortn(a, n)
+		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+	function add(k, v) { vals[k] = (k in vals) ? vals[k] " " v : v }
+	function f(v, fmt) { return (v == "" || v < 0) ? "-" : sprintf(fmt, v) }
+	{ s = $1; side = $2; r = $3
+	  add(s SUBSEP side SUBSEP "rps", $7); add(s SUBSEP side SUBSEP "cpu", $10)
+	  if ($8 >= 0) add(s SUBSEP side SUBSEP "p99", $8)
+	  if ($9 >= 0) add(s SUBSEP side SUBSEP "mbs", $9)
+	  rps[s, side, r] = $7; cpu[s, side, r] = $10
+	  if ($12 < 50) lowrun[s " " (side == "A" ? "tlsgate" : "nginx") " round " r " (" $12 " ticks)"] = 1 }
+	END {
+	  title["h1"] = "HTTP/1.1 keep-alive, 66 B (wrk)"
+	  title["h2"] = "HTTP/2, 66 B (h2load)"
+	  title["full"] = "TLS 1.3 full handshake, 1 req/conn (hsload)"
+	  title["resume"] = "TLS 1.3 resumed handshake, 1 req/conn (hsload -resume)"
+	  title["h1_16k"] = "HTTP/1.1 keep-alive, 16 KiB (wrk)"
+	  low = ""
+	  for (k in lowrun) low = low (low == "" ? "" : ", ") k
+	  print "| scenario | req/s tlsgate | req/s nginx | p99 ms tlsgate | p99 ms nginx | CPU µs/req tlsgate | CPU µs/req nginx | CPU/req tlsgate÷nginx (lower = better) | req/s tlsgate÷nginx (higher = better) | MiB/s tlsgate | MiB/s nginx |"
+	  print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	  n = split(scen_list, S, " ")
+	  for (i = 1; i <= n; i++) {
+	    s = S[i]; rr = ""; cr = ""
+	    for (r = 1; r <= rounds; r++) {
+	      if (((s, "A", r) in rps) && ((s, "B", r) in rps)) {
+	        if (rps[s, "B", r] > 0) rr = rr (rr == "" ? "" : " ") rps[s, "A", r] / rps[s, "B", r]
+	        if (cpu[s, "B", r] > 0) cr = cr (cr == "" ? "" : " ") cpu[s, "A", r] / cpu[s, "B", r]
+	      }
+	    }
+	    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", title[s],
+	      f(med(vals[s, "A", "rps"]), "%.0f"), f(med(vals[s, "B", "rps"]), "%.0f"),
+	      f(med(vals[s, "A", "p99"]), "%.2f"), f(med(vals[s, "B", "p99"]), "%.2f"),
+	      f(med(vals[s, "A", "cpu"]), "%.1f"), f(med(vals[s, "B", "cpu"]), "%.1f"),
+	      f(med(cr), "%.2f"), f(med(rr), "%.2f"),
+	      f(med(vals[s, "A", "mbs"]), "%.1f"), f(med(vals[s, "B", "mbs"]), "%.1f")
+	  }
+	  if (low != "") printf "\nLow-confidence runs (under 50 CPU ticks, so over ±2%% tick error; the machine was probably busy): %s.\n", low
+	}' "$RAW"
+	echo
+	echo "Medians over $ROUNDS rounds; the two ratio columns are medians of the per-round ratios (round i of A ÷ round i of B)."
+	echo "Load generators (PORT = the proxy under test):"
+	echo
+	for scen in $SCENARIOS; do echo "- $scen: \`${LOAD_CMDLINE[$scen]}\`"; done
+} >"$T/report.md"
+
+cat "$T/report.md"
+if [[ -n "$OUT" ]]; then
+	cp "$T/report.md" "$OUT"
+	cp "$RAW" "$OUT.raw.tsv"
+	log "report written to $OUT (per-round data: $OUT.raw.tsv)"
+fi
