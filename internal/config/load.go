@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -71,29 +73,47 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes data (named file in errors) strictly and applies defaults,
-// without validating.
+// without validating. data is one YAML document; anchors, aliases and merge
+// keys (<<: *defaults) may be used. Every unknown key, repeated key and
+// wrongly typed value is returned, joined, each as an *Error at its line
+// and column.
 func Parse(file string, data []byte) (*Config, error) {
 	src := &source{file: file, byPath: map[string]pos{}}
+	empty := &Error{File: file, Msg: "the file is empty: a config needs at least one site (see examples/ for a start)"}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, empty
+		}
 		return nil, yamlSyntaxError(file, err)
 	}
-	if len(root.Content) == 0 {
-		return nil, &Error{File: file, Msg: "the file is empty: a config needs at least one site (see examples/ for a start)"}
+	// yaml.Unmarshal would silently ignore everything after a second "---".
+	var next yaml.Node
+	if err := dec.Decode(&next); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlSyntaxError(file, err)
+	} else if err == nil && len(next.Content) > 0 && !isNull(next.Content[0]) {
+		return nil, &Error{File: file, Line: next.Line, Column: next.Column,
+			Msg: "a second YAML document: a config is one document (remove this ---, or merge the two)"}
+	}
+	if len(root.Content) == 0 || isNull(root.Content[0]) {
+		return nil, empty
 	}
 	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: doc.Line, Column: doc.Column, Msg: "the top level must be a mapping of keys such as listen: and sites:"}
 	}
-	var errs []error
-	walk(doc, "", reflect.TypeOf(Config{}), src, &errs)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	w := &walker{src: src, merged: map[mergeVisit]bool{}, open: map[*yaml.Node]bool{}}
+	w.walk(doc, "", reflect.TypeOf(Config{}))
+	if len(w.errs) > 0 {
+		return nil, errors.Join(w.errs...)
 	}
+	// walk has checked every key and value; decoding should not fail, but
+	// if the decoder disagrees, say so rather than lose the problem.
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	sdec := yaml.NewDecoder(bytes.NewReader(data))
+	sdec.KnownFields(true)
+	if err := sdec.Decode(&c); err != nil {
 		return nil, typeErrors(src, err)
 	}
 	c.src = src
@@ -101,38 +121,226 @@ func Parse(file string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// walk records the position of every value and reports keys the struct does
-// not have, with a suggestion when one is close.
-func walk(n *yaml.Node, path string, t reflect.Type, src *source, errs *[]error) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
+// Aliases can make a small file expand to billions of values ("billion
+// laughs"). walk stops, as yaml.v3's decoder would, once too large a share
+// of the values it has visited came through aliases.
+func tooManyAliases(values, aliased int) bool {
+	if aliased <= 100 || values <= 1000 {
+		return false
 	}
-	src.byPath[path] = pos{n.Line, n.Column}
+	// yaml.v3's allowedAliasRatio: 99% up to 400,000 values, falling to
+	// 10% at 4,000,000.
+	ratio := 0.10
+	switch {
+	case values <= 400_000:
+		ratio = 0.99
+	case values < 4_000_000:
+		ratio = 0.99 - 0.89*float64(values-400_000)/3_600_000
+	}
+	return float64(aliased)/float64(values) > ratio
+}
+
+// walker records the position of every value and reports, all at once,
+// keys the struct does not have (with a suggestion when one is close),
+// repeated keys, and values of the wrong type, each at its own line and
+// column. yaml.v3's own type errors carry only a line, which is ambiguous
+// in flow style ({idle: 1x, shutdown: 5s}).
+type walker struct {
+	src    *source
+	errs   []error
+	merged map[mergeVisit]bool
+	open   map[*yaml.Node]bool // mappings being walked, to catch a merge of an enclosing one
+
+	values     int  // values visited
+	aliased    int  // of which reached through an alias
+	aliasDepth int  // > 0 while under an alias
+	stopped    bool // too many aliases: errs has said so
+}
+
+// mergeVisit is a mapping merged (<<) at a path. Merging it again there
+// adds nothing, and a mapping that merges itself would recurse forever.
+type mergeVisit struct {
+	n    *yaml.Node
+	path string
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func (w *walker) errorf(n *yaml.Node, path, format string, args ...any) {
+	w.errs = append(w.errs, &Error{File: w.src.file, Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (w *walker) walk(n *yaml.Node, path string, t reflect.Type) {
+	if w.stopped {
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		w.aliasDepth++
+		defer func() { w.aliasDepth-- }()
+	}
+	w.values++
+	if w.aliasDepth > 0 {
+		w.aliased++
+	}
+	if tooManyAliases(w.values, w.aliased) {
+		w.errorf(n, path, "aliases (*name) expand to too many values: write them out, or alias less deeply")
+		w.stopped = true
+		return
+	}
+	n = resolve(n)
+	w.src.byPath[path] = pos{n.Line, n.Column}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch {
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
-		fields := yamlFields(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" { // YAML merge key: its fields land here
-				walk(v, path, t, src, errs)
-				continue
-			}
-			ft, ok := fields[k.Value]
-			if !ok {
-				*errs = append(*errs, &Error{File: src.file, Line: k.Line, Column: k.Column, Path: join(path, k.Value),
-					Msg: unknownKeyMsg(k.Value, fields)})
-				continue
-			}
-			walk(v, join(path, k.Value), ft, src, errs)
+	if isNull(n) { // an empty value is the zero value: the default
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			w.typeError(n, path, t)
+			return
 		}
-	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		w.mapping(n, path, t)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.typeError(n, path, t)
+			return
+		}
 		for i, item := range n.Content {
-			walk(item, fmt.Sprintf("%s[%d]", path, i), t.Elem(), src, errs)
+			w.walk(item, fmt.Sprintf("%s[%d]", path, i), t.Elem())
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			w.typeError(n, path, t)
+			return
+		}
+		// yaml.v3 truncates 1.5 to 1 for an int; refuse instead.
+		if t.Kind() == reflect.Int && n.ShortTag() == "!!float" {
+			w.typeError(n, path, t)
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			w.typeError(n, path, t)
 		}
 	}
+}
+
+func (w *walker) mapping(n *yaml.Node, path string, t reflect.Type) {
+	w.open[n] = true
+	defer delete(w.open, n)
+	fields := yamlFields(t)
+	seen := map[string]int{} // key -> line
+	keep := make([]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			w.errorf(k, path, "a key must be a plain name (known keys here: %s)", knownKeys(fields))
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			w.errorf(k, join(path, k.Value), "%q is already set on line %d", k.Value, line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		keep[i/2] = true
+	}
+	// Merged keys first, so that keys written here override them, as they
+	// do when decoding, and their positions win.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; keep[i/2] && isMerge(k) {
+			w.merge(v, path, t)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !keep[i/2] || isMerge(k) || w.stopped {
+			continue
+		}
+		w.values++ // count keys as yaml.v3 does, for the same alias ratio
+		if w.aliasDepth > 0 {
+			w.aliased++
+		}
+		ft, ok := fields[k.Value]
+		if !ok {
+			w.errorf(k, join(path, k.Value), "%s", unknownKeyMsg(k.Value, fields))
+			continue
+		}
+		w.walk(v, join(path, k.Value), ft)
+	}
+}
+
+// merge walks the value of a "<<" key: a mapping or a list of mappings
+// whose keys land in the enclosing mapping.
+func (w *walker) merge(v *yaml.Node, path string, t reflect.Type) {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode { // a list of mappings, not an alias of one
+		items = v.Content
+	}
+	for _, item := range items {
+		m := resolve(item)
+		if m.Kind != yaml.MappingNode {
+			w.errorf(item, join(path, "<<"), "a merge (<<) takes a mapping, such as *defaults, or a list of them")
+			continue
+		}
+		if w.open[m] {
+			w.errorf(item, join(path, "<<"), "*%s merges a mapping that contains it", item.Value)
+			continue
+		}
+		if w.merged[mergeVisit{m, path}] {
+			continue
+		}
+		w.merged[mergeVisit{m, path}] = true
+		if item.Kind == yaml.AliasNode {
+			w.aliasDepth++
+		}
+		w.mapping(m, path, t)
+		if item.Kind == yaml.AliasNode {
+			w.aliasDepth--
+		}
+	}
+}
+
+func (w *walker) typeError(n *yaml.Node, path string, t reflect.Type) {
+	var got string
+	switch n.Kind {
+	case yaml.MappingNode:
+		got = "a mapping"
+	case yaml.SequenceNode:
+		got = "a list"
+	default:
+		got = fmt.Sprintf("%s %q", describeTag(strings.TrimPrefix(n.ShortTag(), "!!")), n.Value)
+	}
+	msg := fmt.Sprintf("expected %s, got %s", describeType(t.String()), got)
+	if t == durationType && n.ShortTag() == "!!int" {
+		msg += fmt.Sprintf(" (%ss for seconds?)", n.Value)
+	}
+	w.errorf(n, path, "%s", msg)
+}
+
+// resolve follows an alias (*name) to its anchored value.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+// isNull reports whether n is an empty value (key: with nothing after it,
+// ~ or null). "!!null x" is not: the decoder refuses it.
+func isNull(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!null" {
+		return false
+	}
+	switch n.Value {
+	case "", "~", "null", "Null", "NULL":
+		return true
+	}
+	return false
+}
+
+func isMerge(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge"
 }
 
 func join(path, key string) string {
@@ -156,39 +364,54 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 }
 
 func unknownKeyMsg(key string, fields map[string]reflect.Type) string {
-	names := make([]string, 0, len(fields))
-	best, bestD := "", 3 // suggest only close matches
+	best, bestD := "", 3
 	for n := range fields {
-		names = append(names, n)
-		if d := editDistance(strings.ToLower(key), n); d < bestD {
+		if d := editDistance(strings.ToLower(key), n); d < bestD || d == bestD && n < best {
 			best, bestD = n, d
 		}
 	}
-	sort.Strings(names)
-	if best != "" {
+	// Suggest only close matches: at most two edits, and fewer than half
+	// the key, so that "foo" does not become "log".
+	if best != "" && 2*bestD < len(key) {
 		return fmt.Sprintf("unknown key %q (did you mean %q?)", key, best)
 	}
-	return fmt.Sprintf("unknown key %q (known keys here: %s)", key, strings.Join(names, ", "))
+	return fmt.Sprintf("unknown key %q (known keys here: %s)", key, knownKeys(fields))
 }
 
+func knownKeys(fields map[string]reflect.Type) string {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// editDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and transpositions of adjacent characters
+// ("tsl" for "tls") each cost one.
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
@@ -202,7 +425,7 @@ func yamlSyntaxError(file string, err error) error {
 	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
-var unmarshalRE = regexp.MustCompile("cannot unmarshal !!(\\w+) `?(.*?)`? into (\\S+)")
+var unmarshalRE = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)")
 
 // typeErrors turns yaml.v3's "line 7: cannot unmarshal !!str `abc` into int"
 // into positioned errors that say what was expected.
@@ -222,7 +445,10 @@ func typeErrors(src *source, err error) error {
 		e := &Error{File: src.file, Line: line, Msg: m[2]}
 		e.Path, e.Column = src.pathAtLine(line)
 		if u := unmarshalRE.FindStringSubmatch(m[2]); u != nil {
-			e.Msg = fmt.Sprintf("expected %s, got %s %q", describeType(u[3]), describeTag(u[1]), u[2])
+			e.Msg = fmt.Sprintf("expected %s, got %s", describeType(u[3]), describeTag(u[1]))
+			if u[2] != "" {
+				e.Msg += fmt.Sprintf(" %q", u[2])
+			}
 		}
 		errs = append(errs, e)
 	}
