@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 )
 
@@ -43,8 +44,29 @@ func (e hintError) Unwrap() error { return e.err }
 
 func main() {
 	ctx := context.Background()
+	stopProfile := startProfile(os.Getenv("TLSGATE_CPUPROFILE"))
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	os.Exit(report(err, os.Stderr))
+}
+
+// startProfile writes a CPU profile to path until the returned function is
+// called (at exit): for finding where a benchmark's time goes.
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tlsgate: warning: TLSGATE_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "tlsgate: warning: TLSGATE_CPUPROFILE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // report prints err in tlsgate's one voice and returns the exit code.

@@ -82,7 +82,7 @@ type route struct {
 	strip      bool
 	pool       *pool
 	proxy      *httputil.ReverseProxy
-	transport  *http.Transport
+	transport  *h1Transport
 	site       *Site
 	matchExact string // "/api" for path "/api/": also matches the bare prefix
 }
@@ -111,7 +111,8 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		if strings.HasSuffix(rc.Path, "/") && rc.Path != "/" {
 			r.matchExact = strings.TrimSuffix(rc.Path, "/")
 		}
-		r.transport = newTransport(opts.UpstreamConnect, opts.UpstreamResponse, opts.UpstreamTLS)
+		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse,
+			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, opts.UpstreamTLS))
 		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
 		if err != nil {
 			return nil, err
@@ -121,7 +122,7 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 			Rewrite:        r.rewrite,
 			Transport:      p,
 			ErrorHandler:   s.upstreamError,
-			ModifyResponse: dropSecurityHeaders,
+			ModifyResponse: s.modifyResponse,
 			BufferPool:     bufferPool{},
 			ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 		}
@@ -149,12 +150,8 @@ func (s *Site) match(path string) *route {
 
 // ServeHTTP serves a request that arrived over TLS for this site.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	for k, v := range s.security {
-		h[k] = v
-	}
-	inf := &info{id: s.requestID(r)}
-	h["X-Request-Id"] = []string{inf.id}
+	inf := &info{id: s.requestID(r), header: w.Header()}
+	s.setHeaders(inf.header, inf.id)
 
 	var start time.Time
 	if s.opts.AccessLog {
@@ -169,10 +166,19 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no route for this path", inf.id)
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody && s.opts.BodyRead > 0 {
-		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
 	}
 	rt.proxy.ServeHTTP(w, r.WithContext(withInfo(r.Context(), inf)))
+}
+
+// setHeaders puts the site's security headers and the request ID on a
+// response, replacing any copies.
+func (s *Site) setHeaders(h http.Header, id string) {
+	for k, v := range s.security {
+		h[k] = v
+	}
+	h["X-Request-Id"] = []string{id}
 }
 
 func (r *route) rewrite(pr *httputil.ProxyRequest) {
@@ -182,7 +188,12 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 		prefix := strings.TrimSuffix(r.path, "/")
 		path = strings.TrimPrefix(path, prefix)
 		if raw != "" {
-			raw = strings.TrimPrefix(raw, prefix)
+			// The route matched the decoded path; the prefix may be
+			// spelled with escapes in raw ("/%61pi/", "/api%2F").
+			raw = cutEscapedPrefix(raw, len(prefix))
+		}
+		if raw != "" && raw[0] != '/' {
+			raw = "" // the slash after the prefix was escaped: use path
 		}
 		if path == "" || path[0] != '/' {
 			path, raw = "/"+path, ""
@@ -196,11 +207,36 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	out.Header["X-Request-Id"] = []string{infoFrom(in.Context()).id}
 }
 
-func dropSecurityHeaders(resp *http.Response) error {
+// cutEscapedPrefix removes from raw, a valid escaped path, the escaped
+// form of its first n decoded bytes. Each decoded byte is one character or
+// one %XX escape in raw.
+func cutEscapedPrefix(raw string, n int) string {
+	i := 0
+	for ; n > 0 && i < len(raw); n-- {
+		if raw[i] == '%' && i+2 < len(raw) {
+			i += 3
+		} else {
+			i++
+		}
+	}
+	if n > 0 {
+		return ""
+	}
+	return raw[i:]
+}
+
+// modifyResponse drops the upstream's security headers and request ID so
+// that the site's are the only ones.
+func (s *Site) modifyResponse(resp *http.Response) error {
 	for _, k := range securityHeaderNames {
 		delete(resp.Header, k)
 	}
 	delete(resp.Header, "X-Request-Id")
+	// httputil.ReverseProxy clears the response header map after passing
+	// on a 1xx (such as 103 Early Hints): put the site's headers back.
+	if inf := infoFrom(resp.Request.Context()); inf != nil && inf.header != nil {
+		s.setHeaders(inf.header, inf.id)
+	}
 	return nil
 }
 
@@ -208,6 +244,20 @@ func dropSecurityHeaders(resp *http.Response) error {
 // not be reached or did not answer.
 func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	inf := infoFrom(r.Context())
+	s.setHeaders(w.Header(), inf.id) // cleared if a 1xx was passed on
+	if berr := inf.bodyError(); berr != nil {
+		// The client stopped sending its body (or hung up): its fault,
+		// not the upstream's. 408 as nginx answers a client_body_timeout.
+		// Checked first: net/http also cancels the request's context when
+		// the body deadline passes, yet the client is still there.
+		status, msg := http.StatusBadRequest, "the request body could not be read"
+		if isTimeout(berr) {
+			status, msg = http.StatusRequestTimeout, "the request body was not sent in time"
+		}
+		s.opts.Log.Info("client request body failed", "site", s.name, "path", r.URL.Path, "request_id", inf.id, "status", status, "err", berr)
+		writeError(w, status, msg, inf.id)
+		return
+	}
 	if r.Context().Err() != nil {
 		// The client is gone; nobody will read an answer. 499 as nginx logs it.
 		w.WriteHeader(499)

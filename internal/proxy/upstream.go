@@ -131,7 +131,8 @@ func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 			u.markHealthy()
 			return resp, nil
 		}
-		if out.Context().Err() != nil { // the client went away: not the upstream's fault
+		if out.Context().Err() != nil || (info != nil && info.bodyError() != nil) {
+			// The client went away or stopped sending: not the upstream's fault.
 			return nil, err
 		}
 		backoff := u.markFailed(time.Now())
@@ -168,6 +169,10 @@ func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 		return rel, relRaw
 	}
 	bp := strings.TrimSuffix(base.Path, "/")
+	if relRaw == "" && base.RawPath != "" {
+		// Keep the base's own escapes, such as %2F.
+		relRaw = (&url.URL{Path: rel}).EscapedPath()
+	}
 	if relRaw != "" {
 		return bp + rel, strings.TrimSuffix(base.EscapedPath(), "/") + relRaw
 	}
@@ -203,6 +208,20 @@ type ctxKey struct{}
 type info struct {
 	id       string
 	upstream string
+	// header is the client response's header map, where the site's
+	// headers are restored after a 1xx response cleared it.
+	header http.Header
+	// bodyErr is set when reading the client's request body failed
+	// before its end (a stall or a hang-up).
+	bodyErr atomic.Pointer[error]
+}
+
+// bodyError returns why reading the client's request body failed, or nil.
+func (i *info) bodyError() error {
+	if p := i.bodyErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func infoFrom(ctx context.Context) *info {

@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// h1Transport sends requests to plain-HTTP/1.1 upstreams over pooled
+// keep-alive connections, writing the request and reading the response on
+// the caller's goroutine.
+//
+// Why not http.Transport alone: it runs a reader and a writer goroutine per
+// connection and hands every request and response between them over
+// channels, and its reader probes the socket after each response. For a
+// proxy whose upstream answers in microseconds that bookkeeping is a large
+// part of the CPU spent per request. Request serialisation and response
+// parsing stay the standard library's (Request.Write, http.ReadResponse);
+// only connection handling lives here. Everything else (https upstreams,
+// protocol upgrades) goes to the fallback http.Transport.
+type h1Transport struct {
+	// DialContext connects to an upstream (a field, as in http.Transport,
+	// so tests can observe dials).
+	DialContext    func(ctx context.Context, network, addr string) (net.Conn, error)
+	responseHeader time.Duration // wait for response headers; 0 = none
+	idleTimeout    time.Duration // close pooled connections idle this long
+	maxIdlePerHost int
+	fallback       *http.Transport
+
+	mu   sync.Mutex // guards idle
+	idle map[string][]*h1Conn
+}
+
+type h1Conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	key      string
+	idleAt   time.Time
+	reused   bool
+	stopCtx  func() bool // stops the context watcher of the current request
+	canceled atomic.Bool // the context watcher fired: the deadline is poisoned
+}
+
+func newH1Transport(connect, responseHeader time.Duration, fallback *http.Transport) *h1Transport {
+	return &h1Transport{
+		DialContext:    (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		responseHeader: responseHeader,
+		idleTimeout:    90 * time.Second,
+		maxIdlePerHost: 512,
+		fallback:       fallback,
+		idle:           map[string][]*h1Conn{},
+	}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil {
+		return t.fallback.RoundTrip(req)
+	}
+	for attempt := 0; ; attempt++ {
+		c, err := t.getConn(req.Context(), req.URL.Host)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		resp, err := c.roundTrip(t, req)
+		if err == nil {
+			return resp, nil
+		}
+		c.nc.Close()
+		// A pooled connection the upstream closed while it was idle fails
+		// at once. Retry once on a fresh connection when the request can be
+		// sent again and may be repeated (as http.Transport does).
+		if c.reused && attempt == 0 && req.Context().Err() == nil && staleConnError(err) && retryable(req) {
+			if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+				if req.Body, err = req.GetBody(); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		closeBody(req)
+		return nil, err
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func retryable(req *http.Request) bool {
+	if !replayable(req) {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
+}
+
+func staleConnError(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// getConn returns a pooled connection to addr or dials a new one.
+func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error) {
+	now := time.Now()
+	t.mu.Lock()
+	for {
+		list := t.idle[addr]
+		if len(list) == 0 {
+			break
+		}
+		c := list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[addr] = list[:len(list)-1]
+		if now.Sub(c.idleAt) > t.idleTimeout {
+			c.nc.Close()
+			continue
+		}
+		t.mu.Unlock()
+		// After a pause the upstream may have closed it: check without
+		// blocking before sending a request into a dead connection.
+		if now.Sub(c.idleAt) > time.Second && !c.alive() {
+			c.nc.Close()
+			t.mu.Lock()
+			continue
+		}
+		c.reused = true
+		return c, nil
+	}
+	t.mu.Unlock()
+	nc, err := t.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), key: addr}, nil
+}
+
+// alive peeks at the socket without blocking: a closed connection reads
+// EOF, an unexpected byte means the upstream is out of step.
+func (c *h1Conn) alive() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	var buf [1]byte
+	rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+		return true
+	})
+	return ok
+}
+
+func (t *h1Transport) putConn(c *h1Conn) {
+	c.idleAt = time.Now()
+	t.mu.Lock()
+	if len(t.idle[c.key]) >= t.maxIdlePerHost {
+		t.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	t.idle[c.key] = append(t.idle[c.key], c)
+	t.mu.Unlock()
+}
+
+// CloseIdleConnections closes every pooled connection.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[string][]*h1Conn{}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			c.nc.Close()
+		}
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+var errCanceled = errors.New("request canceled")
+
+func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, error) {
+	// Unblock reads and writes when the client goes away.
+	if done := req.Context().Done(); done != nil {
+		c.stopCtx = context.AfterFunc(req.Context(), func() {
+			c.canceled.Store(true)
+			c.nc.SetDeadline(time.Unix(1, 0))
+		})
+	} else {
+		c.stopCtx = nil
+	}
+	fail := func(err error) (*http.Response, error) {
+		c.stop()
+		if c.canceled.Load() {
+			return nil, errors.Join(req.Context().Err(), err)
+		}
+		return nil, err
+	}
+	if err := req.Write(c.bw); err != nil {
+		return fail(err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return fail(err)
+	}
+	if t.responseHeader > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t.responseHeader))
+	}
+	var resp *http.Response
+	for {
+		var err error
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !c.canceled.Load() {
+				return fail(errResponseTimeout)
+			}
+			return fail(err)
+		}
+		// 1xx informational answers (100 Continue, 103 Early Hints) precede
+		// the real one; 101 never reaches here (upgrades use the fallback).
+		// They are reported as http.Transport does, so ReverseProxy passes
+		// them on to the client.
+		if resp.StatusCode >= 200 || resp.StatusCode < 100 {
+			break
+		}
+		resp.Body.Close()
+		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if t.responseHeader > 0 {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	reusable := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		if c.stop() && reusable {
+			t.putConn(c)
+		} else {
+			c.nc.Close()
+		}
+		return resp, nil
+	}
+	resp.Body = &h1Body{rc: resp.Body, c: c, t: t, reusable: reusable}
+	return resp, nil
+}
+
+// stop ends the context watcher and reports whether the connection is
+// still usable: false when the watcher ran (or is running) and poisoned
+// the connection's deadline.
+func (c *h1Conn) stop() bool {
+	if c.stopCtx != nil {
+		stopped := c.stopCtx()
+		c.stopCtx = nil
+		if !stopped {
+			return false
+		}
+	}
+	return !c.canceled.Load()
+}
+
+var errResponseTimeout = &timeoutError{"timeout awaiting upstream response headers"}
+
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string { return e.msg }
+func (e *timeoutError) Timeout() bool { return true }
+
+// h1Body returns the connection to the pool once the body has been read to
+// the end, and closes it if the body is abandoned early.
+type h1Body struct {
+	rc       io.ReadCloser
+	c        *h1Conn
+	t        *h1Transport
+	reusable bool
+	done     bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.release(true)
+	} else if err != nil {
+		b.release(false)
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	if !b.done {
+		b.release(false)
+	}
+	return nil
+}
+
+func (b *h1Body) release(complete bool) {
+	b.done = true
+	if b.c.stop() && complete && b.reusable {
+		b.t.putConn(b.c)
+		return
+	}
+	b.c.nc.Close()
+}
