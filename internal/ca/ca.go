@@ -172,6 +172,10 @@ func Open(dir string) (*Authority, error) {
 	}
 	rootKey, kerr := loadKey(filepath.Join(dir, RootKeyFile))
 	if kerr != nil {
+		if err == nil && !time.Now().Before(cert.NotAfter) {
+			// Every leaf it signed would be born expired.
+			err = fmt.Errorf("the intermediate expired on %s", cert.NotAfter.UTC().Format(time.RFC3339))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("opening CA: intermediate unusable (%v) and root key unavailable to re-issue it: %w", err, kerr)
 		}

@@ -30,13 +30,13 @@ func (m *Map[T]) Add(host string, v T) {
 }
 
 // Lookup finds host. An exact name wins over a wildcard; a wildcard
-// matches exactly one label, as in certificates.
+// matches exactly one non-empty label, as in certificates.
 func (m *Map[T]) Lookup(host string) (T, bool) {
 	host = Normalize(host)
 	if v, ok := m.exact[host]; ok {
 		return v, true
 	}
-	if _, suffix, ok := strings.Cut(host, "."); ok {
+	if label, suffix, ok := strings.Cut(host, "."); ok && label != "" {
 		if v, ok := m.wildcard[suffix]; ok {
 			return v, true
 		}
@@ -47,8 +47,23 @@ func (m *Map[T]) Lookup(host string) (T, bool) {
 
 // Normalize lower-cases host, strips a port, IPv6 brackets and a trailing
 // dot: "API.Example.com.:443" and "[::1]:8443" become "api.example.com" and
-// "::1".
+// "::1". Only ASCII letters are folded: names on the wire are ASCII (IDNs
+// travel as punycode), and Unicode folding would turn the Kelvin sign into
+// "k".
+//
+// Normalize is idempotent, so callers may normalise before Lookup (which
+// normalises again) and still agree with callers that do not. A host that
+// one pass would leave still changeable ("example.com..", "[[::1]]",
+// "[a.example.com:443]") is malformed and becomes "", which matches nothing.
 func Normalize(host string) string {
+	n := normalizeOnce(host)
+	if normalizeOnce(n) != n {
+		return ""
+	}
+	return n
+}
+
+func normalizeOnce(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -57,7 +72,13 @@ func Normalize(host string) string {
 	// Fast path: most hosts are already lower case.
 	for i := 0; i < len(host); i++ {
 		if c := host[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(host)
+			b := []byte(host)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; c >= 'A' && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
 		}
 	}
 	return host

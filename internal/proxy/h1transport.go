@@ -254,7 +254,10 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, e
 			}
 		}
 	}
-	if t.responseHeader > 0 {
+	// Clear the header deadline before the body is read, unless the body
+	// is already buffered whole (the common small API answer): then no
+	// further read happens, and the next request sets its own deadline.
+	if t.responseHeader > 0 && (resp.ContentLength < 0 || int64(c.br.Buffered()) < resp.ContentLength) {
 		c.nc.SetReadDeadline(time.Time{})
 	}
 	reusable := !resp.Close && !req.Close

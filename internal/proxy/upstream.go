@@ -115,7 +115,11 @@ func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 	info := infoFrom(out.Context())
 	var tried uint64
 	for attempt := 0; ; attempt++ {
-		u := p.pick(time.Now().UnixNano(), tried)
+		var now int64
+		if len(p.ups) > 1 { // a single upstream is always tried: no clock needed
+			now = time.Now().UnixNano()
+		}
+		u := p.pick(now, tried)
 		if u == nil {
 			return nil, errNoUpstream
 		}

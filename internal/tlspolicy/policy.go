@@ -100,7 +100,7 @@ func Reject() *tls.Config {
 func Client(roots *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		CipherSuites: intermediateSuites,
+		CipherSuites: Intermediate.CipherSuites(), // a copy: callers may edit their config
 		RootCAs:      roots,
 	}
 }
