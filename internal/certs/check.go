@@ -51,7 +51,7 @@ func Check(cert *tls.Certificate, hosts []string, now time.Time) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("the certificate does not cover %s (it covers: %s): get one that names these hosts, or remove them from hosts:",
+		return fmt.Errorf("the certificate does not cover %s (it covers: %s): get one that names these hosts, or remove them from the site's hosts",
 			strings.Join(missing, ", "), strings.Join(Names(leaf), ", "))
 	}
 	return nil

@@ -201,8 +201,6 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-var errCanceled = errors.New("request canceled")
-
 func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, error) {
 	// Unblock reads and writes when the client goes away.
 	if done := req.Context().Done(); done != nil {
