@@ -29,11 +29,16 @@ type Internal struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
+	// wake prods the renewer: timers do not advance while a machine
+	// sleeps, so handshakes also compare the wall clock with the renewal
+	// time and wake the renewer if it is overdue.
+	wake    chan struct{}
+	issueMu sync.Mutex // serialises issuing
 }
 
 // NewInternal issues a certificate for hosts and starts renewing it.
 func NewInternal(auth *ca.Authority, hosts []string, log *slog.Logger) (*Internal, error) {
-	s := &Internal{auth: auth, hosts: hosts, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Internal{auth: auth, hosts: hosts, log: log, stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	cert, err := auth.Issue(ca.Leaf{Names: hosts, Validity: InternalValidity})
 	if err != nil {
 		return nil, fmt.Errorf("issuing internal certificate: %w", err)
@@ -53,8 +58,12 @@ func (s *Internal) renew() {
 		case <-s.stop:
 			return
 		case <-time.After(max(wait, time.Minute)):
+		case <-s.wake:
+			if !s.due(time.Now()) {
+				continue
+			}
 		}
-		cert, err := s.auth.Issue(ca.Leaf{Names: s.hosts, Validity: InternalValidity})
+		cert, err := s.issue()
 		if err != nil {
 			s.log.Error("renewing internal certificate failed, retrying in 10m", "hosts", s.hosts, "err", err)
 			select {
@@ -64,14 +73,52 @@ func (s *Internal) renew() {
 			}
 			continue
 		}
-		s.cur.Store(cert)
 		s.log.Info("internal certificate renewed", "hosts", s.hosts, "not_after", cert.Leaf.NotAfter)
 	}
 }
 
-// GetCertificate implements Source.
+// due reports whether two thirds of the current certificate's life have
+// passed at now.
+func (s *Internal) due(now time.Time) bool {
+	leaf := s.cur.Load().Leaf
+	return now.After(leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) * 2 / 3))
+}
+
+// issue makes a new certificate and makes it current.
+func (s *Internal) issue() (*tls.Certificate, error) {
+	s.issueMu.Lock()
+	defer s.issueMu.Unlock()
+	cert, err := s.auth.Issue(ca.Leaf{Names: s.hosts, Validity: InternalValidity})
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(cert)
+	return cert, nil
+}
+
+// GetCertificate implements Source. An expired certificate (the machine
+// slept past its end) is replaced before the handshake goes on.
 func (s *Internal) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.cur.Load(), nil
+	cert := s.cur.Load()
+	now := time.Now()
+	if now.After(cert.Leaf.NotAfter) {
+		s.issueMu.Lock()
+		cert = s.cur.Load()
+		s.issueMu.Unlock()
+		if now.After(cert.Leaf.NotAfter) {
+			if fresh, err := s.issue(); err == nil {
+				return fresh, nil
+			}
+		}
+		return cert, nil
+	}
+	if s.due(now) {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return cert, nil
 }
 
 // Leaf implements Source.

@@ -203,6 +203,14 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	// The upstream sees its own host name, like nginx's default; the
 	// client's is in X-Forwarded-Host.
 	out.Host = ""
+	// Headers spelled with underscores are dropped, as nginx does by
+	// default: CGI, WSGI and PHP upstreams read X_Forwarded_For as
+	// X-Forwarded-For, which would let a client forge trusted headers.
+	for k := range out.Header {
+		if strings.IndexByte(k, '_') >= 0 {
+			delete(out.Header, k)
+		}
+	}
 	r.site.setForwarded(pr)
 	out.Header["X-Request-Id"] = []string{infoFrom(in.Context()).id}
 }

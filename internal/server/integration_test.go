@@ -568,3 +568,37 @@ func TestGracefulShutdownDrains(t *testing.T) {
 		t.Fatal("listener still accepting after shutdown")
 	}
 }
+
+// A client may not smuggle forwarding headers past the gateway by spelling
+// them with underscores, which CGI-style upstreams treat as dashes.
+func TestUnderscoreHeadersDropped(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	var got http.Header
+	var mu sync.Mutex
+	up := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Clone()
+		mu.Unlock()
+	}))
+	g := startGateway(t, oneSite(p, "intermediate", up, ""))
+	req, _ := http.NewRequest("GET", "https://localhost/", nil)
+	req.Header["X_Forwarded_For"] = []string{"203.0.113.7"}
+	req.Header["X_Client_Dn"] = []string{"CN=admin"}
+	req.Header.Set("X-Ordinary", "kept")
+	resp, err := p.client(g.https, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for k := range got {
+		if strings.Contains(k, "_") {
+			t.Errorf("upstream received %s: %v", k, got[k])
+		}
+	}
+	if got.Get("X-Ordinary") != "kept" {
+		t.Errorf("ordinary header lost: %v", got)
+	}
+}
