@@ -602,3 +602,34 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 		t.Errorf("ordinary header lost: %v", got)
 	}
 }
+
+// The access line carries what an operator needs to debug a TLS or routing
+// problem: TLS version, cipher, SNI, protocol, status, bytes, latency,
+// upstream and the request ID the client saw.
+func TestAccessLogLine(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	up := backend(t, "a")
+	g := startGateway(t, oneSite(p, "intermediate", up, ""))
+	resp, err := p.client(g.https, true).Get("https://localhost/logged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	var line string
+	for _, l := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(l, "msg=request") && strings.Contains(l, "path=/logged") {
+			line = l
+		}
+	}
+	for _, want := range []string{
+		"tls_version=\"TLS 1.3\"", "cipher=TLS_", "sni=localhost", "proto=HTTP/2.0", "status=200",
+		fmt.Sprintf("bytes=%d", len(body)), "latency=", "upstream=" + up, "request_id=" + id, "method=GET",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access line lacks %s:\n%s", want, line)
+		}
+	}
+}
