@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/tlsgate/tlsgate/internal/config"
@@ -62,6 +63,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // runGateway builds, binds and serves until SIGTERM or SIGINT, reloading on
 // SIGHUP. ready, if set, is called once the listeners are bound.
 func runGateway(ctx context.Context, cfg *config.Config, opts server.Options, ready func(*server.Server) error) error {
+	tuneGC()
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		return err
@@ -100,4 +102,17 @@ func parseErr(err error) error {
 		return err
 	}
 	return usageError{err.Error()}
+}
+
+// gatewayGCPercent is the garbage collector target while serving, unless
+// $GOGC says otherwise. A gateway's live heap is small (a few MB), so
+// letting it grow to 3x instead of 2x before a collection costs little
+// memory; measured on TLS handshakes it cut CPU per connection by 8-13%
+// (docs/benchmarks.md).
+const gatewayGCPercent = 200
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gatewayGCPercent)
+	}
 }
