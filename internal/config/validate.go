@@ -232,7 +232,18 @@ func checkHostPort(addr string) error {
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		// Peers are compared unmapped, so an IPv4-mapped range such as
+		// ::ffff:10.0.0.0/104 must become 10.0.0.0/8 to ever match.
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped range needs a prefix length of at least 96", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
