@@ -48,7 +48,7 @@ func (s *Site) logAccess(r *http.Request, w *logWriter, inf *info, start time.Ti
 		slog.String("proto", r.Proto),
 		slog.Int("status", w.status),
 		slog.Int64("bytes", w.bytes),
-		slog.Duration("latency", time.Since(start)),
+		slog.Float64("latency", time.Since(start).Seconds()), // seconds, as Caddy logs "duration"
 		slog.String("upstream", inf.upstream),
 		slog.String("remote", r.RemoteAddr),
 		slog.String("request_id", inf.id),

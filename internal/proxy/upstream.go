@@ -140,7 +140,7 @@ func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		backoff := u.markFailed(time.Now())
-		p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff)
+		p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff.String())
 		if !isDialError(err) || !replayable(out) || attempt+1 >= len(p.ups) {
 			return nil, err
 		}

@@ -190,7 +190,7 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) shutdown(grace time.Duration) error {
-	s.log.Info("shutting down", "grace", grace)
+	s.log.Info("shutting down", "grace", grace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var (
