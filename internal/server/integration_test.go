@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"regexp"
 	"slices"
@@ -507,8 +508,17 @@ func TestReloadConfig(t *testing.T) {
 	a, b := backend(t, "A"), backend(t, "B")
 	g := startGateway(t, oneSite(p, "intermediate", a, ""))
 	c := p.client(g.https, false)
+	var conns atomic.Int32 // new TLS connections the client had to make
 	get := func() string {
-		resp, err := c.Get("https://localhost/")
+		req, _ := http.NewRequest("GET", "https://localhost/", nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) {
+				if !info.Reused {
+					conns.Add(1)
+				}
+			},
+		}))
+		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,6 +545,10 @@ func TestReloadConfig(t *testing.T) {
 	}
 	if !strings.HasPrefix(get(), "backend=B") {
 		t.Fatal("good config not applied")
+	}
+	// Both reloads happened under one kept-alive connection: none dropped.
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the client needed %d connections across the reloads, want 1 (established connections must survive)", n)
 	}
 }
 
@@ -631,5 +645,28 @@ func TestAccessLogLine(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("access line lacks %s:\n%s", want, line)
 		}
+	}
+}
+
+func TestHeaderSizeLimitAndNoH2C(t *testing.T) {
+	t.Parallel()
+	curl := testpeer.Require(t, "curl")
+	p := newPKI(t, "localhost", "127.0.0.1")
+	g := startGateway(t, oneSite(p, "intermediate", backend(t, "a"), ""))
+	// limits.max_header_bytes defaults to 64 KiB: 100 KiB of headers is refused.
+	req, _ := http.NewRequest("GET", "https://localhost/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 100<<10))
+	resp, err := p.client(g.https, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("100 KiB of headers: %d, want 431", resp.StatusCode)
+	}
+	// No cleartext HTTP/2 on the redirect listener.
+	out, err := run(t, curl, "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version}", "http://"+g.http+"/")
+	if err == nil && strings.TrimSpace(out) == "2" {
+		t.Fatalf("the plain-HTTP listener spoke h2c: %s", out)
 	}
 }
