@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
 // seen is what an echo backend received, sent back as its JSON body.
@@ -60,13 +62,7 @@ func handlerBackend(t *testing.T, h http.HandlerFunc) *backend {
 // deadURL is an http URL on 127.0.0.1 where nothing listens.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://" + testpeer.ClosedAddr(t)
 }
 
 func testOptions() *Options {

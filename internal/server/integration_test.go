@@ -298,7 +298,7 @@ sites:
       - {path: /down/, upstreams: ["http://%s"]}
       - {path: /slow/, upstreams: [%s]}
       - {path: /, upstreams: [%s]}
-`, p.certFile, p.keyFile, closedPort(t), good, good))
+`, p.certFile, p.keyFile, testpeer.ClosedAddr(t), good, good))
 	c := p.client(g.https, true)
 	cases := []struct {
 		path string

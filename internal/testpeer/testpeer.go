@@ -5,6 +5,7 @@
 package testpeer
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -22,4 +23,17 @@ func Require(t testing.TB, program string) string {
 	}
 	t.Skipf("%s is not installed: run 'make test-deps' (CI=true turns this skip into a failure)", program)
 	return ""
+}
+
+// ClosedAddr returns a 127.0.0.1 address nothing listens on (a port that
+// was free a moment ago), for tests of unreachable peers.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
