@@ -176,6 +176,21 @@ sites:
 		}
 	}
 
+	// A certificate that is valid but ends within 14 days is served, with
+	// a warning: renewal has evidently been failing.
+	soonCert, soonKey := pkitest.WriteFiles(t, dir, "soon", ca.Issue(t, pkitest.Leaf{Names: []string{"api.example.com"},
+		NotAfter: time.Now().Add(3*24*time.Hour + time.Hour)}))
+	soon := write("soon.yaml", fmt.Sprintf(`
+sites:
+  - hosts: [api.example.com]
+    tls: {certificate: {cert: %s, key: %s}}
+    routes: [{upstreams: [http://127.0.0.1:9000]}]
+`, soonCert, soonKey))
+	stdout, stderr, code = runCLI(t, nil, "config", "validate", soon)
+	if code != 0 || !strings.Contains(stdout, "valid") || !regexp.MustCompile(`certificate expires soon: renew it.*days_left=3`).MatchString(stderr) {
+		t.Errorf("expiring certificate: exit %d, want 0 with a warning\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+
 	// serve refuses the same file with the same message, before binding.
 	_, stderr, code = runCLI(t, nil, "serve", "--config", bad)
 	if code != 1 || !strings.Contains(stderr, "bad.yaml:9:19:") {

@@ -39,7 +39,20 @@ func NewFiles(certFile, keyFile string, hosts []string, log *slog.Logger) (*File
 		return nil, err
 	}
 	f.cur.Store(cert)
+	f.warnIfExpiring(cert, time.Now())
 	return f, nil
+}
+
+// ExpiryWarning is how close to its end a certificate from files makes
+// tlsgate warn. certbot renews 30 days before expiry: 14 days left means
+// renewal has been failing for two weeks and a human should look.
+const ExpiryWarning = 14 * 24 * time.Hour
+
+func (f *Files) warnIfExpiring(cert *tls.Certificate, now time.Time) {
+	if left := cert.Leaf.NotAfter.Sub(now); left < ExpiryWarning {
+		f.log.Warn("certificate expires soon: renew it", "cert", f.certFile,
+			"not_after", cert.Leaf.NotAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
+	}
 }
 
 func (f *Files) load() (*tls.Certificate, error) {
@@ -68,6 +81,7 @@ func (f *Files) Reload() (changed bool, err error) {
 		return false, nil
 	}
 	f.cur.Store(cert)
+	f.warnIfExpiring(cert, time.Now())
 	return true, nil
 }
 
