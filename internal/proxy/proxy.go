@@ -150,8 +150,11 @@ func (s *Site) match(path string) *route {
 
 // ServeHTTP serves a request that arrived over TLS for this site.
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	inf := &info{id: s.requestID(r), header: w.Header()}
-	s.setHeaders(inf.header, inf.id)
+	ctx := &infoCtx{Context: r.Context()}
+	inf := &ctx.info
+	inf.id, inf.header = s.requestID(r), w.Header()
+	inf.ids = []string{inf.id}
+	s.setHeaders(inf.header, inf.ids)
 
 	var start time.Time
 	if s.opts.AccessLog {
@@ -169,16 +172,16 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
 	}
-	rt.proxy.ServeHTTP(w, r.WithContext(withInfo(r.Context(), inf)))
+	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // setHeaders puts the site's security headers and the request ID on a
 // response, replacing any copies.
-func (s *Site) setHeaders(h http.Header, id string) {
+func (s *Site) setHeaders(h http.Header, ids []string) {
 	for k, v := range s.security {
 		h[k] = v
 	}
-	h["X-Request-Id"] = []string{id}
+	h["X-Request-Id"] = ids
 }
 
 func (r *route) rewrite(pr *httputil.ProxyRequest) {
@@ -212,7 +215,7 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	r.site.setForwarded(pr)
-	out.Header["X-Request-Id"] = []string{infoFrom(in.Context()).id}
+	out.Header["X-Request-Id"] = infoFrom(in.Context()).ids
 }
 
 // cutEscapedPrefix removes from raw, a valid escaped path, the escaped
@@ -241,9 +244,12 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	}
 	delete(resp.Header, "X-Request-Id")
 	// httputil.ReverseProxy clears the response header map after passing
-	// on a 1xx (such as 103 Early Hints): put the site's headers back.
+	// on a 1xx (such as 103 Early Hints): put the site's headers back. The
+	// request ID, set with them, shows whether that happened.
 	if inf := infoFrom(resp.Request.Context()); inf != nil && inf.header != nil {
-		s.setHeaders(inf.header, inf.id)
+		if _, ok := inf.header["X-Request-Id"]; !ok {
+			s.setHeaders(inf.header, inf.ids)
+		}
 	}
 	return nil
 }
@@ -252,7 +258,7 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 // not be reached or did not answer.
 func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	inf := infoFrom(r.Context())
-	s.setHeaders(w.Header(), inf.id) // cleared if a 1xx was passed on
+	s.setHeaders(w.Header(), inf.ids) // cleared if a 1xx was passed on
 	if berr := inf.bodyError(); berr != nil {
 		// The client stopped sending its body (or hung up): its fault,
 		// not the upstream's. 408 as nginx answers a client_body_timeout.

@@ -211,6 +211,7 @@ type ctxKey struct{}
 // access log.
 type info struct {
 	id       string
+	ids      []string // {id}, shared by the response and upstream request headers (read-only)
 	upstream string
 	// header is the client response's header map, where the site's
 	// headers are restored after a 1xx response cleared it.
