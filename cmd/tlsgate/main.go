@@ -20,6 +20,7 @@ Usage:
   tlsgate proxy --from ADDR --to URL  put HTTPS in front of one upstream
   tlsgate serve --config FILE         run the gateway from a config file
   tlsgate config validate FILE        check a config file without serving
+  tlsgate ca init|issue|revoke|crl|list  the internal CA for service identities
   tlsgate version                     print the version
 
 Run 'tlsgate COMMAND -h' for a command's flags and examples.
@@ -128,6 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(ctx, rest, stdout, stderr)
+	case "ca":
+		return runCA(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -8,9 +8,9 @@ package ca
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -105,6 +106,11 @@ func OpenOrInit(dir, name string) (a *Authority, created bool, err error) {
 // Init creates a new CA in dir: an ECDSA P-256 root and an intermediate signed
 // by it. It refuses to touch a directory that already holds a CA.
 func Init(dir, name string) (*Authority, error) {
+	return InitWith(dir, name, ECDSAP256)
+}
+
+// InitWith is Init with a choice of key type for the root and intermediate.
+func InitWith(dir, name string, kt KeyType) (*Authority, error) {
 	if _, err := os.Stat(filepath.Join(dir, RootCertFile)); err == nil {
 		return nil, fmt.Errorf("creating CA in %s: a CA already exists there (remove it first to start over)", dir)
 	}
@@ -115,7 +121,7 @@ func Init(dir, name string) (*Authority, error) {
 		name = "tlsgate"
 	}
 	now := time.Now()
-	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rootKey, err := kt.generate()
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +197,7 @@ func Open(dir string) (*Authority, error) {
 }
 
 func (a *Authority) renewIntermediate(rootKey crypto.Signer, name string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := keyTypeOf(rootKey).generate() // the intermediate matches the root
 	if err != nil {
 		return err
 	}
@@ -231,6 +237,10 @@ type Leaf struct {
 	Validity time.Duration
 	// Client makes a client-authentication certificate instead of a server one.
 	Client bool
+	// URIs are URI SANs, such as SPIFFE IDs (spiffe://example.org/payments).
+	URIs []*url.URL
+	// KeyType of the new key; zero means ECDSA P-256.
+	KeyType KeyType
 }
 
 // Issue signs a new leaf certificate with a fresh ECDSA P-256 key and returns
@@ -242,7 +252,7 @@ func (a *Authority) Issue(l Leaf) (*tls.Certificate, error) {
 	if l.Validity == 0 {
 		l.Validity = 7 * 24 * time.Hour
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := l.KeyType.generate()
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +261,8 @@ func (a *Authority) Issue(l Leaf) (*tls.Certificate, error) {
 		SerialNumber: randomSerial(),
 		Subject:      pkix.Name{CommonName: l.Names[0]},
 		NotBefore:    now.Add(-backdate),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     l.KeyType.keyUsage(),
+		URIs:         l.URIs,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	if l.Client {
@@ -318,4 +329,17 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+func keyTypeOf(k crypto.Signer) KeyType {
+	switch k := k.Public().(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() > 2048 {
+			return RSA3072
+		}
+		return RSA2048
+	case ed25519.PublicKey:
+		return Ed25519
+	}
+	return ECDSAP256
 }

@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/datadir"
+)
+
+const caUsage = `Usage: tlsgate ca COMMAND [flags]
+
+The internal certificate authority: a root (keep it offline once the
+intermediate exists) and an intermediate that signs. It is the same CA as
+the local development CA of 'tlsgate demo', in DATA_DIR/ca unless --dir is
+given.
+
+Commands:
+  init                        create the root and intermediate
+  issue server NAME...        a server certificate for DNS names and IPs
+  issue client NAME           a client certificate (service identity)
+  revoke SERIAL               revoke an issued certificate
+  crl                         sign a new revocation list (crl.pem)
+  list                        issued certificates with expiry and status
+
+Examples:
+  tlsgate ca init --key-type ecdsa-p256
+  tlsgate ca issue server api.internal 10.0.0.5 --out ./certs
+  tlsgate ca issue client payments --uri spiffe://example.org/payments --p12
+  tlsgate ca revoke 3f2a9c... --reason keyCompromise && tlsgate ca crl
+  tlsgate ca list --json
+`
+
+func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, caUsage)
+		if len(args) == 0 {
+			return usagef("ca needs a command: init, issue, revoke, crl or list")
+		}
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "init":
+		return caInit(args[1:], stdout, stderr)
+	case "issue":
+		return caIssue(args[1:], stdout, stderr)
+	case "revoke":
+		return caRevoke(args[1:], stdout, stderr)
+	case "crl":
+		return caCRL(args[1:], stdout, stderr)
+	case "list":
+		return caList(args[1:], stdout, stderr)
+	}
+	return usagef("unknown ca command %q: use init, issue, revoke, crl or list", args[0])
+}
+
+// caFlags are the flags every ca command has.
+type caFlags struct {
+	fs      *flag.FlagSet
+	dir     *string
+	dataDir *string
+}
+
+func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
+	fs := flag.NewFlagSet("ca "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	return &caFlags{
+		fs:      fs,
+		dir:     fs.String("dir", "", "CA `DIR` (default DATA_DIR/ca)"),
+		dataDir: fs.String("data-dir", "", "data `DIR` (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)"),
+	}
+}
+
+// parse parses flags given before, between or after positional arguments
+// ("issue client payments --uri ..."), which the flag package alone stops
+// at, and returns the positional arguments.
+func (f *caFlags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			return nil, parseErr(err)
+		}
+		rest := f.fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func (f *caFlags) caDir() string {
+	if *f.dir != "" {
+		return *f.dir
+	}
+	return datadir.CA(datadir.Resolve(*f.dataDir))
+}
+
+func (f *caFlags) open() (*ca.Authority, error) {
+	a, err := ca.Open(f.caDir())
+	if errors.Is(err, ca.ErrNotInitialized) {
+		return nil, hintError{err, "run 'tlsgate ca init' first (or pass --dir)"}
+	}
+	return a, err
+}
+
+const caInitUsage = `Usage: tlsgate ca init [--dir DIR] [--name NAME] [--key-type TYPE]
+
+Creates a root and an intermediate CA (private keys mode 0600, directory
+0700). Refuses to touch a directory that already holds a CA.
+
+Flags:
+`
+
+func caInit(args []string, stdout, stderr io.Writer) error {
+	f := newCAFlags("init", caInitUsage, stderr)
+	name := f.fs.String("name", "tlsgate", "`NAME` in the CA certificates' subjects")
+	keyType := f.fs.String("key-type", string(ca.ECDSAP256), "key `TYPE`: ecdsa-p256, rsa-2048, rsa-3072 or ed25519")
+	if pos, err := f.parse(args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("ca init takes flags only, got %q", pos)
+	}
+	kt, err := ca.ParseKeyType(*keyType)
+	if err != nil {
+		return usagef("--key-type: %v", err)
+	}
+	a, err := ca.InitWith(f.caDir(), *name, kt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created CA in %s (%s)\n  root (give this to clients that must trust it): %s\n", a.Dir(), kt, a.RootPath())
+	return nil
+}
+
+const caIssueUsage = `Usage: tlsgate ca issue server [flags] NAME...
+       tlsgate ca issue client [flags] NAME
+
+Issues a certificate signed by the intermediate and writes, in --out:
+  NAME.pem        the certificate
+  NAME.key        its private key (mode 0600)
+  NAME.chain.pem  certificate + intermediate, for servers and curl --cert
+  NAME.p12        with --p12: a PKCS#12 bundle for browsers, Java and curl,
+                  its password in NAME.p12.pass (mode 0600)
+
+NAME is a DNS name or IP address (server: each NAME goes into the
+certificate; client: the subject common name). Existing files are not
+overwritten unless --force is given.
+
+Client certificates last 30 days by default: a service identity is
+renewed by automation, and a leaked key stops working within a month even
+if nobody revokes it. Server certificates last 90 days, as from a public CA.
+
+Flags:
+`
+
+func caIssue(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "server" && args[0] != "client") {
+		fmt.Fprint(stderr, caIssueUsage)
+		return usagef("ca issue needs a kind: server or client")
+	}
+	kind := args[0]
+	f := newCAFlags("issue "+kind, caIssueUsage, stderr)
+	defDays := 90
+	if kind == "client" {
+		defDays = 30
+	}
+	days := f.fs.Int("days", defDays, "validity in `DAYS`")
+	out := f.fs.String("out", ".", "output `DIR`")
+	p12 := f.fs.Bool("p12", false, "also write a PKCS#12 bundle (NAME.p12) and its password (NAME.p12.pass)")
+	force := f.fs.Bool("force", false, "overwrite existing output files")
+	keyType := f.fs.String("key-type", string(ca.ECDSAP256), "key `TYPE`: ecdsa-p256, rsa-2048, rsa-3072 or ed25519")
+	var uris, dns stringList
+	f.fs.Var(&uris, "uri", "URI SAN, e.g. a SPIFFE ID spiffe://example.org/payments (repeatable)")
+	f.fs.Var(&dns, "dns", "extra DNS SAN for a client certificate (repeatable)")
+	names, err := f.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(names) == 0:
+		return usagef("ca issue %s needs a NAME", kind)
+	case kind == "client" && len(names) != 1:
+		return usagef("ca issue client takes one NAME (use --dns and --uri for more SANs), got %q", names)
+	case *days < 1:
+		return usagef("--days must be at least 1")
+	}
+	kt, err := ca.ParseKeyType(*keyType)
+	if err != nil {
+		return usagef("--key-type: %v", err)
+	}
+	leaf := ca.Leaf{Names: append(names, dns...), Validity: time.Duration(*days) * 24 * time.Hour, Client: kind == "client", KeyType: kt}
+	for _, u := range uris {
+		pu, err := url.Parse(u)
+		if err != nil || pu.Scheme == "" || (pu.Host == "" && pu.Opaque == "") {
+			return usagef("--uri %q: want an absolute URI such as spiffe://example.org/payments", u)
+		}
+		leaf.URIs = append(leaf.URIs, pu)
+	}
+	base := filepath.Join(*out, fileSafe(names[0]))
+	files := []string{base + ".pem", base + ".key", base + ".chain.pem"}
+	if *p12 {
+		files = append(files, base+".p12", base+".p12.pass")
+	}
+	if !*force {
+		for _, p := range files {
+			if _, err := os.Stat(p); err == nil {
+				return hintError{fmt.Errorf("%s already exists", p), "choose another --out, or pass --force to overwrite"}
+			}
+		}
+	}
+	a, err := f.open()
+	if err != nil {
+		return err
+	}
+	cert, rec, err := a.IssueRecorded(leaf)
+	if err != nil {
+		return err
+	}
+	chainPEM, keyPEM, err := ca.EncodePEM(cert)
+	if err != nil {
+		return err
+	}
+	leafPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	writes := []outputFile{
+		{base + ".key", keyPEM, 0o600},
+		{base + ".pem", leafPEM, 0o644},
+		{base + ".chain.pem", chainPEM, 0o644},
+	}
+	if *p12 {
+		pass, bundle, err := encodeP12(cert)
+		if err != nil {
+			return err
+		}
+		writes = append(writes,
+			outputFile{base + ".p12.pass", []byte(pass + "\n"), 0o600},
+			outputFile{base + ".p12", bundle, 0o600})
+	}
+	for _, w := range writes {
+		if err := writeOutput(w.path, w.data, w.mode); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "issued %s certificate %s, serial %s, valid until %s\n", kind, rec.Subject, rec.Serial, rec.NotAfter.UTC().Format(time.RFC3339))
+	for _, w := range writes {
+		fmt.Fprintf(stdout, "  %s\n", w.path)
+	}
+	return nil
+}
+
+type outputFile struct {
+	path string
+	data []byte
+	mode os.FileMode
+}
+
+// encodeP12 bundles key, certificate and intermediate with a random
+// password, using modern algorithms (AES-256, PBKDF2, SHA-256) that
+// OpenSSL 3, current Java and browsers read.
+func encodeP12(cert *tls.Certificate) (password string, bundle []byte, err error) {
+	raw := make([]byte, 18)
+	rand.Read(raw)
+	password = base64.RawURLEncoding.EncodeToString(raw)
+	var cas []*x509.Certificate
+	for _, der := range cert.Certificate[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return "", nil, err
+		}
+		cas = append(cas, c)
+	}
+	bundle, err = pkcs12.Modern2023.Encode(cert.PrivateKey, cert.Leaf, cas, password)
+	if err != nil {
+		return "", nil, fmt.Errorf("encoding PKCS#12: %w", err)
+	}
+	return password, bundle, nil
+}
+
+// writeOutput writes through a temporary file and a rename, so an
+// interrupted run leaves no half-written key or certificate.
+func writeOutput(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func fileSafe(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == ':' || r == '*' {
+			return '_'
+		}
+		return r
+	}, name)
+}
+
+const caRevokeUsage = `Usage: tlsgate ca revoke [flags] SERIAL
+
+Marks an issued certificate revoked. Relying parties see it in the next
+CRL: run 'tlsgate ca crl' afterwards.
+
+Flags:
+`
+
+func caRevoke(args []string, stdout, stderr io.Writer) error {
+	f := newCAFlags("revoke", caRevokeUsage, stderr)
+	reason := f.fs.String("reason", "unspecified", "`REASON`, e.g. keyCompromise, superseded, cessationOfOperation")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("ca revoke needs one SERIAL (see 'tlsgate ca list')")
+	}
+	a, err := f.open()
+	if err != nil {
+		return err
+	}
+	rec, err := a.Revoke(pos[0], *reason)
+	if errors.Is(err, ca.ErrUnknownSerial) {
+		return hintError{err, "'tlsgate ca list' shows the serials this CA issued"}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %s (%s); run 'tlsgate ca crl' to publish it\n", rec.Serial, rec.Subject)
+	return nil
+}
+
+const caCRLUsage = `Usage: tlsgate ca crl [flags]
+
+Signs a new certificate revocation list with the intermediate and writes
+it to DIR/crl.pem (and --out FILE if given). Check it with:
+  openssl crl -in crl.pem -CAfile <(cat intermediate.pem root.pem) -verify
+
+Flags:
+`
+
+func caCRL(args []string, stdout, stderr io.Writer) error {
+	f := newCAFlags("crl", caCRLUsage, stderr)
+	days := f.fs.Int("days", 7, "CRL validity (nextUpdate) in `DAYS`")
+	out := f.fs.String("out", "", "also write the CRL to `FILE`")
+	if pos, err := f.parse(args); err != nil {
+		return err
+	} else if len(pos) != 0 || *days < 1 {
+		return usagef("ca crl takes flags only, with --days of at least 1")
+	}
+	a, err := f.open()
+	if err != nil {
+		return err
+	}
+	crl, err := a.CRL(time.Duration(*days) * 24 * time.Hour)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(a.Dir(), ca.CRLFile)
+	if *out != "" {
+		if err := writeOutput(*out, crl, 0o644); err != nil {
+			return err
+		}
+		path = *out
+	}
+	fmt.Fprintf(stdout, "wrote %s (valid %d days)\n", path, *days)
+	return nil
+}
+
+const caListUsage = `Usage: tlsgate ca list [--json]
+
+Lists the certificates this CA issued, soonest expiry first, with status
+(valid, expired, revoked) and days left.
+
+Flags:
+`
+
+func caList(args []string, stdout, stderr io.Writer) error {
+	f := newCAFlags("list", caListUsage, stderr)
+	asJSON := f.fs.Bool("json", false, "print JSON")
+	if pos, err := f.parse(args); err != nil {
+		return err
+	} else if len(pos) != 0 {
+		return usagef("ca list takes flags only, got %q", pos)
+	}
+	a, err := f.open()
+	if err != nil {
+		return err
+	}
+	recs, err := a.List()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if *asJSON {
+		type row struct {
+			ca.Record
+			Status   string `json:"status"`
+			DaysLeft int    `json:"days_left"`
+		}
+		rows := make([]row, 0, len(recs))
+		for _, r := range recs {
+			rows = append(rows, row{r, r.Status(now), daysLeft(r.NotAfter, now)})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tKIND\tSUBJECT\tSANS\tNOT AFTER\tDAYS LEFT\tSTATUS")
+	for _, r := range recs {
+		sans := strings.Join(append(append(append([]string(nil), r.DNS...), r.IPs...), r.URIs...), ",")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Serial, r.Kind, r.Subject, sans,
+			r.NotAfter.UTC().Format("2006-01-02"), daysLeft(r.NotAfter, now), r.Status(now))
+	}
+	return tw.Flush()
+}
+
+// daysLeft rounds, so a 30-day certificate issued a second ago shows 30.
+func daysLeft(notAfter, now time.Time) int {
+	return int(math.Round(notAfter.Sub(now).Hours() / 24))
+}
