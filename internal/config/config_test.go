@@ -106,7 +106,7 @@ func TestParseValidate(t *testing.T) {
       - path: /
         url: http://127.0.0.1:9000
 `,
-			want: []string{`tlsgate.yaml:5:9: sites[0].routes[0].url: unknown key "url" (known keys here: path, strip_prefix, upstreams)`},
+			want: []string{`tlsgate.yaml:5:9: sites[0].routes[0].url: unknown key "url" (known keys here: path, strip_prefix, upstream_tls, upstreams)`},
 		},
 		{
 			name: "short unknown key gets no far-fetched suggestion",
@@ -364,6 +364,23 @@ func TestParseValidate(t *testing.T) {
 			name: "duplicate default route path",
 			yaml: "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstreams: [http://127.0.0.1:9000]\n      - upstreams: [http://127.0.0.1:9001]\n",
 			want: []string{`tlsgate.yaml:5:9: sites[0].routes[1].path: "/" is also the path of routes[0]`},
+		},
+		{
+			name: "upstream_tls valid on an https route",
+			yaml: "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstreams: [https://10.0.0.5:8443]\n        upstream_tls: {ca: /etc/ca.pem, server_name: pay.internal, client_cert: /c.pem, client_key: /c.key}\n",
+		},
+		{
+			name: "upstream_tls on an http-only route",
+			yaml: "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstreams: [http://10.0.0.5:8080]\n        upstream_tls: {ca: /etc/ca.pem}\n",
+			want: []string{`tlsgate.yaml:5:23: sites[0].routes[0].upstream_tls: applies only to https:// upstreams, and this route has none`},
+		},
+		{
+			name: "upstream_tls client cert without key, and insecure with a CA",
+			yaml: "sites:\n  - hosts: [a.example.com]\n    routes:\n      - upstreams: [https://10.0.0.5:8443]\n        upstream_tls: {client_cert: /c.pem, ca: /ca.pem, insecure_skip_verify: true}\n",
+			want: []string{
+				`tlsgate.yaml:5:23: sites[0].routes[0].upstream_tls: client_cert and client_key go together`,
+				`tlsgate.yaml:5:80: sites[0].routes[0].upstream_tls.insecure_skip_verify: contradicts ca: with verification off the CA is not used; remove one of them`,
+			},
 		},
 		{
 			name: "route without upstreams",
@@ -735,7 +752,7 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 `
 	_, err = check(bad)
 	got := messages(t, err)
-	wantErrs := []string{`tlsgate.yaml:11:9: sites[1].routes[0].colour: unknown key "colour" (known keys here: path, strip_prefix, upstreams)`}
+	wantErrs := []string{`tlsgate.yaml:11:9: sites[1].routes[0].colour: unknown key "colour" (known keys here: path, strip_prefix, upstream_tls, upstreams)`}
 	if !reflect.DeepEqual(got, wantErrs) {
 		t.Errorf("errors:\n got: %q\nwant: %q", got, wantErrs)
 	}

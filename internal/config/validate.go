@@ -155,10 +155,22 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if len(r.Upstreams) == 0 {
 			add(rp+".upstreams", "a route needs at least one upstream URL, such as http://127.0.0.1:9000")
 		}
+		https := false
 		for k, u := range r.Upstreams {
 			if err := CheckUpstream(u); err != nil {
 				add(fmt.Sprintf("%s.upstreams[%d]", rp, k), "%v", err)
 			}
+			https = https || strings.HasPrefix(strings.ToLower(u), "https://")
+		}
+		ut := r.UpstreamTLS
+		if !ut.IsZero() && !https && len(r.Upstreams) > 0 {
+			add(rp+".upstream_tls", "applies only to https:// upstreams, and this route has none")
+		}
+		if (ut.ClientCert == "") != (ut.ClientKey == "") {
+			add(rp+".upstream_tls", "client_cert and client_key go together")
+		}
+		if ut.InsecureSkipVerify && ut.CA != "" {
+			add(rp+".upstream_tls.insecure_skip_verify", "contradicts ca: with verification off the CA is not used; remove one of them")
 		}
 	}
 }

@@ -66,6 +66,9 @@ type RouteConfig struct {
 	Path        string
 	Upstreams   []string
 	StripPrefix bool
+	// UpstreamTLS is the client config for https upstreams; nil means
+	// Options.UpstreamTLS.
+	UpstreamTLS *tls.Config
 }
 
 // Site serves one site's HTTPS requests.
@@ -111,8 +114,12 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		if strings.HasSuffix(rc.Path, "/") && rc.Path != "/" {
 			r.matchExact = strings.TrimSuffix(rc.Path, "/")
 		}
+		upTLS := rc.UpstreamTLS
+		if upTLS == nil {
+			upTLS = opts.UpstreamTLS
+		}
 		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse,
-			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, opts.UpstreamTLS))
+			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, upTLS))
 		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
 		if err != nil {
 			return nil, err

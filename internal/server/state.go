@@ -2,11 +2,14 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"time"
 
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/certs"
@@ -107,6 +110,11 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 		routes := make([]proxy.RouteConfig, len(sc.Routes))
 		for j, r := range sc.Routes {
 			routes[j] = proxy.RouteConfig{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix}
+			if !r.UpstreamTLS.IsZero() {
+				tc, uerrs := upstreamTLS(cfg, fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j), r.UpstreamTLS, log)
+				errs = append(errs, uerrs...)
+				routes[j].UpstreamTLS = tc
+			}
 		}
 		s.handler, err = proxy.NewSite(proxy.SiteConfig{
 			Name:   s.name,
@@ -158,4 +166,38 @@ func (st *state) close() {
 			s.handler.Close()
 		}
 	}
+}
+
+// upstreamTLS builds the client TLS config of a route's https upstreams,
+// reading its CA bundle and client certificate. Problems are returned as
+// positioned config errors.
+func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, log *slog.Logger) (*tls.Config, []error) {
+	var errs []error
+	opts := tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}
+	if u.CA != "" {
+		pem, err := os.ReadFile(u.CA)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path+".ca", "reading CA bundle: %v", err))
+		} else {
+			opts.Roots = x509.NewCertPool()
+			if !opts.Roots.AppendCertsFromPEM(pem) {
+				errs = append(errs, cfg.Errorf(path+".ca", "%s holds no PEM certificate", u.CA))
+			}
+		}
+	}
+	if u.ClientCert != "" {
+		cert, err := certs.LoadFiles(u.ClientCert, u.ClientKey)
+		if err == nil {
+			err = certs.Check(cert, nil, time.Now())
+		}
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path+".client_cert", "%v", err))
+		}
+		opts.Certificate = cert
+	}
+	if u.InsecureSkipVerify {
+		log.Warn("upstream certificate verification is OFF: anyone between the gateway and this upstream can read and change its traffic",
+			"route", path, "key", path+".insecure_skip_verify")
+	}
+	return tlspolicy.UpstreamClient(opts), errs
 }

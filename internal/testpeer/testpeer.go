@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -17,6 +18,12 @@ func Require(t testing.TB, program string) string {
 	p, err := exec.LookPath(program)
 	if err == nil {
 		return p
+	}
+	// Daemons such as nginx live in sbin, which a non-login PATH may lack.
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		if p, err := exec.LookPath(filepath.Join(dir, program)); err == nil {
+			return p
+		}
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is not installed; CI needs every real test peer (run 'make test-deps')", program)

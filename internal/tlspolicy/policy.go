@@ -104,3 +104,29 @@ func Client(roots *x509.CertPool) *tls.Config {
 		RootCAs:      roots,
 	}
 }
+
+// Upstream describes the client side of a connection to an upstream.
+type Upstream struct {
+	// Roots verify the upstream's certificate; nil means the system roots.
+	Roots *x509.CertPool
+	// ServerName is sent as SNI and verified; empty means the URL's host.
+	ServerName string
+	// Certificate is presented when the upstream asks for one (mTLS).
+	Certificate *tls.Certificate
+	// InsecureSkipVerify turns verification off. Only a deliberate config
+	// key sets it, and the server warns about it at every start.
+	InsecureSkipVerify bool
+}
+
+// UpstreamClient returns the client config for u: TLS 1.2 or later with
+// the intermediate suites, verification on unless u says otherwise.
+func UpstreamClient(u Upstream) *tls.Config {
+	c := Client(u.Roots)
+	c.ServerName = u.ServerName
+	c.InsecureSkipVerify = u.InsecureSkipVerify
+	if u.Certificate != nil {
+		cert := u.Certificate
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return c
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// tlsBackend starts an https upstream on loopback with cert and returns its
+// URL.
+func tlsBackend(t *testing.T, cert *tls.Certificate) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls-upstream sni=%s\n", r.TLS.ServerName)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "https://" + ln.Addr().String()
+}
+
+func TestHTTPSUpstreamVerification(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	upCA := pkitest.NewCA(t, "upstream CA")
+	caFile := upCA.WriteRoot(t, t.TempDir())
+	good := tlsBackend(t, upCA.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}}))
+	wrongHost := tlsBackend(t, upCA.Issue(t, pkitest.Leaf{Names: []string{"payments.internal"}}))
+
+	g := startGateway(t, fmt.Sprintf(`
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    routes:
+      - {path: /trusted/, upstreams: [%s], upstream_tls: {ca: %s}}
+      - {path: /system-roots/, upstreams: [%s]}
+      - {path: /wrong-host/, upstreams: [%s], upstream_tls: {ca: %s}}
+      - {path: /named/, upstreams: [%s], upstream_tls: {ca: %s, server_name: payments.internal}}
+      - {path: /insecure/, upstreams: [%s], upstream_tls: {insecure_skip_verify: true}}
+`, front.certFile, front.keyFile, good, caFile, good, wrongHost, caFile, wrongHost, caFile, good))
+	c := front.client(g.https, false)
+	cases := []struct {
+		path   string
+		status int
+		body   string
+		log    string
+	}{
+		{"/trusted/x", 200, "tls-upstream sni=\n", ""}, // no SNI for an IP, as RFC 6066 says
+		{"/system-roots/x", 502, "", "certificate signed by unknown authority"},
+		{"/wrong-host/x", 502, "", "cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs"},
+		{"/named/x", 200, "tls-upstream sni=payments.internal\n", ""},
+		{"/insecure/x", 200, "tls-upstream sni=\n", ""},
+	}
+	for _, tc := range cases {
+		resp, err := c.Get("https://localhost" + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if tc.log != "" && !strings.Contains(g.logs.String(), tc.log) {
+			t.Errorf("%s: no log line saying %q", tc.path, tc.log)
+		}
+	}
+	if !strings.Contains(g.logs.String(), "upstream certificate verification is OFF") {
+		t.Error("insecure_skip_verify started without a warning")
+	}
+}
+
+// TestUpstreamMutualTLSWithNginx puts a real nginx with ssl_verify_client
+// on behind the gateway: the route with a client certificate gets through,
+// the one without is refused by nginx.
+func TestUpstreamMutualTLSWithNginx(t *testing.T) {
+	t.Parallel()
+	nginx := testpeer.Require(t, "nginx")
+	dir := t.TempDir()
+	front := newPKI(t, "localhost")
+	ca := pkitest.NewCA(t, "service CA")
+	caFile := ca.WriteRoot(t, dir)
+	srvCert, srvKey := pkitest.WriteFiles(t, dir, "nginx", ca.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}}))
+	cliCert, cliKey := pkitest.WriteFiles(t, dir, "gateway", ca.Issue(t, pkitest.Leaf{Names: []string{"gateway.internal"}, Client: true}))
+	port := freeLoopbackPort(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	os.WriteFile(conf, []byte(fmt.Sprintf(`
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
+  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+  server {
+    listen 127.0.0.1:%[2]d ssl;
+    ssl_certificate %[3]s;
+    ssl_certificate_key %[4]s;
+    ssl_client_certificate %[5]s;
+    ssl_verify_client on;
+    location / { return 200 "nginx-mtls $ssl_client_verify $ssl_client_s_dn\n"; }
+  }
+}
+`, dir, port, srvCert, srvKey, caFile)), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+
+	up := fmt.Sprintf("https://127.0.0.1:%d", port)
+	g := startGateway(t, fmt.Sprintf(`
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    routes:
+      - {path: /with-cert/, upstreams: [%s], upstream_tls: {ca: %s, client_cert: %s, client_key: %s}}
+      - {path: /without-cert/, upstreams: [%s], upstream_tls: {ca: %s}}
+`, front.certFile, front.keyFile, up, caFile, cliCert, cliKey, up, caFile))
+	c := front.client(g.https, false)
+	get := func(path string) (int, string) {
+		resp, err := c.Get("https://localhost" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/with-cert/x"); code != 200 || body != "nginx-mtls SUCCESS CN=gateway.internal\n" {
+		t.Fatalf("with the client certificate: %d %q", code, body)
+	}
+	if code, body := get("/without-cert/x"); code != 400 || !strings.Contains(body, "No required SSL certificate was sent") {
+		t.Fatalf("without a client certificate nginx must refuse: %d %q", code, body)
+	}
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after 10s", addr)
+}
