@@ -77,6 +77,43 @@ type Site struct {
 
 	// Routes map path prefixes to upstreams. The longest matching prefix wins.
 	Routes []Route `yaml:"routes"`
+
+	// ClientAuth lists the CAs whose client certificates this site trusts.
+	// When set, the TLS handshake asks clients for a certificate, and each
+	// route's client_auth decides at request time what it needs.
+	ClientAuth ClientAuth `yaml:"client_auth"`
+
+	// IdentityHeaders renames the headers that carry the verified client
+	// identity to upstreams. Whatever the names, copies sent by clients are
+	// always removed, on every route.
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+}
+
+// ClientAuth is a site's trust for client certificates (mutual TLS).
+type ClientAuth struct {
+	// CA lists PEM bundles of CAs that issue client certificates.
+	CA []string `yaml:"ca"`
+	// InternalCA trusts the internal CA (`tlsgate ca`) and applies its CRL
+	// (DATA_DIR/ca/crl.pem, created empty if missing).
+	InternalCA bool `yaml:"internal_ca"`
+	// CRL lists certificate revocation lists (PEM or DER), each signed by one
+	// of the trusted CAs. They are re-read when they change; a revoked
+	// certificate is refused from the next request on.
+	CRL []string `yaml:"crl"`
+}
+
+// IsZero reports whether no client CA is configured.
+func (c ClientAuth) IsZero() bool { return len(c.CA) == 0 && !c.InternalCA && len(c.CRL) == 0 }
+
+// IdentityHeaders names the identity headers; empty fields keep the
+// defaults shown.
+type IdentityHeaders struct {
+	Verify      string `yaml:"verify"`      // X-Client-Verify: SUCCESS, NONE or FAILED:reason
+	DN          string `yaml:"dn"`          // X-Client-DN: the subject, RFC 4514
+	SANURI      string `yaml:"san_uri"`     // X-Client-SAN-URI
+	SANDNS      string `yaml:"san_dns"`     // X-Client-SAN-DNS
+	Cert        string `yaml:"cert"`        // X-Client-Cert: URL-encoded PEM, as nginx's $ssl_client_escaped_cert
+	Fingerprint string `yaml:"fingerprint"` // X-Client-Fingerprint: SHA-256, hex
 }
 
 // SiteTLS is a site's TLS settings.
@@ -141,6 +178,22 @@ type Route struct {
 	StripPrefix bool `yaml:"strip_prefix"`
 	// UpstreamTLS configures connections to https:// upstreams.
 	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`
+	// ClientAuth is "none" (the default), "optional" (a presented
+	// certificate is verified and reported to the upstream) or "require"
+	// (only a valid certificate from a CA in the site's client_auth, and on
+	// the allow-list if one is given, gets through; others get 403).
+	ClientAuth string `yaml:"client_auth"`
+	// Allow restricts a require route to some client identities.
+	Allow Allow `yaml:"allow"`
+}
+
+// Allow is a route's allow-list of client identities. Any match admits;
+// an entry ending in "*" matches by prefix (spiffe://example.org/* admits
+// a SPIFFE trust domain).
+type Allow struct {
+	Subjects []string `yaml:"subjects"` // RFC 4514 subjects, e.g. "CN=payments,O=Example"
+	DNS      []string `yaml:"dns"`      // DNS SANs
+	URIs     []string `yaml:"uris"`     // URI SANs
 }
 
 // UpstreamTLS secures the hop from the gateway to an https:// upstream.
@@ -253,6 +306,9 @@ func (c *Config) Defaults() {
 		for j := range s.Routes {
 			if s.Routes[j].Path == "" {
 				s.Routes[j].Path = "/"
+			}
+			if s.Routes[j].ClientAuth == "" {
+				s.Routes[j].ClientAuth = "none"
 			}
 		}
 	}

@@ -106,7 +106,7 @@ func TestParseValidate(t *testing.T) {
       - path: /
         url: http://127.0.0.1:9000
 `,
-			want: []string{`tlsgate.yaml:5:9: sites[0].routes[0].url: unknown key "url" (known keys here: path, strip_prefix, upstream_tls, upstreams)`},
+			want: []string{`tlsgate.yaml:5:9: sites[0].routes[0].url: unknown key "url" (known keys here: allow, client_auth, path, strip_prefix, upstream_tls, upstreams)`},
 		},
 		{
 			name: "short unknown key gets no far-fetched suggestion",
@@ -716,9 +716,9 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 		t.Errorf("aliased hsts = %d preload=%v", *b.HSTS.MaxAge, b.HSTS.Preload)
 	}
 	want := []Route{
-		{Path: "/api/", StripPrefix: true, Upstreams: []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"}},
-		{Path: "/v2/", Upstreams: []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"}},
-		{Path: "/", Upstreams: []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"}},
+		{Path: "/api/", StripPrefix: true, Upstreams: []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"}, ClientAuth: "none"},
+		{Path: "/v2/", Upstreams: []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"}, ClientAuth: "none"},
+		{Path: "/", Upstreams: []string{"http://127.0.0.1:9000", "http://127.0.0.1:9001"}, ClientAuth: "none"},
 	}
 	if !reflect.DeepEqual(b.Routes, want) {
 		t.Errorf("routes = %+v, want %+v", b.Routes, want)
@@ -752,7 +752,7 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 `
 	_, err = check(bad)
 	got := messages(t, err)
-	wantErrs := []string{`tlsgate.yaml:11:9: sites[1].routes[0].colour: unknown key "colour" (known keys here: path, strip_prefix, upstream_tls, upstreams)`}
+	wantErrs := []string{`tlsgate.yaml:11:9: sites[1].routes[0].colour: unknown key "colour" (known keys here: allow, client_auth, path, strip_prefix, upstream_tls, upstreams)`}
 	if !reflect.DeepEqual(got, wantErrs) {
 		t.Errorf("errors:\n got: %q\nwant: %q", got, wantErrs)
 	}

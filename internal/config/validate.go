@@ -139,6 +139,9 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		}
 	}
 
+	if ca := s.ClientAuth; len(ca.CRL) > 0 && len(ca.CA) == 0 && !ca.InternalCA {
+		add(sp+".client_auth.crl", "CRLs need the CAs that sign them: add ca: or internal_ca: true")
+	}
 	if len(s.Routes) == 0 {
 		add(sp+".routes", "a site needs at least one route, such as {path: /, upstreams: [http://127.0.0.1:9000]}")
 	}
@@ -168,6 +171,17 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		}
 		if (ut.ClientCert == "") != (ut.ClientKey == "") {
 			add(rp+".upstream_tls", "client_cert and client_key go together")
+		}
+		switch r.ClientAuth {
+		case "none", "optional", "require":
+		default:
+			add(rp+".client_auth", "%q is not a client-auth mode: use none, optional or require", r.ClientAuth)
+		}
+		if r.ClientAuth != "none" && s.ClientAuth.IsZero() {
+			add(rp+".client_auth", "%s needs trusted client CAs: add client_auth: {ca: [FILE]} or {internal_ca: true} to the site", r.ClientAuth)
+		}
+		if a := r.Allow; len(a.Subjects)+len(a.DNS)+len(a.URIs) > 0 && r.ClientAuth != "require" {
+			add(rp+".allow", "an allow-list only applies with client_auth: require")
 		}
 		if ut.InsecureSkipVerify && ut.CA != "" {
 			add(rp+".upstream_tls.insecure_skip_verify", "contradicts ca: with verification off the CA is not used; remove one of them")

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 // Options are shared by every site of a gateway.
@@ -40,6 +42,12 @@ type SiteConfig struct {
 	Name   string // for logs: the first host
 	HSTS   HSTS
 	Routes []RouteConfig
+	// ClientAuth verifies client certificates; nil when the site trusts no
+	// client CA (then every route is "none").
+	ClientAuth *mtls.Verifier
+	// IdentityHeaders carry the client identity to upstreams; copies from
+	// clients are removed on every request.
+	IdentityHeaders mtls.HeaderNames
 }
 
 // HSTS is the Strict-Transport-Security policy.
@@ -69,11 +77,17 @@ type RouteConfig struct {
 	// UpstreamTLS is the client config for https upstreams; nil means
 	// Options.UpstreamTLS.
 	UpstreamTLS *tls.Config
+	// ClientAuth is the route's client-certificate mode ("" means none).
+	ClientAuth mtls.Mode
+	// Allow restricts a Require route to some identities.
+	Allow mtls.Allow
 }
 
 // Site serves one site's HTTPS requests.
 type Site struct {
 	name     string
+	verifier *mtls.Verifier
+	idh      mtls.HeaderNames
 	security http.Header // added to every response
 	routes   []*route    // longest path first
 	opts     *Options
@@ -82,6 +96,8 @@ type Site struct {
 
 type route struct {
 	path       string
+	mode       mtls.Mode
+	allow      mtls.Allow
 	strip      bool
 	pool       *pool
 	proxy      *httputil.ReverseProxy
@@ -97,9 +113,11 @@ var securityHeaderNames = []string{"Strict-Transport-Security", "X-Content-Type-
 // NewSite builds a site. Close releases its upstream connections.
 func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 	s := &Site{
-		name:  cfg.Name,
-		opts:  opts,
-		trust: trustSet(opts.TrustedProxies),
+		name:     cfg.Name,
+		verifier: cfg.ClientAuth,
+		idh:      cfg.IdentityHeaders.WithDefaults(),
+		opts:     opts,
+		trust:    trustSet(opts.TrustedProxies),
 		security: http.Header{
 			"Strict-Transport-Security": {cfg.HSTS.Header()},
 			"X-Content-Type-Options":    {"nosniff"},
@@ -110,7 +128,13 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		},
 	}
 	for _, rc := range cfg.Routes {
-		r := &route{path: rc.Path, strip: rc.StripPrefix, site: s}
+		r := &route{path: rc.Path, strip: rc.StripPrefix, site: s, mode: rc.ClientAuth, allow: rc.Allow}
+		if r.mode == "" {
+			r.mode = mtls.None
+		}
+		if r.mode != mtls.None && s.verifier == nil {
+			return nil, fmt.Errorf("route %s: client_auth %s needs the site's trusted client CAs", rc.Path, r.mode)
+		}
 		if strings.HasSuffix(rc.Path, "/") && rc.Path != "/" {
 			r.matchExact = strings.TrimSuffix(rc.Path, "/")
 		}
@@ -176,6 +200,19 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no route for this path", inf.id)
 		return
 	}
+	if s.verifier != nil && r.TLS != nil {
+		res := s.verifier.Check(r.Context(), r.TLS.PeerCertificates)
+		if rt.mode == mtls.Require {
+			if res.OK && !rt.allow.Permits(res.Leaf) {
+				res = mtls.Result{Leaf: res.Leaf, Reason: mtls.ReasonNotAllowed}
+			}
+			if !res.OK {
+				s.refuseClient(w, r, rt, res, inf.id)
+				return
+			}
+		}
+		inf.client = &res
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
 	}
@@ -222,7 +259,14 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	r.site.setForwarded(pr)
-	out.Header["X-Request-Id"] = infoFrom(in.Context()).ids
+	// Identity headers from the client are removed on every route, then
+	// the gateway's own are added where it verified the client.
+	inf := infoFrom(in.Context())
+	r.site.idh.Strip(out.Header)
+	if inf.client != nil {
+		r.site.idh.Set(out.Header, *inf.client)
+	}
+	out.Header["X-Request-Id"] = inf.ids
 }
 
 // cutEscapedPrefix removes from raw, a valid escaped path, the escaped
@@ -291,6 +335,18 @@ func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 	s.opts.Log.Error("upstream error", "site", s.name, "path", r.URL.Path, "upstream", inf.upstream,
 		"request_id", inf.id, "status", status, "err", err)
 	writeError(w, status, msg, inf.id)
+}
+
+// refuseClient answers 403 on a require route: the client certificate is
+// missing, untrusted, expired, revoked or not on the route's allow-list.
+func (s *Site) refuseClient(w http.ResponseWriter, r *http.Request, rt *route, res mtls.Result, id string) {
+	subject := ""
+	if res.Leaf != nil {
+		subject = res.Leaf.Subject.String()
+	}
+	s.opts.Log.Info("client certificate refused", "site", s.name, "route", rt.path, "reason", res.Reason,
+		"subject", subject, "remote", r.RemoteAddr, "request_id", id)
+	writeError(w, http.StatusForbidden, "client certificate required: "+res.Reason, id)
 }
 
 // writeError sends a short JSON error: API clients parse JSON, and the

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 // upstream is one backend base URL and its passive health.
@@ -211,7 +213,8 @@ type ctxKey struct{}
 // access log.
 type info struct {
 	id       string
-	ids      []string // {id}, shared by the response and upstream request headers (read-only)
+	ids      []string     // {id}, shared by the response and upstream request headers (read-only)
+	client   *mtls.Result // the verified client, on sites that trust client CAs
 	upstream string
 	// header is the client response's header map, where the site's
 	// headers are restored after a 1xx response cleared it.

@@ -20,6 +20,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
@@ -105,6 +106,7 @@ func (s *Server) activate(st *state) {
 		}
 	}
 	s.tickets.Track(st.ticketCfgs)
+	st.watch()
 	s.state.Store(st)
 }
 
@@ -160,6 +162,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		IdleTimeout:       cfg.Timeouts.Idle,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          errLog,
+		// Each connection caches its client-certificate verification.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context { return mtls.WithConn(ctx) },
 	}
 	rotCtx, stopRotation := context.WithCancel(ctx)
 	defer stopRotation()

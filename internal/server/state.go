@@ -1,20 +1,25 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/proxy"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -28,6 +33,8 @@ type state struct {
 	defaultSite *site
 	reject      *tls.Config
 	ticketCfgs  map[*tls.Config]string
+	crls        []*mtls.CRLSet // watched while the state is live
+	stopWatch   context.CancelFunc
 }
 
 type site struct {
@@ -97,11 +104,24 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 			}
 			s.cert = in
 		}
+		var verifier *mtls.Verifier
+		if !sc.ClientAuth.IsZero() {
+			v, crls, verrs := clientVerifier(cfg, fmt.Sprintf("sites[%d].client_auth", i), sc.ClientAuth, openCA, checkOnly, log)
+			errs = append(errs, verrs...)
+			verifier = v
+			if crls != nil {
+				st.crls = append(st.crls, crls)
+			}
+		}
 		if s.cert != nil {
-			s.tls, err = tlspolicy.Server(tlspolicy.Options{
+			opts := tlspolicy.Options{
 				Profile:        tlspolicy.Profile(sc.TLS.Profile),
 				GetCertificate: s.cert.GetCertificate,
-			})
+			}
+			if verifier != nil {
+				opts.ClientCAs = verifier.Roots()
+			}
+			s.tls, err = tlspolicy.Server(opts)
 			if err != nil {
 				errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].tls.profile", i), "%v", err))
 			}
@@ -109,17 +129,23 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 		}
 		routes := make([]proxy.RouteConfig, len(sc.Routes))
 		for j, r := range sc.Routes {
-			routes[j] = proxy.RouteConfig{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix}
+			routes[j] = proxy.RouteConfig{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix,
+				ClientAuth: mtls.Mode(r.ClientAuth),
+				Allow:      mtls.Allow{Subjects: r.Allow.Subjects, DNS: r.Allow.DNS, URIs: r.Allow.URIs}}
 			if !r.UpstreamTLS.IsZero() {
 				tc, uerrs := upstreamTLS(cfg, fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j), r.UpstreamTLS, log)
 				errs = append(errs, uerrs...)
 				routes[j].UpstreamTLS = tc
 			}
 		}
+		ih := sc.IdentityHeaders
 		s.handler, err = proxy.NewSite(proxy.SiteConfig{
-			Name:   s.name,
-			HSTS:   proxy.HSTS{MaxAge: *sc.HSTS.MaxAge, IncludeSubDomains: *sc.HSTS.IncludeSubDomains, Preload: sc.HSTS.Preload},
-			Routes: routes,
+			Name:       s.name,
+			HSTS:       proxy.HSTS{MaxAge: *sc.HSTS.MaxAge, IncludeSubDomains: *sc.HSTS.IncludeSubDomains, Preload: sc.HSTS.Preload},
+			Routes:     routes,
+			ClientAuth: verifier,
+			IdentityHeaders: mtls.HeaderNames{Verify: ih.Verify, DN: ih.DN, SANURI: ih.SANURI, SANDNS: ih.SANDNS,
+				Cert: ih.Cert, Fingerprint: ih.Fingerprint},
 		}, opts)
 		if err != nil {
 			errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].routes", i), "%v", err))
@@ -157,7 +183,23 @@ func (st *state) siteForTLS(serverName string, local net.Addr) *site {
 	return st.defaultSite
 }
 
+// watch starts following the state's CRL files until close.
+func (st *state) watch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	st.stopWatch = cancel
+	for _, c := range st.crls {
+		go c.Watch(ctx, crlPoll)
+	}
+}
+
+// crlPoll is how often CRL files are checked for changes: a revocation
+// takes effect within a second of the new CRL being written.
+const crlPoll = time.Second
+
 func (st *state) close() {
+	if st.stopWatch != nil {
+		st.stopWatch()
+	}
 	for _, s := range st.sites {
 		if s.cert != nil {
 			s.cert.Close()
@@ -200,4 +242,80 @@ func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, log *slo
 			"route", path, "key", path+".insecure_skip_verify")
 	}
 	return tlspolicy.UpstreamClient(opts), errs
+}
+
+// clientVerifier builds a site's client-certificate trust: PEM bundles,
+// the internal CA (root trusted, its CRL applied) and CRL files.
+func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA caOpener, checkOnly bool, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
+	var errs []error
+	pool := x509.NewCertPool()
+	var issuers []*x509.Certificate
+	for k, f := range c.CA {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "reading client CA bundle: %v", err))
+			continue
+		}
+		n := 0
+		for rest := data; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if b.Type != "CERTIFICATE" {
+				continue
+			}
+			cert, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%s: %v", f, err))
+				continue
+			}
+			pool.AddCert(cert)
+			issuers = append(issuers, cert)
+			n++
+		}
+		if n == 0 {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%s holds no PEM certificate", f))
+		}
+	}
+	crlFiles := append([]string(nil), c.CRL...)
+	if c.InternalCA && !checkOnly {
+		auth, err := openCA()
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path+".internal_ca", "%v", err))
+		} else {
+			pool.AddCert(auth.Root())
+			issuers = append(issuers, auth.Root())
+			if inter, err := x509.ParseCertificate(pemBytes(auth.IntermediatePEM())); err == nil {
+				issuers = append(issuers, inter) // it signs the internal CRL
+			}
+			crl := filepath.Join(auth.Dir(), ca.CRLFile)
+			if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
+				if _, err := auth.CRL(0); err != nil {
+					errs = append(errs, cfg.Errorf(path+".internal_ca", "creating the internal CA's CRL: %v", err))
+				}
+			}
+			crlFiles = append(crlFiles, crl)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	var crls *mtls.CRLSet
+	if len(crlFiles) > 0 {
+		var err error
+		if crls, err = mtls.NewCRLSet(crlFiles, issuers, log); err != nil {
+			return nil, nil, []error{cfg.Errorf(path+".crl", "%v", err)}
+		}
+	}
+	return mtls.NewVerifier(pool, crls), crls, nil
+}
+
+func pemBytes(p []byte) []byte {
+	b, _ := pem.Decode(p)
+	if b == nil {
+		return nil
+	}
+	return b.Bytes
 }

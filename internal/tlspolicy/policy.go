@@ -62,6 +62,11 @@ type Options struct {
 	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	// NextProtos overrides the ALPN list; nil means h2 then http/1.1.
 	NextProtos []string
+	// ClientCAs, when set, makes the handshake ask for a client
+	// certificate issued by one of them. It is not verified here but per
+	// request (package mtls), so that public and mTLS routes can share a
+	// host and a refusal can say why.
+	ClientCAs *x509.CertPool
 }
 
 // Server returns a server tls.Config for o. Key-exchange groups are Go's
@@ -78,13 +83,18 @@ func Server(o Options) (*tls.Config, error) {
 	if protos == nil {
 		protos = defaultALPN
 	}
-	return &tls.Config{
+	c := &tls.Config{
 		MinVersion:     o.Profile.MinVersion(),
 		MaxVersion:     tls.VersionTLS13,
 		CipherSuites:   o.Profile.CipherSuites(),
 		GetCertificate: o.GetCertificate,
 		NextProtos:     append([]string(nil), protos...),
-	}, nil
+	}
+	if o.ClientCAs != nil {
+		c.ClientAuth = tls.RequestClientCert
+		c.ClientCAs = o.ClientCAs
+	}
+	return c, nil
 }
 
 // Reject returns a config that fails every handshake with an

@@ -1,0 +1,53 @@
+package mtls
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"sync"
+	"time"
+)
+
+// connState caches one connection's chain verification: the chain is
+// checked once per connection (and again if the site's trust changes on a
+// reload), while revocation is checked on every request, so a certificate
+// revoked mid-connection is refused from the next request on.
+type connState struct {
+	mu    sync.Mutex // guards the fields below
+	v     *Verifier
+	raw   []byte // the leaf the cached result is for
+	res   Result
+	until time.Time // the cached result holds until the leaf expires
+}
+
+type connKey struct{}
+
+// WithConn returns ctx with a verification cache for one connection; use
+// it as http.Server.ConnContext.
+func WithConn(ctx context.Context) context.Context {
+	return context.WithValue(ctx, connKey{}, &connState{})
+}
+
+// Check verifies the client certificates of a request (leaf first, as in
+// tls.ConnectionState.PeerCertificates), using the connection's cache in
+// ctx when there is one.
+func (v *Verifier) Check(ctx context.Context, certs []*x509.Certificate) Result {
+	if len(certs) == 0 {
+		return Result{Reason: ReasonNone}
+	}
+	now := time.Now()
+	cs, _ := ctx.Value(connKey{}).(*connState)
+	if cs == nil {
+		return v.revoked(v.chain(certs, now))
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.v != v || !bytes.Equal(cs.raw, certs[0].Raw) || !now.Before(cs.until) {
+		cs.v, cs.raw, cs.res = v, certs[0].Raw, v.chain(certs, now)
+		cs.until = certs[0].NotAfter
+		if now.Before(certs[0].NotBefore) {
+			cs.until = certs[0].NotBefore // re-check once it becomes valid
+		}
+	}
+	return v.revoked(cs.res)
+}

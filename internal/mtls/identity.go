@@ -1,0 +1,143 @@
+package mtls
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"net/http"
+	"strings"
+)
+
+// Allow is a route's allow-list. A certificate is allowed when any entry
+// matches: Subjects against its subject (RFC 4514 string, as "CN=payments,O=Example"),
+// DNS against its DNS SANs, URIs against its URI SANs. An entry ending in
+// "*" matches by prefix, so "spiffe://example.org/*" admits a whole SPIFFE
+// trust domain. An empty Allow admits every verified certificate.
+type Allow struct {
+	Subjects []string
+	DNS      []string
+	URIs     []string
+}
+
+// Empty reports whether the list has no entries.
+func (a Allow) Empty() bool { return len(a.Subjects)+len(a.DNS)+len(a.URIs) == 0 }
+
+// Permits reports whether leaf matches the list.
+func (a Allow) Permits(leaf *x509.Certificate) bool {
+	if a.Empty() {
+		return true
+	}
+	if matchAny(a.Subjects, leaf.Subject.String()) {
+		return true
+	}
+	for _, d := range leaf.DNSNames {
+		if matchAny(a.DNS, d) {
+			return true
+		}
+	}
+	for _, u := range leaf.URIs {
+		if matchAny(a.URIs, u.String()) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchAny(patterns []string, v string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(v, prefix) {
+				return true
+			}
+		} else if p == v {
+			return true
+		}
+	}
+	return false
+}
+
+// HeaderNames are the request headers that carry the client identity to
+// upstreams. The zero value of a field means its default name.
+type HeaderNames struct {
+	Verify      string // X-Client-Verify: SUCCESS, NONE or FAILED:reason
+	DN          string // X-Client-DN: subject, RFC 4514
+	SANURI      string // X-Client-SAN-URI: URI SANs, comma-separated
+	SANDNS      string // X-Client-SAN-DNS: DNS SANs, comma-separated
+	Cert        string // X-Client-Cert: PEM, URL-encoded like nginx's $ssl_client_escaped_cert
+	Fingerprint string // X-Client-Fingerprint: SHA-256 of the DER, lower-case hex
+}
+
+// WithDefaults fills unset names.
+func (n HeaderNames) WithDefaults() HeaderNames {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+		*s = http.CanonicalHeaderKey(*s)
+	}
+	def(&n.Verify, "X-Client-Verify")
+	def(&n.DN, "X-Client-DN")
+	def(&n.SANURI, "X-Client-SAN-URI")
+	def(&n.SANDNS, "X-Client-SAN-DNS")
+	def(&n.Cert, "X-Client-Cert")
+	def(&n.Fingerprint, "X-Client-Fingerprint")
+	return n
+}
+
+func (n HeaderNames) all() [6]string {
+	return [6]string{n.Verify, n.DN, n.SANURI, n.SANDNS, n.Cert, n.Fingerprint}
+}
+
+// Strip removes every identity header from h: a client's copy must never
+// reach an upstream, whatever the route's mode. Call it on every request.
+func (n HeaderNames) Strip(h http.Header) {
+	for _, k := range n.all() {
+		delete(h, k)
+	}
+}
+
+// Set writes the identity of r into h, after Strip. Identity fields are
+// written only for a verified certificate: an upstream never sees a subject
+// the gateway did not verify.
+func (n HeaderNames) Set(h http.Header, r Result) {
+	h[n.Verify] = []string{r.Verify()}
+	if !r.OK {
+		return
+	}
+	leaf := r.Leaf
+	h[n.DN] = []string{leaf.Subject.String()}
+	if len(leaf.URIs) > 0 {
+		uris := make([]string, len(leaf.URIs))
+		for i, u := range leaf.URIs {
+			uris[i] = u.String()
+		}
+		h[n.SANURI] = []string{strings.Join(uris, ",")}
+	}
+	if len(leaf.DNSNames) > 0 {
+		h[n.SANDNS] = []string{strings.Join(leaf.DNSNames, ",")}
+	}
+	h[n.Cert] = []string{EscapedPEM(leaf.Raw)}
+	sum := sha256.Sum256(leaf.Raw)
+	h[n.Fingerprint] = []string{hex.EncodeToString(sum[:])}
+}
+
+// EscapedPEM returns der as PEM, percent-encoded the way nginx encodes
+// $ssl_client_escaped_cert: every byte except ALPHA, DIGIT, "-", ".", "_"
+// and "~" becomes %XX (upper-case hex).
+func EscapedPEM(der []byte) string {
+	p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(p) * 3 / 2)
+	for _, c := range p {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
