@@ -1,0 +1,378 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// identityEcho is an upstream that answers with the identity headers it
+// received, as JSON.
+func identityEcho(t *testing.T) string {
+	return newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := map[string][]string{}
+		for k, v := range r.Header {
+			if strings.HasPrefix(k, "X-Client") {
+				got[k] = v
+			}
+		}
+		json.NewEncoder(w).Encode(got)
+	}))
+}
+
+// writeCRL writes a CRL signed by ca listing serials.
+func writeCRL(t *testing.T, path string, ca *pkitest.CA, number int64, serials ...*big.Int) {
+	t.Helper()
+	var entries []x509.RevocationListEntry
+	for _, s := range serials {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(number), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour),
+		RevokedCertificateEntries: entries,
+	}, ca.Cert, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRename(t, path, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+}
+
+type mtlsFixture struct {
+	g        *gateway
+	front    *pki
+	ca       *pkitest.CA
+	caFile   string
+	crlFile  string
+	payments *tls.Certificate // CN=payments, spiffe://example.org/payments, payments.internal
+	billing  *tls.Certificate // CN=billing
+}
+
+func newMTLSFixture(t *testing.T) *mtlsFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &mtlsFixture{front: newPKI(t, "localhost"), ca: pkitest.NewCA(t, "clients CA")}
+	f.caFile = f.ca.WriteRoot(t, dir)
+	f.crlFile = filepath.Join(dir, "clients.crl")
+	writeCRL(t, f.crlFile, f.ca, 1)
+	f.payments = reissueWith(t, f.ca, "payments", []string{"payments.internal"}, "spiffe://example.org/payments", time.Time{})
+	f.billing = reissueWith(t, f.ca, "billing", nil, "", time.Time{})
+	up := identityEcho(t)
+	f.g = startGateway(t, fmt.Sprintf(`
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    client_auth: {ca: [%s], crl: [%s]}
+    routes:
+      - {path: /public/, upstreams: [%[5]s]}
+      - {path: /internal/, upstreams: [%[5]s], client_auth: require}
+      - {path: /opt/, upstreams: [%[5]s], client_auth: optional}
+      - {path: /spiffe/, upstreams: [%[5]s], client_auth: require, allow: {uris: ["spiffe://example.org/*"]}}
+      - {path: /dn/, upstreams: [%[5]s], client_auth: require, allow: {subjects: ["CN=billing"]}}
+`, f.front.certFile, f.front.keyFile, f.caFile, f.crlFile, up))
+	return f
+}
+
+// reissueWith issues a client certificate with a CN, DNS SANs and a URI SAN.
+func reissueWith(t *testing.T, ca *pkitest.CA, cn string, dns []string, uri string, notAfter time.Time) *tls.Certificate {
+	t.Helper()
+	c := ca.Issue(t, pkitest.Leaf{Names: append([]string{cn}, dns...), Client: true, NotAfter: notAfter})
+	if uri == "" && len(dns) == 0 {
+		return c
+	}
+	// pkitest puts every name in the DNS SANs; rebuild with the URI.
+	tmpl := *c.Leaf
+	tmpl.DNSNames = dns
+	u, _ := url.Parse(uri)
+	if uri != "" {
+		tmpl.URIs = []*url.URL{u}
+	}
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, ca.Cert, c.Leaf.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: c.PrivateKey, Leaf: leaf}
+}
+
+// clientWith returns a keep-alive HTTP/1.1 client presenting cert (nil: none).
+func (f *mtlsFixture) clientWith(cert *tls.Certificate) *http.Client {
+	c := f.front.client(f.g.https, false)
+	if cert != nil {
+		// Present cert whatever CAs the server names, as a misconfigured
+		// client would (Go's client otherwise withholds a certificate whose
+		// issuer the server did not ask for).
+		c.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return cert, nil
+		}
+	}
+	return c
+}
+
+func getIdentity(t *testing.T, c *http.Client, path string, hdr http.Header) (int, map[string][]string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "https://localhost"+path, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var got map[string][]string
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%s: backend answer %q: %v", path, body, err)
+		}
+	}
+	return resp.StatusCode, got, string(body)
+}
+
+func TestClientAuthPerRoute(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t)
+	other := pkitest.NewCA(t, "other CA")
+	foreign := other.Issue(t, pkitest.Leaf{Names: []string{"payments"}, Client: true})
+	expired := reissueWith(t, f.ca, "old", nil, "", time.Now().Add(-time.Minute))
+
+	cases := []struct {
+		name   string
+		cert   *tls.Certificate
+		path   string
+		status int
+		verify string // X-Client-Verify the backend saw (200 only)
+		body   string // part of the 403 body
+	}{
+		{"no cert, public", nil, "/public/x", 200, "NONE", ""},
+		{"no cert, required", nil, "/internal/x", 403, "", `client certificate required: no certificate`},
+		{"no cert, optional", nil, "/opt/x", 200, "NONE", ""},
+		{"valid, required", f.payments, "/internal/x", 200, "SUCCESS", ""},
+		{"valid, public", f.payments, "/public/x", 200, "SUCCESS", ""},
+		{"other CA, required", foreign, "/internal/x", 403, "", `client certificate required: untrusted issuer`},
+		{"other CA, optional", foreign, "/opt/x", 200, "FAILED:untrusted issuer", ""},
+		{"expired, required", expired, "/internal/x", 403, "", `client certificate required: expired`},
+		{"SPIFFE prefix allowed", f.payments, "/spiffe/x", 200, "SUCCESS", ""},
+		{"SPIFFE prefix refused", f.billing, "/spiffe/x", 403, "", `client certificate required: not allowed for this route`},
+		{"subject allowed", f.billing, "/dn/x", 200, "SUCCESS", ""},
+		{"subject refused", f.payments, "/dn/x", 403, "", `not allowed for this route`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, got, body := getIdentity(t, f.clientWith(tc.cert), tc.path, nil)
+			if code != tc.status {
+				t.Fatalf("%s: %d %s, want %d", tc.path, code, body, tc.status)
+			}
+			if code == 200 && strings.Join(got["X-Client-Verify"], "|") != tc.verify {
+				t.Errorf("X-Client-Verify = %q, want %q", got["X-Client-Verify"], tc.verify)
+			}
+			if code == 200 && tc.verify != "SUCCESS" && len(got) != 1 {
+				t.Errorf("unverified client, yet the backend got identity headers %v", got)
+			}
+			if code == 403 && !strings.Contains(body, tc.body) {
+				t.Errorf("403 body %q lacks %q", body, tc.body)
+			}
+		})
+	}
+}
+
+// TestIdentityHeadersExactAndUnforgeable checks the headers byte for byte,
+// and that copies sent by a client never reach the upstream.
+func TestIdentityHeadersExactAndUnforgeable(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t)
+	forged := http.Header{
+		"X-Client-Verify":      {"SUCCESS"},
+		"X-Client-Dn":          {"CN=admin"},
+		"X-Client-San-Uri":     {"spiffe://example.org/admin"},
+		"X-Client-San-Dns":     {"admin.internal"},
+		"X-Client-Cert":        {"forged"},
+		"X-Client-Fingerprint": {"00"},
+	}
+	leaf := f.payments.Leaf
+	sum := sha256.Sum256(leaf.Raw)
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))
+	want := map[string][]string{
+		"X-Client-Verify":      {"SUCCESS"},
+		"X-Client-Dn":          {"CN=payments"},
+		"X-Client-San-Uri":     {"spiffe://example.org/payments"},
+		"X-Client-San-Dns":     {"payments.internal"},
+		"X-Client-Cert":        {strings.ReplaceAll(url.QueryEscape(pemText), "+", "%20")}, // written differently from the gateway's encoder
+		"X-Client-Fingerprint": {hex.EncodeToString(sum[:])},
+	}
+	for _, path := range []string{"/internal/x", "/public/x", "/opt/x"} {
+		_, got, _ := getIdentity(t, f.clientWith(f.payments), path, forged)
+		for k, v := range want {
+			if strings.Join(got[k], "|") != strings.Join(v, "|") {
+				t.Errorf("%s with a certificate: %s = %q, want %q", path, k, got[k], v)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: backend got %v", path, got)
+		}
+		_, got, _ = getIdentity(t, f.clientWith(nil), path, forged)
+		if path != "/internal/x" && (len(got) != 1 || got["X-Client-Verify"][0] != "NONE") {
+			t.Errorf("%s without a certificate: backend got %v, want only X-Client-Verify: NONE", path, got)
+		}
+	}
+	// A site that trusts no client CA strips the headers too.
+	p := newPKI(t, "localhost", "127.0.0.1")
+	g2 := startGateway(t, oneSite(p, "intermediate", identityEcho(t), ""))
+	req, _ := http.NewRequest("GET", "https://localhost/x", nil)
+	req.Header = forged.Clone()
+	resp, err := p.client(g2.https, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "{}" {
+		t.Errorf("site without client_auth passed client identity headers on: %s", body)
+	}
+}
+
+// TestRevocationOnKeptAliveConnection publishes a new CRL while a client
+// keeps its connection open: the next request on it is refused.
+func TestRevocationOnKeptAliveConnection(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t)
+	c := f.clientWith(f.payments)
+	if code, _, body := getIdentity(t, c, "/internal/x", nil); code != 200 {
+		t.Fatalf("before revocation: %d %s", code, body)
+	}
+	writeCRL(t, f.crlFile, f.ca, 2, f.payments.Leaf.SerialNumber)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _, body := getIdentity(t, c, "/internal/x", nil)
+		if code == 403 && strings.Contains(body, "client certificate required: revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked certificate still accepted 5s after the CRL changed: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A CRL from another CA is refused; the last good one stays in force.
+	other := pkitest.NewCA(t, "other CA")
+	writeCRL(t, f.crlFile, other, 3)
+	time.Sleep(1500 * time.Millisecond)
+	if code, _, _ := getIdentity(t, c, "/internal/x", nil); code != 403 {
+		t.Fatalf("an unsigned CRL replaced the revocation list: %d", code)
+	}
+	if !strings.Contains(f.g.logs.String(), "CRL change refused") {
+		t.Error("no log line refusing the foreign CRL")
+	}
+}
+
+// TestClientCertificatesWithCurlAndOpenSSL uses curl with PEM and PKCS#12
+// client certificates and checks the CA names openssl is offered.
+func TestClientCertificatesWithCurlAndOpenSSL(t *testing.T) {
+	t.Parallel()
+	curl := testpeer.Require(t, "curl")
+	openssl := testpeer.Require(t, "openssl")
+	f := newMTLSFixture(t)
+	dir := t.TempDir()
+	certFile, keyFile := pkitest.WriteFiles(t, dir, "payments", f.payments)
+	p12, err := pkcs12.Modern2023.Encode(f.payments.PrivateKey, f.payments.Leaf, nil, "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p12File := filepath.Join(dir, "payments.p12")
+	os.WriteFile(p12File, p12, 0o600)
+	port := f.g.https[strings.LastIndex(f.g.https, ":")+1:]
+	base := []string{"-sS", "--cacert", f.front.root, "--resolve", "localhost:" + port + ":127.0.0.1", "-w", "\n%{http_code}"}
+	u := "https://localhost:" + port + "/internal/x"
+	for name, args := range map[string][]string{
+		"PEM":     {"--cert", certFile, "--key", keyFile},
+		"PKCS#12": {"--cert-type", "P12", "--cert", p12File + ":s3cret"},
+		"none":    nil,
+	} {
+		out, err := runTool(t, curl, append(append(append([]string{}, base...), args...), u)...)
+		want := "200"
+		if name == "none" {
+			want = "403"
+		}
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(out), want) {
+			t.Errorf("curl %s: %v\n%s (want %s)", name, err, out, want)
+		}
+		if name != "none" && !strings.Contains(out, `"X-Client-Dn":["CN=payments"]`) {
+			t.Errorf("curl %s: backend did not see the identity:\n%s", name, out)
+		}
+	}
+	out, _ := runTool(t, openssl, "s_client", "-connect", f.g.https, "-servername", "localhost", "-CAfile", f.front.root)
+	if !strings.Contains(out, "Acceptable client certificate CA names") || !strings.Contains(out, "CN = clients CA") {
+		t.Errorf("the handshake does not name the trusted client CA:\n%s", out)
+	}
+}
+
+// TestEscapedCertMatchesNginx has nginx itself encode the same client
+// certificate ($ssl_client_escaped_cert) and compares byte for byte.
+func TestEscapedCertMatchesNginx(t *testing.T) {
+	t.Parallel()
+	nginx := testpeer.Require(t, "nginx")
+	f := newMTLSFixture(t)
+	dir := t.TempDir()
+	port := freeLoopbackPort(t)
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`
+worker_processes 1; pid %[1]s/nginx.pid; error_log %[1]s/error.log warn;
+events { worker_connections 16; }
+http { access_log off; client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp;
+  fastcgi_temp_path %[1]s/tmp; uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+  server { listen 127.0.0.1:%[2]d ssl; ssl_certificate %[3]s; ssl_certificate_key %[4]s;
+    ssl_client_certificate %[5]s; ssl_verify_client on;
+    location / { return 200 "$ssl_client_escaped_cert"; } } }
+`, dir, port, f.front.certFile, f.front.keyFile, f.caFile)), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	nc := f.clientWith(f.payments)
+	nc.Transport.(*http.Transport).DialContext = func(ctx context.Context, n, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, n, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	resp, err := nc.Get("https://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromNginx, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, got, _ := getIdentity(t, f.clientWith(f.payments), "/internal/x", nil)
+	if len(fromNginx) == 0 || got["X-Client-Cert"][0] != string(fromNginx) {
+		t.Fatalf("X-Client-Cert differs from nginx's $ssl_client_escaped_cert:\n ours: %q\nnginx: %q", got["X-Client-Cert"], fromNginx)
+	}
+}
+
+// runTool runs a real client program with a deadline.
+func runTool(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	return run(t, name, args...)
+}
