@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/demoapi"
 	"github.com/tlsgate/tlsgate/internal/server"
 )
@@ -62,8 +69,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Routes: []config.Route{
 				{Path: "/api/", Upstreams: []string{upstream}},
 				{Path: "/public/", Upstreams: []string{upstream}},
-				{Path: "/internal/", Upstreams: []string{upstream}},
+				// Service-to-service: only clients with a certificate from
+				// the local CA get through.
+				{Path: "/internal/", Upstreams: []string{upstream}, ClientAuth: "require"},
 			},
+			ClientAuth: config.ClientAuth{InternalCA: true},
 		}},
 	}
 	cfg.Log.Format = *logFormat
@@ -87,14 +97,54 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if a := srv.HTTPAddr(); a != nil {
 			fmt.Fprintf(stdout, "  HTTP   http://localhost:%d   (redirects to HTTPS)\n", a.(*net.TCPAddr).Port)
 		}
-		fmt.Fprintf(stdout, "  Local CA root: %s\n\nTry:\n", root)
-		for _, p := range []string{"/api/health", "/public/info", "/internal/payments"} {
+		certFile, keyFile, err := demoClientCert(auth, filepath.Join(datadir.Resolve(*dataDir), "demo"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  Local CA root: %s\n  Client certificate for /internal/: %s\n\nTry:\n", root, certFile)
+		for _, p := range []string{"/api/health", "/public/info"} {
 			fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d%s\n", root, port, p)
 		}
+		fmt.Fprintf(stdout, "  curl --cacert %s --cert %s --key %s https://localhost:%d/internal/payments\n", root, certFile, keyFile, port)
+		fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d/internal/payments   (403: no client certificate)\n", root, port)
 		if a := srv.HTTPAddr(); a != nil {
 			fmt.Fprintf(stdout, "  curl -i http://localhost:%d/api/health\n", a.(*net.TCPAddr).Port)
 		}
 		fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n\n")
 		return nil
 	})
+}
+
+// demoClientCert returns a client certificate from the local CA for the
+// demo's mTLS route, issuing one when there is none with a day left.
+func demoClientCert(auth *ca.Authority, dir string) (certFile, keyFile string, err error) {
+	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: auth.Pool(), Intermediates: intermediates(auth),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+			return certFile, keyFile, nil
+		}
+	}
+	spiffe, _ := url.Parse("spiffe://tlsgate.demo/client")
+	cert, err := auth.Issue(ca.Leaf{Names: []string{"demo-client"}, Client: true, URIs: []*url.URL{spiffe}, Validity: 30 * 24 * time.Hour})
+	if err != nil {
+		return "", "", fmt.Errorf("issuing the demo client certificate: %w", err)
+	}
+	chain, key, err := ca.EncodePEM(cert)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	if err := writeOutput(keyFile, key, 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, writeOutput(certFile, chain, 0o644)
+}
+
+func intermediates(auth *ca.Authority) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(auth.IntermediatePEM())
+	return p
 }

@@ -266,15 +266,21 @@ func TestDemo(t *testing.T) {
 	for run := 0; run < 2; run++ {
 		p := start(t, nil, "demo", "--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", data, "--log-format", "json")
 		waitFor(t, "the printed instructions", p.out, `Press Ctrl-C to stop`)
-		lines := regexp.MustCompile(`(?m)^  (curl .*)$`).FindAllStringSubmatch(p.out(), -1)
-		if len(lines) != 4 {
-			t.Fatalf("demo printed %d curl lines, want 4:\n%s", len(lines), p.out())
+		lines := regexp.MustCompile(`(?m)^  (curl [^(\n]*?)\s*(\(403[^)]*\))?$`).FindAllStringSubmatch(p.out(), -1)
+		if len(lines) != 5 {
+			t.Fatalf("demo printed %d curl lines, want 5:\n%s", len(lines), p.out())
 		}
 		for _, l := range lines {
 			args := strings.Fields(l[1])[1:]
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--fail-with-body"}, args...)...).CombinedOutput()
 			cancel()
+			if l[2] != "" { // the line that shows the refusal
+				if err == nil || !strings.Contains(string(out), "client certificate required: no certificate") {
+					t.Fatalf("printed line %q should show the 403: %v\n%s", l[1], err, out)
+				}
+				continue
+			}
 			if err != nil {
 				t.Fatalf("printed line %q does not work: %v\n%s", l[1], err, out)
 			}
@@ -288,8 +294,11 @@ func TestDemo(t *testing.T) {
 					t.Errorf("%s: %s", l[1], out)
 				}
 			case strings.Contains(l[1], "/internal/payments"):
-				if !strings.Contains(string(out), `"X-Forwarded-Proto": "https"`) {
-					t.Errorf("%s: %s", l[1], out)
+				for _, want := range []string{`"X-Forwarded-Proto": "https"`, `"X-Client-Verify": "SUCCESS"`,
+					`"X-Client-San-Uri": "spiffe://tlsgate.demo/client"`, `"X-Client-Dn": "CN=demo-client"`} {
+					if !strings.Contains(string(out), want) {
+						t.Errorf("%s: lacks %s: %s", l[1], want, out)
+					}
 				}
 			}
 		}
