@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
+	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/server"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 const proxyUsage = `Usage: tlsgate proxy --from [HOST]:PORT --to URL [flags]
@@ -24,10 +32,20 @@ HOST is the name clients use (SNI and Host). A name ending in .localhost,
 or localhost itself, binds 127.0.0.1; an IP binds that IP; any other name,
 or none, binds every interface. Repeat --to for round-robin upstreams.
 
+https upstreams are verified (--upstream-ca, else the system roots); with
+--client-cert/--client-key tlsgate presents a client certificate to them.
+
+Sidecar mode (like ghostunnel's client mode): with --client-cert and
+without --cert, tlsgate accepts plain HTTP on --from, which must then be a
+loopback address, and forwards it over mutual TLS, so a service that cannot
+speak TLS can call an mTLS API.
+
 Examples:
   tlsgate proxy --from api.localhost:8443 --to http://127.0.0.1:9000
   tlsgate proxy --from api.example.com:443 --to http://10.0.0.5:8080 \
       --cert /etc/ssl/api/fullchain.pem --key /etc/ssl/api/key.pem --redirect-from :80
+  tlsgate proxy --from 127.0.0.1:9001 --to https://payments.internal:8443 \
+      --client-cert billing.chain.pem --client-key billing.key --upstream-ca ca.pem
 
 Flags:
 `
@@ -52,16 +70,39 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	clientCert := fs.String("client-cert", "", "client certificate `FILE` presented to https upstreams (PEM chain)")
+	clientKey := fs.String("client-key", "", "its private key `FILE`")
+	upstreamCA := fs.String("upstream-ca", "", "CA bundle `FILE` that verifies https upstreams (default: system roots)")
+	upstreamName := fs.String("upstream-server-name", "", "`NAME` to verify on the upstream's certificate (default: the --to host)")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("proxy takes flags only, got %q", fs.Args())
 	}
+	if (*clientCert == "") != (*clientKey == "") {
+		return usagef("--client-cert and --client-key go together")
+	}
+	ut := config.UpstreamTLS{CA: *upstreamCA, ServerName: *upstreamName, ClientCert: *clientCert, ClientKey: *clientKey}
+	if !ut.IsZero() {
+		for _, u := range to {
+			if !strings.HasPrefix(strings.ToLower(u), "https://") {
+				return usagef("--client-cert, --upstream-ca and --upstream-server-name apply to https:// upstreams; --to %s is not one", u)
+			}
+		}
+	}
+	if *clientCert != "" && *certFile == "" {
+		log, err := newLogger(stderr, *logFormat, *logLevel)
+		if err != nil {
+			return err
+		}
+		return runSidecar(ctx, *from, to, ut, *accessLog, log, stdout)
+	}
 	cfg, err := proxyConfig(*from, to, *certFile, *keyFile, *profile, *redirect)
 	if err != nil {
 		return err
 	}
+	cfg.Sites[0].Routes[0].UpstreamTLS = ut
 	cfg.DataDir = *dataDir
 	cfg.Log.Access = accessLog
 	cfg.Log.Format, cfg.Log.Level = *logFormat, *logLevel
@@ -146,4 +187,40 @@ func displayAddr(host string, a net.Addr) string {
 		host = "[" + host + "]"
 	}
 	return fmt.Sprintf("%s:%d", host, port)
+}
+
+// runSidecar accepts plain HTTP on a loopback address and forwards it to
+// https upstreams with a client certificate.
+func runSidecar(ctx context.Context, from string, to []string, ut config.UpstreamTLS, accessLog bool, log *slog.Logger, stdout io.Writer) error {
+	if err := server.CheckLoopback(from); err != nil {
+		return usageError{"--from: " + err.Error()}
+	}
+	cert, err := certs.LoadFiles(ut.ClientCert, ut.ClientKey)
+	if err == nil {
+		err = certs.Check(cert, nil, time.Now())
+	}
+	if err != nil {
+		return fmt.Errorf("--client-cert: %w", err)
+	}
+	opts := tlspolicy.Upstream{ServerName: ut.ServerName, Certificate: cert}
+	if ut.CA != "" {
+		pem, err := os.ReadFile(ut.CA)
+		if err != nil {
+			return fmt.Errorf("--upstream-ca: %w", err)
+		}
+		opts.Roots = x509.NewCertPool()
+		if !opts.Roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--upstream-ca: %s holds no PEM certificate", ut.CA)
+		}
+	}
+	sc, err := server.NewSidecar(server.SidecarOptions{
+		Listen: from, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(opts), Log: log, AccessLog: accessLog,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tlsgate: sidecar http://%s -> %s (mutual TLS as %s)\n", sc.Addr(), strings.Join(to, ", "), cert.Leaf.Subject)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return sc.Serve(ctx)
 }

@@ -185,7 +185,13 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	inf := &ctx.info
 	inf.id, inf.header = s.requestID(r), w.Header()
 	inf.ids = []string{inf.id}
-	s.setHeaders(inf.header, inf.ids)
+	if r.TLS != nil {
+		s.setHeaders(inf.header, inf.ids)
+	} else {
+		// Plain HTTP (the loopback sidecar): no HSTS or other browser
+		// policy, which belongs to HTTPS responses only.
+		inf.header["X-Request-Id"] = inf.ids
+	}
 
 	var start time.Time
 	if s.opts.AccessLog {
@@ -219,11 +225,21 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// setHeaders puts the site's security headers and the request ID on a
-// response, replacing any copies.
+// setHeaders puts the site's security headers (HTTPS only) and the request
+// ID on a response, replacing any copies.
 func (s *Site) setHeaders(h http.Header, ids []string) {
 	for k, v := range s.security {
 		h[k] = v
+	}
+	h["X-Request-Id"] = ids
+}
+
+// restoreHeaders puts the response headers back after net/http cleared
+// them (a 1xx passed on): security headers only on HTTPS.
+func (s *Site) restoreHeaders(h http.Header, ids []string, overTLS bool) {
+	if overTLS {
+		s.setHeaders(h, ids)
+		return
 	}
 	h["X-Request-Id"] = ids
 }
@@ -299,7 +315,7 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	// request ID, set with them, shows whether that happened.
 	if inf := infoFrom(resp.Request.Context()); inf != nil && inf.header != nil {
 		if _, ok := inf.header["X-Request-Id"]; !ok {
-			s.setHeaders(inf.header, inf.ids)
+			s.restoreHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
 		}
 	}
 	return nil
@@ -309,7 +325,7 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 // not be reached or did not answer.
 func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	inf := infoFrom(r.Context())
-	s.setHeaders(w.Header(), inf.ids) // cleared if a 1xx was passed on
+	s.restoreHeaders(w.Header(), inf.ids, r.TLS != nil) // cleared if a 1xx was passed on
 	if berr := inf.bodyError(); berr != nil {
 		// The client stopped sending its body (or hung up): its fault,
 		// not the upstream's. 408 as nginx answers a client_body_timeout.

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/proxy"
+)
+
+// Sidecar accepts plain HTTP from local applications and forwards it to
+// https upstreams, with a client certificate when configured (the client
+// mode of ghostunnel). It listens on loopback only: plain HTTP must never
+// leave the machine.
+type Sidecar struct {
+	ln   net.Listener
+	srv  *http.Server
+	site *proxy.Site
+	log  *slog.Logger
+}
+
+// SidecarOptions configure a Sidecar.
+type SidecarOptions struct {
+	Listen      string // loopback host:port
+	Upstreams   []string
+	UpstreamTLS *tls.Config
+	Log         *slog.Logger
+	AccessLog   bool
+}
+
+// CheckLoopback reports an error unless addr's host is a loopback address
+// (or "localhost").
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to accept plain HTTP on %s: only a loopback address (127.0.0.1, ::1) may carry unencrypted traffic; give --cert and --key to serve TLS there", addr)
+}
+
+// NewSidecar binds the listener.
+func NewSidecar(o SidecarOptions) (*Sidecar, error) {
+	if err := CheckLoopback(o.Listen); err != nil {
+		return nil, err
+	}
+	site, err := proxy.NewSite(proxy.SiteConfig{
+		Name:   "sidecar",
+		Routes: []proxy.RouteConfig{{Path: "/", Upstreams: o.Upstreams, UpstreamTLS: o.UpstreamTLS}},
+	}, &proxy.Options{
+		Log:              o.Log,
+		AccessLog:        o.AccessLog,
+		BodyRead:         config.DefaultBodyRead,
+		UpstreamConnect:  config.DefaultUpstreamConnect,
+		UpstreamResponse: config.DefaultUpstreamResponse,
+		UpstreamTLS:      o.UpstreamTLS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		site.Close()
+		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
+	}
+	return &Sidecar{ln: ln, site: site, log: o.Log, srv: &http.Server{
+		Handler:           site,
+		ReadHeaderTimeout: config.DefaultReadHeader,
+		IdleTimeout:       config.DefaultIdle,
+		MaxHeaderBytes:    config.DefaultMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn),
+	}}, nil
+}
+
+// Addr is the bound address.
+func (s *Sidecar) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves until ctx ends, then lets in-flight requests finish.
+func (s *Sidecar) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	s.log.Info("sidecar serving", "listen", s.ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), config.DefaultShutdown)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	s.site.Close()
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	s.log.Info("stopped")
+	return nil
+}
