@@ -4,6 +4,14 @@
 // (ALPN http/1.1), exactly one "GET ... HTTP/1.1" with "Connection: close",
 // read the whole response, close. So requests/s here is handshakes/s.
 //
+// With -keepalive each of the -c workers instead keeps one connection open
+// and sends its requests on it one after the other (HTTP/1.1 keep-alive, no
+// pipelining), like wrk; it reconnects only if the connection fails or the
+// server closes it. Then requests/s is requests/s, not handshakes/s.
+//
+// With -cert and -key the client presents that certificate (mutual TLS)
+// whenever the server asks for one.
+//
 // Without -resume every handshake is a full one (no session cache at all).
 // With -resume all workers share one tls.ClientSessionCache, so after the
 // first connection the client offers a TLS 1.3 session ticket (PSK) and the
@@ -11,14 +19,16 @@
 //
 // Output is one JSON object on stdout:
 //
-//	{"requests":N,"errors":N,"resumed":N,"seconds":S,"non2xx":N,...}
+//	{"requests":N,"errors":N,"resumed":N,"seconds":S,"non2xx":N,"connections":N,...}
 //
 // "requests" counts successful (2xx, fully read) exchanges; "errors" counts
 // everything else (dial/handshake/IO failures and non-2xx responses, the
 // latter also reported separately as "non2xx"). "server_kept_open" counts
 // responses after which the server did not close within 2s (not an error).
-// The run stops at -d or after -n attempts, whichever comes first; each
-// connection is bounded by -timeout.
+// "connections" counts completed handshakes and "resumed" those of them
+// that resumed a session. The run stops at -d or after -n attempts (requests),
+// whichever comes first; each connection (with -keepalive: each request) is
+// bounded by -timeout.
 package main
 
 import (
@@ -53,29 +63,55 @@ type result struct {
 	Non2xx     int64   `json:"non2xx"`
 	KeptOpen   int64   `json:"server_kept_open"`
 	ReqPerSec  float64 `json:"req_per_sec"`
+	Conns      int64   `json:"connections"`
 	Resume     bool    `json:"resume_mode"`
+	KeepAlive  bool    `json:"keepalive_mode"`
+	ClientCert bool    `json:"client_cert"`
 	Curve      string  `json:"curve"`
 	FirstError string  `json:"first_error,omitempty"`
 }
 
-func main() {
-	rawURL := flag.String("url", "", "https://127.0.0.1:PORT/path to GET (required)")
-	conc := flag.Int("c", 50, "concurrency (parallel connections)")
-	dur := flag.Duration("d", 5*time.Second, "test duration (e.g. 5s)")
-	maxReq := flag.Int64("n", 10_000_000, "maximum number of requests (connections) to attempt")
-	resume := flag.Bool("resume", false, "share a TLS client session cache so connections resume via TLS 1.3 tickets")
-	caFile := flag.String("cacert", "", "PEM file with the CA(s) to trust (default: system roots)")
-	curve := flag.String("curve", "x25519", "key-exchange group to offer: x25519, p256, or default (Go's own list, which includes the post-quantum hybrid)")
-	timeout := flag.Duration("timeout", 10*time.Second, "per-connection deadline (dial+handshake+request+response)")
-	flag.Parse()
+type options struct {
+	rawURL    string
+	conc      int
+	dur       time.Duration
+	maxReq    int64
+	resume    bool
+	keepAlive bool
+	caFile    string
+	certFile  string
+	keyFile   string
+	curve     string
+	timeout   time.Duration
+}
 
-	if err := run(*rawURL, *conc, *dur, *maxReq, *resume, *caFile, *curve, *timeout); err != nil {
+func main() {
+	var o options
+	flag.StringVar(&o.rawURL, "url", "", "https://127.0.0.1:PORT/path to GET (required)")
+	flag.IntVar(&o.conc, "c", 50, "concurrency (parallel connections)")
+	flag.DurationVar(&o.dur, "d", 5*time.Second, "test duration (e.g. 5s)")
+	flag.Int64Var(&o.maxReq, "n", 10_000_000, "maximum number of requests to attempt (without -keepalive: connections)")
+	flag.BoolVar(&o.resume, "resume", false, "share a TLS client session cache so connections resume via TLS 1.3 tickets")
+	flag.BoolVar(&o.keepAlive, "keepalive", false, "each worker keeps one connection and sends its requests on it (HTTP/1.1 keep-alive)")
+	flag.StringVar(&o.caFile, "cacert", "", "PEM file with the CA(s) to trust (default: system roots)")
+	flag.StringVar(&o.certFile, "cert", "", "client certificate chain (PEM) to present when the server asks for one (needs -key)")
+	flag.StringVar(&o.keyFile, "key", "", "private key (PEM) of -cert")
+	flag.StringVar(&o.curve, "curve", "x25519", "key-exchange group to offer: x25519, p256, or default (Go's own list, which includes the post-quantum hybrid)")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-connection deadline (dial+handshake+request+response); with -keepalive also per request")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "hsload: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "hsload:", err)
 		os.Exit(2)
 	}
 }
 
-func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, caFile, curve string, timeout time.Duration) error {
+func run(o options) error {
+	rawURL, conc, dur, maxReq, resume, curve, timeout := o.rawURL, o.conc, o.dur, o.maxReq, o.resume, o.curve, o.timeout
 	if rawURL == "" {
 		return fmt.Errorf("-url is required")
 	}
@@ -86,8 +122,11 @@ func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, 
 	if u.Scheme != "https" {
 		return fmt.Errorf("-url must be https://")
 	}
-	if conc < 1 || dur <= 0 || maxReq < 1 {
-		return fmt.Errorf("-c, -d and -n must be positive")
+	if conc < 1 || dur <= 0 || maxReq < 1 || timeout <= 0 {
+		return fmt.Errorf("-c, -d, -n and -timeout must be positive")
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		return fmt.Errorf("-cert and -key go together")
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -110,27 +149,43 @@ func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, 
 	default:
 		return fmt.Errorf("unknown -curve %q", curve)
 	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
 		if err != nil {
 			return err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("no certificates found in %s", caFile)
+			return fmt.Errorf("no certificates found in %s", o.caFile)
 		}
 		cfg.RootCAs = pool
+	}
+	if o.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return fmt.Errorf("client certificate: %v", err)
+		}
+		// Always present it when asked (as curl --cert does), whatever CA
+		// names the server lists: whether it is accepted is the server's
+		// decision, and a refusal shows up as errors/non-2xx.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &cert, nil
+		}
 	}
 	if resume {
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	}
 
+	connHdr := "Connection: close\r\n"
+	if o.keepAlive {
+		connHdr = "" // HTTP/1.1 default: keep-alive
+	}
 	reqBytes := []byte("GET " + path + " HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nUser-Agent: tlsgate-bench-hsload\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+		"\r\nUser-Agent: tlsgate-bench-hsload\r\nAccept: */*\r\n" + connHdr + "\r\n")
 
 	var (
-		attempts, ok, errs, resumed, non2xx, keptOpen atomic.Int64
-		firstErr                                      atomic.Value
+		attempts, ok, errs, resumed, non2xx, keptOpen, conns atomic.Int64
+		firstErr                                             atomic.Value
 	)
 	noteErr := func(err error) {
 		errs.Add(1)
@@ -141,31 +196,48 @@ func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, 
 	defer cancel()
 	dialer := &net.Dialer{Timeout: timeout}
 
-	one := func() {
-		deadline := time.Now().Add(timeout)
+	// connect dials and completes a TLS 1.3 handshake by deadline (which
+	// also stays set on the connection).
+	connect := func(deadline time.Time) (*tls.Conn, error) {
 		cctx, ccancel := context.WithDeadline(context.Background(), deadline)
 		defer ccancel()
 		raw, err := dialer.DialContext(cctx, "tcp", addr)
 		if err != nil {
-			noteErr(fmt.Errorf("dial: %w", err))
-			return
+			return nil, fmt.Errorf("dial: %w", err)
 		}
-		defer raw.Close()
 		_ = raw.SetDeadline(deadline)
 		conn := tls.Client(raw, cfg)
 		if err := conn.HandshakeContext(cctx); err != nil {
-			noteErr(fmt.Errorf("handshake: %w", err))
-			return
+			raw.Close()
+			return nil, fmt.Errorf("handshake: %w", err)
 		}
 		st := conn.ConnectionState()
 		if st.Version != tls.VersionTLS13 {
-			noteErr(fmt.Errorf("negotiated TLS version %#x, want TLS 1.3", st.Version))
-			return
+			raw.Close()
+			return nil, fmt.Errorf("negotiated TLS version %#x, want TLS 1.3", st.Version)
 		}
 		if st.NegotiatedProtocol != "" && st.NegotiatedProtocol != "http/1.1" {
-			noteErr(fmt.Errorf("negotiated ALPN %q, want http/1.1", st.NegotiatedProtocol))
+			raw.Close()
+			return nil, fmt.Errorf("negotiated ALPN %q, want http/1.1", st.NegotiatedProtocol)
+		}
+		conns.Add(1)
+		// DidResume is known after the handshake; the session ticket for the
+		// *next* connection arrives post-handshake and is stored in the cache
+		// while the response is being read.
+		if st.DidResume {
+			resumed.Add(1)
+		}
+		return conn, nil
+	}
+
+	// one is one request on a connection of its own (default mode).
+	one := func() {
+		conn, err := connect(time.Now().Add(timeout))
+		if err != nil {
+			noteErr(err)
 			return
 		}
+		defer conn.NetConn().Close() // as before: no close_notify from us
 		if _, err := conn.Write(reqBytes); err != nil {
 			noteErr(fmt.Errorf("write: %w", err))
 			return
@@ -197,13 +269,62 @@ func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, 
 			noteErr(fmt.Errorf("status %s", resp.Status))
 			return
 		}
-		// DidResume is known after the handshake; the session ticket for the
-		// *next* connection arrives post-handshake and is stored in the cache
-		// while the response is being read above.
-		if st.DidResume {
-			resumed.Add(1)
-		}
 		ok.Add(1)
+	}
+
+	// keepAliveWorker sends requests one after the other on one connection
+	// (-keepalive), opening a new one only when the last one failed or the
+	// server closed it.
+	keepAliveWorker := func() {
+		var (
+			conn *tls.Conn
+			br   *bufio.Reader
+		)
+		drop := func() {
+			if conn != nil {
+				conn.NetConn().Close()
+				conn = nil
+			}
+		}
+		defer drop()
+		for ctx.Err() == nil && attempts.Add(1) <= maxReq {
+			if conn == nil {
+				c, err := connect(time.Now().Add(timeout))
+				if err != nil {
+					noteErr(err)
+					continue
+				}
+				conn, br = c, bufio.NewReaderSize(c, 32<<10)
+			}
+			_ = conn.SetDeadline(time.Now().Add(timeout))
+			if _, err := conn.Write(reqBytes); err != nil {
+				noteErr(fmt.Errorf("write: %w", err))
+				drop()
+				continue
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				noteErr(fmt.Errorf("read response: %w", err))
+				drop()
+				continue
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				noteErr(fmt.Errorf("read body: %w", err))
+				drop()
+				continue
+			}
+			if resp.Close { // "Connection: close" (or HTTP/1.0): reconnect next time
+				drop()
+			}
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				non2xx.Add(1)
+				noteErr(fmt.Errorf("status %s", resp.Status))
+				continue
+			}
+			ok.Add(1)
+		}
 	}
 
 	start := time.Now()
@@ -212,6 +333,10 @@ func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if o.keepAlive {
+				keepAliveWorker()
+				return
+			}
 			for ctx.Err() == nil && attempts.Add(1) <= maxReq {
 				one()
 			}
@@ -221,14 +346,17 @@ func run(rawURL string, conc int, dur time.Duration, maxReq int64, resume bool, 
 	secs := time.Since(start).Seconds()
 
 	res := result{
-		Requests: ok.Load(),
-		Errors:   errs.Load(),
-		Resumed:  resumed.Load(),
-		Seconds:  secs,
-		Non2xx:   non2xx.Load(),
-		KeptOpen: keptOpen.Load(),
-		Resume:   resume,
-		Curve:    strings.ToLower(curve),
+		Requests:   ok.Load(),
+		Errors:     errs.Load(),
+		Resumed:    resumed.Load(),
+		Seconds:    secs,
+		Non2xx:     non2xx.Load(),
+		KeptOpen:   keptOpen.Load(),
+		Conns:      conns.Load(),
+		Resume:     resume,
+		KeepAlive:  o.keepAlive,
+		ClientCert: o.certFile != "",
+		Curve:      strings.ToLower(curve),
 	}
 	if secs > 0 {
 		res.ReqPerSec = float64(res.Requests) / secs

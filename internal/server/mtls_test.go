@@ -24,6 +24,7 @@ import (
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
+	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
@@ -375,4 +376,71 @@ http { access_log off; client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tm
 func runTool(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
 	return run(t, name, args...)
+}
+
+// TestOpenSSLClientCertificate sends a request with openssl s_client and
+// a PEM client certificate.
+func TestOpenSSLClientCertificate(t *testing.T) {
+	t.Parallel()
+	openssl := testpeer.Require(t, "openssl")
+	f := newMTLSFixture(t)
+	certFile, keyFile := pkitest.WriteFiles(t, t.TempDir(), "payments", f.payments)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, openssl, "s_client", "-quiet", "-connect", f.g.https, "-servername", "localhost",
+		"-CAfile", f.front.root, "-cert", certFile, "-key", keyFile, "-alpn", "http/1.1")
+	cmd.Stdin = strings.NewReader("GET /internal/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "HTTP/1.1 200 OK") || !strings.Contains(string(out), `"X-Client-Dn":["CN=payments"]`) {
+		t.Fatalf("openssl s_client with a client certificate: %v\n%s", err, out)
+	}
+}
+
+// TestInternalCARevocation trusts the internal CA: a client certificate it
+// issued works until `tlsgate ca revoke` + `tlsgate ca crl` (here the same
+// calls on the CA package) publish its revocation.
+func TestInternalCARevocation(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	data := t.TempDir()
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: %s
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    client_auth: {internal_ca: true}
+    routes:
+      - {path: /, upstreams: [%s], client_auth: require}
+`, data, front.certFile, front.keyFile, identityEcho(t)))
+	auth, err := g.srv.CA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, rec, err := auth.IssueRecorded(ca.Leaf{Names: []string{"orders"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &mtlsFixture{g: g, front: front}
+	c := f.clientWith(cert)
+	if code, got, body := getIdentity(t, c, "/x", nil); code != 200 || got["X-Client-Dn"][0] != "CN=orders" {
+		t.Fatalf("internal-CA client certificate: %d %s", code, body)
+	}
+	if _, err := auth.Revoke(rec.Serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.CRL(0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _, body := getIdentity(t, c, "/x", nil)
+		if code == 403 && strings.Contains(body, "revoked") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked internal-CA certificate still accepted: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
