@@ -22,6 +22,7 @@ const InternalValidity = 7 * 24 * time.Hour
 type Internal struct {
 	auth  *ca.Authority
 	hosts []string
+	leaf  ca.Leaf // what to issue each time
 	log   *slog.Logger
 
 	cur atomic.Pointer[tls.Certificate]
@@ -38,14 +39,35 @@ type Internal struct {
 
 // NewInternal issues a certificate for hosts and starts renewing it.
 func NewInternal(auth *ca.Authority, hosts []string, log *slog.Logger) (*Internal, error) {
-	s := &Internal{auth: auth, hosts: hosts, log: log, stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	cert, err := auth.Issue(ca.Leaf{Names: hosts, Validity: InternalValidity})
+	return newInternal(auth, ca.Leaf{Names: hosts, Validity: InternalValidity}, log)
+}
+
+// InternalClientValidity is the lifetime of the client certificates the
+// gateway presents to upstreams: a day, renewed after 16 hours, so a
+// leaked one is useless by tomorrow.
+const InternalClientValidity = 24 * time.Hour
+
+// NewInternalClient issues a client certificate named name for the gateway
+// to present to upstreams (mutual TLS) and keeps it renewed.
+func NewInternalClient(auth *ca.Authority, name string, log *slog.Logger) (*Internal, error) {
+	return newInternal(auth, ca.Leaf{Names: []string{name}, Validity: InternalClientValidity, Client: true}, log)
+}
+
+func newInternal(auth *ca.Authority, leaf ca.Leaf, log *slog.Logger) (*Internal, error) {
+	s := &Internal{auth: auth, hosts: leaf.Names, leaf: leaf, log: log, stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	cert, err := auth.Issue(leaf)
 	if err != nil {
 		return nil, fmt.Errorf("issuing internal certificate: %w", err)
 	}
 	s.cur.Store(cert)
 	go s.renew()
 	return s, nil
+}
+
+// GetClientCertificate is the tls.Config hook for presenting the current
+// certificate as a client (see NewInternalClient).
+func (s *Internal) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return s.GetCertificate(nil)
 }
 
 func (s *Internal) renew() {
@@ -88,7 +110,7 @@ func (s *Internal) due(now time.Time) bool {
 func (s *Internal) issue() (*tls.Certificate, error) {
 	s.issueMu.Lock()
 	defer s.issueMu.Unlock()
-	cert, err := s.auth.Issue(ca.Leaf{Names: s.hosts, Validity: InternalValidity})
+	cert, err := s.auth.Issue(s.leaf)
 	if err != nil {
 		return nil, err
 	}

@@ -210,6 +210,10 @@ type UpstreamTLS struct {
 	// to upstreams that require client certificates (mutual TLS).
 	ClientCert string `yaml:"client_cert"`
 	ClientKey  string `yaml:"client_key"`
+	// InternalClientCert, instead of client_cert/client_key, has the
+	// internal CA issue the gateway a client certificate with this name
+	// (subject CN and DNS SAN), valid for a day and renewed automatically.
+	InternalClientCert string `yaml:"internal_client_cert"`
 	// InsecureSkipVerify turns off verification of the upstream's
 	// certificate: anyone on the path can then read and change the traffic.
 	// For debugging only; a warning is logged at every start.

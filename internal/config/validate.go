@@ -169,6 +169,9 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if !ut.IsZero() && !https && len(r.Upstreams) > 0 {
 			add(rp+".upstream_tls", "applies only to https:// upstreams, and this route has none")
 		}
+		if ut.InternalClientCert != "" && ut.ClientCert != "" {
+			add(rp+".upstream_tls.internal_client_cert", "choose one: client_cert/client_key from files, or internal_client_cert from the internal CA")
+		}
 		if (ut.ClientCert == "") != (ut.ClientKey == "") {
 			add(rp+".upstream_tls", "client_cert and client_key go together")
 		}

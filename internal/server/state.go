@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -35,6 +36,7 @@ type state struct {
 	ticketCfgs  map[*tls.Config]string
 	crls        []*mtls.CRLSet // watched while the state is live
 	stopWatch   context.CancelFunc
+	closers     []io.Closer // renewing client certificates
 }
 
 type site struct {
@@ -133,7 +135,10 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 				ClientAuth: mtls.Mode(r.ClientAuth),
 				Allow:      mtls.Allow{Subjects: r.Allow.Subjects, DNS: r.Allow.DNS, URIs: r.Allow.URIs}}
 			if !r.UpstreamTLS.IsZero() {
-				tc, uerrs := upstreamTLS(cfg, fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j), r.UpstreamTLS, log)
+				tc, closer, uerrs := upstreamTLS(cfg, fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j), r.UpstreamTLS, openCA, checkOnly, log)
+				if closer != nil {
+					st.closers = append(st.closers, closer)
+				}
 				errs = append(errs, uerrs...)
 				routes[j].UpstreamTLS = tc
 			}
@@ -200,6 +205,9 @@ func (st *state) close() {
 	if st.stopWatch != nil {
 		st.stopWatch()
 	}
+	for _, c := range st.closers {
+		c.Close()
+	}
 	for _, s := range st.sites {
 		if s.cert != nil {
 			s.cert.Close()
@@ -213,8 +221,9 @@ func (st *state) close() {
 // upstreamTLS builds the client TLS config of a route's https upstreams,
 // reading its CA bundle and client certificate. Problems are returned as
 // positioned config errors.
-func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, log *slog.Logger) (*tls.Config, []error) {
+func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, openCA caOpener, checkOnly bool, log *slog.Logger) (*tls.Config, io.Closer, []error) {
 	var errs []error
+	var closer io.Closer
 	opts := tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}
 	if u.CA != "" {
 		pem, err := os.ReadFile(u.CA)
@@ -237,11 +246,24 @@ func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, log *slo
 		}
 		opts.Certificate = cert
 	}
+	if u.InternalClientCert != "" && !checkOnly {
+		auth, err := openCA()
+		var src *certs.Internal
+		if err == nil {
+			src, err = certs.NewInternalClient(auth, u.InternalClientCert, log)
+		}
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path+".internal_client_cert", "%v", err))
+		} else {
+			opts.GetClientCertificate = src.GetClientCertificate
+			closer = src
+		}
+	}
 	if u.InsecureSkipVerify {
 		log.Warn("upstream certificate verification is OFF: anyone between the gateway and this upstream can read and change its traffic",
 			"route", path, "key", path+".insecure_skip_verify")
 	}
-	return tlspolicy.UpstreamClient(opts), errs
+	return tlspolicy.UpstreamClient(opts), closer, errs
 }
 
 // clientVerifier builds a site's client-certificate trust: PEM bundles,

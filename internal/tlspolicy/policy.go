@@ -123,6 +123,9 @@ type Upstream struct {
 	ServerName string
 	// Certificate is presented when the upstream asks for one (mTLS).
 	Certificate *tls.Certificate
+	// GetClientCertificate, when set instead, supplies a certificate that
+	// changes over time (renewed by the internal CA).
+	GetClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	// InsecureSkipVerify turns verification off. Only a deliberate config
 	// key sets it, and the server warns about it at every start.
 	InsecureSkipVerify bool
@@ -137,6 +140,9 @@ func UpstreamClient(u Upstream) *tls.Config {
 	if u.Certificate != nil {
 		cert := u.Certificate
 		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	if u.GetClientCertificate != nil {
+		c.GetClientCertificate = u.GetClientCertificate
 	}
 	return c
 }
