@@ -24,7 +24,7 @@ WARMUP=${WARMUP:-1}         # seconds of unmeasured warm-up per side per scenari
 CONNS=${CONNS:-50}          # wrk / h2load connections
 H2_STREAMS=${H2_STREAMS:-10} # h2load -m (concurrent streams per connection)
 HS_CONNS=${HS_CONNS:-50}    # hsload concurrency
-SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k"}
+SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k mtls_full mtls_h1"}
 PROXY_CPU=${PROXY_CPU:-0}   # core both proxies are pinned to
 LOAD_CPU=${LOAD_CPU:-1}     # core the backend and load generators are pinned to
 MAX_ERR_PCT=${MAX_ERR_PCT:-1}
@@ -45,8 +45,12 @@ done
 ((ROUNDS >= 1 && DUR >= 1 && CONNS >= 1 && HS_CONNS >= 1 && H2_STREAMS >= 1)) ||
 	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS must be >= 1" >&2; exit 2; }
 for s in $SCENARIOS; do
-	case $s in h1 | h2 | full | resume | h1_16k) ;; *) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;; esac
+	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1) ;; *) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;; esac
 done
+# The mTLS scenarios use a second tlsgate (serve mode, with a config file)
+# and a second nginx server block, each on its own port.
+WANT_MTLS=0
+[[ " $SCENARIOS " == *" mtls_"* ]] && WANT_MTLS=1
 for tool in go openssl curl taskset timeout wrk h2load awk pgrep getconf; do
 	command -v "$tool" >/dev/null || { echo "run.sh: '$tool' not found in PATH" >&2; exit 2; }
 done
@@ -85,7 +89,7 @@ cleanup() {
 	wait 2>/dev/null || true
 	if ((rc != 0)); then
 		echo "run.sh: FAILED (exit $rc). Last lines of the server logs:" >&2
-		for f in "$T"/backend.log "$T"/tlsgate.log "$T"/nginx-error.log; do
+		for f in "$T"/backend.log "$T"/tlsgate.log "$T"/tlsgate-mtls.log "$T"/nginx-error.log; do
 			[[ -s "$f" ]] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
 		done
 	fi
@@ -147,8 +151,25 @@ log "generating ECDSA P-256 CA + leaf for 127.0.0.1/localhost"
 	openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 7 -sha256 \
 		-extfile leaf.ext -out leaf.pem 2>/dev/null
 	openssl verify -CAfile ca.pem leaf.pem >/dev/null
+	# mTLS: a separate client CA and one client certificate (no SANs, so
+	# tlsgate sends no X-Client-SAN-* headers, which nginx could not mirror).
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client-ca.key 2>/dev/null
+	openssl req -x509 -new -key client-ca.key -sha256 -days 7 -subj "/CN=tlsgate bench client CA" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" -out client-ca.pem
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out client.key 2>/dev/null
+	openssl req -new -key client.key -subj "/O=tlsgate bench/CN=bench-client" -out client.csr
+	cat >client.ext <<-'EOF'
+		basicConstraints=critical,CA:FALSE
+		keyUsage=critical,digitalSignature
+		extendedKeyUsage=clientAuth
+	EOF
+	openssl x509 -req -in client.csr -CA client-ca.pem -CAkey client-ca.key -CAcreateserial -days 7 \
+		-sha256 -extfile client.ext -out client.pem 2>/dev/null
+	openssl verify -CAfile client-ca.pem -purpose sslclient client.pem >/dev/null
 ) || die "certificate generation failed"
 CA="$T/ca.pem" CERT="$T/leaf.pem" KEY="$T/leaf.key"
+CLIENT_CA="$T/client-ca.pem" CLIENT_CERT="$T/client.pem" CLIENT_KEY="$T/client.key"
 
 # ---------------------------------------------------------------- ports
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -169,6 +190,10 @@ PICKED+=("$BACKEND_PORT")
 A_PORT=$(pick_port) || die "no free port"
 PICKED+=("$A_PORT")
 B_PORT=$(pick_port) || die "no free port"
+PICKED+=("$B_PORT")
+MA_PORT=$(pick_port) || die "no free port" # tlsgate serve (mTLS)
+PICKED+=("$MA_PORT")
+MB_PORT=$(pick_port) || die "no free port" # nginx mTLS server block
 
 # ---------------------------------------------------------------- servers
 wait_ready() { # NAME PID URL [curl args...]
@@ -195,6 +220,34 @@ taskset -c "$PROXY_CPU" "${TLSGATE_CMD[@]}" >"$T/tlsgate.log" 2>&1 &
 TLSGATE_PID=$!
 STARTED_PIDS+=("$TLSGATE_PID")
 wait_ready tlsgate "$TLSGATE_PID" "https://127.0.0.1:$A_PORT/" --cacert "$CA"
+
+TLSGATE_M_PID="" TLSGATE_M_CMD=()
+if ((WANT_MTLS)); then
+	# `proxy` mode has no client-auth flag: the mTLS side runs `serve` with a
+	# config equivalent to what `proxy` builds, plus client_auth.
+	mkdir -p "$T/tlsgate-data"
+	cat >"$T/tlsgate-mtls.yaml" <<EOF
+data_dir: $T/tlsgate-data
+listen: {https: "127.0.0.1:$MA_PORT", http: "off"}
+log: {access: false, format: json}
+sites:
+  - hosts: [127.0.0.1, localhost]
+    default: true
+    tls: {certificate: {cert: $CERT, key: $KEY}}
+    client_auth: {ca: [$CLIENT_CA]}
+    routes:
+      - {path: /, upstreams: ["http://127.0.0.1:$BACKEND_PORT"], client_auth: require}
+EOF
+	"$T/tlsgate" config validate "$T/tlsgate-mtls.yaml" >"$T/tlsgate-validate.log" 2>&1 ||
+		{ cat "$T/tlsgate-validate.log" >&2; die "tlsgate config validate failed for the mTLS config"; }
+	TLSGATE_M_CMD=("$T/tlsgate" serve --config "$T/tlsgate-mtls.yaml")
+	log "starting tlsgate (serve, mTLS) on 127.0.0.1:$MA_PORT (CPU $PROXY_CPU)"
+	taskset -c "$PROXY_CPU" "${TLSGATE_M_CMD[@]}" >"$T/tlsgate-mtls.log" 2>&1 &
+	TLSGATE_M_PID=$!
+	STARTED_PIDS+=("$TLSGATE_M_PID")
+	wait_ready "tlsgate (mTLS)" "$TLSGATE_M_PID" "https://127.0.0.1:$MA_PORT/" --cacert "$CA" \
+		--cert "$CLIENT_CERT" --key "$CLIENT_KEY"
+fi
 
 mkdir -p "$T/nginx/tmp" "$T/nginx/logs"
 # `user` only matters when nginx runs as root (it does here): keep the workers
@@ -250,6 +303,40 @@ http {
             proxy_set_header Connection "";
         }
     }
+$(((WANT_MTLS)) && cat <<EOM
+
+    # mTLS: same certificate, TLS settings and upstream; a client
+    # certificate from the client CA is required (none: HTTP 400).
+    server {
+        listen 127.0.0.1:$MB_PORT ssl http2;
+        server_name localhost;
+
+        ssl_certificate     $CERT;
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers on;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_session_cache shared:BENCHSSL:10m;
+        ssl_session_timeout 1h;
+        ssl_session_tickets on;
+
+        ssl_verify_client on;
+        ssl_client_certificate $CLIENT_CA;
+
+        location / {
+            proxy_pass http://bench_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            # tlsgate always passes the verified identity upstream
+            # (X-Client-Verify/-DN/-Cert/-Fingerprint); do the same here.
+            proxy_set_header X-Client-Verify      \$ssl_client_verify;
+            proxy_set_header X-Client-DN          \$ssl_client_s_dn;
+            proxy_set_header X-Client-Cert        \$ssl_client_escaped_cert;
+            proxy_set_header X-Client-Fingerprint \$ssl_client_fingerprint;
+        }
+    }
+EOM
+)
 }
 EOF
 NGINX_CMD=("$NGINX_BIN" -p "$T/nginx/" -e "$T/nginx-error.log" -c "$T/nginx.conf" -g 'daemon off;')
@@ -259,6 +346,10 @@ taskset -c "$PROXY_CPU" "${NGINX_CMD[@]}" >>"$T/nginx-error.log" 2>&1 &
 NGINX_PID=$!
 STARTED_PIDS+=("$NGINX_PID")
 wait_ready nginx "$NGINX_PID" "https://127.0.0.1:$B_PORT/" --cacert "$CA"
+if ((WANT_MTLS)); then
+	wait_ready "nginx (mTLS)" "$NGINX_PID" "https://127.0.0.1:$MB_PORT/" --cacert "$CA" \
+		--cert "$CLIENT_CERT" --key "$CLIENT_KEY"
+fi
 for ((i = 0; i < 50; i++)); do
 	mapfile -t NGINX_WORKERS < <(pgrep -P "$NGINX_PID" || true)
 	((${#NGINX_WORKERS[@]} >= 1)) && break
@@ -269,9 +360,11 @@ done
 # ---------------------------------------------------------------- CPU accounting
 # All processes of a proxy: the main PID plus its direct children
 # (nginx: master + workers; tlsgate: normally just itself).
-proxy_pids() { # A|B
+# Side A of the mtls_* scenarios (AM) is the second tlsgate (serve mode);
+# nginx serves both of its server blocks from the same processes.
+proxy_pids() { # A|AM|B
 	local main
-	if [[ $1 == A ]]; then main=$TLSGATE_PID; else main=$NGINX_PID; fi
+	case $1 in A) main=$TLSGATE_PID ;; AM) main=$TLSGATE_M_PID ;; *) main=$NGINX_PID ;; esac
 	echo "$main" $(pgrep -P "$main" | sort -n || true)
 }
 # utime+stime (fields 14 and 15 of /proc/PID/stat), in clock ticks, summed.
@@ -287,6 +380,8 @@ cpu_ticks() {
 }
 PIDS_A=$(proxy_pids A)
 PIDS_B=$(proxy_pids B)
+PIDS_AM=""
+if ((WANT_MTLS)); then PIDS_AM=$(proxy_pids AM); fi
 
 # ---------------------------------------------------------------- sanity checks
 BODY_DIRECT=$(curl -fsS --max-time 5 "http://127.0.0.1:$BACKEND_PORT/")
@@ -314,8 +409,45 @@ for side in A B; do
 	log "$name ok: body/16k/h2/h1.1/TLS1.2 checks passed; openssl client gets: ${NEGOTIATED[$side]}"
 done
 
-log "PIDs (attach pprof/perf here): tlsgate=$TLSGATE_PID  nginx master+workers=$PIDS_B  backend=$BACKEND_PID"
-log "logs: $T/tlsgate.log $T/nginx-error.log $T/backend.log"
+hsload_counts() { # FILE -> "requests errors"
+	awk 'match($0, /"requests":[0-9]+,"errors":[0-9]+/) { s = substr($0, RSTART, RLENGTH); gsub(/[^0-9,]/, "", s); sub(/,/, " ", s); print s; exit }' "$1"
+}
+if ((WANT_MTLS)); then
+	# Without a client certificate the route must be refused (tlsgate: 403
+	# from the route's client_auth: require; nginx: 400 from
+	# ssl_verify_client on); with it, 200 and the backend's body.
+	for side in A B; do
+		if [[ $side == A ]]; then port=$MA_PORT name="tlsgate (mTLS)" want=403; else port=$MB_PORT name="nginx (mTLS)" want=400; fi
+		base="https://127.0.0.1:$port"
+		code=$(curl -sS --max-time 5 --cacert "$CA" --http1.1 -o /dev/null -w '%{http_code}' "$base/") ||
+			die "$name: GET / without a client certificate failed at the TLS level (want HTTP $want)"
+		[[ "$code" == "$want" ]] || die "$name: GET / without a client certificate gave HTTP $code, want $want"
+		code=$(curl -sS --max-time 5 --cacert "$CA" --http2 -o /dev/null -w '%{http_code}' "$base/") ||
+			die "$name: h2 GET / without a client certificate failed at the TLS level (want HTTP $want)"
+		[[ "$code" == "$want" ]] || die "$name: h2 GET / without a client certificate gave HTTP $code, want $want"
+		code=$(curl -sS --max-time 5 --cacert "$CA" --http1.1 --cert "$CLIENT_CERT" --key "$CLIENT_KEY" \
+			-o "$T/mtls-body.$side" -w '%{http_code}' "$base/") || die "$name: GET / with the client certificate failed"
+		[[ "$code" == 200 ]] || die "$name: GET / with the client certificate gave HTTP $code, want 200"
+		[[ "$(cat "$T/mtls-body.$side")" == "$BODY_DIRECT" ]] || die "$name: body with the client certificate differs from the backend's"
+		# A certificate from another CA (the server leaf) must not get through either.
+		code=$(curl -sS --max-time 5 --cacert "$CA" --http1.1 --cert "$CERT" --key "$KEY" -o /dev/null -w '%{http_code}' "$base/" 2>/dev/null) || code="TLS alert"
+		[[ "$code" != 200 ]] || die "$name: a client certificate from another CA was accepted"
+		# hsload as the scenarios use it: with the certificate every request
+		# gets a 2xx, without it none does (in both of its modes).
+		for mode in "" -keepalive; do
+			timeout 30 "$T/hsload" -url "$base/" -c 2 -d 5s -n 6 $mode -cacert "$CA" -cert "$CLIENT_CERT" -key "$CLIENT_KEY" \
+				>"$T/mtls-hs.$side" 2>&1 || die "$name: hsload $mode with the client certificate failed: $(cat "$T/mtls-hs.$side")"
+			[[ $(hsload_counts "$T/mtls-hs.$side") == "6 0" ]] || die "$name: hsload $mode with the client certificate: $(cat "$T/mtls-hs.$side")"
+			timeout 30 "$T/hsload" -url "$base/" -c 1 -d 5s -n 2 $mode -cacert "$CA" \
+				>"$T/mtls-hs.$side" 2>&1 || die "$name: hsload $mode without a client certificate did not run: $(cat "$T/mtls-hs.$side")"
+			[[ $(hsload_counts "$T/mtls-hs.$side") == "0 2" ]] || die "$name: hsload $mode without a client certificate was not refused: $(cat "$T/mtls-hs.$side")"
+		done
+		log "$name ok: no client cert -> HTTP $want (curl h1/h2, hsload), other CA's cert -> $code, client cert -> 200 with the backend's body"
+	done
+fi
+
+log "PIDs (attach pprof/perf here): tlsgate=$TLSGATE_PID${TLSGATE_M_PID:+  tlsgate (mTLS)=$TLSGATE_M_PID}  nginx master+workers=$PIDS_B  backend=$BACKEND_PID"
+log "logs: $T/tlsgate.log${TLSGATE_M_PID:+ $T/tlsgate-mtls.log} $T/nginx-error.log $T/backend.log"
 
 # ---------------------------------------------------------------- scenarios
 scenario_title() {
@@ -325,9 +457,12 @@ scenario_title() {
 	full) echo "TLS 1.3 full handshake, 1 req/conn" ;;
 	resume) echo "TLS 1.3 resumed handshake, 1 req/conn" ;;
 	h1_16k) echo "HTTP/1.1 keep-alive, 16 KiB body" ;;
+	mtls_full) echo "mTLS: TLS 1.3 full handshake with a client certificate, 1 req/conn" ;;
+	mtls_h1) echo "mTLS: HTTP/1.1 keep-alive with a client certificate, 66 B body" ;;
 	esac
 }
 tool_of() { case $1 in h1 | h1_16k) echo wrk ;; h2) echo h2load ;; *) echo hsload ;; esac; }
+is_mtls() { [[ $1 == mtls_* ]]; }
 
 # load_cmd SCENARIO PORT SECONDS -> sets LOAD (array)
 load_cmd() {
@@ -338,6 +473,10 @@ load_cmd() {
 	h2) LOAD=(h2load -t1 -c "$CONNS" -m "$H2_STREAMS" -D "$d" "$url/") ;;
 	full) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA") ;;
 	resume) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA" -resume) ;;
+	mtls_full) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA"
+		-cert "$CLIENT_CERT" -key "$CLIENT_KEY") ;;
+	mtls_h1) LOAD=("$T/hsload" -url "$url/" -c "$CONNS" -d "${d}s" -n 100000000 -keepalive -cacert "$CA"
+		-cert "$CLIENT_CERT" -key "$CLIENT_KEY") ;;
 	esac
 }
 
@@ -382,14 +521,17 @@ parse_hsload() {
 }
 
 run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
-	local scen=$1 side=$2 round=$3 d=$4 measured=$5 port pids c0 c1 rc tool outf name
-	if [[ $side == A ]]; then port=$A_PORT name=tlsgate; else port=$B_PORT name=nginx; fi
+	local scen=$1 side=$2 round=$3 d=$4 measured=$5 port pids want_pids c0 c1 rc tool outf name pside=$2
+	if is_mtls "$scen"; then
+		if [[ $side == A ]]; then port=$MA_PORT name=tlsgate pside=AM want_pids=$PIDS_AM; else port=$MB_PORT name=nginx want_pids=$PIDS_B; fi
+	else
+		if [[ $side == A ]]; then port=$A_PORT name=tlsgate want_pids=$PIDS_A; else port=$B_PORT name=nginx want_pids=$PIDS_B; fi
+	fi
 	load_cmd "$scen" "$port" "$d"
 	tool=$(tool_of "$scen")
 	outf="$T/out.$scen.$side.$round"
-	pids=$(proxy_pids "$side")
-	if [[ $side == A ]]; then [[ "$pids" == "$PIDS_A" ]] || die "tlsgate process set changed: '$PIDS_A' -> '$pids'"
-	else [[ "$pids" == "$PIDS_B" ]] || die "nginx process set changed (worker crashed?): '$PIDS_B' -> '$pids'"; fi
+	pids=$(proxy_pids "$pside")
+	[[ "$pids" == "$want_pids" ]] || die "$name process set changed (crashed worker?): '$want_pids' -> '$pids'"
 	c0=$(cpu_ticks $pids)
 	set +e
 	timeout -k 5 $((d + 60)) taskset -c "$LOAD_CPU" "${LOAD[@]}" >"$outf" 2>"$outf.err"
@@ -419,7 +561,7 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 		cat "$outf" >&2
 		die "resume on $name: hsload -resume saw 0 resumed handshakes -- session tickets are not working"
 	fi
-	if [[ $scen == full ]] && ((res != 0)); then die "full on $name: $res connections resumed without a session cache?!"; fi
+	if [[ $scen == full || $scen == mtls_full ]] && ((res != 0)); then die "$scen on $name: $res connections resumed without a session cache?!"; fi
 	local cpu_us
 	cpu_us=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$req" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
 	printf '%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n' \
@@ -429,7 +571,7 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 	[[ $p99 != -1 ]] && extra+=" p99=${p99}ms"
 	[[ $mbs != -1 ]] && extra+=" ${mbs}MiB/s"
 	[[ $scen == resume ]] && extra+=" resumed=$res/$req"
-	log "$(printf '%-6s %-7s round %d/%d: %9.0f req/s  %7.2f CPU-us/req  (%d req, %d err, %d ticks)%s' \
+	log "$(printf '%-9s %-7s round %d/%d: %9.0f req/s  %7.2f CPU-us/req  (%d req, %d err, %d ticks)%s' \
 		"$scen" "$name" "$round" "$ROUNDS" "$rps" "$cpu_us" "$req" "$err" $((c1 - c0)) "$extra")"
 }
 
@@ -450,7 +592,7 @@ for scen in $SCENARIOS; do
 	done
 done
 
-for pid in $PIDS_A $PIDS_B "$BACKEND_PID"; do proc_alive "$pid" || die "process $pid died during the run"; done
+for pid in $PIDS_A $PIDS_AM $PIDS_B "$BACKEND_PID"; do proc_alive "$pid" || die "process $pid died during the run"; done
 
 # ---------------------------------------------------------------- report
 first_line() { local s; s=$("$@" 2>&1 || true); echo "${s%%$'\n'*}"; }
@@ -471,7 +613,14 @@ OPENSSL_V=$(first_line openssl version)
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "- command: \`$INVOCATION\` (ROUNDS=$ROUNDS DUR=${DUR}s WARMUP=${WARMUP}s CONNS=$CONNS H2_STREAMS=$H2_STREAMS HS_CONNS=$HS_CONNS)"
 	echo "- side A: tlsgate, $TLSGATE_ORIGIN (git $GIT_REV, ${TG_GO_V:-?}): \`$(show_cmd "${TLSGATE_CMD[@]}")\`"
+	if ((WANT_MTLS)); then
+		echo "- side A for mtls_*: \`$(show_cmd "${TLSGATE_M_CMD[@]}")\` (one site, same leaf, \`client_auth: {ca: [client CA]}\`, route \`/\` with \`client_auth: require\`, access log off)"
+	fi
 	echo "- side B: $NGINX_V ($NGINX_SSL), worker_processes 1: \`$(show_cmd "${NGINX_CMD[@]}")\`"
+	if ((WANT_MTLS)); then
+		echo "- side B for mtls_*: a second server block in the same nginx, same leaf and TLS settings, \`ssl_verify_client on; ssl_client_certificate\` client CA, X-Client-Verify/-DN/-Cert/-Fingerprint passed upstream as tlsgate does"
+		echo "- mTLS client: ECDSA P-256 certificate (extendedKeyUsage=clientAuth) from a separate ECDSA P-256 client CA; without it tlsgate answers 403 and nginx 400 (checked before measuring)"
+	fi
 	echo "- machine: nproc=$(nproc), CPU: $CPU_MODEL, kernel $(uname -r); load average at start: $LOADAVG_START, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- versions: $GO_V; $NGINX_V; $WRK_V; $H2LOAD_V; $OPENSSL_V"
 	echo "- pinning: both proxies on CPU $PROXY_CPU; backend and load generators on CPU $LOAD_CPU; rounds interleaved A,B,A,B,…"
@@ -496,6 +645,8 @@ OPENSSL_V=$(first_line openssl version)
 	  title["full"] = "TLS 1.3 full handshake, 1 req/conn (hsload)"
 	  title["resume"] = "TLS 1.3 resumed handshake, 1 req/conn (hsload -resume)"
 	  title["h1_16k"] = "HTTP/1.1 keep-alive, 16 KiB (wrk)"
+	  title["mtls_full"] = "mTLS: TLS 1.3 full handshake + client cert, 1 req/conn (hsload -cert)"
+	  title["mtls_h1"] = "mTLS: HTTP/1.1 keep-alive + client cert, 66 B (hsload -keepalive -cert)"
 	  low = ""
 	  for (k in lowrun) low = low (low == "" ? "" : ", ") k
 	  print "| scenario | req/s tlsgate | req/s nginx | p99 ms tlsgate | p99 ms nginx | CPU µs/req tlsgate | CPU µs/req nginx | CPU/req tlsgate÷nginx (lower = better) | req/s tlsgate÷nginx (higher = better) | MiB/s tlsgate | MiB/s nginx |"

@@ -444,3 +444,37 @@ sites:
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClientAuthAfterResumption: a TLS 1.3 session resumed from a ticket
+// still carries the client certificate (Go restores it from the ticket),
+// and the route's policy is applied to it again on every request.
+func TestClientAuthAfterResumption(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t)
+	cache := tls.NewLRUClientSessionCache(4)
+	var resumed []bool
+	for i := 0; i < 2; i++ {
+		tr := &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: f.front.ca.Pool(), ServerName: "localhost", ClientSessionCache: cache,
+				NextProtos: []string{"http/1.1"},
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return f.payments, nil }},
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, n, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, n, f.g.https)
+			},
+		}
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://localhost/internal/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("connection %d: %d", i, resp.StatusCode)
+		}
+		resumed = append(resumed, resp.TLS.DidResume)
+	}
+	if !resumed[1] {
+		t.Fatalf("second connection did not resume (%v): the test proves nothing", resumed)
+	}
+}
