@@ -111,6 +111,11 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 			v, crls, verrs := clientVerifier(cfg, fmt.Sprintf("sites[%d].client_auth", i), sc.ClientAuth, openCA, checkOnly, log)
 			errs = append(errs, verrs...)
 			verifier = v
+			if verifier == nil {
+				// Reported above at its own line; an empty trust keeps the
+				// routes from repeating the same problem.
+				verifier = mtls.NewVerifier(x509.NewCertPool(), nil)
+			}
 			if crls != nil {
 				st.crls = append(st.crls, crls)
 			}
