@@ -456,7 +456,7 @@ func TestClientAuthAfterResumption(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		tr := &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: f.front.ca.Pool(), ServerName: "localhost", ClientSessionCache: cache,
-				NextProtos: []string{"http/1.1"},
+				NextProtos:           []string{"http/1.1"},
 				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return f.payments, nil }},
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, n, _ string) (net.Conn, error) {
