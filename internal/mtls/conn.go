@@ -44,6 +44,9 @@ func (v *Verifier) Check(ctx context.Context, certs []*x509.Certificate) Result 
 	defer cs.mu.Unlock()
 	if cs.v != v || !bytes.Equal(cs.raw, certs[0].Raw) || !now.Before(cs.until) {
 		cs.v, cs.raw, cs.res = v, certs[0].Raw, v.chain(certs, now)
+		if cs.res.OK {
+			cs.res.ident = newIdentity(cs.res.Leaf)
+		}
 		cs.until = certs[0].NotAfter
 		if now.Before(certs[0].NotBefore) {
 			cs.until = certs[0].NotBefore // re-check once it becomes valid

@@ -99,27 +99,58 @@ func (n HeaderNames) Strip(h http.Header) {
 
 // Set writes the identity of r into h, after Strip. Identity fields are
 // written only for a verified certificate: an upstream never sees a subject
-// the gateway did not verify.
+// the gateway did not verify. The values' slices may be shared between
+// requests of one connection: treat them as read-only.
 func (n HeaderNames) Set(h http.Header, r Result) {
-	h[n.Verify] = []string{r.Verify()}
+	h[n.Verify] = verifyValue(r)
 	if !r.OK {
 		return
 	}
-	leaf := r.Leaf
-	h[n.DN] = []string{leaf.Subject.String()}
+	id := r.ident
+	if id == nil {
+		id = newIdentity(r.Leaf)
+	}
+	h[n.DN] = id.dn
+	if id.uris != nil {
+		h[n.SANURI] = id.uris
+	}
+	if id.dns != nil {
+		h[n.SANDNS] = id.dns
+	}
+	h[n.Cert] = id.cert
+	h[n.Fingerprint] = id.fingerprint
+}
+
+var (
+	successValue = []string{"SUCCESS"}
+	noneValue    = []string{"NONE"}
+)
+
+func verifyValue(r Result) []string {
+	switch {
+	case r.OK:
+		return successValue
+	case r.Leaf == nil:
+		return noneValue
+	}
+	return []string{r.Verify()}
+}
+
+func newIdentity(leaf *x509.Certificate) *identity {
+	id := &identity{dn: []string{leaf.Subject.String()}, cert: []string{EscapedPEM(leaf.Raw)}}
 	if len(leaf.URIs) > 0 {
 		uris := make([]string, len(leaf.URIs))
 		for i, u := range leaf.URIs {
 			uris[i] = u.String()
 		}
-		h[n.SANURI] = []string{strings.Join(uris, ",")}
+		id.uris = []string{strings.Join(uris, ",")}
 	}
 	if len(leaf.DNSNames) > 0 {
-		h[n.SANDNS] = []string{strings.Join(leaf.DNSNames, ",")}
+		id.dns = []string{strings.Join(leaf.DNSNames, ",")}
 	}
-	h[n.Cert] = []string{EscapedPEM(leaf.Raw)}
 	sum := sha256.Sum256(leaf.Raw)
-	h[n.Fingerprint] = []string{hex.EncodeToString(sum[:])}
+	id.fingerprint = []string{hex.EncodeToString(sum[:])}
+	return id
 }
 
 // EscapedPEM returns der as PEM, percent-encoded the way nginx encodes

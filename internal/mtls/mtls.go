@@ -52,6 +52,15 @@ type Result struct {
 	OK bool
 	// Reason says why OK is false (ReasonNone when no certificate).
 	Reason string
+
+	ident *identity // header values, computed once per connection
+}
+
+// identity holds the header values of a verified leaf, ready to share:
+// a connection's requests all send the same ones, and computing them (PEM
+// encoding, escaping, hashing) costs more than the rest of the check.
+type identity struct {
+	dn, uris, dns, cert, fingerprint []string
 }
 
 // Verify value of X-Client-Verify: SUCCESS, NONE or FAILED:reason.
