@@ -406,7 +406,7 @@ func TestServeSignals(t *testing.T) {
 	ca := pkitest.NewCA(t, "signal CA")
 	certFile, keyFile := pkitest.WriteFiles(t, dir, "s", ca.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}}))
 	backend := httpBackend(t)
-	port := freePort(t)
+	port := testpeer.FreePort(t)
 	cfgText := func(path string) string {
 		return fmt.Sprintf(`
 listen: {https: "127.0.0.1:%d", http: "off"}
@@ -467,14 +467,4 @@ sites:
 	case <-time.After(15 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -334,28 +334,13 @@ func TestClientCertificatesWithCurlAndOpenSSL(t *testing.T) {
 // certificate ($ssl_client_escaped_cert) and compares byte for byte.
 func TestEscapedCertMatchesNginx(t *testing.T) {
 	t.Parallel()
-	nginx := testpeer.Require(t, "nginx")
 	f := newMTLSFixture(t)
 	dir := t.TempDir()
-	port := freeLoopbackPort(t)
-	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
-	conf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`
-worker_processes 1; pid %[1]s/nginx.pid; error_log %[1]s/error.log warn;
-events { worker_connections 16; }
-http { access_log off; client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp;
-  fastcgi_temp_path %[1]s/tmp; uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
-  server { listen 127.0.0.1:%[2]d ssl; ssl_certificate %[3]s; ssl_certificate_key %[4]s;
-    ssl_client_certificate %[5]s; ssl_verify_client on;
-    location / { return 200 "$ssl_client_escaped_cert"; } } }
-`, dir, port, f.front.certFile, f.front.keyFile, f.caFile)), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	port := testpeer.FreePort(t)
+	testpeer.StartNginx(t, dir, fmt.Sprintf(`
+  server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;
+    ssl_client_certificate %s; ssl_verify_client on;
+    location / { return 200 "$ssl_client_escaped_cert"; } }`, port, f.front.certFile, f.front.keyFile, f.caFile), fmt.Sprintf("127.0.0.1:%d", port))
 	nc := f.clientWith(f.payments)
 	nc.Transport.(*http.Transport).DialContext = func(ctx context.Context, n, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, n, fmt.Sprintf("127.0.0.1:%d", port))

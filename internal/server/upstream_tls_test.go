@@ -1,14 +1,10 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,43 +87,22 @@ sites:
 // the one without is refused by nginx.
 func TestUpstreamMutualTLSWithNginx(t *testing.T) {
 	t.Parallel()
-	nginx := testpeer.Require(t, "nginx")
 	dir := t.TempDir()
 	front := newPKI(t, "localhost")
 	ca := pkitest.NewCA(t, "service CA")
 	caFile := ca.WriteRoot(t, dir)
 	srvCert, srvKey := pkitest.WriteFiles(t, dir, "nginx", ca.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}}))
 	cliCert, cliKey := pkitest.WriteFiles(t, dir, "gateway", ca.Issue(t, pkitest.Leaf{Names: []string{"gateway.internal"}, Client: true}))
-	port := freeLoopbackPort(t)
-	conf := filepath.Join(dir, "nginx.conf")
-	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
-	os.WriteFile(conf, []byte(fmt.Sprintf(`
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp; fastcgi_temp_path %[1]s/tmp;
-  uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
+	port := testpeer.FreePort(t)
+	testpeer.StartNginx(t, dir, fmt.Sprintf(`
   server {
-    listen 127.0.0.1:%[2]d ssl;
-    ssl_certificate %[3]s;
-    ssl_certificate_key %[4]s;
-    ssl_client_certificate %[5]s;
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    ssl_client_certificate %s;
     ssl_verify_client on;
     location / { return 200 "nginx-mtls $ssl_client_verify $ssl_client_s_dn\n"; }
-  }
-}
-`, dir, port, srvCert, srvKey, caFile)), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+  }`, port, srvCert, srvKey, caFile), fmt.Sprintf("127.0.0.1:%d", port))
 
 	up := fmt.Sprintf("https://127.0.0.1:%d", port)
 	g := startGateway(t, fmt.Sprintf(`
@@ -157,41 +132,17 @@ sites:
 	}
 }
 
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s after 10s", addr)
-}
-
 // TestUpstreamInternalClientCert: the gateway presents a client
 // certificate the internal CA issued it, to an nginx that trusts only that
 // CA's root.
 func TestUpstreamInternalClientCert(t *testing.T) {
 	t.Parallel()
-	nginx := testpeer.Require(t, "nginx")
 	dir, data := t.TempDir(), t.TempDir()
 	front := newPKI(t, "localhost")
 	upCA := pkitest.NewCA(t, "upstream server CA")
 	upCAFile := upCA.WriteRoot(t, dir)
 	srvCert, srvKey := pkitest.WriteFiles(t, dir, "nginx", upCA.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}}))
-	port := freeLoopbackPort(t)
+	port := testpeer.FreePort(t)
 	g := startGateway(t, fmt.Sprintf(`
 data_dir: %s
 listen: {https: "127.0.0.1:0", http: off}
@@ -202,25 +153,10 @@ sites:
       - {path: /, upstreams: ["https://127.0.0.1:%d"], upstream_tls: {ca: %s, internal_client_cert: gateway.internal}}
 `, data, front.certFile, front.keyFile, port, upCAFile))
 	root := filepath.Join(data, "ca", "root.pem") // made by the gateway at start
-	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
-	conf := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`
-worker_processes 1; pid %[1]s/nginx.pid; error_log %[1]s/error.log warn;
-events { worker_connections 16; }
-http { access_log off; client_body_temp_path %[1]s/tmp; proxy_temp_path %[1]s/tmp;
-  fastcgi_temp_path %[1]s/tmp; uwsgi_temp_path %[1]s/tmp; scgi_temp_path %[1]s/tmp;
-  server { listen 127.0.0.1:%[2]d ssl; ssl_certificate %[3]s; ssl_certificate_key %[4]s;
-    ssl_client_certificate %[5]s; ssl_verify_client on; ssl_verify_depth 2;
-    location / { return 200 "$ssl_client_verify $ssl_client_s_dn"; } } }
-`, dir, port, srvCert, srvKey, root)), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, nginx, "-p", dir, "-c", conf, "-g", "daemon off;")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	testpeer.StartNginx(t, dir, fmt.Sprintf(`
+  server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;
+    ssl_client_certificate %s; ssl_verify_client on; ssl_verify_depth 2;
+    location / { return 200 "$ssl_client_verify $ssl_client_s_dn"; } }`, port, srvCert, srvKey, root), fmt.Sprintf("127.0.0.1:%d", port))
 	resp, err := front.client(g.https, false).Get("https://localhost/x")
 	if err != nil {
 		t.Fatal(err)
