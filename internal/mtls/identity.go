@@ -89,10 +89,18 @@ func (n HeaderNames) all() [6]string {
 	return [6]string{n.Verify, n.DN, n.SANURI, n.SANDNS, n.Cert, n.Fingerprint}
 }
 
-// Strip removes every identity header from h: a client's copy must never
-// reach an upstream, whatever the route's mode. Call it on every request.
+// defaultNames are stripped even when a site renames its headers: an
+// upstream (or a second reader behind it) may still trust the usual names.
+var defaultNames = HeaderNames{}.WithDefaults()
+
+// Strip removes every identity header from h, under the configured and the
+// default names: a client's copy must never reach an upstream, whatever
+// the route's mode. Call it on every request.
 func (n HeaderNames) Strip(h http.Header) {
 	for _, k := range n.all() {
+		delete(h, k)
+	}
+	for _, k := range defaultNames.all() {
 		delete(h, k)
 	}
 }

@@ -202,3 +202,16 @@ func FuzzEscapedPEM(f *testing.F) {
 		}
 	})
 }
+
+func TestStripRenamedAndDefaultNames(t *testing.T) {
+	t.Parallel()
+	n := HeaderNames{DN: "X-SSL-Subject"}.WithDefaults()
+	h := http.Header{}
+	h.Set("X-Client-DN", "CN=forged")   // default name
+	h.Set("X-SSL-Subject", "CN=forged") // configured name
+	h.Set("X-Other", "kept")
+	n.Strip(h)
+	if h.Get("X-Client-DN") != "" || h.Get("X-SSL-Subject") != "" || h.Get("X-Other") != "kept" {
+		t.Fatalf("after Strip: %v", h)
+	}
+}
