@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
@@ -195,23 +193,17 @@ func runSidecar(ctx context.Context, from string, to []string, ut config.Upstrea
 	if err := server.CheckLoopback(from); err != nil {
 		return usageError{"--from: " + err.Error()}
 	}
-	cert, err := certs.LoadFiles(ut.ClientCert, ut.ClientKey)
-	if err == nil {
-		err = certs.Check(cert, nil, time.Now())
-	}
+	cert, err := certs.LoadClient(ut.ClientCert, ut.ClientKey)
 	if err != nil {
 		return fmt.Errorf("--client-cert: %w", err)
 	}
 	opts := tlspolicy.Upstream{ServerName: ut.ServerName, Certificate: cert}
 	if ut.CA != "" {
-		pem, err := os.ReadFile(ut.CA)
+		cas, err := certs.LoadCAs(ut.CA)
 		if err != nil {
 			return fmt.Errorf("--upstream-ca: %w", err)
 		}
-		opts.Roots = x509.NewCertPool()
-		if !opts.Roots.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--upstream-ca: %s holds no PEM certificate", ut.CA)
-		}
+		opts.Roots = certs.Pool(cas)
 	}
 	sc, err := server.NewSidecar(server.SidecarOptions{
 		Listen: from, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(opts), Log: log, AccessLog: accessLog,

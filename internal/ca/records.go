@@ -239,6 +239,13 @@ func (a *Authority) ChainPEM() []byte {
 	return append(append([]byte(nil), a.intermediatePEM...), a.rootPEM...)
 }
 
+// Intermediate returns the signing intermediate.
+func (a *Authority) Intermediate() *x509.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.intermediate
+}
+
 // IntermediatePEM returns the signing intermediate in PEM form.
 func (a *Authority) IntermediatePEM() []byte {
 	a.mu.Lock()

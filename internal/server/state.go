@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -231,21 +230,15 @@ func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, openCA c
 	var closer io.Closer
 	opts := tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}
 	if u.CA != "" {
-		pem, err := os.ReadFile(u.CA)
+		cas, err := certs.LoadCAs(u.CA)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(path+".ca", "reading CA bundle: %v", err))
+			errs = append(errs, cfg.Errorf(path+".ca", "%v", err))
 		} else {
-			opts.Roots = x509.NewCertPool()
-			if !opts.Roots.AppendCertsFromPEM(pem) {
-				errs = append(errs, cfg.Errorf(path+".ca", "%s holds no PEM certificate", u.CA))
-			}
+			opts.Roots = certs.Pool(cas)
 		}
 	}
 	if u.ClientCert != "" {
-		cert, err := certs.LoadFiles(u.ClientCert, u.ClientKey)
-		if err == nil {
-			err = certs.Check(cert, nil, time.Now())
-		}
+		cert, err := certs.LoadClient(u.ClientCert, u.ClientKey)
 		if err != nil {
 			errs = append(errs, cfg.Errorf(path+".client_cert", "%v", err))
 		}
@@ -278,33 +271,15 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 	pool := x509.NewCertPool()
 	var issuers []*x509.Certificate
 	for k, f := range c.CA {
-		data, err := os.ReadFile(f)
+		cas, err := certs.LoadCAs(f)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "reading client CA bundle: %v", err))
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%v", err))
 			continue
 		}
-		n := 0
-		for rest := data; ; {
-			var b *pem.Block
-			b, rest = pem.Decode(rest)
-			if b == nil {
-				break
-			}
-			if b.Type != "CERTIFICATE" {
-				continue
-			}
-			cert, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%s: %v", f, err))
-				continue
-			}
-			pool.AddCert(cert)
-			issuers = append(issuers, cert)
-			n++
+		for _, c := range cas {
+			pool.AddCert(c)
 		}
-		if n == 0 {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%s holds no PEM certificate", f))
-		}
+		issuers = append(issuers, cas...)
 	}
 	crlFiles := append([]string(nil), c.CRL...)
 	if c.InternalCA && !checkOnly {
@@ -314,9 +289,7 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 		} else {
 			pool.AddCert(auth.Root())
 			issuers = append(issuers, auth.Root())
-			if inter, err := x509.ParseCertificate(pemBytes(auth.IntermediatePEM())); err == nil {
-				issuers = append(issuers, inter) // it signs the internal CRL
-			}
+			issuers = append(issuers, auth.Intermediate()) // it signs the internal CRL
 			crl := filepath.Join(auth.Dir(), ca.CRLFile)
 			if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
 				if _, err := auth.CRL(0); err != nil {
@@ -337,12 +310,4 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 		}
 	}
 	return mtls.NewVerifier(pool, crls), crls, nil
-}
-
-func pemBytes(p []byte) []byte {
-	b, _ := pem.Decode(p)
-	if b == nil {
-		return nil
-	}
-	return b.Bytes
 }
