@@ -6,6 +6,7 @@ BIN   := $(CURDIR)/bin
 # Pinned tool versions (installed into ./bin on first use).
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
+PEBBLE_VERSION      := v2.10.1
 
 # Debian packages the integration tests talk to.
 TEST_PACKAGES := curl openssl ca-certificates nginx-light
@@ -32,7 +33,7 @@ test-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
 	fi
 
-tools: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/govulncheck-$(GOVULNCHECK_VERSION)
+tools: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/govulncheck-$(GOVULNCHECK_VERSION) $(BIN)/pebble-$(PEBBLE_VERSION)
 
 $(BIN)/staticcheck-$(STATICCHECK_VERSION):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -40,6 +41,10 @@ $(BIN)/staticcheck-$(STATICCHECK_VERSION):
 
 $(BIN)/govulncheck-$(GOVULNCHECK_VERSION):
 	GOBIN=$(BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@touch $@
+
+$(BIN)/pebble-$(PEBBLE_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION) github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
 	@touch $@
 
 vet:

@@ -91,15 +91,19 @@ func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
 }
 
 // parse parses flags given before, between or after positional arguments
-// ("issue client payments --uri ..."), which the flag package alone stops
-// at, and returns the positional arguments.
-func (f *caFlags) parse(args []string) ([]string, error) {
+// ("issue client payments --uri ..."), and returns the positional ones.
+func (f *caFlags) parse(args []string) ([]string, error) { return parseInterspersed(f.fs, args) }
+
+// parseInterspersed parses flags wherever they stand among positional
+// arguments, which the flag package alone stops at, and returns the
+// positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.fs.Parse(args); err != nil {
+		if err := fs.Parse(args); err != nil {
 			return nil, parseErr(err)
 		}
-		rest := f.fs.Args()
+		rest := fs.Args()
 		if len(rest) == 0 {
 			return pos, nil
 		}

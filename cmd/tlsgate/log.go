@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
+	"strings"
 )
 
 // newLogger returns a JSON logger, or a text logger when format is "text"
@@ -35,4 +38,25 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// routeStdLog sends lines written with the standard log package (by
+// libraries) to log as warnings, in the gateway's format. certmagic prints
+// one on every challenge to say the challenge port is taken: by us, on
+// purpose, so that line goes to debug.
+func routeStdLog(log *slog.Logger) {
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(stdLogWriter{log})
+}
+
+type stdLogWriter struct{ log *slog.Logger }
+
+func (w stdLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "assuming conflicting listener is correctly configured") {
+		level = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), level, msg, "component", "library")
+	return len(p), nil
 }

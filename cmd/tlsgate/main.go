@@ -21,6 +21,7 @@ Usage:
   tlsgate serve --config FILE         run the gateway from a config file
   tlsgate config validate FILE        check a config file without serving
   tlsgate ca init|issue|revoke|crl|list  the internal CA for service identities
+  tlsgate certs list|renew            site certificates: expiry, ACME status, renew now
   tlsgate version                     print the version
 
 Run 'tlsgate COMMAND -h' for a command's flags and examples.
@@ -131,6 +132,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runConfig(ctx, rest, stdout, stderr)
 	case "ca":
 		return runCA(ctx, rest, stdout, stderr)
+	case "certs":
+		return runCerts(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -64,6 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // SIGHUP. ready, if set, is called once the listeners are bound.
 func runGateway(ctx context.Context, cfg *config.Config, opts server.Options, ready func(*server.Server) error) error {
 	tuneGC()
+	routeStdLog(opts.Log)
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		return err

@@ -17,6 +17,16 @@ func LoadCAs(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading CA bundle: %w", err)
 	}
+	out, err := ParsePEMCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+// ParsePEMCertificates parses every CERTIFICATE block of a PEM bundle, in
+// order. A certificate that does not parse, or no certificate, is an error.
+func ParsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for {
 		var b *pem.Block
@@ -29,12 +39,12 @@ func LoadCAs(path string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+		return nil, fmt.Errorf("no PEM certificate found")
 	}
 	return out, nil
 }

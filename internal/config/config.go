@@ -40,6 +40,11 @@ type Config struct {
 	// Log controls logging.
 	Log Log `yaml:"log"`
 
+	// ACME holds defaults for every site whose certificate source is acme
+	// (typically the account email, and the CA when it is not Let's
+	// Encrypt). A site's own certificate.acme overrides them key by key.
+	ACME ACME `yaml:"acme"`
+
 	src *source // where values were read from; nil for configs built in code
 }
 
@@ -136,22 +141,132 @@ const (
 
 // Certificate is a certificate source.
 type Certificate struct {
-	// Source is "files" (Cert and Key, reloaded when they change) or
+	// Source is "files" (Cert and Key, reloaded when they change),
 	// "internal" (issued and renewed by the local CA in DataDir; for
-	// development and internal services). Default "internal" when Cert and
-	// Key are empty, else "files".
+	// development and internal services) or "acme" (obtained and renewed
+	// from an ACME CA such as Let's Encrypt, stored in DataDir/acme).
+	// Default: "files" when Cert or Key is set, "acme" when ACME is,
+	// else "internal".
 	Source string `yaml:"source"`
 	// Cert is the PEM certificate chain, leaf first (fullchain.pem).
 	Cert string `yaml:"cert"`
 	// Key is the PEM private key. It must not be readable by other users.
 	Key string `yaml:"key"`
+	// ACME configures source acme; keys left out take the top-level acme:
+	// values, then the defaults.
+	ACME ACME `yaml:"acme"`
 }
 
 // Certificate sources.
 const (
 	SourceFiles    = "files"
 	SourceInternal = "internal"
+	SourceACME     = "acme"
 )
+
+// ACME says which ACME CA (RFC 8555) issues a site's certificates and how
+// it may check that we control the names. Every certificate is renewed
+// automatically: when the CA's renewal information (ARI) says so, else
+// when a third of its lifetime is left. A failed renewal is retried with
+// back-off while the current certificate keeps serving.
+type ACME struct {
+	// Directory is the CA's directory URL (https). Default Let's Encrypt
+	// production, https://acme-v02.api.letsencrypt.org/directory. Try a
+	// new setup on staging first:
+	// https://acme-staging-v02.api.letsencrypt.org/directory (untrusted
+	// certificates, much higher rate limits).
+	Directory string `yaml:"directory"`
+	// Email is the account's contact address: the CA writes to it about
+	// problems with the account or its certificates. Recommended.
+	Email string `yaml:"email"`
+	// EAB is the External Account Binding some CAs require (ZeroSSL,
+	// Google Trust Services, many private CAs).
+	EAB EAB `yaml:"eab"`
+	// CARoots lists PEM files of the roots that sign the CA's own HTTPS
+	// API certificate, for private CAs (step-ca, Pebble). When set they
+	// replace the system roots for talking to the CA.
+	CARoots []string `yaml:"ca_roots"`
+	// KeyType of the certificate's key: ecdsa-p256 (default), ecdsa-p384,
+	// rsa-2048 or rsa-4096.
+	KeyType string `yaml:"key_type"`
+	// Challenges the CA may use to validate the names: http-01 (answered
+	// on listen.http, which must be reachable as port 80 of every name)
+	// and tls-alpn-01 (answered on listen.https, reachable as port 443).
+	// Default: both, or tls-alpn-01 alone when listen.http is off.
+	// Wildcard names need dns-01, which this version does not offer.
+	Challenges []string `yaml:"challenges"`
+	// Profile asks the CA for a certificate profile, e.g. Let's Encrypt's
+	// "shortlived" (6-day certificates) or "tlsserver". Default: the CA's.
+	Profile string `yaml:"profile"`
+}
+
+// EAB is an External Account Binding: a key ID and HMAC key from the CA.
+type EAB struct {
+	KeyID string `yaml:"key_id"`
+	// MACKeyFile holds the base64url HMAC key, so the secret stays out of
+	// the config.
+	MACKeyFile string `yaml:"mac_key_file"`
+}
+
+// IsZero reports whether nothing is set.
+func (a ACME) IsZero() bool {
+	return a.Directory == "" && a.Email == "" && a.EAB == (EAB{}) && len(a.CARoots) == 0 &&
+		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == ""
+}
+
+// ACME challenge types and key types.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+	ChallengeDNS01     = "dns-01"
+	DefaultACMEKeyType = "ecdsa-p256"
+	// DefaultACMEDirectory is Let's Encrypt production.
+	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+)
+
+// ACMEKeyTypes are the accepted key_type values.
+var ACMEKeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096"}
+
+// SiteACME returns site i's ACME settings: its own keys, then the
+// top-level acme: keys, then the defaults.
+func (c *Config) SiteACME(i int) ACME {
+	a := c.Sites[i].TLS.Certificate.ACME
+	g := c.ACME
+	if a.Directory == "" {
+		a.Directory = g.Directory
+	}
+	if a.Email == "" {
+		a.Email = g.Email
+	}
+	if a.EAB == (EAB{}) {
+		a.EAB = g.EAB
+	}
+	if len(a.CARoots) == 0 {
+		a.CARoots = g.CARoots
+	}
+	if a.KeyType == "" {
+		a.KeyType = g.KeyType
+	}
+	if len(a.Challenges) == 0 {
+		a.Challenges = g.Challenges
+	}
+	if a.Profile == "" {
+		a.Profile = g.Profile
+	}
+	if a.Directory == "" {
+		a.Directory = DefaultACMEDirectory
+	}
+	if a.KeyType == "" {
+		a.KeyType = DefaultACMEKeyType
+	}
+	if len(a.Challenges) == 0 {
+		a.Challenges = []string{ChallengeTLSALPN01}
+		if c.Listen.HTTP != ListenOff {
+			a.Challenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
+		}
+	}
+	return a
+}
 
 // HSTS is the Strict-Transport-Security policy.
 type HSTS struct {
@@ -293,10 +408,13 @@ func (c *Config) Defaults() {
 			s.TLS.Profile = ProfileIntermediate
 		}
 		if s.TLS.Certificate.Source == "" {
-			if s.TLS.Certificate.Cert == "" && s.TLS.Certificate.Key == "" {
-				s.TLS.Certificate.Source = SourceInternal
-			} else {
+			switch {
+			case s.TLS.Certificate.Cert != "" || s.TLS.Certificate.Key != "":
 				s.TLS.Certificate.Source = SourceFiles
+			case !s.TLS.Certificate.ACME.IsZero():
+				s.TLS.Certificate.Source = SourceACME
+			default:
+				s.TLS.Certificate.Source = SourceInternal
 			}
 		}
 		if s.HSTS.MaxAge == nil {

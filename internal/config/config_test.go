@@ -111,7 +111,7 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "short unknown key gets no far-fetched suggestion",
 			yaml: "foo: 1\n",
-			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: data_dir, limits, listen, log, sites, timeouts, trusted_proxies)`},
+			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, data_dir, limits, listen, log, sites, timeouts, trusted_proxies)`},
 		},
 		{
 			name: "repeated key",
@@ -315,13 +315,47 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "unknown source",
 			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: vault}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
-			want: []string{`tlsgate.yaml:3:33: sites[0].tls.certificate.source: "vault" is not a certificate source: use files or internal`},
+			want: []string{`tlsgate.yaml:3:33: sites[0].tls.certificate.source: "vault" is not a certificate source: use files, internal or acme`},
 		},
 		{
-			name: "acme not available",
-			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
-			want: []string{`tlsgate.yaml:3:33: sites[0].tls.certificate.source: ACME is not available in this version: use files or internal`},
+			name: "acme valid with top-level defaults",
+			yaml: "acme: {email: ops@example.com, directory: 'https://ca.example.net/dir', key_type: ecdsa-p384}\nsites:\n  - hosts: [a.example.com, 192.0.2.7]\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 		},
+		{
+			name: "acme block implies source acme",
+			yaml: "sites:\n  - hosts: [localhost]\n    tls: {certificate: {acme: {email: ops@example.com}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{`tlsgate.yaml:2:13: sites[0].hosts[0]: "localhost" is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)`},
+		},
+		{
+			name: "acme names a CA cannot validate",
+			yaml: "sites:\n  - hosts: ['*.example.com', printer.local, db.internal, intranet]\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:2:13: sites[0].hosts[0]: "*.example.com": wildcard certificates need the dns-01 challenge, which this version does not offer: list the names, or use source files`,
+				`tlsgate.yaml:2:30: sites[0].hosts[1]: "printer.local" is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)`,
+				`tlsgate.yaml:2:45: sites[0].hosts[2]: "db.internal" is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)`,
+				`tlsgate.yaml:2:58: sites[0].hosts[3]: "intranet" is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)`,
+			},
+		},
+		{
+			name: "acme bad settings",
+			yaml: "listen: {http: 'off'}\nacme:\n  directory: http://ca.example.net/dir\n  email: 'mailto:ops@example.com'\n  eab: {key_id: kid}\n  key_type: ed448\n  challenges: [http-01, dns-01, smtp-01]\nsites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: acme, acme: {directory: 'not a url'}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:3:14: acme.directory: "http://ca.example.net/dir": ACME directories are served over https (RFC 8555)`,
+				`tlsgate.yaml:4:10: acme.email: "mailto:ops@example.com" is not an email address: write it plainly, as ops@example.com`,
+				`tlsgate.yaml:5:8: acme.eab: External Account Binding needs both key_id and mac_key_file (the CA gives you both)`,
+				`tlsgate.yaml:6:13: acme.key_type: "ed448" is not a key type: use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096`,
+				`tlsgate.yaml:7:16: acme.challenges[0]: http-01 is answered on listen.http, which is off: enable listen.http or use tls-alpn-01`,
+				`tlsgate.yaml:7:25: acme.challenges[1]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
+				`tlsgate.yaml:7:33: acme.challenges[2]: "smtp-01" is not a challenge type: use http-01 or tls-alpn-01`,
+				`tlsgate.yaml:10:57: sites[0].tls.certificate.acme.directory: "not a url" is not a URL: give the CA's ACME directory, such as https://acme-v02.api.letsencrypt.org/directory`,
+			},
+		},
+		{
+			name: "acme settings on another source",
+			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: internal, acme: {email: ops@example.com}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{`tlsgate.yaml:3:49: sites[0].tls.certificate.acme: acme: settings are only used with source: acme (this site's source is internal)`},
+		},
+
 
 		// HSTS.
 		{

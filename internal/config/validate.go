@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -33,6 +34,10 @@ func (c *Config) Validate() error {
 		if _, err := ParsePrefix(p); err != nil {
 			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR range such as 10.0.0.0/8", p)
 		}
+	}
+
+	if !c.ACME.IsZero() {
+		c.validateACME("acme", c.ACME, add)
 	}
 
 	if len(c.Sites) == 0 {
@@ -121,10 +126,16 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if cert.Cert != "" || cert.Key != "" {
 			add(cp+".source", "source internal issues its own certificate: remove cert: and key:, or use source: files")
 		}
-	case "acme":
-		add(cp+".source", "ACME is not available in this version: use files or internal")
+	case SourceACME:
+		if cert.Cert != "" || cert.Key != "" {
+			add(cp+".source", "source acme gets its certificate from the CA: remove cert: and key:, or use source: files")
+		}
+		c.validateACMESite(i, add)
 	default:
-		add(cp+".source", "%q is not a certificate source: use files or internal", cert.Source)
+		add(cp+".source", "%q is not a certificate source: use files, internal or acme", cert.Source)
+	}
+	if cert.Source != SourceACME && !cert.ACME.IsZero() {
+		add(cp+".acme", "acme: settings are only used with source: acme (this site's source is %s)", cert.Source)
 	}
 
 	if s.HSTS.MaxAge != nil && *s.HSTS.MaxAge < 0 {
@@ -282,4 +293,61 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q: an IPv6 zone is not allowed", s)
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// validateACME checks one acme: block as written (top-level or a site's).
+func (c *Config) validateACME(path string, a ACME, add func(string, string, ...any)) {
+	if a.Directory != "" {
+		u, err := url.Parse(a.Directory)
+		switch {
+		case err != nil || u.Host == "":
+			add(path+".directory", "%q is not a URL: give the CA's ACME directory, such as %s", a.Directory, DefaultACMEDirectory)
+		case u.Scheme != "https":
+			add(path+".directory", "%q: ACME directories are served over https (RFC 8555)", a.Directory)
+		}
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t<>") || strings.HasPrefix(a.Email, "mailto:")) {
+		add(path+".email", "%q is not an email address: write it plainly, as ops@example.com", a.Email)
+	}
+	if (a.EAB.KeyID == "") != (a.EAB.MACKeyFile == "") {
+		add(path+".eab", "External Account Binding needs both key_id and mac_key_file (the CA gives you both)")
+	}
+	if a.KeyType != "" && !slices.Contains(ACMEKeyTypes, a.KeyType) {
+		add(path+".key_type", "%q is not a key type: use %s", a.KeyType, strings.Join(ACMEKeyTypes, ", "))
+	}
+	for k, ch := range a.Challenges {
+		cp := fmt.Sprintf("%s.challenges[%d]", path, k)
+		switch ch {
+		case ChallengeHTTP01:
+			if c.Listen.HTTP == ListenOff {
+				add(cp, "http-01 is answered on listen.http, which is off: enable listen.http or use tls-alpn-01")
+			}
+		case ChallengeTLSALPN01:
+		case ChallengeDNS01:
+			add(cp, "dns-01 is not available in this version: use http-01 or tls-alpn-01")
+		default:
+			add(cp, "%q is not a challenge type: use http-01 or tls-alpn-01", ch)
+		}
+	}
+}
+
+// validateACMESite checks a site with source acme: its own acme: block,
+// and that a CA can certify its hosts.
+func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
+	s := &c.Sites[i]
+	sp := fmt.Sprintf("sites[%d]", i)
+	c.validateACME(sp+".tls.certificate.acme", s.TLS.Certificate.ACME, add)
+	for j, h := range s.Hosts {
+		n := NormalizeHost(h)
+		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
+		switch {
+		case strings.HasPrefix(n, "*."):
+			add(hp, "%q: wildcard certificates need the dns-01 challenge, which this version does not offer: list the names, or use source files", h)
+		case !strings.Contains(n, ".") && net.ParseIP(n) == nil,
+			n == "localhost" || strings.HasSuffix(n, ".localhost"),
+			strings.HasSuffix(n, ".local"), strings.HasSuffix(n, ".internal"),
+			strings.HasSuffix(n, ".home.arpa"), strings.HasSuffix(n, ".invalid"):
+			add(hp, "%q is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)", h)
+		}
+	}
 }

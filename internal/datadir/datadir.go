@@ -27,3 +27,6 @@ func Resolve(flag string) string {
 
 // CA is the directory of the internal CA inside dir.
 func CA(dir string) string { return filepath.Join(dir, "ca") }
+
+// ACME is the directory of ACME accounts, certificates and locks.
+func ACME(dir string) string { return filepath.Join(dir, "acme") }

@@ -53,6 +53,13 @@ func (s *syncBuffer) String() string {
 // would, and serves it until the test ends.
 func startGateway(t *testing.T, yaml string) *gateway {
 	t.Helper()
+	return startGatewayOpts(t, yaml, Options{})
+}
+
+// startGatewayOpts is startGateway with server options (Log and
+// ConfigPath are filled in).
+func startGatewayOpts(t *testing.T, yaml string, opts Options) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tlsgate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -67,7 +74,8 @@ func startGateway(t *testing.T, yaml string) *gateway {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(cfg, Options{Log: log, ConfigPath: path})
+	opts.Log, opts.ConfigPath = log, path
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("building gateway: %v", err)
 	}

@@ -16,11 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
 	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/storage"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
@@ -33,6 +35,10 @@ type Options struct {
 	ConfigPath string
 	// TicketRotation is how often session-ticket keys rotate; 0 means 24h.
 	TicketRotation time.Duration
+	// ACMERenewCheckInterval and ACMERenewalWindowRatio tune ACME renewal
+	// for short-lived test certificates; zero keeps the defaults.
+	ACMERenewCheckInterval time.Duration
+	ACMERenewalWindowRatio float64
 }
 
 // Server is a running gateway. Create it with New, then Listen and Serve.
@@ -47,13 +53,13 @@ type Server struct {
 	ca     *ca.Authority
 	caErr  error
 
+	acmeMu sync.Mutex
+	acme   *acme.Manager // created with the first ACME site; outlives reloads
+
 	reloadMu sync.Mutex // serialises Reload
 
 	httpsLn, httpLn net.Listener
 	https, http     *http.Server
-	// Challenge, when set, answers requests to /.well-known/acme-challenge/
-	// on the HTTP listener (ACME http-01).
-	Challenge http.Handler
 }
 
 // New builds a gateway from cfg without binding any address.
@@ -63,8 +69,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{log: opts.Log, opts: opts, tickets: tlspolicy.NewTicketKeys()}
 	s.cfg.Store(cfg) // before build: openCA reads the data dir from it
-	st, err := build(cfg, s.log, s.openCA, false)
+	st, err := build(cfg, s.log, s.openCA, s.openACME, false)
 	if err != nil {
+		s.closeACME()
 		return nil, err
 	}
 	s.activate(st)
@@ -74,7 +81,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // Check builds everything cfg describes, reporting all problems, without
 // listening or creating any state on disk.
 func Check(cfg *config.Config, log *slog.Logger) error {
-	st, err := build(cfg, log, nil, true)
+	st, err := build(cfg, log, nil, nil, true)
 	if err != nil {
 		return err
 	}
@@ -92,6 +99,53 @@ func (s *Server) openCA() (*ca.Authority, error) {
 		}
 	})
 	return s.ca, s.caErr
+}
+
+// openACME returns the ACME manager, creating it on first use. Its
+// storage is the data dir's acme/ directory.
+func (s *Server) openACME() *acme.Manager {
+	s.acmeMu.Lock()
+	defer s.acmeMu.Unlock()
+	if s.acme == nil {
+		dir := datadir.ACME(datadir.Resolve(s.cfg.Load().DataDir))
+		s.acme = acme.NewManager(acme.Options{
+			Storage:            storage.NewFile(dir),
+			Log:                s.log,
+			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
+			RenewalWindowRatio: s.opts.ACMERenewalWindowRatio,
+		})
+	}
+	return s.acme
+}
+
+// ACME returns the ACME manager, or nil when no site uses ACME.
+func (s *Server) ACME() *acme.Manager {
+	s.acmeMu.Lock()
+	defer s.acmeMu.Unlock()
+	return s.acme
+}
+
+// startACME lets certificate orders begin once the listeners that answer
+// the challenges are bound.
+func (s *Server) startACME() {
+	m := s.ACME()
+	if m == nil || s.httpsLn == nil {
+		return
+	}
+	p := acme.Ports{TLS: s.httpsLn.Addr().(*net.TCPAddr).Port}
+	if h, _, err := net.SplitHostPort(s.cfg.Load().Listen.HTTPS); err == nil {
+		p.Host = h
+	}
+	if s.httpLn != nil {
+		p.HTTP = s.httpLn.Addr().(*net.TCPAddr).Port
+	}
+	m.Start(p)
+}
+
+func (s *Server) closeACME() {
+	if m := s.ACME(); m != nil {
+		m.Close()
+	}
 }
 
 // CA returns the internal CA, opening (or creating) it if needed.
@@ -126,6 +180,7 @@ func (s *Server) Listen() error {
 		}
 		s.httpLn = ln
 	}
+	s.startACME()
 	return nil
 }
 
@@ -219,6 +274,7 @@ func (s *Server) shutdown(grace time.Duration) error {
 	}
 	wg.Wait()
 	s.state.Load().close()
+	s.closeACME()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutting down: in-flight requests cut after %s: %w", grace, err)
 	}
@@ -263,13 +319,12 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	si.handler.ServeHTTP(w, r)
 }
 
-// serveHTTP answers the plain-HTTP listener: ACME challenges when a
-// handler is set, otherwise only redirects to HTTPS for hosts we serve.
+// serveHTTP answers the plain-HTTP listener: ACME http-01 challenges,
+// otherwise only redirects to HTTPS for hosts we serve.
 // 301 for GET and HEAD; 308 for other methods, because clients may turn a
 // POST into a GET on 301 and lose the body.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.Challenge != nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
-		s.Challenge.ServeHTTP(w, r)
+	if m := s.ACME(); m != nil && m.HandleHTTPChallenge(w, r) {
 		return
 	}
 	st := s.state.Load()
@@ -332,13 +387,21 @@ func (s *Server) Reload() error {
 		}
 		cfg = next
 	}
-	st, err := build(cfg, s.log, s.openCA, false)
+	st, err := build(cfg, s.log, s.openCA, s.openACME, false)
 	if err != nil {
 		return fmt.Errorf("reloading, still serving the previous config:\n%w", err)
 	}
 	old := s.state.Load()
 	s.cfg.Store(cfg)
 	s.activate(st)
+	if m := s.ACME(); m != nil {
+		m.Retain(st.acmeSources)
+		s.startACME()
+		// Pick up certificates renewed by 'tlsgate certs renew'.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		m.Refresh(ctx)
+		cancel()
+	}
 	// In-flight requests keep their old site; only idle upstream connections
 	// and watchers are released now.
 	old.close()

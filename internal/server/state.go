@@ -13,8 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
@@ -36,6 +39,7 @@ type state struct {
 	crls        []*mtls.CRLSet // watched while the state is live
 	stopWatch   context.CancelFunc
 	closers     []io.Closer // renewing client certificates
+	acmeSources []*acme.Source
 }
 
 type site struct {
@@ -48,10 +52,13 @@ type site struct {
 // caOpener returns the internal CA, creating it on first use.
 type caOpener func() (*ca.Authority, error)
 
+// acmeOpener returns the process's ACME manager, creating it on first use.
+type acmeOpener func() *acme.Manager
+
 // build makes a state from cfg. Every problem is returned, joined, each
 // naming its place in the config. With checkOnly, sources that would
 // create state (the internal CA) are not opened.
-func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool) (*state, error) {
+func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeOpener, checkOnly bool) (*state, error) {
 	st := &state{
 		cfg:        cfg,
 		byHost:     hostmap.New[*site](),
@@ -104,6 +111,15 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 				break
 			}
 			s.cert = in
+		case config.SourceACME:
+			settings, aerrs := ACMESettings(cfg, i)
+			errs = append(errs, aerrs...)
+			if checkOnly || len(aerrs) > 0 {
+				break
+			}
+			src := openACME().Source(settings, hosts)
+			st.acmeSources = append(st.acmeSources, src)
+			s.cert = src
 		}
 		var verifier *mtls.Verifier
 		if !sc.ClientAuth.IsZero() {
@@ -123,6 +139,10 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, checkOnly bool
 			opts := tlspolicy.Options{
 				Profile:        tlspolicy.Profile(sc.TLS.Profile),
 				GetCertificate: s.cert.GetCertificate,
+			}
+			if sc.TLS.Certificate.Source == config.SourceACME {
+				// tls-alpn-01 validation handshakes (RFC 8737) offer only this.
+				opts.NextProtos = []string{"h2", "http/1.1", acme.ALPNProto}
 			}
 			if verifier != nil {
 				opts.ClientCAs = verifier.Roots()
@@ -310,4 +330,51 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 		}
 	}
 	return mtls.NewVerifier(pool, crls), crls, nil
+}
+
+// ACMESettings resolves site i's ACME settings, reading the files they
+// name (EAB key, CA roots). Errors are positioned config errors.
+func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
+	a := cfg.SiteACME(i)
+	own := cfg.Sites[i].TLS.Certificate.ACME
+	// path names where a value came from: the site's block or the top level.
+	path := func(key string, fromSite bool) string {
+		if fromSite {
+			return fmt.Sprintf("sites[%d].tls.certificate.acme.%s", i, key)
+		}
+		return "acme." + key
+	}
+	s := acme.Settings{
+		Directory: a.Directory,
+		Email:     a.Email,
+		KeyType:   a.KeyType,
+		Profile:   a.Profile,
+		HTTP01:    slices.Contains(a.Challenges, config.ChallengeHTTP01),
+		TLSALPN01: slices.Contains(a.Challenges, config.ChallengeTLSALPN01),
+		EABKeyID:  a.EAB.KeyID,
+	}
+	var errs []error
+	if a.EAB.MACKeyFile != "" {
+		b, err := os.ReadFile(a.EAB.MACKeyFile)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path("eab", own.EAB != (config.EAB{})), "reading the EAB MAC key: %v", err))
+		} else {
+			s.EABMACKey = strings.TrimSpace(string(b))
+		}
+	}
+	if len(a.CARoots) > 0 {
+		pool := x509.NewCertPool()
+		for k, f := range a.CARoots {
+			cas, err := certs.LoadCAs(f)
+			if err != nil {
+				errs = append(errs, cfg.Errorf(fmt.Sprintf("%s[%d]", path("ca_roots", len(own.CARoots) > 0), k), "%v", err))
+				continue
+			}
+			for _, c := range cas {
+				pool.AddCert(c)
+			}
+		}
+		s.Roots, s.RootsID = pool, strings.Join(a.CARoots, "\x00")
+	}
+	return s, errs
 }

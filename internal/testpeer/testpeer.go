@@ -1,7 +1,8 @@
 // Package testpeer finds the real programs integration tests talk to
-// (curl, openssl, nginx, ...). Under CI=true a missing program fails the
-// test: CI must never pass by skipping. Elsewhere the test is skipped with
-// a message naming the package to install ('make test' installs them all).
+// (curl, openssl, nginx, Pebble, ...) and runs some of them. Under CI=true a
+// missing program fails the test: CI must never pass by skipping. Elsewhere
+// the test is skipped with a message naming the make target that installs
+// it ('make test' installs them all).
 package testpeer
 
 import (
@@ -15,9 +16,16 @@ import (
 	"time"
 )
 
-// Require returns the path of program, or ends the test.
+// Require returns the path of program, or ends the test. The repository's
+// own bin/ (where 'make tools' installs pinned programs such as pebble) is
+// searched first, so a pinned build wins over an older one in PATH.
 func Require(t testing.TB, program string) string {
 	t.Helper()
+	if root, err := repoRoot(); err == nil {
+		if p, err := exec.LookPath(filepath.Join(root, "bin", program)); err == nil {
+			return p
+		}
+	}
 	p, err := exec.LookPath(program)
 	if err == nil {
 		return p
@@ -29,10 +37,29 @@ func Require(t testing.TB, program string) string {
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed; CI needs every real test peer (run 'make test-deps')", program)
+		t.Fatalf("%s is not installed; CI needs every real test peer (run 'make test-deps tools')", program)
 	}
-	t.Skipf("%s is not installed: run 'make test-deps' (CI=true turns this skip into a failure)", program)
+	t.Skipf("%s is not installed: run 'make test-deps tools' (CI=true turns this skip into a failure)", program)
 	return ""
+}
+
+// repoRoot returns the nearest directory above the working directory (a
+// test's package directory) that holds go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // ClosedAddr returns a 127.0.0.1 address nothing listens on (a port that

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/acme"
+	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/datadir"
+	"github.com/tlsgate/tlsgate/internal/server"
+	"github.com/tlsgate/tlsgate/internal/storage"
+)
+
+const certsUsage = `Usage:
+  tlsgate certs list  --config FILE [--json]
+  tlsgate certs renew --config FILE [--force] NAME
+
+list shows every site certificate of a config: name, source, issuer,
+expiry and days left, and for ACME certificates the last request and its
+result (as recorded by the gateway in the data dir).
+
+renew asks the site's ACME CA for a new certificate for NAME now if it is
+due for renewal, or in any case with --force, and waits for the result.
+A running gateway using the same data dir answers the CA's challenges on
+its ports; reload it (SIGHUP) to serve the new certificate at once,
+otherwise it does so by itself when the old one is due.
+
+Exit status: 0 on success, 1 on failure (the CA's error is printed), 2 on
+usage errors.
+
+Examples:
+  tlsgate certs list --config /etc/tlsgate/tlsgate.yaml
+  tlsgate certs list --config /etc/tlsgate/tlsgate.yaml --json | jq '.[] | select(.days_left < 30)'
+  tlsgate certs renew --config /etc/tlsgate/tlsgate.yaml --force api.example.com && systemctl reload tlsgate
+
+Flags:
+`
+
+func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, certsUsage)
+		if len(args) == 0 {
+			return usagef("certs needs a subcommand: list or renew")
+		}
+		return flag.ErrHelp
+	}
+	sub := args[0]
+	if sub != "list" && sub != "renew" {
+		return usagef("unknown certs subcommand %q: use list or renew", sub)
+	}
+	fs := flag.NewFlagSet("certs "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, certsUsage); fs.PrintDefaults() }
+	path := fs.String("config", "", "config `FILE` (YAML) of the gateway")
+	asJSON := fs.Bool("json", false, "list: print JSON")
+	force := fs.Bool("force", false, "renew: even when the certificate is not due")
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if *path == "" {
+		return usagef("certs %s needs --config FILE", sub)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	store := storage.NewFile(datadir.ACME(datadir.Resolve(cfg.DataDir)))
+	if sub == "list" {
+		if len(pos) > 0 {
+			return usagef("certs list takes no arguments, got %q", pos)
+		}
+		return certsList(ctx, cfg, store, *asJSON, stdout)
+	}
+	if len(pos) != 1 {
+		return usagef("certs renew needs exactly one NAME (a host of a site with source acme)")
+	}
+	return certsRenew(ctx, cfg, store, pos[0], *force, stdout, stderr)
+}
+
+// certRow is one line of certs list; its JSON form is documented by the
+// field names.
+type certRow struct {
+	Name        string    `json:"name"`
+	Site        string    `json:"site"`
+	Source      string    `json:"source"`
+	Issuer      string    `json:"issuer,omitempty"`
+	NotAfter    time.Time `json:"not_after,omitzero"`
+	DaysLeft    *int      `json:"days_left,omitempty"`
+	Serial      string    `json:"serial,omitempty"`
+	CA          string    `json:"ca,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastResult  string    `json:"last_result,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	Problem     string    `json:"problem,omitempty"`
+}
+
+func certsList(ctx context.Context, cfg *config.Config, store storage.Storage, asJSON bool, stdout io.Writer) error {
+	var rows []certRow
+	now := time.Now()
+	for i, s := range cfg.Sites {
+		site := config.NormalizeHost(s.Hosts[0])
+		c := s.TLS.Certificate
+		switch c.Source {
+		case config.SourceFiles:
+			r := certRow{Name: site, Site: site, Source: c.Source}
+			if cert, err := certs.LoadFiles(c.Cert, c.Key); err != nil {
+				r.Problem = err.Error()
+			} else {
+				r.fill(cert.Leaf, now)
+			}
+			rows = append(rows, r)
+		case config.SourceInternal:
+			rows = append(rows, certRow{Name: site, Site: site, Source: c.Source,
+				Issuer: "tlsgate local CA", Problem: "issued by the gateway at start-up, 7 days, renewed automatically; not stored"})
+		case config.SourceACME:
+			a := cfg.SiteACME(i)
+			for _, h := range s.Hosts {
+				name := config.NormalizeHost(h)
+				r := certRow{Name: name, Site: site, Source: c.Source, CA: a.Directory}
+				if chain, err := acme.Stored(ctx, store, a.Directory, name); err == nil {
+					r.fill(chain[0], now)
+				} else {
+					r.Problem = "no certificate yet"
+				}
+				if st, err := acme.LoadStatus(ctx, store, name); err == nil {
+					r.LastAttempt, r.LastResult, r.LastError = st.LastAttempt, st.LastResult, st.LastError
+				}
+				rows = append(rows, r)
+			}
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if rows == nil {
+			rows = []certRow{}
+		}
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSOURCE\tISSUER\tNOT AFTER\tDAYS LEFT\tLAST ATTEMPT\tRESULT")
+	for _, r := range rows {
+		notAfter, days := "-", "-"
+		if !r.NotAfter.IsZero() {
+			notAfter = r.NotAfter.UTC().Format("2006-01-02 15:04")
+			days = strconv.Itoa(*r.DaysLeft)
+		}
+		attempt, result := "-", "-"
+		if !r.LastAttempt.IsZero() {
+			attempt = r.LastAttempt.UTC().Format("2006-01-02 15:04")
+		}
+		switch {
+		case r.LastResult != "":
+			result = r.LastResult
+			if r.LastError != "" {
+				result += ": " + oneLine(r.LastError, 100)
+			}
+		case r.Problem != "":
+			result = oneLine(r.Problem, 100)
+		}
+		issuer := r.Issuer
+		if issuer == "" {
+			issuer = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Source, issuer, notAfter, days, attempt, result)
+	}
+	return tw.Flush()
+}
+
+func (r *certRow) fill(leaf *x509.Certificate, now time.Time) {
+	r.Issuer = leaf.Issuer.CommonName
+	if r.Issuer == "" && len(leaf.Issuer.Organization) > 0 {
+		r.Issuer = leaf.Issuer.Organization[0]
+	}
+	r.NotAfter = leaf.NotAfter
+	d := int(leaf.NotAfter.Sub(now).Hours() / 24)
+	r.DaysLeft = &d
+	r.Serial = leaf.SerialNumber.Text(16)
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		s = s[:max-3] + "..."
+	}
+	return s
+}
+
+func certsRenew(ctx context.Context, cfg *config.Config, store storage.Storage, name string, force bool, stdout, stderr io.Writer) error {
+	name = config.NormalizeHost(name)
+	site := -1
+	for i, s := range cfg.Sites {
+		for _, h := range s.Hosts {
+			if config.NormalizeHost(h) == name {
+				site = i
+			}
+		}
+	}
+	if site < 0 {
+		return hintError{fmt.Errorf("no site in %s has the host %q", cfg.File(), name), "run 'tlsgate certs list --config FILE' for the names"}
+	}
+	if src := cfg.Sites[site].TLS.Certificate.Source; src != config.SourceACME {
+		return fmt.Errorf("%s's certificate source is %s, not acme: only ACME certificates are renewed by tlsgate certs renew", name, src)
+	}
+	settings, errs := server.ACMESettings(cfg, site)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	log, err := newLogger(stderr, "text", "info")
+	if err != nil {
+		return err
+	}
+	routeStdLog(log)
+	m := acme.NewManager(acme.Options{Storage: store, Log: log})
+	defer m.Close()
+	m.Start(listenPorts(cfg))
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	issued, err := m.Renew(ctx, settings, name, force)
+	if err != nil {
+		return hintError{fmt.Errorf("renewing %s from %s: %w", name, settings.Directory, err),
+			"the CA must reach this host on port 80 (http-01) or 443 (tls-alpn-01); a running gateway with the same data dir answers for us"}
+	}
+	chain, err := acme.Stored(ctx, store, settings.Directory, name)
+	if err != nil {
+		return fmt.Errorf("reading the certificate back from storage: %w", err)
+	}
+	leaf := chain[0]
+	if !issued {
+		fmt.Fprintf(stdout, "%s: not due for renewal (valid until %s, %d days left); use --force to renew anyway\n",
+			name, leaf.NotAfter.UTC().Format(time.RFC3339), int(time.Until(leaf.NotAfter).Hours()/24))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: new certificate from %s, valid until %s (serial %s)\n"+
+		"A running gateway serves it after a reload (SIGHUP), or by itself when the old one is due.\n",
+		name, leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339), leaf.SerialNumber.Text(16))
+	return nil
+}
+
+// listenPorts are the challenge ports a config's gateway listens on.
+func listenPorts(cfg *config.Config) acme.Ports {
+	var p acme.Ports
+	if h, port, err := net.SplitHostPort(cfg.Listen.HTTPS); err == nil {
+		p.Host = h
+		p.TLS, _ = strconv.Atoi(port)
+	}
+	if cfg.Listen.HTTP != config.ListenOff {
+		if _, port, err := net.SplitHostPort(cfg.Listen.HTTP); err == nil {
+			p.HTTP, _ = strconv.Atoi(port)
+		}
+	}
+	return p
+}

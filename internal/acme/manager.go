@@ -1,0 +1,469 @@
+// Package acme gets and renews site certificates from an ACME CA
+// (RFC 8555: Let's Encrypt, ZeroSSL, step-ca, Pebble, ...). The protocol,
+// challenge solving, renewal timing (ACME Renewal Information, RFC 9773,
+// when the CA offers it) and storage locking are caddyserver/certmagic's;
+// this package fits it into the gateway: one long-lived Manager per
+// process that survives config reloads, challenge answers on the
+// gateway's own listeners, one log line per request outcome, and a status
+// record per certificate for `tlsgate certs list`.
+package acme
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/mholt/acmez/v3/acme"
+	"go.uber.org/zap"
+
+	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/storage"
+)
+
+// LetsEncrypt is the default directory: Let's Encrypt production.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+
+// LetsEncryptStaging issues untrusted certificates under far higher rate
+// limits: the place to try a new setup.
+const LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+// ALPNProto is the protocol tls-alpn-01 validation handshakes offer.
+const ALPNProto = "acme-tls/1"
+
+// Challenge types.
+const (
+	HTTP01    = "http-01"
+	TLSALPN01 = "tls-alpn-01"
+)
+
+// Settings say which CA issues a site's certificates, and how.
+type Settings struct {
+	Directory string         // ACME directory URL
+	Email     string         // account contact
+	EABKeyID  string         // External Account Binding key ID
+	EABMACKey string         // and its base64url HMAC key
+	Roots     *x509.CertPool // trusted for the CA's own HTTPS API; nil: system roots
+	KeyType   string         // ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-4096
+	HTTP01    bool           // solve http-01 on the HTTP listener
+	TLSALPN01 bool           // solve tls-alpn-01 on the HTTPS listener
+	Profile   string         // certificate profile to ask for; "" the CA's default
+	// RootsID identifies Roots (its files) so equal settings share one
+	// ACME client; the pool itself cannot be compared.
+	RootsID string
+}
+
+// key identifies settings that can share one ACME account and client.
+func (s Settings) key() string {
+	return strings.Join([]string{s.Directory, s.Email, s.EABKeyID, s.EABMACKey, s.RootsID, s.KeyType,
+		fmt.Sprint(s.HTTP01, s.TLSALPN01), s.Profile}, "\x00")
+}
+
+// KeyTypes maps the config's key type names to certmagic's.
+var KeyTypes = map[string]certmagic.KeyType{
+	"ecdsa-p256": certmagic.P256,
+	"ecdsa-p384": certmagic.P384,
+	"rsa-2048":   certmagic.RSA2048,
+	"rsa-4096":   certmagic.RSA4096,
+}
+
+// Options configure a Manager.
+type Options struct {
+	Storage storage.Storage
+	Log     *slog.Logger
+
+	// RenewCheckInterval is how often certificates are checked for
+	// renewal; 0 means certmagic's default (10 minutes). Short-lived test
+	// certificates need seconds.
+	RenewCheckInterval time.Duration
+	// RenewalWindowRatio is the fraction of a certificate's lifetime left
+	// when renewal starts if the CA gives no ARI window; 0 means 1/3.
+	RenewalWindowRatio float64
+}
+
+// Manager owns the certificate cache and one ACME client per distinct
+// Settings. It outlives config reloads: a reload that keeps a site keeps
+// its certificate and renewal schedule.
+type Manager struct {
+	opts   Options
+	log    *slog.Logger
+	zlog   *zap.Logger
+	cache  *certmagic.Cache
+	status *statusBook
+
+	mu      sync.Mutex
+	configs map[string]*issuerConfig // by Settings.key()
+	byName  map[string]*issuerConfig // which config manages a name
+	started bool
+	ports   Ports
+	pending []*Source // created before Start
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+type issuerConfig struct {
+	settings Settings
+	magic    *certmagic.Config
+	issuer   *certmagic.ACMEIssuer
+}
+
+// NewManager starts a Manager. Call Close when done.
+func NewManager(opts Options) *Manager {
+	m := &Manager{
+		opts:    opts,
+		log:     opts.Log,
+		zlog:    newZapLogger(opts.Log),
+		configs: map[string]*issuerConfig{},
+		byName:  map[string]*issuerConfig{},
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.status = newStatusBook(opts.Storage, opts.Log)
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			for _, n := range c.Names {
+				if ic, ok := m.byName[n]; ok {
+					return ic.magic, nil
+				}
+			}
+			return nil, fmt.Errorf("no site manages %v any more", c.Names)
+		},
+		RenewCheckInterval: opts.RenewCheckInterval,
+		Logger:             m.zlog,
+	})
+	return m
+}
+
+// config returns the certmagic config for s, creating it on first use.
+func (m *Manager) config(s Settings) *issuerConfig {
+	k := s.key()
+	if ic, ok := m.configs[k]; ok {
+		return ic
+	}
+	ic := &issuerConfig{settings: s}
+	ic.magic = certmagic.New(m.cache, certmagic.Config{
+		Storage:            m.opts.Storage,
+		Logger:             m.zlog,
+		RenewalWindowRatio: m.opts.RenewalWindowRatio,
+		KeySource:          certmagic.StandardKeyGenerator{KeyType: keyType(s.KeyType)},
+		OnEvent: func(ctx context.Context, event string, data map[string]any) error {
+			m.onEvent(ic, event, data)
+			return nil
+		},
+	})
+	tmpl := certmagic.ACMEIssuer{
+		// TestCA stays unset: for Let's Encrypt production certmagic then
+		// retries a failed order on Let's Encrypt staging first (Caddy's
+		// behaviour, sparing production rate limits); other CAs are only
+		// ever retried themselves. Setting it equal to CA would make
+		// certmagic stop sending ARI "replaces" with renewals.
+		CA:                      s.Directory,
+		Email:                   s.Email,
+		Agreed:                  true,
+		Profile:                 s.Profile,
+		TrustedRoots:            s.Roots,
+		DisableHTTPChallenge:    !s.HTTP01,
+		DisableTLSALPNChallenge: !s.TLSALPN01,
+		Logger:                  m.zlog,
+	}
+	if s.EABKeyID != "" {
+		tmpl.ExternalAccount = &acme.EAB{KeyID: s.EABKeyID, MACKey: s.EABMACKey}
+	}
+	ic.issuer = certmagic.NewACMEIssuer(ic.magic, tmpl)
+	ic.magic.Issuers = []certmagic.Issuer{ic.issuer}
+	if m.started {
+		ic.setPorts(m.ports)
+	}
+	m.configs[k] = ic
+	return ic
+}
+
+// Ports are where the gateway's own listeners answer challenges.
+type Ports struct {
+	// Host is the address the HTTPS listener is bound to ("" for all).
+	Host string
+	// HTTP is the HTTP listener's port, 0 when it is off.
+	HTTP int
+	// TLS is the HTTPS listener's port.
+	TLS int
+}
+
+// setPorts points the issuer's challenge solvers at the gateway's
+// listeners. certmagic then tries to bind them, finds them taken, and
+// relies on the gateway answering: HandleHTTPChallenge on HTTP, the
+// site's GetCertificate for tls-alpn-01.
+func (ic *issuerConfig) setPorts(p Ports) {
+	ic.issuer.ListenHost = p.Host
+	ic.issuer.AltHTTPPort = p.HTTP
+	ic.issuer.AltTLSALPNPort = p.TLS
+	if p.HTTP == 0 {
+		ic.issuer.DisableHTTPChallenge = true
+	}
+}
+
+func keyType(name string) certmagic.KeyType {
+	if kt, ok := KeyTypes[name]; ok {
+		return kt
+	}
+	return certmagic.P256
+}
+
+// Source returns the certificate source of a site whose hosts are
+// certified by the CA in s. Issuance starts once Start has been called
+// (at once if it has): the gateway's listeners must be bound first, or the
+// ACME library would bind the challenge ports itself.
+func (m *Manager) Source(s Settings, hosts []string) *Source {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ic := m.config(s)
+	src := &Source{m: m, ic: ic, hosts: slices.Clone(hosts)}
+	for _, h := range hosts {
+		if prev, ok := m.byName[h]; ok && prev != ic {
+			m.log.Info("certificate settings changed; the current certificate serves until its renewal, which uses the new settings (tlsgate certs renew --force switches now)",
+				"name", h, "ca", s.Directory)
+		}
+		m.byName[h] = ic
+	}
+	if m.started {
+		m.manage(src)
+	} else {
+		m.pending = append(m.pending, src)
+	}
+	return src
+}
+
+// Start begins issuing and renewing for every source handed out so far,
+// once the gateway's listeners are bound at p.
+func (m *Manager) Start(p Ports) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.started, m.ports = true, p
+	for _, ic := range m.configs {
+		ic.setPorts(p)
+	}
+	for _, src := range m.pending {
+		m.manage(src)
+	}
+	m.pending = nil
+}
+
+func (m *Manager) manage(src *Source) {
+	for _, h := range src.hosts {
+		m.status.touch(h, src.ic.settings.Directory)
+	}
+	// ManageAsync loads certificates from storage first and orders only
+	// what is missing; names already in the cache are left alone.
+	if err := src.ic.magic.ManageAsync(m.ctx, src.hosts); err != nil {
+		m.log.Error("cannot manage certificates", "names", src.hosts, "err", err)
+	}
+}
+
+// Retain stops maintaining certificates for names no live site uses.
+// Call it after a reload with the new state's sources.
+func (m *Manager) Retain(live []*Source) {
+	keep := map[string]bool{}
+	for _, s := range live {
+		for _, h := range s.hosts {
+			keep[h] = true
+		}
+	}
+	m.mu.Lock()
+	var drop []certmagic.SubjectIssuer
+	for n := range m.byName {
+		if !keep[n] {
+			delete(m.byName, n)
+			drop = append(drop, certmagic.SubjectIssuer{Subject: n})
+		}
+	}
+	m.mu.Unlock()
+	if len(drop) > 0 {
+		m.cache.RemoveManaged(drop)
+	}
+}
+
+// HandleHTTPChallenge answers an ACME http-01 request for any name this
+// process (or another sharing its storage) is solving. It reports whether
+// it wrote a response.
+func (m *Manager) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool {
+	if !certmagic.LooksLikeHTTPChallenge(r) {
+		return false
+	}
+	m.mu.Lock()
+	ic := m.byName[normalize(r.Host)]
+	if ic == nil {
+		// A token for a name no site serves: try every client, as another
+		// node sharing our storage may have started it.
+		for _, c := range m.configs {
+			ic = c
+			break
+		}
+	}
+	m.mu.Unlock()
+	if ic == nil {
+		return false
+	}
+	return ic.issuer.HandleHTTPChallenge(w, r)
+}
+
+func normalize(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	return strings.ToLower(strings.Trim(host, "[]"))
+}
+
+// Renew renews name's certificate from the CA in s now if it is due, or
+// always with force, and waits for the outcome; with nothing in storage
+// it orders one. It reports whether a certificate was issued. Call Start
+// first: a running gateway sharing the storage answers the challenges
+// when it holds the ports.
+func (m *Manager) Renew(ctx context.Context, s Settings, name string, force bool) (bool, error) {
+	m.mu.Lock()
+	ic := m.config(s)
+	m.byName[name] = ic
+	m.mu.Unlock()
+	cert, err := ic.magic.CacheManagedCertificate(ctx, name)
+	if err != nil {
+		return true, ic.magic.ObtainCertSync(ctx, name)
+	}
+	if !force && !cert.NeedsRenewal(ic.magic) {
+		return false, nil
+	}
+	return true, ic.magic.RenewCertSync(ctx, name, force)
+}
+
+// Close stops renewal and releases the cache.
+func (m *Manager) Close() {
+	m.cancel()
+	m.cache.Stop()
+}
+
+// Source is a site's ACME certificate source (certs.Source).
+type Source struct {
+	m     *Manager
+	ic    *issuerConfig
+	hosts []string
+
+	warnMu   sync.Mutex
+	lastWarn time.Time
+}
+
+var _ certs.Source = (*Source)(nil)
+
+// Hosts are the names the source certifies.
+func (s *Source) Hosts() []string { return s.hosts }
+
+// GetCertificate implements certs.Source. It also answers tls-alpn-01
+// challenge handshakes. Until a certificate has been issued the handshake
+// fails (an internal_error alert) rather than showing a certificate for
+// another name.
+func (s *Source) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := hello.ServerName
+	if name == "" {
+		// A client that connected by address: serve the site's first name.
+		h := *hello
+		h.ServerName = s.hosts[0]
+		hello, name = &h, s.hosts[0]
+	}
+	cert, err := s.ic.magic.GetCertificate(hello)
+	if err == nil && cert != nil && isChallenge(hello) {
+		return cert, nil
+	}
+	if err == nil && (cert == nil || cert.Leaf == nil || !certs.Covers(cert.Leaf, name)) {
+		err = errors.New("no certificate for this name in the cache")
+	}
+	if err != nil {
+		s.warnNoCert(name, err)
+		return nil, fmt.Errorf("no certificate for %s yet: %w", name, err)
+	}
+	return cert, nil
+}
+
+func isChallenge(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ALPNProto
+}
+
+// warnNoCert logs a refused handshake at most once a minute per site.
+func (s *Source) warnNoCert(name string, err error) {
+	s.warnMu.Lock()
+	defer s.warnMu.Unlock()
+	if time.Since(s.lastWarn) < time.Minute {
+		return
+	}
+	s.lastWarn = time.Now()
+	st := s.m.status.get(name)
+	args := []any{"name", name, "ca", s.ic.settings.Directory, "err", err}
+	if st.LastError != "" {
+		args = append(args, "last_attempt", st.LastAttempt.Format(time.RFC3339), "last_error", st.LastError)
+	}
+	s.m.log.Warn("refusing TLS handshakes for this name until its certificate is issued", args...)
+}
+
+// Leaf implements certs.Source: the certificate of the site's first name,
+// or nil before one has been issued.
+func (s *Source) Leaf() *x509.Certificate {
+	for _, c := range s.m.cache.AllMatchingCertificates(s.hosts[0]) {
+		if c.Leaf != nil {
+			return c.Leaf
+		}
+	}
+	return nil
+}
+
+// Close implements certs.Source. Maintenance belongs to the Manager,
+// which keeps it across reloads (see Retain).
+func (s *Source) Close() error { return nil }
+
+// Refresh loads certificates that another process (tlsgate certs renew,
+// another gateway sharing the storage) renewed, and serves them instead
+// of the cached ones. Reload calls it.
+func (m *Manager) Refresh(ctx context.Context) {
+	m.mu.Lock()
+	names := make(map[string]*issuerConfig, len(m.byName))
+	for n, ic := range m.byName {
+		names[n] = ic
+	}
+	m.mu.Unlock()
+	for n, ic := range names {
+		var old []certmagic.Certificate
+		for _, c := range m.cache.AllMatchingCertificates(n) {
+			if slices.Contains(c.Names, n) {
+				old = append(old, c)
+			}
+		}
+		fresh, err := ic.magic.CacheManagedCertificate(ctx, n)
+		if err != nil {
+			continue // not issued yet: the order in progress will cache it
+		}
+		var stale []string
+		for _, c := range old {
+			if c.Hash() != fresh.Hash() {
+				stale = append(stale, c.Hash())
+			}
+		}
+		if len(stale) > 0 {
+			m.cache.Remove(stale)
+			m.log.Info("serving the certificate found in storage", "name", n, "not_after", fresh.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+	}
+}
+
+// Stored returns the certificate chain stored for name from the CA at
+// directory, leaf first.
+func Stored(ctx context.Context, store storage.Storage, directory, name string) ([]*x509.Certificate, error) {
+	issuer := (&certmagic.ACMEIssuer{CA: directory}).IssuerKey()
+	data, err := store.Load(ctx, certmagic.StorageKeys.SiteCert(issuer, name))
+	if err != nil {
+		return nil, err
+	}
+	return certs.ParsePEMCertificates(data)
+}

@@ -1,0 +1,402 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// These tests run the gateway against a real ACME CA: Pebble, on
+// loopback, validating challenges against the gateway's own listeners.
+// Pebble's nonce rejection (5% badNonce) stays on: the client must retry.
+
+// Each test certifies its own name under example.com (Pebble's DNS,
+// challtestsrv, answers 127.0.0.1 for all): certmagic keeps active
+// challenges in a process-wide map by name, so parallel tests must not
+// share one.
+
+type acmeSetup struct {
+	name       string // host to certify
+	challenges string // YAML list body, e.g. "http-01"
+	httpOff    bool
+	profile    string // Pebble profile to order
+	profiles   map[string]time.Duration
+	opts       Options
+}
+
+type acmeEnv struct {
+	name   string
+	g      *gateway
+	pebble *testpeer.Pebble
+	dir    string
+}
+
+// startACME starts Pebble and a gateway whose site acmeName gets its
+// certificate from it, plus an internal-CA site (localhost) that must
+// serve whatever the ACME site's state.
+func startACME(t *testing.T, s acmeSetup) *acmeEnv {
+	t.Helper()
+	dir := t.TempDir()
+	httpsPort := testpeer.FreePort(t)
+	httpPort := 0
+	httpListen := "off"
+	if !s.httpOff {
+		httpPort = testpeer.FreePort(t)
+		httpListen = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	}
+	profiles := s.profiles
+	if profiles == nil {
+		profiles = map[string]time.Duration{"default": 90 * 24 * time.Hour}
+	}
+	p := testpeer.StartPebble(t, dir, testpeer.PebbleOptions{
+		HTTPPort: httpPort, TLSPort: httpsPort, Profiles: profiles})
+	profile := s.profile
+	if profile == "" {
+		profile = "default"
+	}
+	challenges := ""
+	if s.challenges != "" {
+		challenges = ", challenges: [" + s.challenges + "]"
+	}
+	up := backend(t, "api")
+	yaml := fmt.Sprintf(`data_dir: %s
+listen: {https: "127.0.0.1:%d", http: "%s"}
+acme:
+  directory: %s
+  email: test-%d@example.com
+  ca_roots: [%s]
+sites:
+  - hosts: [%s]
+    tls: {certificate: {source: acme, acme: {profile: %s%s}}}
+    routes: [{upstreams: ["%s"]}]
+  - hosts: [localhost]
+    routes: [{upstreams: ["%s"]}]
+`, filepath.Join(dir, "data"), httpsPort, httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
+		s.name, profile, challenges, up, up)
+	g := startGatewayOpts(t, yaml, s.opts)
+	return &acmeEnv{name: s.name, g: g, pebble: p, dir: dir}
+}
+
+// handshake connects to the gateway as a client of name that trusts
+// roots, and returns the leaf it was shown.
+func (e *acmeEnv) handshake(name string, roots *x509.CertPool) (*x509.Certificate, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", e.g.https, &tls.Config{ServerName: name, RootCAs: roots})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0], nil
+}
+
+// waitCert waits (bounded) until the gateway serves name a certificate
+// that verifies against Pebble's current issuing root, and other than
+// not (when given).
+func (e *acmeEnv) waitCert(t *testing.T, roots *x509.CertPool, within time.Duration, not *x509.Certificate) *x509.Certificate {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		leaf, err := e.handshake(e.name, roots)
+		if err == nil && (not == nil || leaf.SerialNumber.Cmp(not.SerialNumber) != 0) {
+			return leaf
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no (new) certificate from Pebble for %s within %s; last handshake error: %v\nlogs:\n%s", e.name, within, last, e.g.logs)
+	return nil
+}
+
+// writeRoots writes Pebble's issuing roots for curl.
+func (e *acmeEnv) writeRoots(t *testing.T) string {
+	t.Helper()
+	body, err := e.pebbleGet("/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(e.dir, "issuer-root.pem")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (e *acmeEnv) pebbleGet(path string) ([]byte, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.pebble.APIRoots}}}
+	resp, err := c.Get(e.pebble.Mgmt + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return []byte(b.String()), nil
+}
+
+func TestACMEHTTP01(t *testing.T) {
+	t.Parallel()
+	e := startACME(t, acmeSetup{name: "http01.example.com", challenges: "http-01"})
+	roots := e.pebble.IssuerRoots(t)
+	leaf := e.waitCert(t, roots, 60*time.Second, nil)
+	if !slicesContain(leaf.DNSNames, e.name) {
+		t.Fatalf("certificate names %v, want %s", leaf.DNSNames, e.name)
+	}
+	if !strings.Contains(e.g.logs.String(), "challenges=http-01") {
+		t.Errorf("log does not say which challenge was used:\n%s", e.g.logs)
+	}
+
+	// curl, trusting only Pebble's issuing root, gets through to the upstream.
+	curl := testpeer.Require(t, "curl")
+	_, port, _ := net.SplitHostPort(e.g.https)
+	out, err := exec.Command(curl, "-sS", "--max-time", "10", "--cacert", e.writeRoots(t),
+		"--resolve", e.name+":"+port+":127.0.0.1", "https://"+e.name+":"+port+"/hello").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "api") {
+		t.Fatalf("curl through the ACME certificate: %v\n%s", err, out)
+	}
+
+	// The plain-HTTP listener still redirects everything that is not a challenge.
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).
+		Get("http://" + e.g.http + "/.well-known/acme-challenge/not-a-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("an unknown challenge token was answered 200")
+	}
+}
+
+func TestACMETLSALPN01(t *testing.T) {
+	t.Parallel()
+	// No HTTP listener: tls-alpn-01 on the HTTPS port is the only way.
+	e := startACME(t, acmeSetup{name: "alpn.example.com", httpOff: true})
+	roots := e.pebble.IssuerRoots(t)
+	e.waitCert(t, roots, 60*time.Second, nil) // verified against Pebble's issuing root
+	if !strings.Contains(e.g.logs.String(), "challenges=tls-alpn-01") {
+		t.Errorf("log does not say which challenge was used:\n%s", e.g.logs)
+	}
+	// The internal site was serving all along, and still is.
+	if _, err := e.handshake("localhost", nil); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+		t.Fatalf("internal site: want a handshake with our local CA's certificate, got %v", err)
+	}
+}
+
+// TestACMERenewUnderLoad has Pebble issue 30-second certificates and
+// checks the gateway renews them while clients keep connecting, without
+// a failed request and without a restart.
+func TestACMERenewUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := startACME(t, acmeSetup{name: "renew.example.com", challenges: "http-01, tls-alpn-01", profile: "short",
+		profiles: map[string]time.Duration{"short": 30 * time.Second},
+		opts:     Options{ACMERenewCheckInterval: time.Second}})
+	roots := e.pebble.IssuerRoots(t)
+	first := e.waitCert(t, roots, 60*time.Second, nil)
+	t.Logf("first certificate: serial %x, %s → %s", first.SerialNumber, first.NotBefore.Format(time.TimeOnly), first.NotAfter.Format(time.TimeOnly))
+
+	// Bounded load: 3 clients, new connection per request, until a second
+	// renewal was seen, at most 60 s and 6000 requests.
+	var (
+		ok, failed atomic.Int64
+		mu         sync.Mutex
+		serials    = map[string]bool{first.SerialNumber.Text(16): true}
+		firstErr   error
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && ok.Load()+failed.Load() < 6000 {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: e.name, RootCAs: roots}, DisableKeepAlives: true}
+				c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+				req, _ := http.NewRequest("GET", "https://"+e.g.https+"/hello", nil)
+				req.Host = e.name
+				resp, err := c.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				} else {
+					ok.Add(1)
+					mu.Lock()
+					serials[resp.TLS.PeerCertificates[0].SerialNumber.Text(16)] = true
+					if len(serials) >= 3 {
+						cancel()
+					}
+					mu.Unlock()
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d requests, %d failed, %d certificates served", ok.Load(), failed.Load(), len(serials))
+	if failed.Load() > 0 {
+		t.Errorf("%d requests failed during renewal; first: %v", failed.Load(), firstErr)
+	}
+	if len(serials) < 3 {
+		t.Fatalf("saw %d certificates in 60 s of 30-second certificates: renewal did not happen twice\nlogs:\n%s", len(serials), e.g.logs)
+	}
+	if !strings.Contains(e.g.logs.String(), "certificate renewed") {
+		t.Errorf("no 'certificate renewed' log line")
+	}
+}
+
+// TestACMERenewWhileCADown stops Pebble (SIGSTOP: it keeps its accounts,
+// as a real CA does through an outage, but answers nothing) before a
+// renewal is due: the renewal fails with a clear log line, the old
+// certificate keeps being served, and once Pebble runs again the retry
+// succeeds.
+func TestACMERenewWhileCADown(t *testing.T) {
+	t.Parallel()
+	// 300-second certificates, renewed when 95% of the lifetime is left
+	// (after 15 s). The attempt hangs: the ACME client tries each request
+	// 3 times with a 30 s timeout, so it fails after ~95 s; certmagic
+	// retries a minute later (~170 s), well before expiry.
+	e := startACME(t, acmeSetup{name: "cadown.example.com", challenges: "http-01", profile: "medium",
+		profiles: map[string]time.Duration{"medium": 300 * time.Second},
+		opts:     Options{ACMERenewCheckInterval: time.Second, ACMERenewalWindowRatio: 0.95}})
+	roots := e.pebble.IssuerRoots(t)
+	first := e.waitCert(t, roots, 60*time.Second, nil)
+	e.pebble.Pause(t)
+
+	deadline := time.Now().Add(150 * time.Second)
+	for !strings.Contains(e.g.logs.String(), "certificate renewal failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no renewal failure logged while Pebble was down\nlogs:\n%s", e.g.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	line := lineWith(e.g.logs.String(), "certificate renewal failed")
+	for _, want := range []string{"ca=" + e.pebble.Directory, "challenges=http-01", "err="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("renewal failure line lacks %q: %s", want, line)
+		}
+	}
+	// Still serving the first certificate.
+	leaf, err := e.handshake(e.name, roots)
+	if err != nil || leaf.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Fatalf("while the CA is down: want the first certificate, got %v, %v", leaf, err)
+	}
+
+	e.pebble.Resume(t)
+	second := e.waitCert(t, roots, 120*time.Second, first)
+	if !second.NotAfter.After(first.NotAfter) {
+		t.Errorf("renewed certificate expires %s, not after the first's %s", second.NotAfter, first.NotAfter)
+	}
+	if time.Now().After(first.NotAfter) {
+		t.Errorf("the first certificate expired before the renewal was served")
+	}
+}
+
+// TestACMEUnreachableCA: a CA that cannot be reached, or a wrong
+// directory URL, gives a clear log line naming the CA; the ACME site
+// refuses handshakes rather than serving a wrong certificate, while the
+// other site serves.
+func TestACMEUnreachableCA(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, host, directory, want string
+	}{
+		{"refused", "refused.example.com", "https://" + testpeer.ClosedAddr(t) + "/dir", "connection refused"},
+		{"wrong path", "wrongpath.example.com", "", "404"}, // filled in below with Pebble's address
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			directory := tc.directory
+			caFile := filepath.Join(dir, "none.pem")
+			if directory == "" {
+				p := testpeer.StartPebble(t, t.TempDir(), testpeer.PebbleOptions{})
+				directory = strings.TrimSuffix(p.Directory, "/dir") + "/no-such-directory"
+				caFile = p.APICAFile
+			} else {
+				caFile = pkitest.NewCA(t, "Unrelated").WriteRoot(t, dir)
+			}
+			up := backend(t, "api")
+			g := startGateway(t, fmt.Sprintf(`data_dir: %s
+listen: {https: "127.0.0.1:0", http: "127.0.0.1:0"}
+acme: {directory: "%s", email: unreachable@example.com, ca_roots: [%s]}
+sites:
+  - hosts: [%s]
+    tls: {certificate: {source: acme, acme: {profile: default}}}
+    routes: [{upstreams: ["%s"]}]
+  - hosts: [localhost]
+    routes: [{upstreams: ["%s"]}]
+`, filepath.Join(dir, "data"), directory, caFile, tc.host, up, up))
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(g.logs.String(), "certificate request failed") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no failure logged\nlogs:\n%s", g.logs)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			line := lineWith(g.logs.String(), "certificate request failed")
+			if !strings.Contains(line, directory) || !strings.Contains(line, tc.want) {
+				t.Errorf("failure line should name the CA %s and say %q: %s", directory, tc.want, line)
+			}
+			_, err := tls.Dial("tcp", g.https, &tls.Config{ServerName: tc.host, InsecureSkipVerify: true})
+			if err == nil || !strings.Contains(err.Error(), "internal error") {
+				t.Errorf("ACME site without a certificate: want a refused handshake (internal_error alert), got %v", err)
+			}
+			if !strings.Contains(g.logs.String(), "refusing TLS handshakes for this name until its certificate is issued") {
+				t.Errorf("no log line explains the refused handshake")
+			}
+			c, err := tls.Dial("tcp", g.https, &tls.Config{ServerName: "localhost", InsecureSkipVerify: true})
+			if err != nil {
+				t.Fatalf("the other site stopped serving: %v", err)
+			}
+			c.Close()
+		})
+	}
+}
+
+func lineWith(logs, s string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
+
+func slicesContain(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
