@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
@@ -36,10 +39,14 @@ type acmeSetup struct {
 	profile    string // Pebble profile to order
 	profiles   map[string]time.Duration
 	opts       Options
+	siteACME   string            // more keys for the site's acme: block, ", key: value..."
+	eab        map[string]string // Pebble requires EAB with these keys
 }
 
 type acmeEnv struct {
 	name   string
+	yaml   string // the gateway's config
+	opts   Options
 	g      *gateway
 	pebble *testpeer.Pebble
 	dir    string
@@ -63,7 +70,7 @@ func startACME(t *testing.T, s acmeSetup) *acmeEnv {
 		profiles = map[string]time.Duration{"default": 90 * 24 * time.Hour}
 	}
 	p := testpeer.StartPebble(t, dir, testpeer.PebbleOptions{
-		HTTPPort: httpPort, TLSPort: httpsPort, Profiles: profiles})
+		HTTPPort: httpPort, TLSPort: httpsPort, Profiles: profiles, EAB: s.eab})
 	profile := s.profile
 	if profile == "" {
 		profile = "default"
@@ -81,14 +88,14 @@ acme:
   ca_roots: [%s]
 sites:
   - hosts: [%s]
-    tls: {certificate: {source: acme, acme: {profile: %s%s}}}
+    tls: {certificate: {source: acme, acme: {profile: %s%s%s}}}
     routes: [{upstreams: ["%s"]}]
   - hosts: [localhost]
     routes: [{upstreams: ["%s"]}]
 `, filepath.Join(dir, "data"), httpsPort, httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
-		s.name, profile, challenges, up, up)
+		s.name, profile, challenges, s.siteACME, up, up)
 	g := startGatewayOpts(t, yaml, s.opts)
-	return &acmeEnv{name: s.name, g: g, pebble: p, dir: dir}
+	return &acmeEnv{name: s.name, g: g, pebble: p, dir: dir, yaml: yaml, opts: s.opts}
 }
 
 // handshake connects to the gateway as a client of name that trusts
@@ -200,6 +207,86 @@ func TestACMETLSALPN01(t *testing.T) {
 	// The internal site was serving all along, and still is.
 	if _, err := e.handshake("localhost", nil); err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Fatalf("internal site: want a handshake with our local CA's certificate, got %v", err)
+	}
+}
+
+// TestACMEKeptAcrossRestartAndReload: a certificate is ordered once. A
+// restarted gateway (same data dir) serves it from storage; a reload that
+// drops the site stops serving the name, and one that brings it back
+// serves the stored certificate again, all without a new order.
+func TestACMEKeptAcrossRestartAndReload(t *testing.T) {
+	t.Parallel()
+	e := startACME(t, acmeSetup{name: "kept.example.com", challenges: "tls-alpn-01"})
+	roots := e.pebble.IssuerRoots(t)
+	first := e.waitCert(t, roots, 60*time.Second, nil)
+	if err := e.g.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	e.g = startGatewayOpts(t, e.yaml, e.opts)
+	if leaf := e.waitCert(t, roots, 10*time.Second, nil); leaf.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Fatalf("after a restart: serial %x, want the stored %x", leaf.SerialNumber, first.SerialNumber)
+	}
+
+	without := strings.Replace(e.yaml, "- hosts: ["+e.name+"]", "- hosts: [gone.example.com]", 1)
+	without = strings.Replace(without, "source: acme, acme: {profile: default, challenges: [tls-alpn-01]}", "source: internal", 1)
+	if err := os.WriteFile(e.g.configPath, []byte(without), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.handshake(e.name, roots); err == nil || !strings.Contains(err.Error(), "unrecognized name") {
+		t.Fatalf("after removing the site: want unrecognized_name, got %v", err)
+	}
+	if err := os.WriteFile(e.g.configPath, []byte(e.yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if leaf := e.waitCert(t, roots, 10*time.Second, nil); leaf.SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Fatalf("after re-adding the site: serial %x, want the stored %x", leaf.SerialNumber, first.SerialNumber)
+	}
+	if n := strings.Count(e.g.logs.String(), "requesting certificate"); n != 0 {
+		t.Errorf("the restarted gateway requested %d certificates; the stored one should have served", n)
+	}
+}
+
+// TestACMEExternalAccountBinding: a CA that requires EAB issues with the
+// right key (here with an RSA key type) and refuses a wrong one with its
+// problem document in the log.
+func TestACMEExternalAccountBinding(t *testing.T) {
+	t.Parallel()
+	const kid, mac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "mac"), filepath.Join(dir, "wrong-mac")
+	os.WriteFile(good, []byte(mac+"\n"), 0o600)
+	os.WriteFile(bad, []byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0o600)
+	e := startACME(t, acmeSetup{name: "eab.example.com", challenges: "tls-alpn-01", eab: map[string]string{kid: mac},
+		siteACME: fmt.Sprintf(", eab: {key_id: %s, mac_key_file: %s}, key_type: rsa-2048", kid, good)})
+	leaf := e.waitCert(t, e.pebble.IssuerRoots(t), 60*time.Second, nil)
+	if pk, ok := leaf.PublicKey.(*rsa.PublicKey); !ok || pk.N.BitLen() != 2048 {
+		t.Errorf("key_type rsa-2048: got a %T key", leaf.PublicKey)
+	}
+
+	wrong := strings.Replace(e.yaml, good, bad, 1)
+	wrong = strings.Replace(wrong, "eab.example.com", "eab-wrong.example.com", 1)
+	wrong = strings.Replace(wrong, e.g.https, "127.0.0.1:0", 1)
+	if e.g.http != "" {
+		wrong = strings.Replace(wrong, e.g.http, "127.0.0.1:0", 1)
+	}
+	wrong = strings.Replace(wrong, "data_dir: ", "data_dir: "+dir+"/wrong-", 1)
+	g := startGateway(t, wrong)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(g.logs.String(), "certificate request failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure logged for a wrong EAB key\nlogs:\n%s", g.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if line := lineWith(g.logs.String(), "certificate request failed"); !strings.Contains(line, "urn:ietf:params:acme:error") {
+		t.Errorf("the failure line does not carry the CA's problem document: %s", line)
 	}
 }
 
@@ -399,4 +486,38 @@ func slicesContain(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestACMECheck: `config validate` (Check) reads the files ACME settings
+// name and reports each problem at its line, without contacting the CA.
+func TestACMECheck(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tlsgate.yaml")
+	os.WriteFile(path, []byte(`acme:
+  directory: https://127.0.0.1:1/dir
+  ca_roots: [`+dir+`/missing-roots.pem]
+sites:
+  - hosts: [check.example.com]
+    tls:
+      certificate:
+        source: acme
+        acme: {eab: {key_id: kid, mac_key_file: `+dir+`/missing-mac}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+`), 0o600)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Check(cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatal("Check accepted missing files")
+	}
+	for _, want := range []string{
+		"tlsgate.yaml:3:14: acme.ca_roots[0]: reading CA bundle: open " + dir + "/missing-roots.pem: no such file or directory",
+		"tlsgate.yaml:9:49: sites[0].tls.certificate.acme.eab.mac_key_file: reading the EAB MAC key: open " + dir + "/missing-mac: no such file or directory",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Check errors lack %q:\n%v", want, err)
+		}
+	}
 }

@@ -357,7 +357,7 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 	if a.EAB.MACKeyFile != "" {
 		b, err := os.ReadFile(a.EAB.MACKeyFile)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(path("eab", own.EAB != (config.EAB{})), "reading the EAB MAC key: %v", err))
+			errs = append(errs, cfg.Errorf(path("eab.mac_key_file", own.EAB != (config.EAB{})), "reading the EAB MAC key: %v", err))
 		} else {
 			s.EABMACKey = strings.TrimSpace(string(b))
 		}

@@ -42,6 +42,10 @@ type PebbleOptions struct {
 	// tests must always name one.
 	Profiles map[string]time.Duration
 
+	// EAB, when set, makes Pebble require External Account Binding with
+	// these key IDs and their base64url HMAC keys.
+	EAB map[string]string
+
 	// NonceReject is the percentage of good nonces Pebble rejects as
 	// badNonce (PEBBLE_WFE_NONCEREJECT), to exercise client retries. Zero
 	// keeps Pebble's default of 5; -1 means none.
@@ -86,7 +90,7 @@ const pebbleStartTimeout = 20 * time.Second
 
 // StartPebble starts pebble-challtestsrv and Pebble on free 127.0.0.1 ports,
 // writing their configuration, certificates and logs (pebble.log,
-// challtestsrv.log) into dir, and waits until the ACME directory answers.
+// challtestsrv.log) into dir (created if missing), and waits until the ACME directory answers.
 // Both are stopped when the test ends; if the test failed, the tail of
 // their logs is printed. The programs come from 'make tools' (Require).
 func StartPebble(t testing.TB, dir string, opts PebbleOptions) *Pebble {
@@ -94,6 +98,9 @@ func StartPebble(t testing.TB, dir string, opts PebbleOptions) *Pebble {
 	pebbleBin := Require(t, "pebble")
 	challBin := Require(t, "pebble-challtestsrv")
 
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p := &Pebble{bin: pebbleBin, dir: dir, config: filepath.Join(dir, "pebble.json")}
 	began := time.Now()
 	p.writeAPICert(t)
@@ -410,6 +417,11 @@ func (p *Pebble) writeConfig(t testing.TB, opts PebbleOptions, listen, mgmt int)
 		// Retry-After 0: clients poll orders and authorizations at once.
 		"retryAfter": map[string]int{"authz": 0, "order": 0},
 	}}
+	if len(opts.EAB) > 0 {
+		pc := cfg["pebble"].(map[string]any)
+		pc["externalAccountBindingRequired"] = true
+		pc["externalAccountMACKeys"] = opts.EAB
+	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		t.Fatal(err)

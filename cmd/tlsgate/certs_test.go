@@ -1,0 +1,139 @@
+package main
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// TestCertsListAndRenew runs `tlsgate serve` with an ACME site (Pebble), a
+// files site and an internal site, then `tlsgate certs list` and
+// `tlsgate certs renew` beside it, as an operator would.
+func TestCertsListAndRenew(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	httpsPort, httpPort := testpeer.FreePort(t), testpeer.FreePort(t)
+	peb := testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: httpPort, TLSPort: httpsPort})
+	ca := pkitest.NewCA(t, "Files CA")
+	certFile, keyFile := pkitest.WriteFiles(t, dir, "files", ca.Issue(t, pkitest.Leaf{Names: []string{"files.example.com"}}))
+	backend := httpBackend(t)
+	cfgPath := filepath.Join(dir, "tlsgate.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`data_dir: %s
+listen: {https: "127.0.0.1:%d", http: "127.0.0.1:%d"}
+log: {format: json}
+acme: {directory: "%s", email: certs-cmd@example.com, ca_roots: [%s], profile: default}
+sites:
+  - hosts: [certs.example.com]
+    tls: {certificate: {source: acme}}
+    routes: [{upstreams: [%s]}]
+  - hosts: [files.example.com]
+    tls: {certificate: {cert: %s, key: %s}}
+    routes: [{upstreams: [%s]}]
+  - hosts: [localhost]
+    routes: [{upstreams: [%s]}]
+`, filepath.Join(dir, "data"), httpsPort, httpPort, peb.Directory, peb.APICAFile, backend, certFile, keyFile, backend, backend)), 0o600)
+
+	p := start(t, nil, "serve", "--config", cfgPath)
+	waitFor(t, "the ACME certificate", p.errOut, `"msg":"certificate obtained"`)
+	roots := peb.IssuerRoots(t)
+	served := func() string {
+		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", httpsPort), &tls.Config{ServerName: "certs.example.com", RootCAs: roots})
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+	}
+	first := served()
+
+	type row struct {
+		Name, Source, Issuer, Serial, LastResult string
+		NotAfter                                 time.Time
+		DaysLeft                                 *int
+	}
+	list := func() map[string]row {
+		out, errOut, code := runCLI(t, nil, "certs", "list", "--config", cfgPath, "--json")
+		if code != 0 {
+			t.Fatalf("certs list: exit %d\n%s", code, errOut)
+		}
+		var raw []struct {
+			Name       string    `json:"name"`
+			Source     string    `json:"source"`
+			Issuer     string    `json:"issuer"`
+			Serial     string    `json:"serial"`
+			LastResult string    `json:"last_result"`
+			NotAfter   time.Time `json:"not_after"`
+			DaysLeft   *int      `json:"days_left"`
+		}
+		if err := json.Unmarshal([]byte(out), &raw); err != nil {
+			t.Fatalf("certs list --json: %v\n%s", err, out)
+		}
+		m := map[string]row{}
+		for _, r := range raw {
+			m[r.Name] = row{r.Name, r.Source, r.Issuer, r.Serial, r.LastResult, r.NotAfter, r.DaysLeft}
+		}
+		return m
+	}
+	rows := list()
+	a := rows["certs.example.com"]
+	if a.Source != "acme" || a.Serial != first || a.LastResult != "obtained" || a.DaysLeft == nil || *a.DaysLeft < 85 || !strings.Contains(a.Issuer, "Pebble") {
+		t.Errorf("acme row: %+v (served serial %s)", a, first)
+	}
+	if f := rows["files.example.com"]; f.Source != "files" || f.Issuer != "Files CA" || f.DaysLeft == nil {
+		t.Errorf("files row: %+v", f)
+	}
+	if in := rows["localhost"]; in.Source != "internal" {
+		t.Errorf("internal row: %+v", in)
+	}
+	text, _, _ := runCLI(t, nil, "certs", "list", "--config", cfgPath)
+	for _, want := range []string{"NAME", "DAYS LEFT", "certs.example.com", "acme", "obtained", "files.example.com"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("certs list text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// Not due: nothing ordered.
+	out, errOut, code := runCLI(t, nil, "certs", "renew", "--config", cfgPath, "certs.example.com")
+	if code != 0 || !strings.Contains(out, "not due for renewal") {
+		t.Fatalf("certs renew (not due): exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Forced: the running gateway holds the challenge ports and answers
+	// the CA for the CLI through the shared storage.
+	out, errOut, code = runCLI(t, nil, "certs", "renew", "--config", cfgPath, "--force", "certs.example.com")
+	if code != 0 || !strings.Contains(out, "new certificate") {
+		t.Fatalf("certs renew --force: exit %d\n%s\n%s", code, out, errOut)
+	}
+	renewed := list()["certs.example.com"]
+	if renewed.Serial == first || renewed.LastResult != "renewed" {
+		t.Fatalf("after renew --force: %+v (first serial %s)", renewed, first)
+	}
+	// The gateway serves it after a reload.
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "reload", p.errOut, `"msg":"reloaded"`)
+	if s := served(); s != renewed.Serial {
+		t.Errorf("after SIGHUP the gateway serves %s, want the renewed %s", s, renewed.Serial)
+	}
+
+	// Mistakes get exit 1 and say why.
+	for _, tc := range []struct{ name, want string }{
+		{"files.example.com", "source is files, not acme"},
+		{"nope.example.com", `no site in ` + cfgPath + ` has the host "nope.example.com"`},
+	} {
+		_, errOut, code := runCLI(t, nil, "certs", "renew", "--config", cfgPath, tc.name)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("certs renew %s: exit %d, want 1 with %q:\n%s", tc.name, code, tc.want, errOut)
+		}
+	}
+	if _, _, code := runCLI(t, nil, "certs", "renew", "--config", cfgPath); code != 2 {
+		t.Errorf("certs renew without NAME: exit %d, want 2", code)
+	}
+}
