@@ -356,7 +356,6 @@ func TestParseValidate(t *testing.T) {
 			want: []string{`tlsgate.yaml:3:49: sites[0].tls.certificate.acme: acme: settings are only used with source: acme (this site's source is internal)`},
 		},
 
-
 		// HSTS.
 		{
 			name: "hsts negative max_age",
