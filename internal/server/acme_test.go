@@ -424,7 +424,7 @@ func TestACMEUnreachableCA(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			directory := tc.directory
-			caFile := filepath.Join(dir, "none.pem")
+			var caFile string
 			if directory == "" {
 				p := testpeer.StartPebble(t, t.TempDir(), testpeer.PebbleOptions{})
 				directory = strings.TrimSuffix(p.Directory, "/dir") + "/no-such-directory"
