@@ -173,6 +173,15 @@ func TestACMEHTTP01(t *testing.T) {
 	if !strings.Contains(e.g.logs.String(), "challenges=http-01") {
 		t.Errorf("log does not say which challenge was used:\n%s", e.g.logs)
 	}
+	// The CA's renewal information (ARI, RFC 9773) was fetched and stored
+	// with the certificate: renewal follows its window.
+	metas, _ := filepath.Glob(filepath.Join(e.dir, "data", "acme", "certificates", "*", e.name, e.name+".json"))
+	if len(metas) != 1 {
+		t.Fatalf("stored certificate metadata: %v", metas)
+	}
+	if meta, _ := os.ReadFile(metas[0]); !strings.Contains(string(meta), "suggestedWindow") {
+		t.Errorf("no ARI window stored with the certificate:\n%s", meta)
+	}
 
 	// curl, trusting only Pebble's issuing root, gets through to the upstream.
 	curl := testpeer.Require(t, "curl")
