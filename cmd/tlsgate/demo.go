@@ -27,7 +27,9 @@ Starts a small demo API on loopback and the gateway in front of it, on
 built-in defaults: HTTPS on 127.0.0.1:8443 with a certificate for
 localhost, 127.0.0.1 and ::1 from a local CA that tlsgate creates on first
 run in its data directory (and reuses after), and HTTP on 127.0.0.1:8080
-redirecting to HTTPS. It prints curl commands that work. Ctrl-C stops it.
+redirecting to HTTPS, and the admin listener (status page and Prometheus
+metrics) on 127.0.0.1:9180. It prints curl commands that work. Ctrl-C
+stops it.
 
 Examples:
   tlsgate demo
@@ -42,6 +44,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS `ADDR`")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP redirect `ADDR`, or off")
+	adminAddr := fs.String("admin", config.DefaultAdmin, "admin `ADDR` (metrics and status page), or off")
 	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +67,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := &config.Config{
 		DataDir: *dataDir,
 		Listen:  config.Listen{HTTPS: *httpsAddr, HTTP: *httpAddr},
+		Admin:   config.Admin{Listen: *adminAddr},
 		Sites: []config.Site{{
 			Hosts: []string{"localhost", "127.0.0.1", "::1"},
 			Routes: []config.Route{
@@ -109,6 +113,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d/internal/payments   (403: no client certificate)\n", root, port)
 		if a := srv.HTTPAddr(); a != nil {
 			fmt.Fprintf(stdout, "  curl -i http://localhost:%d/api/health\n", a.(*net.TCPAddr).Port)
+		}
+		if a := srv.AdminAddr(); a != nil {
+			fmt.Fprintf(stdout, "\nStatus page: http://%s/   Prometheus metrics: http://%s/metrics\n", a, a)
 		}
 		fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n\n")
 		return nil

@@ -264,8 +264,20 @@ func TestDemo(t *testing.T) {
 	data := t.TempDir()
 	var firstRoot []byte
 	for run := 0; run < 2; run++ {
-		p := start(t, nil, "demo", "--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", data, "--log-format", "json")
+		p := start(t, nil, "demo", "--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data-dir", data, "--log-format", "json")
 		waitFor(t, "the printed instructions", p.out, `Press Ctrl-C to stop`)
+		admin := waitFor(t, "the status page address", p.out, `Status page: (http://127\.0\.0\.1:\d+/)`)[1]
+		for path, want := range map[string]string{"": "Certificates", "metrics": "tlsgate_certificate_not_after_timestamp_seconds"} {
+			resp, err := http.Get(admin + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+				t.Errorf("demo admin %s: %d, lacks %q", admin+path, resp.StatusCode, want)
+			}
+		}
 		lines := regexp.MustCompile(`(?m)^  (curl [^(\n]*?)\s*(\(403[^)]*\))?$`).FindAllStringSubmatch(p.out(), -1)
 		if len(lines) != 5 {
 			t.Fatalf("demo printed %d curl lines, want 5:\n%s", len(lines), p.out())

@@ -65,6 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func runGateway(ctx context.Context, cfg *config.Config, opts server.Options, ready func(*server.Server) error) error {
 	tuneGC()
 	routeStdLog(opts.Log)
+	server.Version = versionString()
 	srv, err := server.New(cfg, opts)
 	if err != nil {
 		return err

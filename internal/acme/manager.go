@@ -84,6 +84,8 @@ type Options struct {
 	// renewal; 0 means certmagic's default (10 minutes). Short-lived test
 	// certificates need seconds.
 	RenewCheckInterval time.Duration
+	// OnResult, when set, is told the outcome of every order (metrics).
+	OnResult func(name string, ok bool)
 	// RenewalWindowRatio is the fraction of a certificate's lifetime left
 	// when renewal starts if the CA gives no ARI window; 0 means 1/3.
 	RenewalWindowRatio float64
@@ -466,4 +468,18 @@ func Stored(ctx context.Context, store storage.Storage, directory, name string) 
 		return nil, err
 	}
 	return certs.ParsePEMCertificates(data)
+}
+
+// Status returns the latest request outcome recorded for name.
+func (m *Manager) Status(name string) Status { return m.status.get(name) }
+
+// LeafFor returns the certificate served for host, or nil before one has
+// been issued.
+func (s *Source) LeafFor(host string) *x509.Certificate {
+	for _, c := range s.m.cache.AllMatchingCertificates(host) {
+		if c.Leaf != nil && certs.Covers(c.Leaf, host) {
+			return c.Leaf
+		}
+	}
+	return nil
 }

@@ -125,6 +125,9 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 			result = ResultRenewed
 		}
 		m.log.Info("certificate "+result, "name", name, "ca", ca)
+		if m.opts.OnResult != nil {
+			m.opts.OnResult(name, true)
+		}
 		m.status.update(name, func(st *Status) {
 			st.CA, st.LastResult, st.LastError, st.LastSuccess, st.Failures = ca, result, "", time.Now(), 0
 		})
@@ -139,6 +142,9 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 			m.log.Error("certificate renewal failed; the current certificate keeps serving and renewal is retried with back-off", args...)
 		} else {
 			m.log.Error("certificate request failed; retrying with back-off (1 min, 2 min, ... up to 6 h)", args...)
+		}
+		if m.opts.OnResult != nil {
+			m.opts.OnResult(name, false)
 		}
 		m.status.update(name, func(st *Status) {
 			st.CA, st.LastResult, st.LastError = ca, ResultFailed, msg

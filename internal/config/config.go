@@ -40,6 +40,9 @@ type Config struct {
 	// Log controls logging.
 	Log Log `yaml:"log"`
 
+	// Admin is the admin listener: Prometheus metrics and the status page.
+	Admin Admin `yaml:"admin"`
+
 	// ACME holds defaults for every site whose certificate source is acme
 	// (typically the account email, and the CA when it is not Let's
 	// Encrypt). A site's own certificate.acme overrides them key by key.
@@ -56,6 +59,25 @@ type Listen struct {
 	// answer ACME http-01 challenges). "off" disables it. Default ":80".
 	HTTP string `yaml:"http"`
 }
+
+// Admin configures the admin listener, which serves Prometheus metrics at
+// /metrics and a status page at / (certificates and their expiry, the
+// handshake mix, client-certificate failures, upstream health). It has no
+// authentication and shows no secrets; still, keep it off the internet.
+type Admin struct {
+	// Listen is "host:port" (e.g. "127.0.0.1:9180"), or "off" (the
+	// default). Metrics are only collected when it is on.
+	Listen string `yaml:"listen"`
+	// AllowRemote permits an address other than loopback. Without it such
+	// an address is refused, so metrics are never exposed by mistake.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// Enabled reports whether the admin listener is on.
+func (a Admin) Enabled() bool { return a.Listen != "" && a.Listen != ListenOff }
+
+// DefaultAdmin is the address the docs and `tlsgate demo` use.
+const DefaultAdmin = "127.0.0.1:9180"
 
 // ListenOff is the value of Listen.HTTP that disables the redirect listener.
 const ListenOff = "off"

@@ -111,7 +111,7 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "short unknown key gets no far-fetched suggestion",
 			yaml: "foo: 1\n",
-			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, data_dir, limits, listen, log, sites, timeouts, trusted_proxies)`},
+			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, data_dir, limits, listen, log, sites, timeouts, trusted_proxies)`},
 		},
 		{
 			name: "repeated key",
@@ -316,6 +316,19 @@ func TestParseValidate(t *testing.T) {
 			name: "unknown source",
 			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: vault}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 			want: []string{`tlsgate.yaml:3:33: sites[0].tls.certificate.source: "vault" is not a certificate source: use files, internal or acme`},
+		},
+		{
+			name: "admin on loopback",
+			yaml: "admin: {listen: '127.0.0.1:9180'}\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+		},
+		{
+			name: "admin remote needs allow_remote",
+			yaml: "admin: {listen: ':9180'}\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{`tlsgate.yaml:1:17: admin.listen: ":9180" is reachable from other machines and the admin listener has no authentication: use 127.0.0.1:9180, or set admin.allow_remote: true behind a firewall`},
+		},
+		{
+			name: "admin remote allowed",
+			yaml: "admin: {listen: '0.0.0.0:9180', allow_remote: true}\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 		},
 		{
 			name: "acme valid with top-level defaults",

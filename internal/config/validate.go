@@ -30,6 +30,14 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.Admin.Enabled() {
+		if err := checkHostPort(c.Admin.Listen); err != nil {
+			add("admin.listen", "%v (or \"off\")", err)
+		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !isLoopback(host) {
+			add("admin.listen", "%q is reachable from other machines and the admin listener has no authentication: use %s, or set admin.allow_remote: true behind a firewall", c.Admin.Listen, DefaultAdmin)
+		}
+	}
+
 	for i, p := range c.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
 			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR range such as 10.0.0.0/8", p)
@@ -350,4 +358,12 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 			add(hp, "%q is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)", h)
 		}
 	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

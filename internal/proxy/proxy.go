@@ -7,6 +7,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,17 @@ type Options struct {
 	UpstreamConnect, UpstreamResponse time.Duration
 	// UpstreamTLS is the client config for https upstreams.
 	UpstreamTLS *tls.Config
+	// Observer, when set, is told about every request (metrics).
+	Observer Observer
+}
+
+// Observer receives per-request events. Routes are the configured path
+// prefixes ("" when none matched); results of client-certificate checks
+// are "success" or an mtls reason.
+type Observer interface {
+	Request(site, route, method string, status int, d time.Duration)
+	UpstreamError(site, route, kind string)
+	ClientCert(site, route, result string, leaf *x509.Certificate)
 }
 
 // SiteConfig describes one site.
@@ -193,15 +205,25 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		inf.header["X-Request-Id"] = inf.ids
 	}
 
-	var start time.Time
-	if s.opts.AccessLog {
-		start = time.Now()
+	rt := s.match(r.URL.Path)
+	if obs := s.opts.Observer; s.opts.AccessLog || obs != nil {
+		start := time.Now()
 		lw := &logWriter{ResponseWriter: w, status: 0}
-		defer func() { s.logAccess(r, lw, inf, start) }()
+		defer func() {
+			if s.opts.AccessLog {
+				s.logAccess(r, lw, inf, start)
+			}
+			if obs != nil {
+				route := ""
+				if rt != nil {
+					route = rt.path
+				}
+				obs.Request(s.name, route, r.Method, lw.status, time.Since(start))
+			}
+		}()
 		w = lw
 	}
 
-	rt := s.match(r.URL.Path)
 	if rt == nil {
 		writeError(w, http.StatusNotFound, "no route for this path", inf.id)
 		return
@@ -212,10 +234,17 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if res.OK && !rt.allow.Permits(res.Leaf) {
 				res = mtls.Result{Leaf: res.Leaf, Reason: mtls.ReasonNotAllowed}
 			}
-			if !res.OK {
-				s.refuseClient(w, r, rt, res, inf.id)
-				return
+		}
+		if obs := s.opts.Observer; obs != nil && (rt.mode != mtls.None || len(r.TLS.PeerCertificates) > 0) {
+			if res.OK {
+				obs.ClientCert(s.name, rt.path, "success", res.Leaf)
+			} else {
+				obs.ClientCert(s.name, rt.path, res.Reason, res.Leaf)
 			}
+		}
+		if rt.mode == mtls.Require && !res.OK {
+			s.refuseClient(w, r, rt, res, inf.id)
+			return
 		}
 		inf.client = &res
 	}
@@ -344,9 +373,19 @@ func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 		w.WriteHeader(499)
 		return
 	}
-	status, msg := http.StatusBadGateway, "the upstream could not be reached"
+	status, msg, kind := http.StatusBadGateway, "the upstream could not be reached", "other"
+	if isDialError(err) {
+		kind = "connect"
+	}
 	if isTimeout(err) {
-		status, msg = http.StatusGatewayTimeout, "the upstream did not answer in time"
+		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
+	}
+	if obs := s.opts.Observer; obs != nil {
+		route := ""
+		if rt := s.match(r.URL.Path); rt != nil {
+			route = rt.path
+		}
+		obs.UpstreamError(s.name, route, kind)
 	}
 	s.opts.Log.Error("upstream error", "site", s.name, "path", r.URL.Path, "upstream", inf.upstream,
 		"request_id", inf.id, "status", status, "err", err)

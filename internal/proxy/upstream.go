@@ -236,3 +236,28 @@ func infoFrom(ctx context.Context) *info {
 	i, _ := ctx.Value(ctxKey{}).(*info)
 	return i
 }
+
+// UpstreamState is one upstream's passive health, for metrics and the
+// status page.
+type UpstreamState struct {
+	Route, URL string
+	Healthy    bool
+	Failures   int
+	RetryAt    time.Time // while backed off
+}
+
+// Upstreams reports the health of every upstream of every route.
+func (s *Site) Upstreams() []UpstreamState {
+	var out []UpstreamState
+	now := time.Now().UnixNano()
+	for _, rt := range s.routes {
+		for _, u := range rt.pool.ups {
+			st := UpstreamState{Route: rt.path, URL: u.name, Healthy: true, Failures: int(u.fails.Load())}
+			if until := u.downUntil.Load(); until > now {
+				st.Healthy, st.RetryAt = false, time.Unix(0, until)
+			}
+			out = append(out, st)
+		}
+	}
+	return out
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/storage"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
@@ -60,6 +61,10 @@ type Server struct {
 
 	httpsLn, httpLn net.Listener
 	https, http     *http.Server
+
+	metrics *metrics.Metrics // nil unless the admin listener is on
+	adminLn net.Listener
+	admin   *http.Server
 }
 
 // New builds a gateway from cfg without binding any address.
@@ -69,7 +74,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{log: opts.Log, opts: opts, tickets: tlspolicy.NewTicketKeys()}
 	s.cfg.Store(cfg) // before build: openCA reads the data dir from it
-	st, err := build(cfg, s.log, s.openCA, s.openACME, false)
+	if cfg.Admin.Enabled() {
+		s.metrics = metrics.New()
+		s.metrics.SetInventory(s.inventory)
+	}
+	st, err := build(cfg, s.log, s.openCA, s.openACME, s.metrics, false)
 	if err != nil {
 		s.closeACME()
 		return nil, err
@@ -81,7 +90,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // Check builds everything cfg describes, reporting all problems, without
 // listening or creating any state on disk.
 func Check(cfg *config.Config, log *slog.Logger) error {
-	st, err := build(cfg, log, nil, nil, true)
+	st, err := build(cfg, log, nil, nil, nil, true)
 	if err != nil {
 		return err
 	}
@@ -108,9 +117,14 @@ func (s *Server) openACME() *acme.Manager {
 	defer s.acmeMu.Unlock()
 	if s.acme == nil {
 		dir := datadir.ACME(datadir.Resolve(s.cfg.Load().DataDir))
+		var onResult func(string, bool)
+		if s.metrics != nil {
+			onResult = s.metrics.ACMEResult
+		}
 		s.acme = acme.NewManager(acme.Options{
 			Storage:            storage.NewFile(dir),
 			Log:                s.log,
+			OnResult:           onResult,
 			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
 			RenewalWindowRatio: s.opts.ACMERenewalWindowRatio,
 		})
@@ -180,8 +194,27 @@ func (s *Server) Listen() error {
 		}
 		s.httpLn = ln
 	}
+	if cfg.Admin.Enabled() {
+		ln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			s.httpsLn.Close()
+			if s.httpLn != nil {
+				s.httpLn.Close()
+			}
+			return fmt.Errorf("listening for the admin listener on %s: %w", cfg.Admin.Listen, err)
+		}
+		s.adminLn = ln
+	}
 	s.startACME()
 	return nil
+}
+
+// AdminAddr is the bound admin address, or nil when it is off.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
 }
 
 // HTTPSAddr is the bound HTTPS address (after Listen).
@@ -209,7 +242,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		// net/http enables HTTP/2 only when the listener's config offers it.
 		NextProtos: []string{"h2", "http/1.1"},
 	}
-	errLog := slog.NewLogLogger(&serverErrorHandler{s.log.Handler()}, slog.LevelWarn)
+	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
 	s.https = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTPS),
 		TLSConfig:         base,
@@ -237,7 +270,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		go func() { errc <- s.http.Serve(s.httpLn) }()
 	}
-	s.log.Info("serving", "https", s.httpsLn.Addr().String(), "http", addrString(s.httpLn), "sites", len(s.state.Load().sites))
+	if s.adminLn != nil {
+		s.admin = s.adminServer(errLog)
+		go func() { errc <- s.admin.Serve(s.adminLn) }()
+	}
+	s.log.Info("serving", "https", s.httpsLn.Addr().String(), "http", addrString(s.httpLn), "admin", addrString(s.adminLn), "sites", len(s.state.Load().sites))
 
 	select {
 	case err := <-errc:
@@ -257,7 +294,7 @@ func (s *Server) shutdown(grace time.Duration) error {
 		errs []error
 		wg   sync.WaitGroup
 	)
-	for _, srv := range []*http.Server{s.https, s.http} {
+	for _, srv := range []*http.Server{s.https, s.http, s.admin} {
 		if srv == nil {
 			continue
 		}
@@ -387,7 +424,7 @@ func (s *Server) Reload() error {
 		}
 		cfg = next
 	}
-	st, err := build(cfg, s.log, s.openCA, s.openACME, false)
+	st, err := build(cfg, s.log, s.openCA, s.openACME, s.metrics, false)
 	if err != nil {
 		return fmt.Errorf("reloading, still serving the previous config:\n%w", err)
 	}
@@ -412,10 +449,16 @@ func (s *Server) Reload() error {
 // serverErrorHandler routes net/http's internal log lines: TLS handshake
 // failures are routine on the internet (scanners, old clients) and go to
 // debug; everything else stays a warning.
-type serverErrorHandler struct{ slog.Handler }
+type serverErrorHandler struct {
+	slog.Handler
+	metrics *metrics.Metrics // counts handshake failures; may be nil
+}
 
 func (h *serverErrorHandler) Handle(ctx context.Context, r slog.Record) error {
 	if strings.Contains(r.Message, "TLS handshake error") {
+		if h.metrics != nil {
+			h.metrics.HandshakeFailure(metrics.FailureReason(r.Message))
+		}
 		if !h.Enabled(ctx, slog.LevelDebug) {
 			return nil
 		}

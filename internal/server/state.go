@@ -22,6 +22,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/proxy"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
@@ -58,7 +59,7 @@ type acmeOpener func() *acme.Manager
 // build makes a state from cfg. Every problem is returned, joined, each
 // naming its place in the config. With checkOnly, sources that would
 // create state (the internal CA) are not opened.
-func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeOpener, checkOnly bool) (*state, error) {
+func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeOpener, m *metrics.Metrics, checkOnly bool) (*state, error) {
 	st := &state{
 		cfg:        cfg,
 		byHost:     hostmap.New[*site](),
@@ -78,6 +79,9 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 		UpstreamConnect:  cfg.Timeouts.UpstreamConnect,
 		UpstreamResponse: cfg.Timeouts.UpstreamResponse,
 		UpstreamTLS:      tlspolicy.Client(nil),
+	}
+	if m != nil {
+		opts.Observer = m
 	}
 
 	var errs []error
@@ -146,6 +150,10 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			}
 			if verifier != nil {
 				opts.ClientCAs = verifier.Roots()
+			}
+			if m != nil {
+				name := s.name
+				opts.OnHandshake = func(cs *tls.ConnectionState) { m.Handshake(name, cs) }
 			}
 			s.tls, err = tlspolicy.Server(opts)
 			if err != nil {

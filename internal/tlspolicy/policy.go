@@ -67,6 +67,9 @@ type Options struct {
 	// request (package mtls), so that public and mTLS routes can share a
 	// host and a refusal can say why.
 	ClientCAs *x509.CertPool
+	// OnHandshake, when set, is called after every successful handshake,
+	// resumed ones included (metrics).
+	OnHandshake func(*tls.ConnectionState)
 }
 
 // Server returns a server tls.Config for o. Key-exchange groups are Go's
@@ -93,6 +96,11 @@ func Server(o Options) (*tls.Config, error) {
 	if o.ClientCAs != nil {
 		c.ClientAuth = tls.RequestClientCert
 		c.ClientCAs = o.ClientCAs
+	}
+	if f := o.OnHandshake; f != nil {
+		// Called by crypto/tls for full and resumed handshakes alike; it
+		// never refuses one.
+		c.VerifyConnection = func(cs tls.ConnectionState) error { f(&cs); return nil }
 	}
 	return c, nil
 }

@@ -1,0 +1,397 @@
+// Package metrics is the gateway's Prometheus instrumentation: TLS
+// handshakes, certificates, client-certificate verifications, HTTP
+// requests and upstream health. Every label takes values from a bounded
+// set (config names, TLS parameter names, fixed reasons): never raw paths,
+// client addresses or names taken from untrusted certificates.
+// docs/metrics.md documents each metric.
+package metrics
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Inventory is what the gateway serves right now, read at scrape time.
+type Inventory struct {
+	Certificates []Certificate
+	Upstreams    []Upstream
+}
+
+// Certificate is one served certificate.
+type Certificate struct {
+	Site, Name, Source, Issuer, Serial string
+	NotBefore, NotAfter                time.Time // zero while an ACME order is pending
+}
+
+// Upstream is one upstream of a route and its passive health.
+type Upstream struct {
+	Site, Route, URL string
+	Healthy          bool
+	Failures         int
+	RetryAt          time.Time
+}
+
+// Metrics holds the gateway's collectors. Its methods are safe for
+// concurrent use; the zero value is not usable: call New.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	handshakes        *prometheus.CounterVec
+	handshakeFailures *prometheus.CounterVec
+	clientCerts       *prometheus.CounterVec
+	requests          *prometheus.CounterVec
+	latency           *prometheus.HistogramVec
+	upstreamErrors    *prometheus.CounterVec
+	acmeAttempts      *prometheus.CounterVec
+
+	mu         sync.Mutex
+	inventory  func() Inventory
+	clientSeen map[string]seenCert // by issuer: the earliest-expiring recent client certificate
+	mix        Mix
+	failures   []ClientCertFailure // ring of the most recent refusals
+	failNext   int
+}
+
+// ClientCertFailure is one refused or failed client certificate.
+type ClientCertFailure struct {
+	Time                         time.Time
+	Site, Route, Reason, Subject string
+}
+
+// recentFailures is how many client-certificate failures the status page
+// can show.
+const recentFailures = 50
+
+type seenCert struct {
+	notAfter time.Time
+	seen     time.Time
+}
+
+// clientCertWindow is how long a client certificate counts as "seen
+// recently" for the earliest-expiry gauge.
+const clientCertWindow = 24 * time.Hour
+
+// Mix is the handshake mix since start, for the status page.
+type Mix struct {
+	Versions, Groups, ALPN, Failures map[string]uint64
+	Resumed, Full                    uint64
+}
+
+// New registers every collector, Go runtime and process metrics included.
+func New() *Metrics {
+	m := &Metrics{
+		Registry:   prometheus.NewRegistry(),
+		clientSeen: map[string]seenCert{},
+		mix:        Mix{Versions: map[string]uint64{}, Groups: map[string]uint64{}, ALPN: map[string]uint64{}, Failures: map[string]uint64{}},
+	}
+	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_tls_handshakes_total",
+		Help: "Completed TLS handshakes by site, protocol version, cipher suite, key-exchange group, ALPN protocol and whether the session was resumed.",
+	}, []string{"site", "version", "cipher", "group", "alpn", "resumed"})
+	m.handshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_tls_handshake_failures_total",
+		Help: "Failed TLS handshakes by reason: no_shared_cipher, unsupported_version, unknown_sni, no_certificate, bad_client_cert, timeout, client_closed, not_tls, other.",
+	}, []string{"reason"})
+	m.clientCerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_client_cert_verifications_total",
+		Help: "Client-certificate checks on routes that ask for one, by site, route and result (success, or the refusal reason).",
+	}, []string{"site", "route", "result"})
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_http_requests_total",
+		Help: "HTTPS requests by site, route (the configured path prefix), method and status class (2xx, 3xx, 4xx, 5xx).",
+	}, []string{"site", "route", "method", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tlsgate_http_request_duration_seconds",
+		Help:    "Time from the request's headers to the end of the response, by site and route.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"site", "route"})
+	m.upstreamErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_upstream_errors_total",
+		Help: "Requests that failed at the upstream, by site, route and kind (connect, timeout, other).",
+	}, []string{"site", "route", "kind"})
+	m.acmeAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_acme_renewal_attempts_total",
+		Help: "ACME certificate orders (first issuance and renewals) by name and result (success, failure).",
+	}, []string{"name", "result"})
+	m.Registry.MustRegister(m.handshakes, m.handshakeFailures, m.clientCerts, m.requests, m.latency,
+		m.upstreamErrors, m.acmeAttempts, &inventoryCollector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// SetInventory sets the function read at every scrape.
+func (m *Metrics) SetInventory(f func() Inventory) {
+	m.mu.Lock()
+	m.inventory = f
+	m.mu.Unlock()
+}
+
+// Inventory returns what SetInventory's function reports now.
+func (m *Metrics) Inventory() Inventory {
+	m.mu.Lock()
+	f := m.inventory
+	m.mu.Unlock()
+	if f == nil {
+		return Inventory{}
+	}
+	return f()
+}
+
+// Handshake counts a completed handshake on site.
+func (m *Metrics) Handshake(site string, cs *tls.ConnectionState) {
+	version := tls.VersionName(cs.Version)
+	group := groupName(cs.CurveID)
+	alpn := cs.NegotiatedProtocol
+	if alpn == "" {
+		alpn = "none"
+	}
+	m.handshakes.WithLabelValues(site, version, tls.CipherSuiteName(cs.CipherSuite), group, alpn,
+		strconv.FormatBool(cs.DidResume)).Inc()
+	m.mu.Lock()
+	m.mix.Versions[version]++
+	m.mix.Groups[group]++
+	m.mix.ALPN[alpn]++
+	if cs.DidResume {
+		m.mix.Resumed++
+	} else {
+		m.mix.Full++
+	}
+	m.mu.Unlock()
+}
+
+// groupName names a key-exchange group; a resumed TLS 1.2 session has
+// none.
+func groupName(id tls.CurveID) string {
+	if id == 0 {
+		return "none"
+	}
+	return id.String()
+}
+
+// HandshakeFailure counts a failed handshake.
+func (m *Metrics) HandshakeFailure(reason string) {
+	m.handshakeFailures.WithLabelValues(reason).Inc()
+	m.mu.Lock()
+	m.mix.Failures[reason]++
+	m.mu.Unlock()
+}
+
+// HandshakeMix returns a copy of the handshake mix since start.
+func (m *Metrics) HandshakeMix() Mix {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := func(src map[string]uint64) map[string]uint64 {
+		out := make(map[string]uint64, len(src))
+		for k, v := range src {
+			out[k] = v
+		}
+		return out
+	}
+	return Mix{Versions: c(m.mix.Versions), Groups: c(m.mix.Groups), ALPN: c(m.mix.ALPN), Failures: c(m.mix.Failures),
+		Resumed: m.mix.Resumed, Full: m.mix.Full}
+}
+
+// FailureReason sorts a handshake error, as net/http logs it, into the
+// bounded set of reasons of tlsgate_tls_handshake_failures_total.
+func FailureReason(msg string) string {
+	switch {
+	case strings.Contains(msg, "no cipher suite supported"):
+		return "no_shared_cipher"
+	case strings.Contains(msg, "unsupported versions"), strings.Contains(msg, "protocol version not supported"):
+		return "unsupported_version"
+	case strings.Contains(msg, "no certificates configured"), strings.Contains(msg, "unrecognized name"):
+		return "unknown_sni"
+	case strings.Contains(msg, "no certificate for"):
+		return "no_certificate"
+	case strings.Contains(msg, "client certificate"), strings.Contains(msg, "bad certificate"):
+		return "bad_client_cert"
+	case strings.Contains(msg, "timeout"):
+		return "timeout"
+	case strings.Contains(msg, "EOF"), strings.Contains(msg, "connection reset"), strings.Contains(msg, "broken pipe"):
+		return "client_closed"
+	case strings.Contains(msg, "does not look like a TLS handshake"):
+		return "not_tls"
+	}
+	return "other"
+}
+
+// ReasonText says what a handshake failure reason means, for people.
+func ReasonText(reason string) string {
+	switch reason {
+	case "no_shared_cipher":
+		return "no shared cipher suite"
+	case "unsupported_version":
+		return "unsupported protocol version"
+	case "unknown_sni":
+		return "unknown server name (SNI)"
+	case "no_certificate":
+		return "certificate not issued yet"
+	case "bad_client_cert":
+		return "bad client certificate"
+	case "timeout":
+		return "handshake timed out"
+	case "client_closed":
+		return "client closed the connection"
+	case "not_tls":
+		return "not TLS"
+	}
+	return reason
+}
+
+// Request counts a finished request. route is the configured prefix
+// ("" when no route matched).
+func (m *Metrics) Request(site, route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "none"
+	}
+	m.requests.WithLabelValues(site, route, methodLabel(method), codeClass(status)).Inc()
+	m.latency.WithLabelValues(site, route).Observe(d.Seconds())
+}
+
+// methodLabel keeps the method label bounded: any method outside the
+// standard set is "other".
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return m
+	}
+	return "other"
+}
+
+func codeClass(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// UpstreamError counts a request that failed at the upstream.
+func (m *Metrics) UpstreamError(site, route, kind string) {
+	m.upstreamErrors.WithLabelValues(site, route, kind).Inc()
+}
+
+// ClientCert counts a client-certificate check. leaf, when given, is the
+// presented certificate: on success it feeds the earliest-expiry gauge
+// (only trusted issuers get there, which keeps that label bounded); on
+// failure its subject is kept for the status page, never as a label.
+func (m *Metrics) ClientCert(site, route, result string, leaf *x509.Certificate) {
+	m.clientCerts.WithLabelValues(site, route, result).Inc()
+	if result != "success" {
+		f := ClientCertFailure{Time: time.Now(), Site: site, Route: route, Reason: result}
+		if leaf != nil {
+			f.Subject = leaf.Subject.String()
+		}
+		m.mu.Lock()
+		if len(m.failures) < recentFailures {
+			m.failures = append(m.failures, f)
+		} else {
+			m.failures[m.failNext] = f
+		}
+		m.failNext = (m.failNext + 1) % recentFailures
+		m.mu.Unlock()
+		return
+	}
+	if leaf == nil {
+		return
+	}
+	issuer := leaf.Issuer.String()
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.clientSeen[issuer]
+	if !ok || leaf.NotAfter.Before(cur.notAfter) || now.Sub(cur.seen) > clientCertWindow || leaf.NotAfter.Equal(cur.notAfter) {
+		m.clientSeen[issuer] = seenCert{notAfter: leaf.NotAfter, seen: now}
+	}
+}
+
+// RecentClientCertFailures returns the latest failures, newest first.
+func (m *Metrics) RecentClientCertFailures() []ClientCertFailure {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]ClientCertFailure, 0, len(m.failures))
+	for i := range len(m.failures) {
+		j := (m.failNext - 1 - i + 2*recentFailures) % recentFailures
+		if j < len(m.failures) {
+			out = append(out, m.failures[j])
+		}
+	}
+	return out
+}
+
+// ACMEResult counts an ACME order's outcome.
+func (m *Metrics) ACMEResult(name string, ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	m.acmeAttempts.WithLabelValues(name, result).Inc()
+}
+
+// inventoryCollector reports certificates, upstream health and recent
+// client certificates as they are at scrape time.
+type inventoryCollector struct{ m *Metrics }
+
+var (
+	descNotAfter = prometheus.NewDesc("tlsgate_certificate_not_after_timestamp_seconds",
+		"When a served certificate expires (Unix seconds).", []string{"site", "name", "issuer", "source", "serial"}, nil)
+	descNotBefore = prometheus.NewDesc("tlsgate_certificate_not_before_timestamp_seconds",
+		"When a served certificate became valid (Unix seconds).", []string{"site", "name", "issuer", "source", "serial"}, nil)
+	descEarliest = prometheus.NewDesc("tlsgate_certificate_earliest_expiry_seconds",
+		"Seconds until the first of the served certificates expires (negative once expired).", nil, nil)
+	descPending = prometheus.NewDesc("tlsgate_certificate_pending",
+		"1 for a name whose certificate is not issued yet (its handshakes are refused).", []string{"site", "name", "source"}, nil)
+	descUpstreamUp = prometheus.NewDesc("tlsgate_upstream_up",
+		"1 when an upstream is in rotation, 0 while it is backed off after failed connections.", []string{"site", "route", "upstream"}, nil)
+	descClientExpiry = prometheus.NewDesc("tlsgate_client_cert_earliest_expiry_timestamp_seconds",
+		"Earliest expiry (Unix seconds) among verified client certificates seen in the last 24 h, per issuer.", []string{"issuer"}, nil)
+)
+
+func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descEarliest, descPending, descUpstreamUp, descClientExpiry} {
+		ch <- d
+	}
+}
+
+func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
+	inv := c.m.Inventory()
+	var earliest time.Time
+	for _, cert := range inv.Certificates {
+		if cert.NotAfter.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, 1, cert.Site, cert.Name, cert.Source)
+			continue
+		}
+		labels := []string{cert.Site, cert.Name, cert.Issuer, cert.Source, cert.Serial}
+		ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), labels...)
+		ch <- prometheus.MustNewConstMetric(descNotBefore, prometheus.GaugeValue, float64(cert.NotBefore.Unix()), labels...)
+		if earliest.IsZero() || cert.NotAfter.Before(earliest) {
+			earliest = cert.NotAfter
+		}
+	}
+	if !earliest.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descEarliest, prometheus.GaugeValue, time.Until(earliest).Seconds())
+	}
+	for _, u := range inv.Upstreams {
+		up := 0.0
+		if u.Healthy {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descUpstreamUp, prometheus.GaugeValue, up, u.Site, u.Route, u.URL)
+	}
+	now := time.Now()
+	c.m.mu.Lock()
+	for issuer, s := range c.m.clientSeen {
+		if now.Sub(s.seen) > clientCertWindow {
+			delete(c.m.clientSeen, issuer)
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descClientExpiry, prometheus.GaugeValue, float64(s.notAfter.Unix()), issuer)
+	}
+	c.m.mu.Unlock()
+}

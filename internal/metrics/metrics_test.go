@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestFailureReason(t *testing.T) {
+	for msg, want := range map[string]string{
+		"http: TLS handshake error from 127.0.0.1:5: tls: no cipher suite supported by both client and server": "no_shared_cipher",
+		"http: TLS handshake error from 127.0.0.1:5: tls: client offered only unsupported versions: [302 301]": "unsupported_version",
+		"http: TLS handshake error from 127.0.0.1:5: tls: no certificates configured":                          "unknown_sni",
+		"http: TLS handshake error from 127.0.0.1:5: no certificate for api.example.com yet: ...":               "no_certificate",
+		"http: TLS handshake error from 127.0.0.1:5: tls: failed to parse client certificate: x509: ...":       "bad_client_cert",
+		"http: TLS handshake error from 127.0.0.1:5: read tcp 127.0.0.1:443->127.0.0.1:5: i/o timeout":         "timeout",
+		"http: TLS handshake error from 127.0.0.1:5: EOF":                                                      "client_closed",
+		"http: TLS handshake error from 127.0.0.1:5: read tcp: connection reset by peer":                       "client_closed",
+		"http: TLS handshake error from 127.0.0.1:5: tls: first record does not look like a TLS handshake":     "not_tls",
+		"http: TLS handshake error from 127.0.0.1:5: something new":                                            "other",
+	} {
+		if got := FailureReason(msg); got != want {
+			t.Errorf("FailureReason(%q) = %s, want %s", msg, got, want)
+		}
+		if ReasonText(want) == "" {
+			t.Errorf("no text for %s", want)
+		}
+	}
+}
+
+func TestLabelsStayBounded(t *testing.T) {
+	for in, want := range map[string]string{"GET": "GET", "PROPFIND": "other", "get": "other", "": "other"} {
+		if got := methodLabel(in); got != want {
+			t.Errorf("methodLabel(%q) = %s, want %s", in, got, want)
+		}
+	}
+	for in, want := range map[int]string{200: "2xx", 404: "4xx", 599: "5xx", 0: "other", 600: "other", 101: "1xx"} {
+		if got := codeClass(in); got != want {
+			t.Errorf("codeClass(%d) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestClientCertFailuresRing keeps the newest 50 failures, newest first,
+// and feeds the expiry gauge from successes only.
+func TestClientCertFailuresRing(t *testing.T) {
+	m := New()
+	for i := range 60 {
+		leaf := &x509.Certificate{Subject: pkix.Name{CommonName: fmt.Sprint(i)}, Issuer: pkix.Name{CommonName: "evil"}}
+		m.ClientCert("s", "/r/", "untrusted issuer", leaf)
+	}
+	got := m.RecentClientCertFailures()
+	if len(got) != recentFailures || got[0].Subject != "CN=59" || got[recentFailures-1].Subject != "CN=10" {
+		t.Fatalf("ring: %d entries, first %q, last %q", len(got), got[0].Subject, got[len(got)-1].Subject)
+	}
+	if len(m.clientSeen) != 0 {
+		t.Errorf("failed certificates reached the per-issuer expiry gauge: %v", m.clientSeen)
+	}
+	soon, later := time.Now().Add(time.Hour), time.Now().Add(48*time.Hour)
+	ca := pkix.Name{CommonName: "Clients CA"}
+	m.ClientCert("s", "/r/", "success", &x509.Certificate{Issuer: ca, NotAfter: later})
+	m.ClientCert("s", "/r/", "success", &x509.Certificate{Issuer: ca, NotAfter: soon})
+	m.ClientCert("s", "/r/", "success", &x509.Certificate{Issuer: ca, NotAfter: later})
+	if got := m.clientSeen["CN=Clients CA"].notAfter; !got.Equal(soon) {
+		t.Errorf("earliest client expiry %v, want %v", got, soon)
+	}
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"crypto/x509"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tlsgate/tlsgate/internal/acme"
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/metrics"
+	"github.com/tlsgate/tlsgate/internal/status"
+)
+
+// Version is shown on the status page; main sets it.
+var Version = "dev"
+
+// adminServer serves /metrics, the status page and /healthz. Nothing on
+// it can change the gateway, and nothing secret is shown: no keys, no
+// config values beyond names.
+func (s *Server) adminServer(errLog *log.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{ErrorLog: errLog}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/", status.Handler(s.snapshot))
+	cfg := s.cfg.Load()
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.Timeouts.ReadHeader,
+		IdleTimeout:       cfg.Timeouts.Idle,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+}
+
+// inventory lists the certificates and upstreams of the live state.
+func (s *Server) inventory() metrics.Inventory {
+	st := s.state.Load()
+	var inv metrics.Inventory
+	if st == nil {
+		return inv
+	}
+	for i, si := range st.sites {
+		src := st.cfg.Sites[i].TLS.Certificate.Source
+		if a, ok := si.cert.(*acme.Source); ok {
+			for _, h := range a.Hosts() {
+				inv.Certificates = append(inv.Certificates, certInfo(si.name, h, src, a.LeafFor(h)))
+			}
+		} else if si.cert != nil {
+			inv.Certificates = append(inv.Certificates, certInfo(si.name, si.name, src, si.cert.Leaf()))
+		}
+		if si.handler != nil {
+			for _, u := range si.handler.Upstreams() {
+				inv.Upstreams = append(inv.Upstreams, metrics.Upstream{Site: si.name, Route: u.Route, URL: u.URL,
+					Healthy: u.Healthy, Failures: u.Failures, RetryAt: u.RetryAt})
+			}
+		}
+	}
+	return inv
+}
+
+func certInfo(site, name, source string, leaf *x509.Certificate) metrics.Certificate {
+	c := metrics.Certificate{Site: site, Name: name, Source: source}
+	if leaf != nil {
+		c.Issuer = leaf.Issuer.CommonName
+		if c.Issuer == "" {
+			c.Issuer = leaf.Issuer.String()
+		}
+		c.Serial = leaf.SerialNumber.Text(16)
+		c.NotBefore, c.NotAfter = leaf.NotBefore, leaf.NotAfter
+	}
+	return c
+}
+
+// snapshot is what the status page shows.
+func (s *Server) snapshot() status.Snapshot {
+	inv := s.inventory()
+	snap := status.Snapshot{Generated: time.Now(), Version: Version}
+	m := s.ACME()
+	for _, c := range inv.Certificates {
+		sc := status.Certificate{Site: c.Site, Name: c.Name, Source: c.Source, Issuer: c.Issuer, Serial: c.Serial,
+			NotBefore: c.NotBefore, NotAfter: c.NotAfter}
+		if m != nil && c.Source == config.SourceACME {
+			a := m.Status(c.Name)
+			sc.LastAttempt, sc.LastResult, sc.LastError = a.LastAttempt, a.LastResult, a.LastError
+		}
+		snap.Certificates = append(snap.Certificates, sc)
+	}
+	for _, u := range inv.Upstreams {
+		snap.Upstreams = append(snap.Upstreams, status.Upstream{Site: u.Site, Route: u.Route, URL: u.URL,
+			Healthy: u.Healthy, ConsecutiveFailures: u.Failures, RetryAt: u.RetryAt})
+	}
+	mix := s.metrics.HandshakeMix()
+	failures := make(map[string]uint64, len(mix.Failures))
+	for reason, n := range mix.Failures {
+		failures[metrics.ReasonText(reason)] += n
+	}
+	snap.Handshakes = status.Handshakes{Versions: mix.Versions, Groups: mix.Groups, ALPN: mix.ALPN,
+		Resumed: mix.Resumed, Full: mix.Full, Failures: failures}
+	for _, f := range s.metrics.RecentClientCertFailures() {
+		snap.ClientCertFailures = append(snap.ClientCertFailures, status.ClientCertFailure{Time: f.Time,
+			Site: f.Site, Route: f.Route, Reason: f.Reason, Subject: f.Subject})
+	}
+	return snap
+}
