@@ -9,13 +9,22 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/metrics"
 )
 
 // BenchmarkSiteGET measures the proxy path of one small GET: routing,
 // headers, the upstream round trip over a kept-alive loopback connection and
 // copying the answer. The client side (TLS, the server's parsing) is not
 // included: bench/run.sh measures the whole gateway against nginx.
+//
+// The "metrics" variant adds the Prometheus observer (admin listener on).
 func BenchmarkSiteGET(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchSiteGET(b, nil) })
+	b.Run("metrics", func(b *testing.B) { benchSiteGET(b, metrics.New()) })
+}
+
+func benchSiteGET(b *testing.B, obs Observer) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -37,6 +46,7 @@ func BenchmarkSiteGET(b *testing.B) {
 		UpstreamConnect:  time.Second,
 		UpstreamResponse: 5 * time.Second,
 		BodyRead:         time.Minute,
+		Observer:         obs,
 	})
 	if err != nil {
 		b.Fatal(err)
