@@ -22,6 +22,7 @@ Usage:
   tlsgate config validate FILE        check a config file without serving
   tlsgate ca init|issue|revoke|crl|list  the internal CA for service identities
   tlsgate certs list|renew            site certificates: expiry, ACME status, renew now
+  tlsgate probe [--listen ADDR]       TLS probe exporter for Prometheus (blackbox-compatible)
   tlsgate version                     print the version
 
 Run 'tlsgate COMMAND -h' for a command's flags and examples.
@@ -134,6 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCA(ctx, rest, stdout, stderr)
 	case "certs":
 		return runCerts(ctx, rest, stdout, stderr)
+	case "probe":
+		return runProbe(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

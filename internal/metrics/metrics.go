@@ -325,6 +325,13 @@ func (m *Metrics) RecentClientCertFailures() []ClientCertFailure {
 	return out
 }
 
+// ACMEName makes name's order counters exist at 0, so that the first
+// failure shows as an increase (alert rules use increase()).
+func (m *Metrics) ACMEName(name string) {
+	m.acmeAttempts.WithLabelValues(name, "success")
+	m.acmeAttempts.WithLabelValues(name, "failure")
+}
+
 // ACMEResult counts an ACME order's outcome.
 func (m *Metrics) ACMEResult(name string, ok bool) {
 	result := "failure"

@@ -13,7 +13,7 @@ func TestFailureReason(t *testing.T) {
 		"http: TLS handshake error from 127.0.0.1:5: tls: no cipher suite supported by both client and server": "no_shared_cipher",
 		"http: TLS handshake error from 127.0.0.1:5: tls: client offered only unsupported versions: [302 301]": "unsupported_version",
 		"http: TLS handshake error from 127.0.0.1:5: tls: no certificates configured":                          "unknown_sni",
-		"http: TLS handshake error from 127.0.0.1:5: no certificate for api.example.com yet: ...":               "no_certificate",
+		"http: TLS handshake error from 127.0.0.1:5: no certificate for api.example.com yet: ...":              "no_certificate",
 		"http: TLS handshake error from 127.0.0.1:5: tls: failed to parse client certificate: x509: ...":       "bad_client_cert",
 		"http: TLS handshake error from 127.0.0.1:5: read tcp 127.0.0.1:443->127.0.0.1:5: i/o timeout":         "timeout",
 		"http: TLS handshake error from 127.0.0.1:5: EOF":                                                      "client_closed",

@@ -122,6 +122,11 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 				break
 			}
 			src := openACME().Source(settings, hosts)
+			if m != nil {
+				for _, h := range hosts {
+					m.ACMEName(h)
+				}
+			}
 			st.acmeSources = append(st.acmeSources, src)
 			s.cert = src
 		}
