@@ -9,7 +9,7 @@ GOVULNCHECK_VERSION := v1.9.0
 PEBBLE_VERSION      := v2.10.1
 
 # Debian packages the integration tests talk to.
-TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium
+TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client
 
 .PHONY: all build test test-deps tools vet lint vuln unit fuzz bench demo clean
 
@@ -26,11 +26,11 @@ test: test-deps tools vet lint vuln unit
 
 ## test-deps: install the real programs integration tests talk to.
 test-deps:
-	@missing=""; for p in curl openssl nginx chromium; do PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in curl openssl nginx chromium promtool etcd; do PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing test peers:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null; \
 	fi
 
 tools: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/govulncheck-$(GOVULNCHECK_VERSION) $(BIN)/pebble-$(PEBBLE_VERSION)
