@@ -43,6 +43,12 @@ type Config struct {
 	// Admin is the admin listener: Prometheus metrics and the status page.
 	Admin Admin `yaml:"admin"`
 
+	// Storage is where state shared by a fleet of gateways lives: ACME
+	// accounts, certificates, challenge tokens, issuance locks and
+	// session-ticket keys. Default: data_dir (one gateway). With etcd,
+	// every gateway using the same etcd and prefix shares them.
+	Storage Storage `yaml:"storage"`
+
 	// ACME holds defaults for every site whose certificate source is acme
 	// (typically the account email, and the CA when it is not Let's
 	// Encrypt). A site's own certificate.acme overrides them key by key.
@@ -72,6 +78,53 @@ type Admin struct {
 	// an address is refused, so metrics are never exposed by mistake.
 	AllowRemote bool `yaml:"allow_remote"`
 }
+
+// Storage selects the shared-state backend.
+type Storage struct {
+	// Etcd, when set, keeps shared state in an etcd cluster (v3 API).
+	Etcd *Etcd `yaml:"etcd"`
+}
+
+// Etcd configures cluster storage on etcd.
+type Etcd struct {
+	// Endpoints are the members' client URLs, e.g.
+	// https://10.0.0.1:2379. Required.
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix is prepended to every key tlsgate writes. Default "/tlsgate/".
+	// Fleets sharing one etcd keep apart by prefix.
+	Prefix string `yaml:"prefix"`
+	// TLS secures the connection to etcd: the CA that signed the members'
+	// certificates, and a client certificate when etcd requires one.
+	TLS EtcdTLS `yaml:"tls"`
+	// Username and PasswordFile authenticate to etcd when it has auth on.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	// EncryptionKeyFile holds the key (32 random bytes, base64; make one
+	// with 'head -c 32 /dev/urandom | base64') that encrypts every value
+	// tlsgate stores (AES-256-GCM), so private keys are never in etcd in
+	// clear. Every gateway of the fleet needs the same file. Required.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// TicketRotation is how often the fleet's session-ticket key rotates
+	// (three are kept, so a ticket resumes for up to two rotations).
+	// Default 12h.
+	TicketRotation time.Duration `yaml:"ticket_rotation"`
+	// Node names this gateway in 'tlsgate cluster status'. Default: the
+	// host name and the HTTPS port.
+	Node string `yaml:"node"`
+}
+
+// EtcdTLS holds the client TLS files for etcd.
+type EtcdTLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Default etcd settings.
+const (
+	DefaultEtcdPrefix     = "/tlsgate/"
+	DefaultTicketRotation = 12 * time.Hour
+)
 
 // Enabled reports whether the admin listener is on.
 func (a Admin) Enabled() bool { return a.Listen != "" && a.Listen != ListenOff }
@@ -455,6 +508,12 @@ func (c *Config) Defaults() {
 				s.Routes[j].ClientAuth = "none"
 			}
 		}
+	}
+	if e := c.Storage.Etcd; e != nil {
+		if e.Prefix == "" {
+			e.Prefix = DefaultEtcdPrefix
+		}
+		setDur(&e.TicketRotation, DefaultTicketRotation)
 	}
 	t := &c.Timeouts
 	setDur(&t.ReadHeader, DefaultReadHeader)

@@ -111,7 +111,7 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "short unknown key gets no far-fetched suggestion",
 			yaml: "foo: 1\n",
-			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, data_dir, limits, listen, log, sites, timeouts, trusted_proxies)`},
+			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, data_dir, limits, listen, log, sites, storage, timeouts, trusted_proxies)`},
 		},
 		{
 			name: "repeated key",
@@ -316,6 +316,22 @@ func TestParseValidate(t *testing.T) {
 			name: "unknown source",
 			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: vault}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 			want: []string{`tlsgate.yaml:3:33: sites[0].tls.certificate.source: "vault" is not a certificate source: use files, internal or acme`},
+		},
+		{
+			name: "etcd storage valid",
+			yaml: "storage: {etcd: {endpoints: ['https://10.0.0.1:2379', 'http://127.0.0.1:2379'], encryption_key_file: /etc/tlsgate/storage.key, ticket_rotation: 1h}}\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+		},
+		{
+			name: "etcd storage problems",
+			yaml: "storage:\n  etcd:\n    endpoints: ['http://10.0.0.1:2379', 'etcd:2379']\n    tls: {cert: c.pem}\n    username: tlsgate\n    prefix: tlsgate\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:3:17: storage.etcd.endpoints[0]: "http://10.0.0.1:2379" is plain HTTP to another machine: use https and storage.etcd.tls (values are encrypted, but locks and metadata are not)`,
+				`tlsgate.yaml:3:41: storage.etcd.endpoints[1]: "etcd:2379" is not an etcd client URL: write it as https://HOST:2379`,
+				`tlsgate.yaml:3:5: storage.etcd.encryption_key_file: required: a file with 32 random bytes in base64 (head -c 32 /dev/urandom | base64), the same on every gateway`,
+				`tlsgate.yaml:4:10: storage.etcd.tls: a client certificate needs both cert and key`,
+				`tlsgate.yaml:5:15: storage.etcd.username: etcd authentication needs both username and password_file`,
+				`tlsgate.yaml:6:13: storage.etcd.prefix: "tlsgate": a prefix starts and ends with /, such as /tlsgate/`,
+			},
 		},
 		{
 			name: "admin on loopback",

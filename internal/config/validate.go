@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate checks the config's own values (not the files it names) and
@@ -35,6 +36,35 @@ func (c *Config) Validate() error {
 			add("admin.listen", "%v (or \"off\")", err)
 		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !isLoopback(host) {
 			add("admin.listen", "%q is reachable from other machines and the admin listener has no authentication: use %s, or set admin.allow_remote: true behind a firewall", c.Admin.Listen, DefaultAdmin)
+		}
+	}
+
+	if e := c.Storage.Etcd; e != nil {
+		if len(e.Endpoints) == 0 {
+			add("storage.etcd.endpoints", "list the etcd members' client URLs, such as https://10.0.0.1:2379")
+		}
+		for i, ep := range e.Endpoints {
+			u, err := url.Parse(ep)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%q is not an etcd client URL: write it as https://HOST:2379", ep)
+			} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+				add(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%q is plain HTTP to another machine: use https and storage.etcd.tls (values are encrypted, but locks and metadata are not)", ep)
+			}
+		}
+		if e.EncryptionKeyFile == "" {
+			add("storage.etcd.encryption_key_file", "required: a file with 32 random bytes in base64 (head -c 32 /dev/urandom | base64), the same on every gateway")
+		}
+		if (e.TLS.Cert == "") != (e.TLS.Key == "") {
+			add("storage.etcd.tls", "a client certificate needs both cert and key")
+		}
+		if (e.Username == "") != (e.PasswordFile == "") {
+			add("storage.etcd.username", "etcd authentication needs both username and password_file")
+		}
+		if e.TicketRotation < time.Second {
+			add("storage.etcd.ticket_rotation", "must be at least a second (default 12h)")
+		}
+		if !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/") {
+			add("storage.etcd.prefix", "%q: a prefix starts and ends with /, such as /tlsgate/", e.Prefix)
 		}
 	}
 

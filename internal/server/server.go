@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/cluster"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
@@ -63,6 +66,7 @@ type Server struct {
 	https, http     *http.Server
 
 	metrics *metrics.Metrics // nil unless the admin listener is on
+	cluster *cluster.Cluster // nil unless storage is etcd
 	adminLn net.Listener
 	admin   *http.Server
 }
@@ -78,9 +82,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.metrics = metrics.New()
 		s.metrics.SetInventory(s.inventory)
 	}
+	if e := cfg.Storage.Etcd; e != nil {
+		c, err := cluster.Open(*e, nodeName(cfg), s.log)
+		if err != nil {
+			return nil, cfg.Errorf("storage.etcd", "%v", err)
+		}
+		s.cluster = c
+	}
 	st, err := build(cfg, s.log, s.openCA, s.openACME, s.metrics, false)
 	if err != nil {
 		s.closeACME()
+		if s.cluster != nil {
+			s.cluster.Close()
+		}
 		return nil, err
 	}
 	s.activate(st)
@@ -91,7 +105,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // listening or creating any state on disk.
 func Check(cfg *config.Config, log *slog.Logger) error {
 	st, err := build(cfg, log, nil, nil, nil, true)
+	if e := cfg.Storage.Etcd; e != nil {
+		// Reads the key and TLS files; connects lazily, so no request.
+		c, cerr := cluster.Open(*e, "check", log)
+		if cerr != nil {
+			err = errors.Join(err, cfg.Errorf("storage.etcd", "%v", cerr))
+		} else {
+			c.Close()
+		}
+	}
 	if err != nil {
+		if st != nil {
+			st.close()
+		}
 		return err
 	}
 	st.close()
@@ -121,8 +147,12 @@ func (s *Server) openACME() *acme.Manager {
 		if s.metrics != nil {
 			onResult = s.metrics.ACMEResult
 		}
+		var store storage.Storage = storage.NewFile(dir)
+		if s.cluster != nil {
+			store = s.cluster.Storage()
+		}
 		s.acme = acme.NewManager(acme.Options{
-			Storage:            storage.NewFile(dir),
+			Storage:            store,
 			Log:                s.log,
 			OnResult:           onResult,
 			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
@@ -255,7 +285,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	rotCtx, stopRotation := context.WithCancel(ctx)
 	defer stopRotation()
-	go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, 3)
+	if s.cluster != nil {
+		go s.cluster.ShareTicketKeys(rotCtx, s.tickets, cfg.Storage.Etcd.TicketRotation, 3)
+	} else {
+		go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, 3)
+	}
 
 	errc := make(chan error, 2)
 	go func() { errc <- s.https.Serve(tls.NewListener(s.httpsLn, base)) }()
@@ -312,6 +346,9 @@ func (s *Server) shutdown(grace time.Duration) error {
 	wg.Wait()
 	s.state.Load().close()
 	s.closeACME()
+	if s.cluster != nil {
+		s.cluster.Close()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutting down: in-flight requests cut after %s: %w", grace, err)
 	}
@@ -419,6 +456,10 @@ func (s *Server) Reload() error {
 				"https", cfg.Listen.HTTPS, "http", cfg.Listen.HTTP)
 			next.Listen = cfg.Listen
 		}
+		if !reflect.DeepEqual(next.Storage, cfg.Storage) {
+			s.log.Warn("storage changes only on restart; keeping the current one")
+			next.Storage = cfg.Storage
+		}
 		if next.Timeouts != cfg.Timeouts || next.Limits != cfg.Limits {
 			s.log.Warn("server timeouts and limits change only on restart; routes, sites and certificates were reloaded")
 		}
@@ -465,4 +506,15 @@ func (h *serverErrorHandler) Handle(ctx context.Context, r slog.Record) error {
 		r = slog.NewRecord(r.Time, slog.LevelDebug, strings.TrimSpace(r.Message), r.PC)
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// nodeName names this gateway in a cluster: storage.etcd.node, else the
+// host name and HTTPS port.
+func nodeName(cfg *config.Config) string {
+	if n := cfg.Storage.Etcd.Node; n != "" {
+		return n
+	}
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(cfg.Listen.HTTPS)
+	return host + ":" + port
 }

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +134,7 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			s.cert = src
 		}
 		var verifier *mtls.Verifier
+		ticketLabel := s.name
 		if !sc.ClientAuth.IsZero() {
 			v, crls, verrs := clientVerifier(cfg, fmt.Sprintf("sites[%d].client_auth", i), sc.ClientAuth, openCA, checkOnly, log)
 			errs = append(errs, verrs...)
@@ -143,6 +147,10 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			if crls != nil {
 				st.crls = append(st.crls, crls)
 			}
+			// Ticket keys are derived per label: a session made under one
+			// set of trusted client CAs never resumes under another, on
+			// this node or any other of the fleet.
+			ticketLabel += "|client-cas=" + poolID(verifier.Roots())
 		}
 		if s.cert != nil {
 			opts := tlspolicy.Options{
@@ -164,7 +172,7 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			if err != nil {
 				errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].tls.profile", i), "%v", err))
 			}
-			st.ticketCfgs[s.tls] = s.name
+			st.ticketCfgs[s.tls] = ticketLabel
 		}
 		routes := make([]proxy.RouteConfig, len(sc.Routes))
 		for j, r := range sc.Routes {
@@ -390,4 +398,16 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 		s.Roots, s.RootsID = pool, strings.Join(a.CARoots, "\x00")
 	}
 	return s, errs
+}
+
+// poolID fingerprints the certificates of a pool.
+func poolID(p *x509.CertPool) string {
+	// Not a system pool: Subjects lists exactly the added certificates.
+	subjects := p.Subjects() //lint:ignore SA1019 see above
+	slices.SortFunc(subjects, bytes.Compare)
+	h := sha256.New()
+	for _, s := range subjects {
+		h.Write(s)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }

@@ -1,0 +1,137 @@
+// Package cluster lets a fleet of gateways share state through etcd: the
+// storage of ACME accounts, certificates, challenge tokens and issuance
+// locks (an implementation of storage.Storage), and the session-ticket keys
+// (rotated by one elected node, applied by all). It is the only package
+// that talks to etcd.
+//
+// Every value is encrypted with a key from a file (AES-256-GCM, the key's
+// name bound as associated data), so etcd never holds a private key in
+// clear. Every etcd call has a deadline: with quorum lost, calls fail
+// after it instead of hanging, gateways keep serving what they have, and
+// work that needs the store (new orders) is retried.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
+)
+
+// opTimeout bounds every single etcd request. Longer than a leader
+// election (about a second with etcd's defaults scaled for LANs), shorter
+// than anything a handshake or an operator would wait for.
+const opTimeout = 5 * time.Second
+
+// Cluster is a connection to the fleet's etcd.
+type Cluster struct {
+	cli    *clientv3.Client
+	prefix string
+	node   string
+	sealer *sealer
+	log    *slog.Logger
+	cfg    config.Etcd
+}
+
+// Open connects to the etcd of c (no request is made yet) and reads the
+// encryption key. node names this gateway.
+func Open(c config.Etcd, node string, log *slog.Logger) (*Cluster, error) {
+	key, err := os.ReadFile(c.EncryptionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the storage encryption key: %w", err)
+	}
+	s, err := newSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("storage encryption key %s: %w", c.EncryptionKeyFile, err)
+	}
+	ecfg := clientv3.Config{
+		Endpoints:            c.Endpoints,
+		DialTimeout:          opTimeout,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		AutoSyncInterval:     time.Minute,
+		// The etcd client logs with zap; its chatter (retries, balancer
+		// changes) stays out of the gateway's log.
+		Logger: zap.NewNop(),
+	}
+	if c.TLS.CA != "" || c.TLS.Cert != "" {
+		tc := tlspolicy.Client(nil)
+		if c.TLS.CA != "" {
+			cas, err := certs.LoadCAs(c.TLS.CA)
+			if err != nil {
+				return nil, fmt.Errorf("etcd CA: %w", err)
+			}
+			tc.RootCAs = certs.Pool(cas)
+		}
+		if c.TLS.Cert != "" {
+			cert, err := certs.LoadClient(c.TLS.Cert, c.TLS.Key)
+			if err != nil {
+				return nil, fmt.Errorf("etcd client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{*cert}
+		}
+		ecfg.TLS = tc
+	}
+	if c.Username != "" {
+		pw, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the etcd password: %w", err)
+		}
+		ecfg.Username, ecfg.Password = c.Username, strings.TrimSpace(string(pw))
+	}
+	cli, err := clientv3.New(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd %v: %w", c.Endpoints, err)
+	}
+	return &Cluster{cli: cli, prefix: c.Prefix, node: node, sealer: s, log: log, cfg: c}, nil
+}
+
+// Close releases the connection.
+func (c *Cluster) Close() error { return c.cli.Close() }
+
+// Node is this gateway's name in the cluster.
+func (c *Cluster) Node() string { return c.node }
+
+// Client is the etcd client, for tests and the status command.
+func (c *Cluster) Client() *clientv3.Client { return c.cli }
+
+// key maps a storage key to its etcd key.
+func (c *Cluster) key(parts ...string) string { return c.prefix + strings.Join(parts, "/") }
+
+// withDeadline bounds one etcd call.
+func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, opTimeout)
+}
+
+// retry runs an idempotent write up to 3 times: a write in flight when the
+// leader dies fails, and the client does not retry writes itself.
+func retry(ctx context.Context, f func(context.Context) error) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Duration(attempt) * 300 * time.Millisecond):
+			}
+		}
+		cctx, cancel := withDeadline(ctx)
+		err = f(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
