@@ -31,7 +31,7 @@ type Storage struct {
 	c *Cluster
 
 	mu    sync.Mutex
-	held  map[string]*heldLock      // by lock name
+	held  map[string]*heldLock     // by lock name
 	local map[string]chan struct{} // one waiter per name in this process
 }
 
