@@ -23,6 +23,7 @@ Usage:
   tlsgate ca init|issue|revoke|crl|list  the internal CA for service identities
   tlsgate certs list|renew            site certificates: expiry, ACME status, renew now
   tlsgate probe [--listen ADDR]       TLS probe exporter for Prometheus (blackbox-compatible)
+  tlsgate cluster status --config F   the fleet sharing etcd: members, ticket-key rotator, certificates
   tlsgate version                     print the version
 
 Run 'tlsgate COMMAND -h' for a command's flags and examples.
@@ -137,6 +138,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCerts(ctx, rest, stdout, stderr)
 	case "probe":
 		return runProbe(ctx, rest, stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

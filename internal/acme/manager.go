@@ -263,10 +263,14 @@ func (m *Manager) manage(src *Source) {
 		m.status.touch(h, src.ic.settings.Directory)
 	}
 	// ManageAsync loads certificates from storage first and orders only
-	// what is missing; names already in the cache are left alone.
-	if err := src.ic.magic.ManageAsync(m.ctx, src.hosts); err != nil {
-		m.log.Error("cannot manage certificates", "names", src.hosts, "err", err)
-	}
+	// what is missing; names already in the cache are left alone. It reads
+	// storage before returning, so it runs in the background: a reload
+	// must not wait for a slow or unreachable shared storage.
+	go func() {
+		if err := src.ic.magic.ManageAsync(m.ctx, src.hosts); err != nil {
+			m.log.Error("cannot manage certificates", "names", src.hosts, "err", err)
+		}
+	}()
 }
 
 // Retain stops maintaining certificates for names no live site uses.

@@ -475,10 +475,13 @@ func (s *Server) Reload() error {
 	if m := s.ACME(); m != nil {
 		m.Retain(st.acmeSources)
 		s.startACME()
-		// Pick up certificates renewed by 'tlsgate certs renew'.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		m.Refresh(ctx)
-		cancel()
+		// Pick up certificates renewed by 'tlsgate certs renew', in the
+		// background: storage may be slow or, in a cluster, unreachable.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			m.Refresh(ctx)
+			cancel()
+		}()
 	}
 	// In-flight requests keep their old site; only idle upstream connections
 	// and watchers are released now.

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// fleetNode is one gateway process of the fleet.
+type fleetNode struct {
+	name        string
+	https, http int
+	config      string
+	p           *proc
+}
+
+type fleet struct {
+	t      *testing.T
+	dir    string
+	etcd   *testpeer.Etcd
+	pebble *testpeer.Pebble
+	nodes  []*fleetNode
+	key    string
+	roots  *x509.CertPool
+}
+
+// fleetConfig is a node's config: the shared sites, plus extra hosts.
+func (f *fleet) writeConfig(n *fleetNode, extra ...string) {
+	sites := `  - hosts: [fleet1.example.com, fleet2.example.com, fleet3.example.com]
+    tls: {certificate: {source: acme}}
+    routes: [{upstreams: ["` + httpBackend(f.t) + `"]}]
+`
+	for _, h := range extra {
+		sites += fmt.Sprintf("  - hosts: [%s]\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [%q]}]\n", h, httpBackend(f.t))
+	}
+	endpoints, _ := json.Marshal(f.etcd.Endpoints)
+	cfg := fmt.Sprintf(`data_dir: %s
+listen: {https: "127.0.0.1:%d", http: "127.0.0.1:%d"}
+log: {format: json, access: false}
+storage:
+  etcd: {endpoints: %s, encryption_key_file: %s, ticket_rotation: 4s, node: %s}
+acme: {directory: "%s", email: fleet@example.com, ca_roots: [%s], challenges: [http-01], profile: default}
+sites:
+%s`, filepath.Join(f.dir, n.name+"-data"), n.https, n.http, endpoints, f.key, n.name, f.pebble.Directory, f.pebble.APICAFile, sites)
+	if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// handshake connects to node n as a client of name; cache may carry a
+// session to resume.
+func (f *fleet) handshake(n *fleetNode, name string, cache tls.ClientSessionCache) (*tls.ConnectionState, error) {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: name, RootCAs: f.roots, ClientSessionCache: cache}, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/", n.https), nil)
+	req.Host = name
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return resp.TLS, nil
+}
+
+// waitServed waits until node n serves name a certificate from Pebble.
+func (f *fleet) waitServed(n *fleetNode, name string, within time.Duration) *x509.Certificate {
+	f.t.Helper()
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		cs, err := f.handshake(n, name, nil)
+		if err == nil {
+			return cs.PeerCertificates[0]
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	f.t.Fatalf("%s does not serve %s after %v: %v\nits log:\n%s", n.name, name, within, last, n.p.errOut())
+	return nil
+}
+
+func (f *fleet) orders() int {
+	b, _ := os.ReadFile(filepath.Join(f.dir, "pebble", "pebble.log"))
+	return strings.Count(string(b), "Added order")
+}
+
+// TestFleet runs three gateway processes sharing a 3-member etcd and a
+// Pebble CA, and checks what issue 8 promises, step by step.
+func TestFleet(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir}
+	f.etcd = testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 3)
+	for _, name := range []string{"a", "b", "c"} {
+		f.nodes = append(f.nodes, &fleetNode{name: name, https: testpeer.FreePort(t), http: testpeer.FreePort(t),
+			config: filepath.Join(dir, name+".yaml")})
+	}
+	// Pebble validates only against node a's ports: b and c have no
+	// challenge ports the CA can reach.
+	f.pebble = testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: f.nodes[0].http, TLSPort: f.nodes[0].https})
+	f.key = filepath.Join(dir, "storage.key")
+	os.WriteFile(f.key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	f.writeConfig(f.nodes[0])
+	f.writeConfig(f.nodes[1])
+	f.writeConfig(f.nodes[2], "solo.example.com") // only c serves solo
+	for _, n := range f.nodes { // all at once
+		n.p = start(t, nil, "serve", "--config", n.config)
+	}
+	f.roots = f.pebble.IssuerRoots(t)
+
+	// 1. Exactly one order per name; every node serves the same certificate.
+	for _, name := range []string{"fleet1.example.com", "fleet2.example.com", "fleet3.example.com"} {
+		var serial string
+		for _, n := range f.nodes {
+			s := f.waitServed(n, name, 90*time.Second).SerialNumber.Text(16)
+			if serial != "" && s != serial {
+				t.Errorf("%s: node %s serves serial %s, another node %s", name, n.name, s, serial)
+			}
+			serial = s
+		}
+	}
+	// 2. A node without challenge ports (c) got solo.example.com: node a
+	// answered the CA's http-01 request from the shared storage.
+	f.waitServed(f.nodes[2], "solo.example.com", 90*time.Second)
+	if n := f.orders(); n != 4 {
+		t.Errorf("Pebble received %d orders for 4 names, want exactly 4", n)
+	}
+
+	// 3. A TLS 1.3 ticket from a resumes on b and c, also after a rotation.
+	cache := tls.NewLRUClientSessionCache(1)
+	if _, err := f.handshake(f.nodes[0], "fleet1.example.com", cache); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range f.nodes[1:] {
+		cs, err := f.handshake(n, "fleet1.example.com", cache)
+		if err != nil || !cs.DidResume {
+			t.Errorf("a ticket from a did not resume on %s: %v", n.name, err)
+		}
+	}
+	before := clusterStatus(t, f.nodes[0].config)
+	time.Sleep(5 * time.Second) // one rotation (every 4 s)
+	after := clusterStatus(t, f.nodes[0].config)
+	if !after.Rotated.After(before.Rotated) {
+		t.Fatalf("no rotation in 5 s: %v then %v", before.Rotated, after.Rotated)
+	}
+	// The ticket b issued before the rotation still resumes, on c.
+	if cs, err := f.handshake(f.nodes[2], "fleet1.example.com", cache); err != nil || !cs.DidResume {
+		t.Errorf("a ticket from before the rotation did not resume on c: %v", err)
+	}
+	fresh := tls.NewLRUClientSessionCache(1)
+	f.handshake(f.nodes[1], "fleet1.example.com", fresh)
+	if cs, err := f.handshake(f.nodes[0], "fleet1.example.com", fresh); err != nil || !cs.DidResume {
+		t.Errorf("a ticket from after the rotation did not resume on a: %v", err)
+	}
+
+	// 4. Private keys are not readable in etcd.
+	etcdctl := testpeer.Require(t, "etcdctl")
+	cmd := exec.Command(etcdctl, "--endpoints", strings.Join(f.etcd.Endpoints, ","), "get", "--prefix", "/tlsgate/")
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	dump, err := cmd.Output()
+	if err != nil || len(dump) < 1000 {
+		t.Fatalf("etcdctl get: %v (%d bytes)", err, len(dump))
+	}
+	if strings.Contains(string(dump), "PRIVATE KEY") || strings.Contains(string(dump), "BEGIN") {
+		t.Error("etcd holds PEM in clear")
+	}
+
+	// 5. tlsgate cluster status.
+	out, errOut, code := runCLI(t, nil, "cluster", "status", "--config", f.nodes[1].config)
+	if code != 0 || strings.Count(out, "127.0.0.1") < 3 || !strings.Contains(out, "leader") ||
+		!strings.Contains(out, "solo.example.com") || !strings.Contains(out, "rotated by ") {
+		t.Errorf("cluster status: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	// 6. Kill -9 the etcd leader under a bounded load: no failed request.
+	leader := -1
+	for i, m := range after.Members {
+		if m.Leader {
+			for j, ep := range f.etcd.Endpoints {
+				if ep == m.Endpoint {
+					leader = j
+				}
+			}
+			_ = i
+		}
+	}
+	if leader < 0 {
+		t.Fatalf("no etcd leader in %+v", after.Members)
+	}
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	var wg sync.WaitGroup
+	for _, n := range f.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil && i < 2000; i++ {
+				if _, err := f.handshake(n, "fleet2.example.com", nil); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	f.etcd.Kill(t, leader)
+	wg.Wait()
+	cancel()
+	t.Logf("etcd leader killed under load: %d requests, %d failed", ok.Load(), failed.Load())
+	if failed.Load() > 0 {
+		t.Errorf("%d requests failed while the etcd leader died; first: %v", failed.Load(), firstErr.Load())
+	}
+
+	// 7. Quorum lost: gateways keep serving; a new name waits and is
+	// issued once quorum is back.
+	second := (leader + 1) % 3
+	f.etcd.Kill(t, second)
+	for _, n := range f.nodes {
+		f.waitServed(n, "fleet3.example.com", 5*time.Second)
+	}
+	f.writeConfig(f.nodes[0], "late.example.com")
+	f.nodes[0].p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "reload", f.nodes[0].p.errOut, `"msg":"reloaded"`)
+	time.Sleep(3 * time.Second)
+	if _, err := f.handshake(f.nodes[0], "late.example.com", nil); err == nil {
+		t.Fatal("late.example.com was issued without an etcd quorum")
+	}
+	f.etcd.Restart(t, leader)
+	f.etcd.Restart(t, second)
+	// certmagic retries a failed order after a minute.
+	f.waitServed(f.nodes[0], "late.example.com", 150*time.Second)
+
+	// 8. A gateway killed while holding an issuance lock: another node
+	// takes over once the lock's lease expires.
+	f.pebble.Pause(t)
+	f.writeConfig(f.nodes[1], "locked.example.com")
+	f.nodes[1].p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "b requesting locked.example.com", f.nodes[1].p.errOut, `"msg":"requesting certificate","name":"locked.example.com"`)
+	f.nodes[1].p.cmd.Process.Kill()
+	killed := time.Now()
+	f.pebble.Resume(t)
+	f.writeConfig(f.nodes[2], "solo.example.com", "locked.example.com")
+	f.nodes[2].p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "c requesting locked.example.com", f.nodes[2].p.errOut, `"msg":"requesting certificate","name":"locked.example.com"`)
+	if waited := time.Since(killed); waited < 5*time.Second {
+		t.Errorf("c ordered %v after b died holding the lock: the lock did not hold", waited)
+	} else {
+		t.Logf("c took over the issuance lock %v after b was killed", waited.Round(100*time.Millisecond))
+	}
+	f.waitServed(f.nodes[2], "locked.example.com", 60*time.Second)
+}
+
+type clusterStatusJSON struct {
+	Members []struct {
+		Endpoint string `json:"endpoint"`
+		Leader   bool   `json:"leader"`
+	} `json:"members"`
+	Rotator string    `json:"ticket_key_rotator"`
+	Rotated time.Time `json:"ticket_keys_rotated"`
+}
+
+func clusterStatus(t *testing.T, config string) clusterStatusJSON {
+	t.Helper()
+	out, errOut, code := runCLI(t, nil, "cluster", "status", "--config", config, "--json")
+	var st clusterStatusJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("cluster status --json: exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	return st
+}
