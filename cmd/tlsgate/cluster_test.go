@@ -123,7 +123,7 @@ func TestFleet(t *testing.T) {
 	f.writeConfig(f.nodes[0])
 	f.writeConfig(f.nodes[1])
 	f.writeConfig(f.nodes[2], "solo.example.com") // only c serves solo
-	for _, n := range f.nodes { // all at once
+	for _, n := range f.nodes {                   // all at once
 		n.p = start(t, nil, "serve", "--config", n.config)
 	}
 	f.roots = f.pebble.IssuerRoots(t)
