@@ -31,7 +31,7 @@ type fleetNode struct {
 }
 
 type fleet struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	etcd   *testpeer.Etcd
 	pebble *testpeer.Pebble
@@ -282,7 +282,7 @@ type clusterStatusJSON struct {
 	Rotated time.Time `json:"ticket_keys_rotated"`
 }
 
-func clusterStatus(t *testing.T, config string) clusterStatusJSON {
+func clusterStatus(t testing.TB, config string) clusterStatusJSON {
 	t.Helper()
 	out, errOut, code := runCLI(t, nil, "cluster", "status", "--config", config, "--json")
 	var st clusterStatusJSON

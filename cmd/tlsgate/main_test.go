@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 
 // runCLI runs the binary to completion and returns stdout, stderr and the
 // exit code.
-func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
+func runCLI(t testing.TB, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -207,7 +207,7 @@ type proc struct {
 	exited chan error
 }
 
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), exited: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -244,7 +244,7 @@ func (p *proc) out() string    { p.mu.Lock(); defer p.mu.Unlock(); return p.stdo
 func (p *proc) errOut() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }
 
 // waitFor polls f until it matches re or 15 s pass.
-func waitFor(t *testing.T, what string, f func() string, re string) []string {
+func waitFor(t testing.TB, what string, f func() string, re string) []string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(15 * time.Second)
@@ -392,7 +392,7 @@ func TestProxyCommand(t *testing.T) {
 	}
 }
 
-func httpBackend(t *testing.T) string {
+func httpBackend(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
