@@ -75,15 +75,13 @@ func ClosedAddr(t testing.TB) string {
 	return addr
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// server the test starts itself. It comes from below the kernel's
+// ephemeral range, so an outgoing connection cannot take it before the
+// server binds it, and it is never handed out twice in one test binary.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return stablePort(t, false)
 }
 
 // StartNginx runs nginx in the foreground with the http{} block body given
