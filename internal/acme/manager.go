@@ -266,9 +266,22 @@ func (m *Manager) manage(src *Source) {
 	// what is missing; names already in the cache are left alone. It reads
 	// storage before returning, so it runs in the background: a reload
 	// must not wait for a slow or unreachable shared storage.
+	// An error here means storage could not be read (not "no certificate
+	// yet", which orders one): retry, or the names would never be served.
 	go func() {
-		if err := src.ic.magic.ManageAsync(m.ctx, src.hosts); err != nil {
-			m.log.Error("cannot manage certificates", "names", src.hosts, "err", err)
+		wait := time.Second
+		for {
+			err := src.ic.magic.ManageAsync(m.ctx, src.hosts)
+			if err == nil || m.ctx.Err() != nil {
+				return
+			}
+			m.log.Warn("cannot load certificates from storage; retrying", "names", src.hosts, "in", wait.String(), "err", err)
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Minute)
 		}
 	}()
 }
