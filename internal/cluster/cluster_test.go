@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -269,5 +270,49 @@ func TestSharedTicketKeys(t *testing.T) {
 	st := node(t, e.Endpoints, key, "status").Status(ctx)
 	if st.Rotator == "" || st.TicketKeys != 3 || len(st.Members) != 1 || !st.Members[0].Leader {
 		t.Errorf("status: %+v", st)
+	}
+}
+
+// TestEtcdTLS: etcd with TLS and client-certificate authentication; the
+// gateway connects with storage.etcd.tls, and without a client
+// certificate it is refused with a clear error.
+func TestEtcdTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "etcd CA")
+	caFile := ca.WriteRoot(t, dir)
+	srvCert, srvKey := pkitest.WriteFiles(t, dir, "etcd-server", ca.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}}))
+	cliCert, cliKey := pkitest.WriteFiles(t, dir, "tlsgate", ca.Issue(t, pkitest.Leaf{Names: []string{"tlsgate"}, Client: true}))
+	e := testpeer.StartEtcdWith(t, filepath.Join(dir, "etcd"), 1, testpeer.EtcdOptions{
+		ServerCert: srvCert, ServerKey: srvKey, ClientCA: caFile, ClientCert: cliCert, ClientKey: cliKey})
+	key := keyFile(t, dir, 1)
+	open := func(tlsCfg config.EtcdTLS) (*Storage, error) {
+		c, err := Open(config.Etcd{Endpoints: e.Endpoints, Prefix: "/tls/", EncryptionKeyFile: key, TLS: tlsCfg}, "a",
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.Storage(), nil
+	}
+	s, err := open(config.EtcdTLS{CA: caFile, Cert: cliCert, Key: cliKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Store(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("over TLS with a client certificate: %v", err)
+	}
+	if v, err := s.Load(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("Load over TLS: %q, %v", v, err)
+	}
+	noCert, err := open(config.EtcdTLS{CA: caFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noCert.Load(ctx, "k"); err == nil {
+		t.Error("etcd accepted a client without a certificate")
+	} else {
+		t.Logf("without a client certificate: %v", err)
 	}
 }

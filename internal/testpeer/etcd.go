@@ -1,6 +1,7 @@
 package testpeer
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,6 +22,15 @@ type Etcd struct {
 	bin       string
 	cluster   string // --initial-cluster
 	token     string
+	opts      EtcdOptions
+}
+
+// EtcdOptions turn on TLS for clients: members serve https with
+// ServerCert/ServerKey and require client certificates from ClientCA;
+// ClientCert/ClientKey is one, used to check the members' health.
+type EtcdOptions struct {
+	ServerCert, ServerKey, ClientCA string
+	ClientCert, ClientKey           string
 }
 
 type etcdMember struct {
@@ -33,16 +43,26 @@ type etcdMember struct {
 // on failure the members' log tails are printed.
 func StartEtcd(t testing.TB, dir string, n int) *Etcd {
 	t.Helper()
+	return StartEtcdWith(t, dir, n, EtcdOptions{})
+}
+
+// StartEtcdWith is StartEtcd with options.
+func StartEtcdWith(t testing.TB, dir string, n int, opts EtcdOptions) *Etcd {
+	t.Helper()
 	bin := Require(t, "etcd")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := &Etcd{bin: bin, token: fmt.Sprintf("tlsgate-test-%d", time.Now().UnixNano())}
+	e := &Etcd{bin: bin, token: fmt.Sprintf("tlsgate-test-%d", time.Now().UnixNano()), opts: opts}
+	scheme := "http"
+	if opts.ServerCert != "" {
+		scheme = "https"
+	}
 	var initial []string
 	for i := range n {
 		m := &etcdMember{
 			name:    fmt.Sprintf("m%d", i),
-			client:  fmt.Sprintf("http://127.0.0.1:%d", stablePort(t, false)),
+			client:  fmt.Sprintf("%s://127.0.0.1:%d", scheme, stablePort(t, false)),
 			peer:    fmt.Sprintf("http://127.0.0.1:%d", stablePort(t, false)),
 			dataDir: filepath.Join(dir, fmt.Sprintf("m%d.etcd", i)),
 			logFile: filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
@@ -74,15 +94,19 @@ func StartEtcd(t testing.TB, dir string, n int) *Etcd {
 func (e *Etcd) run(t testing.TB, i int, state string) {
 	t.Helper()
 	m := e.members[i]
-	proc, err := start(m.logFile, os.Environ(), e.bin,
-		"--name", m.name, "--data-dir", m.dataDir,
+	args := []string{"--name", m.name, "--data-dir", m.dataDir,
 		"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
 		"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
 		"--initial-cluster", e.cluster, "--initial-cluster-state", state,
 		"--initial-cluster-token", e.token,
 		"--heartbeat-interval", "50", "--election-timeout", "500",
 		"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
-		"--logger", "zap", "--log-level", "warn")
+		"--logger", "zap", "--log-level", "warn"}
+	if e.opts.ServerCert != "" {
+		args = append(args, "--cert-file", e.opts.ServerCert, "--key-file", e.opts.ServerKey,
+			"--trusted-ca-file", e.opts.ClientCA, "--client-cert-auth")
+	}
+	proc, err := start(m.logFile, os.Environ(), e.bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +118,14 @@ func (e *Etcd) waitHealthy(t testing.TB, i int) {
 	t.Helper()
 	m := e.members[i]
 	c := &http.Client{Timeout: time.Second}
+	if e.opts.ServerCert != "" {
+		// Readiness only: whether the member answers, not who it is.
+		cert, err := tls.LoadX509KeyPair(e.opts.ClientCert, e.opts.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}}}
+	}
 	err := waitFor(m.proc, func() error {
 		resp, err := c.Get(m.client + "/health")
 		if err != nil {
