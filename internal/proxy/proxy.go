@@ -139,6 +139,10 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 			"Referrer-Policy": {"strict-origin-when-cross-origin"},
 		},
 	}
+	paths := map[string]bool{}
+	for _, rc := range cfg.Routes {
+		paths[rc.Path] = true
+	}
 	for _, rc := range cfg.Routes {
 		r := &route{path: rc.Path, strip: rc.StripPrefix, site: s, mode: rc.ClientAuth, allow: rc.Allow}
 		if r.mode == "" {
@@ -147,8 +151,9 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		if r.mode != mtls.None && s.verifier == nil {
 			return nil, fmt.Errorf("route %s: client_auth %s needs the site's trusted client CAs", rc.Path, r.mode)
 		}
-		if strings.HasSuffix(rc.Path, "/") && rc.Path != "/" {
-			r.matchExact = strings.TrimSuffix(rc.Path, "/")
+		// "/api/" also answers "/api", unless a route of its own does.
+		if bare := strings.TrimSuffix(rc.Path, "/"); bare != rc.Path && rc.Path != "/" && !paths[bare] {
+			r.matchExact = bare
 		}
 		upTLS := rc.UpstreamTLS
 		if upTLS == nil {
