@@ -9,9 +9,9 @@ GOVULNCHECK_VERSION := v1.9.0
 PEBBLE_VERSION      := v2.10.1
 
 # Debian packages the integration tests talk to.
-TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client
+TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client testssl.sh
 
-.PHONY: all build test test-deps tools vet lint vuln unit fuzz bench demo clean
+.PHONY: all build test test-deps lint-deps bench-lint tools vet lint vuln unit fuzz bench demo clean
 
 all: build
 
@@ -25,13 +25,24 @@ demo:
 test: test-deps tools vet lint vuln unit
 
 ## test-deps: install the real programs integration tests talk to.
-test-deps:
-	@missing=""; for p in curl openssl nginx chromium promtool etcd; do PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+test-deps: lint-deps
+	@missing=""; for p in curl openssl nginx chromium promtool etcd testssl; do PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing test peers:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null; \
 	fi
+
+## lint-deps: the real OpenAPI documents internal/oaslint's tests lint
+## (npm packages pinned by package-lock.json; reinstalled when it changes).
+LINT_SPECS := internal/oaslint/testdata/specs
+lint-deps: $(LINT_SPECS)/node_modules/.package-lock.json
+
+$(LINT_SPECS)/node_modules/.package-lock.json: $(LINT_SPECS)/package-lock.json
+	@command -v npm >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	cd $(LINT_SPECS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 tools: $(BIN)/staticcheck-$(STATICCHECK_VERSION) $(BIN)/govulncheck-$(GOVULNCHECK_VERSION) $(BIN)/pebble-$(PEBBLE_VERSION)
 
@@ -80,6 +91,10 @@ fuzz:
 ## bench: tlsgate vs nginx, side by side (see bench/README.md).
 bench:
 	bash bench/run.sh
+
+## bench-lint: tlsgate lint vs Spectral, CPU seconds (see bench/lint/run.sh).
+bench-lint:
+	bash bench/lint/run.sh
 
 clean:
 	rm -rf $(BIN)

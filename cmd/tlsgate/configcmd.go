@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/server"
 )
 
-const configUsage = `Usage: tlsgate config validate FILE
+const configUsage = `Usage:
+  tlsgate config validate FILE
+  tlsgate config explain FILE
 
 Checks a config file as 'tlsgate serve' would at start-up, without binding
 any port: keys and values, certificate files (readable, key matches, not
@@ -19,34 +23,56 @@ expired, covering the site's hosts, key not readable by other users).
 Every problem is listed with file:line:column. Exit status 0 when valid,
 1 when not, 2 on usage errors.
 
-Example:
+explain prints every route of every site, including those derived from
+OpenAPI documents (routes_from), with its client-auth mode and where it
+comes from.
+
+Examples:
   tlsgate config validate /etc/tlsgate/tlsgate.yaml
+  tlsgate config explain /etc/tlsgate/tlsgate.yaml
 `
 
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, configUsage)
 		if len(args) == 0 {
-			return usagef("config needs a subcommand: validate")
+			return usagef("config needs a subcommand: validate or explain")
 		}
 		return flag.ErrHelp
 	}
-	if args[0] != "validate" {
-		return usagef("unknown config subcommand %q: use validate", args[0])
+	if args[0] != "validate" && args[0] != "explain" {
+		return usagef("unknown config subcommand %q: use validate or explain", args[0])
 	}
-	fs := flag.NewFlagSet("config validate", flag.ContinueOnError)
+	sub := args[0]
+	fs := flag.NewFlagSet("config "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
 	if err := fs.Parse(args[1:]); err != nil {
 		return parseErr(err)
 	}
 	if fs.NArg() != 1 {
-		return usagef("config validate needs exactly one FILE")
+		return usagef("config %s needs exactly one FILE", sub)
 	}
 	path := fs.Arg(0)
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
+	}
+	if sub == "explain" {
+		routes, err := server.Explain(cfg)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SITE\tPATH\tCLIENT AUTH\tMETHODS\tFROM")
+		for _, r := range routes {
+			methods := strings.Join(r.Methods, ",")
+			if methods == "" {
+				methods = "any"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Site, r.Path, r.ClientAuth, methods, strings.Join(r.From, "; "))
+		}
+		return tw.Flush()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := server.Check(cfg, log); err != nil {

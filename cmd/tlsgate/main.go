@@ -23,6 +23,7 @@ Usage:
   tlsgate ca init|issue|revoke|crl|list  the internal CA for service identities
   tlsgate certs list|renew            site certificates: expiry, ACME status, renew now
   tlsgate probe [--listen ADDR]       TLS probe exporter for Prometheus (blackbox-compatible)
+  tlsgate lint FILE|DIR...            check OpenAPI documents for insecure transport (CI)
   tlsgate cluster status --config F   the fleet sharing etcd: members, ticket-key rotator, certificates
   tlsgate version                     print the version
 
@@ -97,8 +98,25 @@ func report(err error, stderr io.Writer) int {
 	if errors.As(err, &he) {
 		fmt.Fprintf(stderr, "tlsgate: hint: %s\n", he.hint)
 	}
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	return 1
 }
+
+// exitError makes tlsgate exit with code instead of 1, printed like any
+// other error (no usage hint): 2 for input that could not be read at all,
+// as CI tools distinguish "the check failed" from "the check could not
+// run".
+type exitError struct {
+	err  error
+	code int
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+func (e exitError) ExitCode() int { return e.code }
 
 // flatten lists the leaves of joined errors, one line each.
 func flatten(err error) []string {
@@ -138,6 +156,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCerts(ctx, rest, stdout, stderr)
 	case "probe":
 		return runProbe(ctx, rest, stdout, stderr)
+	case "lint":
+		return runLint(ctx, rest, stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

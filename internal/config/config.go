@@ -158,6 +158,13 @@ type Site struct {
 	// Routes map path prefixes to upstreams. The longest matching prefix wins.
 	Routes []Route `yaml:"routes"`
 
+	// RoutesFrom derives more routes from an OpenAPI document: one per
+	// path (under the servers' base path), requiring a client certificate
+	// where the operations' security requirements name a mutualTLS
+	// scheme. A document with error-level findings of 'tlsgate lint' is
+	// refused. 'tlsgate config explain' prints the derived routes.
+	RoutesFrom *RoutesFrom `yaml:"routes_from"`
+
 	// ClientAuth lists the CAs whose client certificates this site trusts.
 	// When set, the TLS handshake asks clients for a certificate, and each
 	// route's client_auth decides at request time what it needs.
@@ -167,6 +174,17 @@ type Site struct {
 	// identity to upstreams. Whatever the names, copies sent by clients are
 	// always removed, on every route.
 	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+}
+
+// RoutesFrom names an OpenAPI document and where its routes go.
+type RoutesFrom struct {
+	// OpenAPI is the document (YAML or JSON; OpenAPI 2.0, 3.0 or 3.1),
+	// relative to the config file's directory. Required.
+	OpenAPI string `yaml:"openapi"`
+	// Upstreams receive the derived routes' requests. Required.
+	Upstreams []string `yaml:"upstreams"`
+	// UpstreamTLS configures https upstreams, as a route's.
+	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`
 }
 
 // ClientAuth is a site's trust for client certificates (mutual TLS).

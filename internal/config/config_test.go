@@ -410,7 +410,7 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "site without routes",
 			yaml: "sites:\n  - hosts: [a.example.com]\n",
-			want: []string{`tlsgate.yaml:2:5: sites[0].routes: a site needs at least one route, such as {path: /, upstreams: [http://127.0.0.1:9000]}`},
+			want: []string{`tlsgate.yaml:2:5: sites[0].routes: a site needs at least one route, such as {path: /, upstreams: [http://127.0.0.1:9000]}, or routes_from: an OpenAPI document`},
 		},
 		{
 			name: "route path without slash",

@@ -191,8 +191,22 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 	if ca := s.ClientAuth; len(ca.CRL) > 0 && len(ca.CA) == 0 && !ca.InternalCA {
 		add(sp+".client_auth.crl", "CRLs need the CAs that sign them: add ca: or internal_ca: true")
 	}
-	if len(s.Routes) == 0 {
-		add(sp+".routes", "a site needs at least one route, such as {path: /, upstreams: [http://127.0.0.1:9000]}")
+	if len(s.Routes) == 0 && s.RoutesFrom == nil {
+		add(sp+".routes", "a site needs at least one route, such as {path: /, upstreams: [http://127.0.0.1:9000]}, or routes_from: an OpenAPI document")
+	}
+	if rf := s.RoutesFrom; rf != nil {
+		rp := sp + ".routes_from"
+		if rf.OpenAPI == "" {
+			add(rp+".openapi", "name the OpenAPI document (YAML or JSON) to derive routes from")
+		}
+		if len(rf.Upstreams) == 0 {
+			add(rp+".upstreams", "the derived routes need at least one upstream URL, such as http://127.0.0.1:9000")
+		}
+		for k, u := range rf.Upstreams {
+			if err := CheckUpstream(u); err != nil {
+				add(fmt.Sprintf("%s.upstreams[%d]", rp, k), "%v", err)
+			}
+		}
 	}
 	paths := map[string]int{}
 	for j, r := range s.Routes {

@@ -174,13 +174,25 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			}
 			st.ticketCfgs[s.tls] = ticketLabel
 		}
-		routes := make([]proxy.RouteConfig, len(sc.Routes))
-		for j, r := range sc.Routes {
+		siteRoutes := sc.Routes
+		if sc.RoutesFrom != nil {
+			derived, _, err := specRoutes(cfg, i)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			siteRoutes = append(slices.Clip(siteRoutes), derived...)
+		}
+		routes := make([]proxy.RouteConfig, len(siteRoutes))
+		for j, r := range siteRoutes {
 			routes[j] = proxy.RouteConfig{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix,
 				ClientAuth: mtls.Mode(r.ClientAuth),
 				Allow:      mtls.Allow{Subjects: r.Allow.Subjects, DNS: r.Allow.DNS, URIs: r.Allow.URIs}}
 			if !r.UpstreamTLS.IsZero() {
-				tc, closer, uerrs := upstreamTLS(cfg, fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j), r.UpstreamTLS, openCA, checkOnly, log)
+				key := fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j)
+				if j >= len(sc.Routes) {
+					key = fmt.Sprintf("sites[%d].routes_from.upstream_tls", i)
+				}
+				tc, closer, uerrs := upstreamTLS(cfg, key, r.UpstreamTLS, openCA, checkOnly, log)
 				if closer != nil {
 					st.closers = append(st.closers, closer)
 				}

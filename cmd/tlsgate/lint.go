@@ -1,0 +1,777 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/oaslint"
+)
+
+const lintUsage = `Usage: tlsgate lint [flags] FILE|DIR|PATTERN...
+
+Checks OpenAPI documents (2.0, 3.0, 3.1, 3.2; YAML or JSON) for transport
+security: servers that are not https (at every level, and through server
+variables), OAuth 2 and OpenID Connect URLs over http, HTTP Basic with an
+http server, API keys and credentials in URLs, operations that drop the
+global security requirement, mutual TLS required on an http server.
+
+Directories are searched for .yaml, .yml and .json files, and those that
+are not OpenAPI documents are skipped; patterns may use ** for any depth.
+"-" reads standard input. Local and relative-file $refs are followed.
+
+Every finding has file:line:column (of the offending value), its JSON
+path, a rule id and a severity. Silence one where it is with
+x-tlsgate-ignore: [RULE] on the object or any object above it, or
+re-level rules for everyone with --rules FILE; the summary lists both.
+
+Exit status: 0 when no finding is at or above --fail-on, 1 when one is,
+2 on usage errors and on files that cannot be linted (malformed, empty,
+not OpenAPI, a $ref that does not resolve).
+
+Formats:
+  text     findings grouped by file, colour on a terminal (default)
+  json     findings, suppressed findings, x-tlsgate-ignore and a summary
+  sarif    SARIF 2.1.0 for GitHub code scanning (upload-sarif) and IDEs
+  github   GitHub Actions annotations, shown inline on pull requests
+
+Examples:
+  tlsgate lint api/openapi.yaml
+  tlsgate lint specs/ --fail-on warning
+  tlsgate lint 'specs/**/*.json' --format sarif > tlsgate.sarif
+  tlsgate lint openapi.yaml --base-url https://api.example.com/openapi.yaml
+  tlsgate lint --rules .tlsgate-lint.yaml openapi.yaml
+  tlsgate lint --list-rules
+
+A --rules file:
+  rules:
+    http-localhost: off      # our document lists a development server
+    apikey-in-query: error
+
+Rules and their rationale: docs/lint.md, or 'tlsgate lint --list-rules'.
+
+Flags:
+`
+
+// lintStdin is what "-" reads; tests replace it.
+var lintStdin io.Reader = os.Stdin
+
+func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, lintUsage); fs.PrintDefaults() }
+	format := fs.String("format", "text", "output `FORMAT`: text, json, sarif or github")
+	failOn := fs.String("fail-on", "error", "exit 1 when a finding is at or above `SEVERITY`: error, warning, info, or none")
+	rulesFile := fs.String("rules", "", "turn off or re-level rules as `FILE` says (YAML, see above)")
+	baseURL := fs.String("base-url", "", "the `URL` the documents are served from: relative server URLs are resolved against it")
+	color := fs.String("color", "auto", "text colour: auto (on a terminal, unless $NO_COLOR is set), always or never")
+	jobs := fs.Int("jobs", 0, "lint `N` files at once (default: the number of CPUs)")
+	showSuppressed := fs.Bool("show-suppressed", false, "text: list the suppressed findings too")
+	listRules := fs.Bool("list-rules", false, "print the rules with their severity and exit")
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if *listRules {
+		return printRules(stdout)
+	}
+	switch *format {
+	case "text", "json", "sarif", "github":
+	default:
+		return usagef("--format %q: use text, json, sarif or github", *format)
+	}
+	minSev := oaslint.Severity(0)
+	if *failOn != "none" {
+		if minSev, err = oaslint.ParseSeverity(*failOn); err != nil {
+			return usagef("--fail-on %q: use error, warning, info or none", *failOn)
+		}
+	}
+	useColor := false
+	switch *color {
+	case "always":
+		useColor = true
+	case "auto":
+		useColor = isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	case "never":
+	default:
+		return usagef("--color %q: use auto, always or never", *color)
+	}
+	if *jobs < 0 {
+		return usagef("--jobs must be 0 or more, got %d", *jobs)
+	}
+	if len(files) == 0 {
+		return usagef("lint needs a FILE, DIR or PATTERN ('-' for standard input)")
+	}
+	linter := &oaslint.Linter{Jobs: *jobs, Stdin: lintStdin}
+	if *baseURL != "" {
+		u, err := url.Parse(*baseURL)
+		if err != nil || !u.IsAbs() || u.Host == "" {
+			return usagef("--base-url %q: want an absolute URL, such as https://api.example.com/openapi.yaml", *baseURL)
+		}
+		linter.BaseURL = u
+	}
+	if *rulesFile != "" {
+		cfg, err := oaslint.LoadConfig(*rulesFile)
+		if err != nil {
+			return usagef("--rules: %s", strings.Join(flattenErr(err), "\n  "))
+		}
+		linter.Config = cfg
+	}
+	inputs, err := oaslint.Expand(files)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	reports := linter.LintFiles(ctx, inputs)
+
+	out := bufio.NewWriter(stdout)
+	switch *format {
+	case "text":
+		writeLintText(out, reports, linter.Config, useColor, *showSuppressed)
+	case "json":
+		err = writeLintJSON(out, reports, linter.Config)
+	case "sarif":
+		err = writeLintSARIF(out, reports, linter.Config)
+	case "github":
+		writeLintGitHub(out, reports)
+	}
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+
+	var failed []string
+	nFailed := 0
+	for _, r := range reports {
+		if r.Err != nil {
+			nFailed++
+			failed = append(failed, flattenErr(r.Err)...)
+		}
+	}
+	if len(failed) > 0 {
+		// Exit 2: the input, not the API, is wrong, and a CI job must not
+		// pass or fail on a document that was not read.
+		if len(failed) == 1 {
+			return exitError{errors.New(failed[0]), 2}
+		}
+		return exitError{fmt.Errorf("%d problems stop %d %s from being linted:\n  %s", len(failed), nFailed, plural(nFailed, "file", "files"), strings.Join(failed, "\n  ")), 2}
+	}
+	if minSev == 0 {
+		return nil
+	}
+	n := 0
+	for _, r := range reports {
+		n += r.Count(minSev)
+	}
+	if n > 0 {
+		return fmt.Errorf("%d %s at or above %s (--fail-on %s)", n, plural(n, "finding", "findings"), minSev, minSev)
+	}
+	return nil
+}
+
+// flattenErr lists the leaves of joined errors.
+func flattenErr(err error) []string {
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range m.Unwrap() {
+			out = append(out, flattenErr(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func printRules(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	for _, r := range oaslint.Rules() {
+		fmt.Fprintf(bw, "%-22s %-8s %s\n", r.ID, r.Severity, r.Summary)
+	}
+	fmt.Fprintln(bw, "\nRationale for each: docs/lint.md.")
+	return bw.Flush()
+}
+
+// ansi colours text output on a terminal.
+type ansi bool
+
+func (a ansi) wrap(code, s string) string {
+	if !a {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (a ansi) severity(s oaslint.Severity) string {
+	switch s {
+	case oaslint.Error:
+		return a.wrap("1;31", "error")
+	case oaslint.Warning:
+		return a.wrap("1;33", "warning")
+	}
+	return a.wrap("1;36", s.String())
+}
+
+// writeLintText writes findings grouped by file, gcc-style so that
+// editors and terminals make file:line:column a link, then a summary that
+// names every suppression.
+func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, color bool, showSuppressed bool) {
+	a := ansi(color)
+	var all []oaslint.Finding
+	for _, r := range reports {
+		if showSuppressed {
+			all = append(all, r.All()...)
+		} else {
+			all = append(all, r.Findings...)
+		}
+	}
+	prev := ""
+	for _, f := range all {
+		if f.File != prev && prev != "" {
+			fmt.Fprintln(w)
+		}
+		prev = f.File
+		sev := a.severity(f.Severity)
+		if f.Suppressed != nil {
+			sev = a.wrap("2", "suppressed "+f.Severity.String())
+		}
+		fmt.Fprintf(w, "%s %s: %s %s\n", a.wrap("1", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, f.Message, a.wrap("2", "["+f.Rule+"]"))
+		detail := f.Path
+		if !f.Defined.IsZero() {
+			detail += fmt.Sprintf(" (through a YAML alias; the value is written at line %d, column %d)", f.Defined.Line, f.Defined.Column)
+		}
+		if f.Suppressed != nil {
+			detail += " (" + suppressedBy(f.Suppressed) + ")"
+		}
+		fmt.Fprintf(w, "    %s\n", a.wrap("2", detail))
+	}
+	if len(all) > 0 {
+		fmt.Fprintln(w)
+	}
+
+	s := oaslint.Summarize(reports)
+	var line strings.Builder
+	fmt.Fprintf(&line, "%d %s linted", s.Linted, plural(s.Linted, "file", "files"))
+	if s.Skipped > 0 {
+		fmt.Fprintf(&line, ", %d skipped (not OpenAPI)", s.Skipped)
+	}
+	if s.Failed > 0 {
+		fmt.Fprintf(&line, ", %s", a.wrap("1;31", fmt.Sprintf("%d could not be linted", s.Failed)))
+	}
+	switch total := s.Errors + s.Warnings + s.Infos; {
+	case s.Linted == 0:
+	case total == 0:
+		line.WriteString(": no findings")
+	default:
+		fmt.Fprintf(&line, ": %d %s (%s, %s, %s)", total, plural(total, "finding", "findings"),
+			countWord(s.Errors, "error", "errors"), countWord(s.Warnings, "warning", "warnings"), countWord(s.Infos, "info", "info"))
+	}
+	fmt.Fprintln(w, line.String())
+
+	// Nothing is silenced invisibly: every suppression and every change
+	// of a rule's level is listed.
+	for _, r := range reports {
+		for _, ig := range r.Ignores {
+			what := fmt.Sprintf("%d %s", ig.Silenced, plural(ig.Silenced, "finding", "findings"))
+			if ig.Silenced == 0 {
+				what = a.wrap("33", "nothing (unused)")
+			}
+			fmt.Fprintf(w, "  x-tlsgate-ignore at %s:%d:%d [%s] silenced %s\n", ig.File, ig.Line, ig.Column, strings.Join(ig.Rules, ", "), what)
+		}
+	}
+	for _, c := range configLines(cfg, s) {
+		fmt.Fprintf(w, "  %s\n", c)
+	}
+}
+
+func countWord(n int, one, many string) string { return fmt.Sprintf("%d %s", n, plural(n, one, many)) }
+
+func suppressedBy(s *oaslint.Suppression) string {
+	if s.Kind == oaslint.SuppressedByConfig {
+		return fmt.Sprintf("rule off in %s:%d", s.File, s.Line)
+	}
+	return fmt.Sprintf("x-tlsgate-ignore at %s:%d:%d", s.File, s.Line, s.Column)
+}
+
+// configLines describes what a --rules file changed.
+func configLines(cfg *oaslint.Config, s oaslint.Summary) []string {
+	if cfg == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range oaslint.Rules() {
+		rc, ok := cfg.Rules[r.ID]
+		if !ok {
+			continue
+		}
+		switch {
+		case rc.Off:
+			n := s.ByConfig[r.ID]
+			out = append(out, fmt.Sprintf("%s:%d: %s is off (%d %s suppressed)", cfg.File, rc.Line, r.ID, n, plural(n, "finding", "findings")))
+		case rc.Severity != r.Severity:
+			out = append(out, fmt.Sprintf("%s:%d: %s is %s (default %s)", cfg.File, rc.Line, r.ID, rc.Severity, r.Severity))
+		}
+	}
+	return out
+}
+
+// JSON output. Field names are snake_case, like tlsgate's other JSON.
+
+type jsonPosition struct {
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+type jsonFinding struct {
+	jsonPosition
+	Rule         string          `json:"rule"`
+	Severity     string          `json:"severity"`
+	Message      string          `json:"message"`
+	Path         string          `json:"path"`
+	Pointer      string          `json:"pointer"`
+	Defined      *jsonPosition   `json:"defined,omitempty"`
+	SuppressedBy *jsonSuppressed `json:"suppressed_by,omitempty"`
+}
+
+type jsonSuppressed struct {
+	Kind string `json:"kind"`
+	jsonPosition
+}
+
+type jsonFile struct {
+	File    string `json:"file"`
+	Status  string `json:"status"` // linted, skipped, error
+	Version string `json:"version,omitempty"`
+}
+
+type jsonError struct {
+	jsonPosition
+	Message string `json:"message"`
+}
+
+type jsonIgnore struct {
+	jsonPosition
+	Rules    []string `json:"rules"`
+	Silenced int      `json:"silenced"`
+}
+
+type jsonRuleSetting struct {
+	Rule     string `json:"rule"`
+	Setting  string `json:"setting"` // off, error, warning, info
+	Default  string `json:"default"`
+	Line     int    `json:"line"`
+	Silenced int    `json:"silenced,omitempty"`
+}
+
+type jsonReport struct {
+	Files      []jsonFile    `json:"files"`
+	Findings   []jsonFinding `json:"findings"`
+	Suppressed []jsonFinding `json:"suppressed"`
+	Ignores    []jsonIgnore  `json:"ignores"`
+	Config     *jsonConfig   `json:"config,omitempty"`
+	Errors     []jsonError   `json:"errors"`
+	Summary    jsonSummary   `json:"summary"`
+}
+
+type jsonConfig struct {
+	File  string            `json:"file"`
+	Rules []jsonRuleSetting `json:"rules"`
+}
+
+type jsonSummary struct {
+	Files      int `json:"files"`
+	Linted     int `json:"linted"`
+	Skipped    int `json:"skipped"`
+	Failed     int `json:"failed"`
+	Errors     int `json:"errors"`
+	Warnings   int `json:"warnings"`
+	Infos      int `json:"infos"`
+	Suppressed int `json:"suppressed"`
+}
+
+func toJSONFinding(f oaslint.Finding) jsonFinding {
+	j := jsonFinding{
+		jsonPosition: jsonPosition{f.File, f.Line, f.Column},
+		Rule:         f.Rule,
+		Severity:     f.Severity.String(),
+		Message:      f.Message,
+		Path:         f.Path,
+		Pointer:      f.Pointer,
+	}
+	if !f.Defined.IsZero() {
+		j.Defined = &jsonPosition{f.Defined.File, f.Defined.Line, f.Defined.Column}
+	}
+	if s := f.Suppressed; s != nil {
+		j.SuppressedBy = &jsonSuppressed{s.Kind, jsonPosition{s.File, s.Line, s.Column}}
+	}
+	return j
+}
+
+// loadErrors lists the *LoadErrors of an error with their positions.
+func loadErrors(file string, err error) []jsonError {
+	if m, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []jsonError
+		for _, e := range m.Unwrap() {
+			out = append(out, loadErrors(file, e)...)
+		}
+		return out
+	}
+	var le *oaslint.LoadError
+	if errors.As(err, &le) {
+		return []jsonError{{jsonPosition{le.File, le.Line, le.Column}, le.Msg}}
+	}
+	return []jsonError{{jsonPosition{File: file}, err.Error()}}
+}
+
+func writeLintJSON(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) error {
+	s := oaslint.Summarize(reports)
+	out := jsonReport{
+		Files: []jsonFile{}, Findings: []jsonFinding{}, Suppressed: []jsonFinding{}, Ignores: []jsonIgnore{}, Errors: []jsonError{},
+		Summary: jsonSummary{s.Files, s.Linted, s.Skipped, s.Failed, s.Errors, s.Warnings, s.Infos, s.Suppressed},
+	}
+	for _, r := range reports {
+		jf := jsonFile{File: r.File, Status: "linted", Version: r.Version}
+		switch {
+		case r.Skipped:
+			jf.Status = "skipped"
+		case r.Err != nil:
+			jf.Status = "error"
+			out.Errors = append(out.Errors, loadErrors(r.File, r.Err)...)
+		}
+		out.Files = append(out.Files, jf)
+		for _, f := range r.Findings {
+			out.Findings = append(out.Findings, toJSONFinding(f))
+		}
+		for _, f := range r.Suppressed {
+			out.Suppressed = append(out.Suppressed, toJSONFinding(f))
+		}
+		for _, ig := range r.Ignores {
+			out.Ignores = append(out.Ignores, jsonIgnore{jsonPosition{ig.File, ig.Line, ig.Column}, ig.Rules, ig.Silenced})
+		}
+	}
+	if cfg != nil {
+		jc := &jsonConfig{File: cfg.File, Rules: []jsonRuleSetting{}}
+		for _, r := range oaslint.Rules() {
+			if rc, ok := cfg.Rules[r.ID]; ok {
+				set := rc.Severity.String()
+				if rc.Off {
+					set = "off"
+				}
+				jc.Rules = append(jc.Rules, jsonRuleSetting{r.ID, set, r.Severity.String(), rc.Line, s.ByConfig[r.ID]})
+			}
+		}
+		out.Config = jc
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the
+// subset GitHub code scanning reads, valid against the schema (tested).
+
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool        sarifTool         `json:"tool"`
+	Invocations []sarifInvocation `json:"invocations"`
+	ColumnKind  string            `json:"columnKind"`
+	Results     []sarifResult     `json:"results"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	InformationURI string      `json:"informationUri"`
+	Version        string      `json:"version"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifRule struct {
+	ID                   string         `json:"id"`
+	Name                 string         `json:"name"`
+	ShortDescription     sarifText      `json:"shortDescription"`
+	FullDescription      sarifText      `json:"fullDescription"`
+	Help                 sarifText      `json:"help"`
+	HelpURI              string         `json:"helpUri"`
+	DefaultConfiguration sarifRuleLevel `json:"defaultConfiguration"`
+	Properties           sarifRuleProps `json:"properties"`
+}
+
+type sarifRuleLevel struct {
+	Level   string `json:"level"`
+	Enabled bool   `json:"enabled"`
+}
+
+type sarifRuleProps struct {
+	Tags []string `json:"tags"`
+	// SecuritySeverity is GitHub's: 9.0+ critical, 7.0+ high, 4.0+
+	// medium, below low.
+	SecuritySeverity string `json:"security-severity"`
+	Precision        string `json:"precision"`
+}
+
+type sarifResult struct {
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           int               `json:"ruleIndex"`
+	Level               string            `json:"level"`
+	Message             sarifText         `json:"message"`
+	Locations           []sarifLocation   `json:"locations"`
+	RelatedLocations    []sarifLocation   `json:"relatedLocations,omitempty"`
+	PartialFingerprints map[string]string `json:"partialFingerprints"`
+	Suppressions        []sarifSuppress   `json:"suppressions,omitempty"`
+}
+
+type sarifLocation struct {
+	ID               *int                   `json:"id,omitempty"`
+	PhysicalLocation sarifPhysical          `json:"physicalLocation"`
+	LogicalLocations []sarifLogicalLocation `json:"logicalLocations,omitempty"`
+	Message          *sarifText             `json:"message,omitempty"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+	Region           *sarifRegion  `json:"region,omitempty"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine   int `json:"startLine"`
+	StartColumn int `json:"startColumn,omitempty"`
+}
+
+type sarifLogicalLocation struct {
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind"`
+}
+
+type sarifSuppress struct {
+	Kind          string `json:"kind"` // inSource, external
+	Justification string `json:"justification"`
+}
+
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+	ToolConfigNotifications    []sarifNotification `json:"toolConfigurationNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level     string          `json:"level"`
+	Message   sarifText       `json:"message"`
+	Locations []sarifLocation `json:"locations,omitempty"`
+}
+
+func sarifLevel(s oaslint.Severity) string {
+	switch s {
+	case oaslint.Error:
+		return "error"
+	case oaslint.Warning:
+		return "warning"
+	}
+	return "note"
+}
+
+// sarifURI makes a path a URI reference: relative paths stay relative
+// (GitHub resolves them against the repository's root, so run the linter
+// from there), absolute ones become file:// URIs.
+func sarifURI(p string) string {
+	if p == "-" {
+		return "stdin"
+	}
+	if filepath.IsAbs(p) {
+		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
+	}
+	return (&url.URL{Path: strings.TrimPrefix(filepath.ToSlash(filepath.Clean(p)), "./")}).String()
+}
+
+func sarifLocationOf(p oaslint.Position, path string) sarifLocation {
+	l := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(p.File)}}}
+	if p.Line > 0 {
+		l.PhysicalLocation.Region = &sarifRegion{StartLine: p.Line, StartColumn: p.Column}
+	}
+	if path != "" {
+		l.LogicalLocations = []sarifLogicalLocation{{FullyQualifiedName: path, Kind: "member"}}
+	}
+	return l
+}
+
+// ruleName is a rule id in the PascalCase SARIF viewers show.
+func ruleName(id string) string {
+	var b strings.Builder
+	for _, w := range strings.Split(id, "-") {
+		switch w {
+		case "https", "http", "url", "mtls", "oauth":
+			b.WriteString(strings.ToUpper(w))
+		default:
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	return b.String()
+}
+
+func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) error {
+	driver := sarifDriver{
+		Name:           "tlsgate",
+		InformationURI: "https://github.com/tlsgate/tlsgate",
+		Version:        strings.Fields(versionString())[1],
+	}
+	index := map[string]int{}
+	for i, r := range oaslint.Rules() {
+		index[r.ID] = i
+		sev := map[oaslint.Severity]string{oaslint.Error: "7.5", oaslint.Warning: "5.0", oaslint.Info: "2.0"}[r.Severity]
+		enabled := true
+		if cfg != nil && cfg.Rules[r.ID].Off {
+			enabled = false
+		}
+		driver.Rules = append(driver.Rules, sarifRule{
+			ID:                   r.ID,
+			Name:                 ruleName(r.ID),
+			ShortDescription:     sarifText{r.Summary},
+			FullDescription:      sarifText{r.Rationale},
+			Help:                 sarifText{r.Rationale},
+			HelpURI:              "https://github.com/tlsgate/tlsgate/blob/main/docs/lint.md#" + r.ID,
+			DefaultConfiguration: sarifRuleLevel{Level: sarifLevel(r.Severity), Enabled: enabled},
+			Properties:           sarifRuleProps{Tags: []string{"security", "openapi", "tls"}, SecuritySeverity: sev, Precision: "very-high"},
+		})
+	}
+	run := sarifRun{Tool: sarifTool{Driver: driver}, ColumnKind: "unicodeCodePoints", Results: []sarifResult{}}
+	inv := sarifInvocation{ExecutionSuccessful: true}
+	result := func(f oaslint.Finding) sarifResult {
+		loc := sarifLocationOf(f.Position, f.Path)
+		sr := sarifResult{
+			RuleID:    f.Rule,
+			RuleIndex: index[f.Rule],
+			Level:     sarifLevel(f.Severity),
+			Message:   sarifText{f.Message},
+			Locations: []sarifLocation{loc},
+			// Stable across edits that move lines: GitHub matches alerts
+			// by it from one commit to the next.
+			PartialFingerprints: map[string]string{"tlsgateFinding/v1": fingerprint(f)},
+		}
+		if !f.Defined.IsZero() {
+			id := 1
+			rl := sarifLocationOf(f.Defined, "")
+			rl.ID = &id
+			rl.Message = &sarifText{"the value, written at the YAML anchor"}
+			sr.RelatedLocations = []sarifLocation{rl}
+		}
+		if s := f.Suppressed; s != nil {
+			kind := "inSource"
+			if s.Kind == oaslint.SuppressedByConfig {
+				kind = "external"
+			}
+			sr.Suppressions = []sarifSuppress{{Kind: kind, Justification: suppressedBy(s)}}
+		}
+		return sr
+	}
+	for _, r := range reports {
+		for _, f := range r.Findings {
+			run.Results = append(run.Results, result(f))
+		}
+		for _, f := range r.Suppressed {
+			run.Results = append(run.Results, result(f))
+		}
+		if r.Err != nil {
+			inv.ExecutionSuccessful = false
+			for _, e := range loadErrors(r.File, r.Err) {
+				inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{
+					Level:     "error",
+					Message:   sarifText{e.Message},
+					Locations: []sarifLocation{sarifLocationOf(oaslint.Position{File: e.File, Line: e.Line, Column: e.Column}, "")},
+				})
+			}
+		}
+		for _, ig := range r.Ignores {
+			if ig.Silenced == 0 {
+				inv.ToolConfigNotifications = append(inv.ToolConfigNotifications, sarifNotification{
+					Level:     "note",
+					Message:   sarifText{fmt.Sprintf("x-tlsgate-ignore [%s] silences nothing", strings.Join(ig.Rules, ", "))},
+					Locations: []sarifLocation{sarifLocationOf(ig.Position, "")},
+				})
+			}
+		}
+	}
+	run.Invocations = []sarifInvocation{inv}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+}
+
+// fingerprint identifies a finding by what it is, not by its line.
+func fingerprint(f oaslint.Finding) string {
+	h := sha256.Sum256([]byte(f.Rule + "\x00" + filepath.ToSlash(f.File) + "\x00" + f.Pointer + "\x00" + f.Message))
+	return hex.EncodeToString(h[:16])
+}
+
+// writeLintGitHub writes workflow commands that GitHub Actions shows as
+// annotations on the lines of a pull request.
+// https://docs.github.com/actions/reference/workflow-commands-for-github-actions
+func writeLintGitHub(w io.Writer, reports []*oaslint.Report) {
+	for _, r := range reports {
+		for _, f := range r.Findings {
+			level := map[oaslint.Severity]string{oaslint.Error: "error", oaslint.Warning: "warning", oaslint.Info: "notice"}[f.Severity]
+			fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d,title=%s::%s\n", level,
+				ghProperty(filepath.ToSlash(f.File)), f.Line, f.Column, ghProperty("tlsgate "+f.Rule),
+				ghData(f.Message+" (at "+f.Path+")"))
+		}
+		if r.Err != nil {
+			for _, e := range loadErrors(r.File, r.Err) {
+				props := "file=" + ghProperty(filepath.ToSlash(e.File))
+				if e.Line > 0 {
+					props += fmt.Sprintf(",line=%d", e.Line)
+				}
+				if e.Column > 0 {
+					props += fmt.Sprintf(",col=%d", e.Column)
+				}
+				fmt.Fprintf(w, "::error %s,title=%s::%s\n", props, ghProperty("tlsgate lint"), ghData(e.Message))
+			}
+		}
+	}
+	s := oaslint.Summarize(reports)
+	fmt.Fprintf(w, "tlsgate lint: %d files linted, %d skipped, %d failed: %d errors, %d warnings, %d info, %d suppressed\n",
+		s.Linted, s.Skipped, s.Failed, s.Errors, s.Warnings, s.Infos, s.Suppressed)
+}
+
+// ghData escapes a workflow command's message.
+func ghData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// ghProperty escapes a workflow command's property value.
+func ghProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}

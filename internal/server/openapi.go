@@ -1,0 +1,157 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/oaslint"
+)
+
+// A DerivedRoute is a route of a site and where it comes from, for
+// `tlsgate config explain`.
+type DerivedRoute struct {
+	Site       string
+	Path       string
+	ClientAuth string
+	Methods    []string
+	// From is "config" or the document's file:line of each path it
+	// covers.
+	From []string
+}
+
+// specRoutes derives site i's routes from its routes_from document:
+// linted first (error-level findings refuse it), then one prefix route per
+// path. A plain path routes by itself ("/v1/pets"), a template by its
+// literal prefix ("/v1/pets/{id}" → "/v1/pets/"); the longest prefix wins,
+// so the two keep their own client-auth modes. Paths that share a prefix
+// share a route, which takes the strictest mode among them. Paths the config routes itself
+// are left to the config.
+func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, error) {
+	rf := cfg.Sites[i].RoutesFrom
+	path := rf.OpenAPI
+	if !filepath.IsAbs(path) && cfg.File() != "" {
+		path = filepath.Join(filepath.Dir(cfg.File()), path)
+	}
+	key := fmt.Sprintf("sites[%d].routes_from.openapi", i)
+	doc, err := oaslint.Load(path)
+	if err != nil {
+		return nil, nil, cfg.Errorf(key, "%v", err)
+	}
+	rep := (&oaslint.Linter{}).Lint(doc)
+	if n := rep.Count(oaslint.Error); n > 0 {
+		var first oaslint.Finding
+		for _, f := range rep.Findings {
+			if f.Severity == oaslint.Error {
+				first = f
+				break
+			}
+		}
+		return nil, nil, cfg.Errorf(key, "%s has %d error-level findings, so it cannot be the gateway's policy; the first: %s:%d:%d: %s: %s (run 'tlsgate lint %s' for all)",
+			rf.OpenAPI, n, first.File, first.Line, first.Column, first.Rule, first.Message, rf.OpenAPI)
+	}
+	routes, err := oaslint.Routes(doc)
+	if err != nil {
+		return nil, nil, cfg.Errorf(key, "%v", err)
+	}
+
+	own := map[string]bool{}
+	for _, r := range cfg.Sites[i].Routes {
+		own[r.Path] = true
+	}
+	type merged struct {
+		mode    string
+		methods []string
+		from    []string
+	}
+	byPrefix := map[string]*merged{}
+	var order []string
+	for _, r := range routes {
+		p := routePrefix(r.Path)
+		if own[p] {
+			continue
+		}
+		mode := "none"
+		switch {
+		case r.MutualTLS:
+			mode = "require"
+		case r.MutualTLSOptional:
+			mode = "optional"
+		}
+		m, ok := byPrefix[p]
+		if !ok {
+			m = &merged{mode: mode}
+			byPrefix[p] = m
+			order = append(order, p)
+		}
+		if strictness(mode) > strictness(m.mode) {
+			m.mode = mode
+		}
+		for _, meth := range r.Methods {
+			if !slices.Contains(m.methods, meth) {
+				m.methods = append(m.methods, meth)
+			}
+		}
+		m.from = append(m.from, fmt.Sprintf("%s:%d %s", rf.OpenAPI, r.Line, r.Path))
+	}
+	var out []config.Route
+	var explained []DerivedRoute
+	site := config.NormalizeHost(cfg.Sites[i].Hosts[0])
+	for _, p := range order {
+		m := byPrefix[p]
+		if m.mode != "none" && cfg.Sites[i].ClientAuth.IsZero() {
+			return nil, nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
+				rf.OpenAPI, strings.Join(m.from, ", "))
+		}
+		out = append(out, config.Route{Path: p, Upstreams: rf.Upstreams, UpstreamTLS: rf.UpstreamTLS, ClientAuth: m.mode})
+		explained = append(explained, DerivedRoute{Site: site, Path: p, ClientAuth: m.mode, Methods: m.methods, From: m.from})
+	}
+	return out, explained, nil
+}
+
+// routePrefix is the prefix a gateway routes a path template by.
+func routePrefix(template string) string {
+	if i := strings.IndexByte(template, '{'); i >= 0 {
+		return template[:strings.LastIndexByte(template[:i], '/')+1]
+	}
+	return template // a prefix: "/pets" also routes "/pets/..." unless a longer route does
+}
+
+func strictness(mode string) int {
+	switch mode {
+	case "require":
+		return 2
+	case "optional":
+		return 1
+	}
+	return 0
+}
+
+// Explain returns every route of every site: configured and derived from
+// OpenAPI documents. It reads the documents but starts nothing.
+func Explain(cfg *config.Config) ([]DerivedRoute, error) {
+	var out []DerivedRoute
+	var errs []error
+	for i, s := range cfg.Sites {
+		site := config.NormalizeHost(s.Hosts[0])
+		for _, r := range s.Routes {
+			out = append(out, DerivedRoute{Site: site, Path: r.Path, ClientAuth: r.ClientAuth, From: []string{"config"}})
+		}
+		if s.RoutesFrom == nil {
+			continue
+		}
+		_, derived, err := specRoutes(cfg, i)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, derived...)
+	}
+	if len(errs) > 0 {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
+}
