@@ -170,7 +170,16 @@ sites:
 		c.Close()
 	}
 
+	// The server logs (and so counts) a failed handshake just after the
+	// client saw it fail: wait, bounded, for both failures to arrive.
 	after := scrape(t, admin)
+	failures := func() float64 {
+		return value(after, "tlsgate_tls_handshake_failures_total", nil) - value(before, "tlsgate_tls_handshake_failures_total", nil)
+	}
+	for deadline := time.Now().Add(5 * time.Second); failures() < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		after = scrape(t, admin)
+	}
 	delta := func(family string, labels map[string]string) float64 {
 		return value(after, family, labels) - value(before, family, labels)
 	}
