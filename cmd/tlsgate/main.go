@@ -19,7 +19,7 @@ Usage:
   tlsgate demo                        run a demo API behind the gateway on 127.0.0.1:8443
   tlsgate proxy --from ADDR --to URL  put HTTPS in front of one upstream
   tlsgate serve --config FILE         run the gateway from a config file
-  tlsgate config validate FILE        check a config file without serving
+  tlsgate config validate|explain FILE  check a config / print its routes, without serving
   tlsgate ca init|issue|revoke|crl|list  the internal CA for service identities
   tlsgate certs list|renew            site certificates: expiry, ACME status, renew now
   tlsgate probe [--listen ADDR]       TLS probe exporter for Prometheus (blackbox-compatible)
