@@ -24,6 +24,7 @@ Usage:
   tlsgate certs list|renew            site certificates: expiry, ACME status, renew now
   tlsgate probe [--listen ADDR]       TLS probe exporter for Prometheus (blackbox-compatible)
   tlsgate lint FILE|DIR...            check OpenAPI documents for insecure transport (CI)
+  tlsgate scan HOST[:PORT]            grade a TLS endpoint like SSL Labs (A+ to F)
   tlsgate cluster status --config F   the fleet sharing etcd: members, ticket-key rotator, certificates
   tlsgate version                     print the version
 
@@ -158,6 +159,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runProbe(ctx, rest, stdout, stderr)
 	case "lint":
 		return runLint(ctx, rest, stdout, stderr)
+	case "scan":
+		return runScan(ctx, rest, stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,0 +1,732 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/scan"
+)
+
+const scanUsage = `Usage:
+  tlsgate scan [flags] HOST[:PORT]...
+  tlsgate scan [flags] -f FILE
+
+Grades HTTPS endpoints the way SSL Labs does (A+ to F, T for a certificate
+that is not trusted, M for a name mismatch) in a few seconds: protocol
+versions (SSLv2 to TLS 1.3) and cipher suites probed with hand-built
+ClientHellos, key-exchange groups including the post-quantum
+X25519MLKEM768, the certificate chain, HSTS and the HTTP redirect, ALPN,
+session resumption, renegotiation, compression, TLS_FALLBACK_SCSV and
+Heartbleed. Any server can be scanned, not only tlsgate. The grading rules
+and their sources are in docs/grading.md; the JSON schema in docs/scan.md.
+
+The scan is polite: at most 4 connections to a target at once, each
+bounded by --timeout, about 30 to 60 in all. STARTTLS is not supported.
+
+Exit status: 0 when every target was scanned (and graded at least
+--min-grade), 1 when a grade is below --min-grade, 2 on usage errors and
+when a target cannot be scanned (name, connection, timeout, not TLS).
+
+Examples:
+  tlsgate scan api.example.com
+  tlsgate scan --min-grade A api.example.com:8443 || exit 1
+  tlsgate scan --json api.example.com | jq -r .grade.letter
+  tlsgate scan --sni api.example.com --ip 10.0.0.7 --ca internal-ca.pem api.example.com
+  tlsgate scan -f targets.txt --concurrency 16 --format junit > tls-report.xml
+  tlsgate scan -f targets.txt --format sarif > tls.sarif
+
+Flags:
+`
+
+// scanJob is one target and what came of it.
+type scanJob struct {
+	Target string
+	Result *scan.Result
+	Err    error
+}
+
+func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, scanUsage); fs.PrintDefaults() }
+	asJSON := fs.Bool("json", false, "print JSON (same as --format json)")
+	format := fs.String("format", "text", "output `FORMAT`: text, json, junit or sarif")
+	minGrade := fs.String("min-grade", "", "exit 1 when a target grades below `GRADE` (A+, A, A-, B, C, D, E, F)")
+	file := fs.String("f", "", "read targets from `FILE`, one HOST[:PORT] per line (# comments)")
+	concurrency := fs.Int("concurrency", 8, "targets scanned at once (`N`)")
+	sni := fs.String("sni", "", "server `NAME` to send and check the certificate against (default: the target's host)")
+	ip := fs.String("ip", "", "connect to `ADDR` instead of resolving the host (one target only)")
+	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) instead of the system roots")
+	httpPort := fs.Int("http-port", 80, "plain-HTTP `PORT` checked for a redirect to HTTPS; 0 skips the check")
+	timeout := fs.Duration("timeout", 5*time.Second, "limit for each connection")
+	noColor := fs.Bool("no-color", false, "no colour, even on a terminal (also: NO_COLOR=1)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+
+	if *asJSON {
+		if *format != "text" && *format != "json" {
+			return usagef("--json and --format %s contradict each other", *format)
+		}
+		*format = "json"
+	}
+	switch *format {
+	case "text", "json", "junit", "sarif":
+	default:
+		return usagef("--format %q: use text, json, junit or sarif", *format)
+	}
+	if *minGrade != "" && !scan.ValidGrade(*minGrade) {
+		return usagef("--min-grade %q: use A+, A, A-, B, C, D, E or F", *minGrade)
+	}
+	if *concurrency < 1 || *concurrency > 256 {
+		return usagef("--concurrency %d: use 1 to 256", *concurrency)
+	}
+	if *httpPort < 0 || *httpPort > 65535 {
+		return usagef("--http-port %d: use a port from 1 to 65535, or 0 to skip the check", *httpPort)
+	}
+	if *timeout <= 0 {
+		return usagef("--timeout %v: must be positive", *timeout)
+	}
+	if *ip != "" {
+		a, err := netip.ParseAddr(strings.Trim(*ip, "[]"))
+		if err != nil {
+			return usagef("--ip %q: not an IP address", *ip)
+		}
+		*ip = a.String()
+	}
+	targets := pos
+	if *file != "" {
+		fromFile, err := readScanTargets(*file)
+		if err != nil {
+			return usagef("-f %s: %v", *file, err)
+		}
+		targets = append(targets, fromFile...)
+	}
+	if len(targets) == 0 {
+		return usagef("scan needs a target: HOST[:PORT], or -f FILE")
+	}
+	for _, t := range targets {
+		if _, _, err := scan.ParseTarget(t); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	if len(targets) > 1 && (*ip != "" || *sni != "") {
+		return usagef("--ip and --sni apply to one target, got %d", len(targets))
+	}
+	opts := scan.Options{ServerName: *sni, IP: *ip, HTTPPort: *httpPort, Timeout: *timeout}
+	if *caFile != "" {
+		pool, err := loadScanRoots(*caFile)
+		if err != nil {
+			return usagef("--ca %s: %v", *caFile, err)
+		}
+		opts.Roots = pool
+	}
+
+	jobs := scanTargets(ctx, targets, opts, *concurrency, scanProgress(stderr, len(targets)))
+	color := *format == "text" && !*noColor && os.Getenv("NO_COLOR") == "" && isTerminal(stdout)
+	switch *format {
+	case "json":
+		err = writeScanJSON(stdout, jobs, len(pos) == 1 && *file == "")
+	case "junit":
+		err = writeScanJUnit(stdout, jobs, *minGrade)
+	case "sarif":
+		err = writeScanSARIF(stdout, jobs)
+	default:
+		for i, j := range jobs {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			if j.Err == nil {
+				writeScanText(stdout, j.Result, color)
+			} else if len(jobs) > 1 {
+				fmt.Fprintf(stdout, "%s: not scanned: %v\n", j.Target, j.Err)
+			}
+		}
+		if len(jobs) > 1 {
+			fmt.Fprintln(stdout)
+			writeScanSummary(stdout, jobs)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return scanOutcome(jobs, *minGrade)
+}
+
+// scanOutcome is the error (and so the exit status) of a finished run.
+func scanOutcome(jobs []scanJob, minGrade string) error {
+	var failed []scanJob
+	var below []string
+	for _, j := range jobs {
+		switch {
+		case j.Err != nil:
+			failed = append(failed, j)
+		case minGrade != "" && scan.GradeRank(j.Result.Grade.Letter) < scan.GradeRank(minGrade):
+			below = append(below, fmt.Sprintf("%s graded %s", j.Target, j.Result.Grade.Letter))
+		}
+	}
+	if len(failed) == 1 && len(jobs) == 1 {
+		return exitError{scanConnHint(failed[0].Err), 2}
+	}
+	if len(failed) > 0 {
+		var names []string
+		for _, j := range failed {
+			names = append(names, j.Target)
+		}
+		return exitError{fmt.Errorf("%d of %d targets could not be scanned: %s", len(failed), len(jobs), strings.Join(names, ", ")), 2}
+	}
+	if len(below) > 0 {
+		return fmt.Errorf("%s: below --min-grade %s", strings.Join(below, ", "), minGrade)
+	}
+	return nil
+}
+
+// scanConnHint adds the likely fix to a connection error.
+func scanConnHint(err error) error {
+	var ce *scan.ConnError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	hint := ""
+	switch ce.Kind {
+	case scan.ErrDNS:
+		hint = "check the name; to scan one address under a name, pass --ip ADDR"
+	case scan.ErrRefused:
+		hint = "is the port right? HTTPS defaults to 443: give HOST:PORT"
+	case scan.ErrTimeout:
+		hint = "the server or a firewall on the way does not answer; --timeout raises the limit per connection"
+	case scan.ErrNotTLS:
+		hint = "is this a plain-HTTP port? STARTTLS protocols (SMTP, IMAP, ...) are not supported"
+	case scan.ErrHandshake:
+		hint = "the server may need a client certificate or a different name: try --sni NAME"
+	default:
+		return err
+	}
+	return hintError{err, hint}
+}
+
+// scanTargets scans targets, n at a time, keeping their order.
+func scanTargets(ctx context.Context, targets []string, opts scan.Options, n int, done func(string)) []scanJob {
+	jobs := make([]scanJob, len(targets))
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r, err := scan.Scan(ctx, t, opts)
+			jobs[i] = scanJob{Target: t, Result: r, Err: err}
+			done(t)
+		})
+	}
+	wg.Wait()
+	return jobs
+}
+
+// scanProgress shows "scanned 3/50" on a terminal's stderr for many targets.
+func scanProgress(stderr io.Writer, total int) func(string) {
+	if total < 2 || !isTerminal(stderr) {
+		return func(string) {}
+	}
+	var mu sync.Mutex
+	n := 0
+	return func(target string) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		fmt.Fprintf(stderr, "\r\033[Kscanned %d/%d: %s", n, total, target)
+		if n == total {
+			fmt.Fprint(stderr, "\r\033[K")
+		}
+	}
+}
+
+func readScanTargets(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no targets in the file")
+	}
+	return out, nil
+}
+
+func loadScanRoots(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, errors.New("no PEM certificates in the file")
+	}
+	return pool, nil
+}
+
+// --- text ---
+
+const (
+	scanReset  = "\033[0m"
+	scanBold   = "\033[1m"
+	scanRed    = "\033[31m"
+	scanGreen  = "\033[32m"
+	scanYellow = "\033[33m"
+)
+
+func scanGradeColor(letter string) string {
+	switch letter {
+	case "A+", "A":
+		return scanGreen
+	case "A-", "B":
+		return scanYellow
+	}
+	return scanRed
+}
+
+func scanSeverityColor(s scan.Severity) string {
+	switch s {
+	case scan.SeverityCritical, scan.SeverityHigh:
+		return scanRed
+	case scan.SeverityMedium, scan.SeverityLow:
+		return scanYellow
+	}
+	return ""
+}
+
+func scanYesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// writeScanText prints the readable report: the grade on top, then the
+// reasons for it, then one section per area.
+func writeScanText(w io.Writer, r *scan.Result, color bool) {
+	paint := func(code, s string) string {
+		if !color || code == "" {
+			return s
+		}
+		return code + s + scanReset
+	}
+	g := r.Grade
+	fmt.Fprintf(w, "%s  %s  (%s, SNI %s, %d ms, %d connections)\n", paint(scanBold+scanGradeColor(g.Letter), "Grade "+g.Letter), r.Target, r.Address, r.ServerName, r.DurationMS, r.Connections)
+	if g.IgnoringTrust != "" {
+		fmt.Fprintf(w, "  %s if the certificate were trusted\n", g.IgnoringTrust)
+	}
+	fmt.Fprintf(w, "  score %d: protocol %d, key exchange %d, cipher %d\n", g.Score, g.Protocol, g.KeyExchange, g.Cipher)
+	for _, c := range g.Caps {
+		verb := "capped to"
+		if c.Rule == "a_plus" {
+			verb = "raised to"
+		}
+		fmt.Fprintf(w, "  %s %s: %s [%s]\n", verb, paint(scanGradeColor(c.Grade), c.Grade), c.Reason, c.Rule)
+	}
+
+	fmt.Fprintln(w, "\nProtocols")
+	for _, p := range r.Protocols {
+		state := "not offered"
+		if p.Offered {
+			state = "offered"
+		}
+		code := ""
+		if p.Offered && (p.Name == "SSLv2" || p.Name == "SSLv3") {
+			code = scanRed
+		} else if p.Offered && (p.Name == "TLS 1.0" || p.Name == "TLS 1.1") {
+			code = scanYellow
+		}
+		fmt.Fprintf(w, "  %-8s %s\n", p.Name, paint(code, state))
+	}
+
+	fmt.Fprintln(w, "\nCipher suites")
+	for _, l := range r.Ciphers {
+		order := "client's order"
+		if l.ServerOrder {
+			order = "server's order"
+		}
+		if len(l.Suites) < 2 {
+			order = ""
+		}
+		fmt.Fprintf(w, "  %s %s\n", l.Protocol, order)
+		for _, s := range l.Suites {
+			flags := []string{}
+			if s.ForwardSecret {
+				flags = append(flags, "FS")
+			}
+			if s.AEAD {
+				flags = append(flags, "AEAD")
+			}
+			if s.KeyExchangeBits > 0 {
+				flags = append(flags, fmt.Sprintf("kx %d", s.KeyExchangeBits))
+			}
+			weak := ""
+			if len(s.Weaknesses) > 0 {
+				weak = " " + paint(scanYellow, strings.Join(s.Weaknesses, ","))
+			}
+			fmt.Fprintf(w, "    %-48s %3d bits  %s%s\n", s.Name, s.Bits, strings.Join(flags, " "), weak)
+		}
+	}
+	if len(r.Groups) > 0 {
+		var names []string
+		for _, gr := range r.Groups {
+			n := gr.Name
+			if gr.PostQuantum {
+				n += " (post-quantum)"
+			}
+			names = append(names, n)
+		}
+		fmt.Fprintf(w, "\nKey exchange groups\n  %s\n", strings.Join(names, ", "))
+	}
+
+	if c := r.Certificate; c != nil {
+		fmt.Fprintln(w, "\nCertificate")
+		fmt.Fprintf(w, "  subject     %s\n  names       %s\n  issuer      %s\n", c.Subject, strings.Join(c.SANs, ", "), c.Issuer)
+		fmt.Fprintf(w, "  valid       %s to %s (%d days left)\n", c.NotBefore.UTC().Format("2006-01-02"), c.NotAfter.UTC().Format("2006-01-02"), c.DaysLeft)
+		fmt.Fprintf(w, "  key         %s %d bits, signed %s\n", c.KeyType, c.KeyBits, c.SignatureAlg)
+		trust := paint(scanGreen, "trusted")
+		if !c.Trusted {
+			trust = paint(scanRed, "NOT trusted: "+c.TrustError)
+		}
+		fmt.Fprintf(w, "  trust       %s; name match %s; chain of %d, complete %s, in order %s\n", trust, scanYesNo(c.NameMatch), c.ChainLength, scanYesNo(c.ChainComplete), scanYesNo(c.ChainInOrder))
+		fmt.Fprintf(w, "  OCSP staple %s, must-staple %s, SCTs %d\n", scanYesNo(c.OCSPStapled), scanYesNo(c.MustStaple), c.SCTs)
+	}
+
+	if h := r.HTTP; h != nil {
+		fmt.Fprintln(w, "\nHTTP")
+		switch {
+		case h.HSTS != nil:
+			fmt.Fprintf(w, "  HSTS        max-age=%d (%d days), includeSubDomains %s, preload %s\n", h.HSTS.MaxAge, h.HSTS.MaxAge/86400, scanYesNo(h.HSTS.IncludeSubDomains), scanYesNo(h.HSTS.Preload))
+		case h.Error != "":
+			fmt.Fprintf(w, "  HSTS        unknown (%s)\n", h.Error)
+		default:
+			fmt.Fprintf(w, "  HSTS        %s\n", paint(scanYellow, "none"))
+		}
+		if rd := h.Redirect; rd != nil {
+			switch {
+			case !rd.Listens:
+				fmt.Fprintf(w, "  port %-6d nothing listens\n", rd.Port)
+			case rd.ToHTTPS:
+				fmt.Fprintf(w, "  port %-6d %d redirect to %s\n", rd.Port, rd.Status, rd.Location)
+			default:
+				fmt.Fprintf(w, "  port %-6d %s (status %d)\n", rd.Port, paint(scanYellow, "no redirect to HTTPS"), rd.Status)
+			}
+		}
+	}
+
+	ft := r.Features
+	fmt.Fprintln(w, "\nFeatures")
+	reneg := "n/a"
+	if ft.SecureRenegotiation != nil {
+		reneg = scanYesNo(*ft.SecureRenegotiation)
+	}
+	alpn := strings.Join(ft.ALPN, ", ")
+	if alpn == "" {
+		alpn = "none"
+	}
+	fmt.Fprintf(w, "  ALPN %s; resumption: tickets %s, session IDs %s\n", alpn, scanYesNo(ft.SessionTickets), scanYesNo(ft.SessionIDs))
+	fmt.Fprintf(w, "  secure renegotiation %s; compression %s; TLS_FALLBACK_SCSV %s; heartbeat %s; Heartbleed %s\n",
+		reneg, scanYesNo(ft.Compression), ft.FallbackSCSV, scanYesNo(ft.Heartbeat), scanYesNo(ft.Heartbleed))
+
+	if len(r.Findings) > 0 {
+		fmt.Fprintln(w, "\nFindings")
+		for _, f := range r.Findings {
+			line := f.Title
+			if f.Detail != "" {
+				line += ": " + f.Detail
+			}
+			fmt.Fprintf(w, "  %s %s [%s]\n", paint(scanSeverityColor(f.Severity), fmt.Sprintf("%-8s", f.Severity)), line, f.ID)
+		}
+	}
+	if len(r.ProbeErrors) > 0 {
+		fmt.Fprintln(w, "\nProbes that failed (the grade does not use them)")
+		for _, e := range r.ProbeErrors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+}
+
+// writeScanSummary prints one line per target.
+func writeScanSummary(w io.Writer, jobs []scanJob) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tADDRESS\tGRADE\tSCORE\tCRITICAL\tHIGH\tMEDIUM\tTIME")
+	for _, j := range jobs {
+		if j.Err != nil {
+			kind := "error"
+			var ce *scan.ConnError
+			if errors.As(j.Err, &ce) {
+				kind = string(ce.Kind)
+			}
+			fmt.Fprintf(tw, "%s\t-\tERROR\t-\t-\t-\t-\t%s\n", j.Target, kind)
+			continue
+		}
+		n := map[scan.Severity]int{}
+		for _, f := range j.Result.Findings {
+			n[f.Severity]++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%dms\n", j.Target, j.Result.Address, j.Result.Grade.Letter, j.Result.Grade.Score,
+			n[scan.SeverityCritical], n[scan.SeverityHigh], n[scan.SeverityMedium], j.Result.DurationMS)
+	}
+	tw.Flush()
+}
+
+// --- JSON ---
+
+// scanEntry is one target in the JSON list printed for several targets.
+type scanEntry struct {
+	Target string       `json:"target"`
+	Result *scan.Result `json:"result,omitempty"`
+	Error  *scanErrJSON `json:"error,omitempty"`
+}
+
+type scanErrJSON struct {
+	Kind    string `json:"kind"` // dns, refused, timeout, not_tls, handshake, network
+	Message string `json:"message"`
+}
+
+func writeScanJSON(w io.Writer, jobs []scanJob, single bool) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if single {
+		if jobs[0].Err != nil {
+			return nil // the error goes to stderr
+		}
+		return enc.Encode(jobs[0].Result)
+	}
+	list := []scanEntry{}
+	for _, j := range jobs {
+		e := scanEntry{Target: j.Target, Result: j.Result}
+		if j.Err != nil {
+			e.Error = &scanErrJSON{Kind: "network", Message: j.Err.Error()}
+			var ce *scan.ConnError
+			if errors.As(j.Err, &ce) {
+				e.Error.Kind = string(ce.Kind)
+			}
+		}
+		list = append(list, e)
+	}
+	return enc.Encode(list)
+}
+
+// --- JUnit ---
+
+type scanJUnitSuites struct {
+	XMLName xml.Name         `xml:"testsuites"`
+	Suites  []scanJUnitSuite `xml:"testsuite"`
+}
+
+type scanJUnitSuite struct {
+	Name     string          `xml:"name,attr"`
+	Tests    int             `xml:"tests,attr"`
+	Failures int             `xml:"failures,attr"`
+	Errors   int             `xml:"errors,attr"`
+	Time     string          `xml:"time,attr"`
+	Cases    []scanJUnitCase `xml:"testcase"`
+}
+
+type scanJUnitCase struct {
+	Name      string            `xml:"name,attr"`
+	Classname string            `xml:"classname,attr"`
+	Time      string            `xml:"time,attr"`
+	Failure   *scanJUnitProblem `xml:"failure,omitempty"`
+	Error     *scanJUnitProblem `xml:"error,omitempty"`
+	SystemOut string            `xml:"system-out,omitempty"`
+}
+
+type scanJUnitProblem struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// writeScanJUnit writes one test case per target: it fails when the grade is
+// below minGrade (never without it) and errors when the target could not
+// be scanned. The report and findings are in system-out.
+func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
+	suite := scanJUnitSuite{Name: "tlsgate scan"}
+	for _, j := range jobs {
+		c := scanJUnitCase{Name: j.Target, Classname: "tlsgate.scan"}
+		if j.Err != nil {
+			c.Error = &scanJUnitProblem{Message: j.Err.Error(), Type: "connection"}
+			suite.Errors++
+		} else {
+			r := j.Result
+			c.Time = fmt.Sprintf("%.3f", float64(r.DurationMS)/1000)
+			var sb strings.Builder
+			writeScanText(&sb, r, false)
+			c.SystemOut = sb.String()
+			if minGrade != "" && scan.GradeRank(r.Grade.Letter) < scan.GradeRank(minGrade) {
+				var reasons []string
+				for _, cp := range r.Grade.Caps {
+					reasons = append(reasons, fmt.Sprintf("%s: %s", cp.Grade, cp.Reason))
+				}
+				c.Failure = &scanJUnitProblem{Message: fmt.Sprintf("grade %s is below %s", r.Grade.Letter, minGrade), Type: "grade", Text: strings.Join(reasons, "\n")}
+				suite.Failures++
+			}
+		}
+		suite.Cases = append(suite.Cases, c)
+	}
+	suite.Tests = len(suite.Cases)
+	io.WriteString(w, xml.Header)
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(scanJUnitSuites{Suites: []scanJUnitSuite{suite}}); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+// --- SARIF 2.1.0 ---
+
+type scanSARIFLog struct {
+	Schema  string         `json:"$schema"`
+	Version string         `json:"version"`
+	Runs    []scanSARIFRun `json:"runs"`
+}
+
+type scanSARIFRun struct {
+	Tool    scanSARIFTool     `json:"tool"`
+	Results []scanSARIFResult `json:"results"`
+}
+
+type scanSARIFTool struct {
+	Driver scanSARIFDriver `json:"driver"`
+}
+
+type scanSARIFDriver struct {
+	Name           string          `json:"name"`
+	InformationURI string          `json:"informationUri"`
+	Version        string          `json:"version"`
+	Rules          []scanSARIFRule `json:"rules"`
+}
+
+type scanSARIFRule struct {
+	ID               string           `json:"id"`
+	ShortDescription scanSARIFMessage `json:"shortDescription"`
+}
+
+type scanSARIFMessage struct {
+	Text string `json:"text"`
+}
+
+type scanSARIFResult struct {
+	RuleID     string              `json:"ruleId"`
+	Level      string              `json:"level"`
+	Message    scanSARIFMessage    `json:"message"`
+	Locations  []scanSARIFLocation `json:"locations"`
+	Properties map[string]string   `json:"properties,omitempty"`
+}
+
+type scanSARIFLocation struct {
+	PhysicalLocation scanSARIFPhysical `json:"physicalLocation"`
+}
+
+type scanSARIFPhysical struct {
+	ArtifactLocation scanSARIFArtifact `json:"artifactLocation"`
+}
+
+type scanSARIFArtifact struct {
+	URI string `json:"uri"`
+}
+
+// writeScanSARIF writes every finding of every target as a SARIF result, plus
+// one "tls.grade" result per target and "scan.error" for targets that could
+// not be scanned.
+func writeScanSARIF(w io.Writer, jobs []scanJob) error {
+	rules := map[string]string{"tls.grade": "SSL Labs style grade", "scan.error": "the target could not be scanned"}
+	var results []scanSARIFResult
+	level := func(s scan.Severity) string {
+		switch s {
+		case scan.SeverityCritical, scan.SeverityHigh:
+			return "error"
+		case scan.SeverityMedium:
+			return "warning"
+		}
+		return "note"
+	}
+	for _, j := range jobs {
+		uri := "https://" + j.Target + "/"
+		if host, port, err := scan.ParseTarget(j.Target); err == nil {
+			uri = fmt.Sprintf("https://%s:%d/", host, port)
+			if strings.Contains(host, ":") {
+				uri = fmt.Sprintf("https://[%s]:%d/", host, port)
+			}
+		}
+		loc := []scanSARIFLocation{{scanSARIFPhysical{scanSARIFArtifact{uri}}}}
+		if j.Err != nil {
+			results = append(results, scanSARIFResult{RuleID: "scan.error", Level: "error", Message: scanSARIFMessage{j.Err.Error()}, Locations: loc})
+			continue
+		}
+		r := j.Result
+		lvl := "note"
+		if scan.GradeRank(r.Grade.Letter) < scan.GradeRank("A-") {
+			lvl = "warning"
+		}
+		if scan.GradeRank(r.Grade.Letter) < scan.GradeRank("B") {
+			lvl = "error"
+		}
+		results = append(results, scanSARIFResult{RuleID: "tls.grade", Level: lvl, Message: scanSARIFMessage{fmt.Sprintf("%s: grade %s", j.Target, r.Grade.Letter)},
+			Locations: loc, Properties: map[string]string{"grade": r.Grade.Letter}})
+		for _, f := range r.Findings {
+			rules[f.ID] = f.Title
+			msg := j.Target + ": " + f.Title
+			if f.Detail != "" {
+				msg += ": " + f.Detail
+			}
+			results = append(results, scanSARIFResult{RuleID: f.ID, Level: level(f.Severity), Message: scanSARIFMessage{msg}, Locations: loc,
+				Properties: map[string]string{"severity": string(f.Severity)}})
+		}
+	}
+	var ruleList []scanSARIFRule
+	for id, d := range rules {
+		ruleList = append(ruleList, scanSARIFRule{ID: id, ShortDescription: scanSARIFMessage{d}})
+	}
+	sortScanRules(ruleList)
+	if results == nil {
+		results = []scanSARIFResult{}
+	}
+	log := scanSARIFLog{
+		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
+		Version: "2.1.0",
+		Runs: []scanSARIFRun{{Tool: scanSARIFTool{Driver: scanSARIFDriver{Name: "tlsgate scan", InformationURI: "https://github.com/tlsgate/tlsgate/blob/main/docs/scan.md",
+			Version: versionString(), Rules: ruleList}}, Results: results}},
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(log)
+}
+
+func sortScanRules(r []scanSARIFRule) {
+	for i := 1; i < len(r); i++ {
+		for j := i; j > 0 && r[j].ID < r[j-1].ID; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}

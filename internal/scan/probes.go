@@ -1,0 +1,404 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+// facts are the raw answers of all probes, before they become a Result.
+type facts struct {
+	offered map[uint16]bool
+	// protoResp is the answer to each version's protocol probe.
+	protoResp  map[uint16]*serverResponse
+	suites     map[uint16]*suiteList
+	groups     []uint16
+	rawChain   [][]byte // a chain from a TLS 1.2-or-older ServerHello, for when crypto/tls cannot connect
+	tlsInfo    *tlsInfo
+	sessionID  bool
+	fallback   string
+	heartbleed bool
+	redirect   *Redirect
+}
+
+// suiteList is what one protocol version accepted.
+type suiteList struct {
+	ids         []uint16
+	kxBits      map[uint16]int // suite -> DH bits or curve strength
+	serverOrder bool
+}
+
+func (f *facts) highest() uint16 {
+	var h uint16
+	for v, ok := range f.offered {
+		if ok && v > h {
+			h = v
+		}
+	}
+	return h
+}
+
+// highestLegacy is the highest offered version up to TLS 1.2 (0 if none).
+func (f *facts) highestLegacy() uint16 {
+	var h uint16
+	for v, ok := range f.offered {
+		if ok && v > h && v <= versionTLS12 && v != versionSSL20 {
+			h = v
+		}
+	}
+	return h
+}
+
+// probe runs every probe against the target.
+func (s *scanner) probe(ctx context.Context) (*facts, error) {
+	f := &facts{offered: map[uint16]bool{}, protoResp: map[uint16]*serverResponse{}, suites: map[uint16]*suiteList{}}
+
+	// Phase 1: which protocol versions are offered.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := map[uint16]error{}
+	for _, v := range allVersions {
+		wg.Go(func() {
+			resp, err := s.protocolProbe(ctx, v)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[v] = err
+				return
+			}
+			f.protoResp[v] = resp
+			f.offered[v] = offers(resp, v)
+		})
+	}
+	wg.Wait()
+	if f.highest() == 0 {
+		for _, v := range allVersions {
+			if err := errs[v]; err != nil && v != versionSSL20 {
+				if errors.Is(err, errNotTLS) {
+					return nil, &ConnError{Kind: ErrNotTLS, Target: s.target, Addr: s.addr, Err: err}
+				}
+				return nil, s.connError(err)
+			}
+		}
+		return nil, &ConnError{Kind: ErrHandshake, Target: s.target, Addr: s.addr, Err: errors.New("no protocol version accepted")}
+	}
+	for v, err := range errs {
+		s.probeError("protocol "+VersionName(v), err)
+	}
+	for _, v := range []uint16{f.highestLegacy(), versionSSL20} {
+		if r := f.protoResp[v]; r != nil && len(r.Certs) > 0 && f.offered[v] {
+			f.rawChain = r.Certs
+			break
+		}
+	}
+
+	// Phase 2: everything else, in parallel within the connection limit.
+	run := func(fn func()) { wg.Go(fn) }
+	for _, v := range []uint16{versionSSL30, versionTLS10, versionTLS11, versionTLS12, versionTLS13} {
+		if !f.offered[v] {
+			continue
+		}
+		run(func() {
+			l := s.enumerateSuites(ctx, v)
+			mu.Lock()
+			f.suites[v] = l
+			mu.Unlock()
+		})
+	}
+	run(func() {
+		g := s.enumerateGroups(ctx, f)
+		mu.Lock()
+		f.groups = g
+		mu.Unlock()
+	})
+	run(func() {
+		info := s.tlsProbe(ctx)
+		mu.Lock()
+		f.tlsInfo = info
+		mu.Unlock()
+	})
+	if f.offered[versionTLS12] {
+		run(func() {
+			ok := s.sessionIDProbe(ctx)
+			mu.Lock()
+			f.sessionID = ok
+			mu.Unlock()
+		})
+	}
+	run(func() {
+		fb := s.fallbackProbe(ctx, f)
+		mu.Lock()
+		f.fallback = fb
+		mu.Unlock()
+	})
+	if v := f.highestLegacy(); v != 0 && f.protoResp[v].Hello != nil {
+		if _, ok := f.protoResp[v].Hello.Extensions[extHeartbeat]; ok {
+			run(func() {
+				hb := s.heartbleedProbe(ctx, v)
+				mu.Lock()
+				f.heartbleed = hb
+				mu.Unlock()
+			})
+		}
+	}
+	if s.opts.HTTPPort > 0 {
+		run(func() {
+			rd := s.redirectProbe(ctx)
+			mu.Lock()
+			f.redirect = rd
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// The group enumeration for TLS 1.2 needs the ECDHE suites found above.
+	if len(f.groups) == 0 && !f.offered[versionTLS13] {
+		f.groups = s.enumerateGroups12(ctx, f)
+	}
+	return f, nil
+}
+
+// offers reports whether resp accepts protocol version v.
+func offers(resp *serverResponse, v uint16) bool {
+	if v == versionSSL20 {
+		return resp.SSLv2 && len(resp.SSLv2Spec) > 0
+	}
+	h := resp.Hello
+	if h == nil {
+		return false
+	}
+	if v == versionTLS13 {
+		return h.selectedVersion() == versionTLS13
+	}
+	return !h.Retry && h.selectedVersion() == v
+}
+
+// baseHello is the ClientHello the scanner sends for version v.
+func (s *scanner) baseHello(v uint16) *hello {
+	h := &hello{version: v, suites: suitesFor(v), serverName: s.host, alpn: []string{"h2", "http/1.1"}}
+	switch v {
+	case versionSSL30:
+		h.noExt = true
+	case versionTLS13:
+		h.keyShares = []uint16{0x001D, 0x0017}
+	}
+	return h
+}
+
+// protocolProbe asks whether version v is offered. The probes of TLS 1.2
+// and older also offer compression and heartbeats, so that their
+// ServerHellos tell whether the server accepts those.
+func (s *scanner) protocolProbe(ctx context.Context, v uint16) (*serverResponse, error) {
+	if v == versionSSL20 {
+		return s.exchange(ctx, sslv2Hello())
+	}
+	h := s.baseHello(v)
+	if v >= versionTLS10 && v <= versionTLS12 {
+		h.compression = true
+		h.heartbeat = true
+	}
+	return s.exchange(ctx, h.marshal(s.ks))
+}
+
+// enumerateSuites finds every suite version v accepts: offer all, note
+// the server's pick, drop it, repeat. A server that picks by its own
+// preference so reveals its order; one more ClientHello with the accepted
+// suites reversed tells whether it does.
+func (s *scanner) enumerateSuites(ctx context.Context, v uint16) *suiteList {
+	l := &suiteList{kxBits: map[uint16]int{}}
+	remaining := slices.Clone(suitesFor(v))
+	for range len(suitesFor(v)) + 1 {
+		if len(remaining) == 0 {
+			break
+		}
+		h := s.baseHello(v)
+		h.suites = remaining
+		resp, err := s.exchange(ctx, h.marshal(s.ks))
+		if err != nil {
+			s.probeError("cipher suites "+VersionName(v), err)
+			break
+		}
+		if !offers(resp, v) || !slices.Contains(remaining, resp.Hello.Suite) {
+			break
+		}
+		id := resp.Hello.Suite
+		l.ids = append(l.ids, id)
+		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == id })
+		if resp.KeyExch != nil {
+			curve, dhBits, err := keyExchangeParams(LookupSuite(id).Kx, resp.KeyExch)
+			if err == nil && dhBits > 0 {
+				l.kxBits[id] = dhBits
+			} else if err == nil && curve != 0 {
+				l.kxBits[id] = LookupGroup(curve).Bits
+			}
+		}
+	}
+	if len(l.ids) >= 2 {
+		h := s.baseHello(v)
+		h.suites = slices.Clone(l.ids)
+		slices.Reverse(h.suites)
+		// A server that follows the client takes the reversed list's
+		// first suite; one with an order of its own takes another.
+		if resp, err := s.exchange(ctx, h.marshal(s.ks)); err == nil && offers(resp, v) {
+			l.serverOrder = resp.Hello.Suite != h.suites[0]
+		}
+	}
+	return l
+}
+
+// enumerateGroups finds the TLS 1.3 groups: offer all groups without key
+// shares; the server names its choice in a HelloRetryRequest; drop it,
+// repeat.
+func (s *scanner) enumerateGroups(ctx context.Context, f *facts) []uint16 {
+	if !f.offered[versionTLS13] {
+		return nil
+	}
+	var found []uint16
+	remaining := groupIDs(false)
+	for range len(groupTable) + 1 {
+		if len(remaining) == 0 {
+			break
+		}
+		h := s.baseHello(versionTLS13)
+		h.groups, h.keyShares = remaining, nil
+		resp, err := s.exchange(ctx, h.marshal(s.ks))
+		if err != nil || !offers(resp, versionTLS13) {
+			break
+		}
+		g := resp.Hello.keyShareGroup()
+		if !slices.Contains(remaining, g) {
+			break
+		}
+		found = append(found, g)
+		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == g })
+	}
+	return found
+}
+
+// enumerateGroups12 finds the ECDHE curves of a server without TLS 1.3
+// from its ServerKeyExchange messages.
+func (s *scanner) enumerateGroups12(ctx context.Context, f *facts) []uint16 {
+	v := f.highestLegacy()
+	l := f.suites[v]
+	if l == nil {
+		return nil
+	}
+	var ecdhe []uint16
+	for _, id := range l.ids {
+		if LookupSuite(id).Kx == "ECDHE" {
+			ecdhe = append(ecdhe, id)
+		}
+	}
+	if len(ecdhe) == 0 {
+		return nil
+	}
+	var found []uint16
+	remaining := groupIDs(true)
+	for range len(groupTable) + 1 {
+		if len(remaining) == 0 {
+			break
+		}
+		h := s.baseHello(v)
+		h.suites, h.groups = ecdhe, remaining
+		resp, err := s.exchange(ctx, h.marshal(s.ks))
+		if err != nil || !offers(resp, v) || resp.KeyExch == nil {
+			break
+		}
+		curve, _, err := keyExchangeParams("ECDHE", resp.KeyExch)
+		if err != nil || !slices.Contains(remaining, curve) {
+			break
+		}
+		found = append(found, curve)
+		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == curve })
+	}
+	return found
+}
+
+// fallbackProbe checks TLS_FALLBACK_SCSV (RFC 7507): offered the second
+// highest version with the signal, the server must refuse with an
+// inappropriate_fallback alert.
+func (s *scanner) fallbackProbe(ctx context.Context, f *facts) string {
+	var vs []uint16
+	for _, v := range []uint16{versionSSL30, versionTLS10, versionTLS11, versionTLS12, versionTLS13} {
+		if f.offered[v] {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) < 2 {
+		return "n/a"
+	}
+	v := vs[len(vs)-2]
+	h := s.baseHello(v)
+	h.fallback = true
+	resp, err := s.exchange(ctx, h.marshal(s.ks))
+	switch {
+	case err != nil:
+		s.probeError("TLS_FALLBACK_SCSV", err)
+		return "unknown"
+	case resp.AlertSeen && resp.Alert == alertInappropriateFallback:
+		return "supported"
+	case resp.Hello != nil:
+		return "not supported"
+	}
+	return "unknown"
+}
+
+// heartbleedProbe sends a heartbeat request whose length field claims 16
+// KiB it does not carry, before the handshake ends. A server with the bug
+// answers with a heartbeat response: the scanner reads only that record's
+// header, never the leaked memory, and closes.
+func (s *scanner) heartbleedProbe(ctx context.Context, v uint16) bool {
+	c, release, err := s.dial(ctx)
+	if err != nil {
+		s.probeError("heartbleed", err)
+		return false
+	}
+	defer release()
+	h := s.baseHello(v)
+	h.heartbeat = true
+	resp, err := s.roundTrip(c, h.marshal(s.ks))
+	if err != nil || resp.Hello == nil || !resp.Done {
+		return false
+	}
+	if _, err := c.Write(heartbeatRequest(v)); err != nil {
+		return false
+	}
+	c.SetReadDeadline(time.Now().Add(min(s.opts.Timeout, 3*time.Second)))
+	hdr := make([]byte, 5)
+	for {
+		if _, err := readFull(c, hdr); err != nil {
+			return false
+		}
+		switch hdr[0] {
+		case recordHeartbeat:
+			return true
+		case recordHandshake, recordChangeCipherSpec:
+			// Skip records that may still follow the ServerHelloDone.
+			n := int(hdr[3])<<8 | int(hdr[4])
+			if _, err := readFull(c, make([]byte, n)); err != nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+}
+
+// sessionIDProbe checks session resumption by ID in TLS 1.2: a full
+// handshake (crypto/tls, tickets off) gets a session ID; a ClientHello
+// offering it back must get the same ID.
+func (s *scanner) sessionIDProbe(ctx context.Context) bool {
+	id := s.fullHandshakeSessionID(ctx)
+	if len(id) == 0 {
+		return false
+	}
+	h := s.baseHello(versionTLS12)
+	h.sessionID = id
+	resp, err := s.exchange(ctx, h.marshal(s.ks))
+	if err != nil || resp.Hello == nil {
+		return false
+	}
+	return resp.Resumed && bytes.Equal(resp.Hello.SessionID, id)
+}
