@@ -73,7 +73,7 @@ func (p *Prober) serveProbe(w http.ResponseWriter, r *http.Request) {
 		module = HTTP2xx
 	}
 	if !slices.Contains(Modules, module) {
-		http.Error(w, fmt.Sprintf("Unknown module %q (known: http_2xx, tcp_tls)", module), http.StatusBadRequest)
+		http.Error(w, fmt.Sprintf("Unknown module %q (known: http_2xx, tcp_tls, tls_grade)", module), http.StatusBadRequest)
 		return
 	}
 	target := q.Get("target")

@@ -23,7 +23,7 @@ const (
 )
 
 // Modules lists the known modules, the default first.
-var Modules = []Module{HTTP2xx, TCPTLS}
+var Modules = []Module{HTTP2xx, TCPTLS, TLSGrade}
 
 // DefaultTimeout bounds a probe when Config.Timeout is zero: blackbox's
 // default module timeout, well under Prometheus's default 10 s scrape
@@ -111,6 +111,8 @@ func (p *Prober) Probe(ctx context.Context, module Module, target string, reg pr
 		return p.probeHTTP(ctx, target, reg)
 	case TCPTLS:
 		return p.probeTCPTLS(ctx, target, reg)
+	case TLSGrade:
+		return p.probeGrade(ctx, target, reg)
 	}
 	return fmt.Errorf("unknown module %q", module)
 }

@@ -603,3 +603,34 @@ func TestProbeDirect(t *testing.T) {
 		t.Errorf("untrusted: %v, want a *tls.CertificateVerificationError", err)
 	}
 }
+
+// TestProbeGrade: module tls_grade reports the scanner's grade; a site
+// without HSTS is capped at A-, one with a year of HSTS is not.
+func TestProbeGrade(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "grade CA")
+	leaf := ca.Issue(t, pkitest.Leaf{Names: []string{"localhost", "127.0.0.1"}})
+	plain := tlsServer(t, leaf, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), nil)
+	hsts := tlsServer(t, leaf, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	}), nil)
+	exp := exporter(t, probe.Config{Roots: ca.Pool()})
+	grade := func(port string) (string, float64) {
+		r := probeURL(t, exp, query("localhost:"+port, probe.TLSGrade), nil)
+		if r.value(t, "probe_success") != 1 {
+			t.Fatalf("tls_grade probe of %s failed", port)
+		}
+		s := r.series(t, "tlsgate_probe_grade")
+		return s.labels["grade"], r.value(t, "tlsgate_probe_grade_value")
+	}
+	if g, v := grade(plain); g != "A-" || v != 5 {
+		t.Errorf("without HSTS: grade %s (%v), want A- (5)", g, v)
+	}
+	if g, v := grade(hsts); v < 6 {
+		t.Errorf("with HSTS: grade %s (%v), want A or better", g, v)
+	}
+	r := probeURL(t, exp, query("localhost:1", probe.TLSGrade), nil)
+	if r.value(t, "probe_success") != 0 || r.has("tlsgate_probe_grade") {
+		t.Error("an unreachable target: want probe_success 0 and no grade")
+	}
+}
