@@ -25,6 +25,11 @@ const (
 // Modules lists the known modules, the default first.
 var Modules = []Module{HTTP2xx, TCPTLS, TLSGrade}
 
+// BlackboxModules are the modules with blackbox_exporter's meaning: a
+// failed verification or handshake is a failed probe. (tls_grade succeeds
+// whenever it can grade: an untrusted certificate is grade T.)
+var BlackboxModules = []Module{HTTP2xx, TCPTLS}
+
 // DefaultTimeout bounds a probe when Config.Timeout is zero: blackbox's
 // default module timeout, well under Prometheus's default 10 s scrape
 // timeout once the scrape header lowers it.

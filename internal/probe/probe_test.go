@@ -334,7 +334,7 @@ func TestProbeVerificationFailures(t *testing.T) {
 	strict := exporter(t, probe.Config{Roots: ca.Pool()})
 	insecure := exporter(t, probe.Config{Roots: ca.Pool(), InsecureSkipVerify: true})
 
-	for _, module := range probe.Modules {
+	for _, module := range probe.BlackboxModules {
 		for _, tc := range []struct {
 			name, port string
 		}{{"expired", expiredPort}, {"untrusted", untrustedPort}, {"wrong name", wrongNamePort}} {
@@ -381,7 +381,7 @@ func TestProbeTLS10(t *testing.T) {
 	exp := exporter(t, probe.Config{Roots: ca.Pool()})
 	check := func(t *testing.T, target string) {
 		t.Helper()
-		for _, module := range probe.Modules {
+		for _, module := range probe.BlackboxModules {
 			r := probeURL(t, exp, query(target, module), nil)
 			if s := r.series(t, "probe_tls_version_info"); s.labels["version"] != "TLS 1.0" || s.value != 1 {
 				t.Errorf("%s: probe_tls_version_info %v, want version=TLS 1.0\n%s", module, s.labels, r.body)
@@ -446,7 +446,7 @@ func TestProbeUnreachable(t *testing.T) {
 		}
 	}()
 
-	for _, module := range probe.Modules {
+	for _, module := range probe.BlackboxModules {
 		for _, tc := range []struct {
 			name, target string
 			within       time.Duration
