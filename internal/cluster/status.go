@@ -11,7 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
 )
 
 // Status is what `tlsgate cluster status` shows.
@@ -87,7 +86,8 @@ func (c *Cluster) Status(ctx context.Context) Status {
 
 	// The rotator: the election's leader, read without campaigning.
 	cctx, cancel = withDeadline(ctx)
-	resp, err := c.cli.Get(cctx, c.key("tickets", "rotator")+"/", clientv3WithFirstCreate()...)
+	// The election's leader is its campaign key created first.
+	resp, err := c.cli.Get(cctx, c.key("tickets", "rotator")+"/", clientv3.WithFirstCreate()...)
 	cancel()
 	if err != nil {
 		st.Errors = append(st.Errors, "reading the ticket-key rotator: "+err.Error())
@@ -135,8 +135,6 @@ func (c *Cluster) Status(ctx context.Context) Status {
 	return st
 }
 
-var _ = concurrency.NewElection // the rotator key layout is concurrency.Election's
-
 // String renders a short human summary line of a member.
 func (m Member) String() string {
 	if m.Error != "" {
@@ -147,10 +145,4 @@ func (m Member) String() string {
 		role = "leader"
 	}
 	return fmt.Sprintf("%s %s: %s, etcd %s, term %d", m.Name, m.Endpoint, role, m.Version, m.RaftTerm)
-}
-
-// clientv3WithFirstCreate reads the oldest key under a prefix: the
-// election's leader is the campaign key created first.
-func clientv3WithFirstCreate() []clientv3.OpOption {
-	return clientv3.WithFirstCreate()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Inventory is what the gateway serves right now, read at scrape time.
@@ -54,7 +55,6 @@ type Metrics struct {
 	mu         sync.Mutex
 	inventory  func() Inventory
 	clientSeen map[string]seenCert // by issuer: the earliest-expiring recent client certificate
-	mix        Mix
 	failures   []ClientCertFailure // ring of the most recent refusals
 	failNext   int
 }
@@ -89,7 +89,6 @@ func New() *Metrics {
 	m := &Metrics{
 		Registry:   prometheus.NewRegistry(),
 		clientSeen: map[string]seenCert{},
-		mix:        Mix{Versions: map[string]uint64{}, Groups: map[string]uint64{}, ALPN: map[string]uint64{}, Failures: map[string]uint64{}},
 	}
 	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tlsgate_tls_handshakes_total",
@@ -146,24 +145,12 @@ func (m *Metrics) Inventory() Inventory {
 
 // Handshake counts a completed handshake on site.
 func (m *Metrics) Handshake(site string, cs *tls.ConnectionState) {
-	version := tls.VersionName(cs.Version)
-	group := groupName(cs.CurveID)
 	alpn := cs.NegotiatedProtocol
 	if alpn == "" {
 		alpn = "none"
 	}
-	m.handshakes.WithLabelValues(site, version, tls.CipherSuiteName(cs.CipherSuite), group, alpn,
-		strconv.FormatBool(cs.DidResume)).Inc()
-	m.mu.Lock()
-	m.mix.Versions[version]++
-	m.mix.Groups[group]++
-	m.mix.ALPN[alpn]++
-	if cs.DidResume {
-		m.mix.Resumed++
-	} else {
-		m.mix.Full++
-	}
-	m.mu.Unlock()
+	m.handshakes.WithLabelValues(site, tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite),
+		groupName(cs.CurveID), alpn, strconv.FormatBool(cs.DidResume)).Inc()
 }
 
 // groupName names a key-exchange group; a resumed TLS 1.2 session has
@@ -178,24 +165,44 @@ func groupName(id tls.CurveID) string {
 // HandshakeFailure counts a failed handshake.
 func (m *Metrics) HandshakeFailure(reason string) {
 	m.handshakeFailures.WithLabelValues(reason).Inc()
-	m.mu.Lock()
-	m.mix.Failures[reason]++
-	m.mu.Unlock()
 }
 
-// HandshakeMix returns a copy of the handshake mix since start.
+// HandshakeMix sums the handshake counters since start by version, group,
+// ALPN and resumption, and the failures by reason, for the status page.
+// It reads the Prometheus counters: the handshake path counts only once.
 func (m *Metrics) HandshakeMix() Mix {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := func(src map[string]uint64) map[string]uint64 {
-		out := make(map[string]uint64, len(src))
-		for k, v := range src {
-			out[k] = v
+	mix := Mix{Versions: map[string]uint64{}, Groups: map[string]uint64{}, ALPN: map[string]uint64{}, Failures: map[string]uint64{}}
+	each(m.handshakes, func(labels map[string]string, n uint64) {
+		mix.Versions[labels["version"]] += n
+		mix.Groups[labels["group"]] += n
+		mix.ALPN[labels["alpn"]] += n
+		if labels["resumed"] == "true" {
+			mix.Resumed += n
+		} else {
+			mix.Full += n
 		}
-		return out
+	})
+	each(m.handshakeFailures, func(labels map[string]string, n uint64) {
+		mix.Failures[labels["reason"]] += n
+	})
+	return mix
+}
+
+// each calls f with the labels and value of every series of c.
+func each(c prometheus.Collector, f func(labels map[string]string, n uint64)) {
+	ch := make(chan prometheus.Metric)
+	go func() { c.Collect(ch); close(ch) }()
+	for metric := range ch {
+		var d dto.Metric
+		if metric.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		labels := make(map[string]string, len(d.Label))
+		for _, l := range d.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		f(labels, uint64(d.Counter.GetValue()))
 	}
-	return Mix{Versions: c(m.mix.Versions), Groups: c(m.mix.Groups), ALPN: c(m.mix.ALPN), Failures: c(m.mix.Failures),
-		Resumed: m.mix.Resumed, Full: m.mix.Full}
 }
 
 // FailureReason sorts a handshake error, as net/http logs it, into the
