@@ -77,6 +77,19 @@ func TestParseValidate(t *testing.T) {
 		},
 		{name: "listen http off", yaml: site + "listen: {https: \"127.0.0.1:8443\", http: \"off\"}\n"},
 
+		// Identity header names: header names, distinct, not the gateway's own.
+		{name: "identity headers renamed", yaml: site + "    identity_headers: {dn: X-SSL-Client-DN, cert: x-ssl-client-cert}\n"},
+		{
+			name: "identity header names refused",
+			yaml: site + "    identity_headers: {dn: \"X Client\", san_uri: X-Client-SAN, san_dns: x-client-san, verify: X-Forwarded-For, cert: X_Cert}\n",
+			want: []string{
+				`tlsgate.yaml:6:94: sites[0].identity_headers.verify: X-Forwarded-For is set by the gateway itself: choose another name`,
+				`tlsgate.yaml:6:28: sites[0].identity_headers.dn: "X Client" is not a header name: use letters, digits and '-' (such as X-Client-DN)`,
+				`tlsgate.yaml:6:72: sites[0].identity_headers.san_dns: x-client-san is already the name of san_uri (header names ignore case): each identity header needs its own name`,
+				`tlsgate.yaml:6:117: sites[0].identity_headers.cert: "X_Cert" is not a header name: use letters, digits and '-' (such as X-Client-DN)`,
+			},
+		},
+
 		// Unknown keys: positioned at the key.
 		{
 			name: "unknown top-level key with suggestion",

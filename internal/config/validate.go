@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -188,6 +189,7 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		}
 	}
 
+	validateIdentityHeaders(sp+".identity_headers", s.IdentityHeaders, add)
 	if ca := s.ClientAuth; len(ca.CRL) > 0 && len(ca.CA) == 0 && !ca.InternalCA {
 		add(sp+".client_auth.crl", "CRLs need the CAs that sign them: add ca: or internal_ca: true")
 	}
@@ -410,4 +412,54 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// validateIdentityHeaders refuses identity header names that are not
+// header names, name two fields alike, or take a header the gateway sets
+// itself: the upstream would get one value where it expects another.
+func validateIdentityHeaders(p string, h IdentityHeaders, add func(path, format string, args ...any)) {
+	fields := []struct{ key, name string }{
+		{"verify", h.Verify}, {"dn", h.DN}, {"san_uri", h.SANURI},
+		{"san_dns", h.SANDNS}, {"cert", h.Cert}, {"fingerprint", h.Fingerprint},
+	}
+	seen := map[string]string{}
+	for _, f := range fields {
+		if f.name == "" {
+			continue
+		}
+		if !validHeaderName(f.name) {
+			add(p+"."+f.key, "%q is not a header name: use letters, digits and '-' (such as X-Client-DN)", f.name)
+			continue
+		}
+		canon := http.CanonicalHeaderKey(f.name)
+		if reservedHeaders[canon] {
+			add(p+"."+f.key, "%s is set by the gateway itself: choose another name", f.name)
+		}
+		if prev, ok := seen[canon]; ok {
+			add(p+"."+f.key, "%s is already the name of %s (header names ignore case): each identity header needs its own name", f.name, prev)
+		}
+		seen[canon] = f.key
+	}
+}
+
+// reservedHeaders are request headers the gateway or HTTP itself sets.
+var reservedHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
+	"Proxy-Connection": true, "Proxy-Authorization": true, "Proxy-Authenticate": true, "Te": true, "Trailer": true,
+	"Upgrade": true, "Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true,
+	"X-Forwarded-Proto": true, "X-Request-Id": true, "User-Agent": true,
+}
+
+// validHeaderName accepts the names an identity header can have: letters,
+// digits and '-' (no '_': the gateway drops such names, as nginx does).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"iter"
 	"net/http"
 	"strings"
 )
@@ -105,28 +106,56 @@ func (n HeaderNames) Strip(h http.Header) {
 	}
 }
 
+// Has reports whether the canonical header name k is an identity header
+// under the configured or the default names: one a client must not send.
+func (n HeaderNames) Has(k string) bool {
+	for _, name := range n.all() {
+		if k == name {
+			return true
+		}
+	}
+	for _, name := range defaultNames.all() {
+		if k == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Set writes the identity of r into h, after Strip. Identity fields are
 // written only for a verified certificate: an upstream never sees a subject
 // the gateway did not verify. The values' slices may be shared between
 // requests of one connection: treat them as read-only.
 func (n HeaderNames) Set(h http.Header, r Result) {
-	h[n.Verify] = verifyValue(r)
-	if !r.OK {
-		return
+	for k, v := range n.Fields(r) {
+		h[k] = v
 	}
-	id := r.ident
-	if id == nil {
-		id = newIdentity(r.Leaf)
+}
+
+// Fields yields the identity headers of r, as Set writes them, for
+// writers that put headers on the wire without a header map.
+func (n HeaderNames) Fields(r Result) iter.Seq2[string, []string] {
+	return func(yield func(string, []string) bool) {
+		if !yield(n.Verify, verifyValue(r)) || !r.OK {
+			return
+		}
+		id := r.ident
+		if id == nil {
+			id = newIdentity(r.Leaf)
+		}
+		if !yield(n.DN, id.dn) {
+			return
+		}
+		if id.uris != nil && !yield(n.SANURI, id.uris) {
+			return
+		}
+		if id.dns != nil && !yield(n.SANDNS, id.dns) {
+			return
+		}
+		if yield(n.Cert, id.cert) {
+			yield(n.Fingerprint, id.fingerprint)
+		}
 	}
-	h[n.DN] = id.dn
-	if id.uris != nil {
-		h[n.SANURI] = id.uris
-	}
-	if id.dns != nil {
-		h[n.SANDNS] = id.dns
-	}
-	h[n.Cert] = id.cert
-	h[n.Fingerprint] = id.fingerprint
 }
 
 var (

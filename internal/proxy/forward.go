@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -37,13 +39,23 @@ func (t trustSet) contains(remoteAddr string) bool {
 // extended, anything else a client sent is gone.
 func (s *Site) setForwarded(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
-	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 && s.trust.contains(pr.In.RemoteAddr) {
-		chain := prior[0]
-		for _, p := range prior[1:] {
-			chain += ", " + p
-		}
-		pr.Out.Header["X-Forwarded-For"] = []string{chain + ", " + pr.Out.Header.Get("X-Forwarded-For")}
+	if xff, ok := s.forwardedFor(pr.In); ok {
+		pr.Out.Header["X-Forwarded-For"] = []string{xff}
 	}
+}
+
+// forwardedFor returns the X-Forwarded-For value for the upstream: the
+// client's address, after the chain a trusted proxy passed on. ok is false
+// when the client's address is unknown (then no header is sent).
+func (s *Site) forwardedFor(in *http.Request) (xff string, ok bool) {
+	ip, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		return "", false
+	}
+	if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 && s.trust.contains(in.RemoteAddr) {
+		return strings.Join(prior, ", ") + ", " + ip, true
+	}
+	return ip, true
 }
 
 // Request IDs are a random per-process prefix and a counter: unique across

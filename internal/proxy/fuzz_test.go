@@ -13,7 +13,9 @@ import (
 )
 
 // captureSite is a site whose upstream transport records the outbound
-// request instead of sending it.
+// request instead of sending it. Its requests take the ReverseProxy path,
+// which builds an outbound *http.Request to record; the direct path is
+// held to the same bytes by TestDirectMatchesReverseProxy and FuzzDirect.
 type captureSite struct {
 	*Site
 	mu  sync.Mutex
@@ -23,6 +25,7 @@ type captureSite struct {
 func newCaptureSite(t testing.TB, opts *Options, routes ...RouteConfig) *captureSite {
 	cs := &captureSite{Site: newTestSite(t, opts, routes...)}
 	for _, r := range cs.routes {
+		r.direct = false
 		r.pool.rt = roundTripFunc(func(out *http.Request) (*http.Response, error) {
 			cs.mu.Lock()
 			cs.out = out.Clone(out.Context())

@@ -69,13 +69,22 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil {
 		return t.fallback.RoundTrip(req)
 	}
+	return t.exchange(req, req.URL.Host, nil)
+}
+
+// exchange sends req to addr and reads the response: req itself, or the
+// direct path's d (then req is the client's request, for its method and
+// context).
+func (t *h1Transport) exchange(req *http.Request, addr string, d *directRequest) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		c, err := t.getConn(req.Context(), req.URL.Host)
+		c, err := t.getConn(req.Context(), addr)
 		if err != nil {
-			closeBody(req)
+			if d == nil {
+				closeBody(req)
+			}
 			return nil, err
 		}
-		resp, err := c.roundTrip(t, req)
+		resp, err := c.roundTrip(t, req, d)
 		if err == nil {
 			return resp, nil
 		}
@@ -83,15 +92,17 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// A pooled connection the upstream closed while it was idle fails
 		// at once. Retry once on a fresh connection when the request can be
 		// sent again and may be repeated (as http.Transport does).
-		if c.reused && attempt == 0 && req.Context().Err() == nil && staleConnError(err) && retryable(req) {
-			if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		if c.reused && attempt == 0 && req.Context().Err() == nil && staleConnError(err) && d.mayRepeat(req) {
+			if d == nil && req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 				if req.Body, err = req.GetBody(); err != nil {
 					return nil, err
 				}
 			}
 			continue
 		}
-		closeBody(req)
+		if d == nil {
+			closeBody(req)
+		}
 		return nil, err
 	}
 }
@@ -102,15 +113,20 @@ func closeBody(req *http.Request) {
 	}
 }
 
-func retryable(req *http.Request) bool {
-	if !replayable(req) {
-		return false
-	}
-	switch req.Method {
+// idempotent reports whether req may be sent twice (RFC 9110, 9.2.2), or
+// carries an idempotency key.
+func idempotent(req *http.Request) bool {
+	return safeMethod(req.Method) || req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
+}
+
+// safeMethod reports whether method is one a client expects to be
+// repeated on a failed connection.
+func safeMethod(method string) bool {
+	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
 	}
-	return req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
+	return false
 }
 
 func staleConnError(err error) bool {
@@ -206,7 +222,7 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, error) {
+func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) (*http.Response, error) {
 	// Unblock reads and writes when the client goes away.
 	if done := req.Context().Done(); done != nil {
 		c.stopCtx = context.AfterFunc(req.Context(), func() {
@@ -223,7 +239,9 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, e
 		}
 		return nil, err
 	}
-	if !writeBodilessRequest(c.bw, req) {
+	if d != nil {
+		d.writeHead(c.bw)
+	} else if !writeBodilessRequest(c.bw, req) {
 		if err := req.Write(c.bw); err != nil {
 			return fail(err)
 		}
@@ -246,14 +264,17 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, e
 			return fail(err)
 		}
 		// 1xx informational answers (100 Continue, 103 Early Hints) precede
-		// the real one; 101 never reaches here (upgrades use the fallback).
-		// They are reported as http.Transport does, so ReverseProxy passes
-		// them on to the client.
-		if resp.StatusCode >= 200 || resp.StatusCode < 100 {
+		// the real one. They are reported as http.Transport does, so
+		// ReverseProxy passes them on to the client. 101 is final, as in
+		// http.Transport: upgrades use the fallback, so here it is one
+		// nobody asked for, refused by ReverseProxy and the direct path.
+		if resp.StatusCode >= 200 || resp.StatusCode < 100 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
 		resp.Body.Close()
-		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+		if d != nil {
+			d.got1xx(resp.StatusCode, resp.Header)
+		} else if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
 				return fail(err)
 			}
@@ -265,7 +286,9 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request) (*http.Response, e
 	if t.responseHeader > 0 && (resp.ContentLength < 0 || int64(c.br.Buffered()) < resp.ContentLength) {
 		c.nc.SetReadDeadline(time.Time{})
 	}
-	reusable := !resp.Close && !req.Close
+	// On the direct path req is the client's request, whose Connection:
+	// close is for the client's connection only (ReverseProxy clears it).
+	reusable := !resp.Close && (d != nil || !req.Close) && resp.StatusCode != http.StatusSwitchingProtocols
 	if resp.Body == http.NoBody {
 		if c.stop() && reusable {
 			t.putConn(c)
@@ -379,7 +402,7 @@ func writeBodilessRequest(w *bufio.Writer, req *http.Request) bool {
 	w.WriteString("\r\n")
 	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
 		w.WriteString("User-Agent: ")
-		w.WriteString(ua[0])
+		w.WriteString(textproto.TrimString(ua[0]))
 		w.WriteString("\r\n")
 	}
 	for k, vv := range req.Header {
@@ -390,7 +413,7 @@ func writeBodilessRequest(w *bufio.Writer, req *http.Request) bool {
 		for _, v := range vv {
 			w.WriteString(k)
 			w.WriteString(": ")
-			w.WriteString(strings.TrimSpace(v))
+			w.WriteString(textproto.TrimString(v))
 			w.WriteString("\r\n")
 		}
 	}

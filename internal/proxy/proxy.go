@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,6 +117,9 @@ type route struct {
 	transport  *h1Transport
 	site       *Site
 	matchExact string // "/api" for path "/api/": also matches the bare prefix
+	// direct is set when every upstream is plain HTTP with an ASCII host:
+	// eligible requests then take the direct path (direct.go).
+	direct bool
 }
 
 // securityHeaderNames are set by the gateway on every HTTPS response;
@@ -166,6 +170,12 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 			return nil, err
 		}
 		r.pool = p
+		r.direct = true
+		for _, u := range p.ups {
+			if u.url.Scheme != "http" || !safeHeaderText(u.url.Host) || !isASCII(u.url.Host) || strings.IndexByte(u.url.Host, '%') >= 0 {
+				r.direct = false
+			}
+		}
 		r.proxy = &httputil.ReverseProxy{
 			Rewrite:        r.rewrite,
 			Transport:      p,
@@ -211,6 +221,10 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rt := s.match(r.URL.Path)
+	inf.path = r.URL.Path
+	if rt != nil {
+		inf.route = rt.path
+	}
 	if obs := s.opts.Observer; s.opts.AccessLog || obs != nil {
 		start := time.Now()
 		lw := &logWriter{ResponseWriter: w, status: 0}
@@ -229,6 +243,13 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = lw
 	}
 
+	if !safeQuery(r.URL.RawQuery) {
+		// HTTP/2 lets a space through in the query, where it would end
+		// the upstream's HTTP/1.1 request target early ("/a?x HTTP/1.1
+		// /admin"). HTTP/1.1 clients get this 400 from net/http itself.
+		writeError(w, http.StatusBadRequest, "the request target has a space or control character", inf.id)
+		return
+	}
 	if rt == nil {
 		writeError(w, http.StatusNotFound, "no route for this path", inf.id)
 		return
@@ -252,6 +273,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		inf.client = &res
+	}
+	if s.serveDirect(w, r, rt, inf) {
+		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
@@ -280,23 +304,7 @@ func (s *Site) restoreHeaders(h http.Header, ids []string, overTLS bool) {
 
 func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
-	path, raw := in.URL.Path, in.URL.RawPath
-	if r.strip && r.path != "/" {
-		prefix := strings.TrimSuffix(r.path, "/")
-		path = strings.TrimPrefix(path, prefix)
-		if raw != "" {
-			// The route matched the decoded path; the prefix may be
-			// spelled with escapes in raw ("/%61pi/", "/api%2F").
-			raw = cutEscapedPrefix(raw, len(prefix))
-		}
-		if raw != "" && raw[0] != '/' {
-			raw = "" // the slash after the prefix was escaped: use path
-		}
-		if path == "" || path[0] != '/' {
-			path, raw = "/"+path, ""
-		}
-	}
-	out.URL.Path, out.URL.RawPath = path, raw
+	out.URL.Path, out.URL.RawPath = r.upstreamPath(in.URL)
 	// The upstream sees its own host name, like nginx's default; the
 	// client's is in X-Forwarded-Host.
 	out.Host = ""
@@ -317,6 +325,48 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 		r.site.idh.Set(out.Header, *inf.client)
 	}
 	out.Header["X-Request-Id"] = inf.ids
+}
+
+// upstreamPath is the path of u (a client's request) relative to the
+// upstream's base URL: without the route's prefix when it strips it.
+func (r *route) upstreamPath(u *url.URL) (path, raw string) {
+	path, raw = u.Path, u.RawPath
+	if r.strip && r.path != "/" {
+		prefix := strings.TrimSuffix(r.path, "/")
+		path = strings.TrimPrefix(path, prefix)
+		if raw != "" {
+			// The route matched the decoded path; the prefix may be
+			// spelled with escapes in raw ("/%61pi/", "/api%2F").
+			raw = cutEscapedPrefix(raw, len(prefix))
+		}
+		if raw != "" && raw[0] != '/' {
+			raw = "" // the slash after the prefix was escaped: use path
+		}
+		if path == "" || path[0] != '/' {
+			path, raw = "/"+path, ""
+		}
+	}
+	return path, raw
+}
+
+// safeQuery reports whether a raw query can go into a request line as it
+// is: no spaces or control characters.
+func safeQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // cutEscapedPrefix removes from raw, a valid escaped path, the escaped
@@ -351,14 +401,30 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 		if _, ok := inf.header["X-Request-Id"]; !ok {
 			s.restoreHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
 		}
+		if _, ok := resp.Header["Content-Type"]; !ok {
+			inf.header["Content-Type"] = nil // see noSniff
+		}
 	}
 	return nil
 }
 
+// noSniff: an upstream answer without a Content-Type reaches the client
+// without one. net/http would otherwise guess one from the first bytes
+// written, an invention of the gateway's that contradicts the
+// "X-Content-Type-Options: nosniff" it sends, and that depends on timing
+// for streamed answers (whether the headers were flushed before the first
+// bytes). nginx passes the upstream's headers as they are, too. A nil
+// value in the header map is net/http's documented way to suppress it.
+
 // upstreamError answers 502 (or 504 on a timeout) when the upstream could
-// not be reached or did not answer.
+// not be reached or did not answer (ReverseProxy's error handler).
 func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	inf := infoFrom(r.Context())
+	s.failUpstream(w, r, infoFrom(r.Context()), err)
+}
+
+// failUpstream answers a request whose upstream exchange failed: 502, 504
+// on a timeout, or the client's fault when its body broke off.
+func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, err error) {
 	s.restoreHeaders(w.Header(), inf.ids, r.TLS != nil) // cleared if a 1xx was passed on
 	if berr := inf.bodyError(); berr != nil {
 		// The client stopped sending its body (or hung up): its fault,
@@ -369,7 +435,7 @@ func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 		if isTimeout(berr) {
 			status, msg = http.StatusRequestTimeout, "the request body was not sent in time"
 		}
-		s.opts.Log.Info("client request body failed", "site", s.name, "path", r.URL.Path, "request_id", inf.id, "status", status, "err", berr)
+		s.opts.Log.Info("client request body failed", "site", s.name, "path", inf.path, "request_id", inf.id, "status", status, "err", berr)
 		writeError(w, status, msg, inf.id)
 		return
 	}
@@ -386,13 +452,9 @@ func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) 
 		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
 	}
 	if obs := s.opts.Observer; obs != nil {
-		route := ""
-		if rt := s.match(r.URL.Path); rt != nil {
-			route = rt.path
-		}
-		obs.UpstreamError(s.name, route, kind)
+		obs.UpstreamError(s.name, inf.route, kind)
 	}
-	s.opts.Log.Error("upstream error", "site", s.name, "path", r.URL.Path, "upstream", inf.upstream,
+	s.opts.Log.Error("upstream error", "site", s.name, "path", inf.path, "upstream", inf.upstream,
 		"request_id", inf.id, "status", status, "err", err)
 	writeError(w, status, msg, inf.id)
 }

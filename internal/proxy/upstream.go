@@ -112,9 +112,24 @@ func (p *pool) index(u *upstream) uint {
 // RoundTrip sends out to an upstream. The path in out.URL is relative to
 // the upstream base URL.
 func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
-	rel := out.URL.Path
-	relRaw := out.URL.RawPath
-	info := infoFrom(out.Context())
+	rel, relRaw := out.URL.Path, out.URL.RawPath
+	var rewind func() error
+	if out.GetBody != nil && out.Body != nil && out.Body != http.NoBody {
+		rewind = func() (err error) { out.Body, err = out.GetBody(); return err }
+	}
+	return p.do(out.Context(), infoFrom(out.Context()), replayable(out), rewind, func(u *upstream) (*http.Response, error) {
+		out.URL.Scheme = u.url.Scheme
+		out.URL.Host = u.url.Host
+		out.URL.Path, out.URL.RawPath = joinPath(u.url, rel, relRaw)
+		return p.rt.RoundTrip(out)
+	})
+}
+
+// do sends a request with send, to the upstreams in turn while connecting
+// fails: such a request was certainly not sent, so any method may go to
+// the next upstream, if its body can be sent again (replay; rewind, when
+// set, restores the body). It keeps the upstreams' passive health.
+func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() error, send func(*upstream) (*http.Response, error)) (*http.Response, error) {
 	var tried uint64
 	for attempt := 0; ; attempt++ {
 		var now int64
@@ -126,32 +141,25 @@ func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 			return nil, errNoUpstream
 		}
 		tried |= 1 << p.index(u)
-		out.URL.Scheme = u.url.Scheme
-		out.URL.Host = u.url.Host
-		out.URL.Path, out.URL.RawPath = joinPath(u.url, rel, relRaw)
-		if info != nil {
-			info.upstream = u.name
+		if inf != nil {
+			inf.upstream = u.name
 		}
-		resp, err := p.rt.RoundTrip(out)
+		resp, err := send(u)
 		if err == nil {
 			u.markHealthy()
 			return resp, nil
 		}
-		if out.Context().Err() != nil || (info != nil && info.bodyError() != nil) {
+		if ctx.Err() != nil || (inf != nil && inf.bodyError() != nil) {
 			// The client went away or stopped sending: not the upstream's fault.
 			return nil, err
 		}
 		backoff := u.markFailed(time.Now())
 		p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff.String())
-		if !isDialError(err) || !replayable(out) || attempt+1 >= len(p.ups) {
+		if !isDialError(err) || !replay || attempt+1 >= len(p.ups) {
 			return nil, err
 		}
-		if out.GetBody != nil && out.Body != nil && out.Body != http.NoBody {
-			body, gerr := out.GetBody()
-			if gerr != nil {
-				return nil, err
-			}
-			out.Body = body
+		if rewind != nil && rewind() != nil {
+			return nil, err
 		}
 	}
 }
@@ -216,6 +224,9 @@ type info struct {
 	ids      []string     // {id}, shared by the response and upstream request headers (read-only)
 	client   *mtls.Result // the verified client, on sites that trust client CAs
 	upstream string
+	// route and path are the matched route ("" when none) and the
+	// client's request path, for logs and metrics.
+	route, path string
 	// header is the client response's header map, where the site's
 	// headers are restored after a 1xx response cleared it.
 	header http.Header

@@ -1,0 +1,441 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// The direct path proxies the common API request (GET, HEAD, DELETE or
+// OPTIONS without a body, to plain-HTTP/1.1 upstreams) without
+// httputil.ReverseProxy. ReverseProxy clones the request and its header
+// map, edits the copy header by header, wraps the context for 1xx
+// tracing, and copies the response's header map again; at the gateway's
+// few tens of microseconds per request that bookkeeping is a large part of
+// its own CPU (docs/benchmarks.md). Here the upstream request's head is
+// written straight from the client's headers, filtered on the way, and the
+// response's headers go straight into the client's.
+//
+// The rules are ReverseProxy's (hop-by-hop headers, Te, query cleaning,
+// User-Agent, 1xx, trailers, flushing, aborting on a broken body) and the
+// gateway's own (forwarding headers, identity headers, request ID);
+// TestDirectMatchesReverseProxy compares the two paths byte for byte.
+// Anything unusual takes the ReverseProxy path: bodies, upgrades, https
+// upstreams, control characters, queries ReverseProxy would rewrite.
+
+// directRequest is one request on the direct path.
+type directRequest struct {
+	in   *http.Request
+	w    http.ResponseWriter
+	site *Site
+	inf  *info
+	// head holds the header lines after Host and the blank line ending
+	// the head; target and host are set per upstream attempt.
+	head         []byte
+	target, host string
+	// idempotent: the request may be sent twice (see mayRepeat).
+	idempotent bool
+}
+
+// mayRepeat reports whether the request can be sent again after a pooled
+// connection failed under it: d's, or, when d is nil, req (which must then
+// also have a body that can be sent again).
+func (d *directRequest) mayRepeat(req *http.Request) bool {
+	if d != nil {
+		return d.idempotent
+	}
+	return idempotent(req) && replayable(req)
+}
+
+// heads recycles the buffers the upstream request heads are built in.
+var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// serveDirect proxies r on the direct path and reports true, or reports
+// false, having done nothing, when r must take the ReverseProxy path.
+func (s *Site) serveDirect(w http.ResponseWriter, r *http.Request, rt *route, inf *info) bool {
+	if !rt.direct || !directEligible(r) {
+		return false
+	}
+	bp := heads.Get().(*[]byte)
+	defer heads.Put(bp)
+	head, ok := s.appendHead((*bp)[:0], r, inf)
+	*bp = head[:0] // keep a grown buffer
+	if !ok {
+		return false
+	}
+	d := directRequest{in: r, w: w, site: s, inf: inf, head: head, idempotent: directIdempotent(r)}
+	rel, relRaw := rt.upstreamPath(r.URL)
+	resp, err := rt.pool.do(r.Context(), inf, true, nil, func(u *upstream) (*http.Response, error) {
+		path, raw := joinPath(u.url, rel, relRaw)
+		d.target = requestTarget(path, raw, r.URL)
+		d.host = u.url.Host
+		return rt.transport.exchange(r, d.host, &d)
+	})
+	if err != nil {
+		s.failUpstream(w, r, inf, err)
+		return true
+	}
+	s.copyResponse(w, r, inf, resp)
+	return true
+}
+
+// directIdempotent reports whether r may be sent upstream twice. An
+// idempotency key listed in Connection is not sent, so the upstream could
+// not tell a repeat: ReverseProxy, which removes it first, would not
+// repeat such a request either.
+func directIdempotent(r *http.Request) bool {
+	if safeMethod(r.Method) {
+		return true
+	}
+	var buf [8]string
+	listed, ok := connectionListed(r.Header, buf[:])
+	if !ok {
+		return false
+	}
+	return r.Header["Idempotency-Key"] != nil && !slices.Contains(listed, "Idempotency-Key") ||
+		r.Header["X-Idempotency-Key"] != nil && !slices.Contains(listed, "X-Idempotency-Key")
+}
+
+// godebugQuery is set when GODEBUG changes how ReverseProxy cleans queries
+// (urlmaxqueryparams): then every query takes that path.
+var godebugQuery = strings.Contains(os.Getenv("GODEBUG"), "urlmaxqueryparams=")
+
+// directEligible reports whether r is a request the direct path handles.
+func directEligible(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
+	default: // POST, PUT and PATCH get "Content-Length: 0" from Request.Write
+		return false
+	}
+	// ContentLength 0 is ReverseProxy's own test for "no body".
+	return r.ContentLength == 0 && len(r.Trailer) == 0 && r.URL.Opaque == "" &&
+		r.Header["Upgrade"] == nil && cleanQuery(r.URL.RawQuery)
+}
+
+// cleanQuery reports whether ReverseProxy would send query unchanged: no
+// ';' separators and no broken escapes (it re-encodes those).
+func cleanQuery(q string) bool {
+	if q == "" {
+		return true
+	}
+	if godebugQuery || strings.Count(q, "&") >= 10000 {
+		return false
+	}
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// requestTarget is the origin-form target for path and raw (the upstream
+// path) with the client's query, as Request.Write would send it.
+func requestTarget(path, raw string, in *url.URL) string {
+	u := url.URL{Path: path, RawPath: raw, RawQuery: in.RawQuery, ForceQuery: in.ForceQuery}
+	return u.RequestURI()
+}
+
+// hopHeaders are the hop-by-hop headers ReverseProxy removes in both
+// directions (RFC 9110, 7.6.1, and the older RFC 2616 list).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// connectionListed returns the canonical header names listed in the
+// Connection header of h: hop-by-hop too. ok is false for an unusually
+// long list, which then takes the ReverseProxy path.
+func connectionListed(h http.Header, buf []string) (names []string, ok bool) {
+	names = buf[:0]
+	for _, f := range h["Connection"] {
+		for name := range strings.SplitSeq(f, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				if len(names) == cap(names) {
+					return names, false
+				}
+				names = append(names, textproto.CanonicalMIMEHeaderKey(name))
+			}
+		}
+	}
+	return names, true
+}
+
+// appendHead appends the header lines of the upstream request after Host,
+// and the blank line, to b. ok is false when a value has a control
+// character (which Request.Write would rewrite).
+func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bool) {
+	var buf [8]string
+	listed, ok := connectionListed(r.Header, buf[:])
+	if !ok {
+		return b, false
+	}
+	for k, vv := range r.Header {
+		if s.notForwarded(k) || slices.Contains(hopHeaders, k) || slices.Contains(listed, k) {
+			continue
+		}
+		if !safeHeaderText(k) {
+			return b, false
+		}
+		if k == "User-Agent" {
+			// Request.Write sends the first value only, and none when it
+			// is empty (ReverseProxy sets it empty when the client sent
+			// none, to keep Go's default out).
+			if len(vv) > 0 && vv[0] != "" {
+				if !safeHeaderText(vv[0]) {
+					return b, false
+				}
+				b = appendField(b, k, vv[0])
+			}
+			continue
+		}
+		for _, v := range vv {
+			if !safeHeaderText(v) {
+				return b, false
+			}
+			b = appendField(b, k, v)
+		}
+	}
+	// ReverseProxy keeps "Te: trailers" (and only that) when the client
+	// sent it, so upstreams know trailers will reach the client.
+	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+		b = appendField(b, "Te", "trailers")
+	}
+	if xff, ok := s.forwardedFor(r); ok {
+		if !safeHeaderText(xff) {
+			return b, false
+		}
+		b = appendField(b, "X-Forwarded-For", xff)
+	}
+	if !safeHeaderText(r.Host) {
+		return b, false
+	}
+	b = appendField(b, "X-Forwarded-Host", r.Host)
+	if r.TLS != nil {
+		b = appendField(b, "X-Forwarded-Proto", "https")
+	} else {
+		b = appendField(b, "X-Forwarded-Proto", "http")
+	}
+	if inf.client != nil {
+		for k, vv := range s.idh.Fields(*inf.client) {
+			for _, v := range vv {
+				if !safeHeaderText(v) {
+					return b, false
+				}
+				b = appendField(b, k, v)
+			}
+		}
+	}
+	b = appendField(b, "X-Request-Id", inf.id)
+	return append(b, "\r\n"...), true
+}
+
+// notForwarded reports whether the client's request header k never
+// reaches an upstream as sent: the gateway sets the forwarding headers,
+// the identity headers and the request ID itself; Host and Content-Length
+// are the transport's; and names with underscores are dropped, as nginx
+// does by default, because CGI, WSGI and PHP upstreams read
+// X_Forwarded_For as X-Forwarded-For, which would let a client forge a
+// trusted header.
+func (s *Site) notForwarded(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
+		"Host", "Content-Length":
+		return true
+	}
+	return strings.IndexByte(k, '_') >= 0 || s.idh.Has(k)
+}
+
+// appendField appends one header line, the value trimmed as Request.Write
+// trims it.
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = append(b, textproto.TrimString(v)...)
+	return append(b, "\r\n"...)
+}
+
+// writeHead writes the request line, Host and the prepared header lines.
+func (d *directRequest) writeHead(bw *bufio.Writer) {
+	bw.WriteString(d.in.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(d.target)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(d.host)
+	bw.WriteString("\r\n")
+	bw.Write(d.head)
+}
+
+// got1xx passes an informational answer (103 Early Hints) on, as
+// ReverseProxy does: the upstream's 1xx headers are added to the header
+// map, the 1xx is written, the map is cleared, and the site's headers are
+// put back for the final answer.
+func (d *directRequest) got1xx(code int, h http.Header) {
+	dst := d.w.Header()
+	for k, vv := range h {
+		for _, v := range vv {
+			dst.Add(k, v)
+		}
+	}
+	d.w.WriteHeader(code)
+	clear(dst)
+	d.site.restoreHeaders(dst, d.inf.ids, d.in.TLS != nil)
+}
+
+var errUnaskedUpgrade = errors.New("the upstream switched protocols (101) without being asked to")
+
+// copyResponse sends the upstream's answer to the client, as ReverseProxy
+// does: hop-by-hop headers removed, the site's security headers and
+// request ID kept as the only ones, trailers passed on, streaming answers
+// flushed as they come.
+func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, resp *http.Response) {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body.Close()
+		s.failUpstream(w, r, inf, errUnaskedUpgrade)
+		return
+	}
+	var buf [8]string
+	listed, ok := connectionListed(resp.Header, buf[:])
+	if !ok { // a long list: delete its names from the map instead
+		for _, f := range resp.Header["Connection"] {
+			for name := range strings.SplitSeq(f, ",") {
+				if name = textproto.TrimString(name); name != "" {
+					resp.Header.Del(name)
+				}
+			}
+		}
+		listed = nil
+	}
+	h := w.Header()
+	contentType := ""
+	for k, vv := range resp.Header {
+		if slices.Contains(hopHeaders, k) || slices.Contains(listed, k) || isPolicyHeader(k) {
+			continue
+		}
+		if k == "Content-Type" && len(vv) > 0 {
+			contentType = vv[0]
+		}
+		if old, ok := h[k]; ok {
+			h[k] = append(old, vv...)
+		} else {
+			h[k] = vv
+		}
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // see noSniff
+	}
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	// Streams (no length, or server-sent events) are flushed as they come.
+	flush := resp.ContentLength == -1 || isEventStream(contentType)
+	if err := s.copyBody(w, resp.Body, flush, inf); err != nil {
+		resp.Body.Close()
+		// The answer is cut short: abort the client's connection so that
+		// it cannot mistake the part for the whole (as ReverseProxy does
+		// under an http.Server).
+		if r.Context().Value(http.ServerContextKey) != nil {
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	resp.Body.Close() // now, to read the trailers
+	if len(resp.Trailer) > 0 {
+		// Force chunking, so net/http does not compute a Content-Length
+		// for a short body and drop the trailers.
+		http.NewResponseController(w).Flush()
+	}
+	if len(resp.Trailer) == announced {
+		for k, vv := range resp.Trailer {
+			for _, v := range vv {
+				h.Add(k, v)
+			}
+		}
+		return
+	}
+	for k, vv := range resp.Trailer {
+		k = http.TrailerPrefix + k
+		for _, v := range vv {
+			h.Add(k, v)
+		}
+	}
+}
+
+// isPolicyHeader reports whether the site sets response header k itself:
+// the upstream's copy is dropped.
+func isPolicyHeader(k string) bool {
+	return k == "X-Request-Id" || slices.Contains(securityHeaderNames, k)
+}
+
+func isEventStream(contentType string) bool {
+	if len(contentType) < len("text/event-stream") || !strings.EqualFold(contentType[:len("text/event-stream")], "text/event-stream") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "text/event-stream"
+}
+
+// copyBody copies an upstream body to the client, flushing after every
+// write when flush is set. It returns write errors and read errors other
+// than EOF.
+func (s *Site) copyBody(w http.ResponseWriter, body io.Reader, flush bool, inf *info) error {
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+		rc.Flush() // the headers now, even if the first bytes take a while
+	}
+	for {
+		n, rerr := body.Read(buf)
+		if rerr != nil && rerr != io.EOF && !errors.Is(rerr, context.Canceled) {
+			s.opts.Log.Warn("upstream body read failed", "site", s.name, "path", inf.path, "upstream", inf.upstream,
+				"request_id", inf.id, "err", rerr)
+		}
+		if n > 0 {
+			nw, werr := w.Write(buf[:n])
+			if werr != nil {
+				return werr
+			}
+			if nw != n {
+				return io.ErrShortWrite
+			}
+			if flush {
+				rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
