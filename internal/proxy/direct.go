@@ -411,7 +411,11 @@ func (s *Site) copyBody(w http.ResponseWriter, body io.Reader, flush bool, inf *
 	var rc *http.ResponseController
 	if flush {
 		rc = http.NewResponseController(w)
-		rc.Flush() // the headers now, even if the first bytes take a while
+		// The headers now, even if the first bytes take a while.
+		// ReverseProxy does this from a timer goroutine, so an empty
+		// streamed body there usually goes out with "Content-Length: 0"
+		// and here always chunked: two framings of the same empty body.
+		rc.Flush()
 	}
 	for {
 		n, rerr := body.Read(buf)
