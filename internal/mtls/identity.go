@@ -96,7 +96,8 @@ var defaultNames = HeaderNames{}.WithDefaults()
 
 // Strip removes every identity header from h, under the configured and the
 // default names: a client's copy must never reach an upstream, whatever
-// the route's mode. Call it on every request.
+// the route's mode. It is the header-map form of Has, which the proxy
+// applies as it copies a request's headers.
 func (n HeaderNames) Strip(h http.Header) {
 	for _, k := range n.all() {
 		delete(h, k)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,9 +23,10 @@ import (
 // connection and hands every request and response between them over
 // channels, and its reader probes the socket after each response. For a
 // proxy whose upstream answers in microseconds that bookkeeping is a large
-// part of the CPU spent per request. Request serialisation and response
-// parsing stay the standard library's (Request.Write, http.ReadResponse);
-// only connection handling lives here. Everything else (https upstreams,
+// part of the CPU spent per request. Responses are parsed by
+// http.ReadResponse, requests written by Request.Write (or, on the direct
+// path, from the head direct.go prepares); only connection handling lives
+// here. Everything else (https upstreams,
 // protocol upgrades) goes to the fallback http.Transport.
 type h1Transport struct {
 	// DialContext connects to an upstream (a field, as in http.Transport,
@@ -241,10 +241,8 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	if d != nil {
 		d.writeHead(c.bw)
-	} else if !writeBodilessRequest(c.bw, req) {
-		if err := req.Write(c.bw); err != nil {
-			return fail(err)
-		}
+	} else if err := req.Write(c.bw); err != nil {
+		return fail(err)
 	}
 	if err := c.bw.Flush(); err != nil {
 		return fail(err)
@@ -359,66 +357,6 @@ func (b *h1Body) release(complete bool) {
 		return
 	}
 	b.c.nc.Close()
-}
-
-// writeBodilessRequest writes the head of a request without a body (the
-// common GET of an API) the way Request.Write would, without its
-// formatting and sorting overhead. It returns false, having written
-// nothing, for anything unusual, which then goes through Request.Write.
-func writeBodilessRequest(w *bufio.Writer, req *http.Request) bool {
-	if (req.Body != nil && req.Body != http.NoBody) || req.Close || req.Host != "" || len(req.Trailer) > 0 {
-		return false
-	}
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
-	default: // POST, PUT and PATCH get "Content-Length: 0" from Request.Write
-		return false
-	}
-	if _, ok := req.Header["User-Agent"]; !ok {
-		// Request.Write would add Go's default; ReverseProxy always sets
-		// the key (empty when the client sent none), so this is rare.
-		return false
-	}
-	uri := req.URL.RequestURI()
-	host := req.URL.Host
-	if !safeHeaderText(uri) || !safeHeaderText(host) || strings.IndexByte(host, '%') >= 0 {
-		return false
-	}
-	for k, vv := range req.Header {
-		if !safeHeaderText(k) {
-			return false
-		}
-		for _, v := range vv {
-			if !safeHeaderText(v) {
-				return false
-			}
-		}
-	}
-	w.WriteString(req.Method)
-	w.WriteByte(' ')
-	w.WriteString(uri)
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
-	w.WriteString("\r\n")
-	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
-		w.WriteString("User-Agent: ")
-		w.WriteString(textproto.TrimString(ua[0]))
-		w.WriteString("\r\n")
-	}
-	for k, vv := range req.Header {
-		switch k {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue // written above or meaningless without a body, as in Request.Write
-		}
-		for _, v := range vv {
-			w.WriteString(k)
-			w.WriteString(": ")
-			w.WriteString(textproto.TrimString(v))
-			w.WriteString("\r\n")
-		}
-	}
-	w.WriteString("\r\n")
-	return true
 }
 
 // safeHeaderText reports whether s has no control characters, so it cannot

@@ -233,11 +233,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.logAccess(r, lw, inf, start)
 			}
 			if obs != nil {
-				route := ""
-				if rt != nil {
-					route = rt.path
-				}
-				obs.Request(s.name, route, r.Method, lw.status, time.Since(start))
+				obs.Request(s.name, inf.route, r.Method, lw.status, time.Since(start))
 			}
 		}()
 		w = lw
@@ -308,19 +304,16 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	// The upstream sees its own host name, like nginx's default; the
 	// client's is in X-Forwarded-Host.
 	out.Host = ""
-	// Headers spelled with underscores are dropped, as nginx does by
-	// default: CGI, WSGI and PHP upstreams read X_Forwarded_For as
-	// X-Forwarded-For, which would let a client forge trusted headers.
+	// The client's headers the direct path does not forward either
+	// (underscore names, identity headers, ...): one rule for both paths.
 	for k := range out.Header {
-		if strings.IndexByte(k, '_') >= 0 {
+		if r.site.notForwarded(k) {
 			delete(out.Header, k)
 		}
 	}
 	r.site.setForwarded(pr)
-	// Identity headers from the client are removed on every route, then
-	// the gateway's own are added where it verified the client.
+	// The gateway's own identity headers, where it verified the client.
 	inf := infoFrom(in.Context())
-	r.site.idh.Strip(out.Header)
 	if inf.client != nil {
 		r.site.idh.Set(out.Header, *inf.client)
 	}
