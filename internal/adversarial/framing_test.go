@@ -1,0 +1,165 @@
+package adversarial
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smugglingCases are requests whose framing is malformed or ambiguous.
+// Each hides a second request for <prefix>/smuggled; %[1]s is the case's
+// path prefix. ambiguous marks messages with two framings (Content-Length
+// and Transfer-Encoding, or two lengths): RFC 9112 6.1 and 6.3 let a server
+// refuse them or process them by Transfer-Encoding, and then it MUST close
+// the connection, so what follows is never read as a request.
+var smugglingCases = []struct {
+	name, req string
+	ambiguous bool
+}{
+	{"CL+TE", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"TE+CL", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 60\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"two Content-Lengths", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nContent-Length: 45\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"Content-Length list", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0, 45\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"bare LF", "GET %[1]s/a HTTP/1.1\nHost: a.test\n\n", false},
+	{"bare LF hides TE", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nX-A: b\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"obs-fold", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nX-A: b\r\n Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
+	{"space in target", "GET %[1]s/a %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
+	{"tab in target", "GET %[1]s/a\t%[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
+	{"space before colon", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"TE chunked, identity", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"TE identity, chunked", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"TE xchunked", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: xchunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"chunk-size overflow", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000002\r\nab\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"chunk-size with junk", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nab\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"HTTP/1.0 keep-alive CL+TE", "POST %[1]s/a HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"GET with body", "GET %[1]s/a HTTP/1.1\r\nHost: a.test\r\nContent-Length: 45\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
+}
+
+func smuggling(t *testing.T, e *env) {
+	up := newRawUpstream(t, nil)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL, fmt.Sprintf("{path: /raw/, upstreams: [%s]}", up.URL))))
+	for i, c := range smugglingCases {
+		prefix := fmt.Sprintf("/raw/%d", i)
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			conn := e.pki.rawH1(t, g, "a.test", nil)
+			conn.send(t, fmt.Sprintf(c.req, prefix))
+			method := strings.Fields(c.req)[0]
+			// Every answer the client gets, in order (at most 3).
+			var answered []string
+			for n := 0; n < 3; n++ {
+				wait := ioTimeout
+				if n > 0 {
+					wait = 300 * time.Millisecond
+				}
+				conn.SetReadDeadline(time.Now().Add(wait))
+				resp, err := http.ReadResponse(conn.br, &http.Request{Method: method})
+				if err != nil {
+					break
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					answered = append(answered, resp.Header.Get("X-Up-Target"))
+				}
+				method = "GET"
+			}
+			var forwarded []string
+			for _, r := range up.requests() {
+				if strings.HasPrefix(r.target(), prefix+"/") {
+					forwarded = append(forwarded, r.target())
+				}
+			}
+			if c.ambiguous && (len(forwarded) > 1 || slices.Contains(forwarded, prefix+"/smuggled")) {
+				t.Errorf("SMUGGLED: a message with two framings was not refused or followed by closing the connection: the upstream parsed %q", forwarded)
+			}
+			// Gateway and upstream agree on the framing: each request the
+			// upstream parsed was answered to the client, in order, and
+			// each 200 the client got answers one of them.
+			if !slices.Equal(answered, forwarded) {
+				t.Errorf("DESYNC: the upstream parsed %q, the client got 200s for %q", forwarded, answered)
+			}
+		})
+	}
+}
+
+func oversizedHeaders(t *testing.T, e *env) {
+	up := newRawUpstream(t, nil)
+	g := startGateway(t, gwConfig("limits: {max_header_bytes: 16384}", e.pki.publicInternal("a.test", up.URL)))
+	// Well past the limit: Go allows 4 KiB of slack above MaxHeaderBytes.
+	big := strings.Repeat("a", 40000)
+	t.Run("h1 one big header", func(t *testing.T) {
+		conn := e.pki.rawH1(t, g, "a.test", nil)
+		conn.send(t, "GET /public/big1 HTTP/1.1\r\nHost: a.test\r\nX-Big: "+big+"\r\n\r\n")
+		resp, body, err := conn.response(t, "GET")
+		if err != nil || resp.StatusCode != 431 {
+			t.Errorf("40 kB header: %v %v %q, want 431", resp, err, body)
+		}
+	})
+	t.Run("h1 many headers", func(t *testing.T) {
+		conn := e.pki.rawH1(t, g, "a.test", nil)
+		var b strings.Builder
+		for i := 0; i < 4000; i++ {
+			fmt.Fprintf(&b, "X-H%d: v\r\n", i)
+		}
+		conn.send(t, "GET /public/big2 HTTP/1.1\r\nHost: a.test\r\n"+b.String()+"\r\n")
+		resp, body, err := conn.response(t, "GET")
+		if err != nil || resp.StatusCode != 431 {
+			t.Errorf("4000 headers: %v %v %q, want 431", resp, err, body)
+		}
+	})
+	t.Run("h2 one big header", func(t *testing.T) {
+		r := e.pki.rawH2(t, g, "a.test", nil).request(t, "GET", "a.test", "/public/big3", [2]string{"x-big", big})
+		if r.Status != "431" && !r.Reset && !r.GoAway {
+			t.Errorf("40 kB header over h2: %s, want 431 or a reset", r)
+		}
+	})
+	for _, r := range up.requests() {
+		if strings.Contains(r.Line, "/public/big") {
+			t.Errorf("an oversized request was forwarded: %s", r.Line)
+		}
+	}
+}
+
+func trailers(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	conn := e.pki.rawH1(t, g, "a.test", nil)
+	conn.send(t, "POST /public/trailers HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n"+
+		"Trailer: X-Checksum, X-Client-Verify, X-Forwarded-For, X-Client-DN\r\n\r\n"+
+		"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Client-Verify: SUCCESS\r\nX-Forwarded-For: 203.0.113.7\r\nX-Client-DN: CN=admin\r\n\r\n")
+	resp, body, err := conn.response(t, "POST")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chunked POST with trailers: %v %v %q", resp, err, body)
+	}
+	var got *seen
+	for _, s := range rec.all() {
+		if s.Path == "/public/trailers" {
+			got = &s
+		}
+	}
+	if got == nil {
+		t.Fatal("the upstream did not get the request")
+	}
+	if got.Body != "hello" {
+		t.Errorf("upstream body %q, want hello", got.Body)
+	}
+	if v := got.Trailer.Get("X-Checksum"); v != "abc" {
+		t.Errorf("upstream trailer X-Checksum = %q, want abc (trailers %v)", v, got.Trailer)
+	}
+	for _, k := range []string{"X-Client-Verify", "X-Forwarded-For", "X-Client-Dn"} {
+		if v, ok := got.Trailer[k]; ok && len(v) > 0 && v[0] != "" {
+			t.Errorf("FORGED: a client trailer %s: %q reached the upstream", k, v)
+		}
+	}
+	if v := got.Header.Values("X-Client-Verify"); len(v) != 1 || v[0] != "NONE" {
+		t.Errorf("upstream X-Client-Verify header %q, want [NONE]", v)
+	}
+	if v := got.Header.Get("X-Forwarded-For"); strings.Contains(v, "203.0.113.7") {
+		t.Errorf("FORGED: upstream X-Forwarded-For %q carries the client's trailer", v)
+	}
+}

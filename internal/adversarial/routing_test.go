@@ -1,0 +1,386 @@
+package adversarial
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bypassPaths try to reach /internal/x through the /public/ route. want
+// is the gateway's target answer without a client certificate: 403 when
+// the path normalises (RFC 3986: unreserved escapes decoded, dot segments
+// removed, repeated slashes merged) to /internal/x, 400 when it is refused
+// as ambiguous (encoded slash or backslash, backslash, encoded control
+// characters, ';', double encoding).
+var bypassPaths = []struct {
+	path string
+	want int
+}{
+	{"/public/../internal/x", 403},
+	{"/public/./../internal/x", 403},
+	{"/public/../../internal/x", 403},
+	{"/public/%2e%2e/internal/x", 403},
+	{"/public/%2E%2E/internal/x", 403},
+	{"/public/.%2e/internal/x", 403},
+	{"/public/%2e./internal/x", 403},
+	{"/public/%2e%2e%2finternal/x", 400},
+	{"//internal/x", 403},
+	{"/public//../internal/x", 403},
+	{"/public/..;/internal/x", 400},
+	{"/public;/../internal/x", 400},
+	{"/public/x/..%2finternal/x", 400},
+	{"/public/x/..%2Finternal/x", 400},
+	{"/public%2f..%2finternal/x", 400},
+	{"/public/%252e%252e/internal/x", 400},
+	{"/public/%252E%252E/internal/x", 400},
+	{"/public/..%252finternal/x", 400},
+	{`/public/..\internal/x`, 400},
+	{"/public/..%5cinternal/x", 400},
+	{"/public/..%5Cinternal/x", 400},
+	{"/public/..%00/internal/x", 400},
+	{"/public/..%0a/internal/x", 400},
+	{"/public/..%7f/internal/x", 400},
+}
+
+// sendPath sends GET path to host over HTTP/1.1 (the request line exactly
+// as given) or HTTP/2 (the :path exactly as given) without a client
+// certificate, and returns what the client got.
+func (p *pki) sendPath(t *testing.T, g *gateway, host, path string, h2 bool) (status int, body string, reset string) {
+	t.Helper()
+	if h2 {
+		r := p.rawH2(t, g, host, nil).request(t, "GET", host, path)
+		if r.Status == "" {
+			return 0, "", r.String()
+		}
+		fmt.Sscanf(r.Status, "%d", &status)
+		return status, r.Body, ""
+	}
+	c := p.rawH1(t, g, host, nil)
+	c.send(t, "GET "+path+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+	resp, b, err := c.response(t, "GET")
+	if err != nil {
+		return 0, "", "connection: " + err.Error()
+	}
+	return resp.StatusCode, b, ""
+}
+
+// checkBypass runs every bypass path over both protocols; reached says
+// whether the upstream's /internal/ handler answered a request.
+func checkBypass(t *testing.T, e *env, g *gateway, reached func(body string) bool) {
+	for _, proto := range []string{"h1", "h2"} {
+		for _, bp := range bypassPaths {
+			t.Run(proto+" "+bp.path, func(t *testing.T) {
+				t.Parallel()
+				status, body, reset := e.pki.sendPath(t, g, "a.test", bp.path, proto == "h2")
+				if reached(body) {
+					t.Fatalf("BYPASS: %s without a certificate reached the /internal/ handler: %d %q", bp.path, status, body)
+				}
+				if reset != "" {
+					// HTTP/2 may refuse a malformed :path with a stream
+					// reset; the upstream saw nothing, so that is fine.
+					if proto == "h2" && (bp.want == 400 || strings.HasPrefix(bp.path, "//")) {
+						return
+					}
+					t.Fatalf("%s: %s, want %d", bp.path, reset, bp.want)
+				}
+				if status != bp.want {
+					t.Errorf("%s: %d %q, want %d", bp.path, status, strings.TrimSpace(body), bp.want)
+				}
+				if status == 400 && !strings.HasPrefix(strings.TrimSpace(body), "{") {
+					t.Errorf("%s: 400 body is not the gateway's JSON error: %q", bp.path, body)
+				}
+			})
+		}
+	}
+}
+
+func dotSegmentsNginx(t *testing.T, e *env) {
+	ngx := e.nginx(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", ngx)))
+	checkBypass(t, e, g, func(body string) bool { return strings.HasPrefix(body, "internal") })
+}
+
+func dotSegmentsGo(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	t.Run("group", func(t *testing.T) {
+		checkBypass(t, e, g, func(body string) bool { return strings.HasPrefix(body, "internal") })
+	})
+	for _, s := range rec.internalHits() {
+		if s.Header.Get("X-Client-Verify") != "SUCCESS" {
+			t.Errorf("BYPASS: the upstream's /internal/ handler got %s %s with X-Client-Verify %q", s.Method, s.RequestURI, s.Header.Get("X-Client-Verify"))
+		}
+	}
+	// With a certificate the normalised path reaches /internal/, as
+	// /internal/x: the route that admitted it is the one the upstream
+	// resolves it to.
+	rawc := e.pki.rawH1(t, g, "a.test", e.pki.client)
+	rawc.send(t, "GET /public/%2e%2e/internal/x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	resp, body, err := rawc.response(t, "GET")
+	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(body, "internal verify=SUCCESS") {
+		t.Errorf("with a certificate, /public/%%2e%%2e/internal/x: %v %v %q, want 200 from /internal/ as SUCCESS", err, resp, body)
+	}
+	for _, s := range rec.internalHits() {
+		if s.RequestURI != "/internal/x" {
+			t.Errorf("upstream got %q, want the normalised /internal/x", s.RequestURI)
+		}
+	}
+}
+
+func normalisedForwarded(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	cases := []struct{ sent, want string }{
+		{"/public/./a//b", "/public/a/b"},
+		{"/public/a/../b", "/public/b"},
+		{"/public/%61/%7Eb", "/public/a/~b"},
+		{"/public/q?x=%2e%2e/../&y=%2F", "/public/q?x=%2e%2e/../&y=%2F"},
+	}
+	for _, proto := range []string{"h1", "h2"} {
+		for _, c := range cases {
+			t.Run(proto+" "+c.sent, func(t *testing.T) {
+				status, body, reset := e.pki.sendPath(t, g, "a.test", c.sent, proto == "h2")
+				if status != 200 {
+					t.Fatalf("%s: %d %q %s", c.sent, status, body, reset)
+				}
+				if want := "target=" + c.want + "\n"; body != want {
+					t.Errorf("%s: upstream got %q, want %q", c.sent, strings.TrimPrefix(strings.TrimSpace(body), "target="), c.want)
+				}
+			})
+		}
+	}
+}
+
+func h2MethodInjection(t *testing.T, e *env) {
+	up := newRawUpstream(t, nil)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	methods := []string{
+		"GET /internal/x HTTP/1.1",
+		"GET\t/internal/x\tHTTP/1.1",
+		"GET /internal/x HTTP/1.1\r\nHost: a.test\r\n\r\nGET",
+		"GET /internal/x HTTP/1.1\nX:",
+		"GET /internal/x",
+		"GET\x00",
+		"GET ",
+		"G(E)T",
+	}
+	for _, m := range methods {
+		t.Run(fmt.Sprintf("%q", m), func(t *testing.T) {
+			t.Parallel()
+			r := e.pki.rawH2(t, g, "a.test", nil).request(t, m, "a.test", "/public/x")
+			if r.Status != "" && r.Status[0] == '2' {
+				t.Errorf(":method %q on /public/x: client got %s, want 400 or a stream reset", m, r)
+			}
+		})
+	}
+	t.Run("plain request still works", func(t *testing.T) {
+		r := e.pki.rawH2(t, g, "a.test", nil).request(t, "GET", "a.test", "/public/ok")
+		if r.Status != "200" || r.Body != "target=/public/ok\n" {
+			t.Errorf("GET /public/ok: %s", r)
+		}
+	})
+	// Subtests above are parallel: this runs after they finish.
+	t.Cleanup(func() {
+		for _, req := range up.requests() {
+			f := strings.Split(req.Line, " ")
+			if len(f) != 3 || !isToken(f[0]) || !strings.HasPrefix(f[1], "/public/") || f[2] != "HTTP/1.1" || strings.Contains(req.Line, "internal") {
+				t.Errorf("INJECTION: the upstream's request line is %q, not the one the route check saw", req.Line)
+			}
+		}
+		if strings.Contains(up.bytesSeen(), "/internal/") {
+			t.Errorf("INJECTION: the upstream received /internal/ bytes:\n%s", up.bytesSeen())
+		}
+	})
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c > 126 || c <= 32 || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return true
+}
+
+func connectTrace(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	h1 := []struct {
+		line string
+		want int // 0: any 4xx
+	}{
+		{"TRACE /public/x HTTP/1.1", 405},
+		{"CONNECT /public/x HTTP/1.1", 405},
+		{"CONNECT 127.0.0.1:9 HTTP/1.1", 0},
+		{"CONNECT a.test:443 HTTP/1.1", 0},
+	}
+	for _, c := range h1 {
+		t.Run("h1 "+c.line, func(t *testing.T) {
+			conn := e.pki.rawH1(t, g, "a.test", nil)
+			conn.send(t, c.line+"\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+			resp, body, err := conn.response(t, strings.Fields(c.line)[0])
+			if err != nil {
+				t.Fatalf("%s: %v", c.line, err)
+			}
+			if c.want != 0 && resp.StatusCode != c.want || resp.StatusCode/100 != 4 {
+				t.Errorf("%s: %d %q, want %d", c.line, resp.StatusCode, body, c.want)
+			}
+		})
+	}
+	t.Run("h2 TRACE", func(t *testing.T) {
+		r := e.pki.rawH2(t, g, "a.test", nil).request(t, "TRACE", "a.test", "/public/x")
+		if r.Status != "405" {
+			t.Errorf("TRACE /public/x: %s, want 405", r)
+		}
+	})
+	t.Run("h2 CONNECT", func(t *testing.T) {
+		h := e.pki.rawH2(t, g, "a.test", nil)
+		id := h.open(t, [][2]string{{":method", "CONNECT"}, {":authority", "a.test"}}, false)
+		r := h.wait(id, ioTimeout)
+		if (r.Status == "" || r.Status[0] != '4') && !r.Reset {
+			t.Errorf("CONNECT a.test: %s, want 4xx", r)
+		}
+	})
+	for _, s := range rec.all() {
+		t.Errorf("the upstream got %s %s, want no CONNECT or TRACE forwarded", s.Method, s.RequestURI)
+	}
+}
+
+// twoSites is a.test (client CA trusted, /internal/ requires a
+// certificate) and b.test (no client authentication at all), sharing one
+// certificate that covers both names.
+func twoSites(t *testing.T, e *env) (g *gateway, recA, recB *recorder) {
+	recA, recB = newRecorder(t), newRecorder(t)
+	g = startGateway(t, gwConfig("",
+		e.pki.publicInternal("a.test", recA.URL),
+		e.pki.site("b.test", "", fmt.Sprintf("{path: /, upstreams: [%s]}", recB.URL))))
+	return g, recA, recB
+}
+
+func sniHostH1(t *testing.T, e *env) {
+	g, recA, recB := twoSites(t, e)
+	cases := []struct{ sni, head string }{
+		{"b.test", "GET /internal/x HTTP/1.1\r\nHost: a.test"},
+		{"b.test", "GET /internal/x HTTP/1.1\r\nHost: A.TEST"},
+		{"b.test", "GET /internal/x HTTP/1.1\r\nHost: a.test."},
+		{"b.test", "GET /internal/x HTTP/1.1\r\nHost: a.test:443"},
+		{"b.test", "GET https://a.test/internal/x HTTP/1.1\r\nHost: b.test"},
+		{"a.test", "GET /x HTTP/1.1\r\nHost: b.test"},
+		{"a.test", "GET https://b.test/x HTTP/1.1\r\nHost: a.test"},
+	}
+	for _, c := range cases {
+		t.Run(c.sni+" "+strings.ReplaceAll(c.head, "\r\n", " "), func(t *testing.T) {
+			conn := e.pki.rawH1(t, g, c.sni, nil)
+			conn.send(t, c.head+"\r\nConnection: close\r\n\r\n")
+			resp, body, err := conn.response(t, "GET")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 421 && resp.StatusCode != 400 {
+				t.Errorf("SNI %s, %q: %d %q, want 421", c.sni, c.head, resp.StatusCode, body)
+			}
+		})
+	}
+	for _, s := range append(recA.all(), recB.all()...) {
+		t.Errorf("an upstream got %s %s (Host %s) from a connection for another site", s.Method, s.RequestURI, s.Host)
+	}
+}
+
+func sniHostH2(t *testing.T, e *env) {
+	g, recA, recB := twoSites(t, e)
+	// A browser with a connection to b.test reuses it for a.test (the
+	// certificate covers both, the address is the same): RFC 9113 9.1.1.
+	h := e.pki.rawH2(t, g, "b.test", nil)
+	if r := h.request(t, "GET", "b.test", "/x"); r.Status != "200" {
+		t.Fatalf("b.test on its own connection: %s", r)
+	}
+	if r := h.request(t, "GET", "a.test", "/internal/x"); r.Status != "421" {
+		t.Errorf("a.test on b.test's connection: %s, want 421", r)
+	}
+	if r := h.request(t, "GET", "a.test", "/public/x"); r.Status != "421" {
+		t.Errorf("a.test on b.test's connection: %s, want 421", r)
+	}
+	// :authority for the connection's site, Host for the other.
+	r := h.request(t, "GET", "b.test", "/y", [2]string{"host", "a.test"})
+	if r.Status == "200" && r.Body != "target=/y\n" {
+		t.Errorf(":authority b.test, host a.test: %s", r)
+	}
+	// The connection still serves its own site afterwards.
+	if r := h.request(t, "GET", "b.test", "/z"); r.Status != "200" {
+		t.Errorf("b.test after the 421s: %s", r)
+	}
+	for _, s := range recA.all() {
+		t.Errorf("a.test's upstream got %s %s over b.test's connection", s.Method, s.RequestURI)
+	}
+	for _, s := range recB.all() {
+		if s.Host == "a.test" || s.Header.Get("X-Forwarded-Host") == "a.test" {
+			t.Errorf("b.test's upstream got a request for host a.test: %s %s", s.Method, s.RequestURI)
+		}
+	}
+}
+
+func upgrades(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	h2c := []string{
+		"Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+		"Upgrade: H2C\r\nConnection: HTTP2-Settings, Upgrade\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+		"Upgrade: h2c, websocket\r\nConnection: Upgrade\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+	}
+	try := func(t *testing.T, g *gateway, path, hdr string) string {
+		conn := e.pki.rawH1(t, g, "a.test", nil)
+		conn.send(t, "GET "+path+" HTTP/1.1\r\nHost: a.test\r\n"+hdr+"\r\n\r\n")
+		resp, body, err := conn.response(t, "GET")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 101 {
+			t.Errorf("%q: the client got 101 Switching Protocols", hdr)
+		}
+		return body
+	}
+	for i, hdr := range h2c {
+		t.Run(fmt.Sprintf("h2c Go upstream %d", i), func(t *testing.T) {
+			try(t, g, fmt.Sprintf("/public/h2c%d", i), hdr)
+		})
+	}
+	for _, s := range rec.all() {
+		if s.Header.Get("Upgrade") != "" || s.Header.Get("Http2-Settings") != "" {
+			t.Errorf("the Go upstream got %s with Upgrade %q, HTTP2-Settings %q", s.RequestURI, s.Header.Get("Upgrade"), s.Header.Get("Http2-Settings"))
+		}
+	}
+	t.Run("h2c nginx upstream", func(t *testing.T) {
+		ngx := e.nginx(t)
+		g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", ngx)))
+		for i, hdr := range h2c {
+			body := try(t, g, fmt.Sprintf("/public/h2c%d", i), hdr)
+			if !strings.Contains(body, "upgrade= ") || !strings.HasSuffix(body, "settings=\n") {
+				t.Errorf("%q: nginx saw %q", hdr, body)
+			}
+		}
+	})
+	t.Run("WebSocket", func(t *testing.T) {
+		conn := e.pki.rawH1(t, g, "a.test", nil)
+		conn.send(t, "GET /public/ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		conn.SetReadDeadline(time.Now().Add(ioTimeout))
+		resp, err := http.ReadResponse(conn.br, &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 101 {
+			t.Fatalf("WebSocket upgrade: %d, want 101", resp.StatusCode)
+		}
+		conn.send(t, "ping\n")
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(conn.br, got); err != nil || string(got) != "ping\n" {
+			t.Errorf("WebSocket echo: %q %v", got, err)
+		}
+	})
+}

@@ -1,0 +1,138 @@
+package adversarial
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// injected is a whole response a hostile upstream sends unasked.
+const injected = "HTTP/1.1 200 OK\r\nX-Up-Target: INJECTED\r\nContent-Length: 9\r\n\r\ninjected\n"
+
+// hugeHeader is how much header /huge streams: far past any sane bound.
+const hugeHeader = 64 << 20
+
+// hostile answers by the path it is asked: /extra appends a second
+// response, /late appends it 30ms later, /head answers HEAD with a body,
+// /204 and /304 carry a body, /huge streams 64 MiB of one header. Other
+// paths get a well-framed echo.
+func hostile(c net.Conn, req *rawReq) bool {
+	target := req.target()
+	switch {
+	case strings.Contains(target, "/extra"):
+		writeEcho(c, req, injected)
+	case strings.Contains(target, "/late"):
+		writeEcho(c, req, "")
+		time.Sleep(30 * time.Millisecond)
+		io.WriteString(c, injected)
+	case strings.Contains(target, "/head"):
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Up-Target: %s\r\nContent-Length: %d\r\n\r\n%s", target, len(injected), injected)
+	case strings.Contains(target, "/204"):
+		fmt.Fprintf(c, "HTTP/1.1 204 No Content\r\nX-Up-Target: %s\r\n\r\n%s", target, injected)
+	case strings.Contains(target, "/304"):
+		fmt.Fprintf(c, "HTTP/1.1 304 Not Modified\r\nX-Up-Target: %s\r\n\r\n%s", target, injected)
+	case strings.Contains(target, "/huge"):
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
+		chunk := []byte(strings.Repeat("a", 64<<10))
+		stop := time.Now().Add(10 * time.Second)
+		for n := 0; n < hugeHeader && time.Now().Before(stop); n += len(chunk) {
+			c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			if _, err := c.Write(chunk); err != nil {
+				return false
+			}
+		}
+		io.WriteString(c, "\r\nContent-Length: 0\r\n\r\n")
+		return false
+	default:
+		writeEcho(c, req, "")
+	}
+	return true
+}
+
+func responseQueuePoisoning(t *testing.T, e *env) {
+	cases := []struct{ mode, method string }{
+		{"extra", "GET"}, {"extra", "POST"},
+		{"late", "GET"}, {"late", "POST"},
+		{"head", "HEAD"},
+		{"204", "GET"}, {"204", "POST"},
+		{"304", "GET"},
+	}
+	for _, c := range cases {
+		t.Run(c.mode+" "+c.method, func(t *testing.T) {
+			t.Parallel()
+			up := newRawUpstream(t, hostile)
+			g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+			// Client A triggers the hostile answer.
+			a := e.pki.rawH1(t, g, "a.test", nil)
+			body := ""
+			if c.method == "POST" {
+				body = "Content-Length: 6\r\n\r\na-body"
+			} else {
+				body = "\r\n"
+			}
+			a.send(t, fmt.Sprintf("%s /public/%s?client=A HTTP/1.1\r\nHost: a.test\r\n%s", c.method, c.mode, body))
+			if _, _, err := a.response(t, c.method); err != nil {
+				t.Logf("client A: %v", err)
+			}
+			// Client B, on its own connection, must get its own answers.
+			b := e.pki.rawH1(t, g, "a.test", nil)
+			for i := 0; i < 5; i++ {
+				own := fmt.Sprintf("/public/normal?client=B&n=%d", i)
+				if c.method == "POST" {
+					b.send(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: a.test\r\nContent-Length: 6\r\n\r\nb-body", own))
+				} else {
+					b.send(t, fmt.Sprintf("GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", own))
+				}
+				resp, got, err := b.response(t, c.method)
+				if err != nil {
+					t.Fatalf("client B request %d: %v", i, err)
+				}
+				if resp.Header.Get("X-Up-Target") != own || got != "target="+own+"\n" {
+					t.Fatalf("POISONED: client B asked %s and got %d X-Up-Target %q body %q", own, resp.StatusCode, resp.Header.Get("X-Up-Target"), got)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// Client A's connection carries nothing more either.
+			if extra := a.more(100 * time.Millisecond); strings.Contains(extra, "injected") {
+				t.Errorf("POISONED: client A's connection received the injected response: %q", extra)
+			}
+		})
+	}
+}
+
+func hugeUpstreamHeaders(t *testing.T, e *env) {
+	up := newRawUpstream(t, hostile)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			c := e.pki.httpClient(g, false, nil)
+			var body io.Reader
+			if method == "POST" {
+				body = strings.NewReader("x")
+			}
+			start := time.Now()
+			code, hdr, got := get(t, c, method, "https://a.test/public/huge", nil, body)
+			d := time.Since(start)
+			if code != 502 || !strings.HasPrefix(strings.TrimSpace(got), "{") {
+				t.Errorf("64 MiB of upstream header: %d %q %q, want 502 with a JSON body", code, hdr.Get("Content-Type"), truncate(got, 200))
+			}
+			if d > 5*time.Second {
+				t.Errorf("the 502 took %v: the gateway read far more header than it should", d.Round(time.Millisecond))
+			}
+			code, _, got = get(t, c, method, "https://a.test/public/after", nil, body)
+			if code != 200 || got != "target=/public/after\n" {
+				t.Errorf("the next request: %d %q, want 200 from the upstream", code, got)
+			}
+		})
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
