@@ -78,7 +78,7 @@ VULNDB_PUBLIC := https://vuln.go.dev
 VULNDB_SHARED := $(abspath $(CURDIR)/../shared/vulndb)
 vuln-verbose: VULN_FLAGS := -show verbose
 vuln vuln-verbose: $(BIN)/govulncheck-$(GOVULNCHECK_VERSION)
-	@db="$${GOVULNDB:-}"; index=""; \
+	@db="$${GOVULNDB:-}"; index=""; date=""; \
 	if [ -n "$$db" ]; then \
 		case "$$db" in \
 		https://*|http://*) index=$$(curl -fsS -m 10 "$$db/index/db.json" 2>/dev/null) \
