@@ -11,7 +11,7 @@ PEBBLE_VERSION      := v2.10.1
 # Debian packages the integration tests talk to.
 TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client testssl.sh
 
-.PHONY: all build test test-deps lint-deps bench-lint tools vet lint vuln unit fuzz bench demo clean
+.PHONY: all build test test-deps lint-deps bench-lint tools vet lint vuln vuln-verbose unit fuzz bench demo clean
 
 all: build
 
@@ -66,15 +66,50 @@ vet:
 lint: $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
 
-## vuln: govulncheck against the Go vulnerability database. Set GOVULNDB
-## to a mirror (file:// or https://) where vuln.go.dev is not reachable.
-vuln: $(BIN)/govulncheck-$(GOVULNCHECK_VERSION)
-	@db=$${GOVULNDB:-https://vuln.go.dev}; \
-	if [[ $$db == https://* ]] && ! curl -fsS -m 10 -o /dev/null "$$db/index/db.json" 2>/dev/null; then \
-		echo "vuln: NOT CHECKED: the vulnerability database $$db is unreachable from this machine (set GOVULNDB to a mirror)"; \
+## vuln: govulncheck against the Go vulnerability database, the first of:
+## GOVULNDB when set (https://…, file:///abs/path or a directory), else
+## https://vuln.go.dev when reachable, else ../shared/vulndb (a copy of
+## golang/vulndb in govulncheck's file:// layout, dated in its SOURCE). Prints
+## the database and its date. Fails when no database is available and when
+## the code calls a vulnerable symbol (govulncheck exit 3). vuln-verbose also
+## lists the vulnerabilities in imported packages and required modules that
+## the code does not call.
+VULNDB_PUBLIC := https://vuln.go.dev
+VULNDB_SHARED := $(abspath $(CURDIR)/../shared/vulndb)
+vuln-verbose: VULN_FLAGS := -show verbose
+vuln vuln-verbose: $(BIN)/govulncheck-$(GOVULNCHECK_VERSION)
+	@db="$${GOVULNDB:-}"; index=""; date=""; \
+	if [ -n "$$db" ]; then \
+		case "$$db" in \
+		https://*|http://*) index=$$(curl -fsS -m 10 "$$db/index/db.json" 2>/dev/null) \
+			|| { echo "vuln: FAIL: GOVULNDB=$$db: $$db/index/db.json is unreachable"; exit 1; } ;; \
+		*) dir="$${db#file://}"; \
+			dir=$$(cd "$$dir" 2>/dev/null && pwd) || { echo "vuln: FAIL: GOVULNDB=$$db: no such directory"; exit 1; }; \
+			db="file://$$dir" ;; \
+		esac; \
+	elif index=$$(curl -fsS -m 5 "$(VULNDB_PUBLIC)/index/db.json" 2>/dev/null); then \
+		db="$(VULNDB_PUBLIC)"; \
+	elif [ -d "$(VULNDB_SHARED)" ]; then \
+		db="file://$(VULNDB_SHARED)"; \
 	else \
-		$(BIN)/govulncheck -db "$$db" ./...; \
-	fi
+		echo "vuln: FAIL: no vulnerability database: GOVULNDB is unset, $(VULNDB_PUBLIC) is unreachable and $(VULNDB_SHARED) does not exist."; \
+		echo "vuln: set GOVULNDB to a mirror: an https:// URL, or a directory in govulncheck's file:// layout (index/db.json, index/modules.json, ID/*.json)."; \
+		exit 1; \
+	fi; \
+	if [[ $$db == file://* ]]; then \
+		dir="$${db#file://}"; \
+		index=$$(cat "$$dir/index/db.json" 2>/dev/null) \
+			|| { echo "vuln: FAIL: $$db is not a vulnerability database (no index/db.json)"; exit 1; }; \
+		date=$$(sed -n 's/^\(golang\/vulndb\) .*at commit \([0-9a-f]\{7\}\)[0-9a-f]* (\([0-9-]\{10\}\).*/\1 \2, \3/p' "$$dir/SOURCE" 2>/dev/null | head -n 1); \
+	fi; \
+	[ -n "$${date:-}" ] || date="modified $$(sed -n 's/.*"modified": *"\([^"]*\)".*/\1/p' <<<"$$index")"; \
+	echo "vuln: database $$db ($$date)"; \
+	$(BIN)/govulncheck -db "$$db" $(VULN_FLAGS) ./...; rc=$$?; \
+	case $$rc in \
+	0) [ -n "$(VULN_FLAGS)" ] || echo "vuln: ok: the code calls no vulnerable symbol (make vuln-verbose lists the vulnerabilities it does not call)" ;; \
+	3) echo "vuln: FAIL: the code calls vulnerable symbols (above): bump the modules to the fixed versions, or the Go toolchain for the standard library"; exit 1 ;; \
+	*) echo "vuln: FAIL: govulncheck exited $$rc"; exit 1 ;; \
+	esac
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...

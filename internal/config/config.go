@@ -449,6 +449,13 @@ type Timeouts struct {
 	// UpstreamResponse bounds the wait for an upstream's response headers;
 	// past it the client gets 504. Default 60s.
 	UpstreamResponse time.Duration `yaml:"upstream_response"`
+	// Send bounds the wait between two successful writes to a client (like
+	// nginx's send_timeout): a client that stops reading an answer is
+	// disconnected (HTTP/2: its stream is reset) after this long, and the
+	// upstream connection serving it is released, instead of both being
+	// held for as long as the client likes. A slow client that keeps
+	// reading is never cut. Default 60s.
+	Send time.Duration `yaml:"send"`
 	// Shutdown is how long in-flight requests may take to finish on SIGTERM.
 	// Default 30s.
 	Shutdown time.Duration `yaml:"shutdown"`
@@ -481,6 +488,7 @@ const (
 	DefaultIdle             = 120 * time.Second
 	DefaultUpstreamConnect  = 5 * time.Second
 	DefaultUpstreamResponse = 60 * time.Second
+	DefaultSend             = 60 * time.Second // nginx's send_timeout
 	DefaultShutdown         = 30 * time.Second
 	// 64 KiB of headers is far beyond any legitimate API request and keeps a
 	// client from pinning megabytes per connection (Go's default is 1 MiB).
@@ -539,6 +547,7 @@ func (c *Config) Defaults() {
 	setDur(&t.Idle, DefaultIdle)
 	setDur(&t.UpstreamConnect, DefaultUpstreamConnect)
 	setDur(&t.UpstreamResponse, DefaultUpstreamResponse)
+	setDur(&t.Send, DefaultSend)
 	setDur(&t.Shutdown, DefaultShutdown)
 	if c.Limits.MaxHeaderBytes == 0 {
 		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes

@@ -710,6 +710,7 @@ func TestDefaults(t *testing.T) {
 		Idle:             120 * time.Second,
 		UpstreamConnect:  5 * time.Second,
 		UpstreamResponse: 60 * time.Second,
+		Send:             60 * time.Second,
 		Shutdown:         30 * time.Second,
 	})
 	check("limits.max_header_bytes", c.Limits.MaxHeaderBytes, 65536)
@@ -732,7 +733,7 @@ sites:
       - path: /api/
         strip_prefix: true
         upstreams: [http://127.0.0.1:9000]
-timeouts: {read_header: 1s, body_read: 2s, idle: 3s, upstream_connect: 4s, upstream_response: 5s, shutdown: 6s}
+timeouts: {read_header: 1s, body_read: 2s, idle: 3s, upstream_connect: 4s, upstream_response: 5s, send: 7s, shutdown: 6s}
 limits: {max_header_bytes: 8192}
 log: {format: text, level: debug, access: false}
 `)
@@ -752,7 +753,7 @@ log: {format: text, level: debug, access: false}
 	if r := s.Routes[0]; r.Path != "/api/" || !r.StripPrefix {
 		t.Errorf("route = %+v", r)
 	}
-	want := Timeouts{time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second, 5 * time.Second, 6 * time.Second}
+	want := Timeouts{ReadHeader: time.Second, BodyRead: 2 * time.Second, Idle: 3 * time.Second, UpstreamConnect: 4 * time.Second, UpstreamResponse: 5 * time.Second, Send: 7 * time.Second, Shutdown: 6 * time.Second}
 	if c.Timeouts != want {
 		t.Errorf("timeouts = %+v, want %+v", c.Timeouts, want)
 	}

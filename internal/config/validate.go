@@ -101,7 +101,7 @@ func (c *Config) Validate() error {
 	}{
 		{"read_header", t.ReadHeader < 0}, {"body_read", t.BodyRead < 0}, {"idle", t.Idle < 0},
 		{"upstream_connect", t.UpstreamConnect < 0}, {"upstream_response", t.UpstreamResponse < 0},
-		{"shutdown", t.Shutdown < 0},
+		{"shutdown", t.Shutdown < 0}, {"send", t.Send < 0},
 	} {
 		if d.neg {
 			add("timeouts."+d.key, "must be positive")

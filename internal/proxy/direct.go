@@ -262,7 +262,14 @@ func (s *Site) notForwarded(k string) bool {
 		"Host", "Content-Length":
 		return true
 	}
-	return strings.IndexByte(k, '_') >= 0 || s.idh.Has(k)
+	if strings.IndexByte(k, '_') >= 0 || s.idh.Has(k) {
+		return true
+	}
+	if s.otherIdentity != nil {
+		_, ok := s.otherIdentity[k]
+		return ok
+	}
+	return false
 }
 
 // appendField appends one header line, the value trimmed as Request.Write

@@ -39,6 +39,17 @@ type Options struct {
 	UpstreamTLS *tls.Config
 	// Observer, when set, is told about every request (metrics).
 	Observer Observer
+	// Send bounds the wait between two successful writes of an answer to
+	// an HTTP/2 client (nginx's send_timeout): a stream whose client stops
+	// reading is reset, and its upstream connection released. HTTP/1.1
+	// connections get the same bound from the listener (SendTimeoutListener).
+	// Zero means none.
+	Send time.Duration
+	// IdentityHeaders are the identity header names configured on any
+	// site of the gateway. Every site removes all of them (and the
+	// defaults) from client requests, not only its own: an upstream
+	// shared by two sites may trust either site's names.
+	IdentityHeaders []string
 }
 
 // Observer receives per-request events. Routes are the configured path
@@ -105,6 +116,9 @@ type Site struct {
 	routes   []*route    // longest path first
 	opts     *Options
 	trust    trustSet
+	// otherIdentity holds identity header names of other sites (canonical),
+	// removed from requests like the site's own; nil when there are none.
+	otherIdentity map[string]struct{}
 }
 
 type route struct {
@@ -142,6 +156,14 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 			"X-Frame-Options": {"DENY"},
 			"Referrer-Policy": {"strict-origin-when-cross-origin"},
 		},
+	}
+	for _, k := range opts.IdentityHeaders {
+		if k = http.CanonicalHeaderKey(k); k != "" && !s.idh.Has(k) {
+			if s.otherIdentity == nil {
+				s.otherIdentity = map[string]struct{}{}
+			}
+			s.otherIdentity[k] = struct{}{}
+		}
 	}
 	paths := map[string]bool{}
 	for _, rc := range cfg.Routes {
@@ -220,7 +242,20 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		inf.header["X-Request-Id"] = inf.ids
 	}
 
-	rt := s.match(r.URL.Path)
+	// Method and path first: the route, its policy and what the upstream
+	// gets are decided on what these checks let through.
+	refuse, refuseStatus := checkMethod(r.Method), http.StatusBadRequest
+	if refuse == "" {
+		if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+			refuse, refuseStatus = "the method "+r.Method+" is not relayed", http.StatusMethodNotAllowed
+		} else if why := normaliseURL(r.URL); why != "" {
+			refuse = "the request path is refused: " + why
+		}
+	}
+	var rt *route
+	if refuse == "" {
+		rt = s.match(r.URL.Path)
+	}
 	inf.path = r.URL.Path
 	if rt != nil {
 		inf.route = rt.path
@@ -239,6 +274,13 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = lw
 	}
 
+	if refuse != "" {
+		if refuseStatus == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		}
+		writeError(w, refuseStatus, refuse, inf.id)
+		return
+	}
 	if !safeQuery(r.URL.RawQuery) {
 		// HTTP/2 lets a space through in the query, where it would end
 		// the upstream's HTTP/1.1 request target early ("/a?x HTTP/1.1
@@ -269,6 +311,17 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		inf.client = &res
+	}
+	if up := r.Header["Upgrade"]; up != nil && !webSocketUpgrade(up) {
+		// Only WebSocket upgrades are relayed. An "Upgrade: h2c" that an
+		// upstream accepted would turn the connection into an HTTP/2
+		// tunnel whose further requests no route check ever sees (the
+		// h2c smuggling class). The request goes on as a plain one; the
+		// hop-by-hop rules drop what its Connection header lists.
+		delete(r.Header, "Upgrade")
+	}
+	if s.opts.Send > 0 && r.ProtoMajor == 2 {
+		w = &sendWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: s.opts.Send}
 	}
 	if s.serveDirect(w, r, rt, inf) {
 		return
@@ -312,6 +365,18 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	r.site.setForwarded(pr)
+	if len(in.Trailer) > 0 {
+		// httputil.ReverseProxy gives out a copy of the client's trailer
+		// map taken before the body was read, so the values the client
+		// sends at the end of its body were lost. Pass on the ones an
+		// upstream may get, as they arrive.
+		out.Trailer = r.site.trailersFor(in.Trailer)
+		if out.Trailer != nil && out.Body != nil {
+			out.Body = &trailerBody{ReadCloser: out.Body, from: in.Trailer, to: out.Trailer}
+		} else {
+			out.Trailer = nil
+		}
+	}
 	// The gateway's own identity headers, where it verified the client.
 	inf := infoFrom(in.Context())
 	if inf.client != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/hostmap"
 	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/proxy"
 	"github.com/tlsgate/tlsgate/internal/storage"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -292,7 +293,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 
 	errc := make(chan error, 2)
-	go func() { errc <- s.https.Serve(tls.NewListener(s.httpsLn, base)) }()
+	// Writes that stall past timeouts.send end the connection (h2 streams:
+	// proxy.Options.Send).
+	go func() {
+		errc <- s.https.Serve(tls.NewListener(proxy.SendTimeoutListener(s.httpsLn, cfg.Timeouts.Send), base))
+	}()
 	if s.httpLn != nil {
 		s.http = &http.Server{
 			Handler:           http.HandlerFunc(s.serveHTTP),

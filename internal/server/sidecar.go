@@ -63,6 +63,7 @@ func NewSidecar(o SidecarOptions) (*Sidecar, error) {
 		BodyRead:         config.DefaultBodyRead,
 		UpstreamConnect:  config.DefaultUpstreamConnect,
 		UpstreamResponse: config.DefaultUpstreamResponse,
+		Send:             config.DefaultSend,
 		UpstreamTLS:      o.UpstreamTLS,
 	})
 	if err != nil {
@@ -88,7 +89,7 @@ func (s *Sidecar) Addr() net.Addr { return s.ln.Addr() }
 // Serve serves until ctx ends, then lets in-flight requests finish.
 func (s *Sidecar) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() { errc <- s.srv.Serve(proxy.SendTimeoutListener(s.ln, config.DefaultSend)) }()
 	s.log.Info("sidecar serving", "listen", s.ln.Addr().String())
 	select {
 	case err := <-errc:

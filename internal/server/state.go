@@ -82,6 +82,16 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 		UpstreamConnect:  cfg.Timeouts.UpstreamConnect,
 		UpstreamResponse: cfg.Timeouts.UpstreamResponse,
 		UpstreamTLS:      tlspolicy.Client(nil),
+		Send:             cfg.Timeouts.Send,
+	}
+	// Every site strips every identity header name configured anywhere.
+	for _, sc := range cfg.Sites {
+		ih := sc.IdentityHeaders
+		for _, k := range []string{ih.Verify, ih.DN, ih.SANURI, ih.SANDNS, ih.Cert, ih.Fingerprint} {
+			if k != "" && !slices.Contains(opts.IdentityHeaders, k) {
+				opts.IdentityHeaders = append(opts.IdentityHeaders, k)
+			}
+		}
 	}
 	if m != nil {
 		opts.Observer = m
