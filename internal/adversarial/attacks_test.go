@@ -108,7 +108,7 @@ var attacks = []attack{
 		Run:       crlIntermediate,
 	},
 	{
-		Name: "CRL signed by an intermediate, root-only trust", Class: classPKI,
+		Name: "CRL signed by an intermediate with root-only trust", Class: classPKI,
 		Invariant: "a CRL issued by an intermediate of a trusted root is accepted and applied to the leaves it covers",
 		Run:       crlByIntermediate,
 	},
@@ -136,6 +136,11 @@ var attacks = []attack{
 		Name: "upstream response-queue poisoning", Class: classUpstream,
 		Invariant: "every client gets the answer to its own request: bytes an upstream sends unasked are never delivered to anyone",
 		Run:       responseQueuePoisoning,
+	},
+	{
+		Name: "informational-response flood", Class: classUpstream,
+		Invariant: "an upstream cannot make the gateway relay an unbounded number of 1xx answers to one request",
+		Run:       informationalFlood,
 	},
 	{
 		Name: "endless upstream response headers", Class: classUpstream,

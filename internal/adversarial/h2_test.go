@@ -146,10 +146,12 @@ func (h *h2conn) wait(id uint32, d time.Duration) h2result {
 				return r
 			}
 		case *http2.HeadersFrame:
+			// Decode every block, whatever its stream: HPACK state is
+			// per connection.
+			fields, _ := h.dec.DecodeFull(f.HeaderBlockFragment())
 			if f.StreamID != id {
 				continue
 			}
-			fields, _ := h.dec.DecodeFull(f.HeaderBlockFragment())
 			if r.Header == nil {
 				r.Header = map[string][]string{}
 			}

@@ -22,6 +22,11 @@ func identityKey(name string) string {
 // folds to one of names with values other than want (want nil: absent).
 func checkIdentity(t *testing.T, what string, s seen, names []string, want map[string]string) {
 	t.Helper()
+	for n := range want {
+		if len(s.Header.Values(n)) == 0 {
+			t.Errorf("%s: the upstream got no %s: the gateway must always set it", what, n)
+		}
+	}
 	for k, v := range s.Header {
 		for _, n := range names {
 			if identityKey(k) != identityKey(n) {
@@ -73,10 +78,15 @@ func forgedSpellings(t *testing.T, e *env) {
 			if resp.StatusCode != 200 && resp.StatusCode != 400 {
 				t.Errorf("%d %q, want 200 (header stripped) or 400 (refused)", resp.StatusCode, body)
 			}
+			found := false
 			for _, s := range rec.all() {
 				if s.Path == path {
+					found = true
 					checkIdentity(t, f, s, defaultIdentity, map[string]string{"x-client-verify": "NONE"})
 				}
+			}
+			if resp.StatusCode == 200 && !found {
+				t.Errorf("200, yet the upstream did not get %s", path)
 			}
 		})
 	}

@@ -73,6 +73,8 @@ func sendTimeout(t *testing.T, e *env) {
 				if !f.IsAck() {
 					h.fr.WritePing(true, f.Data)
 				}
+			case *http2.HeadersFrame:
+				h.dec.DecodeFull(f.HeaderBlockFragment()) // keep HPACK in step
 			case *http2.DataFrame:
 				if f.StreamID == id {
 					got += len(f.Data())

@@ -351,8 +351,8 @@ func upgrades(t *testing.T, e *env) {
 		})
 	}
 	for _, s := range rec.all() {
-		if s.Header.Get("Upgrade") != "" || s.Header.Get("Http2-Settings") != "" {
-			t.Errorf("the Go upstream got %s with Upgrade %q, HTTP2-Settings %q", s.RequestURI, s.Header.Get("Upgrade"), s.Header.Get("Http2-Settings"))
+		if s.Header.Get("Upgrade") != "" {
+			t.Errorf("the Go upstream got %s with Upgrade %q", s.RequestURI, s.Header.Get("Upgrade"))
 		}
 	}
 	t.Run("h2c nginx upstream", func(t *testing.T) {
@@ -360,7 +360,7 @@ func upgrades(t *testing.T, e *env) {
 		g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", ngx)))
 		for i, hdr := range h2c {
 			body := try(t, g, fmt.Sprintf("/public/h2c%d", i), hdr)
-			if !strings.Contains(body, "upgrade= ") || !strings.HasSuffix(body, "settings=\n") {
+			if !strings.Contains(body, "upgrade= ") {
 				t.Errorf("%q: nginx saw %q", hdr, body)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,9 @@ import (
 
 // injected is a whole response a hostile upstream sends unasked.
 const injected = "HTTP/1.1 200 OK\r\nX-Up-Target: INJECTED\r\nContent-Length: 9\r\n\r\ninjected\n"
+
+// informational is how many 103 answers /1xx sends before its final one.
+const informational = 20000
 
 // hugeHeader is how much header /huge streams: far past any sane bound.
 const hugeHeader = 64 << 20
@@ -34,6 +38,20 @@ func hostile(c net.Conn, req *rawReq) bool {
 		fmt.Fprintf(c, "HTTP/1.1 204 No Content\r\nX-Up-Target: %s\r\n\r\n%s", target, injected)
 	case strings.Contains(target, "/304"):
 		fmt.Fprintf(c, "HTTP/1.1 304 Not Modified\r\nX-Up-Target: %s\r\n\r\n%s", target, injected)
+	case strings.Contains(target, "/clte"):
+		// Two framings: chunked says the body ends at once, the length
+		// says the injected response is body.
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Up-Target: %s\r\nContent-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n%s", target, 5+len(injected), injected)
+	case strings.Contains(target, "/twocl"):
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Up-Target: %s\r\nContent-Length: 0\r\nContent-Length: %d\r\n\r\n%s", target, len(injected), injected)
+	case strings.Contains(target, "/1xx"):
+		for i := 0; i < informational; i++ {
+			c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"); err != nil {
+				return false
+			}
+		}
+		writeEcho(c, req, "")
 	case strings.Contains(target, "/huge"):
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
 		chunk := []byte(strings.Repeat("a", 64<<10))
@@ -59,6 +77,8 @@ func responseQueuePoisoning(t *testing.T, e *env) {
 		{"head", "HEAD"},
 		{"204", "GET"}, {"204", "POST"},
 		{"304", "GET"},
+		{"clte", "GET"}, {"clte", "POST"},
+		{"twocl", "GET"},
 	}
 	for _, c := range cases {
 		t.Run(c.mode+" "+c.method, func(t *testing.T) {
@@ -135,4 +155,43 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+func informationalFlood(t *testing.T, e *env) {
+	up := newRawUpstream(t, hostile)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			t.Parallel()
+			conn := e.pki.rawH1(t, g, "a.test", nil)
+			if method == "POST" {
+				conn.send(t, "POST /public/1xx HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1\r\n\r\nx")
+			} else {
+				conn.send(t, "GET /public/1xx HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			}
+			relayed, final := 0, 0
+			deadline := time.Now().Add(10 * time.Second)
+			for final == 0 && time.Now().Before(deadline) && relayed <= informational {
+				conn.SetReadDeadline(deadline)
+				resp, err := http.ReadResponse(conn.br, &http.Request{Method: method})
+				if err != nil {
+					break
+				}
+				resp.Body.Close()
+				if resp.StatusCode >= 200 {
+					final = resp.StatusCode
+				} else {
+					relayed++
+				}
+			}
+			// http.Transport gives up after 5 informational answers;
+			// a few more are harmless, thousands are an amplifier.
+			if relayed > 10 {
+				t.Errorf("UNBOUNDED: the gateway relayed %d of the upstream's %d informational answers to one request (final status %d)", relayed, informational, final)
+			}
+			if final == 0 {
+				t.Errorf("no final answer after %d informational ones", relayed)
+			}
+		})
+	}
 }
