@@ -53,9 +53,14 @@ var attacks = []attack{
 		Run:       normalisedForwarded,
 	},
 	{
-		Name: "request-line injection through HTTP/2 :method", Class: classRouting,
+		Name: "request-line injection through h2 :method", Class: classRouting,
 		Invariant: "the upstream's request line is the one the route check saw: method, target and version exactly",
 		Run:       h2MethodInjection,
+	},
+	{
+		Name: "request-line injection through h2 :method (JDK upstream)", Class: classRouting,
+		Invariant: "the upstream's request line is the one the route check saw: the JDK's server never routes an injected target",
+		Run:       h2MethodInjectionJDK,
 	},
 	{
 		Name: "CONNECT and TRACE", Class: classRouting,
@@ -63,12 +68,12 @@ var attacks = []attack{
 		Run:       connectTrace,
 	},
 	{
-		Name: "SNI differs from Host over HTTP/1.1", Class: classRouting,
+		Name: "SNI differs from Host over h1", Class: classRouting,
 		Invariant: "a connection set up for one site never reaches another site's routes or policy: 421, nothing forwarded",
 		Run:       sniHostH1,
 	},
 	{
-		Name: "HTTP/2 connection coalescing onto another site", Class: classRouting,
+		Name: "h2 connection coalescing onto another site", Class: classRouting,
 		Invariant: "a connection set up for one site never reaches another site's routes or policy: 421, nothing forwarded",
 		Run:       sniHostH2,
 	},
@@ -78,7 +83,7 @@ var attacks = []attack{
 		Run:       upgrades,
 	},
 	{
-		Name: "request smuggling over raw HTTP/1.1", Class: classFraming,
+		Name: "request smuggling over raw h1", Class: classFraming,
 		Invariant: "the upstream sees at most one well-framed request per client request, and the client's answer is the answer to its own request",
 		Run:       smuggling,
 	},
@@ -153,7 +158,7 @@ var attacks = []attack{
 		Run:       sendTimeout,
 	},
 	{
-		Name: "HTTP/2 rapid reset", Class: classResources, Serial: true,
+		Name: "h2 rapid reset", Class: classResources, Serial: true,
 		Invariant: "streams opened and reset in bulk neither starve other clients nor fan out unbounded to the upstream",
 		Run:       rapidReset,
 	},
@@ -205,8 +210,8 @@ func TestAttacks(t *testing.T) {
 	e := &env{root: t, pki: newPKI(t)}
 	names := map[string]bool{}
 	for _, a := range attacks {
-		if names[a.Name] || a.Invariant == "" || a.Class == "" {
-			t.Fatalf("attack %q: names must be unique, and every attack needs a class and an invariant", a.Name)
+		if names[a.Name] || a.Invariant == "" || a.Class == "" || strings.Contains(a.Name, "/") {
+			t.Fatalf("attack %q: names must be unique and free of '/' (so -run can select them), and every attack needs a class and an invariant", a.Name)
 		}
 		names[a.Name] = true
 	}

@@ -1,12 +1,18 @@
 package adversarial
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
 // bypassPaths try to reach /internal/x through the /public/ route. want
@@ -383,4 +389,68 @@ func upgrades(t *testing.T, e *env) {
 			t.Errorf("WebSocket echo: %q %v", got, err)
 		}
 	})
+}
+
+// startJDK runs testdata/Upstream.java (the JDK's own HTTP server) on a
+// loopback port and returns its URL.
+func startJDK(t *testing.T) string {
+	t.Helper()
+	java := testpeer.Require(t, "java")
+	port := testpeer.FreePort(t)
+	src, err := filepath.Abs("testdata/Upstream.java")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, java, src, fmt.Sprint(port))
+	cmd.Dir = t.TempDir()
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close() // the server exits when its input closes
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cancel()
+			<-done
+		}
+		cancel()
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- strings.TrimSpace(line) == "ready"
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("the JDK upstream did not start")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the JDK upstream did not start within 30s")
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+func h2MethodInjectionJDK(t *testing.T, e *env) {
+	jdk := startJDK(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", jdk)))
+	if r := e.pki.rawH2(t, g, "a.test", nil).request(t, "GET", "a.test", "/public/ok"); r.Status != "200" || r.Body != "target=/public/ok method=GET\n" {
+		t.Fatalf("GET /public/ok through the JDK upstream: %s", r)
+	}
+	for _, m := range []string{"GET /internal/x HTTP/1.1", "GET /internal/x", "GET\t/internal/x\tHTTP/1.1", "POST /internal/x HTTP/1.0"} {
+		r := e.pki.rawH2(t, g, "a.test", nil).request(t, m, "a.test", "/public/x")
+		if strings.HasPrefix(r.Body, "internal") {
+			t.Errorf("BYPASS: :method %q on /public/x reached the JDK upstream's /internal/ handler: %s", m, r)
+		} else if r.Status != "" && r.Status[0] == '2' {
+			t.Errorf(":method %q on /public/x: %s, want 400 or a stream reset", m, r)
+		}
+	}
 }
