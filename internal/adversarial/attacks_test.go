@@ -108,6 +108,16 @@ var attacks = []attack{
 		Run:       renamedIdentity,
 	},
 	{
+		Name: "forged forwarding headers", Class: classIdentity,
+		Invariant: "X-Forwarded-*, Forwarded and X-Request-ID from an untrusted client never reach the upstream as sent",
+		Run:       forgedForwarding,
+	},
+	{
+		Name: "revocation after resumption", Class: classPKI,
+		Invariant: "a certificate revoked after its session began is refused on the next request, resumed session or not",
+		Run:       revocationAfterResumption,
+	},
+	{
 		Name: "root CRL revoking an intermediate", Class: classPKI,
 		Invariant: "a certificate chaining through a revoked intermediate is refused on require routes and reported FAILED:revoked elsewhere",
 		Run:       crlIntermediate,
@@ -161,6 +171,16 @@ var attacks = []attack{
 		Name: "h2 rapid reset", Class: classResources, Serial: true,
 		Invariant: "streams opened and reset in bulk neither starve other clients nor fan out unbounded to the upstream",
 		Run:       rapidReset,
+	},
+	{
+		Name: "h2 CONTINUATION, HPACK and PING floods", Class: classResources,
+		Invariant: "no HTTP/2 frame sequence makes the gateway buffer without bound: it refuses or hangs up, and keeps serving others",
+		Run:       h2Floods,
+	},
+	{
+		Name: "headers trickled a byte at a time", Class: classResources,
+		Invariant: "a client cannot hold a connection open longer than timeouts.read_header by trickling its request headers",
+		Run:       slowHeaders,
 	},
 	{
 		Name: "admin listener DNS rebinding", Class: classAdmin,

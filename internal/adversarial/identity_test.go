@@ -193,3 +193,41 @@ func renamedIdentity(t *testing.T, e *env) {
 		})
 	}
 }
+
+func forgedForwarding(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	forged := "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: http\r\n" +
+		"Forwarded: for=203.0.113.7;host=evil.example;proto=http\r\nX-Request-Id: forged-id\r\nx_forwarded_for: 203.0.113.8\r\n"
+	for _, proto := range []string{"h1", "h2"} {
+		path := "/public/fwd-" + proto
+		if proto == "h1" {
+			conn := e.pki.rawH1(t, g, "a.test", nil)
+			conn.send(t, "GET "+path+" HTTP/1.1\r\nHost: a.test\r\n"+forged+"Connection: close\r\n\r\n")
+			if _, _, err := conn.response(t, "GET"); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var f [][2]string
+			for _, l := range strings.Split(strings.TrimSpace(forged), "\r\n") {
+				k, v, _ := strings.Cut(l, ": ")
+				f = append(f, [2]string{strings.ToLower(k), v})
+			}
+			e.pki.rawH2(t, g, "a.test", nil).request(t, "GET", "a.test", path, f...)
+		}
+		for _, s := range rec.all() {
+			if s.Path != path {
+				continue
+			}
+			for k, v := range s.Header {
+				joined := strings.Join(v, ",")
+				if strings.Contains(joined, "203.0.113") || strings.Contains(joined, "evil.example") || joined == "forged-id" {
+					t.Errorf("FORGED (%s): the upstream got %s: %q from an untrusted client", proto, k, v)
+				}
+			}
+			if got := s.Header.Get("X-Forwarded-Proto"); got != "https" {
+				t.Errorf("%s: X-Forwarded-Proto %q, want https", proto, got)
+			}
+		}
+	}
+}

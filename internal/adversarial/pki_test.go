@@ -304,3 +304,37 @@ func badCAReload(t *testing.T, e *env) {
 	// The whole client_auth dropped by mistake is a legitimate config;
 	// out of scope here.
 }
+
+func revocationAfterResumption(t *testing.T, e *env) {
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "adv revoking CA")
+	caFile := writeFile(t, dir, "ca.pem", ca.PEM)
+	crl := writeCRL(t, dir, "ca.crl", ca)
+	leaf := ca.Issue(t, pkitest.Leaf{Names: []string{"grace"}, Client: true})
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.site("a.test", fmt.Sprintf("client_auth: {ca: [%q], crl: [%q]}", caFile, crl),
+		fmt.Sprintf("{path: /internal/, upstreams: [%s], client_auth: require}", rec.URL))))
+	conf := e.pki.tls("a.test", leaf)
+	conf.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	if _, code := handshake(t, g, conf, "a.test", "/internal/before"); code != 200 {
+		t.Fatalf("before revocation: %d, want 200", code)
+	}
+	// Revoke, and wait until a fresh handshake sees it.
+	tmp := writeCRL(t, dir, "ca.crl.new", ca, leaf.Leaf.SerialNumber)
+	if err := os.Rename(tmp, crl); err != nil {
+		t.Fatal(err)
+	}
+	fresh := e.pki.tls("a.test", leaf)
+	if !waitFor(5*time.Second, func() bool { _, code := handshake(t, g, fresh, "a.test", "/internal/probe"); return code == 403 }) {
+		t.Fatalf("the new CRL was not applied within 5s")
+	}
+	resumed, code := handshake(t, g, conf, "a.test", "/internal/after")
+	if code != 403 {
+		t.Errorf("REVOKED ACCEPTED: a session from before the revocation (resumed %v) got /internal/: %d", resumed, code)
+	}
+	for _, s := range rec.all() {
+		if s.RequestURI == "/internal/after" {
+			t.Errorf("the upstream got %s from a revoked certificate (X-Client-Verify %q)", s.RequestURI, s.Header.Get("X-Client-Verify"))
+		}
+	}
+}

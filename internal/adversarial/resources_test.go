@@ -1,6 +1,7 @@
 package adversarial
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,5 +194,167 @@ func rapidReset(t *testing.T, e *env) {
 	// they are forwarded.
 	if reached > opened/2 {
 		t.Errorf("FAN-OUT: %d of %d reset streams reached the upstream", reached, opened)
+	}
+}
+
+// h2Flood runs one flood on a fresh HTTP/2 connection: send writes frames
+// until it returns false or a write fails. It reports how many bytes went
+// out before the gateway stopped reading or hung up, and whether it
+// hung up (GOAWAY or close) within the time allowed.
+func h2Flood(t *testing.T, h *h2conn, limit int, send func(n int) ([]byte, bool)) (written int, closed bool) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			h.c.SetReadDeadline(time.Now().Add(8 * time.Second))
+			f, err := h.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := f.(*http2.GoAwayFrame); ok {
+				return
+			}
+		}
+	}()
+	h.c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	for n := 0; written < limit; n++ {
+		b, more := send(n)
+		if !more {
+			break
+		}
+		m, err := h.c.Write(b)
+		written += m
+		if err != nil {
+			break
+		}
+	}
+	select {
+	case <-done:
+		return written, true
+	case <-time.After(8 * time.Second):
+		return written, false
+	}
+}
+
+// rawFrame encodes one HTTP/2 frame.
+func rawFrame(typ http2.FrameType, flags http2.Flags, stream uint32, payload []byte) []byte {
+	n := len(payload)
+	b := []byte{byte(n >> 16), byte(n >> 8), byte(n), byte(typ), byte(flags),
+		byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+	return append(b, payload...)
+}
+
+func h2Floods(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	t.Run("CONTINUATION without end", func(t *testing.T) {
+		t.Parallel()
+		h := e.pki.rawH2(t, g, "a.test", nil)
+		h.encBuf.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/public/cont"}} {
+			h.enc.WriteField(hpackField(f[0], f[1]))
+		}
+		first := rawFrame(http2.FrameHeaders, http2.FlagHeadersEndStream, 1, h.encBuf.Bytes())
+		// Literal header fields without indexing, 16 KiB a frame, forever.
+		var lit []byte
+		for len(lit) < 16000 {
+			lit = append(lit, 0x00, 0x03, 'x', '-', 'c', 0x7f, 0x81, 0x07) // value length 1000 (7-bit prefix + 881)
+			lit = append(lit, bytes.Repeat([]byte{'a'}, 1000)...)
+		}
+		written, closed := h2Flood(t, h, 64<<20, func(n int) ([]byte, bool) {
+			if n == 0 {
+				return first, true
+			}
+			return rawFrame(http2.FrameContinuation, 0, 1, lit), true
+		})
+		if !closed || written > 8<<20 {
+			t.Errorf("FLOOD: %d bytes of CONTINUATION accepted, connection closed: %v (want it closed after about max_header_bytes)", written, closed)
+		}
+	})
+	t.Run("HPACK bomb", func(t *testing.T) {
+		t.Parallel()
+		h := e.pki.rawH2(t, g, "a.test", nil)
+		fields := [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/public/bomb"}}
+		for i := 0; i < 8000; i++ { // each repeat is one byte on the wire, 4 KiB decoded
+			fields = append(fields, [2]string{"x-bomb", strings.Repeat("b", 4000)})
+		}
+		r := h.request(t, "GET", "a.test", "/public/bomb", fields[4:]...)
+		if r.Status != "" && r.Status[0] == '2' {
+			t.Errorf("FLOOD: 32 MB of decoded headers from an 8 kB block were accepted: %s", r)
+		}
+	})
+	t.Run("PING flood", func(t *testing.T) {
+		t.Parallel()
+		h := e.pki.rawH2(t, g, "a.test", nil)
+		ping := rawFrame(http2.FramePing, 0, 0, make([]byte, 8))
+		batch := bytes.Repeat(ping, 1000)
+		// Never read the PING ACKs: the gateway must not queue them without
+		// bound.
+		h.c.SetReadDeadline(time.Now())
+		// 2,000,000 PINGs: 34 MB of ACKs owed, more than socket buffers
+		// hold, so unsent ACKs must pile up in the gateway.
+		const batches = 2000
+		written := 0
+		h.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		for written < batches*len(batch) {
+			m, err := h.c.Write(batch)
+			written += m
+			if err != nil {
+				break
+			}
+		}
+		if written >= batches*len(batch) {
+			// Everything went out: the gateway must have hung up on us.
+			h.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := io.Copy(io.Discard, h.c)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("FLOOD: %d unanswered PINGs, and the connection is still open", batches*1000)
+			}
+		}
+	})
+	for _, s := range rec.all() {
+		if s.Path == "/public/cont" || s.Path == "/public/bomb" {
+			t.Errorf("a flooded request reached the upstream: %s", s.Path)
+		}
+	}
+	if code, _, _ := get(t, e.pki.httpClient(g, true, nil), "GET", "https://a.test/public/after", nil, nil); code != 200 {
+		t.Errorf("after the floods the gateway answers %d", code)
+	}
+}
+
+func slowHeaders(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("timeouts: {read_header: 1s}", e.pki.publicInternal("a.test", rec.URL)))
+	const clients = 5
+	var wg sync.WaitGroup
+	cut := make([]time.Duration, clients)
+	for i := range clients {
+		c := e.pki.rawH1(t, g, "a.test", nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			req := "GET /public/slow HTTP/1.1\r\nHost: a.test\r\n" + strings.Repeat("X-Slow: 1\r\n", 100)
+			for j := 0; j < len(req) && time.Since(start) < 8*time.Second; j++ {
+				c.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := c.Write([]byte{req[j]}); err != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			io.Copy(io.Discard, c.br)
+			cut[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	for i, d := range cut {
+		if d > 4*time.Second {
+			t.Errorf("SLOWLORIS: client %d trickling its headers held its connection %v (timeouts.read_header 1s)", i, d.Round(time.Millisecond))
+		}
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Errorf("%d trickled requests reached the upstream", n)
 	}
 }
