@@ -463,3 +463,101 @@ func TestClientAuthAfterResumption(t *testing.T) {
 		t.Fatalf("second connection did not resume (%v): the test proves nothing", resumed)
 	}
 }
+
+// chainOf returns leaf's certificate followed by the intermediates, as a
+// client sends them.
+func chainOf(leaf *tls.Certificate, intermediates ...*pkitest.CA) *tls.Certificate {
+	c := *leaf
+	c.Certificate = append([][]byte(nil), leaf.Certificate...)
+	for _, i := range intermediates {
+		c.Certificate = append(c.Certificate, i.Cert.Raw)
+	}
+	return &c
+}
+
+// mtlsSite is a gateway site trusting caFile with crlFile, with a
+// required, an optional and a public route.
+func mtlsSite(front *pki, caFile, crlFile, upstream string) string {
+	return fmt.Sprintf(`
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    client_auth: {ca: [%s], crl: [%s]}
+    routes:
+      - {path: /internal/, upstreams: [%[5]s], client_auth: require}
+      - {path: /opt/, upstreams: [%[5]s], client_auth: optional}
+      - {path: /public/, upstreams: [%[5]s]}
+`, front.certFile, front.keyFile, caFile, crlFile, upstream)
+}
+
+// TestRevokedIntermediateRefused: the root's CRL revokes the
+// intermediate, so a leaf it issued is refused even though the leaf itself
+// is on no CRL.
+func TestRevokedIntermediateRefused(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	root := pkitest.NewCA(t, "clients root")
+	inter := root.Intermediate(t, "clients issuing")
+	dir := t.TempDir()
+	caFile := root.WriteRoot(t, dir)
+	crlFile := root.WriteCRL(t, dir, "root.crl", inter.Cert.SerialNumber)
+	leaf := chainOf(inter.Issue(t, pkitest.Leaf{Names: []string{"svc"}, Client: true}), inter)
+	g := startGateway(t, mtlsSite(front, caFile, crlFile, identityEcho(t)))
+	f := &mtlsFixture{g: g, front: front}
+	cases := []struct {
+		path   string
+		status int
+		verify string
+	}{
+		{"/internal/x", 403, ""},
+		{"/opt/x", 200, "FAILED:revoked"},
+		{"/public/x", 200, "FAILED:revoked"},
+	}
+	for _, tc := range cases {
+		code, got, body := getIdentity(t, f.clientWith(leaf), tc.path, nil)
+		if code != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.path, code, body, tc.status)
+		}
+		if code == 403 && !strings.Contains(body, "client certificate required: revoked") {
+			t.Errorf("%s: 403 body %q does not say revoked", tc.path, body)
+		}
+		if code == 200 && strings.Join(got["X-Client-Verify"], "|") != tc.verify {
+			t.Errorf("%s: X-Client-Verify = %q, want %q", tc.path, got["X-Client-Verify"], tc.verify)
+		}
+	}
+}
+
+// TestInternalCARootWithItsCRL trusts the internal CA the way `tlsgate ca
+// init` tells users to: its root.pem as client_auth.ca and the crl.pem
+// `tlsgate ca crl` writes (signed by the intermediate) as client_auth.crl.
+func TestInternalCARootWithItsCRL(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	auth, err := ca.Init(t.TempDir(), "Example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, rec, err := auth.IssueRecorded(ca.Leaf{Names: []string{"orders"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, err := auth.IssueRecorded(ca.Leaf{Names: []string{"billing"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Revoke(rec.Serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.CRL(0); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, mtlsSite(front, auth.RootPath(), filepath.Join(auth.Dir(), ca.CRLFile), identityEcho(t)))
+	f := &mtlsFixture{g: g, front: front}
+	if code, _, body := getIdentity(t, f.clientWith(revoked), "/internal/x", nil); code != 403 || !strings.Contains(body, "revoked") {
+		t.Errorf("revoked certificate: %d %s, want 403 revoked", code, body)
+	}
+	if code, got, body := getIdentity(t, f.clientWith(kept), "/internal/x", nil); code != 200 || got["X-Client-Verify"][0] != "SUCCESS" {
+		t.Errorf("certificate not revoked: %d %s, want 200 SUCCESS", code, body)
+	}
+}

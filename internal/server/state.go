@@ -142,7 +142,7 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			if verifier == nil {
 				// Reported above at its own line; an empty trust keeps the
 				// routes from repeating the same problem.
-				verifier = mtls.NewVerifier(x509.NewCertPool(), nil)
+				verifier = mtls.NewVerifier(nil, nil)
 			}
 			if crls != nil {
 				st.crls = append(st.crls, crls)
@@ -318,21 +318,20 @@ func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, openCA c
 }
 
 // clientVerifier builds a site's client-certificate trust: PEM bundles,
-// the internal CA (root trusted, its CRL applied) and CRL files.
+// the internal CA (root trusted, its CRL applied) and CRL files. Every
+// certificate of a bundle is trusted as an anchor; CRLs may be signed by
+// any of them, by the internal CA's intermediate, or by an intermediate
+// that clients present under a trusted root (see mtls.CRLSet).
 func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA caOpener, checkOnly bool, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
 	var errs []error
-	pool := x509.NewCertPool()
-	var issuers []*x509.Certificate
+	var cas, signers []*x509.Certificate
 	for k, f := range c.CA {
-		cas, err := certs.LoadCAs(f)
+		loaded, err := certs.LoadCAs(f)
 		if err != nil {
 			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%v", err))
 			continue
 		}
-		for _, c := range cas {
-			pool.AddCert(c)
-		}
-		issuers = append(issuers, cas...)
+		cas = append(cas, loaded...)
 	}
 	crlFiles := append([]string(nil), c.CRL...)
 	if c.InternalCA && !checkOnly {
@@ -340,9 +339,8 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 		if err != nil {
 			errs = append(errs, cfg.Errorf(path+".internal_ca", "%v", err))
 		} else {
-			pool.AddCert(auth.Root())
-			issuers = append(issuers, auth.Root())
-			issuers = append(issuers, auth.Intermediate()) // it signs the internal CRL
+			cas = append(cas, auth.Root())
+			signers = append(signers, auth.Intermediate()) // it signs the internal CRL
 			crl := filepath.Join(auth.Dir(), ca.CRLFile)
 			if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
 				if _, err := auth.CRL(0); err != nil {
@@ -358,11 +356,11 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 	var crls *mtls.CRLSet
 	if len(crlFiles) > 0 {
 		var err error
-		if crls, err = mtls.NewCRLSet(crlFiles, issuers, log); err != nil {
+		if crls, err = mtls.NewCRLSet(crlFiles, cas, signers, log); err != nil {
 			return nil, nil, []error{cfg.Errorf(path+".crl", "%v", err)}
 		}
 	}
-	return mtls.NewVerifier(pool, crls), crls, nil
+	return mtls.NewVerifier(cas, crls), crls, nil
 }
 
 // ACMESettings resolves site i's ACME settings, reading the files they
