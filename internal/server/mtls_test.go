@@ -561,3 +561,96 @@ func TestInternalCARootWithItsCRL(t *testing.T) {
 		t.Errorf("certificate not revoked: %d %s, want 200 SUCCESS", code, body)
 	}
 }
+
+// TestTicketLabelFollowsCAKeys: client CAs that share a name but not a
+// key get different ticket labels; the same set in any order, the same.
+func TestTicketLabelFollowsCAKeys(t *testing.T) {
+	t.Parallel()
+	a, b := pkitest.NewCA(t, "clients CA"), pkitest.NewCA(t, "clients CA")
+	c := pkitest.NewCA(t, "partners CA")
+	set := func(cas ...*pkitest.CA) []*x509.Certificate {
+		var out []*x509.Certificate
+		for _, ca := range cas {
+			out = append(out, ca.Cert)
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		x, y []*x509.Certificate
+		same bool
+	}{
+		{"same name, other key", set(a), set(b), false},
+		{"same name, other key, beside another CA", set(a, c), set(b, c), false},
+		{"one CA more", set(a), set(a, c), false},
+		{"same CA", set(a), set(a), true},
+		{"same CAs, other order", set(a, c), set(c, a), true},
+		{"a CA listed twice", set(a, c), set(a, c, a), true},
+	}
+	for _, tc := range cases {
+		if got := clientCAsID(tc.x) == clientCAsID(tc.y); got != tc.same {
+			t.Errorf("%s: same ticket label = %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
+
+// TestResumptionAcrossClientCASwap: a reload that swaps the trusted client
+// CA for another with the same name ends the sessions made under the old
+// one; a reload that keeps it keeps them.
+func TestResumptionAcrossClientCASwap(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	a, b := pkitest.NewCA(t, "clients CA"), pkitest.NewCA(t, "clients CA")
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "clients.pem")
+	writeRename(t, caFile, a.PEM, 0o644)
+	crlFile := a.WriteCRL(t, dir, "a.crl")
+	g := startGateway(t, mtlsSite(front, caFile, crlFile, identityEcho(t)))
+	client := a.Issue(t, pkitest.Leaf{Names: []string{"svc"}, Client: true})
+	// connect reports whether a connection with cfg resumed a session.
+	connect := func(cfg *tls.Config) bool {
+		t.Helper()
+		conn, err := tls.Dial("tcp", g.https, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// TLS 1.3 tickets arrive after the handshake: read to receive them.
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		conn.Read(make([]byte, 1))
+		return conn.ConnectionState().DidResume
+	}
+	versions := []uint16{tls.VersionTLS12, tls.VersionTLS13}
+	cfgs := map[uint16]*tls.Config{}
+	for _, v := range versions {
+		cfgs[v] = &tls.Config{ServerName: "localhost", RootCAs: front.ca.Pool(), MaxVersion: v,
+			ClientSessionCache:   tls.NewLRUClientSessionCache(4),
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return client, nil }}
+		connect(cfgs[v])
+		if !connect(cfgs[v]) {
+			t.Fatalf("%s: no resumption before any reload: the test proves nothing", tls.VersionName(v))
+		}
+	}
+	// Same CA: sessions survive the reload.
+	writeRename(t, caFile, a.PEM, 0o644)
+	if err := g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		if !connect(cfgs[v]) {
+			t.Errorf("%s: a reload that keeps the client CA ended the sessions", tls.VersionName(v))
+		}
+	}
+	// Same name, other key: no session made under a resumes. (The CRL
+	// changes too: a's does not verify under b.)
+	writeRename(t, caFile, b.PEM, 0o644)
+	writeRename(t, crlFile, b.CRL(t), 0o644)
+	if err := g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		if connect(cfgs[v]) {
+			t.Errorf("%s: a session made under one client CA resumed under another CA of the same name", tls.VersionName(v))
+		}
+	}
+}

@@ -150,7 +150,7 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			// Ticket keys are derived per label: a session made under one
 			// set of trusted client CAs never resumes under another, on
 			// this node or any other of the fleet.
-			ticketLabel += "|client-cas=" + poolID(verifier.Roots())
+			ticketLabel += "|client-cas=" + clientCAsID(verifier.CAs())
 		}
 		if s.cert != nil {
 			opts := tlspolicy.Options{
@@ -410,14 +410,23 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 	return s, errs
 }
 
-// poolID fingerprints the certificates of a pool.
-func poolID(p *x509.CertPool) string {
-	// Not a system pool: Subjects lists exactly the added certificates.
-	subjects := p.Subjects() //lint:ignore SA1019 see above
-	slices.SortFunc(subjects, bytes.Compare)
-	h := sha256.New()
-	for _, s := range subjects {
-		h.Write(s)
+// clientCAsID fingerprints a set of trusted client CAs by the certificates
+// themselves (SHA-256 of each DER, sorted, duplicates once), for the
+// ticket-key label: a CA with the same name but another key, or the same
+// key re-issued, is another trust and gets other ticket keys. Names alone
+// would let a session verified under one CA resume under an impostor of
+// the same name. CRLs are left out on purpose: they are applied again on
+// every request, resumed or not, and change too often to end sessions.
+func clientCAsID(cas []*x509.Certificate) string {
+	sums := make([][32]byte, 0, len(cas))
+	for _, c := range cas {
+		sums = append(sums, sha256.Sum256(c.Raw))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	slices.SortFunc(sums, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	sums = slices.Compact(sums)
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
