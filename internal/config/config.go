@@ -195,8 +195,16 @@ type ClientAuth struct {
 	// (DATA_DIR/ca/crl.pem, created empty if missing).
 	InternalCA bool `yaml:"internal_ca"`
 	// CRL lists certificate revocation lists (PEM or DER), each signed by one
-	// of the trusted CAs. They are re-read when they change; a revoked
-	// certificate is refused from the next request on.
+	// of the trusted CAs or by an intermediate under one (the crl.pem of
+	// `tlsgate ca crl`, signed by the internal CA's intermediate, goes with
+	// its root.pem in ca). Every certificate of the client's chain is
+	// checked, not only the leaf: a root's CRL that revokes an intermediate
+	// refuses what the intermediate issued. A CRL in the name of a CA of ca
+	// that this CA did not sign refuses to load; one from an intermediate
+	// that ca does not list is checked against the intermediate clients
+	// present, and never applied to a chain it does not verify against.
+	// They are re-read when they change; a revoked certificate is refused
+	// from the next request on.
 	CRL []string `yaml:"crl"`
 }
 

@@ -5,25 +5,73 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// CRLSet holds the revoked serials of a site's certificate revocation
-// lists. Each CRL must be signed by one of the trusted CAs. Files are
-// re-read when they change (Watch); a CRL that fails to load or verify is
-// refused with a log line and the previous list stays in force.
+// CRLSet holds a site's certificate revocation lists. Files are re-read
+// when they change (Watch); a CRL that fails to load or verify is refused
+// with a log line and the previous lists stay in force.
+//
+// A CRL is applied only after its signature verifies with the key of a
+// certificate that chains to a trusted client CA, and only to
+// certificates whose issuer has the CRL's issuer name and either that key
+// or (a CA renewed with a new key) the same trust anchor. So a CA that
+// merely shares a name with a trusted one can neither revoke nor
+// un-revoke anything, and two trusted hierarchies that reuse a name (say
+// "Issuing CA") do not revoke each other's serials.
+//
+// Where the signer comes from:
+//   - a certificate of the client_auth.ca files, or an extra signer given
+//     to NewCRLSet (the internal CA's intermediate): the signature is
+//     checked at load, and a CRL that names one of them as issuer but
+//     does not verify is refused;
+//   - an intermediate found nowhere in the configuration, as with
+//     client_auth.ca set to the internal CA's root.pem and client_auth.crl
+//     to the crl.pem `tlsgate ca crl` writes (signed by the intermediate):
+//     the CRL is kept aside and its signature is checked against the
+//     intermediate of a client's verified chain, the first time that chain
+//     has a serial the CRL lists (the verdict is cached per CRL and
+//     issuer key). It never applies to chains it does not verify against.
+//
+// Revoked (the CRL lookups of a request) is a few map lookups.
 type CRLSet struct {
 	files   []string
-	issuers []*x509.Certificate
+	signers []*signer // certificates whose CRLs are verified at load
 	log     *slog.Logger
 
-	revoked atomic.Pointer[map[string]struct{}] // issuer DER subject + serial
-	stamps  []fileStamp                         // only Watch's goroutine touches it after NewCRLSet
+	snap   atomic.Pointer[crlSnapshot]
+	stamps []fileStamp // only Watch's goroutine touches it after NewCRLSet
+}
+
+// signer is a certificate that may sign CRLs, with its trust anchors.
+type signer struct {
+	cert  *x509.Certificate
+	scope [32]byte   // keyScope(cert)
+	above [][32]byte // IDs of the trusted certificates it chains to (itself included when trusted)
+}
+
+// crlSnapshot is one load of every file. It is immutable but for the
+// verdict caches of pending CRLs.
+type crlSnapshot struct {
+	revoked map[revKey]struct{}      // from CRLs verified at load
+	pending map[string][]*pendingCRL // issuer name -> CRLs whose signer is not configured
+	issuers []string                 // per file: the CRL's issuer name
+	entries int                      // revoked serials, for the log
+}
+
+// pendingCRL is a CRL whose signer was not in the configuration at load.
+type pendingCRL struct {
+	file    string
+	crl     *x509.RevocationList
+	serials map[string]struct{}
+
+	mu       sync.Mutex        // guards verdict
+	verdicts map[[32]byte]bool // keyScope of an issuer -> the CRL verifies with its key
 }
 
 type fileStamp struct {
@@ -31,22 +79,43 @@ type fileStamp struct {
 	size int64
 }
 
-// NewCRLSet loads files, accepting CRLs signed by one of issuers.
-func NewCRLSet(files []string, issuers []*x509.Certificate, log *slog.Logger) (*CRLSet, error) {
-	s := &CRLSet{files: files, issuers: issuers, log: log}
-	m, stamps, err := s.load()
+// NewCRLSet loads files. cas are the site's trusted client CAs (every
+// certificate of its client_auth.ca files and the internal CA's root);
+// extra are further CA certificates allowed to sign CRLs, each of which
+// must be signed by one of cas (the internal CA's intermediate).
+func NewCRLSet(files []string, cas, extra []*x509.Certificate, log *slog.Logger) (*CRLSet, error) {
+	s := &CRLSet{files: files, log: log}
+	auth := newAuthorities(cas)
+	for _, c := range cas {
+		s.signers = append(s.signers, &signer{cert: c, scope: keyScope(c), above: auth.byDER[string(c.Raw)].above})
+	}
+	for _, c := range extra {
+		if above := auth.closure(c); len(above) > 0 {
+			s.signers = append(s.signers, &signer{cert: c, scope: keyScope(c), above: above})
+		}
+	}
+	snap, stamps, err := s.load(nil)
 	if err != nil {
 		return nil, err
 	}
-	s.revoked.Store(&m)
+	for _, ps := range snap.pending {
+		for _, p := range ps {
+			log.Info("CRL issuer is not among the client CAs: its signature is checked against the intermediate clients present; add that certificate to client_auth.ca to check it at start",
+				"crl", p.file, "issuer", p.crl.Issuer.String())
+		}
+	}
+	s.snap.Store(snap)
 	s.stamps = stamps
 	return s, nil
 }
 
-func (s *CRLSet) load() (map[string]struct{}, []fileStamp, error) {
-	m := map[string]struct{}{}
+// load reads every file. prev, when set, is the snapshot in force: a file
+// whose CRL cannot be verified now may not change issuer, or a swapped
+// file would silently drop the revocations of the CRL it replaced.
+func (s *CRLSet) load(prev *crlSnapshot) (*crlSnapshot, []fileStamp, error) {
+	snap := &crlSnapshot{revoked: map[revKey]struct{}{}, pending: map[string][]*pendingCRL{}}
 	var stamps []fileStamp
-	for _, f := range s.files {
+	for i, f := range s.files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading CRL: %w", err)
@@ -66,35 +135,80 @@ func (s *CRLSet) load() (map[string]struct{}, []fileStamp, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("parsing CRL %s: %w", f, err)
 		}
-		if err := s.checkSignature(crl); err != nil {
-			return nil, nil, fmt.Errorf("CRL %s: %w", f, err)
-		}
 		if time.Now().After(crl.NextUpdate) && !crl.NextUpdate.IsZero() {
 			s.log.Warn("CRL is past its next update: publish a new one", "crl", f, "next_update", crl.NextUpdate)
 		}
+		snap.issuers = append(snap.issuers, string(crl.RawIssuer))
+		serials := map[string]struct{}{}
 		for _, e := range crl.RevokedCertificateEntries {
-			m[key(crl.RawIssuer, e.SerialNumber.Bytes())] = struct{}{}
+			serials[string(e.SerialNumber.Bytes())] = struct{}{}
 		}
-	}
-	return m, stamps, nil
-}
+		snap.entries += len(serials)
 
-func (s *CRLSet) checkSignature(crl *x509.RevocationList) error {
-	for _, c := range s.issuers {
-		if bytes.Equal(c.RawSubject, crl.RawIssuer) {
-			if err := crl.CheckSignatureFrom(c); err == nil {
-				return nil
+		named, verified := false, false
+		for _, sg := range s.signers {
+			if !bytes.Equal(sg.cert.RawSubject, crl.RawIssuer) {
+				continue
+			}
+			named = true
+			if crl.CheckSignatureFrom(sg.cert) != nil {
+				continue
+			}
+			verified = true
+			for serial := range serials {
+				snap.revoked[revKey{sg.scope, serial}] = struct{}{}
+				for _, a := range sg.above {
+					snap.revoked[revKey{anchorScope(a, crl.RawIssuer), serial}] = struct{}{}
+				}
 			}
 		}
+		switch {
+		case verified:
+		case named:
+			return nil, nil, fmt.Errorf("CRL %s: issued in the name of %q, but no client CA of that name signed it (is it from another CA with the same name, or was that CA renewed? add the certificate that signed it to client_auth.ca)", f, crl.Issuer.String())
+		case prev != nil && i < len(prev.issuers) && prev.issuers[i] != string(crl.RawIssuer):
+			return nil, nil, fmt.Errorf("CRL %s: now issued by %q, which is not among the client CAs, instead of the CA of the list in force (give each CA's CRL its own file, then reload)", f, crl.Issuer.String())
+		default:
+			snap.pending[string(crl.RawIssuer)] = append(snap.pending[string(crl.RawIssuer)],
+				&pendingCRL{file: f, crl: crl, serials: serials, verdicts: map[[32]byte]bool{}})
+		}
 	}
-	return errors.New("not signed by any trusted client CA")
+	return snap, stamps, nil
 }
 
-func key(rawIssuer, serial []byte) string { return string(rawIssuer) + "\x00" + string(serial) }
+// revoked reports whether the certificate l describes is on a CRL.
+func (s *CRLSet) revoked(l *link) bool {
+	snap := s.snap.Load()
+	for _, k := range l.keys {
+		if _, ok := snap.revoked[revKey{k, l.serial}]; ok {
+			return true
+		}
+	}
+	if l.issuer == nil || len(snap.pending) == 0 {
+		return false
+	}
+	for _, p := range snap.pending[string(l.issuer.RawSubject)] {
+		if _, ok := p.serials[l.serial]; ok && p.signedBy(l.issuer, l.issuerScope, s.log) {
+			return true
+		}
+	}
+	return false
+}
 
-// Revoked reports whether leaf is on a loaded CRL.
-func (s *CRLSet) Revoked(leaf *x509.Certificate) bool {
-	_, ok := (*s.revoked.Load())[key(leaf.RawIssuer, leaf.SerialNumber.Bytes())]
+// signedBy reports whether issuer's key (whose keyScope is scope) signed
+// the CRL, checking the signature once per key.
+func (p *pendingCRL) signedBy(issuer *x509.Certificate, scope [32]byte, log *slog.Logger) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok, seen := p.verdicts[scope]
+	if !seen {
+		ok = p.crl.CheckSignatureFrom(issuer) == nil
+		p.verdicts[scope] = ok
+		if !ok {
+			log.Warn("CRL not applied: the client's issuer of that name did not sign it (is it from another CA with the same name?)",
+				"crl", p.file, "issuer", issuer.Subject.String())
+		}
+	}
 	return ok
 }
 
@@ -112,15 +226,15 @@ func (s *CRLSet) Watch(ctx context.Context, interval time.Duration) {
 		if !s.changed() {
 			continue
 		}
-		m, stamps, err := s.load()
+		snap, stamps, err := s.load(s.snap.Load())
 		if err != nil {
 			s.log.Error("CRL change refused, the previous revocation list stays in force", "err", err)
 			s.stamps = s.current() // do not retry the same broken file every tick
 			continue
 		}
-		s.revoked.Store(&m)
+		s.snap.Store(snap)
 		s.stamps = stamps
-		s.log.Info("CRL reloaded", "files", s.files, "revoked", len(m))
+		s.log.Info("CRL reloaded", "files", s.files, "revoked", snap.entries)
 	}
 }
 

@@ -53,7 +53,8 @@ type Result struct {
 	// Reason says why OK is false (ReasonNone when no certificate).
 	Reason string
 
-	ident *identity // header values, computed once per connection
+	ident  *identity // header values, computed once per connection
+	chains [][]link  // the verified chains, for the revocation check
 }
 
 // identity holds the header values of a verified leaf, ready to share:
@@ -77,17 +78,37 @@ func (r Result) Verify() string {
 // Verifier checks client certificates for one site. It is safe for
 // concurrent use.
 type Verifier struct {
-	roots *x509.CertPool
-	crls  *CRLSet
+	auth *authorities
+	crls *CRLSet
 }
 
-// NewVerifier trusts roots; crls may be nil.
-func NewVerifier(roots *x509.CertPool, crls *CRLSet) *Verifier {
-	return &Verifier{roots: roots, crls: crls}
+// NewVerifier trusts cas, every one of them a trust anchor (an
+// intermediate listed here is trusted without its root); crls may be nil.
+func NewVerifier(cas []*x509.Certificate, crls *CRLSet) *Verifier {
+	return &Verifier{auth: newAuthorities(cas), crls: crls}
 }
 
 // Roots is the pool of trusted client CAs (for the TLS CertificateRequest).
-func (v *Verifier) Roots() *x509.CertPool { return v.roots }
+func (v *Verifier) Roots() *x509.CertPool { return v.auth.pool }
+
+// CAs returns the trusted client CA certificates. The caller must not
+// modify them.
+func (v *Verifier) CAs() []*x509.Certificate { return v.auth.certs }
+
+// link is one certificate of a verified chain, with what its revocation
+// lookup needs, computed once per connection.
+type link struct {
+	serial string
+	// keys are the scopes a CRL entry revoking it is filed under: its
+	// issuer's name and key, and that name under each trust anchor of the
+	// chain.
+	keys [][32]byte
+	// issuer is the next certificate of the chain, whose key signed this
+	// one (nil for a trusted certificate that ends the chain); a CRL kept
+	// aside for its name is checked against it.
+	issuer      *x509.Certificate
+	issuerScope [32]byte
+}
 
 // chain verifies the chain of certs (leaf first) at now, without the
 // revocation check.
@@ -100,14 +121,18 @@ func (v *Verifier) chain(certs []*x509.Certificate, now time.Time) Result {
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         v.roots,
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         v.auth.pool,
 		Intermediates: inter,
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err == nil {
-		return Result{Leaf: leaf, OK: true}
+		r := Result{Leaf: leaf, OK: true}
+		if v.crls != nil {
+			r.chains = v.links(chains)
+		}
+		return r
 	}
 	var inv x509.CertificateInvalidError
 	var unk x509.UnknownAuthorityError
@@ -123,10 +148,72 @@ func (v *Verifier) chain(certs []*x509.Certificate, now time.Time) Result {
 	return Result{Leaf: leaf, Reason: ReasonInvalid}
 }
 
-// revoked applies the revocation lists to a chain that verified.
-func (v *Verifier) revoked(r Result) Result {
-	if r.OK && v.crls != nil && v.crls.Revoked(r.Leaf) {
-		return Result{Leaf: r.Leaf, Reason: ReasonRevoked}
+// links lists, for each verified chain, the certificates a CRL may revoke:
+// every one but a trust anchor that no other trusted certificate signed
+// (a self-signed root).
+func (v *Verifier) links(chains [][]*x509.Certificate) [][]link {
+	out := make([][]link, 0, len(chains))
+	for _, ch := range chains {
+		anchors := v.auth.anchorsOf(ch)
+		var ls []link
+		for i, c := range ch {
+			var issuers []*x509.Certificate
+			var next *x509.Certificate
+			if i+1 < len(ch) {
+				next = ch[i+1]
+				issuers = []*x509.Certificate{next}
+			} else if e := v.auth.byDER[string(c.Raw)]; e != nil {
+				issuers = e.issuers // an anchor that a trusted CA signed
+			}
+			if len(issuers) == 0 {
+				continue
+			}
+			l := link{serial: string(c.SerialNumber.Bytes()), issuer: next}
+			for _, p := range issuers {
+				l.keys = append(l.keys, keyScope(p))
+			}
+			if next != nil {
+				l.issuerScope = l.keys[0]
+			}
+			for _, a := range anchors {
+				l.keys = append(l.keys, anchorScope(a, c.RawIssuer))
+			}
+			ls = append(ls, l)
+		}
+		out = append(out, ls)
 	}
-	return r
+	return out
+}
+
+// revoked applies the revocation lists to a chain that verified. Every
+// certificate of a chain is checked (leaf and intermediates, as nginx's
+// ssl_crl with CRL_CHECK_ALL), and the client is refused when every chain
+// that verified has a revoked certificate.
+//
+// One clean chain is enough, as in RFC 5280 path validation: a client
+// that presents an extra, cross-signed path only gets through if a
+// trusted CA still vouches for every certificate of that path. A revoked
+// leaf stays revoked on every path, since its entry is filed under its
+// issuer's name and key, which a cross-signed copy of the issuer shares.
+func (v *Verifier) revoked(r Result) Result {
+	if !r.OK || v.crls == nil {
+		return r
+	}
+	// A result that verified has at least one chain; one without any is
+	// refused rather than let through unchecked.
+	for i := range r.chains {
+		if !v.chainRevoked(r.chains[i]) {
+			return r
+		}
+	}
+	return Result{Leaf: r.Leaf, Reason: ReasonRevoked}
+}
+
+func (v *Verifier) chainRevoked(ls []link) bool {
+	for i := range ls {
+		if v.crls.revoked(&ls[i]) {
+			return true
+		}
+	}
+	return false
 }

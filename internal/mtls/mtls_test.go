@@ -22,7 +22,7 @@ func TestVerifyReasons(t *testing.T) {
 	t.Parallel()
 	ca := pkitest.NewCA(t, "clients")
 	other := pkitest.NewCA(t, "other")
-	v := NewVerifier(ca.Pool(), nil)
+	v := NewVerifier([]*x509.Certificate{ca.Cert}, nil)
 	good := ca.Issue(t, pkitest.Leaf{Names: []string{"svc"}, Client: true})
 	cases := []struct {
 		name   string
@@ -75,25 +75,39 @@ func TestCRLSet(t *testing.T) {
 	kept := ca.Issue(t, pkitest.Leaf{Names: []string{"b"}, Client: true})
 	writeCRL(t, crl, ca, revoked.Leaf.SerialNumber)
 	log := slog.New(slog.DiscardHandler)
-	s, err := NewCRLSet([]string{crl}, []*x509.Certificate{ca.Cert}, log)
+	s, err := NewCRLSet([]string{crl}, []*x509.Certificate{ca.Cert}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Revoked(revoked.Leaf) || s.Revoked(kept.Leaf) {
-		t.Fatal("wrong revocation status")
-	}
-	v := NewVerifier(ca.Pool(), s)
+	v := NewVerifier([]*x509.Certificate{ca.Cert}, s)
 	if r := v.Check(WithConn(context.Background()), []*x509.Certificate{revoked.Leaf}); r.OK || r.Reason != ReasonRevoked {
 		t.Fatalf("revoked certificate: %+v", r)
 	}
-	// A CRL signed by another CA is refused at load.
-	other := pkitest.NewCA(t, "other")
-	bad := filepath.Join(dir, "bad.crl")
-	writeCRL(t, bad, other)
-	if _, err := NewCRLSet([]string{bad}, []*x509.Certificate{ca.Cert}, log); err == nil || !strings.Contains(err.Error(), "not signed by any trusted client CA") {
-		t.Fatalf("foreign CRL: %v", err)
+	if r := v.Check(WithConn(context.Background()), []*x509.Certificate{kept.Leaf}); !r.OK {
+		t.Fatalf("certificate not revoked: %+v", r)
 	}
-	if _, err := NewCRLSet([]string{filepath.Join(dir, "missing.crl")}, nil, log); err == nil {
+	// A CRL in the name of the trusted CA but signed by another is
+	// refused at load.
+	impostor := pkitest.NewCA(t, "clients")
+	bad := filepath.Join(dir, "bad.crl")
+	writeCRL(t, bad, impostor, kept.Leaf.SerialNumber)
+	if _, err := NewCRLSet([]string{bad}, []*x509.Certificate{ca.Cert}, nil, log); err == nil || !strings.Contains(err.Error(), "no client CA of that name signed it") {
+		t.Fatalf("forged CRL: %v", err)
+	}
+	// One from a CA that is not trusted at all may come from an
+	// intermediate the configuration does not list: it loads, and revokes
+	// nothing under the trusted CA.
+	other := pkitest.NewCA(t, "other")
+	foreign := filepath.Join(dir, "foreign.crl")
+	writeCRL(t, foreign, other, kept.Leaf.SerialNumber)
+	s, err = NewCRLSet([]string{foreign}, []*x509.Certificate{ca.Cert}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := NewVerifier([]*x509.Certificate{ca.Cert}, s).Check(context.Background(), []*x509.Certificate{kept.Leaf}); !r.OK {
+		t.Fatalf("a foreign CRL revoked a certificate: %+v", r)
+	}
+	if _, err := NewCRLSet([]string{filepath.Join(dir, "missing.crl")}, nil, nil, log); err == nil {
 		t.Fatal("missing CRL file accepted")
 	}
 }

@@ -77,6 +77,9 @@ type Leaf struct {
 	NotAfter  time.Time
 	RSA       bool // RSA-2048 instead of ECDSA P-256
 	Client    bool // client-auth instead of server-auth
+	// Serial, when set, is the serial number instead of a random one
+	// (for CRLs of two CAs that list the same serial).
+	Serial *big.Int
 }
 
 // Issue signs a leaf certificate.
@@ -98,8 +101,12 @@ func (c *CA) Issue(t testing.TB, l Leaf) *tls.Certificate {
 	if l.NotAfter.IsZero() {
 		l.NotAfter = time.Now().Add(24 * time.Hour)
 	}
+	sn := l.Serial
+	if sn == nil {
+		sn = serial(t)
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
+		SerialNumber: sn,
 		NotBefore:    l.NotBefore,
 		NotAfter:     l.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -124,6 +131,36 @@ func (c *CA) Issue(t testing.TB, l Leaf) *tls.Certificate {
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// CRL returns a PEM certificate revocation list signed by c that revokes
+// serials, valid from a minute ago for an hour.
+func (c *CA) CRL(t testing.TB, serials ...*big.Int) []byte {
+	t.Helper()
+	var entries []x509.RevocationListEntry
+	for _, s := range serials {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now().Add(-time.Minute)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:                    big.NewInt(time.Now().UnixNano()),
+		ThisUpdate:                time.Now().Add(-time.Minute),
+		NextUpdate:                time.Now().Add(time.Hour),
+		RevokedCertificateEntries: entries,
+	}, c.Cert, c.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+}
+
+// WriteCRL writes c.CRL(serials) to dir/name and returns its path.
+func (c *CA) WriteCRL(t testing.TB, dir, name string, serials ...*big.Int) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, c.CRL(t, serials...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // WriteFiles writes cert (chain) and key as PEM into dir, named

@@ -463,3 +463,194 @@ func TestClientAuthAfterResumption(t *testing.T) {
 		t.Fatalf("second connection did not resume (%v): the test proves nothing", resumed)
 	}
 }
+
+// chainOf returns leaf's certificate followed by the intermediates, as a
+// client sends them.
+func chainOf(leaf *tls.Certificate, intermediates ...*pkitest.CA) *tls.Certificate {
+	c := *leaf
+	c.Certificate = append([][]byte(nil), leaf.Certificate...)
+	for _, i := range intermediates {
+		c.Certificate = append(c.Certificate, i.Cert.Raw)
+	}
+	return &c
+}
+
+// mtlsSite is a gateway site trusting caFile with crlFile, with a
+// required, an optional and a public route.
+func mtlsSite(front *pki, caFile, crlFile, upstream string) string {
+	return fmt.Sprintf(`
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    client_auth: {ca: [%s], crl: [%s]}
+    routes:
+      - {path: /internal/, upstreams: [%[5]s], client_auth: require}
+      - {path: /opt/, upstreams: [%[5]s], client_auth: optional}
+      - {path: /public/, upstreams: [%[5]s]}
+`, front.certFile, front.keyFile, caFile, crlFile, upstream)
+}
+
+// TestRevokedIntermediateRefused: the root's CRL revokes the
+// intermediate, so a leaf it issued is refused even though the leaf itself
+// is on no CRL.
+func TestRevokedIntermediateRefused(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	root := pkitest.NewCA(t, "clients root")
+	inter := root.Intermediate(t, "clients issuing")
+	dir := t.TempDir()
+	caFile := root.WriteRoot(t, dir)
+	crlFile := root.WriteCRL(t, dir, "root.crl", inter.Cert.SerialNumber)
+	leaf := chainOf(inter.Issue(t, pkitest.Leaf{Names: []string{"svc"}, Client: true}), inter)
+	g := startGateway(t, mtlsSite(front, caFile, crlFile, identityEcho(t)))
+	f := &mtlsFixture{g: g, front: front}
+	cases := []struct {
+		path   string
+		status int
+		verify string
+	}{
+		{"/internal/x", 403, ""},
+		{"/opt/x", 200, "FAILED:revoked"},
+		{"/public/x", 200, "FAILED:revoked"},
+	}
+	for _, tc := range cases {
+		code, got, body := getIdentity(t, f.clientWith(leaf), tc.path, nil)
+		if code != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.path, code, body, tc.status)
+		}
+		if code == 403 && !strings.Contains(body, "client certificate required: revoked") {
+			t.Errorf("%s: 403 body %q does not say revoked", tc.path, body)
+		}
+		if code == 200 && strings.Join(got["X-Client-Verify"], "|") != tc.verify {
+			t.Errorf("%s: X-Client-Verify = %q, want %q", tc.path, got["X-Client-Verify"], tc.verify)
+		}
+	}
+}
+
+// TestInternalCARootWithItsCRL trusts the internal CA the way `tlsgate ca
+// init` tells users to: its root.pem as client_auth.ca and the crl.pem
+// `tlsgate ca crl` writes (signed by the intermediate) as client_auth.crl.
+func TestInternalCARootWithItsCRL(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	auth, err := ca.Init(t.TempDir(), "Example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, rec, err := auth.IssueRecorded(ca.Leaf{Names: []string{"orders"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, err := auth.IssueRecorded(ca.Leaf{Names: []string{"billing"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Revoke(rec.Serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.CRL(0); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, mtlsSite(front, auth.RootPath(), filepath.Join(auth.Dir(), ca.CRLFile), identityEcho(t)))
+	f := &mtlsFixture{g: g, front: front}
+	if code, _, body := getIdentity(t, f.clientWith(revoked), "/internal/x", nil); code != 403 || !strings.Contains(body, "revoked") {
+		t.Errorf("revoked certificate: %d %s, want 403 revoked", code, body)
+	}
+	if code, got, body := getIdentity(t, f.clientWith(kept), "/internal/x", nil); code != 200 || got["X-Client-Verify"][0] != "SUCCESS" {
+		t.Errorf("certificate not revoked: %d %s, want 200 SUCCESS", code, body)
+	}
+}
+
+// TestTicketLabelFollowsCAKeys: client CAs that share a name but not a
+// key get different ticket labels; the same set in any order, the same.
+func TestTicketLabelFollowsCAKeys(t *testing.T) {
+	t.Parallel()
+	a, b := pkitest.NewCA(t, "clients CA"), pkitest.NewCA(t, "clients CA")
+	c := pkitest.NewCA(t, "partners CA")
+	set := func(cas ...*pkitest.CA) []*x509.Certificate {
+		var out []*x509.Certificate
+		for _, ca := range cas {
+			out = append(out, ca.Cert)
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		x, y []*x509.Certificate
+		same bool
+	}{
+		{"same name, other key", set(a), set(b), false},
+		{"same name, other key, beside another CA", set(a, c), set(b, c), false},
+		{"one CA more", set(a), set(a, c), false},
+		{"same CA", set(a), set(a), true},
+		{"same CAs, other order", set(a, c), set(c, a), true},
+		{"a CA listed twice", set(a, c), set(a, c, a), true},
+	}
+	for _, tc := range cases {
+		if got := clientCAsID(tc.x) == clientCAsID(tc.y); got != tc.same {
+			t.Errorf("%s: same ticket label = %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
+
+// TestResumptionAcrossClientCASwap: a reload that swaps the trusted client
+// CA for another with the same name ends the sessions made under the old
+// one; a reload that keeps it keeps them.
+func TestResumptionAcrossClientCASwap(t *testing.T) {
+	t.Parallel()
+	front := newPKI(t, "localhost")
+	a, b := pkitest.NewCA(t, "clients CA"), pkitest.NewCA(t, "clients CA")
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "clients.pem")
+	writeRename(t, caFile, a.PEM, 0o644)
+	crlFile := a.WriteCRL(t, dir, "a.crl")
+	g := startGateway(t, mtlsSite(front, caFile, crlFile, identityEcho(t)))
+	client := a.Issue(t, pkitest.Leaf{Names: []string{"svc"}, Client: true})
+	// connect reports whether a connection with cfg resumed a session.
+	connect := func(cfg *tls.Config) bool {
+		t.Helper()
+		conn, err := tls.Dial("tcp", g.https, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// TLS 1.3 tickets arrive after the handshake: read to receive them.
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		conn.Read(make([]byte, 1))
+		return conn.ConnectionState().DidResume
+	}
+	versions := []uint16{tls.VersionTLS12, tls.VersionTLS13}
+	cfgs := map[uint16]*tls.Config{}
+	for _, v := range versions {
+		cfgs[v] = &tls.Config{ServerName: "localhost", RootCAs: front.ca.Pool(), MaxVersion: v,
+			ClientSessionCache:   tls.NewLRUClientSessionCache(4),
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return client, nil }}
+		connect(cfgs[v])
+		if !connect(cfgs[v]) {
+			t.Fatalf("%s: no resumption before any reload: the test proves nothing", tls.VersionName(v))
+		}
+	}
+	// Same CA: sessions survive the reload.
+	writeRename(t, caFile, a.PEM, 0o644)
+	if err := g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		if !connect(cfgs[v]) {
+			t.Errorf("%s: a reload that keeps the client CA ended the sessions", tls.VersionName(v))
+		}
+	}
+	// Same name, other key: no session made under a resumes. (The CRL
+	// changes too: a's does not verify under b.)
+	writeRename(t, caFile, b.PEM, 0o644)
+	writeRename(t, crlFile, b.CRL(t), 0o644)
+	if err := g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		if connect(cfgs[v]) {
+			t.Errorf("%s: a session made under one client CA resumed under another CA of the same name", tls.VersionName(v))
+		}
+	}
+}

@@ -152,7 +152,7 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			if verifier == nil {
 				// Reported above at its own line; an empty trust keeps the
 				// routes from repeating the same problem.
-				verifier = mtls.NewVerifier(x509.NewCertPool(), nil)
+				verifier = mtls.NewVerifier(nil, nil)
 			}
 			if crls != nil {
 				st.crls = append(st.crls, crls)
@@ -160,7 +160,7 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			// Ticket keys are derived per label: a session made under one
 			// set of trusted client CAs never resumes under another, on
 			// this node or any other of the fleet.
-			ticketLabel += "|client-cas=" + poolID(verifier.Roots())
+			ticketLabel += "|client-cas=" + clientCAsID(verifier.CAs())
 		}
 		if s.cert != nil {
 			opts := tlspolicy.Options{
@@ -328,21 +328,20 @@ func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, openCA c
 }
 
 // clientVerifier builds a site's client-certificate trust: PEM bundles,
-// the internal CA (root trusted, its CRL applied) and CRL files.
+// the internal CA (root trusted, its CRL applied) and CRL files. Every
+// certificate of a bundle is trusted as an anchor; CRLs may be signed by
+// any of them, by the internal CA's intermediate, or by an intermediate
+// that clients present under a trusted root (see mtls.CRLSet).
 func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA caOpener, checkOnly bool, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
 	var errs []error
-	pool := x509.NewCertPool()
-	var issuers []*x509.Certificate
+	var cas, signers []*x509.Certificate
 	for k, f := range c.CA {
-		cas, err := certs.LoadCAs(f)
+		loaded, err := certs.LoadCAs(f)
 		if err != nil {
 			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%v", err))
 			continue
 		}
-		for _, c := range cas {
-			pool.AddCert(c)
-		}
-		issuers = append(issuers, cas...)
+		cas = append(cas, loaded...)
 	}
 	crlFiles := append([]string(nil), c.CRL...)
 	if c.InternalCA && !checkOnly {
@@ -350,9 +349,8 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 		if err != nil {
 			errs = append(errs, cfg.Errorf(path+".internal_ca", "%v", err))
 		} else {
-			pool.AddCert(auth.Root())
-			issuers = append(issuers, auth.Root())
-			issuers = append(issuers, auth.Intermediate()) // it signs the internal CRL
+			cas = append(cas, auth.Root())
+			signers = append(signers, auth.Intermediate()) // it signs the internal CRL
 			crl := filepath.Join(auth.Dir(), ca.CRLFile)
 			if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
 				if _, err := auth.CRL(0); err != nil {
@@ -368,11 +366,11 @@ func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA
 	var crls *mtls.CRLSet
 	if len(crlFiles) > 0 {
 		var err error
-		if crls, err = mtls.NewCRLSet(crlFiles, issuers, log); err != nil {
+		if crls, err = mtls.NewCRLSet(crlFiles, cas, signers, log); err != nil {
 			return nil, nil, []error{cfg.Errorf(path+".crl", "%v", err)}
 		}
 	}
-	return mtls.NewVerifier(pool, crls), crls, nil
+	return mtls.NewVerifier(cas, crls), crls, nil
 }
 
 // ACMESettings resolves site i's ACME settings, reading the files they
@@ -422,14 +420,23 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 	return s, errs
 }
 
-// poolID fingerprints the certificates of a pool.
-func poolID(p *x509.CertPool) string {
-	// Not a system pool: Subjects lists exactly the added certificates.
-	subjects := p.Subjects() //lint:ignore SA1019 see above
-	slices.SortFunc(subjects, bytes.Compare)
-	h := sha256.New()
-	for _, s := range subjects {
-		h.Write(s)
+// clientCAsID fingerprints a set of trusted client CAs by the certificates
+// themselves (SHA-256 of each DER, sorted, duplicates once), for the
+// ticket-key label: a CA with the same name but another key, or the same
+// key re-issued, is another trust and gets other ticket keys. Names alone
+// would let a session verified under one CA resume under an impostor of
+// the same name. CRLs are left out on purpose: they are applied again on
+// every request, resumed or not, and change too often to end sessions.
+func clientCAsID(cas []*x509.Certificate) string {
+	sums := make([][32]byte, 0, len(cas))
+	for _, c := range cas {
+		sums = append(sums, sha256.Sum256(c.Raw))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	slices.SortFunc(sums, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	sums = slices.Compact(sums)
+	h := sha256.New()
+	for _, s := range sums {
+		h.Write(s[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
