@@ -88,6 +88,16 @@ var attacks = []attack{
 		Run:       smuggling,
 	},
 	{
+		Name: "h2 to h1 downgrade smuggling", Class: classFraming,
+		Invariant: "one HTTP/2 stream becomes at most one upstream HTTP/1.1 request, framed by what the gateway read",
+		Run:       h2Downgrade,
+	},
+	{
+		Name: "request bodies cut short", Class: classFraming,
+		Invariant: "an upstream connection that carried part of a body is never reused: the next client's request is parsed as a request, and answered to that client",
+		Run:       abortedBodies,
+	},
+	{
 		Name: "oversized request headers", Class: classFraming,
 		Invariant: "a request whose headers exceed limits.max_header_bytes is answered 431 and nothing of it is forwarded",
 		Run:       oversizedHeaders,
@@ -176,6 +186,11 @@ var attacks = []attack{
 		Name: "h2 CONTINUATION, HPACK and PING floods", Class: classResources,
 		Invariant: "no HTTP/2 frame sequence makes the gateway buffer without bound: it refuses or hangs up, and keeps serving others",
 		Run:       h2Floods,
+	},
+	{
+		Name: "request body stalled", Class: classResources,
+		Invariant: "a client that stops sending its request body is answered 408 (or cut off) within timeouts.body_read, and its connection is released",
+		Run:       stalledBody,
 	},
 	{
 		Name: "headers trickled a byte at a time", Class: classResources,

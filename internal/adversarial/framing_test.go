@@ -1,8 +1,10 @@
 package adversarial
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -161,5 +163,128 @@ func trailers(t *testing.T, e *env) {
 	}
 	if v := got.Header.Get("X-Forwarded-For"); strings.Contains(v, "203.0.113.7") {
 		t.Errorf("FORGED: upstream X-Forwarded-For %q carries the client's trailer", v)
+	}
+}
+
+// h2DowngradeCases are HTTP/2 requests that would frame differently once
+// written as HTTP/1.1 to the upstream (H2.CL, H2.TE, injected field
+// names and pseudo-header values). %[1]s is the case's path prefix.
+var h2DowngradeCases = []struct {
+	name   string
+	fields [][2]string
+	data   string
+}{
+	{"content-length 0 with a body", [][2]string{{"content-length", "0"}}, "GET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n"},
+	{"content-length larger than the body", [][2]string{{"content-length", "200"}}, "x"},
+	{"transfer-encoding chunked", [][2]string{{"transfer-encoding", "chunked"}}, "0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n"},
+	{"field name with CRLF", [][2]string{{"x-a\r\ntransfer-encoding", "chunked"}}, "0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n"},
+	{"field name with colon", [][2]string{{"transfer-encoding:", "chunked"}}, "0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n"},
+	{"field value with CRLF", [][2]string{{"x-a", "b\r\nTransfer-Encoding: chunked"}}, "0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n"},
+	{"connection-specific header", [][2]string{{"connection", "keep-alive"}, {"keep-alive", "timeout=5"}}, ""},
+}
+
+func h2Downgrade(t *testing.T, e *env) {
+	up := newRawUpstream(t, nil)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	for i, c := range h2DowngradeCases {
+		prefix := fmt.Sprintf("/public/%d", i)
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := e.pki.rawH2(t, g, "a.test", nil)
+			fields := append([][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", prefix + "/a"}}, c.fields...)
+			id := h.open(t, fields, c.data == "")
+			if c.data != "" {
+				h.fr.WriteData(id, true, []byte(fmt.Sprintf(c.data, prefix)))
+			}
+			r := h.wait(id, ioTimeout)
+			t.Logf("client got %s", r)
+			var forwarded []*rawReq
+			for _, req := range up.requests() {
+				if strings.HasPrefix(req.target(), prefix+"/") {
+					forwarded = append(forwarded, req)
+				}
+			}
+			for _, req := range forwarded {
+				if req.target() != prefix+"/a" {
+					t.Errorf("SMUGGLED: the upstream parsed %q from one HTTP/2 stream (client got %s)", req.Line, r)
+				}
+			}
+			if len(forwarded) > 1 {
+				t.Errorf("one HTTP/2 stream became %d upstream requests", len(forwarded))
+			}
+			if r.Status == "200" && r.Header["x-up-target"] != nil && r.Header["x-up-target"][0] != prefix+"/a" {
+				t.Errorf("the client got the answer to %q", r.Header["x-up-target"])
+			}
+		})
+	}
+}
+
+func abortedBodies(t *testing.T, e *env) {
+	cases := []struct{ name, head, body string }{
+		{"Content-Length, client hangs up", "POST %s HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n", "0123456789"},
+		{"chunked, client hangs up mid-chunk", "POST %s HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n", "64\r\n0123456789"},
+		{"Content-Length, client stalls", "POST %s HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n", "0123456789"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			up := newRawUpstream(t, nil)
+			g := startGateway(t, gwConfig("timeouts: {body_read: 1s}", e.pki.publicInternal("a.test", up.URL)))
+			a := e.pki.rawH1(t, g, "a.test", nil)
+			a.send(t, fmt.Sprintf(c.head, "/public/a")+c.body)
+			// Wait until the upstream has the request's head, then abort.
+			if !waitFor(3*time.Second, func() bool { return strings.Contains(up.bytesSeen(), "POST /public/a") }) {
+				t.Fatalf("the upstream never got the head of A's request")
+			}
+			if strings.Contains(c.name, "stalls") {
+				time.Sleep(1500 * time.Millisecond) // past timeouts.body_read; see stalledBody
+			} else {
+				a.Close()
+			}
+			time.Sleep(50 * time.Millisecond)
+			b := e.pki.rawH1(t, g, "a.test", nil)
+			for i := 0; i < 3; i++ {
+				own := fmt.Sprintf("/public/b%d", i)
+				b.send(t, "GET "+own+" HTTP/1.1\r\nHost: a.test\r\n\r\n")
+				resp, body, err := b.response(t, "GET")
+				if err != nil {
+					t.Fatalf("client B request %d: %v (upstream saw:\n%s)", i, err, up.bytesSeen())
+				}
+				if got := resp.Header.Get("X-Up-Target"); got != own {
+					t.Fatalf("DESYNC: client B asked %s and got %d X-Up-Target %q %q; the upstream saw:\n%s", own, resp.StatusCode, got, body, up.bytesSeen())
+				}
+			}
+		})
+	}
+}
+
+func stalledBody(t *testing.T, e *env) {
+	up := newRawUpstream(t, nil)
+	g := startGateway(t, gwConfig("timeouts: {body_read: 1s}", e.pki.publicInternal("a.test", up.URL)))
+	for _, proto := range []string{"h1", "h2"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			if proto == "h2" {
+				h := e.pki.rawH2(t, g, "a.test", nil)
+				id := h.open(t, [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/public/stall-h2"}, {"content-length", "100"}}, false)
+				h.fr.WriteData(id, false, []byte("0123456789"))
+				r := h.wait(id, 6*time.Second)
+				if r.Timeout {
+					t.Errorf("STUCK: an h2 stream stalling its body got no answer within %v (timeouts.body_read 1s)", time.Since(start).Round(time.Millisecond))
+				}
+				return
+			}
+			a := e.pki.rawH1(t, g, "a.test", nil)
+			a.send(t, "POST /public/stall-h1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n0123456789")
+			a.SetReadDeadline(time.Now().Add(6 * time.Second))
+			resp, err := http.ReadResponse(a.br, &http.Request{Method: "POST"})
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("STUCK: a client stalling its body got no answer and its connection stayed open for %v (timeouts.body_read 1s)", time.Since(start).Round(time.Millisecond))
+			} else if err == nil && resp.StatusCode != 408 {
+				t.Errorf("a stalled body: %d, want 408", resp.StatusCode)
+			}
+		})
 	}
 }

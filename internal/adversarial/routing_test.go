@@ -16,7 +16,8 @@ import (
 )
 
 // bypassPaths try to reach /internal/x through the /public/ route. want
-// is the gateway's target answer without a client certificate: 403 when
+// is the gateway's target answer without a client certificate (0: any
+// answer, as long as the invariant holds): 403 when
 // the path normalises (RFC 3986: unreserved escapes decoded, dot segments
 // removed, repeated slashes merged) to /internal/x, 400 when it is refused
 // as ambiguous (encoded slash or backslash, backslash, encoded control
@@ -49,6 +50,12 @@ var bypassPaths = []struct {
 	{"/public/..%00/internal/x", 400},
 	{"/public/..%0a/internal/x", 400},
 	{"/public/..%7f/internal/x", 400},
+	{"/%69nternal/x", 403},
+	{"/public/../%69nternal/x", 403},
+	{"/public/%2E%2E/%49nternal/x", 0}, // %49 is 'I': /Internal/ on a case-sensitive upstream
+	{"/public/%c0%ae%c0%ae/internal/x", 0},
+	{"/public/x#/../../internal/x", 0},
+	{"/public/x?/../../internal/x", 0},
 	// Absolute form (RFC 9112 3.2.2): the path inside it too.
 	{"https://a.test/public/../internal/x", 403},
 	{"https://a.test/public/%2e%2e/internal/x", 403},
@@ -94,12 +101,12 @@ func checkBypass(t *testing.T, e *env, g *gateway, reached func(body string) boo
 				if reset != "" {
 					// HTTP/2 may refuse a malformed :path with a stream
 					// reset; the upstream saw nothing, so that is fine.
-					if proto == "h2" && (bp.want == 400 || strings.HasPrefix(bp.path, "//")) {
+					if proto == "h2" && (bp.want != 403 || strings.HasPrefix(bp.path, "//")) {
 						return
 					}
 					t.Fatalf("%s: %s, want %d", bp.path, reset, bp.want)
 				}
-				if status != bp.want {
+				if bp.want != 0 && status != bp.want {
 					t.Errorf("%s: %d %q, want %d", bp.path, status, strings.TrimSpace(body), bp.want)
 				}
 				if status == 400 && !strings.HasPrefix(strings.TrimSpace(body), "{") {
