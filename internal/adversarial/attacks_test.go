@@ -63,6 +63,11 @@ var attacks = []attack{
 		Run:       h2MethodInjectionJDK,
 	},
 	{
+		Name: "WebSocket smuggling", Class: classRouting,
+		Invariant: "an upgrade switches the client's connection to a tunnel only when the upstream answered 101 on a route the client was admitted to",
+		Run:       websocketSmuggling,
+	},
+	{
 		Name: "CONNECT and TRACE", Class: classRouting,
 		Invariant: "CONNECT and TRACE are answered 405 by the gateway and never forwarded",
 		Run:       connectTrace,
@@ -166,6 +171,11 @@ var attacks = []attack{
 		Name: "informational-response flood", Class: classUpstream,
 		Invariant: "an upstream cannot make the gateway relay an unbounded number of 1xx answers to one request",
 		Run:       informationalFlood,
+	},
+	{
+		Name: "upstream trickling its response headers", Class: classUpstream,
+		Invariant: "an upstream cannot hold a request past timeouts.upstream_response by sending its headers slowly",
+		Run:       trickledResponse,
 	},
 	{
 		Name: "endless upstream response headers", Class: classUpstream,

@@ -254,6 +254,13 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.mu.Lock()
 	rec.reqs = append(rec.reqs, s)
 	rec.mu.Unlock()
+	if r.Header.Get("Upgrade") != "" && strings.Contains(r.URL.Path, "refuse") {
+		// An upstream that declines the upgrade and stays HTTP.
+		w.Header().Set("X-Up-Target", r.RequestURI)
+		w.WriteHeader(http.StatusUpgradeRequired)
+		fmt.Fprintf(w, "target=%s\n", r.RequestURI)
+		return
+	}
 	if r.Header.Get("Upgrade") != "" {
 		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {

@@ -158,23 +158,31 @@ func resumptionCASwap(t *testing.T, e *env) {
 			fmt.Sprintf("{path: /internal/, upstreams: [%s], client_auth: require}", rec.URL)))
 	}
 	g := startGateway(t, siteWith(f1))
-	conf := e.pki.tls("a.test", ca1.Issue(t, pkitest.Leaf{Names: []string{"frank"}, Client: true}))
-	conf.ClientSessionCache = tls.NewLRUClientSessionCache(8)
-	if _, code := handshake(t, g, conf, "a.test", "/internal/1"); code != 200 {
-		t.Fatalf("CA1 client before the swap: %d, want 200", code)
-	}
-	if resumed, code := handshake(t, g, conf, "a.test", "/internal/2"); !resumed || code != 200 {
-		t.Logf("no resumption before the swap (resumed %v, %d): the rest holds trivially", resumed, code)
+	leaf := ca1.Issue(t, pkitest.Leaf{Names: []string{"frank"}, Client: true})
+	var confs []*tls.Config
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		conf := e.pki.tls("a.test", leaf)
+		conf.MaxVersion = v
+		conf.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+		if _, code := handshake(t, g, conf, "a.test", "/internal/1"); code != 200 {
+			t.Fatalf("CA1 client before the swap (%s): %d, want 200", tls.VersionName(v), code)
+		}
+		if resumed, code := handshake(t, g, conf, "a.test", "/internal/2"); !resumed || code != 200 {
+			t.Logf("%s: no resumption before the swap (resumed %v, %d): the rest holds trivially", tls.VersionName(v), resumed, code)
+		}
+		confs = append(confs, conf)
 	}
 	if err := g.reload(t, siteWith(f2)); err != nil {
 		t.Fatalf("reload to CA2: %v", err)
 	}
-	resumed, code := handshake(t, g, conf, "a.test", "/internal/3")
-	if resumed {
-		t.Errorf("RESUMED: a session from CA1's trust resumed after the swap to CA2 (same name, other key); /internal/3 answered %d", code)
-	}
-	if code == 200 {
-		t.Errorf("ADMITTED: a CA1 certificate got /internal/ after the swap to CA2")
+	for _, conf := range confs {
+		resumed, code := handshake(t, g, conf, "a.test", "/internal/3")
+		if resumed {
+			t.Errorf("RESUMED (%s): a session from CA1's trust resumed after the swap to CA2 (same name, other key); /internal/3 answered %d", tls.VersionName(conf.MaxVersion), code)
+		}
+		if code == 200 {
+			t.Errorf("ADMITTED (%s): a CA1 certificate got /internal/ after the swap to CA2", tls.VersionName(conf.MaxVersion))
+		}
 	}
 	for _, s := range rec.all() {
 		if s.RequestURI == "/internal/3" {
@@ -220,15 +228,18 @@ func resumptionAcrossSites(t *testing.T, e *env) {
 		{"b.test", "a.test", "/from-b"},
 	}
 	for _, c := range cases {
-		t.Run(c.from+" to "+c.to, func(t *testing.T) {
-			conf := e.pki.tls("", e.pki.client)
-			conf.ClientSessionCache = &stickyCache{}
-			handshake(t, g, conf, c.from, "/")
-			resumed, code := handshake(t, g, conf, c.to, c.path)
-			if resumed {
-				t.Errorf("RESUMED: a ticket from %s resumed on %s (%s answered %d)", c.from, c.to, c.path, code)
-			}
-		})
+		for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+			t.Run(c.from+" to "+c.to+" "+tls.VersionName(v), func(t *testing.T) {
+				conf := e.pki.tls("", e.pki.client)
+				conf.MaxVersion = v
+				conf.ClientSessionCache = &stickyCache{}
+				handshake(t, g, conf, c.from, "/")
+				resumed, code := handshake(t, g, conf, c.to, c.path)
+				if resumed {
+					t.Errorf("RESUMED: a ticket from %s resumed on %s (%s answered %d)", c.from, c.to, c.path, code)
+				}
+			})
+		}
 	}
 	for _, s := range rec.all() {
 		// c.test does not trust the client CA: nothing may reach its

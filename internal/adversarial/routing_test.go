@@ -471,3 +471,40 @@ func h2MethodInjectionJDK(t *testing.T, e *env) {
 		}
 	}
 }
+
+func websocketSmuggling(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	ws := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	t.Run("upgrade declined, then a raw request", func(t *testing.T) {
+		c := e.pki.rawH1(t, g, "a.test", nil)
+		c.send(t, "GET /public/ws-refuse HTTP/1.1\r\nHost: a.test\r\n"+ws+"\r\n")
+		resp, _, err := c.response(t, "GET")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 101 {
+			t.Fatalf("the client got 101 though the upstream declined")
+		}
+		// If the gateway had tunnelled, this would reach the upstream raw,
+		// past the route check.
+		c.send(t, "GET /internal/x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		resp, body, err := c.response(t, "GET")
+		if err == nil && (resp.StatusCode != 403 || strings.HasPrefix(body, "internal")) {
+			t.Errorf("TUNNELLED: after a declined upgrade, /internal/x without a certificate got %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("upgrade on a dot-segment path", func(t *testing.T) {
+		for _, p := range []string{"/public/../internal/ws", "/public/%2e%2e/internal/ws", "/internal/ws"} {
+			c := e.pki.rawH1(t, g, "a.test", nil)
+			c.send(t, "GET "+p+" HTTP/1.1\r\nHost: a.test\r\n"+ws+"\r\n")
+			resp, _, err := c.response(t, "GET")
+			if err == nil && resp.StatusCode == 101 {
+				t.Errorf("BYPASS: a WebSocket upgrade to %s without a certificate was switched", p)
+			}
+		}
+	})
+	for _, s := range rec.internalHits() {
+		t.Errorf("BYPASS: the upstream's /internal/ handler got %s %s (Upgrade %q) without a certificate", s.Method, s.RequestURI, s.Header.Get("Upgrade"))
+	}
+}

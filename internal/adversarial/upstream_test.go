@@ -52,6 +52,20 @@ func hostile(c net.Conn, req *rawReq) bool {
 			}
 		}
 		writeEcho(c, req, "")
+	case strings.Contains(target, "/silent"):
+		time.Sleep(3 * time.Second)
+		return false
+	case strings.Contains(target, "/trickle"):
+		// A status line and headers, a byte every 50ms, for up to 10s.
+		head := "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-Slow: 1\r\n", 100) + "Content-Length: 0\r\n\r\n"
+		for i := 0; i < len(head) && i < 200; i++ {
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write([]byte{head[i]}); err != nil {
+				return false
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
 	case strings.Contains(target, "/huge"):
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
 		chunk := []byte(strings.Repeat("a", 64<<10))
@@ -193,5 +207,31 @@ func informationalFlood(t *testing.T, e *env) {
 				t.Errorf("no final answer after %d informational ones", relayed)
 			}
 		})
+	}
+}
+
+func trickledResponse(t *testing.T, e *env) {
+	up := newRawUpstream(t, hostile)
+	g := startGateway(t, gwConfig("timeouts: {upstream_response: 1s}", e.pki.publicInternal("a.test", up.URL)))
+	for _, path := range []string{"/public/trickle", "/public/silent"} {
+		for _, method := range []string{"GET", "POST"} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				t.Parallel()
+				var body io.Reader
+				if method == "POST" {
+					body = strings.NewReader("x")
+				}
+				start := time.Now()
+				code, _, got := get(t, e.pki.httpClient(g, false, nil), method, "https://a.test"+path, nil, body)
+				d := time.Since(start)
+				t.Logf("%d after %v: %s", code, d.Round(time.Millisecond), truncate(got, 100))
+				if code != 504 && code != 502 {
+					t.Errorf("%s: %d %q, want 504", path, code, truncate(got, 100))
+				}
+				if d > 3*time.Second {
+					t.Errorf("STUCK: the answer took %v with timeouts.upstream_response 1s", d.Round(time.Millisecond))
+				}
+			})
+		}
 	}
 }
