@@ -39,6 +39,11 @@ func (c *Config) Validate() error {
 			add("admin.listen", "%q is reachable from other machines and the admin listener has no authentication: use %s, or set admin.allow_remote: true behind a firewall", c.Admin.Listen, DefaultAdmin)
 		}
 	}
+	for i, h := range c.Admin.Hosts {
+		if err := checkAdminHost(h); err != nil {
+			add(fmt.Sprintf("admin.hosts[%d]", i), "%q %v", h, err)
+		}
+	}
 
 	if e := c.Storage.Etcd; e != nil {
 		if len(e.Endpoints) == 0 {
@@ -299,6 +304,24 @@ func checkHostName(h string) error {
 		}
 	}
 	return nil
+}
+
+// checkAdminHost checks an admin.hosts entry: a DNS name, compared as
+// the admin listener compares Host headers (see Admin.Hosts).
+func checkAdminHost(h string) error {
+	norm := NormalizeHost(h)
+	switch {
+	case norm == "":
+		return errors.New("is empty: list DNS names, such as gw1.internal")
+	case strings.HasPrefix(norm, "["), strings.Count(norm, ":") > 1:
+		return errors.New("is an IP address, which the admin listener always accepts: list names only")
+	case strings.Contains(norm, "*"):
+		return errors.New("is a wildcard: list each name the admin listener is reached by")
+	}
+	if _, err := netip.ParseAddr(norm); err == nil {
+		return errors.New("is an IP address, which the admin listener always accepts: list names only")
+	}
+	return checkHostName(norm)
 }
 
 func checkHostPort(addr string) error {
