@@ -3,6 +3,7 @@ package ca
 import (
 	"errors"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -161,4 +162,30 @@ func TestFileName(t *testing.T) {
 			t.Errorf("FileName(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+// FuzzFileName: whatever name passes the CA's rules, the file named for it
+// is one path element that stays in the directory it is joined to.
+func FuzzFileName(f *testing.F) {
+	for _, s := range []string{"api.internal", "*.a.b", "::1", "fe80::1%eth0", "..", ".", "../../evil.test", "a/b", `a\b`,
+		"alice@example.com", "-rf", ".hidden", "a..b", "10.0.0.5", "xn--bcher-kva.example", "\x00", "a\u2215b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		ok := CheckHost(name, true) == nil || CheckClientName(name) == nil
+		fn, err := FileName(name)
+		if ok != (err == nil) {
+			t.Fatalf("FileName(%q) = %q, %v; name rules say ok=%v", name, fn, err, ok)
+		}
+		if err != nil {
+			return
+		}
+		dir := filepath.Join("out", "sub")
+		for _, ext := range []string{".pem", ".key", ".chain.pem", ".p12", ".p12.pass"} {
+			p := filepath.Join(dir, fn+ext)
+			if filepath.Dir(p) != dir || filepath.Base(p) != fn+ext || strings.HasPrefix(fn, ".") || strings.HasPrefix(fn, "-") {
+				t.Fatalf("FileName(%q) = %q: %s leaves %s", name, fn, p, dir)
+			}
+		}
+	})
 }
