@@ -431,7 +431,9 @@ type UpstreamTLS struct {
 	ClientKey  string `yaml:"client_key"`
 	// InternalClientCert, instead of client_cert/client_key, has the
 	// internal CA issue the gateway a client certificate with this name
-	// (subject CN and DNS SAN), valid for a day and renewed automatically.
+	// (subject CN, and DNS SAN when it is a DNS name), valid for a day and
+	// renewed automatically. A name is letters, digits, '.', '-', '_' and
+	// '@', beginning with a letter or digit.
 	InternalClientCert string `yaml:"internal_client_cert"`
 	// InsecureSkipVerify turns off verification of the upstream's
 	// certificate: anyone on the path can then read and change the traffic.

@@ -364,6 +364,14 @@ func TestParseValidate(t *testing.T) {
 			yaml: "admin:\n  listen: '0.0.0.0:9180'\n  allow_remote: true\n  hosts: [gw1.internal, GW2.Internal., localhost]\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 		},
 		{
+			name: "internal CA names",
+			yaml: "sites:\n  - hosts: [a_b.example.com, ok.example.com]\n    tls: {certificate: {source: internal}}\n    routes:\n      - upstreams: [https://127.0.0.1:9000]\n        upstream_tls: {internal_client_cert: ../gw}\n",
+			want: []string{
+				`tlsgate.yaml:2:13: sites[0].hosts[0]: "a_b.example.com" is not a DNS name: labels may hold letters, digits and hyphens, and the internal CA certifies only such names: rename it, or use source files`,
+				`tlsgate.yaml:6:46: sites[0].routes[0].upstream_tls.internal_client_cert: "../gw" is not a client name: it must begin with a letter or digit`,
+			},
+		},
+		{
 			name: "admin hosts are names",
 			yaml: "admin:\n  listen: '127.0.0.1:9180'\n  hosts:\n    - gw1.internal:9180\n    - http://gw1.internal\n    - 10.0.0.5\n    - '[::1]'\n    - '*.internal'\n    - ''\n    - gw 1\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 			want: []string{

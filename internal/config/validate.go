@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/ca"
 )
 
 // Validate checks the config's own values (not the files it names) and
@@ -170,6 +172,15 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if cert.Cert != "" || cert.Key != "" {
 			add(cp+".source", "source internal issues its own certificate: remove cert: and key:, or use source: files")
 		}
+		// The internal CA refuses what its rules do not allow (an
+		// underscore, say): say so here, not at start-up.
+		for j, h := range s.Hosts {
+			if n := NormalizeHost(h); checkHostName(n) == nil {
+				if err := ca.CheckHost(n, true); err != nil {
+					add(fmt.Sprintf("sites[%d].hosts[%d]", i, j), "%v, and the internal CA certifies only such names: rename it, or use source files", err)
+				}
+			}
+		}
 	case SourceACME:
 		if cert.Cert != "" || cert.Key != "" {
 			add(cp+".source", "source acme gets its certificate from the CA: remove cert: and key:, or use source: files")
@@ -241,6 +252,11 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		}
 		if ut.InternalClientCert != "" && ut.ClientCert != "" {
 			add(rp+".upstream_tls.internal_client_cert", "choose one: client_cert/client_key from files, or internal_client_cert from the internal CA")
+		}
+		if ut.InternalClientCert != "" {
+			if err := ca.CheckClientName(ut.InternalClientCert); err != nil {
+				add(rp+".upstream_tls.internal_client_cert", "%v", err)
+			}
 		}
 		if (ut.ClientCert == "") != (ut.ClientKey == "") {
 			add(rp+".upstream_tls", "client_cert and client_key go together")
