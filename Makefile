@@ -11,7 +11,7 @@ PEBBLE_VERSION      := v2.10.1
 # Debian packages the integration tests talk to.
 TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client testssl.sh
 
-.PHONY: all build test test-deps lint-deps bench-lint tools vet lint vuln vuln-verbose unit fuzz bench demo clean
+.PHONY: all build test test-deps lint-deps bench-lint tools vet lint vuln vuln-verbose unit fuzz fuzz-edge bench demo clean
 
 all: build
 
@@ -22,7 +22,7 @@ demo:
 	$(GO) run ./cmd/tlsgate demo
 
 ## test: install missing test peers and tools, then vet, lint, vuln and race tests.
-test: test-deps tools vet lint vuln unit
+test: test-deps tools vet lint vuln unit fuzz-edge
 
 ## test-deps: install the real programs integration tests talk to.
 test-deps: lint-deps
@@ -114,13 +114,29 @@ vuln vuln-verbose: $(BIN)/govulncheck-$(GOVULNCHECK_VERSION)
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## fuzz: each fuzz target for FUZZTIME (default 20s).
+## fuzz: each fuzz target for FUZZTIME (default 20s). A package whose
+## tests do not build fails the run (go test -list reports it).
 FUZZTIME ?= 20s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "fuzz: listing $$pkg failed"; exit 1; }; \
+		for f in $$(grep '^Fuzz' <<<"$$list"); do \
 			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
+	done
+
+## fuzz-edge: the request-path fuzzers of the security boundary (issue 13),
+## each for EDGE_FUZZTIME, as part of make test: path normalisation, route
+## paths, the direct path against httputil.ReverseProxy, and the upstream
+## transport against http.Transport. make fuzz runs every target longer.
+EDGE_FUZZTIME ?= 15s
+EDGE_FUZZ := FuzzNormalisePath FuzzRoutePath FuzzDirect FuzzTransportDiff
+fuzz-edge:
+	@have=$$($(GO) test -list '^Fuzz' ./internal/proxy/) || exit 1; \
+	for f in $(EDGE_FUZZ); do \
+		grep -qx "$$f" <<<"$$have" || { echo "fuzz-edge: $$f is missing from internal/proxy"; exit 1; }; \
+		echo "fuzz-edge $$f ($(EDGE_FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(EDGE_FUZZTIME) ./internal/proxy/ || exit 1; \
 	done
 
 ## bench: tlsgate vs nginx, side by side (see bench/README.md).

@@ -12,8 +12,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,9 +169,15 @@ Issues a certificate signed by the intermediate and writes, in --out:
   NAME.p12        with --p12: a PKCS#12 bundle for browsers, Java and curl,
                   its password in NAME.p12.pass (mode 0600)
 
-NAME is a DNS name or IP address (server: each NAME goes into the
-certificate; client: the subject common name). Existing files are not
-overwritten unless --force is given.
+A server NAME is a DNS name in lower case (api.internal, *.api.internal,
+internationalised names as xn--...) or an IP address (10.0.0.5, ::1); each
+goes into the certificate. A client NAME is the subject common name:
+letters, digits, '.', '-', '_' and '@', beginning with a letter or digit
+(payments, alice@example.com); it is also a SAN when it is a DNS name.
+Files are named after the first NAME ('*' and ':' written as '_') and are
+written only inside --out, which is created (mode 0700) when missing.
+Existing files, symlinks included, are not overwritten unless --force is
+given; --force replaces them and never writes through a symlink.
 
 Client certificates last 30 days by default: a service identity is
 renewed by automation, and a leaked key stops working within a month even
@@ -211,33 +217,43 @@ func caIssue(args []string, stdout, stderr io.Writer) error {
 	case *days < 1:
 		return usagef("--days must be at least 1")
 	}
+	if *out == "" {
+		return usagef("--out needs a directory (the default is the current one, .)")
+	}
 	kt, err := ca.ParseKeyType(*keyType)
 	if err != nil {
 		return usagef("--key-type: %v", err)
 	}
 	leaf := ca.Leaf{Names: append(names, dns...), Validity: time.Duration(*days) * 24 * time.Hour, Client: kind == "client", KeyType: kt}
-	for _, u := range uris {
-		pu, err := url.Parse(u)
-		if err != nil || pu.Scheme == "" || (pu.Host == "" && pu.Opaque == "") {
-			return usagef("--uri %q: want an absolute URI such as spiffe://example.org/payments", u)
-		}
-		leaf.URIs = append(leaf.URIs, pu)
+	if err := checkIssueNames(kind, names, dns, uris, &leaf); err != nil {
+		return err
 	}
-	base := filepath.Join(*out, fileSafe(names[0]))
-	files := []string{base + ".pem", base + ".key", base + ".chain.pem"}
+	fileBase, err := ca.FileName(names[0])
+	if err != nil {
+		return err // checkIssueNames let through a name no file can be named for: a bug
+	}
+	files := []string{".pem", ".key", ".chain.pem"}
 	if *p12 {
-		files = append(files, base+".p12", base+".p12.pass")
-	}
-	if !*force {
-		for _, p := range files {
-			if _, err := os.Stat(p); err == nil {
-				return hintError{fmt.Errorf("%s already exists", p), "choose another --out, or pass --force to overwrite"}
-			}
-		}
+		files = append(files, ".p12", ".p12.pass")
 	}
 	a, err := f.open()
 	if err != nil {
 		return err
+	}
+	// Every file is written through an os.Root of --out: neither a ".."
+	// nor a symlink can take a write outside it.
+	root, err := openOutDir(*out)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if !*force {
+		for _, ext := range files {
+			// Lstat: a symlink, even a dangling one, is an existing file.
+			if _, err := root.Lstat(fileBase + ext); err == nil {
+				return existsError(filepath.Join(*out, fileBase+ext))
+			}
+		}
 	}
 	cert, rec, err := a.IssueRecorded(leaf)
 	if err != nil {
@@ -248,13 +264,10 @@ func caIssue(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	leafPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
 	writes := []outputFile{
-		{base + ".key", keyPEM, 0o600},
-		{base + ".pem", leafPEM, 0o644},
-		{base + ".chain.pem", chainPEM, 0o644},
+		{fileBase + ".key", keyPEM, 0o600},
+		{fileBase + ".pem", leafPEM, 0o644},
+		{fileBase + ".chain.pem", chainPEM, 0o644},
 	}
 	if *p12 {
 		pass, bundle, err := encodeP12(cert)
@@ -262,19 +275,124 @@ func caIssue(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		writes = append(writes,
-			outputFile{base + ".p12.pass", []byte(pass + "\n"), 0o600},
-			outputFile{base + ".p12", bundle, 0o600})
+			outputFile{fileBase + ".p12.pass", []byte(pass + "\n"), 0o600},
+			outputFile{fileBase + ".p12", bundle, 0o600})
 	}
 	for _, w := range writes {
-		if err := writeOutput(w.path, w.data, w.mode); err != nil {
-			return err
+		if err := writeInRoot(root, w.path, w.data, w.mode, *force); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return existsError(filepath.Join(*out, w.path))
+			}
+			return fmt.Errorf("writing %s: %w", filepath.Join(*out, w.path), err)
 		}
 	}
 	fmt.Fprintf(stdout, "issued %s certificate %s, serial %s, valid until %s\n", kind, rec.Subject, rec.Serial, rec.NotAfter.UTC().Format(time.RFC3339))
 	for _, w := range writes {
-		fmt.Fprintf(stdout, "  %s\n", w.path)
+		fmt.Fprintf(stdout, "  %s\n", filepath.Join(*out, w.path))
 	}
 	return nil
+}
+
+// checkIssueNames checks every name 'ca issue' was given by the rules of
+// its kind (see ca.CheckHost, ca.CheckClientName, ca.CheckURI), before
+// anything is issued or written, and adds the parsed URIs to leaf. Bad
+// names are usage errors: all of them are reported, with a hint.
+func checkIssueNames(kind string, names, dns, uris []string, leaf *ca.Leaf) error {
+	var errs []error
+	hint := "a server NAME is a DNS name (api.internal, *.api.internal) or an IP address (10.0.0.5, ::1); the files are named after the first"
+	if kind == "client" {
+		errs = append(errs, ca.CheckClientName(names[0]))
+		hint = "a client NAME is letters, digits, '.', '-', '_' and '@' (payments, billing.prod), also the base of the file names; give SANs with --dns and --uri"
+	} else {
+		for _, n := range names {
+			errs = append(errs, ca.CheckHost(n, true))
+		}
+	}
+	for _, d := range dns {
+		if err := ca.CheckHost(d, false); err != nil {
+			errs = append(errs, fmt.Errorf("--dns %w", err))
+		}
+	}
+	for _, u := range uris {
+		pu, err := ca.ParseURI(u)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--uri %w", err))
+			continue
+		}
+		leaf.URIs = append(leaf.URIs, pu)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return exitError{hintError{err, hint}, 2}
+	}
+	return nil
+}
+
+// openOutDir creates --out when missing, mode 0700 (it will hold private
+// keys, and the certificates are not secret but nobody else needs to list
+// them; an existing directory keeps its mode), and opens it as a root for
+// writing.
+func openOutDir(dir string) (*os.Root, error) {
+	hint := "--out names the directory the files go to; it is created when missing"
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, hintError{fmt.Errorf("--out %s is not a directory", dir), hint}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, hintError{fmt.Errorf("creating --out directory %s: %w", dir, err), hint}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, hintError{fmt.Errorf("opening --out directory %s: %w", dir, err), hint}
+	}
+	return root, nil
+}
+
+func existsError(path string) error {
+	return hintError{fmt.Errorf("%s already exists", path), "choose another --out, or pass --force to overwrite"}
+}
+
+// writeInRoot writes name in root through a temporary file, so that an
+// interrupted run leaves no half-written key or certificate. With replace
+// the file is renamed over whatever is at name (a symlink there is
+// replaced, never followed); without, it is hard-linked into place, which
+// fails with fs.ErrExist if anything, even a dangling symlink, appeared at
+// name since it was checked. Where hard links are not supported (FAT), the
+// file is created with O_EXCL instead, which also refuses an existing name.
+func writeInRoot(root *os.Root, name string, data []byte, mode os.FileMode, replace bool) error {
+	tmp := "." + name + ".tmp" + rand.Text()[:8]
+	if err := writeNew(root, tmp, data, mode); err != nil {
+		return err
+	}
+	defer root.Remove(tmp)
+	if replace {
+		return root.Rename(tmp, name)
+	}
+	err := root.Link(tmp, name)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return writeNew(root, name, data, mode)
+}
+
+// writeNew creates name (O_EXCL: never an existing file or symlink) with
+// exactly mode, whatever the umask, and writes data.
+func writeNew(root *os.Root, name string, data []byte, mode os.FileMode) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 type outputFile struct {
@@ -325,15 +443,6 @@ func writeOutput(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-func fileSafe(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r == ':' || r == '*' {
-			return '_'
-		}
-		return r
-	}, name)
 }
 
 const caRevokeUsage = `Usage: tlsgate ca revoke [flags] SERIAL

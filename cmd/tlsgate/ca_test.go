@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -293,4 +294,156 @@ func runTool(t *testing.T, name string, args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestCAIssueStaysInOut: a NAME or --out that once made 'ca issue' write
+// beside --out (".", "..": filepath.Join cleaned them away before ".pem"
+// was appended) or certify a path ("../../evil.test") is refused before
+// anything is issued or written, and the names that should work still do.
+func TestCAIssueStaysInOut(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	dir := filepath.Join(base, "ca")
+	if _, stderr, code := runCLI(t, nil, "ca", "init", "--dir", dir); code != 0 {
+		t.Fatal(stderr)
+	}
+	work := filepath.Join(base, "work") // everything 'ca issue' writes must stay in work/outdir/sub
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(work, "outdir", "sub")
+	notAFile := filepath.Join(work, "file")
+	os.WriteFile(notAFile, []byte("x"), 0o644)
+	ca := []string{"--dir", dir}
+
+	bad := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"dotdot", []string{"server", ".."}, 2, `".." is not a DNS name`},
+		{"dot", []string{"server", "."}, 2, `"." is not a DNS name`},
+		{"traversal", []string{"server", "../../evil.test"}, 2, `"../../evil.test" is not a DNS name`},
+		{"slash", []string{"server", "a/b.test"}, 2, `"a/b.test" is not a DNS name`},
+		{"backslash", []string{"server", `a\b.test`}, 2, `is not a DNS name`},
+		{"space", []string{"server", "a b.test"}, 2, `is not a DNS name`},
+		{"control", []string{"server", "a\nb.test"}, 2, `is not a DNS name`},
+		{"empty", []string{"server", ""}, 2, `"" is not a DNS name`},
+		{"empty label", []string{"server", "a..test"}, 2, `is not a DNS name: a label is empty`},
+		{"leading hyphen", []string{"server", "--", "-x.test"}, 2, `is not a DNS name`},
+		{"upper case", []string{"server", "API.internal"}, 2, `lower case`},
+		{"unicode", []string{"server", "bücher.example"}, 2, `xn--`},
+		{"inner wildcard", []string{"server", "a.*.test"}, 2, `wildcard`},
+		{"IP zone", []string{"server", "fe80::1%eth0"}, 2, `zone`},
+		{"second name", []string{"server", "ok.test", "../x"}, 2, `"../x" is not a DNS name`},
+		{"client traversal", []string{"client", "../../evil"}, 2, `"../../evil" is not a client name`},
+		{"client dotdot", []string{"client", ".."}, 2, `".." is not a client name`},
+		{"client hidden", []string{"client", ".svc"}, 2, `".svc" is not a client name`},
+		{"client slash", []string{"client", "a/b"}, 2, `"a/b" is not a client name`},
+		{"client wildcard", []string{"client", "*.example.com"}, 2, `is not a client name`},
+		{"client --dns", []string{"client", "svc", "--dns", "../x"}, 2, `--dns "../x" is not a DNS name`},
+		{"uri user info", []string{"client", "svc", "--uri", "spiffe://user@example.org/svc"}, 2, `user info`},
+		{"uri relative", []string{"client", "svc", "--uri", "example.org/svc"}, 2, `scheme`},
+		{"out empty", []string{"server", "ok.test", "--out", ""}, 2, `--out`},
+		{"out is a file", []string{"server", "ok.test", "--out", notAFile}, 1, notAFile},
+	}
+	walk := func() []string {
+		var paths []string
+		filepath.WalkDir(work, func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				paths = append(paths, p)
+			}
+			return nil
+		})
+		return paths
+	}
+	issued := func() int { e, _ := os.ReadDir(filepath.Join(dir, "issued")); return len(e) }
+	for _, c := range bad {
+		before, records := walk(), issued()
+		args := append([]string{"ca", "issue"}, c.args...)
+		if !slices.Contains(c.args, "--out") {
+			args = append(args, "--out", out)
+		}
+		_, stderr, code := runCLI(t, nil, append(args, ca...)...)
+		if code != c.code || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "tlsgate: hint: ") {
+			t.Errorf("%s: exit %d, want %d with %q and a hint:\n%s", c.name, code, c.code, c.want, stderr)
+		}
+		if after := walk(); !slices.Equal(before, after) {
+			var added []string
+			for _, p := range after {
+				if !slices.Contains(before, p) {
+					added = append(added, strings.TrimPrefix(p, work))
+				}
+			}
+			t.Errorf("%s: files changed, added %q", c.name, added)
+		}
+		if n := issued(); n != records {
+			t.Errorf("%s: a certificate was issued (%d records, was %d)", c.name, n, records)
+		}
+	}
+
+	// --out outdir/sub is created (0700: it holds private keys) and every
+	// file lands in it, for DNS names, IPv6 and wildcards, and client names
+	// with a SPIFFE ID.
+	good := []struct {
+		args  []string
+		files []string
+	}{
+		{[]string{"server", "api.internal", "10.0.0.5"}, []string{"api.internal.pem", "api.internal.key", "api.internal.chain.pem"}},
+		{[]string{"server", "2001:db8::5", "::1"}, []string{"2001_db8__5.pem"}},
+		{[]string{"server", "*.svc.internal"}, []string{"_.svc.internal.pem"}},
+		{[]string{"server", "xn--bcher-kva.example"}, []string{"xn--bcher-kva.example.pem"}},
+		{[]string{"client", "payments", "--uri", "spiffe://example.org/ns/prod/sa/payments", "--p12"}, []string{"payments.pem", "payments.p12", "payments.p12.pass"}},
+		{[]string{"client", "alice_b@example.com", "--dns", "alice.example.com"}, []string{"alice_b@example.com.key"}},
+	}
+	for _, g := range good {
+		args := append(append([]string{"ca", "issue"}, g.args...), append([]string{"--out", out}, ca...)...)
+		if _, stderr, code := runCLI(t, nil, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", g.args, code, stderr)
+		}
+		for _, f := range g.files {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("%v: %v", g.args, err)
+			}
+		}
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("--out created with mode %v (%v), want 0700", fi.Mode().Perm(), err)
+	}
+	for _, p := range walk() {
+		if rel, _ := filepath.Rel(out, p); p != work && p != notAFile && p != filepath.Dir(out) && (rel == ".." || strings.HasPrefix(rel, "../")) {
+			t.Errorf("%s written outside --out", p)
+		}
+	}
+	cli := readCert(t, filepath.Join(out, "alice_b@example.com.pem"))
+	if cli.Subject.CommonName != "alice_b@example.com" || !slices.Equal(cli.DNSNames, []string{"alice.example.com"}) {
+		t.Errorf("client name that is no DNS name: CN %q, DNS SANs %q (want it in the CN only)", cli.Subject.CommonName, cli.DNSNames)
+	}
+
+	// A symlink planted at a target name is never followed: without
+	// --force it counts as an existing file, with --force it is replaced.
+	victim := filepath.Join(work, "victim")
+	os.WriteFile(victim, []byte("keep"), 0o644)
+	link := filepath.Join(out, "web.test.key")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(victim) // dangling: os.Stat says it does not exist
+	if _, stderr, code := runCLI(t, nil, append([]string{"ca", "issue", "server", "web.test", "--out", out}, ca...)...); code != 1 || !strings.Contains(stderr, "web.test.key already exists") {
+		t.Errorf("symlink at the key's name: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Lstat(victim); err == nil {
+		t.Error("the symlink's target was created")
+	}
+	os.WriteFile(victim, []byte("keep"), 0o644)
+	if _, stderr, code := runCLI(t, nil, append([]string{"ca", "issue", "server", "web.test", "--out", out, "--force"}, ca...)...); code != 0 {
+		t.Fatalf("--force over a symlink: %s", stderr)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Error("--force wrote through the symlink")
+	}
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("--force left %s as %v (%v), want a regular file", link, fi.Mode(), err)
+	}
 }

@@ -130,6 +130,12 @@ func flatten(err error) []string {
 			}
 			return
 		}
+		// Through wrappers that add nothing to the message (hintError,
+		// exitError) to the joined errors they carry.
+		if inner := errors.Unwrap(e); inner != nil && inner.Error() == e.Error() {
+			walk(inner)
+			return
+		}
 		out = append(out, strings.ReplaceAll(e.Error(), "\n", "\n  "))
 	}
 	walk(err)

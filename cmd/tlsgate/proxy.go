@@ -36,7 +36,10 @@ https upstreams are verified (--upstream-ca, else the system roots); with
 Sidecar mode (like ghostunnel's client mode): with --client-cert and
 without --cert, tlsgate accepts plain HTTP on --from, which must then be a
 loopback address, and forwards it over mutual TLS, so a service that cannot
-speak TLS can call an mTLS API.
+speak TLS can call an mTLS API. It forwards only requests whose Host is an
+IP address, localhost or a name under .localhost, or a name given with
+--allow-host; any other gets 421, so that a web page whose name was
+rebound to 127.0.0.1 (DNS rebinding) cannot borrow the client certificate.
 
 Examples:
   tlsgate proxy --from api.localhost:8443 --to http://127.0.0.1:9000
@@ -72,6 +75,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	clientKey := fs.String("client-key", "", "its private key `FILE`")
 	upstreamCA := fs.String("upstream-ca", "", "CA bundle `FILE` that verifies https upstreams (default: system roots)")
 	upstreamName := fs.String("upstream-server-name", "", "`NAME` to verify on the upstream's certificate (default: the --to host)")
+	var allowHosts stringList
+	fs.Var(&allowHosts, "allow-host", "sidecar mode: a host `NAME` local apps call the sidecar by, besides IP addresses and localhost (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
 	}
@@ -89,12 +94,21 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}
-	if *clientCert != "" && *certFile == "" {
+	sidecar := *clientCert != "" && *certFile == ""
+	for _, h := range allowHosts {
+		switch {
+		case !sidecar:
+			return usagef("--allow-host is for sidecar mode (--client-cert without --cert); the HTTPS proxy answers the --from host")
+		case h == "" || strings.ContainsAny(h, ":/[] "):
+			return usagef("--allow-host %q: give a host name only, without scheme, port or path", h)
+		}
+	}
+	if sidecar {
 		log, err := newLogger(stderr, *logFormat, *logLevel)
 		if err != nil {
 			return err
 		}
-		return runSidecar(ctx, *from, to, ut, *accessLog, log, stdout)
+		return runSidecar(ctx, *from, to, allowHosts, ut, *accessLog, log, stdout)
 	}
 	cfg, err := proxyConfig(*from, to, *certFile, *keyFile, *profile, *redirect)
 	if err != nil {
@@ -189,7 +203,7 @@ func displayAddr(host string, a net.Addr) string {
 
 // runSidecar accepts plain HTTP on a loopback address and forwards it to
 // https upstreams with a client certificate.
-func runSidecar(ctx context.Context, from string, to []string, ut config.UpstreamTLS, accessLog bool, log *slog.Logger, stdout io.Writer) error {
+func runSidecar(ctx context.Context, from string, to, allowHosts []string, ut config.UpstreamTLS, accessLog bool, log *slog.Logger, stdout io.Writer) error {
 	if err := server.CheckLoopback(from); err != nil {
 		return usageError{"--from: " + err.Error()}
 	}
@@ -206,7 +220,7 @@ func runSidecar(ctx context.Context, from string, to []string, ut config.Upstrea
 		opts.Roots = certs.Pool(cas)
 	}
 	sc, err := server.NewSidecar(server.SidecarOptions{
-		Listen: from, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(opts), Log: log, AccessLog: accessLog,
+		Listen: from, Hosts: allowHosts, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(opts), Log: log, AccessLog: accessLog,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,41 @@ func TestSidecarMode(t *testing.T) {
 		t.Error("HSTS on a plain-HTTP sidecar answer")
 	}
 
+	// DNS rebinding: a page whose name now resolves to 127.0.0.1 sends its
+	// own name as Host. The sidecar refuses it, and forwards IP literals,
+	// localhost and the names given with --allow-host.
+	p2 := start(t, nil, "proxy", "--from", "127.0.0.1:0", "--to", "https://"+ln.Addr().String(),
+		"--client-cert", cliCert, "--client-key", cliKey, "--upstream-ca", caFile, "--allow-host", "billing.sidecar")
+	addr2 := waitFor(t, "the second sidecar's address", p2.out, `sidecar http://(127\.0\.0\.1:\d+) -> `)[1]
+	_, port, _ := net.SplitHostPort(addr2)
+	for host, want := range map[string]int{
+		"attacker.example":                421,
+		"attacker.example:" + port:        421,
+		"localhost:" + port:               200,
+		"127.0.0.1:" + port:               200,
+		"[::1]:" + port:                   200,
+		"billing.sidecar:" + port:         200,
+		"BILLING.sidecar.":                200,
+		"billing.sidecar.example:" + port: 421,
+	} {
+		req, _ := http.NewRequest("GET", "http://"+addr2+"/pay", nil)
+		req.Host = host
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 421 && strings.Contains(string(body), "payments:")) {
+			t.Errorf("Host %s: %d %q, want %d", host, resp.StatusCode, body, want)
+		}
+	}
+	_, stderr, code := runCLI(t, nil, "proxy", "--from", "127.0.0.1:0", "--to", "https://"+ln.Addr().String(),
+		"--client-cert", cliCert, "--client-key", cliKey, "--allow-host", "billing.sidecar:9001")
+	if code != 2 || !strings.Contains(stderr, "--allow-host") {
+		t.Errorf("--allow-host with a port: exit %d: %s", code, stderr)
+	}
+
 	// Plain HTTP is refused anywhere but loopback.
 	ifaceAddr := nonLoopbackAddr(t)
 	if ifaceAddr != "" {
@@ -63,7 +98,7 @@ func TestSidecarMode(t *testing.T) {
 			t.Fatalf("non-loopback sidecar: exit %d: %s", code, stderr)
 		}
 	}
-	_, stderr, code := runCLI(t, nil, "proxy", "--from", "0.0.0.0:0", "--to", "https://"+ln.Addr().String(),
+	_, stderr, code = runCLI(t, nil, "proxy", "--from", "0.0.0.0:0", "--to", "https://"+ln.Addr().String(),
 		"--client-cert", cliCert, "--client-key", cliKey)
 	if code != 2 || !strings.Contains(stderr, "refusing to accept plain HTTP") {
 		t.Fatalf("0.0.0.0 sidecar: exit %d: %s", code, stderr)

@@ -232,6 +232,10 @@ func (a *Authority) renewIntermediate(rootKey crypto.Signer, name string) error 
 // Leaf describes a certificate to issue.
 type Leaf struct {
 	// Names are DNS names and IP addresses; the first is the subject's CN.
+	// A server certificate may hold wildcards (*.example.com). A client
+	// certificate's first name is a client name (see CheckClientName): it
+	// is also a SAN only when it is a DNS name or an IP address. Issue
+	// refuses names that break these rules (see Leaf.Check).
 	Names []string
 	// Validity is how long the certificate lasts; zero means 7 days.
 	Validity time.Duration
@@ -246,8 +250,8 @@ type Leaf struct {
 // Issue signs a new leaf certificate with a fresh ECDSA P-256 key and returns
 // it with the intermediate in the chain, ready for tls.Config.
 func (a *Authority) Issue(l Leaf) (*tls.Certificate, error) {
-	if len(l.Names) == 0 {
-		return nil, errors.New("issuing certificate: no names given")
+	if err := l.Check(); err != nil {
+		return nil, fmt.Errorf("issuing certificate: %w", err)
 	}
 	if l.Validity == 0 {
 		l.Validity = 7 * 24 * time.Hour
@@ -268,10 +272,10 @@ func (a *Authority) Issue(l Leaf) (*tls.Certificate, error) {
 	if l.Client {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	for _, n := range l.Names {
+	for i, n := range l.Names {
 		if ip := net.ParseIP(n); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
+		} else if i > 0 || CheckDNSName(n, !l.Client) == nil {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}

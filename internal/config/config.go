@@ -77,6 +77,17 @@ type Admin struct {
 	// AllowRemote permits an address other than loopback. Without it such
 	// an address is refused, so metrics are never exposed by mistake.
 	AllowRemote bool `yaml:"allow_remote"`
+	// Hosts are the names, besides IP addresses and localhost (and names
+	// under .localhost), by which clients may reach the admin listener,
+	// such as the DNS name Prometheus scrapes: [gw1.internal]. A request
+	// whose Host header is any other name gets 421 Misdirected Request on
+	// every path, metrics and /healthz included. This stops DNS rebinding:
+	// a web page open in a browser on a machine that can reach the
+	// listener re-points its own name at the listener's address and reads
+	// what it answers, with the page's name in Host. Names are compared
+	// case-insensitively, without a trailing dot or port. Empty (the
+	// default): IP addresses and localhost only.
+	Hosts []string `yaml:"hosts"`
 }
 
 // Storage selects the shared-state backend.
@@ -428,7 +439,9 @@ type UpstreamTLS struct {
 	ClientKey  string `yaml:"client_key"`
 	// InternalClientCert, instead of client_cert/client_key, has the
 	// internal CA issue the gateway a client certificate with this name
-	// (subject CN and DNS SAN), valid for a day and renewed automatically.
+	// (subject CN, and DNS SAN when it is a DNS name), valid for a day and
+	// renewed automatically. A name is letters, digits, '.', '-', '_' and
+	// '@', beginning with a letter or digit.
 	InternalClientCert string `yaml:"internal_client_cert"`
 	// InsecureSkipVerify turns off verification of the upstream's
 	// certificate: anyone on the path can then read and change the traffic.

@@ -360,6 +360,31 @@ func TestParseValidate(t *testing.T) {
 			yaml: "admin: {listen: '0.0.0.0:9180', allow_remote: true}\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 		},
 		{
+			name: "admin hosts",
+			yaml: "admin:\n  listen: '0.0.0.0:9180'\n  allow_remote: true\n  hosts: [gw1.internal, GW2.Internal., localhost]\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+		},
+		{
+			name: "internal CA names",
+			yaml: "sites:\n  - hosts: [a_b.example.com, ok.example.com]\n    tls: {certificate: {source: internal}}\n    routes:\n      - upstreams: [https://127.0.0.1:9000]\n        upstream_tls: {internal_client_cert: ../gw}\n",
+			want: []string{
+				`tlsgate.yaml:2:13: sites[0].hosts[0]: "a_b.example.com" is not a DNS name: labels may hold letters, digits and hyphens, and the internal CA certifies only such names: rename it, or use source files`,
+				`tlsgate.yaml:6:46: sites[0].routes[0].upstream_tls.internal_client_cert: "../gw" is not a client name: it must begin with a letter or digit`,
+			},
+		},
+		{
+			name: "admin hosts are names",
+			yaml: "admin:\n  listen: '127.0.0.1:9180'\n  hosts:\n    - gw1.internal:9180\n    - http://gw1.internal\n    - 10.0.0.5\n    - '[::1]'\n    - '*.internal'\n    - ''\n    - gw 1\nsites:\n  - hosts: [a.example.com]\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:4:7: admin.hosts[0]: "gw1.internal:9180" is not a host name: give the name only, without scheme, port or path`,
+				`tlsgate.yaml:5:7: admin.hosts[1]: "http://gw1.internal" is not a host name: give the name only, without scheme, port or path`,
+				`tlsgate.yaml:6:7: admin.hosts[2]: "10.0.0.5" is an IP address, which the admin listener always accepts: list names only`,
+				`tlsgate.yaml:7:7: admin.hosts[3]: "[::1]" is an IP address, which the admin listener always accepts: list names only`,
+				`tlsgate.yaml:8:7: admin.hosts[4]: "*.internal" is a wildcard: list each name the admin listener is reached by`,
+				`tlsgate.yaml:9:7: admin.hosts[5]: "" is empty: list DNS names, such as gw1.internal`,
+				`tlsgate.yaml:10:7: admin.hosts[6]: "gw 1" is not a host name: give the name only, without scheme, port or path`,
+			},
+		},
+		{
 			name: "acme valid with top-level defaults",
 			yaml: "acme: {email: ops@example.com, directory: 'https://ca.example.net/dir', key_type: ecdsa-p384}\nsites:\n  - hosts: [a.example.com, 192.0.2.7]\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 		},

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/ca"
 )
 
 // Validate checks the config's own values (not the files it names) and
@@ -37,6 +39,11 @@ func (c *Config) Validate() error {
 			add("admin.listen", "%v (or \"off\")", err)
 		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !isLoopback(host) {
 			add("admin.listen", "%q is reachable from other machines and the admin listener has no authentication: use %s, or set admin.allow_remote: true behind a firewall", c.Admin.Listen, DefaultAdmin)
+		}
+	}
+	for i, h := range c.Admin.Hosts {
+		if err := checkAdminHost(h); err != nil {
+			add(fmt.Sprintf("admin.hosts[%d]", i), "%q %v", h, err)
 		}
 	}
 
@@ -165,6 +172,15 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if cert.Cert != "" || cert.Key != "" {
 			add(cp+".source", "source internal issues its own certificate: remove cert: and key:, or use source: files")
 		}
+		// The internal CA refuses what its rules do not allow (an
+		// underscore, say): say so here, not at start-up.
+		for j, h := range s.Hosts {
+			if n := NormalizeHost(h); checkHostName(n) == nil {
+				if err := ca.CheckHost(n, true); err != nil {
+					add(fmt.Sprintf("sites[%d].hosts[%d]", i, j), "%v, and the internal CA certifies only such names: rename it, or use source files", err)
+				}
+			}
+		}
 	case SourceACME:
 		if cert.Cert != "" || cert.Key != "" {
 			add(cp+".source", "source acme gets its certificate from the CA: remove cert: and key:, or use source: files")
@@ -237,6 +253,11 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if ut.InternalClientCert != "" && ut.ClientCert != "" {
 			add(rp+".upstream_tls.internal_client_cert", "choose one: client_cert/client_key from files, or internal_client_cert from the internal CA")
 		}
+		if ut.InternalClientCert != "" {
+			if err := ca.CheckClientName(ut.InternalClientCert); err != nil {
+				add(rp+".upstream_tls.internal_client_cert", "%v", err)
+			}
+		}
 		if (ut.ClientCert == "") != (ut.ClientKey == "") {
 			add(rp+".upstream_tls", "client_cert and client_key go together")
 		}
@@ -299,6 +320,24 @@ func checkHostName(h string) error {
 		}
 	}
 	return nil
+}
+
+// checkAdminHost checks an admin.hosts entry: a DNS name, compared as
+// the admin listener compares Host headers (see Admin.Hosts).
+func checkAdminHost(h string) error {
+	norm := NormalizeHost(h)
+	switch {
+	case norm == "":
+		return errors.New("is empty: list DNS names, such as gw1.internal")
+	case strings.HasPrefix(norm, "["), strings.Count(norm, ":") > 1:
+		return errors.New("is an IP address, which the admin listener always accepts: list names only")
+	case strings.Contains(norm, "*"):
+		return errors.New("is a wildcard: list each name the admin listener is reached by")
+	}
+	if _, err := netip.ParseAddr(norm); err == nil {
+		return errors.New("is an IP address, which the admin listener always accepts: list names only")
+	}
+	return checkHostName(norm)
 }
 
 func checkHostPort(addr string) error {

@@ -19,7 +19,8 @@ var Version = "dev"
 
 // adminServer serves /metrics, the status page and /healthz. Nothing on
 // it can change the gateway, and nothing secret is shown: no keys, no
-// config values beyond names.
+// config values beyond names. Every path is behind the Host check against
+// DNS rebinding (hostGuard, admin.hosts).
 func (s *Server) adminServer(errLog *log.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{ErrorLog: errLog}))
@@ -30,7 +31,7 @@ func (s *Server) adminServer(errLog *log.Logger) *http.Server {
 	mux.Handle("/", status.Handler(s.snapshot))
 	cfg := s.cfg.Load()
 	return &http.Server{
-		Handler:           mux,
+		Handler:           newHostGuard(mux, cfg.Admin.Listen, cfg.Admin.Hosts, "add it to admin.hosts in the config"),
 		ReadHeaderTimeout: cfg.Timeouts.ReadHeader,
 		IdleTimeout:       cfg.Timeouts.Idle,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,

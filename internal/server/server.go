@@ -461,7 +461,7 @@ func (s *Server) Reload() error {
 				"https", cfg.Listen.HTTPS, "http", cfg.Listen.HTTP)
 			next.Listen = cfg.Listen
 		}
-		if next.Admin != cfg.Admin {
+		if !reflect.DeepEqual(next.Admin, cfg.Admin) {
 			s.log.Warn("the admin listener changes only on restart; keeping the current one", "admin", cfg.Admin.Listen)
 			next.Admin = cfg.Admin
 		}

@@ -26,7 +26,12 @@ type Sidecar struct {
 
 // SidecarOptions configure a Sidecar.
 type SidecarOptions struct {
-	Listen      string // loopback host:port
+	Listen string // loopback host:port
+	// Hosts are names, besides IP literals and localhost, that local
+	// applications may send as Host. Any other Host is refused (421) and
+	// never forwarded: a page whose name was rebound to 127.0.0.1 must not
+	// use the sidecar's client certificate (see hostGuard).
+	Hosts       []string
 	Upstreams   []string
 	UpstreamTLS *tls.Config
 	Log         *slog.Logger
@@ -75,7 +80,7 @@ func NewSidecar(o SidecarOptions) (*Sidecar, error) {
 		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
 	}
 	return &Sidecar{ln: ln, site: site, log: o.Log, srv: &http.Server{
-		Handler:           site,
+		Handler:           newHostGuard(site, o.Listen, o.Hosts, "start the sidecar with --allow-host NAME"),
 		ReadHeaderTimeout: config.DefaultReadHeader,
 		IdleTimeout:       config.DefaultIdle,
 		MaxHeaderBytes:    config.DefaultMaxHeaderBytes,
