@@ -2,11 +2,17 @@ package adversarial
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/server"
 )
 
 // adminGet asks the admin listener for path with a Host header of our
@@ -50,5 +56,53 @@ func adminRebinding(t *testing.T, e *env) {
 				}
 			}
 		})
+	}
+}
+
+func sidecarRebinding(t *testing.T, e *env) {
+	// An https upstream, as the sidecar's are.
+	rec := newRecorder(t)
+	rec.srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(e.pki.certFile, e.pki.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rec, ReadHeaderTimeout: ioTimeout, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	sc, err := server.NewSidecar(server.SidecarOptions{
+		Listen:      "127.0.0.1:0",
+		Hosts:       []string{"payments.sidecar"},
+		Upstreams:   []string{"https://" + ln.Addr().String()},
+		UpstreamTLS: &tls.Config{RootCAs: e.pki.serverCA.Pool(), ServerName: "localhost"},
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sc.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	addr := sc.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	for _, h := range []string{"attacker.example", "attacker.example:" + port, "payments.sidecar.attacker.example", "localhost.attacker.example"} {
+		if code := adminGet(t, addr, h, "/rebound"); code < 400 || code > 499 {
+			t.Errorf("REBINDING: the sidecar answered Host %s with %d, want 4xx", h, code)
+		}
+	}
+	for _, h := range []string{addr, "localhost:" + port, "payments.sidecar", "PAYMENTS.SIDECAR:" + port} {
+		if code := adminGet(t, addr, h, "/ok"); code != 200 {
+			t.Errorf("the sidecar answered Host %s with %d, want 200", h, code)
+		}
+	}
+	for _, s := range rec.all() {
+		if s.Path == "/rebound" {
+			t.Errorf("REBINDING: a request for Host %q was forwarded with the sidecar's identity", s.Host)
+		}
 	}
 }

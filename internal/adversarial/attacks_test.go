@@ -32,7 +32,7 @@ const (
 	classPKI       = "client certificates and TLS sessions"
 	classResources = "resource exhaustion"
 	classUpstream  = "hostile upstream"
-	classAdmin     = "admin listener"
+	classAdmin     = "local listeners"
 )
 
 // attacks is the suite. Append to it; see doc.go.
@@ -211,6 +211,11 @@ var attacks = []attack{
 		Name: "admin listener DNS rebinding", Class: classAdmin,
 		Invariant: "the admin listener answers only Host names that are IP literals, localhost or *.localhost",
 		Run:       adminRebinding,
+	},
+	{
+		Name: "sidecar DNS rebinding", Class: classAdmin,
+		Invariant: "the sidecar forwards, with its client identity, only requests whose Host is an IP literal, localhost or a configured name",
+		Run:       sidecarRebinding,
 	},
 }
 
