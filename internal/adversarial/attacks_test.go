@@ -48,6 +48,11 @@ var attacks = []attack{
 		Run:       dotSegmentsGo,
 	},
 	{
+		Name: "encoded slashes past per-route mTLS through a catch-all route (nginx upstream)", Class: classRouting,
+		Invariant: "no request without a client certificate ever reaches the upstream's /internal/ handler, however its path is spelled",
+		Run:       catchAllNginx,
+	},
+	{
 		Name: "normalised path is the forwarded path", Class: classRouting,
 		Invariant: "the route whose policy admitted a request is the route the upstream resolves it to: the upstream gets the path the gateway matched",
 		Run:       normalisedForwarded,

@@ -508,3 +508,46 @@ func websocketSmuggling(t *testing.T, e *env) {
 		t.Errorf("BYPASS: the upstream's /internal/ handler got %s %s (Upgrade %q) without a certificate", s.Method, s.RequestURI, s.Header.Get("Upgrade"))
 	}
 }
+
+// catchAllPaths try to reach /internal/ through a catch-all "/" route
+// (no client certificate) on an upstream that decodes %2F and merges
+// slashes, as nginx does.
+var catchAllPaths = []string{
+	"/%2Finternal/x",
+	"/%2finternal/x",
+	"/%2F%2Finternal/x",
+	"/%2F/internal/x",
+	"//%2Finternal/x",
+	"/%252Finternal/x",
+	"/%5Cinternal/x",
+	"/%69nternal/x",
+	"/./internal/x",
+	"/x/../internal/x",
+	"/%2e/internal/x",
+	"/internal%2Fx",
+	"/internal;/x",
+	"/internal%3B/x",
+	"/internal/%2e%2e/internal/x",
+}
+
+func catchAllNginx(t *testing.T, e *env) {
+	ngx := e.nginx(t)
+	g := startGateway(t, gwConfig("", e.pki.site("a.test", "client_auth: {ca: ["+q(e.pki.clientCAFile)+"]}",
+		fmt.Sprintf("{path: /, upstreams: [%s]}", ngx),
+		fmt.Sprintf("{path: /internal/, upstreams: [%s], client_auth: require}", ngx))))
+	for _, proto := range []string{"h1", "h2"} {
+		for _, p := range catchAllPaths {
+			t.Run(proto+" "+p, func(t *testing.T) {
+				t.Parallel()
+				status, body, reset := e.pki.sendPath(t, g, "a.test", p, proto == "h2")
+				t.Logf("%d %s %q", status, reset, strings.TrimSpace(body))
+				if strings.HasPrefix(body, "internal") {
+					t.Errorf("BYPASS: %s without a certificate reached nginx's /internal/ location through the catch-all route: %d %q", p, status, body)
+				}
+				if reset == "" && status == 200 && !strings.HasPrefix(body, "target=") {
+					t.Errorf("%s: %d %q", p, status, body)
+				}
+			})
+		}
+	}
+}
