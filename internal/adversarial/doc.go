@@ -22,6 +22,15 @@
 // upstream's record. An attack that fails because the gateway is wrong is
 // a finding: keep it failing until the gateway is fixed, never skip it.
 //
+// The files: attacks_test.go holds the table and TestAttacks; harness_test.go
+// the gateway, the PKI, the recording Go upstream and the raw-socket
+// upstream; h2_test.go the hand-driven HTTP/2 client; the others hold the
+// attacks of one concern each (routing, framing, identity, pki, upstream,
+// resources, admin). testdata/Upstream.java is the JDK's own HTTP server
+// as an upstream. Run one attack with
+//
+//	go test -race ./internal/adversarial/ -run 'TestAttacks/request_smuggling'
+//
 // Any change to the request path (routing, header hygiene, the direct
 // path, the upstream pool, TLS policy, reload) must keep this suite green.
 // A real peer that is missing (nginx, java) skips its attacks, except under

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -122,13 +121,11 @@ func (g *gateway) reload(t testing.TB, yaml string) error {
 // covers every site name used here (so HTTP/2 clients may coalesce), and a
 // client CA.
 type pki struct {
-	serverCA           *pkitest.CA
-	certFile, keyFile  string
-	clientCA           *pkitest.CA
-	clientCAFile       string
-	client             *tls.Certificate // CN=alice, issued by clientCA
-	dir                string
-	serverNamesCovered []string
+	serverCA          *pkitest.CA
+	certFile, keyFile string
+	clientCA          *pkitest.CA
+	clientCAFile      string
+	client            *tls.Certificate // CN=alice, issued by clientCA
 }
 
 var sitesNames = []string{"a.test", "b.test", "c.test", "n.test", "localhost"}
@@ -136,14 +133,13 @@ var sitesNames = []string{"a.test", "b.test", "c.test", "n.test", "localhost"}
 func newPKI(t testing.TB) *pki {
 	t.Helper()
 	dir := t.TempDir()
-	p := &pki{dir: dir, serverCA: pkitest.NewCA(t, "adversarial server CA"), clientCA: pkitest.NewCA(t, "adversarial client CA")}
+	p := &pki{serverCA: pkitest.NewCA(t, "adversarial server CA"), clientCA: pkitest.NewCA(t, "adversarial client CA")}
 	p.certFile, p.keyFile = pkitest.WriteFiles(t, dir, "server", p.serverCA.Issue(t, pkitest.Leaf{Names: sitesNames}))
 	p.clientCAFile = filepath.Join(dir, "clients.pem")
 	if err := os.WriteFile(p.clientCAFile, p.clientCA.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p.client = p.clientCA.Issue(t, pkitest.Leaf{Names: []string{"alice"}, Client: true})
-	p.serverNamesCovered = sitesNames
 	return p
 }
 
@@ -590,12 +586,4 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func poolOf(certs ...*x509.Certificate) *x509.CertPool {
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return p
 }
