@@ -68,6 +68,11 @@ var attacks = []attack{
 		Run:       h2MethodInjectionJDK,
 	},
 	{
+		Name: "every method on a require route", Class: classRouting,
+		Invariant: "a route's client-auth policy holds for every method, in any case, known or not",
+		Run:       methodsOnRequireRoute,
+	},
+	{
 		Name: "WebSocket smuggling", Class: classRouting,
 		Invariant: "an upgrade switches the client's connection to a tunnel only when the upstream answered 101 on a route the client was admitted to",
 		Run:       websocketSmuggling,
