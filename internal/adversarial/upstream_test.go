@@ -112,6 +112,11 @@ func responseQueuePoisoning(t *testing.T, e *env) {
 				t.Logf("client A: %v", err)
 			}
 			// Client B, on its own connection, must get its own answers.
+			// It starts once a late injection has landed on the idle
+			// upstream connection: no gateway can tell bytes that arrive
+			// after the next request went out from its answer, but bytes
+			// that arrive on an idle connection are unasked for.
+			time.Sleep(100 * time.Millisecond)
 			b := e.pki.rawH1(t, g, "a.test", nil)
 			for i := 0; i < 5; i++ {
 				own := fmt.Sprintf("/public/normal?client=B&n=%d", i)
