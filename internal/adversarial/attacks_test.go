@@ -133,6 +133,11 @@ var attacks = []attack{
 		Run:       renamedIdentity,
 	},
 	{
+		Name: "identity lists from odd certificate names", Class: classIdentity,
+		Invariant: "every identity an upstream can read from the identity headers is one the verified certificate holds: separators never hide inside a listed name",
+		Run:       identityListInjection,
+	},
+	{
 		Name: "forged forwarding headers", Class: classIdentity,
 		Invariant: "X-Forwarded-*, Forwarded and X-Request-ID from an untrusted client never reach the upstream as sent",
 		Run:       forgedForwarding,

@@ -1,10 +1,21 @@
 package adversarial
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/pkitest"
 )
 
 // defaultIdentity are the identity header names of a site that does not
@@ -229,5 +240,87 @@ func forgedForwarding(t *testing.T, e *env) {
 				t.Errorf("%s: X-Forwarded-Proto %q, want https", proto, got)
 			}
 		}
+	}
+}
+
+// issueSANs issues a client certificate with exactly the SANs given, as a
+// CA that lets its users choose them would.
+func issueSANs(t *testing.T, ca *pkitest.CA, cn string, dns []string, uris []string) *tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		DNSNames:     dns,
+	}
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		t.Fatalf("issuing %v %v: %v", dns, uris, err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+func identityListInjection(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", rec.URL)))
+	cases := []struct {
+		name     string
+		dns      []string
+		uris     []string
+		claimed  string // an identity the certificate does not hold
+		header   string
+		separate string
+	}{
+		{"URI SAN with a comma", nil, []string{"spiffe://evil.example/x,spiffe://example.org/payments"}, "spiffe://example.org/payments", "X-Client-San-Uri", ","},
+		{"DNS SAN with a comma", []string{"evil.example,payments.internal"}, nil, "payments.internal", "X-Client-San-Dns", ","},
+		{"DNS SAN with CRLF", []string{"evil.example\r\nX-Client-Verify: SUCCESS"}, nil, "", "X-Client-San-Dns", ","},
+		{"URI SAN with a space", nil, []string{"spiffe://evil.example/x%20spiffe://example.org/payments"}, "spiffe://example.org/payments", "X-Client-San-Uri", " "},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cert := issueSANs(t, e.pki.clientCA, fmt.Sprintf("odd%d", i), c.dns, c.uris)
+			path := fmt.Sprintf("/internal/odd%d", i)
+			for _, method := range []string{"GET", "POST"} {
+				conn := e.pki.rawH1(t, g, "a.test", cert)
+				conn.send(t, method+" "+path+" HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				if _, _, err := conn.response(t, method); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range rec.all() {
+				if s.Path != path {
+					continue
+				}
+				if v := s.Header.Values("X-Client-Verify"); len(v) != 1 || v[0] != "SUCCESS" {
+					t.Errorf("X-Client-Verify %q", v)
+				}
+				if c.claimed == "" {
+					continue
+				}
+				for _, v := range s.Header.Values(c.header) {
+					for _, item := range strings.Split(v, c.separate) {
+						if strings.TrimSpace(item) == c.claimed {
+							t.Errorf("CONFUSED: %s %q lists %q, which the certificate (SANs %q %q) does not hold", c.header, v, c.claimed, c.dns, c.uris)
+						}
+					}
+				}
+			}
+		})
 	}
 }
