@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +106,63 @@ func sidecarRebinding(t *testing.T, e *env) {
 		if s.Path == "/rebound" {
 			t.Errorf("REBINDING: a request for Host %q was forwarded with the sidecar's identity", s.Host)
 		}
+	}
+}
+
+func openRedirect(t *testing.T, e *env) {
+	rec := newRecorder(t)
+	srv, _, _, err := loadGateway(t, strings.Replace(gwConfig("", e.pki.publicInternal("a.test", rec.URL)),
+		`http: off`, `http: "127.0.0.1:0"`, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	addr := srv.HTTPAddr().String()
+	cases := []struct{ line, host string }{
+		{"GET / HTTP/1.1", "evil.example"},
+		{"GET //evil.example/ HTTP/1.1", "a.test"},
+		{"GET http://evil.example/ HTTP/1.1", "a.test"},
+		{"GET https://evil.example/ HTTP/1.1", "a.test"},
+		{"GET /x HTTP/1.1", "a.test@evil.example"},
+		{"GET /x HTTP/1.1", "evil.example#a.test"},
+		{`GET /\evil.example HTTP/1.1`, "a.test"},
+		{"GET /%2F%2Fevil.example HTTP/1.1", "a.test"},
+		{"GET /x HTTP/1.1", "A.TEST."},
+		{"GET /x HTTP/1.1", "a.test:80"},
+		{"POST /x HTTP/1.1", "a.test"},
+	}
+	for _, c := range cases {
+		c.host = strings.ReplaceAll(c.host, "\r\n", "")
+		conn, err := net.DialTimeout("tcp", addr, ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(ioTimeout))
+		fmt.Fprintf(conn, "%s\r\nHost: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", c.line, c.host)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Errorf("%s (Host %s): %v", c.line, c.host, err)
+			continue
+		}
+		// An absolute Location on the site's host is safe whatever its
+		// path ("//evil.example/" there is a path on a.test).
+		loc := resp.Header.Get("Location")
+		if loc == "" {
+			continue
+		}
+		u, err := url.Parse(loc)
+		if err != nil || u.Scheme != "https" || u.Hostname() != "a.test" {
+			t.Errorf("OPEN REDIRECT: %s (Host %s) redirects to %q", c.line, c.host, loc)
+		}
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Errorf("the redirect listener forwarded %d requests upstream", n)
 	}
 }

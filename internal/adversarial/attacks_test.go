@@ -228,6 +228,11 @@ var attacks = []attack{
 		Run:       adminRebinding,
 	},
 	{
+		Name: "open redirect on the HTTP listener", Class: classAdmin,
+		Invariant: "the plain-HTTP listener redirects only to https on a configured site's host, and forwards nothing",
+		Run:       openRedirect,
+	},
+	{
 		Name: "sidecar DNS rebinding", Class: classAdmin,
 		Invariant: "the sidecar forwards, with its client identity, only requests whose Host is an IP literal, localhost or a configured name",
 		Run:       sidecarRebinding,
