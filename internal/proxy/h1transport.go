@@ -51,6 +51,15 @@ type h1Conn struct {
 	reused   bool
 	stopCtx  func() bool // stops the context watcher of the current request
 	canceled atomic.Bool // the context watcher fired: the deadline is poisoned
+
+	// rc and peekFn (c.peek) are made once per connection, so that the
+	// check before each reuse allocates nothing; peekBuf and quiet are
+	// peek's scratch space. rc is nil when nc has no file descriptor
+	// (tests wrap connections).
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) bool
+	peekBuf [1]byte
+	quiet   bool
 }
 
 func newH1Transport(connect, responseHeader time.Duration, fallback *http.Transport) *h1Transport {
@@ -151,9 +160,11 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 			continue
 		}
 		t.mu.Unlock()
-		// After a pause the upstream may have closed it: check without
-		// blocking before sending a request into a dead connection.
-		if now.Sub(c.idleAt) > time.Second && !c.alive() {
+		// Every reuse, however short the pause: a byte that arrived while
+		// the connection was idle is either the upstream closing it or an
+		// answer nobody asked for, which would be read as the answer to
+		// this request, perhaps another client's (see putConn).
+		if !c.alive() {
 			c.nc.Close()
 			t.mu.Lock()
 			continue
@@ -167,34 +178,62 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), key: addr, takenAt: now}, nil
+	c := &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), key: addr, takenAt: now}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if c.rc, err = sc.SyscallConn(); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		c.peekFn = c.peek
+	}
+	return c, nil
 }
 
-// alive peeks at the socket without blocking: a closed connection reads
-// EOF, an unexpected byte means the upstream is out of step.
+// alive peeks at the socket without blocking and reports whether nothing
+// has arrived: a closed connection reads EOF, and any byte is one the
+// upstream sent without being asked.
 func (c *h1Conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	if c.rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	c.quiet = false
+	if c.rc.Read(c.peekFn) != nil {
 		return false
 	}
-	ok = false
-	var buf [1]byte
-	rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
-		return true
-	})
-	return ok
+	return c.quiet
 }
 
+// peek is alive's raw read: one non-blocking MSG_PEEK of a byte. Only
+// "would block" means quiet; data, EOF and errors all mean the connection
+// must not carry another request.
+func (c *h1Conn) peek(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	c.quiet = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+	return true
+}
+
+// putConn pools c, whose last answer was read to its framed end (a
+// Content-Length read whole, or a chunked body to its terminator; never a
+// body that ends at close, and never an upgrade).
+//
+// Anything after that answer was not asked for: more bytes already
+// buffered (a second response, or a body on an answer to HEAD or a 204 or
+// 304, which http.ReadResponse leaves unread) close the connection here,
+// and bytes that arrive while it is idle close it at the next getConn,
+// whose peek runs on every reuse. Otherwise they would be read as the
+// answer to the next request, which may be another client's: response
+// queue poisoning. What cannot be told apart is bytes that arrive after
+// the next request was sent, which is true of any HTTP/1.1 client
+// (http.Transport's background reader has the same window): the upstream
+// answering that request.
 func (t *h1Transport) putConn(c *h1Conn) {
+	if c.br.Buffered() > 0 {
+		c.nc.Close()
+		return
+	}
 	// The request took microseconds: its start is close enough to its end
 	// for idle bookkeeping measured in seconds, and saves a clock read.
 	c.idleAt = c.takenAt
