@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,6 +36,7 @@ type h1Transport struct {
 	// so tests can observe dials).
 	DialContext    func(ctx context.Context, network, addr string) (net.Conn, error)
 	responseHeader time.Duration // wait for response headers; 0 = none
+	maxHeader      int64         // bytes read for one response head
 	idleTimeout    time.Duration // close pooled connections idle this long
 	maxIdlePerHost int
 	fallback       *http.Transport
@@ -43,6 +47,7 @@ type h1Transport struct {
 
 type h1Conn struct {
 	nc       net.Conn
+	lr       limitedConn // br's source
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	key      string
@@ -62,10 +67,11 @@ type h1Conn struct {
 	quiet   bool
 }
 
-func newH1Transport(connect, responseHeader time.Duration, fallback *http.Transport) *h1Transport {
+func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
 	return &h1Transport{
 		DialContext:    (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
 		responseHeader: responseHeader,
+		maxHeader:      maxHeader,
 		idleTimeout:    90 * time.Second,
 		maxIdlePerHost: 512,
 		fallback:       fallback,
@@ -178,7 +184,8 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	c := &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), key: addr, takenAt: now}
+	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr, takenAt: now}
+	c.br = bufio.NewReaderSize(&c.lr, 4096)
 	if sc, ok := nc.(syscall.Conn); ok {
 		if c.rc, err = sc.SyscallConn(); err != nil {
 			nc.Close()
@@ -291,12 +298,18 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	var resp *http.Response
 	for {
+		// Each head (1xx or final) may take maxHeader bytes from the
+		// socket, as in http.Transport when 1xx answers are passed on.
+		c.lr.n = t.maxHeader
 		var err error
 		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !c.canceled.Load() {
 				return fail(errResponseTimeout)
+			}
+			if c.lr.n <= 0 {
+				return fail(&headerTooBigError{t.maxHeader})
 			}
 			return fail(err)
 		}
@@ -317,6 +330,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 			}
 		}
 	}
+	c.lr.n = math.MaxInt64
 	// Clear the header deadline before the body is read, unless the body
 	// is already buffered whole (the common small API answer): then no
 	// further read happens, and the next request sets its own deadline.
@@ -350,6 +364,49 @@ func (c *h1Conn) stop() bool {
 		}
 	}
 	return !c.canceled.Load()
+}
+
+// limitedConn is the connection as the bufio.Reader sees it: it reads at
+// most n more bytes, then fails. roundTrip sets n to the header limit while
+// it reads a response head and lifts it for the body, so a head that never
+// ends costs at most the limit in memory (textproto keeps the whole head);
+// the reader lives in h1Conn, so bounding the head allocates nothing.
+type limitedConn struct {
+	nc net.Conn
+	n  int64
+}
+
+func (l *limitedConn) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooBig
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.nc.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// errHeaderTooBig is the read error that stops http.ReadResponse at the
+// limit; roundTrip reports a *headerTooBigError.
+var errHeaderTooBig = errors.New("upstream response head over the limit")
+
+// headerTooBigError reports an upstream response head (status line and
+// header fields) longer than the limit, nginx's "upstream sent too big
+// header".
+type headerTooBigError struct{ limit int64 }
+
+func (e *headerTooBigError) Error() string {
+	return "upstream sent a response head over " + strconv.FormatInt(e.limit, 10) + " bytes"
+}
+
+// headerTooBig reports whether err is an upstream's over-long response
+// head, from h1Transport or the fallback http.Transport (whose error has
+// no type to test).
+func headerTooBig(err error) bool {
+	var e *headerTooBigError
+	return errors.As(err, &e) || strings.Contains(err.Error(), "server response headers exceeded")
 }
 
 var errResponseTimeout = &timeoutError{"timeout awaiting upstream response headers"}

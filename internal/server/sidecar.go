@@ -64,6 +64,8 @@ func NewSidecar(o SidecarOptions) (*Sidecar, error) {
 		UpstreamConnect:  config.DefaultUpstreamConnect,
 		UpstreamResponse: config.DefaultUpstreamResponse,
 		UpstreamTLS:      o.UpstreamTLS,
+
+		MaxUpstreamHeaderBytes: config.DefaultMaxUpstreamHeaderBytes,
 	})
 	if err != nil {
 		return nil, err

@@ -82,6 +82,8 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 		UpstreamConnect:  cfg.Timeouts.UpstreamConnect,
 		UpstreamResponse: cfg.Timeouts.UpstreamResponse,
 		UpstreamTLS:      tlspolicy.Client(nil),
+
+		MaxUpstreamHeaderBytes: cfg.Limits.MaxUpstreamHeaderBytes,
 	}
 	if m != nil {
 		opts.Observer = m
