@@ -68,6 +68,9 @@ type h1Conn struct {
 }
 
 func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxUpstreamHeaderBytes
+	}
 	return &h1Transport{
 		DialContext:    (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
 		responseHeader: responseHeader,
@@ -339,7 +342,10 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	// On the direct path req is the client's request, whose Connection:
 	// close is for the client's connection only (ReverseProxy clears it).
-	reusable := !resp.Close && (d != nil || !req.Close) && resp.StatusCode != http.StatusSwitchingProtocols
+	// A final status below 200 (a 101, or one below 100 that
+	// http.ReadResponse accepts, such as "000") leaves the connection in
+	// no state to reuse, as http.Transport judges.
+	reusable := !resp.Close && (d != nil || !req.Close) && resp.StatusCode >= 200
 	if resp.Body == http.NoBody {
 		if c.stop() && reusable {
 			t.putConn(c)
