@@ -31,6 +31,17 @@ import (
 // path, from the head direct.go prepares); only connection handling lives
 // here. Everything else (https upstreams,
 // protocol upgrades) goes to the fallback http.Transport.
+//
+// Connection handling is where a hand-written transport can be less strict
+// than http.Transport, and for a proxy that is a security matter: a
+// connection reused out of step gives one client another's answer. The
+// rules: a connection is pooled only after an answer framed to its end
+// (see putConn) with nothing after it, checked again on every reuse; a
+// response head may not exceed maxHeader bytes. TestTransportMatchesHTTPTransport
+// and FuzzTransportDiff hold this transport to http.Transport over a corpus
+// of upstream answers (malformed, 1xx, HEAD/204/304 with bodies, extra
+// bytes, early closes): the same answer or error, and no reuse that
+// http.Transport would not make.
 type h1Transport struct {
 	// DialContext connects to an upstream (a field, as in http.Transport,
 	// so tests can observe dials).
@@ -187,11 +198,21 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr, takenAt: now}
+	c, err := newH1Conn(nc, addr)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.takenAt = now
+	return c, nil
+}
+
+func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
+	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr}
 	c.br = bufio.NewReaderSize(&c.lr, 4096)
 	if sc, ok := nc.(syscall.Conn); ok {
+		var err error
 		if c.rc, err = sc.SyscallConn(); err != nil {
-			nc.Close()
 			return nil, err
 		}
 		c.peekFn = c.peek
