@@ -122,6 +122,7 @@ func TestUpstreamHeaderLimit(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the gateway did not close the upstream connection")
 			}
+			t.Logf("502 in %v; the gateway read %d bytes; the exchange allocated %d bytes", took, read.Load(), after.TotalAlloc-before.TotalAlloc)
 			if n := read.Load(); n > limit+4096 {
 				t.Errorf("the gateway read %d bytes from the upstream, limit %d", n, limit)
 			}
