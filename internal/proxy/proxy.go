@@ -35,6 +35,12 @@ type Options struct {
 	// UpstreamConnect and UpstreamResponse bound upstream connects and the
 	// wait for response headers.
 	UpstreamConnect, UpstreamResponse time.Duration
+	// MaxUpstreamHeaderBytes bounds an upstream response's head: the
+	// status line and header fields of the answer, and of each 1xx before
+	// it. A longer head closes the upstream connection and the client gets
+	// 502, so a broken or hostile upstream cannot make the gateway hold an
+	// unbounded header in memory. Zero means DefaultMaxUpstreamHeaderBytes.
+	MaxUpstreamHeaderBytes int
 	// UpstreamTLS is the client config for https upstreams.
 	UpstreamTLS *tls.Config
 	// Observer, when set, is told about every request (metrics).
@@ -51,6 +57,10 @@ type Options struct {
 	// shared by two sites may trust either site's names.
 	IdentityHeaders []string
 }
+
+// DefaultMaxUpstreamHeaderBytes is the default Options.MaxUpstreamHeaderBytes
+// (config.DefaultMaxUpstreamHeaderBytes).
+const DefaultMaxUpstreamHeaderBytes = 1 << 20
 
 // Observer receives per-request events. Routes are the configured path
 // prefixes ("" when none matched); results of client-certificate checks
@@ -185,8 +195,12 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		if upTLS == nil {
 			upTLS = opts.UpstreamTLS
 		}
-		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse,
-			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, upTLS))
+		maxHeader := int64(opts.MaxUpstreamHeaderBytes)
+		if maxHeader <= 0 {
+			maxHeader = DefaultMaxUpstreamHeaderBytes
+		}
+		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
+			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, upTLS))
 		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
 		if err != nil {
 			return nil, err
@@ -508,6 +522,8 @@ func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, e
 	}
 	if isTimeout(err) {
 		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
+	} else if headerTooBig(err) {
+		msg = "the upstream sent too big a header"
 	}
 	if obs := s.opts.Observer; obs != nil {
 		obs.UpstreamError(s.name, inf.route, kind)
