@@ -8,6 +8,7 @@ package proxy
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -49,6 +50,7 @@ type Options struct {
 	// an HTTP/2 client (nginx's send_timeout): a stream whose client stops
 	// reading is reset, and its upstream connection released. HTTP/1.1
 	// connections get the same bound from the listener (SendTimeoutListener).
+	// It also bounds writes to upstreams (nginx's proxy_send_timeout).
 	// Zero means none.
 	Send time.Duration
 	// IdentityHeaders are the identity header names configured on any
@@ -201,6 +203,11 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		}
 		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
 			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, upTLS))
+		// An upstream that stops reading a request body is cut off after
+		// Send too (nginx's proxy_send_timeout), instead of pinning the
+		// request and both connections.
+		r.transport.DialContext = sendDialer(r.transport.DialContext, opts.Send)
+		r.transport.fallback.DialContext = sendDialer(r.transport.fallback.DialContext, opts.Send)
 		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
 		if err != nil {
 			return nil, err
@@ -462,6 +469,9 @@ func cutEscapedPrefix(raw string, n int) string {
 // modifyResponse drops the upstream's security headers and request ID so
 // that the site's are the only ones.
 func (s *Site) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode < 100 || resp.StatusCode > 999 {
+		return errBadStatus // net/http's WriteHeader would panic on it
+	}
 	for _, k := range securityHeaderNames {
 		delete(resp.Header, k)
 	}
@@ -479,6 +489,10 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	}
 	return nil
 }
+
+// errBadStatus: http.ReadResponse accepts any three digits ("HTTP/1.1
+// 000"), which no client may be sent.
+var errBadStatus = errors.New("the upstream answered with a status code below 100")
 
 // noSniff: an upstream answer without a Content-Type reaches the client
 // without one. net/http would otherwise guess one from the first bytes
