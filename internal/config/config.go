@@ -482,10 +482,17 @@ type Timeouts struct {
 	Shutdown time.Duration `yaml:"shutdown"`
 }
 
-// Limits on request sizes.
+// Limits on request and response sizes.
 type Limits struct {
 	// MaxHeaderBytes bounds the request line and headers. Default 65536.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxUpstreamHeaderBytes bounds an upstream response's status line and
+	// headers (and those of each 1xx answer before it). Past it the
+	// upstream connection is closed and the client gets 502 "the upstream
+	// sent too big a header", as nginx answers past proxy_buffer_size, so
+	// a broken or hostile upstream cannot make the gateway hold an
+	// unbounded header in memory. Default 1048576 (1 MiB).
+	MaxUpstreamHeaderBytes int `yaml:"max_upstream_header_bytes"`
 }
 
 // Log settings.
@@ -514,6 +521,13 @@ const (
 	// 64 KiB of headers is far beyond any legitimate API request and keeps a
 	// client from pinning megabytes per connection (Go's default is 1 MiB).
 	DefaultMaxHeaderBytes = 64 << 10
+	// 1 MiB of upstream response head: nginx's default proxy_buffer_size
+	// (4 or 8 KiB) turns away APIs with a few large cookies, CSP or Link
+	// headers; Go's http.Transport allows 10 MiB, which is 10 MiB held per
+	// in-flight request from one bad upstream. 1 MiB is 16 times the
+	// client-side limit and as much as Go's http.Server accepts from a
+	// client; a header that size is an upstream bug or an attack.
+	DefaultMaxUpstreamHeaderBytes = 1 << 20
 )
 
 // Defaults fills every unset field with its default. Load calls it.
@@ -572,6 +586,9 @@ func (c *Config) Defaults() {
 	setDur(&t.Shutdown, DefaultShutdown)
 	if c.Limits.MaxHeaderBytes == 0 {
 		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.Limits.MaxUpstreamHeaderBytes == 0 {
+		c.Limits.MaxUpstreamHeaderBytes = DefaultMaxUpstreamHeaderBytes
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "auto"

@@ -568,6 +568,11 @@ func TestParseValidate(t *testing.T) {
 			want: []string{`tlsgate.yaml:7:21: limits.max_header_bytes: 1024 is too small for real clients: use at least 4096`},
 		},
 		{
+			name: "max_upstream_header_bytes too small",
+			yaml: site + "limits:\n  max_upstream_header_bytes: -1\n",
+			want: []string{`tlsgate.yaml:7:30: limits.max_upstream_header_bytes: -1 is too small for real upstreams: use at least 4096`},
+		},
+		{
 			name: "negative timeouts",
 			yaml: site + "timeouts:\n  read_header: -5s\n  upstream_response: -1m\n",
 			want: []string{
@@ -739,6 +744,7 @@ func TestDefaults(t *testing.T) {
 		Shutdown:         30 * time.Second,
 	})
 	check("limits.max_header_bytes", c.Limits.MaxHeaderBytes, 65536)
+	check("limits.max_upstream_header_bytes", c.Limits.MaxUpstreamHeaderBytes, 1<<20)
 	check("log.format", c.Log.Format, "auto")
 	check("log.level", c.Log.Level, "info")
 	check("log.access", *c.Log.Access, true)

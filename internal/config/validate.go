@@ -117,6 +117,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxHeaderBytes < 4096 {
 		add("limits.max_header_bytes", "%d is too small for real clients: use at least 4096", c.Limits.MaxHeaderBytes)
 	}
+	if c.Limits.MaxUpstreamHeaderBytes < 4096 {
+		add("limits.max_upstream_header_bytes", "%d is too small for real upstreams: use at least 4096", c.Limits.MaxUpstreamHeaderBytes)
+	}
 	switch c.Log.Format {
 	case "auto", "json", "text":
 	default:

@@ -87,3 +87,38 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*discardWriter)(nil)
+
+// BenchmarkH1Peek measures the check before every reuse of a pooled
+// upstream connection (h1Conn.alive: a non-blocking MSG_PEEK), the price
+// of refusing unsolicited bytes, against the whole request in
+// BenchmarkSiteGET.
+func BenchmarkH1Peek(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			var buf [1]byte
+			c.Read(buf[:]) // until the benchmark closes
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	c, err := newH1Conn(nc, ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.alive() {
+			b.Fatal("an idle connection looks dead")
+		}
+	}
+}

@@ -320,6 +320,11 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 		s.failUpstream(w, r, inf, errUnaskedUpgrade)
 		return
 	}
+	if resp.StatusCode < 100 || resp.StatusCode > 999 {
+		resp.Body.Close()
+		s.failUpstream(w, r, inf, errBadStatus)
+		return
+	}
 	var buf [8]string
 	listed, ok := connectionListed(resp.Header, buf[:])
 	if !ok { // a long list: delete its names from the map instead

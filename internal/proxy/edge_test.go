@@ -358,3 +358,104 @@ func h2Stalled(t *testing.T, addr string) net.Conn {
 	}()
 	return c
 }
+
+// TestStatusBelow100 (found by the differential test): http.ReadResponse
+// takes "HTTP/1.1 000", on which net/http's WriteHeader panics. The
+// client gets a 502 on both paths, and the gateway goes on.
+func TestStatusBelow100(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				io.WriteString(c, "HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}})
+	for _, method := range []string{"GET", "POST"} {
+		r := httptest.NewRequest(method, "https://example.com/", strings.NewReader("x"))
+		if method == "GET" {
+			r = httptest.NewRequest(method, "https://example.com/", nil)
+		}
+		resp := serve(s, r)
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: status %d, want 502", method, resp.StatusCode)
+		}
+	}
+}
+
+// TestUpstreamSendTimeout: an upstream that stops reading a request body
+// is cut off after the send timeout (nginx's proxy_send_timeout); the
+// client gets an answer and the upstream connection is closed.
+func TestUpstreamSendTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	release := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Read the head, then nothing until the client has its answer.
+		http.ReadRequest(bufio.NewReader(c))
+		<-release
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.Copy(io.Discard, c)
+		readErr <- err
+	}()
+	opts := testOptions()
+	opts.Send = time.Second
+	opts.UpstreamResponse = 30 * time.Second
+	s := newTestSite(t, opts, RouteConfig{Path: "/", Upstreams: []string{"http://" + ln.Addr().String()}})
+	front := frontend(t, s)
+	c, err := tls.Dial("tcp", front.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const size = 256 << 20 // more than every socket buffer on the way
+	go func() {
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := make([]byte, 64<<10)
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	close(release)
+	if err != nil {
+		t.Fatalf("no answer %v after the upstream stopped reading (send timeout 1s): %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("status %d, want 502 or 504", resp.StatusCode)
+	}
+	if err := <-readErr; err != nil && isTimeout(err) {
+		t.Errorf("the upstream connection is still open: %v", err)
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,11 +31,23 @@ import (
 // path, from the head direct.go prepares); only connection handling lives
 // here. Everything else (https upstreams,
 // protocol upgrades) goes to the fallback http.Transport.
+//
+// Connection handling is where a hand-written transport can be less strict
+// than http.Transport, and for a proxy that is a security matter: a
+// connection reused out of step gives one client another's answer. The
+// rules: a connection is pooled only after an answer framed to its end
+// (see putConn) with nothing after it, checked again on every reuse; a
+// response head may not exceed maxHeader bytes. TestTransportMatchesHTTPTransport
+// and FuzzTransportDiff hold this transport to http.Transport over a corpus
+// of upstream answers (malformed, 1xx, HEAD/204/304 with bodies, extra
+// bytes, early closes): the same answer or error, and no reuse that
+// http.Transport would not make.
 type h1Transport struct {
 	// DialContext connects to an upstream (a field, as in http.Transport,
 	// so tests can observe dials).
 	DialContext    func(ctx context.Context, network, addr string) (net.Conn, error)
 	responseHeader time.Duration // wait for response headers; 0 = none
+	maxHeader      int64         // bytes read for one response head
 	idleTimeout    time.Duration // close pooled connections idle this long
 	maxIdlePerHost int
 	fallback       *http.Transport
@@ -43,6 +58,7 @@ type h1Transport struct {
 
 type h1Conn struct {
 	nc       net.Conn
+	lr       limitedConn // br's source
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	key      string
@@ -51,12 +67,25 @@ type h1Conn struct {
 	reused   bool
 	stopCtx  func() bool // stops the context watcher of the current request
 	canceled atomic.Bool // the context watcher fired: the deadline is poisoned
+
+	// rc and peekFn (c.peek) are made once per connection, so that the
+	// check before each reuse allocates nothing; peekBuf and quiet are
+	// peek's scratch space. rc is nil when nc has no file descriptor
+	// (tests wrap connections).
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) bool
+	peekBuf [1]byte
+	quiet   bool
 }
 
-func newH1Transport(connect, responseHeader time.Duration, fallback *http.Transport) *h1Transport {
+func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxUpstreamHeaderBytes
+	}
 	return &h1Transport{
 		DialContext:    (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
 		responseHeader: responseHeader,
+		maxHeader:      maxHeader,
 		idleTimeout:    90 * time.Second,
 		maxIdlePerHost: 512,
 		fallback:       fallback,
@@ -151,9 +180,11 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 			continue
 		}
 		t.mu.Unlock()
-		// After a pause the upstream may have closed it: check without
-		// blocking before sending a request into a dead connection.
-		if now.Sub(c.idleAt) > time.Second && !c.alive() {
+		// Every reuse, however short the pause: a byte that arrived while
+		// the connection was idle is either the upstream closing it or an
+		// answer nobody asked for, which would be read as the answer to
+		// this request, perhaps another client's (see putConn).
+		if !c.alive() {
 			c.nc.Close()
 			t.mu.Lock()
 			continue
@@ -167,34 +198,73 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096), key: addr, takenAt: now}, nil
+	c, err := newH1Conn(nc, addr)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.takenAt = now
+	return c, nil
 }
 
-// alive peeks at the socket without blocking: a closed connection reads
-// EOF, an unexpected byte means the upstream is out of step.
+func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
+	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr}
+	c.br = bufio.NewReaderSize(&c.lr, 4096)
+	if sc, ok := nc.(syscall.Conn); ok {
+		var err error
+		if c.rc, err = sc.SyscallConn(); err != nil {
+			return nil, err
+		}
+		c.peekFn = c.peek
+	}
+	return c, nil
+}
+
+// alive peeks at the socket without blocking and reports whether nothing
+// has arrived: a closed connection reads EOF, and any byte is one the
+// upstream sent without being asked.
 func (c *h1Conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	if c.rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	c.quiet = false
+	if c.rc.Read(c.peekFn) != nil {
 		return false
 	}
-	ok = false
-	var buf [1]byte
-	rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
-		return true
-	})
-	return ok
+	return c.quiet
 }
 
+// peek is alive's raw read: one non-blocking MSG_PEEK of a byte. Only
+// "would block" means quiet; data, EOF and errors all mean the connection
+// must not carry another request.
+func (c *h1Conn) peek(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	c.quiet = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
+	return true
+}
+
+// putConn pools c, whose last answer was read to its framed end (a
+// Content-Length read whole, or a chunked body to its terminator; never a
+// body that ends at close, and never an upgrade).
+//
+// Anything after that answer was not asked for: more bytes already
+// buffered (a second response, or a body on an answer to HEAD or a 204 or
+// 304, which http.ReadResponse leaves unread) close the connection here,
+// and bytes that arrive while it is idle close it at the next getConn,
+// whose peek runs on every reuse. Otherwise they would be read as the
+// answer to the next request, which may be another client's: response
+// queue poisoning. What cannot be told apart is bytes that arrive after
+// the next request was sent, which is true of any HTTP/1.1 client
+// (http.Transport's background reader has the same window): the upstream
+// answering that request.
 func (t *h1Transport) putConn(c *h1Conn) {
+	if c.br.Buffered() > 0 {
+		c.nc.Close()
+		return
+	}
 	// The request took microseconds: its start is close enough to its end
 	// for idle bookkeeping measured in seconds, and saves a clock read.
 	c.idleAt = c.takenAt
@@ -252,12 +322,18 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	var resp *http.Response
 	for {
+		// Each head (1xx or final) may take maxHeader bytes from the
+		// socket, as in http.Transport when 1xx answers are passed on.
+		c.lr.n = t.maxHeader
 		var err error
 		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !c.canceled.Load() {
 				return fail(errResponseTimeout)
+			}
+			if c.lr.n <= 0 {
+				return fail(&headerTooBigError{t.maxHeader})
 			}
 			return fail(err)
 		}
@@ -278,6 +354,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 			}
 		}
 	}
+	c.lr.n = math.MaxInt64
 	// Clear the header deadline before the body is read, unless the body
 	// is already buffered whole (the common small API answer): then no
 	// further read happens, and the next request sets its own deadline.
@@ -286,7 +363,10 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	// On the direct path req is the client's request, whose Connection:
 	// close is for the client's connection only (ReverseProxy clears it).
-	reusable := !resp.Close && (d != nil || !req.Close) && resp.StatusCode != http.StatusSwitchingProtocols
+	// A final status below 200 (a 101, or one below 100 that
+	// http.ReadResponse accepts, such as "000") leaves the connection in
+	// no state to reuse, as http.Transport judges.
+	reusable := !resp.Close && (d != nil || !req.Close) && resp.StatusCode >= 200
 	if resp.Body == http.NoBody {
 		if c.stop() && reusable {
 			t.putConn(c)
@@ -311,6 +391,49 @@ func (c *h1Conn) stop() bool {
 		}
 	}
 	return !c.canceled.Load()
+}
+
+// limitedConn is the connection as the bufio.Reader sees it: it reads at
+// most n more bytes, then fails. roundTrip sets n to the header limit while
+// it reads a response head and lifts it for the body, so a head that never
+// ends costs at most the limit in memory (textproto keeps the whole head);
+// the reader lives in h1Conn, so bounding the head allocates nothing.
+type limitedConn struct {
+	nc net.Conn
+	n  int64
+}
+
+func (l *limitedConn) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooBig
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.nc.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// errHeaderTooBig is the read error that stops http.ReadResponse at the
+// limit; roundTrip reports a *headerTooBigError.
+var errHeaderTooBig = errors.New("upstream response head over the limit")
+
+// headerTooBigError reports an upstream response head (status line and
+// header fields) longer than the limit, nginx's "upstream sent too big
+// header".
+type headerTooBigError struct{ limit int64 }
+
+func (e *headerTooBigError) Error() string {
+	return "upstream sent a response head over " + strconv.FormatInt(e.limit, 10) + " bytes"
+}
+
+// headerTooBig reports whether err is an upstream's over-long response
+// head, from h1Transport or the fallback http.Transport (whose error has
+// no type to test).
+func headerTooBig(err error) bool {
+	var e *headerTooBigError
+	return errors.As(err, &e) || strings.Contains(err.Error(), "server response headers exceeded")
 }
 
 var errResponseTimeout = &timeoutError{"timeout awaiting upstream response headers"}

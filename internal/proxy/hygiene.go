@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -110,6 +111,21 @@ func (l *sendListener) Accept() (net.Conn, error) {
 		return &sendConn{TCPConn: tc, d: l.d}, nil
 	}
 	return c, nil
+}
+
+// sendDialer wraps dial so that every write to a connection it makes must
+// make progress within d, as SendTimeoutListener does for accepted ones.
+func sendDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error), d time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d <= 0 || dial == nil {
+		return dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok && err == nil {
+			return &sendConn{TCPConn: tc, d: d}, nil
+		}
+		return c, err
+	}
 }
 
 // sendConn embeds *net.TCPConn so that CloseWrite and SyscallConn stay

@@ -8,6 +8,7 @@ package proxy
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,6 +36,12 @@ type Options struct {
 	// UpstreamConnect and UpstreamResponse bound upstream connects and the
 	// wait for response headers.
 	UpstreamConnect, UpstreamResponse time.Duration
+	// MaxUpstreamHeaderBytes bounds an upstream response's head: the
+	// status line and header fields of the answer, and of each 1xx before
+	// it. A longer head closes the upstream connection and the client gets
+	// 502, so a broken or hostile upstream cannot make the gateway hold an
+	// unbounded header in memory. Zero means DefaultMaxUpstreamHeaderBytes.
+	MaxUpstreamHeaderBytes int
 	// UpstreamTLS is the client config for https upstreams.
 	UpstreamTLS *tls.Config
 	// Observer, when set, is told about every request (metrics).
@@ -43,6 +50,7 @@ type Options struct {
 	// an HTTP/2 client (nginx's send_timeout): a stream whose client stops
 	// reading is reset, and its upstream connection released. HTTP/1.1
 	// connections get the same bound from the listener (SendTimeoutListener).
+	// It also bounds writes to upstreams (nginx's proxy_send_timeout).
 	// Zero means none.
 	Send time.Duration
 	// IdentityHeaders are the identity header names configured on any
@@ -51,6 +59,10 @@ type Options struct {
 	// shared by two sites may trust either site's names.
 	IdentityHeaders []string
 }
+
+// DefaultMaxUpstreamHeaderBytes is the default Options.MaxUpstreamHeaderBytes
+// (config.DefaultMaxUpstreamHeaderBytes).
+const DefaultMaxUpstreamHeaderBytes = 1 << 20
 
 // Observer receives per-request events. Routes are the configured path
 // prefixes ("" when none matched); results of client-certificate checks
@@ -185,8 +197,17 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		if upTLS == nil {
 			upTLS = opts.UpstreamTLS
 		}
-		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse,
-			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, upTLS))
+		maxHeader := int64(opts.MaxUpstreamHeaderBytes)
+		if maxHeader <= 0 {
+			maxHeader = DefaultMaxUpstreamHeaderBytes
+		}
+		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
+			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, upTLS))
+		// An upstream that stops reading a request body is cut off after
+		// Send too (nginx's proxy_send_timeout), instead of pinning the
+		// request and both connections.
+		r.transport.DialContext = sendDialer(r.transport.DialContext, opts.Send)
+		r.transport.fallback.DialContext = sendDialer(r.transport.fallback.DialContext, opts.Send)
 		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
 		if err != nil {
 			return nil, err
@@ -448,6 +469,9 @@ func cutEscapedPrefix(raw string, n int) string {
 // modifyResponse drops the upstream's security headers and request ID so
 // that the site's are the only ones.
 func (s *Site) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode < 100 || resp.StatusCode > 999 {
+		return errBadStatus // net/http's WriteHeader would panic on it
+	}
 	for _, k := range securityHeaderNames {
 		delete(resp.Header, k)
 	}
@@ -465,6 +489,10 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	}
 	return nil
 }
+
+// errBadStatus: http.ReadResponse accepts any three digits ("HTTP/1.1
+// 000"), which no client may be sent.
+var errBadStatus = errors.New("the upstream answered with a status code below 100")
 
 // noSniff: an upstream answer without a Content-Type reaches the client
 // without one. net/http would otherwise guess one from the first bytes
@@ -508,6 +536,8 @@ func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, e
 	}
 	if isTimeout(err) {
 		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
+	} else if headerTooBig(err) {
+		msg = "the upstream sent too big a header"
 	}
 	if obs := s.opts.Observer; obs != nil {
 		obs.UpstreamError(s.name, inf.route, kind)

@@ -70,6 +70,8 @@ func NewSidecar(o SidecarOptions) (*Sidecar, error) {
 		UpstreamResponse: config.DefaultUpstreamResponse,
 		Send:             config.DefaultSend,
 		UpstreamTLS:      o.UpstreamTLS,
+
+		MaxUpstreamHeaderBytes: config.DefaultMaxUpstreamHeaderBytes,
 	})
 	if err != nil {
 		return nil, err

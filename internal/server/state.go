@@ -83,6 +83,8 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 		UpstreamResponse: cfg.Timeouts.UpstreamResponse,
 		UpstreamTLS:      tlspolicy.Client(nil),
 		Send:             cfg.Timeouts.Send,
+
+		MaxUpstreamHeaderBytes: cfg.Limits.MaxUpstreamHeaderBytes,
 	}
 	// Every site strips every identity header name configured anywhere.
 	for _, sc := range cfg.Sites {
