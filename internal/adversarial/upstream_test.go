@@ -125,7 +125,11 @@ func responseQueuePoisoning(t *testing.T, e *env) {
 				} else {
 					b.send(t, fmt.Sprintf("GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", own))
 				}
-				resp, got, err := b.response(t, c.method)
+				bMethod := "GET"
+				if c.method == "POST" {
+					bMethod = "POST"
+				}
+				resp, got, err := b.response(t, bMethod)
 				if err != nil {
 					t.Fatalf("client B request %d: %v", i, err)
 				}
