@@ -183,6 +183,11 @@ var attacks = []attack{
 		Run:       responseQueuePoisoning,
 	},
 	{
+		Name: "odd upstream status lines", Class: classUpstream,
+		Invariant: "whatever status line an upstream sends, the client gets a well-formed final answer (502 for a bad one) and the gateway keeps serving",
+		Run:       oddStatusLines,
+	},
+	{
 		Name: "informational-response flood", Class: classUpstream,
 		Invariant: "an upstream cannot make the gateway relay an unbounded number of 1xx answers to one request",
 		Run:       informationalFlood,

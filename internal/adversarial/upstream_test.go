@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,11 @@ func hostile(c net.Conn, req *rawReq) bool {
 			}
 		}
 		writeEcho(c, req, "")
+	case strings.Contains(target, "/status/"):
+		// /status/<line>: the status line as given (URL-escaped).
+		line, _ := url.PathUnescape(target[strings.Index(target, "/status/")+len("/status/"):])
+		fmt.Fprintf(c, "%s\r\nContent-Length: 3\r\n\r\nodd", line)
+		return false
 	case strings.Contains(target, "/silent"):
 		time.Sleep(3 * time.Second)
 		return false
@@ -239,6 +245,35 @@ func trickledResponse(t *testing.T, e *env) {
 				}
 				if d > 3*time.Second {
 					t.Errorf("STUCK: the answer took %v with timeouts.upstream_response 1s", d.Round(time.Millisecond))
+				}
+			})
+		}
+	}
+}
+
+func oddStatusLines(t *testing.T, e *env) {
+	up := newRawUpstream(t, hostile)
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	lines := []string{"HTTP/1.1 099 Low", "HTTP/1.1 000 Zero", "HTTP/1.1 100 Continue", "HTTP/1.1 101 Switching Protocols",
+		"HTTP/1.1 600 High", "HTTP/1.1 999 Top", "HTTP/1.1 1000 Four", "HTTP/1.1 20 Two", "HTTP/1.1 -20 Neg", "HTTP/1.1 +20 Plus",
+		"HTTP/1.1 2OO Letters", "HTTP/2.0 200 OK", "HTTP/1.1 200", "HTTP/0.9 200 OK", "ICY 200 OK", "HTTP/1.1 200 OK\x00"}
+	for _, proto := range []string{"h1", "h2"} {
+		for _, method := range []string{"GET", "POST"} {
+			t.Run(proto+" "+method, func(t *testing.T) {
+				t.Parallel()
+				c := e.pki.httpClient(g, proto == "h2", nil)
+				for _, l := range lines {
+					var body io.Reader
+					if method == "POST" {
+						body = strings.NewReader("x")
+					}
+					code, _, got := get(t, c, method, "https://a.test/public/status/"+url.PathEscape(l), nil, body)
+					if code < 200 || code > 999 || code == 101 {
+						t.Errorf("upstream status line %q: the client got %d %q", l, code, truncate(got, 80))
+					}
+				}
+				if code, _, got := get(t, c, "GET", "https://a.test/public/after", nil, nil); code != 200 || got != "target=/public/after\n" {
+					t.Errorf("after the odd status lines: %d %q", code, got)
 				}
 			})
 		}
