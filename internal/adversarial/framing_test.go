@@ -37,7 +37,7 @@ var smugglingCases = []struct {
 	{"TE xchunked", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: xchunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
 	{"chunk-size overflow", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000002\r\nab\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
 	{"chunk-size with junk", "POST %[1]s/a HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nab\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
-	{"HTTP/1.0 keep-alive CL+TE", "POST %[1]s/a HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
+	{"HTTP1.0 keep-alive CL+TE", "POST %[1]s/a HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", true},
 	{"GET with body", "GET %[1]s/a HTTP/1.1\r\nHost: a.test\r\nContent-Length: 45\r\n\r\nGET %[1]s/smuggled HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
 }
 
