@@ -183,6 +183,16 @@ var attacks = []attack{
 		Run:       responseQueuePoisoning,
 	},
 	{
+		Name: "non-idempotent requests on a failing connection", Class: classUpstream,
+		Invariant: "a request that is not idempotent reaches the upstream at most once, even when the pooled connection it went out on fails",
+		Run:       noRepeats,
+	},
+	{
+		Name: "responses abandoned by the client", Class: classUpstream,
+		Invariant: "an upstream connection whose response was not read to its end is never reused: the next client gets its own answer",
+		Run:       abandonedResponses,
+	},
+	{
 		Name: "odd upstream status lines", Class: classUpstream,
 		Invariant: "whatever status line an upstream sends, the client gets a well-formed final answer (502 for a bad one) and the gateway keeps serving",
 		Run:       oddStatusLines,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -277,5 +278,110 @@ func oddStatusLines(t *testing.T, e *env) {
 				}
 			})
 		}
+	}
+}
+
+func noRepeats(t *testing.T, e *env) {
+	// An upstream that answers the first request on each connection, then
+	// reads the second and hangs up without answering: the request may
+	// have been acted on.
+	seenOn := map[int]int{}
+	var mu sync.Mutex
+	up := newRawUpstream(t, func(c net.Conn, req *rawReq) bool {
+		mu.Lock()
+		seenOn[req.Conn]++
+		n := seenOn[req.Conn]
+		mu.Unlock()
+		if n == 1 {
+			writeEcho(c, req, "")
+			return true
+		}
+		return false
+	})
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	cases := []struct {
+		name, req string
+		once      bool // must reach the upstream at most once
+	}{
+		// The control: a GET may be repeated, and is, so the connection
+		// failure below is the one the others meet.
+		{"GET", "GET /public/once-0 HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
+		{"POST without body", "POST /public/once-1 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n", true},
+		{"POST with body", "POST /public/once-2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\n\r\nbody", true},
+		{"PATCH", "PATCH /public/once-3 HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n", true},
+		{"POST chunked", "POST /public/once-4 HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n", true},
+		{"POST, Idempotency-Key hidden by Connection", "POST /public/once-5 HTTP/1.1\r\nHost: a.test\r\nIdempotency-Key: k\r\nConnection: Idempotency-Key\r\nContent-Length: 0\r\n\r\n", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// Warm one upstream connection, so the next request goes out
+			// on it as its second.
+			conn := e.pki.rawH1(t, g, "a.test", nil)
+			conn.send(t, "GET /public/warm HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			if _, _, err := conn.response(t, "GET"); err != nil {
+				t.Fatal(err)
+			}
+			conn.send(t, c.req)
+			resp, _, err := conn.response(t, strings.Fields(c.req)[0])
+			target := strings.Fields(c.req)[1]
+			n := 0
+			for _, r := range up.requests() {
+				if r.target() == target {
+					n++
+				}
+			}
+			if c.once && n > 1 {
+				t.Errorf("REPEATED: %s reached the upstream %d times after the connection it went out on failed", strings.Fields(c.req)[0], n)
+			}
+			if n == 0 {
+				t.Errorf("the request never reached the upstream: the attack did not happen")
+			}
+			if err == nil {
+				t.Logf("answered %d after %d upstream attempts", resp.StatusCode, n)
+			}
+		})
+	}
+}
+
+func abandonedResponses(t *testing.T, e *env) {
+	up := newRawUpstream(t, func(c net.Conn, req *rawReq) bool {
+		if strings.Contains(req.target(), "/long") {
+			body := strings.Repeat("L", 4<<20)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Up-Target: %s\r\nContent-Length: %d\r\n\r\n", req.target(), len(body))
+			c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			io.WriteString(c, body)
+			return true
+		}
+		writeEcho(c, req, "")
+		return true
+	})
+	g := startGateway(t, gwConfig("", e.pki.publicInternal("a.test", up.URL)))
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			a := e.pki.rawH1(t, g, "a.test", nil)
+			if method == "POST" {
+				a.send(t, "POST /public/long HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1\r\n\r\nx")
+			} else {
+				a.send(t, "GET /public/long HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			}
+			a.SetReadDeadline(time.Now().Add(ioTimeout))
+			if _, err := http.ReadResponse(a.br, &http.Request{Method: method}); err != nil {
+				t.Fatal(err)
+			}
+			a.Close() // mid-body
+			time.Sleep(100 * time.Millisecond)
+			b := e.pki.rawH1(t, g, "a.test", nil)
+			for i := 0; i < 3; i++ {
+				own := fmt.Sprintf("/public/after-%s-%d", method, i)
+				b.send(t, "GET "+own+" HTTP/1.1\r\nHost: a.test\r\n\r\n")
+				resp, body, err := b.response(t, "GET")
+				if err != nil {
+					t.Fatalf("client B: %v", err)
+				}
+				if resp.Header.Get("X-Up-Target") != own {
+					t.Fatalf("POISONED: client B asked %s and got %d X-Up-Target %q %q", own, resp.StatusCode, resp.Header.Get("X-Up-Target"), truncate(body, 60))
+				}
+			}
+		})
 	}
 }
