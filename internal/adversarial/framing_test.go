@@ -261,10 +261,24 @@ func abortedBodies(t *testing.T, e *env) {
 func stalledBody(t *testing.T, e *env) {
 	up := newRawUpstream(t, nil)
 	g := startGateway(t, gwConfig("timeouts: {body_read: 1s}", e.pki.publicInternal("a.test", up.URL)))
-	for _, proto := range []string{"h1", "h2"} {
+	for _, proto := range []string{"h1", "h2", "h1 refused route"} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
+			if proto == "h1 refused route" {
+				// The gateway answers 403 without reading the body at all.
+				a := e.pki.rawH1(t, g, "a.test", nil)
+				a.send(t, "POST /internal/stall HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\n0123456789")
+				a.SetReadDeadline(time.Now().Add(6 * time.Second))
+				resp, err := http.ReadResponse(a.br, &http.Request{Method: "POST"})
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Errorf("STUCK: a refused request with a stalled body got no answer and its connection stayed open for %v (timeouts.body_read 1s)", time.Since(start).Round(time.Millisecond))
+				} else if err == nil && resp.StatusCode != 403 {
+					t.Errorf("a refused request with a stalled body: %d, want 403", resp.StatusCode)
+				}
+				return
+			}
 			if proto == "h2" {
 				h := e.pki.rawH2(t, g, "a.test", nil)
 				id := h.open(t, [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/public/stall-h2"}, {"content-length", "100"}}, false)
