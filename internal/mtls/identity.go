@@ -176,19 +176,70 @@ func verifyValue(r Result) []string {
 
 func newIdentity(leaf *x509.Certificate) *identity {
 	id := &identity{dn: []string{leaf.Subject.String()}, cert: []string{EscapedPEM(leaf.Raw)}}
+	// The lists are comma-separated: a name must not be able to hold the
+	// separator, or a certificate for "spiffe://evil/x,spiffe://org/pay"
+	// reads as two identities, one it does not hold, to an upstream that
+	// splits the list.
 	if len(leaf.URIs) > 0 {
 		uris := make([]string, len(leaf.URIs))
 		for i, u := range leaf.URIs {
-			uris[i] = u.String()
+			uris[i] = listSafeURI(u.String())
 		}
 		id.uris = []string{strings.Join(uris, ",")}
 	}
-	if len(leaf.DNSNames) > 0 {
-		id.dns = []string{strings.Join(leaf.DNSNames, ",")}
+	var dns []string
+	for _, n := range leaf.DNSNames {
+		if hostChars(n) {
+			dns = append(dns, n)
+		}
+	}
+	if len(dns) > 0 {
+		id.dns = []string{strings.Join(dns, ",")}
 	}
 	sum := sha256.Sum256(leaf.Raw)
 	id.fingerprint = []string{hex.EncodeToString(sum[:])}
 	return id
+}
+
+// listSafeURI percent-encodes in u what could split or end a list entry
+// or a header value: commas, spaces, controls and non-ASCII bytes. %2C and
+// "," are different URIs, so an encoded one never matches the identity
+// whose name it imitates.
+func listSafeURI(u string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if c == ',' || c <= ' ' || c >= 0x7f {
+			if b.Len() == 0 {
+				b.WriteString(u[:i])
+			}
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+		} else if b.Len() > 0 {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return u
+	}
+	return b.String()
+}
+
+// hostChars reports whether a DNS SAN holds only what host names (and
+// wildcards) are made of; others are left out of the identity list.
+func hostChars(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '*') {
+			return false
+		}
+	}
+	return true
 }
 
 // EscapedPEM returns der as PEM, percent-encoded the way nginx encodes

@@ -41,3 +41,10 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// bodyFinished reports whether body, a request body, was read to its end
+// without an error.
+func bodyFinished(body io.ReadCloser) bool {
+	b, ok := body.(*deadlineBody)
+	return ok && b.eof && b.inf.bodyError() == nil
+}

@@ -259,7 +259,9 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 func (s *Site) notForwarded(k string) bool {
 	switch k {
 	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
-		"Host", "Content-Length":
+		"Host", "Content-Length",
+		// Part of an h2c upgrade, which is never relayed (see ServeHTTP).
+		"Http2-Settings":
 		return true
 	}
 	if strings.IndexByte(k, '_') >= 0 || s.idh.Has(k) {

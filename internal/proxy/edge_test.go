@@ -50,6 +50,7 @@ func TestPathNormalisation(t *testing.T) {
 		{target: "/public/a%3Fb", backend: "public", uri: "/public/a%3Fb"},
 		{target: "/public/..;/internal/x", status: 400},
 		{target: "/public;x=1/a", status: 400},
+		{target: "/internal%3B/x", status: 400},
 		{target: "/public/x/..%2finternal/x", status: 400},
 		{target: "/public/a%2Fb", backend: "public", uri: "/public/a%2Fb"},
 		{target: "/internal%2Fx", backend: "internal", uri: "/internal%2Fx"},

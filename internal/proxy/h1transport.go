@@ -321,7 +321,10 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 		c.nc.SetReadDeadline(time.Now().Add(t.responseHeader))
 	}
 	var resp *http.Response
-	for {
+	for n1xx := 0; ; n1xx++ {
+		if n1xx > max1xx {
+			return fail(errTooMany1xx)
+		}
 		// Each head (1xx or final) may take maxHeader bytes from the
 		// socket, as in http.Transport when 1xx answers are passed on.
 		c.lr.n = t.maxHeader
@@ -435,6 +438,14 @@ func headerTooBig(err error) bool {
 	var e *headerTooBigError
 	return errors.As(err, &e) || strings.Contains(err.Error(), "server response headers exceeded")
 }
+
+// max1xx bounds the informational answers passed on per request, as
+// http.Transport bounds them for callers that do not trace them: an
+// upstream sending an endless stream of 103s would otherwise have the
+// gateway relay every one, each under its own header limit.
+const max1xx = 5
+
+var errTooMany1xx = errors.New("the upstream sent too many informational (1xx) answers")
 
 var errResponseTimeout = &timeoutError{"timeout awaiting upstream response headers"}
 

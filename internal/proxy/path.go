@@ -33,7 +33,7 @@ import (
 // because no normalisation the gateway picks matches every upstream:
 //   - a backslash, literal or encoded (%5C): a separator to IIS and some
 //     frameworks, data to the gateway's route match;
-//   - a semicolon: Java servers (Tomcat, Jetty, Spring) cut ";..." path
+//   - a semicolon, literal or encoded (%3B): Java servers (Tomcat, Jetty, Spring) cut ";..." path
 //     parameters off each segment, so "/public/..;/internal" is
 //     "/public/../internal" to them;
 //   - encoded control characters (%00-%1F, %7F): NUL ends a path in C;
@@ -95,6 +95,8 @@ func normalisePath(p string) (clean, refuse string) {
 				switch {
 				case d == '\\':
 					return "", "the path has an encoded backslash (%5C)"
+				case d == ';':
+					return "", "the path has an encoded semicolon (%3B; path parameters are refused)"
 				case d < 0x20 || d == 0x7f:
 					return "", "the path has an encoded control character"
 				}

@@ -6,14 +6,17 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
@@ -299,18 +302,18 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if refuseStatus == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		}
-		writeError(w, refuseStatus, refuse, inf.id)
+		writeError(w, r, refuseStatus, refuse, inf.id)
 		return
 	}
 	if !safeQuery(r.URL.RawQuery) {
 		// HTTP/2 lets a space through in the query, where it would end
 		// the upstream's HTTP/1.1 request target early ("/a?x HTTP/1.1
 		// /admin"). HTTP/1.1 clients get this 400 from net/http itself.
-		writeError(w, http.StatusBadRequest, "the request target has a space or control character", inf.id)
+		writeError(w, r, http.StatusBadRequest, "the request target has a space or control character", inf.id)
 		return
 	}
 	if rt == nil {
-		writeError(w, http.StatusNotFound, "no route for this path", inf.id)
+		writeError(w, r, http.StatusNotFound, "no route for this path", inf.id)
 		return
 	}
 	if s.verifier != nil && r.TLS != nil {
@@ -350,7 +353,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
 	}
-	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+	rt.proxy.ServeHTTP(w, r.WithContext(limit1xx(ctx)))
 }
 
 // setHeaders puts the site's security headers (HTTPS only) and the request
@@ -490,6 +493,22 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// limit1xx bounds the informational answers ReverseProxy passes on for
+// one request (its own trace, composed with this one, relays them): the
+// fallback http.Transport does not bound them for a caller that traces
+// them. h1Transport bounds them itself too.
+func limit1xx(ctx context.Context) context.Context {
+	n := 0
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(int, textproto.MIMEHeader) error {
+			if n++; n > max1xx {
+				return errTooMany1xx
+			}
+			return nil
+		},
+	})
+}
+
 // errBadStatus: http.ReadResponse accepts any three digits ("HTTP/1.1
 // 000"), which no client may be sent.
 var errBadStatus = errors.New("the upstream answered with a status code below 100")
@@ -522,7 +541,7 @@ func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, e
 			status, msg = http.StatusRequestTimeout, "the request body was not sent in time"
 		}
 		s.opts.Log.Info("client request body failed", "site", s.name, "path", inf.path, "request_id", inf.id, "status", status, "err", berr)
-		writeError(w, status, msg, inf.id)
+		writeError(w, r, status, msg, inf.id)
 		return
 	}
 	if r.Context().Err() != nil {
@@ -544,7 +563,7 @@ func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, e
 	}
 	s.opts.Log.Error("upstream error", "site", s.name, "path", inf.path, "upstream", inf.upstream,
 		"request_id", inf.id, "status", status, "err", err)
-	writeError(w, status, msg, inf.id)
+	writeError(w, r, status, msg, inf.id)
 }
 
 // refuseClient answers 403 on a require route: the client certificate is
@@ -556,13 +575,22 @@ func (s *Site) refuseClient(w http.ResponseWriter, r *http.Request, rt *route, r
 	}
 	s.opts.Log.Info("client certificate refused", "site", s.name, "route", rt.path, "reason", res.Reason,
 		"subject", subject, "remote", r.RemoteAddr, "request_id", id)
-	writeError(w, http.StatusForbidden, "client certificate required: "+res.Reason, id)
+	writeError(w, r, http.StatusForbidden, "client certificate required: "+res.Reason, id)
 }
 
 // writeError sends a short JSON error: API clients parse JSON, and the
 // request ID lets an operator find the cause in the log.
-func writeError(w http.ResponseWriter, status int, msg, id string) {
+//
+// When r's body was not read to its end, an HTTP/1.1 answer closes the
+// connection: net/http would otherwise read the rest of the body before
+// sending the answer, with no deadline, so a client that stops sending
+// mid-body (or never sends a body it announced, to a route that refuses
+// it) would hold the connection and get no answer.
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg, id string) {
 	h := w.Header()
+	if r.ProtoMajor == 1 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !bodyFinished(r.Body) {
+		h.Set("Connection", "close")
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
