@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -120,5 +121,58 @@ func BenchmarkH1Peek(b *testing.B) {
 		if !c.alive() {
 			b.Fatal("an idle connection looks dead")
 		}
+	}
+}
+
+// BenchmarkEdgeChecks is the per-request cost of the request-path checks
+// added for issue 13 on a common API request: the method token check,
+// path normalisation (nothing to do for a normal path) and the upgrade
+// filter.
+func BenchmarkEdgeChecks(b *testing.B) {
+	u, _ := url.Parse("/api/v1/orders/123?expand=items")
+	h := http.Header{"Accept": {"application/json"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if checkMethod("GET") != "" || normaliseURL(u) != "" {
+			b.Fatal("refused")
+		}
+		if up := h["Upgrade"]; up != nil && !webSocketUpgrade(up) {
+			b.Fatal("upgrade")
+		}
+	}
+}
+
+// BenchmarkSendConnWrite is what the send timeout adds to a write: a
+// clock read, and a deadline push once a quarter of the timeout passed.
+func BenchmarkSendConnWrite(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 128)
+	for _, tc := range []struct {
+		name string
+		w    io.Writer
+	}{
+		{"plain", c},
+		{"send-timeout", &sendConn{TCPConn: c.(*net.TCPConn), d: time.Minute}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				tc.w.Write(msg)
+			}
+		})
 	}
 }
