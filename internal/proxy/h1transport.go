@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // h1Transport sends requests to plain-HTTP/1.1 upstreams over pooled
@@ -68,14 +69,11 @@ type h1Conn struct {
 	stopCtx  func() bool // stops the context watcher of the current request
 	canceled atomic.Bool // the context watcher fired: the deadline is poisoned
 
-	// rc and peekFn (c.peek) are made once per connection, so that the
-	// check before each reuse allocates nothing; peekBuf and quiet are
-	// peek's scratch space. rc is nil when nc has no file descriptor
-	// (tests wrap connections).
-	rc      syscall.RawConn
-	peekFn  func(fd uintptr) bool
+	// fd is nc's socket, read once when the connection is made, for the
+	// check before each reuse (peek); -1 when nc has no file descriptor
+	// (tests wrap connections). peekBuf is peek's scratch space.
+	fd      int
 	peekBuf [1]byte
-	quiet   bool
 }
 
 func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
@@ -210,12 +208,15 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
 	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr}
 	c.br = bufio.NewReaderSize(&c.lr, 4096)
+	c.fd = -1
 	if sc, ok := nc.(syscall.Conn); ok {
-		var err error
-		if c.rc, err = sc.SyscallConn(); err != nil {
+		rc, err := sc.SyscallConn()
+		if err != nil {
 			return nil, err
 		}
-		c.peekFn = c.peek
+		if err := rc.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -227,23 +228,25 @@ func (c *h1Conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	if c.rc == nil {
+	if c.fd < 0 {
 		return true
 	}
-	c.quiet = false
-	if c.rc.Read(c.peekFn) != nil {
-		return false
-	}
-	return c.quiet
+	return c.peek()
 }
 
 // peek is alive's raw read: one non-blocking MSG_PEEK of a byte. Only
 // "would block" means quiet; data, EOF and errors all mean the connection
 // must not carry another request.
-func (c *h1Conn) peek(fd uintptr) bool {
-	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	c.quiet = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
-	return true
+//
+// It is a raw system call on the descriptor, outside the runtime's poller
+// (no fd lock, no entersyscall): MSG_DONTWAIT keeps it from blocking, and
+// the descriptor cannot be closed under it, because the connection is
+// owned by the caller alone from the moment getConn took it off the idle
+// list (CloseIdleConnections closes only connections still on it).
+func (c *h1Conn) peek() bool {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(c.fd), uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
 }
 
 // putConn pools c, whose last answer was read to its framed end (a
