@@ -56,8 +56,8 @@ type Settings struct {
 	HTTP01    bool           // solve http-01 on the HTTP listener
 	TLSALPN01 bool           // solve tls-alpn-01 on the HTTPS listener
 	Profile   string         // certificate profile to ask for; "" the CA's default
-	// RootsID identifies Roots (its files) so equal settings share one
-	// ACME client; the pool itself cannot be compared.
+	// RootsID identifies Roots (a digest of its certificates) so equal
+	// settings share one ACME client; the pool itself cannot be compared.
 	RootsID string
 }
 

@@ -530,3 +530,42 @@ sites:
 		}
 	}
 }
+
+// TestACMERootsIDFollowsContents: the ACME client is shared by settings
+// with the same RootsID, so a ca_roots file whose certificates change
+// must give another ID (found with issue 13's ticket-key finding: the
+// ID was the file names).
+func TestACMERootsIDFollowsContents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	roots := filepath.Join(dir, "roots.pem")
+	path := filepath.Join(dir, "tlsgate.yaml")
+	os.WriteFile(path, []byte(`acme:
+  directory: https://127.0.0.1:1/dir
+  ca_roots: [`+roots+`]
+sites:
+  - hosts: [roots.example.com]
+    tls: {certificate: {source: acme}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+`), 0o600)
+	id := func(ca *pkitest.CA) string {
+		t.Helper()
+		os.WriteFile(roots, ca.PEM, 0o600)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, errs := ACMESettings(cfg, 0)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return s.RootsID
+	}
+	a, b := pkitest.NewCA(t, "same name"), pkitest.NewCA(t, "same name")
+	if id(a) == id(b) {
+		t.Error("two different CA roots in the same file give the same RootsID: a reload would keep trusting the old one")
+	}
+	if id(a) != id(a) {
+		t.Error("the same roots give different RootsIDs")
+	}
+}

@@ -470,7 +470,7 @@ func (s *Server) Reload() error {
 			next.Storage = cfg.Storage
 		}
 		if next.Timeouts != cfg.Timeouts || next.Limits != cfg.Limits {
-			s.log.Warn("server timeouts and limits change only on restart; routes, sites and certificates were reloaded")
+			s.log.Warn("listener timeouts and limits (read_header, idle, send to clients, shutdown, max_header_bytes) change only on restart; upstream timeouts and limits, body_read, routes, sites and certificates were reloaded")
 		}
 		cfg = next
 	}

@@ -407,6 +407,11 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 	}
 	if len(a.CARoots) > 0 {
 		pool := x509.NewCertPool()
+		// RootsID is the certificates' digest, not the file names: a
+		// reload that changes what a ca_roots file holds must not keep
+		// the ACME client that trusts the old roots (the class of issue
+		// 13's ticket finding).
+		id := sha256.New()
 		for k, f := range a.CARoots {
 			cas, err := certs.LoadCAs(f)
 			if err != nil {
@@ -415,9 +420,11 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 			}
 			for _, c := range cas {
 				pool.AddCert(c)
+				sum := sha256.Sum256(c.Raw)
+				id.Write(sum[:])
 			}
 		}
-		s.Roots, s.RootsID = pool, strings.Join(a.CARoots, "\x00")
+		s.Roots, s.RootsID = pool, hex.EncodeToString(id.Sum(nil))
 	}
 	return s, errs
 }
