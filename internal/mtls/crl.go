@@ -135,6 +135,15 @@ func (s *CRLSet) load(prev *crlSnapshot) (*crlSnapshot, []fileStamp, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("parsing CRL %s: %w", f, err)
 		}
+		for _, e := range crl.Extensions {
+			// RFC 5280, 5.2: a CRL with a critical extension the reader
+			// cannot process must not be used. A full CRL has none; a delta
+			// CRL (delta CRL indicator) or a partitioned one (issuing
+			// distribution point) taken as complete would drop revocations.
+			if e.Critical {
+				return nil, nil, fmt.Errorf("CRL %s has a critical extension %s that tlsgate does not process (a delta or partitioned CRL?): give the CA's full CRL", f, e.Id)
+			}
+		}
 		if time.Now().After(crl.NextUpdate) && !crl.NextUpdate.IsZero() {
 			s.log.Warn("CRL is past its next update: publish a new one", "crl", f, "next_update", crl.NextUpdate)
 		}

@@ -4,10 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
 	"log/slog"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 )
@@ -212,4 +218,31 @@ func TestRevocationAcrossCrossSignedPaths(t *testing.T) {
 	}
 	checkBoth(t, v, ReasonRevoked, kept, inter.Cert)
 	checkBoth(t, v, "", kept, inter.Cert, cross)
+}
+
+// TestCRLCriticalExtension: a CRL with a critical extension tlsgate does
+// not process (here a delta CRL indicator) is refused at load, not taken
+// as the complete list (RFC 5280, 5.2).
+func TestCRLCriticalExtension(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "crit")
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:     big.NewInt(2),
+		ThisUpdate: time.Now().Add(-time.Minute),
+		NextUpdate: time.Now().Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{
+			Id:       asn1.ObjectIdentifier{2, 5, 29, 27}, // deltaCRLIndicator
+			Critical: true,
+			Value:    []byte{0x02, 0x01, 0x01},
+		}},
+	}, ca.Cert, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "delta.crl")
+	os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+	_, err = NewCRLSet([]string{f}, []*x509.Certificate{ca.Cert}, nil, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "critical extension") {
+		t.Fatalf("a delta CRL was accepted as a full one: %v", err)
+	}
 }
