@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,7 @@ type crlSnapshot struct {
 	revoked map[revKey]struct{}      // from CRLs verified at load
 	pending map[string][]*pendingCRL // issuer name -> CRLs whose signer is not configured
 	issuers []string                 // per file: the CRL's issuer name
+	numbers []*big.Int               // per file: the CRL number (nil when absent)
 	entries int                      // revoked serials, for the log
 }
 
@@ -147,7 +149,16 @@ func (s *CRLSet) load(prev *crlSnapshot) (*crlSnapshot, []fileStamp, error) {
 		if time.Now().After(crl.NextUpdate) && !crl.NextUpdate.IsZero() {
 			s.log.Warn("CRL is past its next update: publish a new one", "crl", f, "next_update", crl.NextUpdate)
 		}
+		// An older CRL of the same issuer put back in place of a newer
+		// one (a restored backup, or an attacker with write access to a
+		// mirror) would silently un-revoke certificates: refused, and the
+		// newer list stays in force.
+		if prev != nil && i < len(prev.numbers) && prev.numbers[i] != nil && crl.Number != nil &&
+			prev.issuers[i] == string(crl.RawIssuer) && crl.Number.Cmp(prev.numbers[i]) < 0 {
+			return nil, nil, fmt.Errorf("CRL %s is number %v, older than number %v in force: refusing to roll revocations back", f, crl.Number, prev.numbers[i])
+		}
 		snap.issuers = append(snap.issuers, string(crl.RawIssuer))
+		snap.numbers = append(snap.numbers, crl.Number)
 		serials := map[string]struct{}{}
 		for _, e := range crl.RevokedCertificateEntries {
 			serials[string(e.SerialNumber.Bytes())] = struct{}{}

@@ -246,3 +246,38 @@ func TestCRLCriticalExtension(t *testing.T) {
 		t.Fatalf("a delta CRL was accepted as a full one: %v", err)
 	}
 }
+
+// TestCRLRollbackRefused: a CRL file replaced by an older CRL of the same
+// issuer (a lower CRL number) is refused on reload; the newer list stays.
+func TestCRLRollbackRefused(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "rollback")
+	crl := func(number int64, serials ...int64) []byte {
+		var entries []x509.RevocationListEntry
+		for _, s := range serials {
+			entries = append(entries, x509.RevocationListEntry{SerialNumber: big.NewInt(s), RevocationTime: time.Now().Add(-time.Minute)})
+		}
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+			Number: big.NewInt(number), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour),
+			RevokedCertificateEntries: entries,
+		}, ca.Cert, ca.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+	}
+	f := filepath.Join(t.TempDir(), "ca.crl")
+	os.WriteFile(f, crl(7, 42), 0o644)
+	s, err := NewCRLSet([]string{f}, []*x509.Certificate{ca.Cert}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(f, crl(6), 0o644) // the older list, without serial 42
+	if _, _, err := s.load(s.snap.Load()); err == nil || !strings.Contains(err.Error(), "older than number 7") {
+		t.Fatalf("an older CRL replaced a newer one: %v", err)
+	}
+	os.WriteFile(f, crl(8, 42, 43), 0o644)
+	if _, _, err := s.load(s.snap.Load()); err != nil {
+		t.Fatalf("a newer CRL was refused: %v", err)
+	}
+}
