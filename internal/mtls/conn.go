@@ -17,7 +17,7 @@ type connState struct {
 	v     *Verifier
 	raw   []byte // the leaf the cached result is for
 	res   Result
-	until time.Time // the cached result holds until the leaf expires
+	until time.Time // the cached result holds until a certificate of its chain expires
 }
 
 type connKey struct{}
@@ -48,6 +48,11 @@ func (v *Verifier) Check(ctx context.Context, certs []*x509.Certificate) Result 
 			cs.res.ident = newIdentity(cs.res.Leaf)
 		}
 		cs.until = certs[0].NotAfter
+		if cs.res.OK && cs.res.until.Before(cs.until) {
+			// An intermediate (or the root) expires first: verify again
+			// then, rather than admit the leaf on a chain no longer valid.
+			cs.until = cs.res.until
+		}
 		if now.Before(certs[0].NotBefore) {
 			cs.until = certs[0].NotBefore // re-check once it becomes valid
 		}

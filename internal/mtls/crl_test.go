@@ -2,6 +2,8 @@ package mtls
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -279,5 +281,41 @@ func TestCRLRollbackRefused(t *testing.T) {
 	os.WriteFile(f, crl(8, 42, 43), 0o644)
 	if _, _, err := s.load(s.snap.Load()); err != nil {
 		t.Fatalf("a newer CRL was refused: %v", err)
+	}
+}
+
+// TestCachedVerificationEndsWithIntermediate: a connection's cached
+// verification holds only until the first certificate of the chain
+// expires, not until the leaf does: a leaf under an intermediate that
+// expires mid-connection is refused from then on.
+func TestCachedVerificationEndsWithIntermediate(t *testing.T) {
+	t.Parallel()
+	root := pkitest.NewCA(t, "root")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "short-lived intermediate"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(1500 * time.Millisecond),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root.Cert, key.Public(), root.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	icert, _ := x509.ParseCertificate(der)
+	inter := &pkitest.CA{Cert: icert, Key: key}
+	leaf := inter.Issue(t, pkitest.Leaf{Names: []string{"client"}, Client: true}).Leaf
+	v := NewVerifier([]*x509.Certificate{root.Cert}, nil)
+	ctx := WithConn(context.Background())
+	chain := []*x509.Certificate{leaf, icert}
+	if r := v.Check(ctx, chain); !r.OK {
+		t.Fatalf("first check: %s", r.Reason)
+	}
+	time.Sleep(time.Until(icert.NotAfter.Add(1100 * time.Millisecond))) // NotAfter has second precision
+	if r := v.Check(ctx, chain); r.OK {
+		t.Fatal("a leaf under an expired intermediate was admitted from the connection's cache")
 	}
 }

@@ -55,6 +55,10 @@ type Result struct {
 
 	ident  *identity // header values, computed once per connection
 	chains [][]link  // the verified chains, for the revocation check
+	// until is when the verification stops holding: the latest, over the
+	// verified chains, of the earliest NotAfter on each (an intermediate
+	// may expire before the leaf). Zero unless OK.
+	until time.Time
 }
 
 // identity holds the header values of a verified leaf, ready to share:
@@ -129,6 +133,17 @@ func (v *Verifier) chain(certs []*x509.Certificate, now time.Time) Result {
 	})
 	if err == nil {
 		r := Result{Leaf: leaf, OK: true}
+		for _, ch := range chains {
+			end := ch[0].NotAfter
+			for _, c := range ch[1:] {
+				if c.NotAfter.Before(end) {
+					end = c.NotAfter
+				}
+			}
+			if end.After(r.until) {
+				r.until = end
+			}
+		}
 		if v.crls != nil {
 			r.chains = v.links(chains)
 		}
