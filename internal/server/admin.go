@@ -31,7 +31,15 @@ func (s *Server) adminServer(errLog *log.Logger) *http.Server {
 	mux.Handle("/", status.Handler(s.snapshot))
 	cfg := s.cfg.Load()
 	return &http.Server{
-		Handler:           newHostGuard(mux, cfg.Admin.Listen, cfg.Admin.Hosts, "add it to admin.hosts in the config"),
+		Handler: newHostGuard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Every admin answer, /metrics and /healthz too: no content
+			// sniffing, no referrer, no framing.
+			h := w.Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Frame-Options", "DENY")
+			mux.ServeHTTP(w, r)
+		}), cfg.Admin.Listen, cfg.Admin.Hosts, "add it to admin.hosts in the config"),
 		ReadHeaderTimeout: cfg.Timeouts.ReadHeader,
 		IdleTimeout:       cfg.Timeouts.Idle,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
