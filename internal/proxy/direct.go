@@ -258,10 +258,21 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 // trusted header.
 func (s *Site) notForwarded(k string) bool {
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id",
-		"Host", "Content-Length",
+	case "Forwarded", "X-Request-Id", "Host", "Content-Length",
 		// Part of an h2c upgrade, which is never relayed (see ServeHTTP).
-		"Http2-Settings":
+		"Http2-Settings",
+		// The client address nginx's realip module and many apps trust,
+		// and path overrides that Symfony, Zend and IIS URL Rewrite take
+		// instead of the request line: a public route's request would be
+		// served as another path.
+		"X-Real-Ip", "X-Original-Url", "X-Rewrite-Url":
+		return true
+	}
+	if strings.HasPrefix(k, "X-Forwarded-") {
+		// The whole family: For, Host and Proto are the gateway's own;
+		// Prefix, Port, Ssl, Scheme, Server and the rest are trusted by
+		// frameworks (Spring's ForwardedHeaderFilter, Rails) for the
+		// scheme, port and base path of the request.
 		return true
 	}
 	if strings.IndexByte(k, '_') >= 0 || s.idh.Has(k) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -458,5 +459,101 @@ func TestUpstreamSendTimeout(t *testing.T) {
 	}
 	if err := <-readErr; err != nil && isTimeout(err) {
 		t.Errorf("the upstream connection is still open: %v", err)
+	}
+}
+
+// TestStripPrefixStaysInBase (found in review): on a route without a
+// trailing slash, stripping the prefix inside a segment ("/api.." on
+// /api) must not hand the upstream a dot segment that climbs out of its
+// base path; such paths are refused, on both proxy paths.
+func TestStripPrefixStaysInBase(t *testing.T) {
+	t.Parallel()
+	up := echoBackend(t, "up")
+	s := newTestSite(t, nil, RouteConfig{Path: "/api", Upstreams: []string{up.URL + "/tenant-a/"}, StripPrefix: true})
+	for _, m := range []string{"GET", "POST"} {
+		for _, target := range []string{"/api..", "/api../admin/secret", "/api.%2e/admin", "/api..%2Fadmin", "/api.", "/api./x"} {
+			r := httptest.NewRequest(m, "https://example.com/", strings.NewReader("x"))
+			r.URL = mustParseTarget(t, target)
+			if resp := serve(s, r); resp.StatusCode != http.StatusBadRequest {
+				body, _ := io.ReadAll(resp.Body)
+				t.Errorf("%s %s: %d %s, want 400", m, target, resp.StatusCode, body)
+			}
+		}
+		for target, want := range map[string]string{"/api": "/tenant-a/", "/api/x": "/tenant-a/x", "/api/a%2Fb": "/tenant-a/a%2Fb", "/apix": "/tenant-a/x"} {
+			r := httptest.NewRequest(m, "https://example.com/", strings.NewReader("x"))
+			r.URL = mustParseTarget(t, target)
+			if got := decodeSeen(t, serve(s, r)); got.URI != want {
+				t.Errorf("%s %s: upstream got %q, want %q", m, target, got.URI, want)
+			}
+		}
+	}
+	if n := up.hits.Load(); n != 8 {
+		t.Errorf("the upstream got %d requests, want the 8 accepted ones", n)
+	}
+}
+
+// TestSendTimeoutIdleStream (found in review): the send timeout runs only
+// while a write is blocked. A streamed answer whose upstream is quiet for
+// longer than it, to a client that reads all the time, is not cut, over
+// HTTP/2 or HTTP/1.1.
+func TestSendTimeoutIdleStream(t *testing.T) {
+	t.Parallel()
+	up := handlerBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		time.Sleep(700 * time.Millisecond) // a quiet upstream, longer than Send
+		io.WriteString(w, "data: two\n\n")
+	})
+	opts := testOptions()
+	opts.Send = 300 * time.Millisecond
+	s := newTestSite(t, opts, RouteConfig{Path: "/", Upstreams: []string{up.URL}})
+	front := httptest.NewUnstartedServer(s)
+	front.EnableHTTP2 = true
+	front.Listener = SendTimeoutListener(front.Listener, opts.Send)
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	for _, proto := range []string{"h2", "http/1.1"} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{proto}}, ForceAttemptHTTP2: proto == "h2"}
+		if proto != "h2" {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		resp, err := c.Get(front.URL + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if err != nil || string(body) != "data: one\n\ndata: two\n\n" || (proto == "h2") != (resp.ProtoMajor == 2) {
+			t.Errorf("%s (%s): a client reading all the time lost the stream: body %q, err %v", proto, resp.Proto, body, err)
+		}
+	}
+}
+
+// TestForwardedFamilyDropped (found in review): no client-set header of
+// the X-Forwarded-* family, X-Real-IP or a path override (X-Original-URL,
+// X-Rewrite-URL) reaches an upstream, on either path.
+func TestForwardedFamilyDropped(t *testing.T) {
+	t.Parallel()
+	up := echoBackend(t, "up")
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{up.URL}})
+	for _, m := range []string{"GET", "POST"} {
+		r := httptest.NewRequest(m, "/x", strings.NewReader("x"))
+		if m == "GET" {
+			r = httptest.NewRequest(m, "/x", nil)
+		}
+		r.RemoteAddr = "203.0.113.7:50000"
+		for _, k := range []string{"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+			"X-Forwarded-Server", "X-Forwarded-Proto", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url", "Forwarded"} {
+			r.Header.Set(k, "forged")
+		}
+		got := decodeSeen(t, serve(s, r))
+		for k, v := range got.Header {
+			if slices.Contains(v, "forged") {
+				t.Errorf("%s: the client's %s: %q reached the upstream", m, k, v)
+			}
+		}
 	}
 }

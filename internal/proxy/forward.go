@@ -34,9 +34,11 @@ func (t trustSet) contains(remoteAddr string) bool {
 }
 
 // setForwarded sets X-Forwarded-For/-Host/-Proto on the outbound request.
-// httputil.ReverseProxy has already removed every incoming Forwarded and
-// X-Forwarded-* header; a chain from a trusted proxy is restored and
-// extended, anything else a client sent is gone.
+// httputil.ReverseProxy has already removed the incoming Forwarded and
+// X-Forwarded-For/-Host/-Proto headers, and rewrite every other client
+// header notForwarded names (all of X-Forwarded-*, X-Real-Ip, path
+// overrides); a chain from a trusted proxy is restored and extended,
+// anything else a client sent is gone.
 func (s *Site) setForwarded(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	if xff, ok := s.forwardedFor(pr.In); ok {

@@ -175,7 +175,7 @@ func FuzzForwardedHeaders(f *testing.F) {
 // the route the decoded path selects, with the prefix stripped and the
 // base path added.
 func FuzzRoutePath(f *testing.F) {
-	for _, s := range []string{"/", "/api", "/api/", "/api/x", "/api%2Fx", "/%61pi/a%2Fb", "/api/a%2Fb?q=1", "/apix", "/base/%2F%2F", "/api/%2e%2e/x", "/api//x", "/%2F", "/api/%25", "/?%", "/api?a=1&b=%zz", "/raw%2Fx", "/r%61w/a%2Fb"} {
+	for _, s := range []string{"/base..", "/base../x", "/base.%2e/x", "/", "/api", "/api/", "/api/x", "/api%2Fx", "/%61pi/a%2Fb", "/api/a%2Fb?q=1", "/apix", "/base/%2F%2F", "/api/%2e%2e/x", "/api//x", "/%2F", "/api/%25", "/?%", "/api?a=1&b=%zz", "/raw%2Fx", "/r%61w/a%2Fb"} {
 		f.Add(s)
 	}
 	cs := newCaptureSite(f, nil,
@@ -207,8 +207,21 @@ func FuzzRoutePath(f *testing.F) {
 			}
 			return
 		}
+		if rt.strip && !rt.strippedNormal(&norm) {
+			if out != nil {
+				t.Fatalf("%q leaves a dot segment once %s is stripped, but was sent", target, rt.path)
+			}
+			return
+		}
 		if out == nil {
 			t.Fatalf("%q was not sent", target)
+		}
+		// Whatever the route did to it, the upstream never gets a dot
+		// segment: it could climb out of the upstream's base path.
+		for seg := range strings.SplitSeq(out.URL.Path, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("%q sent with a dot segment: %q", target, out.URL.Path)
+			}
 		}
 		uri := out.URL.RequestURI()
 		if !strings.HasPrefix(uri, "/") {

@@ -322,6 +322,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	if t.responseHeader > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(t.responseHeader))
+		c.repoison()
 	}
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
@@ -366,6 +367,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	// further read happens, and the next request sets its own deadline.
 	if t.responseHeader > 0 && (resp.ContentLength < 0 || int64(c.br.Buffered()) < resp.ContentLength) {
 		c.nc.SetReadDeadline(time.Time{})
+		c.repoison()
 	}
 	// On the direct path req is the client's request, whose Connection:
 	// close is for the client's connection only (ReverseProxy clears it).
@@ -383,6 +385,16 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 	}
 	resp.Body = &h1Body{rc: resp.Body, c: c, t: t, reusable: reusable}
 	return resp, nil
+}
+
+// repoison puts the cancelled deadline back after a deadline was set: the
+// context watcher sets canceled before it poisons the deadline, so if it
+// ran before this call's deadline replaced the poison, canceled is seen
+// here; if it runs after, its poison wins.
+func (c *h1Conn) repoison() {
+	if c.canceled.Load() {
+		c.nc.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // stop ends the context watcher and reports whether the connection is

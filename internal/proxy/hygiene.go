@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,26 +57,71 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// sendWriter bounds the time between successful writes of an answer to an
-// HTTP/2 client: before a write, the stream's write deadline is pushed to
-// d from now, so a client that stops reading (a zero flow-control window)
-// gets its stream reset after d, the handler's write fails, and the
-// upstream connection is released. Pushing the deadline costs a message to
-// the connection's goroutine, so it is pushed again only once a quarter of
-// d has passed: the bound between writes is then between 3/4 d and d.
+// sendWriter bounds how long one write (or flush) of an answer to an
+// HTTP/2 client may block: a client that keeps a stream's flow-control
+// window shut gets the stream reset after d, the handler's write fails,
+// and the upstream connection is released. The bound runs only while a
+// write is pending, as nginx's send_timeout does: a streamed answer whose
+// upstream pauses longer than d between two events is not cut.
+//
+// The clock is a timer armed around each write; when it fires it sets a
+// write deadline in the past, which resets the stream at once. finish,
+// deferred by the handler, flushes what is buffered under the same bound
+// and disarms the timer for good before the server recycles the stream's
+// writer.
 type sendWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
 	d     time.Duration
-	armed time.Time
+	timer *time.Timer // only the handler's goroutine arms and stops it
+
+	mu   sync.Mutex // guards done against a timer that fires as the handler ends
+	done bool
+}
+
+func (w *sendWriter) arm() {
+	if w.timer == nil {
+		w.timer = time.AfterFunc(w.d, w.expire)
+		return
+	}
+	w.timer.Reset(w.d)
+}
+
+func (w *sendWriter) expire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		_ = w.rc.SetWriteDeadline(time.Unix(1, 0)) // in the past: the stream is reset now
+	}
 }
 
 func (w *sendWriter) Write(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(w.armed) > w.d/4 {
-		w.armed = now
-		_ = w.rc.SetWriteDeadline(now.Add(w.d)) // unsupported writers: no deadline
+	w.arm()
+	n, err := w.ResponseWriter.Write(p)
+	w.timer.Stop()
+	return n, err
+}
+
+// FlushError flushes under the same bound: HTTP/2 data waits for the
+// flow-control window here as much as in Write.
+func (w *sendWriter) FlushError() error {
+	w.arm()
+	err := w.rc.Flush()
+	w.timer.Stop()
+	return err
+}
+
+// finish ends the bound for good; the handler defers it.
+func (w *sendWriter) finish() {
+	if w.timer != nil {
+		_ = w.FlushError()
 	}
-	return w.ResponseWriter.Write(p)
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
@@ -132,25 +178,36 @@ func sendDialer(dial func(ctx context.Context, network, addr string) (net.Conn, 
 // visible to crypto/tls and net/http.
 type sendConn struct {
 	*net.TCPConn
-	d     time.Duration
-	armed atomic.Int64 // unix nanos of the last deadline push; 0 = push on the next write
+	d        time.Duration
+	armed    atomic.Int64 // unix nanos of the last deadline push; 0 = push on the next write
+	poisoned atomic.Bool  // a deadline in the past was set (a cancellation): never push it forward
 }
 
 func (c *sendConn) Write(p []byte) (int, error) {
-	if now := time.Now(); now.UnixNano()-c.armed.Load() > int64(c.d/4) {
+	if now := time.Now(); now.UnixNano()-c.armed.Load() > int64(c.d/4) && !c.poisoned.Load() {
 		c.armed.Store(now.UnixNano())
 		c.TCPConn.SetWriteDeadline(now.Add(c.d))
+		if c.poisoned.Load() { // set while we pushed: put the poison back
+			c.TCPConn.SetWriteDeadline(time.Unix(1, 0))
+		}
 	}
 	return c.TCPConn.Write(p)
 }
 
 // SetWriteDeadline lets a deadline set by crypto/tls or net/http (such as
-// the 5 s bound on sending close_notify) stand until d/4 has passed.
+// the 5 s bound on sending close_notify) stand until d/4 has passed, and
+// one in the past (a cancellation) stand for good.
 func (c *sendConn) SetWriteDeadline(t time.Time) error {
-	if t.IsZero() {
+	now := time.Now()
+	switch {
+	case t.IsZero():
+		c.poisoned.Store(false)
 		c.armed.Store(0)
-	} else {
-		c.armed.Store(time.Now().UnixNano())
+	case t.Before(now):
+		c.poisoned.Store(true)
+	default:
+		c.poisoned.Store(false)
+		c.armed.Store(now.UnixNano())
 	}
 	return c.TCPConn.SetWriteDeadline(t)
 }

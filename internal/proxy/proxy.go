@@ -316,6 +316,13 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "no route for this path", inf.id)
 		return
 	}
+	if rt.strip && !rt.strippedNormal(r.URL) {
+		// A prefix without a trailing slash cut inside a segment can leave
+		// a dot segment ("/api.." on route /api is ".."), which would
+		// climb out of the upstream's base path.
+		writeError(w, r, http.StatusBadRequest, "the request path is refused: it does not continue the route's prefix with a path segment", inf.id)
+		return
+	}
 	if s.verifier != nil && r.TLS != nil {
 		res := s.verifier.Check(r.Context(), r.TLS.PeerCertificates)
 		if rt.mode == mtls.Require {
@@ -345,7 +352,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		delete(r.Header, "Upgrade")
 	}
 	if s.opts.Send > 0 && r.ProtoMajor == 2 {
-		w = &sendWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: s.opts.Send}
+		sw := &sendWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: s.opts.Send}
+		defer sw.finish()
+		w = sw
 	}
 	if s.serveDirect(w, r, rt, inf) {
 		return
@@ -429,6 +438,23 @@ func (r *route) upstreamPath(u *url.URL) (path, raw string) {
 		}
 	}
 	return path, raw
+}
+
+// strippedNormal reports whether the path u gives the upstream once the
+// route's prefix is stripped is still in normal form (see normalisePath).
+// The client's path is; cutting the prefix inside a segment is the only
+// way to make it not so.
+func (r *route) strippedNormal(u *url.URL) bool {
+	path, raw := r.upstreamPath(u)
+	esc := raw
+	if esc == "" {
+		esc = (&url.URL{Path: path}).EscapedPath()
+	}
+	if !pathNeedsWork(esc) {
+		return true
+	}
+	clean, why := normalisePath(esc)
+	return why == "" && clean == esc
 }
 
 // safeQuery reports whether a raw query can go into a request line as it
