@@ -565,7 +565,7 @@ sites:
 	if id(a) == id(b) {
 		t.Error("two different CA roots in the same file give the same RootsID: a reload would keep trusting the old one")
 	}
-	if id(a) != id(a) {
+	if first, again := id(a), id(a); first != again {
 		t.Error("the same roots give different RootsIDs")
 	}
 }
