@@ -436,7 +436,14 @@ func FuzzDirect(f *testing.F) {
 		if _, err := http.ReadRequest(bufio.NewReader(strings.NewReader(request + "Host: h\r\n\r\n"))); err != nil {
 			return
 		}
-		if _, err := http.ReadResponse(bufio.NewReader(strings.NewReader(reply)), nil); err != nil {
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(reply)), &http.Request{Method: method})
+		if err != nil {
+			return
+		}
+		if method != "HEAD" && resp.ContentLength != 2 {
+			// The header value ended the head early (a bare LF, say):
+			// the answer would be read until a close the raw upstream
+			// never sends, and the exchange would hang, not differ.
 			return
 		}
 		if strings.EqualFold(respName, "Connection") || strings.EqualFold(respName, "Transfer-Encoding") || strings.EqualFold(respName, "Content-Length") {
