@@ -352,7 +352,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		delete(r.Header, "Upgrade")
 	}
 	if s.opts.Send > 0 && r.ProtoMajor == 2 {
-		sw := &sendWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: s.opts.Send}
+		sw := newSendWriter(w, s.opts.Send)
 		defer sw.finish()
 		w = sw
 	}
