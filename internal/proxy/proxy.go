@@ -362,7 +362,13 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
 	}
-	rt.proxy.ServeHTTP(w, r.WithContext(limit1xx(ctx)))
+	var rctx context.Context = ctx
+	if !rt.direct || r.Header["Upgrade"] != nil {
+		// The fallback http.Transport may carry it: bound its 1xx relay
+		// (h1Transport bounds its own, without a trace).
+		rctx = limit1xx(ctx)
+	}
+	rt.proxy.ServeHTTP(w, r.WithContext(rctx))
 }
 
 // setHeaders puts the site's security headers (HTTPS only) and the request
@@ -522,7 +528,8 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 // limit1xx bounds the informational answers ReverseProxy passes on for
 // one request (its own trace, composed with this one, relays them): the
 // fallback http.Transport does not bound them for a caller that traces
-// them. h1Transport bounds them itself too.
+// them. h1Transport bounds them itself, so only requests that may go to
+// the fallback (https upstreams, upgrades) need it.
 func limit1xx(ctx context.Context) context.Context {
 	n := 0
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
