@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -16,8 +17,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
-	"github.com/tlsgate/tlsgate/internal/datadir"
-	"github.com/tlsgate/tlsgate/internal/server"
+	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/storage"
 )
 
@@ -75,7 +75,15 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	store := storage.NewFile(datadir.ACME(datadir.Resolve(cfg.DataDir)))
+	// The store the gateway uses (plan.StorageOf): the fleet's etcd when
+	// storage.etcd is set, else the data dir.
+	store, cluster, err := plan.StorageOf(cfg).Open(cfg, "tlsgate-certs", slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if cluster != nil {
+		defer cluster.Close()
+	}
 	if sub == "list" {
 		if len(pos) > 0 {
 			return usagef("certs list takes no arguments, got %q", pos)
@@ -213,7 +221,7 @@ func certsRenew(ctx context.Context, cfg *config.Config, store storage.Storage, 
 	if src := cfg.Sites[site].TLS.Certificate.Source; src != config.SourceACME {
 		return fmt.Errorf("%s's certificate source is %s, not acme: only ACME certificates are renewed by tlsgate certs renew", name, src)
 	}
-	settings, errs := server.ACMESettings(cfg, site)
+	settings, errs := plan.ACMESettings(cfg, site)
 	if len(errs) > 0 {
 		return errs[0]
 	}

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/tlsgate/tlsgate/internal/config"
-	"github.com/tlsgate/tlsgate/internal/server"
+	"github.com/tlsgate/tlsgate/internal/plan"
 )
 
 const configUsage = `Usage:
@@ -59,7 +59,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if sub == "explain" {
-		routes, err := server.Explain(cfg)
+		routes, err := plan.Explain(cfg)
 		if err != nil {
 			return err
 		}
@@ -75,7 +75,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return tw.Flush()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := server.Check(cfg, log); err != nil {
+	if err := plan.Check(cfg, log); err != nil {
 		return err
 	}
 	routes := 0

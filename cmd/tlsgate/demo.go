@@ -6,19 +6,17 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"github.com/tlsgate/tlsgate"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/demoapi"
-	"github.com/tlsgate/tlsgate/internal/server"
 )
 
 const demoUsage = `Usage: tlsgate demo [flags]
@@ -89,19 +87,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	return runGateway(ctx, cfg, server.Options{Log: log}, func(srv *server.Server) error {
-		auth, err := srv.CA()
+	gw, err := inMemoryConfig("the demo's config", cfg)
+	if err != nil {
+		return err
+	}
+	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, func(srv *tlsgate.Server) error {
+		_, root, err := srv.LocalCA()
 		if err != nil {
 			return err
 		}
-		port := srv.HTTPSAddr().(*net.TCPAddr).Port
-		root := auth.RootPath()
+		addrs := srv.Addrs()
+		port := addrs.HTTPS.(*net.TCPAddr).Port
 		fmt.Fprintf(stdout, "\ntlsgate demo: a demo API behind the gateway.\n\n")
 		fmt.Fprintf(stdout, "  HTTPS  https://localhost:%d  (TLS 1.2/1.3, HTTP/2, HSTS)\n", port)
-		if a := srv.HTTPAddr(); a != nil {
+		if a := addrs.HTTP; a != nil {
 			fmt.Fprintf(stdout, "  HTTP   http://localhost:%d   (redirects to HTTPS)\n", a.(*net.TCPAddr).Port)
 		}
-		certFile, keyFile, err := demoClientCert(auth, filepath.Join(datadir.Resolve(*dataDir), "demo"))
+		certFile, keyFile, err := demoClientCert(srv, filepath.Join(datadir.Resolve(*dataDir), "demo"))
 		if err != nil {
 			return err
 		}
@@ -111,10 +113,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "  curl --cacert %s --cert %s --key %s https://localhost:%d/internal/payments\n", root, certFile, keyFile, port)
 		fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d/internal/payments   (403: no client certificate)\n", root, port)
-		if a := srv.HTTPAddr(); a != nil {
+		if a := addrs.HTTP; a != nil {
 			fmt.Fprintf(stdout, "  curl -i http://localhost:%d/api/health\n", a.(*net.TCPAddr).Port)
 		}
-		if a := srv.AdminAddr(); a != nil {
+		if a := addrs.Admin; a != nil {
 			fmt.Fprintf(stdout, "\nStatus page: http://%s/   Prometheus metrics: http://%s/metrics\n", a, a)
 		}
 		fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n\n")
@@ -124,22 +126,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // demoClientCert returns a client certificate from the local CA for the
 // demo's mTLS route, issuing one when there is none with a day left.
-func demoClientCert(auth *ca.Authority, dir string) (certFile, keyFile string, err error) {
+func demoClientCert(srv *tlsgate.Server, dir string) (certFile, keyFile string, err error) {
 	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	root, _, err := srv.LocalCA()
+	if err != nil {
+		return "", "", err
+	}
 	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
-		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: auth.Pool(), Intermediates: intermediates(auth),
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(root)
+		for _, der := range c.Certificate[1:] {
+			if ic, err := x509.ParseCertificate(der); err == nil {
+				inter.AddCert(ic)
+			}
+		}
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
 			return certFile, keyFile, nil
 		}
 	}
-	spiffe, _ := url.Parse("spiffe://tlsgate.demo/client")
-	cert, err := auth.Issue(ca.Leaf{Names: []string{"demo-client"}, Client: true, URIs: []*url.URL{spiffe}, Validity: 30 * 24 * time.Hour})
+	chain, key, err := srv.IssueClientCert("demo-client", []string{"spiffe://tlsgate.demo/client"}, 30*24*time.Hour)
 	if err != nil {
 		return "", "", fmt.Errorf("issuing the demo client certificate: %w", err)
-	}
-	chain, key, err := ca.EncodePEM(cert)
-	if err != nil {
-		return "", "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
@@ -148,10 +156,4 @@ func demoClientCert(auth *ca.Authority, dir string) (certFile, keyFile string, e
 		return "", "", err
 	}
 	return certFile, keyFile, writeOutput(certFile, chain, 0o644)
-}
-
-func intermediates(auth *ca.Authority) *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AppendCertsFromPEM(auth.IntermediatePEM())
-	return p
 }

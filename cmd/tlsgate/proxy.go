@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tlsgate/tlsgate"
 	"io"
 	"log/slog"
 	"net"
@@ -126,14 +127,18 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return runGateway(ctx, cfg, server.Options{Log: log}, func(srv *server.Server) error {
-		fmt.Fprintf(stdout, "tlsgate: proxying https://%s -> %s\n", displayAddr(cfg.Sites[0].Hosts[0], srv.HTTPSAddr()), strings.Join(to, ", "))
+	gw, err := inMemoryConfig("the proxy's flags", cfg)
+	if err != nil {
+		return err
+	}
+	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, func(srv *tlsgate.Server) error {
+		fmt.Fprintf(stdout, "tlsgate: proxying https://%s -> %s\n", displayAddr(cfg.Sites[0].Hosts[0], srv.Addrs().HTTPS), strings.Join(to, ", "))
 		if cfg.Sites[0].TLS.Certificate.Source == config.SourceInternal {
-			auth, err := srv.CA()
+			_, root, err := srv.LocalCA()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "tlsgate: certificate from the local CA; trust %s\n", auth.RootPath())
+			fmt.Fprintf(stdout, "tlsgate: certificate from the local CA; trust %s\n", root)
 		}
 		return nil
 	})

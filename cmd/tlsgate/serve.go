@@ -6,13 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
 
+	"github.com/tlsgate/tlsgate"
 	"github.com/tlsgate/tlsgate/internal/config"
-	"github.com/tlsgate/tlsgate/internal/server"
+	"go.yaml.in/yaml/v3"
 )
 
 const serveUsage = `Usage: tlsgate serve --config FILE
@@ -49,28 +51,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return usagef("serve takes no arguments, got %q", fs.Args())
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := tlsgate.LoadConfig(*path)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	format, level := cfg.Log()
+	log, err := newLogger(stderr, format, level)
 	if err != nil {
 		return err
 	}
-	return runGateway(ctx, cfg, server.Options{Log: log, ConfigPath: *path}, nil)
+	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, nil)
 }
 
-// runGateway builds, binds and serves until SIGTERM or SIGINT, reloading on
-// SIGHUP. ready, if set, is called once the listeners are bound.
-func runGateway(ctx context.Context, cfg *config.Config, opts server.Options, ready func(*server.Server) error) error {
+// runGateway binds srv and serves until SIGTERM or SIGINT, reloading on
+// SIGHUP: the process around the library's Server. ready, if set, is
+// called once the listeners are bound.
+func runGateway(ctx context.Context, srv *tlsgate.Server, ready func(*tlsgate.Server) error) error {
 	tuneGC()
-	routeStdLog(opts.Log)
-	server.Version = versionString()
-	srv, err := server.New(cfg, opts)
-	if err != nil {
-		return err
-	}
+	routeStdLog(srv.Logger)
+	srv.Version = versionString()
 	if err := srv.Listen(); err != nil {
+		if !isBindError(err) {
+			return err
+		}
 		return hintError{err, "another process may hold the port: pick other addresses under listen:, or stop it"}
 	}
 	if ready != nil {
@@ -89,14 +92,32 @@ func runGateway(ctx context.Context, cfg *config.Config, opts server.Options, re
 			case <-ctx.Done():
 				return
 			case <-hup:
-				opts.Log.Info("reload requested (SIGHUP)")
+				srv.Logger.Info("reload requested (SIGHUP)")
 				if err := srv.Reload(); err != nil {
-					opts.Log.Error("reload refused", "err", err)
+					srv.Logger.Error("reload refused", "err", err)
 				}
 			}
 		}
 	}()
 	return srv.Serve(ctx)
+}
+
+// isBindError reports a listener that could not be bound (address taken,
+// port below 1024 without the right, address not on this machine).
+func isBindError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "listen"
+}
+
+// inMemoryConfig turns a config built in code (by demo and proxy from
+// their flags) into the library's Config, through its YAML form: the one
+// way a gateway's config reaches the library, whatever wrote it.
+func inMemoryConfig(name string, cfg *config.Config) (*tlsgate.Config, error) {
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return tlsgate.ParseConfig(name, data)
 }
 
 func parseErr(err error) error {

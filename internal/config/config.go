@@ -7,7 +7,10 @@
 // report problems as "tlsgate.yaml:14:7: sites[0].routes[2].upstreams[0]: ...".
 package config
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Config is a whole tlsgate configuration. The zero value is not usable:
 // call Load, or build one in code and call Defaults and Validate.
@@ -185,6 +188,11 @@ type Site struct {
 	// identity to upstreams. Whatever the names, copies sent by clients are
 	// always removed, on every route.
 	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+
+	// Handler is not a config key: the Go API (package tlsgate) sets it to
+	// serve the site in-process. A site with a Handler needs no routes;
+	// with routes as well, the handler answers what no route matches.
+	Handler http.Handler `yaml:"-"`
 }
 
 // RoutesFrom names an OpenAPI document and where its routes go.

@@ -212,7 +212,7 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 	if ca := s.ClientAuth; len(ca.CRL) > 0 && len(ca.CA) == 0 && !ca.InternalCA {
 		add(sp+".client_auth.crl", "CRLs need the CAs that sign them: add ca: or internal_ca: true")
 	}
-	if len(s.Routes) == 0 && s.RoutesFrom == nil {
+	if len(s.Routes) == 0 && s.RoutesFrom == nil && s.Handler == nil {
 		add(sp+".routes", "a site needs at least one route, such as {path: /, upstreams: [http://127.0.0.1:9000]}, or routes_from: an OpenAPI document")
 	}
 	if rf := s.RoutesFrom; rf != nil {

@@ -9,6 +9,7 @@ package metrics
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +43,10 @@ type Upstream struct {
 // Metrics holds the gateway's collectors. Its methods are safe for
 // concurrent use; the zero value is not usable: call New.
 type Metrics struct {
-	Registry *prometheus.Registry
+	// Gatherer serves the metrics (the admin listener's /metrics): the
+	// gateway's own registry, or the caller's when it is a Gatherer; nil
+	// otherwise.
+	Gatherer prometheus.Gatherer
 
 	handshakes        *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
@@ -84,12 +88,21 @@ type Mix struct {
 	Resumed, Full                    uint64
 }
 
-// New registers every collector, Go runtime and process metrics included.
-func New() *Metrics {
-	m := &Metrics{
-		Registry:   prometheus.NewRegistry(),
-		clientSeen: map[string]seenCert{},
+// New registers tlsgate's collectors on reg. A nil reg means a registry
+// of the gateway's own, with Go runtime and process metrics as well (what
+// `tlsgate serve` exposes); a caller's registry gets tlsgate's collectors
+// only, so that it keeps its own choice of runtime collectors. It fails
+// when reg already holds tlsgate's metrics (two gateways on one
+// registry).
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{clientSeen: map[string]seenCert{}}
+	var runtime []prometheus.Collector
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg = r
+		runtime = []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 	}
+	m.Gatherer, _ = reg.(prometheus.Gatherer)
 	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tlsgate_tls_handshakes_total",
 		Help: "Completed TLS handshakes by site, protocol version, cipher suite, key-exchange group, ALPN protocol and whether the session was resumed.",
@@ -119,10 +132,17 @@ func New() *Metrics {
 		Name: "tlsgate_acme_renewal_attempts_total",
 		Help: "ACME certificate orders (first issuance and renewals) by name and result (success, failure).",
 	}, []string{"name", "result"})
-	m.Registry.MustRegister(m.handshakes, m.handshakeFailures, m.clientCerts, m.requests, m.latency,
-		m.upstreamErrors, m.acmeAttempts, &inventoryCollector{m},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
+	all := append([]prometheus.Collector{m.handshakes, m.handshakeFailures, m.clientCerts, m.requests, m.latency,
+		m.upstreamErrors, m.acmeAttempts, &inventoryCollector{m}}, runtime...)
+	for i, c := range all {
+		if err := reg.Register(c); err != nil {
+			for _, done := range all[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("registering the gateway's metrics: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // SetInventory sets the function read at every scrape.

@@ -46,7 +46,10 @@ func TestLabelsStayBounded(t *testing.T) {
 // TestClientCertFailuresRing keeps the newest 50 failures, newest first,
 // and feeds the expiry gauge from successes only.
 func TestClientCertFailuresRing(t *testing.T) {
-	m := New()
+	m, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 60 {
 		leaf := &x509.Certificate{Subject: pkix.Name{CommonName: fmt.Sprint(i)}, Issuer: pkix.Name{CommonName: "evil"}}
 		m.ClientCert("s", "/r/", "untrusted issuer", leaf)

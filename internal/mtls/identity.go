@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"iter"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -88,6 +89,18 @@ func (n HeaderNames) WithDefaults() HeaderNames {
 
 func (n HeaderNames) all() [6]string {
 	return [6]string{n.Verify, n.DN, n.SANURI, n.SANDNS, n.Cert, n.Fingerprint}
+}
+
+// Configured returns the names set in n (empty fields, which take the
+// defaults, left out), each once.
+func (n HeaderNames) Configured() []string {
+	var out []string
+	for _, k := range n.all() {
+		if k != "" && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // defaultNames are stripped even when a site renames its headers: an

@@ -22,7 +22,13 @@ import (
 // The "metrics" variant adds the Prometheus observer (admin listener on).
 func BenchmarkSiteGET(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchSiteGET(b, nil) })
-	b.Run("metrics", func(b *testing.B) { benchSiteGET(b, metrics.New()) })
+	b.Run("metrics", func(b *testing.B) {
+		m, err := metrics.New(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSiteGET(b, m)
+	})
 }
 
 func benchSiteGET(b *testing.B, obs Observer) {

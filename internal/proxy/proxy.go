@@ -120,6 +120,11 @@ type RouteConfig struct {
 	ClientAuth mtls.Mode
 	// Allow restricts a Require route to some identities.
 	Allow mtls.Allow
+	// Handler, instead of Upstreams, serves the route in-process (the Go
+	// API): it gets the request after the same checks as a proxied one,
+	// with the identity headers set and the verification result in its
+	// context (see Identity).
+	Handler http.Handler
 }
 
 // Site serves one site's HTTPS requests.
@@ -137,6 +142,9 @@ type Site struct {
 }
 
 type route struct {
+	// local, when set, serves the route in-process (local.go) instead of
+	// forwarding to upstreams; transport, pool and proxy are then nil.
+	local      http.Handler
 	path       string
 	mode       mtls.Mode
 	allow      mtls.Allow
@@ -196,6 +204,14 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		if bare := strings.TrimSuffix(rc.Path, "/"); bare != rc.Path && rc.Path != "/" && !paths[bare] {
 			r.matchExact = bare
 		}
+		if rc.Handler != nil {
+			if len(rc.Upstreams) > 0 {
+				return nil, fmt.Errorf("route %s: a route has a handler or upstreams, not both", rc.Path)
+			}
+			r.local = rc.Handler
+			s.routes = append(s.routes, r)
+			continue
+		}
 		upTLS := rc.UpstreamTLS
 		if upTLS == nil {
 			upTLS = opts.UpstreamTLS
@@ -239,7 +255,9 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 // Close closes idle upstream connections; in-flight requests finish.
 func (s *Site) Close() {
 	for _, r := range s.routes {
-		r.transport.CloseIdleConnections()
+		if r.transport != nil {
+			r.transport.CloseIdleConnections()
+		}
 	}
 }
 
@@ -355,6 +373,10 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw := newSendWriter(w, s.opts.Send)
 		defer sw.finish()
 		w = sw
+	}
+	if rt.local != nil {
+		s.serveLocal(w, r, rt, inf)
+		return
 	}
 	if s.serveDirect(w, r, rt, inf) {
 		return

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
@@ -517,7 +518,7 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Check(cfg, slog.New(slog.DiscardHandler))
+	err = plan.Check(cfg, slog.New(slog.DiscardHandler))
 	if err == nil {
 		t.Fatal("Check accepted missing files")
 	}
@@ -555,7 +556,7 @@ sites:
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, errs := ACMESettings(cfg, 0)
+		s, errs := plan.ACMESettings(cfg, 0)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}

@@ -14,16 +14,15 @@ import (
 	"github.com/tlsgate/tlsgate/internal/status"
 )
 
-// Version is shown on the status page; main sets it.
-var Version = "dev"
-
 // adminServer serves /metrics, the status page and /healthz. Nothing on
 // it can change the gateway, and nothing secret is shown: no keys, no
 // config values beyond names. Every path is behind the Host check against
 // DNS rebinding (hostGuard, admin.hosts).
 func (s *Server) adminServer(errLog *log.Logger) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{ErrorLog: errLog}))
+	if g := s.metrics.Gatherer; g != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: errLog}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -89,7 +88,7 @@ func certInfo(site, name, source string, leaf *x509.Certificate) metrics.Certifi
 // snapshot is what the status page shows.
 func (s *Server) snapshot() status.Snapshot {
 	inv := s.inventory()
-	snap := status.Snapshot{Generated: time.Now(), Version: Version}
+	snap := status.Snapshot{Generated: time.Now(), Version: s.opts.Version}
 	m := s.ACME()
 	for _, c := range inv.Certificates {
 		sc := status.Certificate{Site: c.Site, Name: c.Name, Source: c.Source, Issuer: c.Issuer, Serial: c.Serial,

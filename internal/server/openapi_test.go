@@ -14,6 +14,7 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/plan"
 )
 
 const petsSpec = `openapi: 3.1.0
@@ -96,7 +97,7 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, err := Explain(cfg)
+	routes, err := plan.Explain(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestRoutesFromRefusesInsecureSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Check(cfg, slog.New(slog.DiscardHandler))
+	err = plan.Check(cfg, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "tlsgate.yaml:3:28: sites[0].routes_from.openapi: insecure.yaml has 3 error-level findings") ||
 		!strings.Contains(err.Error(), "insecure.yaml:3:17: server-https:") {
 		t.Fatalf("Check: %v", err)

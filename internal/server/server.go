@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/cluster"
@@ -26,6 +28,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/hostmap"
 	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/proxy"
 	"github.com/tlsgate/tlsgate/internal/storage"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
@@ -35,6 +38,14 @@ import (
 type Options struct {
 	// Log receives all logs. Required.
 	Log *slog.Logger
+	// Version is shown on the status page; empty shows "dev".
+	Version string
+	// Registerer, when set, receives the gateway's metrics; they are then
+	// collected even with the admin listener off, whose /metrics serves
+	// them when Registerer is also a prometheus.Gatherer (as a
+	// *prometheus.Registry is). Nil: with the admin listener on, a
+	// registry of the gateway's own, Go runtime metrics included.
+	Registerer prometheus.Registerer
 	// ConfigPath is re-read by Reload; empty for configs built in code,
 	// whose Reload re-reads certificates only.
 	ConfigPath string
@@ -66,31 +77,52 @@ type Server struct {
 	httpsLn, httpLn net.Listener
 	https, http     *http.Server
 
-	metrics *metrics.Metrics // nil unless the admin listener is on
+	dataDir string           // resolved; the internal CA lives under it
+	store   storage.Storage  // the plan's storage: files or the cluster's
+	metrics *metrics.Metrics // nil unless the admin listener is on or opts.Registerer is set
 	cluster *cluster.Cluster // nil unless storage is etcd
 	adminLn net.Listener
 	admin   *http.Server
 }
 
-// New builds a gateway from cfg without binding any address.
+// New builds a gateway from cfg without binding any address: it resolves
+// the plan (package plan), opens the storage it names, and builds the
+// live state.
 func New(cfg *config.Config, opts Options) (*Server, error) {
+	p, err := plan.Resolve(cfg, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	return NewFromPlan(p, opts)
+}
+
+// NewFromPlan builds a gateway from a resolved plan.
+func NewFromPlan(p *plan.Gateway, opts Options) (s *Server, err error) {
 	if opts.TicketRotation == 0 {
 		opts.TicketRotation = 24 * time.Hour
 	}
-	s := &Server{log: opts.Log, opts: opts, tickets: tlspolicy.NewTicketKeys()}
-	s.cfg.Store(cfg) // before build: openCA reads the data dir from it
-	if cfg.Admin.Enabled() {
-		s.metrics = metrics.New()
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	cfg := p.Config
+	s = &Server{log: opts.Log, opts: opts, tickets: tlspolicy.NewTicketKeys(), dataDir: p.DataDir}
+	s.cfg.Store(cfg)
+	if opts.Registerer != nil || cfg.Admin.Enabled() {
+		if s.metrics, err = metrics.New(opts.Registerer); err != nil {
+			return nil, err
+		}
 		s.metrics.SetInventory(s.inventory)
 	}
-	if e := cfg.Storage.Etcd; e != nil {
-		c, err := cluster.Open(*e, nodeName(cfg), s.log)
-		if err != nil {
-			return nil, cfg.Errorf("storage.etcd", "%v", err)
-		}
-		s.cluster = c
+	node := ""
+	if p.Storage.Etcd != nil {
+		node = nodeName(cfg)
 	}
-	st, err := build(cfg, s.log, s.openCA, s.openACME, s.metrics, false)
+	store, c, err := p.Storage.Open(cfg, node, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.store, s.cluster = store, c
+	st, err := build(p, s.parts())
 	if err != nil {
 		s.closeACME()
 		if s.cluster != nil {
@@ -102,32 +134,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Check builds everything cfg describes, reporting all problems, without
-// listening or creating any state on disk.
-func Check(cfg *config.Config, log *slog.Logger) error {
-	st, err := build(cfg, log, nil, nil, nil, true)
-	if e := cfg.Storage.Etcd; e != nil {
-		// Reads the key and TLS files; connects lazily, so no request.
-		c, cerr := cluster.Open(*e, "check", log)
-		if cerr != nil {
-			err = errors.Join(err, cfg.Errorf("storage.etcd", "%v", cerr))
-		} else {
-			c.Close()
-		}
-	}
-	if err != nil {
-		if st != nil {
-			st.close()
-		}
-		return err
-	}
-	st.close()
-	return nil
+// parts are what build needs from the server.
+func (s *Server) parts() parts {
+	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics}
 }
 
 func (s *Server) openCA() (*ca.Authority, error) {
 	s.caOnce.Do(func() {
-		dir := datadir.CA(datadir.Resolve(s.cfg.Load().DataDir))
+		dir := datadir.CA(s.dataDir)
 		var created bool
 		s.ca, created, s.caErr = ca.OpenOrInit(dir, "tlsgate Development")
 		if created {
@@ -143,17 +157,12 @@ func (s *Server) openACME() *acme.Manager {
 	s.acmeMu.Lock()
 	defer s.acmeMu.Unlock()
 	if s.acme == nil {
-		dir := datadir.ACME(datadir.Resolve(s.cfg.Load().DataDir))
 		var onResult func(string, bool)
 		if s.metrics != nil {
 			onResult = s.metrics.ACMEResult
 		}
-		var store storage.Storage = storage.NewFile(dir)
-		if s.cluster != nil {
-			store = s.cluster.Storage()
-		}
 		s.acme = acme.NewManager(acme.Options{
-			Storage:            store,
+			Storage:            s.store,
 			Log:                s.log,
 			OnResult:           onResult,
 			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
@@ -240,6 +249,22 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// Close releases what New and Listen took (listeners, certificate
+// watchers, the ACME manager, the etcd connection) without serving: for a
+// Server whose Serve will not be called.
+func (s *Server) Close() {
+	for _, ln := range []net.Listener{s.httpsLn, s.httpLn, s.adminLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	s.state.Load().close()
+	s.closeACME()
+	if s.cluster != nil {
+		s.cluster.Close()
+	}
+}
+
 // AdminAddr is the bound admin address, or nil when it is off.
 func (s *Server) AdminAddr() net.Addr {
 	if s.adminLn == nil {
@@ -268,11 +293,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	cfg := s.cfg.Load()
-	base := &tls.Config{
-		GetConfigForClient: s.configForClient,
-		// net/http enables HTTP/2 only when the listener's config offers it.
-		NextProtos: []string{"h2", "http/1.1"},
-	}
+	base := tlspolicy.Listener(s.configForClient)
 	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
 	s.https = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTPS),
@@ -474,7 +495,11 @@ func (s *Server) Reload() error {
 		}
 		cfg = next
 	}
-	st, err := build(cfg, s.log, s.openCA, s.openACME, s.metrics, false)
+	p, err := plan.Resolve(cfg, s.log)
+	var st *state
+	if err == nil {
+		st, err = build(p, s.parts())
+	}
 	if err != nil {
 		return fmt.Errorf("reloading, still serving the previous config:\n%w", err)
 	}

@@ -8,16 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/acme"
@@ -27,6 +24,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/hostmap"
 	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/proxy"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -59,71 +57,62 @@ type caOpener func() (*ca.Authority, error)
 // acmeOpener returns the process's ACME manager, creating it on first use.
 type acmeOpener func() *acme.Manager
 
-// build makes a state from cfg. Every problem is returned, joined, each
-// naming its place in the config. With checkOnly, sources that would
-// create state (the internal CA) are not opened.
-func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeOpener, m *metrics.Metrics, checkOnly bool) (*state, error) {
+// parts are what build needs besides the plan: the log, the process-wide
+// CA and ACME manager (opened on first use, kept across reloads) and the
+// metrics (nil when off).
+type parts struct {
+	log      *slog.Logger
+	openCA   caOpener
+	openACME acmeOpener
+	metrics  *metrics.Metrics
+}
+
+// build makes live state from a plan: certificate sources, client
+// verifiers, TLS configs and proxies. It opens the internal CA and the
+// ACME manager when a site needs them. Every problem is returned, joined,
+// each naming its place in the config.
+func build(p *plan.Gateway, d parts) (*state, error) {
 	st := &state{
-		cfg:        cfg,
+		cfg:        p.Config,
 		byHost:     hostmap.New[*site](),
 		reject:     tlspolicy.Reject(),
 		ticketCfgs: map[*tls.Config]string{},
 	}
-	var trusted []netip.Prefix
-	for _, p := range cfg.TrustedProxies {
-		pfx, _ := config.ParsePrefix(p) // Validate checked it
-		trusted = append(trusted, pfx)
-	}
+	cfg := p.Config
 	opts := &proxy.Options{
-		Log:              log,
+		Log:              d.log,
 		AccessLog:        cfg.AccessLog(),
-		TrustedProxies:   trusted,
+		TrustedProxies:   p.TrustedProxies,
 		BodyRead:         cfg.Timeouts.BodyRead,
 		UpstreamConnect:  cfg.Timeouts.UpstreamConnect,
 		UpstreamResponse: cfg.Timeouts.UpstreamResponse,
-		UpstreamTLS:      tlspolicy.Client(nil),
+		UpstreamTLS:      tlspolicy.UpstreamClient(tlspolicy.Upstream{}),
 		Send:             cfg.Timeouts.Send,
+		IdentityHeaders:  p.IdentityHeaders,
 
 		MaxUpstreamHeaderBytes: cfg.Limits.MaxUpstreamHeaderBytes,
 	}
-	// Every site strips every identity header name configured anywhere.
-	for _, sc := range cfg.Sites {
-		ih := sc.IdentityHeaders
-		for _, k := range []string{ih.Verify, ih.DN, ih.SANURI, ih.SANDNS, ih.Cert, ih.Fingerprint} {
-			if k != "" && !slices.Contains(opts.IdentityHeaders, k) {
-				opts.IdentityHeaders = append(opts.IdentityHeaders, k)
-			}
-		}
-	}
-	if m != nil {
-		opts.Observer = m
+	if d.metrics != nil {
+		opts.Observer = d.metrics
 	}
 
 	var errs []error
-	for i, sc := range cfg.Sites {
-		hosts := make([]string, len(sc.Hosts))
-		for j, h := range sc.Hosts {
-			hosts[j] = config.NormalizeHost(h)
-		}
-		s := &site{name: hosts[0]}
-		cp := fmt.Sprintf("sites[%d].tls.certificate", i)
-		var err error
-		switch sc.TLS.Certificate.Source {
+	for _, ps := range p.Sites {
+		s := &site{name: ps.Name}
+		cp := ps.Certificate.ConfigKey
+		switch ps.Certificate.Source {
 		case config.SourceFiles:
-			f, err := certs.NewFiles(sc.TLS.Certificate.Cert, sc.TLS.Certificate.Key, hosts, log)
+			f, err := certs.NewFiles(ps.Certificate.Cert, ps.Certificate.Key, ps.Hosts, d.log)
 			if err != nil {
 				errs = append(errs, cfg.Errorf(cp+".cert", "%v", err))
 				break
 			}
 			s.cert = f
 		case config.SourceInternal:
-			if checkOnly {
-				break
-			}
-			auth, err := openCA()
+			auth, err := d.openCA()
 			var in *certs.Internal
 			if err == nil {
-				in, err = certs.NewInternal(auth, hosts, log)
+				in, err = certs.NewInternal(auth, ps.Hosts, d.log)
 			}
 			if err != nil {
 				errs = append(errs, cfg.Errorf(cp+".source", "%v", err))
@@ -131,15 +120,10 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			}
 			s.cert = in
 		case config.SourceACME:
-			settings, aerrs := ACMESettings(cfg, i)
-			errs = append(errs, aerrs...)
-			if checkOnly || len(aerrs) > 0 {
-				break
-			}
-			src := openACME().Source(settings, hosts)
-			if m != nil {
-				for _, h := range hosts {
-					m.ACMEName(h)
+			src := d.openACME().Source(ps.Certificate.ACME, ps.Hosts)
+			if d.metrics != nil {
+				for _, h := range ps.Hosts {
+					d.metrics.ACMEName(h)
 				}
 			}
 			st.acmeSources = append(st.acmeSources, src)
@@ -147,8 +131,8 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 		}
 		var verifier *mtls.Verifier
 		ticketLabel := s.name
-		if !sc.ClientAuth.IsZero() {
-			v, crls, verrs := clientVerifier(cfg, fmt.Sprintf("sites[%d].client_auth", i), sc.ClientAuth, openCA, checkOnly, log)
+		if t := ps.ClientTrust; t != nil {
+			v, crls, verrs := clientVerifier(cfg, t, d.openCA, d.log)
 			errs = append(errs, verrs...)
 			verifier = v
 			if verifier == nil {
@@ -165,46 +149,34 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 			ticketLabel += "|client-cas=" + clientCAsID(verifier.CAs())
 		}
 		if s.cert != nil {
-			opts := tlspolicy.Options{
-				Profile:        tlspolicy.Profile(sc.TLS.Profile),
+			topts := tlspolicy.Options{
+				Profile:        ps.Profile,
 				GetCertificate: s.cert.GetCertificate,
 			}
-			if sc.TLS.Certificate.Source == config.SourceACME {
+			if ps.Certificate.Source == config.SourceACME {
 				// tls-alpn-01 validation handshakes (RFC 8737) offer only this.
-				opts.NextProtos = []string{"h2", "http/1.1", acme.ALPNProto}
+				topts.NextProtos = append(tlspolicy.ALPN(), acme.ALPNProto)
 			}
 			if verifier != nil {
-				opts.ClientCAs = verifier.Roots()
+				topts.ClientCAs = verifier.Roots()
 			}
-			if m != nil {
+			if m := d.metrics; m != nil {
 				name := s.name
-				opts.OnHandshake = func(cs *tls.ConnectionState) { m.Handshake(name, cs) }
+				topts.OnHandshake = func(cs *tls.ConnectionState) { m.Handshake(name, cs) }
 			}
-			s.tls, err = tlspolicy.Server(opts)
+			var err error
+			s.tls, err = tlspolicy.Server(topts)
 			if err != nil {
-				errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].tls.profile", i), "%v", err))
+				errs = append(errs, cfg.Errorf(ps.Key+".tls.profile", "%v", err))
 			}
 			st.ticketCfgs[s.tls] = ticketLabel
 		}
-		siteRoutes := sc.Routes
-		if sc.RoutesFrom != nil {
-			derived, _, err := specRoutes(cfg, i)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			siteRoutes = append(slices.Clip(siteRoutes), derived...)
-		}
-		routes := make([]proxy.RouteConfig, len(siteRoutes))
-		for j, r := range siteRoutes {
+		routes := make([]proxy.RouteConfig, len(ps.Routes))
+		for j, r := range ps.Routes {
 			routes[j] = proxy.RouteConfig{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix,
-				ClientAuth: mtls.Mode(r.ClientAuth),
-				Allow:      mtls.Allow{Subjects: r.Allow.Subjects, DNS: r.Allow.DNS, URIs: r.Allow.URIs}}
-			if !r.UpstreamTLS.IsZero() {
-				key := fmt.Sprintf("sites[%d].routes[%d].upstream_tls", i, j)
-				if j >= len(sc.Routes) {
-					key = fmt.Sprintf("sites[%d].routes_from.upstream_tls", i)
-				}
-				tc, closer, uerrs := upstreamTLS(cfg, key, r.UpstreamTLS, openCA, checkOnly, log)
+				ClientAuth: r.ClientAuth, Allow: r.Allow}
+			if u := r.UpstreamTLS; u != nil {
+				tc, closer, uerrs := upstreamTLS(cfg, u, d.openCA, d.log)
 				if closer != nil {
 					st.closers = append(st.closers, closer)
 				}
@@ -212,22 +184,32 @@ func build(cfg *config.Config, log *slog.Logger, openCA caOpener, openACME acmeO
 				routes[j].UpstreamTLS = tc
 			}
 		}
-		ih := sc.IdentityHeaders
+		if ps.Handler != nil && !slices.ContainsFunc(routes, func(r proxy.RouteConfig) bool { return r.Path == "/" }) {
+			// A site of the Go API: the caller's handler serves in-process
+			// what no route takes, behind the same checks as a proxied
+			// route. A presented client certificate is verified and
+			// reported; the handler decides (tlsgate.RequireClientCert).
+			mode := mtls.None
+			if verifier != nil {
+				mode = mtls.Optional
+			}
+			routes = append(routes, proxy.RouteConfig{Path: "/", Handler: ps.Handler, ClientAuth: mode})
+		}
+		var err error
 		s.handler, err = proxy.NewSite(proxy.SiteConfig{
-			Name:       s.name,
-			HSTS:       proxy.HSTS{MaxAge: *sc.HSTS.MaxAge, IncludeSubDomains: *sc.HSTS.IncludeSubDomains, Preload: sc.HSTS.Preload},
-			Routes:     routes,
-			ClientAuth: verifier,
-			IdentityHeaders: mtls.HeaderNames{Verify: ih.Verify, DN: ih.DN, SANURI: ih.SANURI, SANDNS: ih.SANDNS,
-				Cert: ih.Cert, Fingerprint: ih.Fingerprint},
+			Name:            s.name,
+			HSTS:            ps.HSTS,
+			Routes:          routes,
+			ClientAuth:      verifier,
+			IdentityHeaders: ps.IdentityHeaders,
 		}, opts)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("sites[%d].routes", i), "%v", err))
+			errs = append(errs, cfg.Errorf(ps.Key+".routes", "%v", err))
 		}
-		for _, h := range hosts {
+		for _, h := range ps.Hosts {
 			st.byHost.Add(h, s)
 		}
-		if sc.Default {
+		if ps.Default {
 			st.defaultSite = s
 		}
 		st.sites = append(st.sites, s)
@@ -287,146 +269,59 @@ func (st *state) close() {
 	}
 }
 
-// upstreamTLS builds the client TLS config of a route's https upstreams,
-// reading its CA bundle and client certificate. Problems are returned as
-// positioned config errors.
-func upstreamTLS(cfg *config.Config, path string, u config.UpstreamTLS, openCA caOpener, checkOnly bool, log *slog.Logger) (*tls.Config, io.Closer, []error) {
-	var errs []error
-	var closer io.Closer
-	opts := tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}
-	if u.CA != "" {
-		cas, err := certs.LoadCAs(u.CA)
-		if err != nil {
-			errs = append(errs, cfg.Errorf(path+".ca", "%v", err))
-		} else {
-			opts.Roots = certs.Pool(cas)
-		}
+// upstreamTLS builds the client TLS config of a route's https upstreams
+// from its plan, with the internal CA's renewing client certificate when
+// the plan names one.
+func upstreamTLS(cfg *config.Config, u *plan.UpstreamTLS, openCA caOpener, log *slog.Logger) (*tls.Config, io.Closer, []error) {
+	opts := u.Upstream
+	if u.InternalClientCert == "" {
+		return tlspolicy.UpstreamClient(opts), nil, nil
 	}
-	if u.ClientCert != "" {
-		cert, err := certs.LoadClient(u.ClientCert, u.ClientKey)
-		if err != nil {
-			errs = append(errs, cfg.Errorf(path+".client_cert", "%v", err))
-		}
-		opts.Certificate = cert
+	auth, err := openCA()
+	var src *certs.Internal
+	if err == nil {
+		src, err = certs.NewInternalClient(auth, u.InternalClientCert, log)
 	}
-	if u.InternalClientCert != "" && !checkOnly {
-		auth, err := openCA()
-		var src *certs.Internal
-		if err == nil {
-			src, err = certs.NewInternalClient(auth, u.InternalClientCert, log)
-		}
-		if err != nil {
-			errs = append(errs, cfg.Errorf(path+".internal_client_cert", "%v", err))
-		} else {
-			opts.GetClientCertificate = src.GetClientCertificate
-			closer = src
-		}
+	if err != nil {
+		return tlspolicy.UpstreamClient(opts), nil, []error{cfg.Errorf(u.ConfigKey+".internal_client_cert", "%v", err)}
 	}
-	if u.InsecureSkipVerify {
-		log.Warn("upstream certificate verification is OFF: anyone between the gateway and this upstream can read and change its traffic",
-			"route", path, "key", path+".insecure_skip_verify")
-	}
-	return tlspolicy.UpstreamClient(opts), closer, errs
+	opts.GetClientCertificate = src.GetClientCertificate
+	return tlspolicy.UpstreamClient(opts), src, nil
 }
 
-// clientVerifier builds a site's client-certificate trust: PEM bundles,
-// the internal CA (root trusted, its CRL applied) and CRL files. Every
-// certificate of a bundle is trusted as an anchor; CRLs may be signed by
-// any of them, by the internal CA's intermediate, or by an intermediate
-// that clients present under a trusted root (see mtls.CRLSet).
-func clientVerifier(cfg *config.Config, path string, c config.ClientAuth, openCA caOpener, checkOnly bool, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
-	var errs []error
-	var cas, signers []*x509.Certificate
-	for k, f := range c.CA {
-		loaded, err := certs.LoadCAs(f)
-		if err != nil {
-			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", path, k), "%v", err))
-			continue
-		}
-		cas = append(cas, loaded...)
-	}
-	crlFiles := append([]string(nil), c.CRL...)
-	if c.InternalCA && !checkOnly {
+// clientVerifier builds a site's client-certificate verifier from its
+// trust: the plan's CA bundles, the internal CA (root trusted, its CRL
+// applied) and CRL files. Every certificate of a bundle is trusted as an
+// anchor; CRLs may be signed by any of them, by the internal CA's
+// intermediate, or by an intermediate that clients present under a
+// trusted root (see mtls.CRLSet).
+func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
+	cas := slices.Clone(t.CAs)
+	var signers []*x509.Certificate
+	crlFiles := slices.Clone(t.CRLFiles)
+	if t.InternalCA {
 		auth, err := openCA()
 		if err != nil {
-			errs = append(errs, cfg.Errorf(path+".internal_ca", "%v", err))
-		} else {
-			cas = append(cas, auth.Root())
-			signers = append(signers, auth.Intermediate()) // it signs the internal CRL
-			crl := filepath.Join(auth.Dir(), ca.CRLFile)
-			if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
-				if _, err := auth.CRL(0); err != nil {
-					errs = append(errs, cfg.Errorf(path+".internal_ca", "creating the internal CA's CRL: %v", err))
-				}
-			}
-			crlFiles = append(crlFiles, crl)
+			return nil, nil, []error{cfg.Errorf(t.ConfigKey+".internal_ca", "%v", err)}
 		}
-	}
-	if len(errs) > 0 {
-		return nil, nil, errs
+		cas = append(cas, auth.Root())
+		signers = append(signers, auth.Intermediate()) // it signs the internal CRL
+		crl := filepath.Join(auth.Dir(), ca.CRLFile)
+		if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
+			if _, err := auth.CRL(0); err != nil {
+				return nil, nil, []error{cfg.Errorf(t.ConfigKey+".internal_ca", "creating the internal CA's CRL: %v", err)}
+			}
+		}
+		crlFiles = append(crlFiles, crl)
 	}
 	var crls *mtls.CRLSet
 	if len(crlFiles) > 0 {
 		var err error
 		if crls, err = mtls.NewCRLSet(crlFiles, cas, signers, log); err != nil {
-			return nil, nil, []error{cfg.Errorf(path+".crl", "%v", err)}
+			return nil, nil, []error{cfg.Errorf(t.ConfigKey+".crl", "%v", err)}
 		}
 	}
 	return mtls.NewVerifier(cas, crls), crls, nil
-}
-
-// ACMESettings resolves site i's ACME settings, reading the files they
-// name (EAB key, CA roots). Errors are positioned config errors.
-func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
-	a := cfg.SiteACME(i)
-	own := cfg.Sites[i].TLS.Certificate.ACME
-	// path names where a value came from: the site's block or the top level.
-	path := func(key string, fromSite bool) string {
-		if fromSite {
-			return fmt.Sprintf("sites[%d].tls.certificate.acme.%s", i, key)
-		}
-		return "acme." + key
-	}
-	s := acme.Settings{
-		Directory: a.Directory,
-		Email:     a.Email,
-		KeyType:   a.KeyType,
-		Profile:   a.Profile,
-		HTTP01:    slices.Contains(a.Challenges, config.ChallengeHTTP01),
-		TLSALPN01: slices.Contains(a.Challenges, config.ChallengeTLSALPN01),
-		EABKeyID:  a.EAB.KeyID,
-	}
-	var errs []error
-	if a.EAB.MACKeyFile != "" {
-		b, err := os.ReadFile(a.EAB.MACKeyFile)
-		if err != nil {
-			errs = append(errs, cfg.Errorf(path("eab.mac_key_file", own.EAB != (config.EAB{})), "reading the EAB MAC key: %v", err))
-		} else {
-			s.EABMACKey = strings.TrimSpace(string(b))
-		}
-	}
-	if len(a.CARoots) > 0 {
-		pool := x509.NewCertPool()
-		// RootsID is the certificates' digest, not the file names: a
-		// reload that changes what a ca_roots file holds must not keep
-		// the ACME client that trusts the old roots (the class of issue
-		// 13's ticket finding).
-		id := sha256.New()
-		for k, f := range a.CARoots {
-			cas, err := certs.LoadCAs(f)
-			if err != nil {
-				errs = append(errs, cfg.Errorf(fmt.Sprintf("%s[%d]", path("ca_roots", len(own.CARoots) > 0), k), "%v", err))
-				continue
-			}
-			for _, c := range cas {
-				pool.AddCert(c)
-				sum := sha256.Sum256(c.Raw)
-				id.Write(sum[:])
-			}
-		}
-		s.Roots, s.RootsID = pool, hex.EncodeToString(id.Sum(nil))
-	}
-	return s, errs
 }
 
 // clientCAsID fingerprints a set of trusted client CAs by the certificates

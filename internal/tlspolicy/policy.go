@@ -50,9 +50,18 @@ func (p Profile) MinVersion() uint16 {
 	return tls.VersionTLS12
 }
 
-// ALPN protocols offered to clients, in preference order. There is no h2c:
-// HTTP/2 is only spoken inside TLS.
-var defaultALPN = []string{"h2", "http/1.1"}
+// ALPN returns the protocols offered to clients, in preference order: h2,
+// then http/1.1. There is no h2c: HTTP/2 is only spoken inside TLS. Each
+// call returns a new slice.
+func ALPN() []string { return []string{"h2", "http/1.1"} }
+
+// Listener returns the config of the HTTPS listener itself: it only picks
+// a site's config (built by Server) per handshake. net/http enables
+// HTTP/2 on a listener only when this outer config offers h2, so it
+// carries the same ALPN list.
+func Listener(configForClient func(*tls.ClientHelloInfo) (*tls.Config, error)) *tls.Config {
+	return &tls.Config{GetConfigForClient: configForClient, NextProtos: ALPN()}
+}
 
 // Options describe one server-side tls.Config.
 type Options struct {
@@ -84,7 +93,7 @@ func Server(o Options) (*tls.Config, error) {
 	}
 	protos := o.NextProtos
 	if protos == nil {
-		protos = defaultALPN
+		protos = ALPN()
 	}
 	c := &tls.Config{
 		MinVersion:     o.Profile.MinVersion(),

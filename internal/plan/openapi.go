@@ -1,4 +1,4 @@
-package server
+package plan
 
 import (
 	"errors"
@@ -8,20 +8,9 @@ import (
 	"strings"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/oaslint"
 )
-
-// A DerivedRoute is a route of a site and where it comes from, for
-// `tlsgate config explain`.
-type DerivedRoute struct {
-	Site       string
-	Path       string
-	ClientAuth string
-	Methods    []string
-	// From is "config" or the document's file:line of each path it
-	// covers.
-	From []string
-}
 
 // specRoutes derives site i's routes from its routes_from document:
 // linted first (error-level findings refuse it), then one prefix route per
@@ -30,7 +19,7 @@ type DerivedRoute struct {
 // so the two keep their own client-auth modes. Paths that share a prefix
 // share a route, which takes the strictest mode among them. Paths the config routes itself
 // are left to the config.
-func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, error) {
+func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 	rf := cfg.Sites[i].RoutesFrom
 	path := rf.OpenAPI
 	if !filepath.IsAbs(path) && cfg.File() != "" {
@@ -39,7 +28,7 @@ func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, erro
 	key := fmt.Sprintf("sites[%d].routes_from.openapi", i)
 	doc, err := oaslint.Load(path)
 	if err != nil {
-		return nil, nil, cfg.Errorf(key, "%v", err)
+		return nil, cfg.Errorf(key, "%v", err)
 	}
 	rep := (&oaslint.Linter{}).Lint(doc)
 	if n := rep.Count(oaslint.Error); n > 0 {
@@ -50,12 +39,12 @@ func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, erro
 				break
 			}
 		}
-		return nil, nil, cfg.Errorf(key, "%s has %d error-level findings, so it cannot be the gateway's policy; the first: %s:%d:%d: %s: %s (run 'tlsgate lint %s' for all)",
+		return nil, cfg.Errorf(key, "%s has %d error-level findings, so it cannot be the gateway's policy; the first: %s:%d:%d: %s: %s (run 'tlsgate lint %s' for all)",
 			rf.OpenAPI, n, first.File, first.Line, first.Column, first.Rule, first.Message, rf.OpenAPI)
 	}
 	routes, err := oaslint.Routes(doc)
 	if err != nil {
-		return nil, nil, cfg.Errorf(key, "%v", err)
+		return nil, cfg.Errorf(key, "%v", err)
 	}
 
 	own := map[string]bool{}
@@ -97,19 +86,16 @@ func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, erro
 		}
 		m.from = append(m.from, fmt.Sprintf("%s:%d %s", rf.OpenAPI, r.Line, r.Path))
 	}
-	var out []config.Route
-	var explained []DerivedRoute
-	site := config.NormalizeHost(cfg.Sites[i].Hosts[0])
+	var out []Route
 	for _, p := range order {
 		m := byPrefix[p]
 		if m.mode != "none" && cfg.Sites[i].ClientAuth.IsZero() {
-			return nil, nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
+			return nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
 				rf.OpenAPI, strings.Join(m.from, ", "))
 		}
-		out = append(out, config.Route{Path: p, Upstreams: rf.Upstreams, UpstreamTLS: rf.UpstreamTLS, ClientAuth: m.mode})
-		explained = append(explained, DerivedRoute{Site: site, Path: p, ClientAuth: m.mode, Methods: m.methods, From: m.from})
+		out = append(out, Route{Path: p, Upstreams: rf.Upstreams, ClientAuth: mtls.Mode(m.mode), Methods: m.methods, From: m.from})
 	}
-	return out, explained, nil
+	return out, nil
 }
 
 // routePrefix is the prefix a gateway routes a path template by.
@@ -130,28 +116,42 @@ func strictness(mode string) int {
 	return 0
 }
 
+// An Entry is one route of a site and where it comes from, for
+// `tlsgate config explain`.
+type Entry struct {
+	Site       string
+	Path       string
+	ClientAuth string
+	// Methods the document declares; nil for configured routes.
+	Methods []string
+	// From is "config" or the document's file:line of each path the route
+	// covers.
+	From []string
+}
+
 // Explain returns every route of every site: configured and derived from
-// OpenAPI documents. It reads the documents but starts nothing.
-func Explain(cfg *config.Config) ([]DerivedRoute, error) {
-	var out []DerivedRoute
+// OpenAPI documents. It reads the documents only (no certificate or CA
+// file), so it explains a config whose files are not at hand; what it
+// returns is what Resolve routes.
+func Explain(cfg *config.Config) ([]Entry, error) {
+	var out []Entry
 	var errs []error
 	for i, s := range cfg.Sites {
 		site := config.NormalizeHost(s.Hosts[0])
 		for _, r := range s.Routes {
-			out = append(out, DerivedRoute{Site: site, Path: r.Path, ClientAuth: r.ClientAuth, From: []string{"config"}})
+			out = append(out, Entry{Site: site, Path: r.Path, ClientAuth: r.ClientAuth, From: []string{"config"}})
 		}
 		if s.RoutesFrom == nil {
 			continue
 		}
-		_, derived, err := specRoutes(cfg, i)
+		derived, err := specRoutes(cfg, i)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, derived...)
+		for _, r := range derived {
+			out = append(out, Entry{Site: site, Path: r.Path, ClientAuth: string(r.ClientAuth), Methods: r.Methods, From: r.From})
+		}
 	}
-	if len(errs) > 0 {
-		return out, errors.Join(errs...)
-	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

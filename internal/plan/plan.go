@@ -1,0 +1,374 @@
+// Package plan is the resolve stage between a config and a running
+// gateway. Resolve turns a validated config.Config and the files it names
+// (certificates, CA bundles, CRLs, OpenAPI documents, ACME keys) into a
+// Gateway plan: per site its certificate source, TLS policy, routes
+// (configured and derived from OpenAPI, each with its origin), client
+// trust and upstream TLS, and the gateway's storage choice.
+//
+// Resolve reads files but creates no state: no CA is created, no ACME
+// account registered, no etcd connection opened, no port bound. That is
+// what lets `tlsgate config validate`, `config explain`, `certs list`,
+// `certs renew`, `serve` and the Go API share it: each sees the same
+// sites, routes and storage. Package server builds live state from a
+// plan; only Storage.Open connects to anything.
+//
+// Errors are positioned config errors ("tlsgate.yaml:14:7:
+// sites[0].tls.certificate.cert: ..."), every problem at once.
+//
+// plan imports config, oaslint and the leaf packages that own each fact
+// (acme, certs, mtls, proxy, tlspolicy, storage, cluster); it must not
+// import server.
+package plan
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/acme"
+	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/datadir"
+	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/proxy"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
+)
+
+// Gateway is the plan of a whole gateway. It is read-only once resolved.
+type Gateway struct {
+	// Config is what the plan was resolved from.
+	Config *config.Config
+	// DataDir is the resolved data directory (config's data_dir, else the
+	// default).
+	DataDir string
+	// Storage is where shared state (ACME accounts and certificates,
+	// locks, ticket keys) lives.
+	Storage Storage
+	// Sites in config order.
+	Sites []*Site
+	// TrustedProxies are the parsed trusted_proxies.
+	TrustedProxies []netip.Prefix
+	// IdentityHeaders are every identity header name of every site: each
+	// site strips all of them from client requests, so that a name one
+	// site uses for identities cannot be smuggled through another.
+	IdentityHeaders []string
+}
+
+// Site is one site of the plan.
+type Site struct {
+	// Key is the site's place in the config, "sites[2]", for errors.
+	Key string
+	// Name is the first host, normalised: the site's name in logs,
+	// metrics and ticket-key labels.
+	Name string
+	// Hosts are the normalised host names and IP addresses.
+	Hosts   []string
+	Default bool
+
+	Certificate Certificate
+	Profile     tlspolicy.Profile
+	HSTS        proxy.HSTS
+	// ClientTrust is nil when the site asks for no client certificates.
+	ClientTrust     *ClientTrust
+	IdentityHeaders mtls.HeaderNames
+	// Routes are the configured routes, then those derived from
+	// routes_from.
+	Routes []Route
+	// Handler serves the site in-process (the Go API; config.Site.Handler):
+	// every path no route matches, behind the same checks.
+	Handler http.Handler
+}
+
+// Certificate says where a site's serving certificate comes from.
+type Certificate struct {
+	// Source is config.SourceFiles, SourceInternal or SourceACME.
+	Source string
+	// Cert and Key are the PEM files of source files (checked by Resolve:
+	// readable, key matching, covering the hosts, not expired).
+	Cert, Key string
+	// ACME are the settings of source acme, with the files they name read.
+	ACME acme.Settings
+	// Key of the certificate block in the config, for errors.
+	ConfigKey string
+}
+
+// ClientTrust is a site's trust for client certificates.
+type ClientTrust struct {
+	// ConfigKey is "sites[i].client_auth".
+	ConfigKey string
+	// CAs are every certificate of the configured bundles, each trusted as
+	// an anchor.
+	CAs []*x509.Certificate
+	// CRLFiles are the configured CRLs (checked by Resolve).
+	CRLFiles []string
+	// InternalCA adds the internal CA's root and its CRL when the gateway
+	// opens the CA.
+	InternalCA bool
+}
+
+// Route is one route of a site.
+type Route struct {
+	Path        string
+	Upstreams   []string
+	StripPrefix bool
+	ClientAuth  mtls.Mode
+	Allow       mtls.Allow
+	// UpstreamTLS is nil when the route's upstream_tls is not set.
+	UpstreamTLS *UpstreamTLS
+	// Methods are the methods an OpenAPI document declares on the route's
+	// paths; nil for configured routes (any method).
+	Methods []string
+	// From is "config", or the document's file:line of each path the
+	// route covers.
+	From []string
+}
+
+// UpstreamTLS is a route's client side of TLS to its upstreams, with the
+// files it names read.
+type UpstreamTLS struct {
+	// ConfigKey is "sites[i].routes[j].upstream_tls" or
+	// "sites[i].routes_from.upstream_tls".
+	ConfigKey string
+	// Upstream holds roots, server name, a client certificate from files
+	// and InsecureSkipVerify, as tlspolicy builds them.
+	tlspolicy.Upstream
+	// InternalClientCert names a client certificate the internal CA
+	// issues and renews, instead of Certificate.
+	InternalClientCert string
+}
+
+// Resolve makes the plan of cfg, which must have passed Validate. It
+// reads every file cfg names and reports every problem at once, each
+// naming its place in the config. log receives warnings about choices
+// that are legal but dangerous (insecure_skip_verify).
+func Resolve(cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	g := &Gateway{
+		Config:  cfg,
+		DataDir: datadir.Resolve(cfg.DataDir),
+	}
+	g.Storage = StorageOf(cfg)
+	for _, p := range cfg.TrustedProxies {
+		pfx, _ := config.ParsePrefix(p) // Validate checked it
+		g.TrustedProxies = append(g.TrustedProxies, pfx)
+	}
+	var errs []error
+	for i := range cfg.Sites {
+		s, serrs := resolveSite(cfg, i, log)
+		errs = append(errs, serrs...)
+		g.Sites = append(g.Sites, s)
+		for _, k := range s.IdentityHeaders.Configured() {
+			if !slices.Contains(g.IdentityHeaders, k) {
+				g.IdentityHeaders = append(g.IdentityHeaders, k)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
+	sc := cfg.Sites[i]
+	s := &Site{
+		Key:     fmt.Sprintf("sites[%d]", i),
+		Default: sc.Default,
+		Handler: sc.Handler,
+		Profile: tlspolicy.Profile(sc.TLS.Profile),
+		HSTS:    proxy.HSTS{MaxAge: *sc.HSTS.MaxAge, IncludeSubDomains: *sc.HSTS.IncludeSubDomains, Preload: sc.HSTS.Preload},
+		IdentityHeaders: mtls.HeaderNames{Verify: sc.IdentityHeaders.Verify, DN: sc.IdentityHeaders.DN,
+			SANURI: sc.IdentityHeaders.SANURI, SANDNS: sc.IdentityHeaders.SANDNS,
+			Cert: sc.IdentityHeaders.Cert, Fingerprint: sc.IdentityHeaders.Fingerprint},
+	}
+	for _, h := range sc.Hosts {
+		s.Hosts = append(s.Hosts, config.NormalizeHost(h))
+	}
+	s.Name = s.Hosts[0]
+	var errs []error
+
+	c := &s.Certificate
+	c.Source, c.Cert, c.Key = sc.TLS.Certificate.Source, sc.TLS.Certificate.Cert, sc.TLS.Certificate.Key
+	c.ConfigKey = s.Key + ".tls.certificate"
+	switch c.Source {
+	case config.SourceFiles:
+		if err := checkFiles(c.Cert, c.Key, s.Hosts); err != nil {
+			errs = append(errs, cfg.Errorf(c.ConfigKey+".cert", "%v", err))
+		}
+	case config.SourceACME:
+		var aerrs []error
+		c.ACME, aerrs = ACMESettings(cfg, i)
+		errs = append(errs, aerrs...)
+	}
+
+	if !sc.ClientAuth.IsZero() {
+		t, terrs := resolveClientTrust(cfg, s.Key+".client_auth", sc.ClientAuth, log)
+		errs = append(errs, terrs...)
+		s.ClientTrust = t
+	}
+
+	for j, r := range sc.Routes {
+		rt := Route{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix,
+			ClientAuth: mtls.Mode(r.ClientAuth),
+			Allow:      mtls.Allow{Subjects: r.Allow.Subjects, DNS: r.Allow.DNS, URIs: r.Allow.URIs},
+			From:       []string{"config"}}
+		if !r.UpstreamTLS.IsZero() {
+			u, uerrs := resolveUpstreamTLS(cfg, fmt.Sprintf("%s.routes[%d].upstream_tls", s.Key, j), r.UpstreamTLS, log)
+			errs = append(errs, uerrs...)
+			rt.UpstreamTLS = u
+		}
+		s.Routes = append(s.Routes, rt)
+	}
+	if rf := sc.RoutesFrom; rf != nil {
+		derived, err := specRoutes(cfg, i)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		var u *UpstreamTLS
+		if len(derived) > 0 && !rf.UpstreamTLS.IsZero() {
+			var uerrs []error
+			u, uerrs = resolveUpstreamTLS(cfg, s.Key+".routes_from.upstream_tls", rf.UpstreamTLS, log)
+			errs = append(errs, uerrs...)
+		}
+		for _, d := range derived {
+			d.UpstreamTLS = u
+			s.Routes = append(s.Routes, d)
+		}
+	}
+	return s, errs
+}
+
+// checkFiles loads a certificate pair as source files will, so that a
+// plan never names files that cannot serve the site's hosts.
+func checkFiles(certFile, keyFile string, hosts []string) error {
+	cert, err := certs.LoadFiles(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	if err := certs.Check(cert, hosts, time.Now()); err != nil {
+		return fmt.Errorf("%s: %w", certFile, err)
+	}
+	return nil
+}
+
+// resolveClientTrust reads a site's client CA bundles and checks its CRL
+// files (parsed against those CAs, then let go: the gateway loads and
+// watches them itself).
+func resolveClientTrust(cfg *config.Config, key string, c config.ClientAuth, log *slog.Logger) (*ClientTrust, []error) {
+	t := &ClientTrust{ConfigKey: key, CRLFiles: slices.Clone(c.CRL), InternalCA: c.InternalCA}
+	var errs []error
+	for k, f := range c.CA {
+		loaded, err := certs.LoadCAs(f)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(fmt.Sprintf("%s.ca[%d]", key, k), "%v", err))
+			continue
+		}
+		t.CAs = append(t.CAs, loaded...)
+	}
+	if len(errs) == 0 && len(t.CRLFiles) > 0 && !t.InternalCA {
+		// With the internal CA, its intermediate may sign the files too:
+		// the gateway checks them once it has opened the CA.
+		if _, err := mtls.NewCRLSet(t.CRLFiles, t.CAs, nil, log); err != nil {
+			errs = append(errs, cfg.Errorf(key+".crl", "%v", err))
+		}
+	}
+	return t, errs
+}
+
+// resolveUpstreamTLS reads the CA bundle and client certificate of an
+// upstream_tls block.
+func resolveUpstreamTLS(cfg *config.Config, key string, u config.UpstreamTLS, log *slog.Logger) (*UpstreamTLS, []error) {
+	out := &UpstreamTLS{ConfigKey: key, InternalClientCert: u.InternalClientCert,
+		Upstream: tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}}
+	var errs []error
+	if u.CA != "" {
+		cas, err := certs.LoadCAs(u.CA)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(key+".ca", "%v", err))
+		} else {
+			out.Roots = certs.Pool(cas)
+		}
+	}
+	if u.ClientCert != "" {
+		cert, err := certs.LoadClient(u.ClientCert, u.ClientKey)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(key+".client_cert", "%v", err))
+		}
+		out.Certificate = cert
+	}
+	if u.InsecureSkipVerify && log != nil {
+		log.Warn("upstream certificate verification is OFF: anyone between the gateway and this upstream can read and change its traffic",
+			"route", key, "key", key+".insecure_skip_verify")
+	}
+	return out, errs
+}
+
+// ACMESettings resolves site i's ACME settings, reading the files they
+// name (EAB key, CA roots). Errors are positioned config errors.
+func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
+	a := cfg.SiteACME(i)
+	own := cfg.Sites[i].TLS.Certificate.ACME
+	// path names where a value came from: the site's block or the top level.
+	path := func(key string, fromSite bool) string {
+		if fromSite {
+			return fmt.Sprintf("sites[%d].tls.certificate.acme.%s", i, key)
+		}
+		return "acme." + key
+	}
+	s := acme.Settings{
+		Directory: a.Directory,
+		Email:     a.Email,
+		KeyType:   a.KeyType,
+		Profile:   a.Profile,
+		HTTP01:    slices.Contains(a.Challenges, config.ChallengeHTTP01),
+		TLSALPN01: slices.Contains(a.Challenges, config.ChallengeTLSALPN01),
+		EABKeyID:  a.EAB.KeyID,
+	}
+	var errs []error
+	if a.EAB.MACKeyFile != "" {
+		b, err := os.ReadFile(a.EAB.MACKeyFile)
+		if err != nil {
+			errs = append(errs, cfg.Errorf(path("eab.mac_key_file", own.EAB != (config.EAB{})), "reading the EAB MAC key: %v", err))
+		} else {
+			s.EABMACKey = strings.TrimSpace(string(b))
+		}
+	}
+	if len(a.CARoots) > 0 {
+		pool := x509.NewCertPool()
+		// RootsID is the certificates' digest, not the file names: a
+		// reload that changes what a ca_roots file holds must not keep
+		// the ACME client that trusts the old roots (the class of issue
+		// 13's ticket finding).
+		id := sha256.New()
+		for k, f := range a.CARoots {
+			cas, err := certs.LoadCAs(f)
+			if err != nil {
+				errs = append(errs, cfg.Errorf(fmt.Sprintf("%s[%d]", path("ca_roots", len(own.CARoots) > 0), k), "%v", err))
+				continue
+			}
+			for _, c := range cas {
+				pool.AddCert(c)
+				sum := sha256.Sum256(c.Raw)
+				id.Write(sum[:])
+			}
+		}
+		s.Roots, s.RootsID = pool, hex.EncodeToString(id.Sum(nil))
+	}
+	return s, errs
+}
+
+// Check resolves cfg and checks its storage settings (key and TLS files;
+// no connection is made): everything `tlsgate serve` would refuse at
+// start-up, without creating any state.
+func Check(cfg *config.Config, log *slog.Logger) error {
+	_, err := Resolve(cfg, log)
+	return errors.Join(err, StorageOf(cfg).Check(cfg))
+}
