@@ -32,7 +32,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/certs"
@@ -200,7 +199,7 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 	c.ConfigKey = s.Key + ".tls.certificate"
 	switch c.Source {
 	case config.SourceFiles:
-		if err := checkFiles(c.Cert, c.Key, s.Hosts); err != nil {
+		if err := checkFiles(c.Cert, c.Key, s.Hosts, log); err != nil {
 			errs = append(errs, cfg.Errorf(c.ConfigKey+".cert", "%v", err))
 		}
 	case config.SourceACME:
@@ -246,17 +245,15 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 	return s, errs
 }
 
-// checkFiles loads a certificate pair as source files will, so that a
-// plan never names files that cannot serve the site's hosts.
-func checkFiles(certFile, keyFile string, hosts []string) error {
-	cert, err := certs.LoadFiles(certFile, keyFile)
+// checkFiles loads a certificate pair as source files will (and warns, as
+// it will, when the certificate is close to its end), so that a plan never
+// names files that cannot serve the site's hosts.
+func checkFiles(certFile, keyFile string, hosts []string, log *slog.Logger) error {
+	f, err := certs.NewFiles(certFile, keyFile, hosts, log)
 	if err != nil {
 		return err
 	}
-	if err := certs.Check(cert, hosts, time.Now()); err != nil {
-		return fmt.Errorf("%s: %w", certFile, err)
-	}
-	return nil
+	return f.Close() // never watched: nothing to stop
 }
 
 // resolveClientTrust reads a site's client CA bundles and checks its CRL
@@ -370,5 +367,21 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 // start-up, without creating any state.
 func Check(cfg *config.Config, log *slog.Logger) error {
 	_, err := Resolve(cfg, log)
-	return errors.Join(err, StorageOf(cfg).Check(cfg))
+	serr := StorageOf(cfg).Check(cfg)
+	// One level of joined errors: callers count the problems.
+	switch {
+	case serr == nil:
+		return err
+	case err == nil:
+		return serr
+	}
+	return errors.Join(append(unjoin(err), serr)...)
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
