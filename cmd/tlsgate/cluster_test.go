@@ -291,3 +291,74 @@ func clusterStatus(t testing.TB, config string) clusterStatusJSON {
 	}
 	return st
 }
+
+// TestCertsFleet: in fleet mode `certs list` and `certs renew` use the
+// fleet's etcd, as `serve` does, not a data dir of their own. Node b runs
+// only the CLI, with a data dir that never held a certificate: what it
+// lists and renews can only come from etcd.
+func TestCertsFleet(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir}
+	f.etcd = testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	for _, name := range []string{"a", "b"} {
+		f.nodes = append(f.nodes, &fleetNode{name: name, https: testpeer.FreePort(t), http: testpeer.FreePort(t),
+			config: filepath.Join(dir, name+".yaml")})
+	}
+	a, b := f.nodes[0], f.nodes[1]
+	f.pebble = testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: a.http, TLSPort: a.https})
+	f.key = filepath.Join(dir, "storage.key")
+	os.WriteFile(f.key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	f.writeConfig(a)
+	f.writeConfig(b)
+	a.p = start(t, nil, "serve", "--config", a.config)
+	f.roots = f.pebble.IssuerRoots(t)
+	first := f.waitServed(a, "fleet1.example.com", 90*time.Second).SerialNumber.Text(16)
+
+	type row struct {
+		Name       string `json:"name"`
+		Serial     string `json:"serial"`
+		LastResult string `json:"last_result"`
+		Problem    string `json:"problem"`
+	}
+	list := func() map[string]row {
+		out, errOut, code := runCLI(t, nil, "certs", "list", "--config", b.config, "--json")
+		var rows []row
+		if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil {
+			t.Fatalf("certs list: exit %d, %v\n%s\n%s", code, err, out, errOut)
+		}
+		m := map[string]row{}
+		for _, r := range rows {
+			m[r.Name] = r
+		}
+		return m
+	}
+	if r := list()["fleet1.example.com"]; r.Serial != first || r.LastResult != "obtained" {
+		t.Fatalf("certs list on b: %+v, want the serial a serves (%s), obtained", r, first)
+	}
+	// b has no challenge ports the CA reaches: a answers through etcd.
+	out, errOut, code := runCLI(t, nil, "certs", "renew", "--config", b.config, "--force", "fleet1.example.com")
+	if code != 0 || !strings.Contains(out, "new certificate") {
+		t.Fatalf("certs renew --force on b: exit %d\n%s\n%s", code, out, errOut)
+	}
+	renewed := list()["fleet1.example.com"]
+	if renewed.Serial == first || renewed.LastResult != "renewed" {
+		t.Fatalf("after renew on b: %+v (first serial %s)", renewed, first)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b-data", "acme")); err == nil {
+		t.Error("certs on b wrote a file store in its data dir")
+	}
+	a.p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "reload", a.p.errOut, `"msg":"reloaded"`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cs, err := f.handshake(a, "fleet1.example.com", nil)
+		if err == nil && cs.PeerCertificates[0].SerialNumber.Text(16) == renewed.Serial {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a does not serve the certificate b renewed (%s): %v", renewed.Serial, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
