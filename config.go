@@ -7,8 +7,9 @@ import (
 // A Config is a tlsgate YAML configuration: sites with their hosts,
 // certificates and routes to upstreams, client-certificate policy per
 // route, routes derived from OpenAPI documents, timeouts, limits, the
-// admin listener and fleet storage. docs/config.md and examples/ describe
-// the format; `tlsgate config validate` checks a file.
+// admin listener and fleet storage. The README's configuration reference
+// and examples/ describe the format; `tlsgate config validate` checks a
+// file.
 //
 // A Server with a Config serves what it describes, as `tlsgate serve`
 // does (which is built on it). A Config is read-only once made and may be

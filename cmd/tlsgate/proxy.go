@@ -14,8 +14,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/server"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -212,25 +212,18 @@ func runSidecar(ctx context.Context, from string, to, allowHosts []string, ut co
 	if err := server.CheckLoopback(from); err != nil {
 		return usageError{"--from: " + err.Error()}
 	}
-	cert, err := certs.LoadClient(ut.ClientCert, ut.ClientKey)
-	if err != nil {
-		return fmt.Errorf("--client-cert: %w", err)
-	}
-	opts := tlspolicy.Upstream{ServerName: ut.ServerName, Certificate: cert}
-	if ut.CA != "" {
-		cas, err := certs.LoadCAs(ut.CA)
-		if err != nil {
-			return fmt.Errorf("--upstream-ca: %w", err)
-		}
-		opts.Roots = certs.Pool(cas)
+	up, ferrs := plan.LoadUpstreamTLS(ut)
+	for _, fe := range ferrs {
+		flag := map[string]string{"ca": "--upstream-ca", "client_cert": "--client-cert"}[fe.Field]
+		return fmt.Errorf("%s: %w", flag, fe.Err)
 	}
 	sc, err := server.NewSidecar(server.SidecarOptions{
-		Listen: from, Hosts: allowHosts, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(opts), Log: log, AccessLog: accessLog,
+		Listen: from, Hosts: allowHosts, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(up), Log: log, AccessLog: accessLog,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "tlsgate: sidecar http://%s -> %s (mutual TLS as %s)\n", sc.Addr(), strings.Join(to, ", "), cert.Leaf.Subject)
+	fmt.Fprintf(stdout, "tlsgate: sidecar http://%s -> %s (mutual TLS as %s)\n", sc.Addr(), strings.Join(to, ", "), up.Certificate.Leaf.Subject)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return sc.Serve(ctx)

@@ -13,7 +13,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,22 +65,20 @@ func Open(c config.Etcd, node string, log *slog.Logger) (*Cluster, error) {
 		Logger: zap.NewNop(),
 	}
 	if c.TLS.CA != "" || c.TLS.Cert != "" {
-		tc := tlspolicy.Client(nil)
+		var u tlspolicy.Upstream
 		if c.TLS.CA != "" {
 			cas, err := certs.LoadCAs(c.TLS.CA)
 			if err != nil {
 				return nil, fmt.Errorf("etcd CA: %w", err)
 			}
-			tc.RootCAs = certs.Pool(cas)
+			u.Roots = certs.Pool(cas)
 		}
 		if c.TLS.Cert != "" {
-			cert, err := certs.LoadClient(c.TLS.Cert, c.TLS.Key)
-			if err != nil {
+			if u.Certificate, err = certs.LoadClient(c.TLS.Cert, c.TLS.Key); err != nil {
 				return nil, fmt.Errorf("etcd client certificate: %w", err)
 			}
-			tc.Certificates = []tls.Certificate{*cert}
 		}
-		ecfg.TLS = tc
+		ecfg.TLS = tlspolicy.UpstreamClient(u)
 	}
 	if c.Username != "" {
 		pw, err := os.ReadFile(c.PasswordFile)

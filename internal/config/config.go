@@ -18,10 +18,12 @@ type Config struct {
 	// DataDir holds state tlsgate creates: the internal CA and, later, ACME
 	// accounts and certificates. Empty means the default data dir
 	// ($TLSGATE_DATA_DIR, else $XDG_DATA_HOME/tlsgate, else
-	// ~/.local/share/tlsgate).
+	// ~/.local/share/tlsgate). Changes only on restart:
+	// a reload keeps the running value and says so.
 	DataDir string `yaml:"data_dir"`
 
-	// Listen names the addresses the gateway binds.
+	// Listen names the addresses the gateway binds. Changes only on restart:
+	// a reload keeps the running value and says so.
 	Listen Listen `yaml:"listen"`
 
 	// Sites are the hostnames served, each with its certificate, TLS profile
@@ -43,13 +45,15 @@ type Config struct {
 	// Log controls logging.
 	Log Log `yaml:"log"`
 
-	// Admin is the admin listener: Prometheus metrics and the status page.
+	// Admin is the admin listener: Prometheus metrics and the status page. Changes only on restart:
+	// a reload keeps the running value and says so.
 	Admin Admin `yaml:"admin"`
 
 	// Storage is where state shared by a fleet of gateways lives: ACME
 	// accounts, certificates, challenge tokens, issuance locks and
 	// session-ticket keys. Default: data_dir (one gateway). With etcd,
-	// every gateway using the same etcd and prefix shares them.
+	// every gateway using the same etcd and prefix shares them. Changes only on restart:
+	// a reload keeps the running value and says so.
 	Storage Storage `yaml:"storage"`
 
 	// ACME holds defaults for every site whose certificate source is acme
@@ -460,17 +464,21 @@ type UpstreamTLS struct {
 // IsZero reports whether nothing is configured.
 func (u UpstreamTLS) IsZero() bool { return u == UpstreamTLS{} }
 
-// Timeouts; zero values take the defaults shown.
+// Timeouts; zero values take the defaults shown. A reload applies each to
+// new requests, except those marked restart-only (they configure the
+// listeners, made once).
 type Timeouts struct {
 	// ReadHeader bounds the TLS handshake plus reading request headers.
-	// Default 10s.
+	// Default 10s. Changes only on restart:
+	// a reload keeps the running value and says so.
 	ReadHeader time.Duration `yaml:"read_header"`
 	// BodyRead bounds the wait between two reads of a request body (like
 	// nginx's client_body_timeout), so a slow upload may run long but a
 	// stalled one is cut. Default 60s.
 	BodyRead time.Duration `yaml:"body_read"`
 	// Idle is how long a keep-alive connection may wait for its next
-	// request. Default 120s.
+	// request. Default 120s. Changes only on restart:
+	// a reload keeps the running value and says so.
 	Idle time.Duration `yaml:"idle"`
 	// UpstreamConnect bounds connecting (and TLS handshake) to an upstream.
 	// Default 5s.
@@ -483,16 +491,18 @@ type Timeouts struct {
 	// disconnected (HTTP/2: its stream is reset) after this long, and the
 	// upstream connection serving it is released, instead of both being
 	// held for as long as the client likes. A slow client that keeps
-	// reading is never cut. Default 60s.
+	// reading is never cut. Default 60s. Changes only on restart:
+	// a reload keeps the running value and says so.
 	Send time.Duration `yaml:"send"`
 	// Shutdown is how long in-flight requests may take to finish on SIGTERM.
-	// Default 30s.
+	// Default 30s. A reload applies it.
 	Shutdown time.Duration `yaml:"shutdown"`
 }
 
 // Limits on request and response sizes.
 type Limits struct {
-	// MaxHeaderBytes bounds the request line and headers. Default 65536.
+	// MaxHeaderBytes bounds the request line and headers. Default 65536. Changes only on restart:
+	// a reload keeps the running value and says so.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxUpstreamHeaderBytes bounds an upstream response's status line and
 	// headers (and those of each 1xx answer before it). Past it the
@@ -506,9 +516,11 @@ type Limits struct {
 // Log settings.
 type Log struct {
 	// Format is "json", "text", or "auto" (text on a terminal, else JSON).
-	// Default "auto".
+	// Default "auto". Changes only on restart:
+	// a reload keeps the running value and says so.
 	Format string `yaml:"format"`
-	// Level is "debug", "info", "warn" or "error". Default "info".
+	// Level is "debug", "info", "warn" or "error". Default "info". Changes only on restart:
+	// a reload keeps the running value and says so.
 	Level string `yaml:"level"`
 	// Access logs one line per request. Default true.
 	Access *bool `yaml:"access"`

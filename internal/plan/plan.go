@@ -283,13 +283,40 @@ func resolveClientTrust(cfg *config.Config, key string, c config.ClientAuth, log
 // resolveUpstreamTLS reads the CA bundle and client certificate of an
 // upstream_tls block.
 func resolveUpstreamTLS(cfg *config.Config, key string, u config.UpstreamTLS, log *slog.Logger) (*UpstreamTLS, []error) {
-	out := &UpstreamTLS{ConfigKey: key, InternalClientCert: u.InternalClientCert,
-		Upstream: tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}}
+	out := &UpstreamTLS{ConfigKey: key, InternalClientCert: u.InternalClientCert}
+	var ferrs []FieldError
+	out.Upstream, ferrs = LoadUpstreamTLS(u)
 	var errs []error
+	for _, fe := range ferrs {
+		errs = append(errs, cfg.Errorf(key+"."+fe.Field, "%v", fe.Err))
+	}
+	if u.InsecureSkipVerify && log != nil {
+		log.Warn("upstream certificate verification is OFF: anyone between the gateway and this upstream can read and change its traffic",
+			"route", key, "key", key+".insecure_skip_verify")
+	}
+	return out, errs
+}
+
+// A FieldError is a problem with one field of a config block, named by
+// its YAML key ("ca", "client_cert"), for the caller to place: the
+// gateway as a config position, `tlsgate proxy` as the flag that set it.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+// LoadUpstreamTLS reads the files of an upstream_tls block (CA bundle,
+// client certificate and key) into what tlspolicy.UpstreamClient builds
+// the client config from. Every route's upstream TLS and the sidecar's
+// are made by it. InternalClientCert is left to the caller, which holds
+// the CA.
+func LoadUpstreamTLS(u config.UpstreamTLS) (tlspolicy.Upstream, []FieldError) {
+	out := tlspolicy.Upstream{ServerName: u.ServerName, InsecureSkipVerify: u.InsecureSkipVerify}
+	var errs []FieldError
 	if u.CA != "" {
 		cas, err := certs.LoadCAs(u.CA)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(key+".ca", "%v", err))
+			errs = append(errs, FieldError{"ca", err})
 		} else {
 			out.Roots = certs.Pool(cas)
 		}
@@ -297,13 +324,9 @@ func resolveUpstreamTLS(cfg *config.Config, key string, u config.UpstreamTLS, lo
 	if u.ClientCert != "" {
 		cert, err := certs.LoadClient(u.ClientCert, u.ClientKey)
 		if err != nil {
-			errs = append(errs, cfg.Errorf(key+".client_cert", "%v", err))
+			errs = append(errs, FieldError{"client_cert", err})
 		}
 		out.Certificate = cert
-	}
-	if u.InsecureSkipVerify && log != nil {
-		log.Warn("upstream certificate verification is OFF: anyone between the gateway and this upstream can read and change its traffic",
-			"route", key, "key", key+".insecure_skip_verify")
 	}
 	return out, errs
 }

@@ -336,13 +336,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("serving", "https", s.httpsLn.Addr().String(), "http", addrString(s.httpLn), "admin", addrString(s.adminLn), "sites", len(s.state.Load().sites))
 
+	// The grace period is the live config's: timeouts.shutdown reloads.
 	select {
 	case err := <-errc:
-		s.shutdown(cfg.Timeouts.Shutdown)
+		s.shutdown(s.cfg.Load().Timeouts.Shutdown)
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	return s.shutdown(cfg.Timeouts.Shutdown)
+	return s.shutdown(s.cfg.Load().Timeouts.Shutdown)
 }
 
 func (s *Server) shutdown(grace time.Duration) error {
@@ -477,22 +478,7 @@ func (s *Server) Reload() error {
 		if err != nil {
 			return fmt.Errorf("reloading config, still serving the previous one:\n%w", err)
 		}
-		if next.Listen != cfg.Listen {
-			s.log.Warn("listen addresses change only on restart; keeping the current ones",
-				"https", cfg.Listen.HTTPS, "http", cfg.Listen.HTTP)
-			next.Listen = cfg.Listen
-		}
-		if !reflect.DeepEqual(next.Admin, cfg.Admin) {
-			s.log.Warn("the admin listener changes only on restart; keeping the current one", "admin", cfg.Admin.Listen)
-			next.Admin = cfg.Admin
-		}
-		if !reflect.DeepEqual(next.Storage, cfg.Storage) {
-			s.log.Warn("storage changes only on restart; keeping the current one")
-			next.Storage = cfg.Storage
-		}
-		if next.Timeouts != cfg.Timeouts || next.Limits != cfg.Limits {
-			s.log.Warn("listener timeouts and limits (read_header, idle, send to clients, shutdown, max_header_bytes) change only on restart; upstream timeouts and limits, body_read, routes, sites and certificates were reloaded")
-		}
+		keepRestartOnly(s.log, cfg, next)
 		cfg = next
 	}
 	p, err := plan.Resolve(cfg, s.log)
@@ -522,6 +508,43 @@ func (s *Server) Reload() error {
 	old.close()
 	s.log.Info("reloaded", "sites", len(st.sites))
 	return nil
+}
+
+// restartOnly are the settings a reload cannot change, because what they
+// configure is made once at start: bound listeners, net/http's server
+// limits (read by every connection without a lock), the storage and data
+// dir (the CA and the ACME manager outlive reloads). Each field's doc
+// comment in package config says so too. Everything else — sites,
+// certificates, routes, client trust, body_read, the upstream timeouts
+// and limits, trusted_proxies, logs of requests — is reloaded.
+var restartOnly = []struct {
+	key string
+	get func(*config.Config) any
+	set func(next, cur *config.Config)
+}{
+	{"listen", func(c *config.Config) any { return c.Listen }, func(n, c *config.Config) { n.Listen = c.Listen }},
+	{"admin", func(c *config.Config) any { return c.Admin }, func(n, c *config.Config) { n.Admin = c.Admin }},
+	{"storage", func(c *config.Config) any { return c.Storage }, func(n, c *config.Config) { n.Storage = c.Storage }},
+	{"data_dir", func(c *config.Config) any { return c.DataDir }, func(n, c *config.Config) { n.DataDir = c.DataDir }},
+	{"timeouts.read_header", func(c *config.Config) any { return c.Timeouts.ReadHeader }, func(n, c *config.Config) { n.Timeouts.ReadHeader = c.Timeouts.ReadHeader }},
+	{"timeouts.idle", func(c *config.Config) any { return c.Timeouts.Idle }, func(n, c *config.Config) { n.Timeouts.Idle = c.Timeouts.Idle }},
+	{"timeouts.send", func(c *config.Config) any { return c.Timeouts.Send }, func(n, c *config.Config) { n.Timeouts.Send = c.Timeouts.Send }},
+	{"log.format", func(c *config.Config) any { return c.Log.Format }, func(n, c *config.Config) { n.Log.Format = c.Log.Format }},
+	{"log.level", func(c *config.Config) any { return c.Log.Level }, func(n, c *config.Config) { n.Log.Level = c.Log.Level }},
+	{"limits.max_header_bytes", func(c *config.Config) any { return c.Limits.MaxHeaderBytes }, func(n, c *config.Config) { n.Limits.MaxHeaderBytes = c.Limits.MaxHeaderBytes }},
+}
+
+// keepRestartOnly puts the running values of restart-only settings into
+// next, warning for each that the new file changes: the live config then
+// says what is in effect.
+func keepRestartOnly(log *slog.Logger, cur, next *config.Config) {
+	for _, r := range restartOnly {
+		if was, now := r.get(cur), r.get(next); !reflect.DeepEqual(was, now) {
+			log.Warn("this setting changes only on restart; the running value stays", "key", r.key,
+				"running", fmt.Sprint(was), "file", fmt.Sprint(now))
+			r.set(next, cur)
+		}
+	}
 }
 
 // serverErrorHandler routes net/http's internal log lines: TLS handshake
