@@ -1,0 +1,123 @@
+package plan_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/plan"
+)
+
+const spec = `openapi: 3.1.0
+info: {title: T, version: "1"}
+servers: [{url: "https://api.example.com/v1"}]
+paths:
+  /pets:
+    get: {responses: {"200": {description: ok}}}
+`
+
+func load(t *testing.T, dir, yaml string) *config.Config {
+	t.Helper()
+	path := filepath.Join(dir, "tlsgate.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestResolveCreatesNoState: resolving a config with the internal CA as
+// certificate source and client trust reads what it names and creates
+// nothing: no CA, no ACME store, not even the data dir.
+func TestResolveCreatesNoState(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
+	cfg := load(t, dir, `data_dir: `+data+`
+sites:
+  - hosts: [localhost, 127.0.0.1]
+    client_auth: {internal_ca: true}
+    routes: [{path: /internal/, upstreams: ["http://127.0.0.1:9"], client_auth: require}]
+    routes_from: {openapi: spec.yaml, upstreams: ["http://127.0.0.1:9"]}
+  - hosts: [api.example.com]
+    tls: {certificate: {source: acme}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+`)
+	g, err := plan.Resolve(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Errorf("Resolve created %s", data)
+	}
+	s := g.Sites[0]
+	if s.Name != "localhost" || s.Certificate.Source != config.SourceInternal || s.ClientTrust == nil || !s.ClientTrust.InternalCA {
+		t.Errorf("site 0: %+v", s)
+	}
+	var got []string
+	for _, r := range s.Routes {
+		got = append(got, r.Path+" "+string(r.ClientAuth)+" "+strings.Join(r.From, ";"))
+	}
+	want := []string{"/internal/ require config", "/v1/pets none spec.yaml:5 /v1/pets"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("routes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if g.Storage.Etcd != nil || g.Storage.Dir != filepath.Join(data, "acme") {
+		t.Errorf("storage: %+v", g.Storage)
+	}
+	if a := g.Sites[1].Certificate.ACME; !a.HTTP01 || !a.TLSALPN01 || a.Directory == "" {
+		t.Errorf("acme settings: %+v", a)
+	}
+}
+
+// TestResolveErrorsNamePlaces: every problem at once, each at its config
+// key, derived routes' upstream TLS included.
+func TestResolveErrorsNamePlaces(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
+	cfg := load(t, dir, `sites:
+  - hosts: [localhost]
+    routes:
+      - {path: /a/, upstreams: ["https://127.0.0.1:9"], upstream_tls: {client_cert: /nonexistent/c.pem, client_key: /nonexistent/k.pem}}
+    routes_from: {openapi: spec.yaml, upstreams: ["https://127.0.0.1:9"], upstream_tls: {ca: /nonexistent/ca.pem}}
+    client_auth: {ca: [/nonexistent/clients.pem]}
+  - hosts: [files.example.com]
+    tls: {certificate: {cert: /nonexistent/f.pem, key: /nonexistent/f.key}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+`)
+	_, err := plan.Resolve(cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, key := range []string{
+		"sites[0].routes[0].upstream_tls.client_cert: ",
+		"sites[0].routes_from.upstream_tls.ca: ",
+		"sites[0].client_auth.ca[0]: ",
+		"sites[1].tls.certificate.cert: ",
+	} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("no error at %s in:\n%v", key, err)
+		}
+	}
+	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 4 {
+		t.Errorf("%d problems, want 4:\n%v", n, err)
+	}
+}
+
+// TestStorageOf: etcd when configured, else the data dir's acme/.
+func TestStorageOf(t *testing.T) {
+	cfg := &config.Config{DataDir: "/var/lib/tlsgate", Storage: config.Storage{Etcd: &config.Etcd{Endpoints: []string{"https://127.0.0.1:2379"}}}}
+	if s := plan.StorageOf(cfg); s.Etcd == nil {
+		t.Errorf("etcd configured, storage %+v", s)
+	}
+	cfg.Storage.Etcd = nil
+	if s := plan.StorageOf(cfg); s.Etcd != nil || s.Dir != "/var/lib/tlsgate/acme" {
+		t.Errorf("files storage %+v", s)
+	}
+}
