@@ -7,7 +7,12 @@
 // report problems as "tlsgate.yaml:14:7: sites[0].routes[2].upstreams[0]: ...".
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
+)
 
 // Config is a whole tlsgate configuration. The zero value is not usable:
 // call Load, or build one in code and call Defaults and Validate.
@@ -245,10 +250,11 @@ type SiteTLS struct {
 	Certificate Certificate `yaml:"certificate"`
 }
 
-// TLS profile names.
+// TLS profile names, as the config spells them. Package tlspolicy owns
+// them and says what each allows.
 const (
-	ProfileIntermediate = "intermediate"
-	ProfileModern       = "modern"
+	ProfileIntermediate = string(tlspolicy.Intermediate)
+	ProfileModern       = string(tlspolicy.Modern)
 )
 
 // Certificate is a certificate source.
@@ -409,6 +415,8 @@ type Route struct {
 	// certificate is verified and reported to the upstream) or "require"
 	// (only a valid certificate from a CA in the site's client_auth, and on
 	// the allow-list if one is given, gets through; others get 403).
+	// The values are package mtls's modes (mtls.Mode); the field is a
+	// plain string so that a mistyped value reads "expected a string".
 	ClientAuth string `yaml:"client_auth"`
 	// Allow restricts a require route to some client identities.
 	Allow Allow `yaml:"allow"`
@@ -566,7 +574,7 @@ func (c *Config) Defaults() {
 				s.Routes[j].Path = "/"
 			}
 			if s.Routes[j].ClientAuth == "" {
-				s.Routes[j].ClientAuth = "none"
+				s.Routes[j].ClientAuth = string(mtls.None)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 // Validate checks the config's own values (not the files it names) and
@@ -264,15 +265,16 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if (ut.ClientCert == "") != (ut.ClientKey == "") {
 			add(rp+".upstream_tls", "client_cert and client_key go together")
 		}
-		switch r.ClientAuth {
-		case "none", "optional", "require":
+		mode := mtls.Mode(r.ClientAuth)
+		switch mode {
+		case mtls.None, mtls.Optional, mtls.Require:
 		default:
 			add(rp+".client_auth", "%q is not a client-auth mode: use none, optional or require", r.ClientAuth)
 		}
-		if r.ClientAuth != "none" && s.ClientAuth.IsZero() {
+		if mode != mtls.None && s.ClientAuth.IsZero() {
 			add(rp+".client_auth", "%s needs trusted client CAs: add client_auth: {ca: [FILE]} or {internal_ca: true} to the site", r.ClientAuth)
 		}
-		if a := r.Allow; len(a.Subjects)+len(a.DNS)+len(a.URIs) > 0 && r.ClientAuth != "require" {
+		if a := r.Allow; len(a.Subjects)+len(a.DNS)+len(a.URIs) > 0 && mode != mtls.Require {
 			add(rp+".allow", "an allow-list only applies with client_auth: require")
 		}
 		if ut.InsecureSkipVerify && ut.CA != "" {

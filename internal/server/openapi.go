@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/oaslint"
 )
 
@@ -63,7 +64,7 @@ func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, erro
 		own[r.Path] = true
 	}
 	type merged struct {
-		mode    string
+		mode    mtls.Mode
 		methods []string
 		from    []string
 	}
@@ -74,12 +75,12 @@ func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, erro
 		if own[p] {
 			continue
 		}
-		mode := "none"
+		mode := mtls.None
 		switch {
 		case r.MutualTLS:
-			mode = "require"
+			mode = mtls.Require
 		case r.MutualTLSOptional:
-			mode = "optional"
+			mode = mtls.Optional
 		}
 		m, ok := byPrefix[p]
 		if !ok {
@@ -102,12 +103,12 @@ func specRoutes(cfg *config.Config, i int) ([]config.Route, []DerivedRoute, erro
 	site := config.NormalizeHost(cfg.Sites[i].Hosts[0])
 	for _, p := range order {
 		m := byPrefix[p]
-		if m.mode != "none" && cfg.Sites[i].ClientAuth.IsZero() {
+		if m.mode != mtls.None && cfg.Sites[i].ClientAuth.IsZero() {
 			return nil, nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
 				rf.OpenAPI, strings.Join(m.from, ", "))
 		}
-		out = append(out, config.Route{Path: p, Upstreams: rf.Upstreams, UpstreamTLS: rf.UpstreamTLS, ClientAuth: m.mode})
-		explained = append(explained, DerivedRoute{Site: site, Path: p, ClientAuth: m.mode, Methods: m.methods, From: m.from})
+		out = append(out, config.Route{Path: p, Upstreams: rf.Upstreams, UpstreamTLS: rf.UpstreamTLS, ClientAuth: string(m.mode)})
+		explained = append(explained, DerivedRoute{Site: site, Path: p, ClientAuth: string(m.mode), Methods: m.methods, From: m.from})
 	}
 	return out, explained, nil
 }
@@ -120,11 +121,11 @@ func routePrefix(template string) string {
 	return template // a prefix: "/pets" also routes "/pets/..." unless a longer route does
 }
 
-func strictness(mode string) int {
+func strictness(mode mtls.Mode) int {
 	switch mode {
-	case "require":
+	case mtls.Require:
 		return 2
-	case "optional":
+	case mtls.Optional:
 		return 1
 	}
 	return 0
