@@ -332,18 +332,30 @@ func (a ACME) IsZero() bool {
 		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == ""
 }
 
-// ACME challenge types and key types.
+// ACME challenge types (RFC 8555 section 8). Package acme solves them
+// under these names.
 const (
 	ChallengeHTTP01    = "http-01"
 	ChallengeTLSALPN01 = "tls-alpn-01"
 	ChallengeDNS01     = "dns-01"
-	DefaultACMEKeyType = "ecdsa-p256"
 	// DefaultACMEDirectory is Let's Encrypt production.
 	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 )
 
+// ACME key types: the key_type values. Package acme maps each to the key
+// it generates; these are the only names for them.
+const (
+	ACMEKeyECDSAP256 = "ecdsa-p256"
+	ACMEKeyECDSAP384 = "ecdsa-p384"
+	ACMEKeyRSA2048   = "rsa-2048"
+	ACMEKeyRSA4096   = "rsa-4096"
+	// DefaultACMEKeyType is P-256: every client verifies it, and its
+	// handshakes are cheaper than RSA's.
+	DefaultACMEKeyType = ACMEKeyECDSAP256
+)
+
 // ACMEKeyTypes are the accepted key_type values.
-var ACMEKeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096"}
+var ACMEKeyTypes = []string{ACMEKeyECDSAP256, ACMEKeyECDSAP384, ACMEKeyRSA2048, ACMEKeyRSA4096}
 
 // SiteACME returns site i's ACME settings: its own keys, then the
 // top-level acme: keys, then the defaults.
