@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/loopback"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
@@ -38,7 +39,7 @@ func (c *Config) Validate() error {
 	if c.Admin.Enabled() {
 		if err := checkHostPort(c.Admin.Listen); err != nil {
 			add("admin.listen", "%v (or \"off\")", err)
-		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !isLoopback(host) {
+		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !loopback.Host(host) {
 			add("admin.listen", "%q is reachable from other machines and the admin listener has no authentication: use %s, or set admin.allow_remote: true behind a firewall", c.Admin.Listen, DefaultAdmin)
 		}
 	}
@@ -56,7 +57,7 @@ func (c *Config) Validate() error {
 			u, err := url.Parse(ep)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				add(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%q is not an etcd client URL: write it as https://HOST:2379", ep)
-			} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 				add(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%q is plain HTTP to another machine: use https and storage.etcd.tls (values are encrypted, but locks and metadata are not)", ep)
 			}
 		}
@@ -442,20 +443,12 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 		case strings.HasPrefix(n, "*."):
 			add(hp, "%q: wildcard certificates need the dns-01 challenge, which this version does not offer: list the names, or use source files", h)
 		case !strings.Contains(n, ".") && net.ParseIP(n) == nil,
-			n == "localhost" || strings.HasSuffix(n, ".localhost"),
+			loopback.Name(n),
 			strings.HasSuffix(n, ".local"), strings.HasSuffix(n, ".internal"),
 			strings.HasSuffix(n, ".home.arpa"), strings.HasSuffix(n, ".invalid"):
 			add(hp, "%q is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)", h)
 		}
 	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validateIdentityHeaders refuses identity header names that are not
