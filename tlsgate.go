@@ -35,7 +35,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +42,9 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/loopback"
 	"github.com/tlsgate/tlsgate/internal/server"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 // ListenAndServe serves h over HTTPS for hosts on :443, with a redirect
@@ -63,9 +64,9 @@ const (
 	// Intermediate is TLS 1.2 and 1.3 with ECDHE key exchange and AEAD
 	// ciphers only (Mozilla's intermediate list): every client of the last
 	// decade connects, with forward secrecy.
-	Intermediate Profile = config.ProfileIntermediate
+	Intermediate Profile = Profile(tlspolicy.Intermediate)
 	// Modern is TLS 1.3 only.
-	Modern Profile = config.ProfileModern
+	Modern Profile = Profile(tlspolicy.Modern)
 )
 
 // ACME configures certificates from an ACME CA (RFC 8555). Every field
@@ -369,14 +370,11 @@ func (s *Server) config() (*config.Config, string, error) {
 }
 
 // allLocal reports whether no public CA could certify hosts: every one is
-// localhost, a name under .localhost or an IP address.
+// an IP address, localhost or a name under .localhost.
 func allLocal(hosts []string) bool {
 	for _, h := range hosts {
-		h = strings.ToLower(strings.TrimSuffix(h, "."))
-		if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil {
-			continue
-		}
-		if h != "localhost" && !strings.HasSuffix(h, ".localhost") {
+		h = config.NormalizeHost(h)
+		if _, err := netip.ParseAddr(h); err != nil && !loopback.Name(h) {
 			return false
 		}
 	}

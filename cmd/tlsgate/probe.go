@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/loopback"
 	"github.com/tlsgate/tlsgate/internal/probe"
 )
 
@@ -73,7 +74,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usagef("--listen %q: want HOST:PORT, such as 127.0.0.1:9219", *listen)
 	}
-	remote := !isLoopbackHost(host)
+	remote := !loopback.Host(host)
 	if remote && !*allowRemote {
 		return usagef("--listen %s is not a loopback address: anyone who can reach a probe endpoint can make this host connect anywhere; add --allow-remote if a firewall limits who can", *listen)
 	}
@@ -137,15 +138,4 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("probe exporter stopped")
 	return err
-}
-
-// isLoopbackHost reports whether a --listen host only accepts
-// connections from this machine. The empty host, 0.0.0.0 and :: mean
-// every interface.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

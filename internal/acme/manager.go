@@ -26,11 +26,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/storage"
 )
 
 // LetsEncrypt is the default directory: Let's Encrypt production.
-const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+const LetsEncrypt = config.DefaultACMEDirectory
 
 // LetsEncryptStaging issues untrusted certificates under far higher rate
 // limits: the place to try a new setup.
@@ -39,10 +40,10 @@ const LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directo
 // ALPNProto is the protocol tls-alpn-01 validation handshakes offer.
 const ALPNProto = "acme-tls/1"
 
-// Challenge types.
+// Challenge types, as the config names them.
 const (
-	HTTP01    = "http-01"
-	TLSALPN01 = "tls-alpn-01"
+	HTTP01    = config.ChallengeHTTP01
+	TLSALPN01 = config.ChallengeTLSALPN01
 )
 
 // Settings say which CA issues a site's certificates, and how.
@@ -67,12 +68,13 @@ func (s Settings) key() string {
 		fmt.Sprint(s.HTTP01, s.TLSALPN01), s.Profile}, "\x00")
 }
 
-// KeyTypes maps the config's key type names to certmagic's.
+// KeyTypes maps the config's key type names (config.ACMEKeyTypes) to
+// certmagic's.
 var KeyTypes = map[string]certmagic.KeyType{
-	"ecdsa-p256": certmagic.P256,
-	"ecdsa-p384": certmagic.P384,
-	"rsa-2048":   certmagic.RSA2048,
-	"rsa-4096":   certmagic.RSA4096,
+	config.ACMEKeyECDSAP256: certmagic.P256,
+	config.ACMEKeyECDSAP384: certmagic.P384,
+	config.ACMEKeyRSA2048:   certmagic.RSA2048,
+	config.ACMEKeyRSA4096:   certmagic.RSA4096,
 }
 
 // Options configure a Manager.
@@ -216,7 +218,7 @@ func keyType(name string) certmagic.KeyType {
 	if kt, ok := KeyTypes[name]; ok {
 		return kt
 	}
-	return certmagic.P256
+	return KeyTypes[config.DefaultACMEKeyType]
 }
 
 // Source returns the certificate source of a site whose hosts are

@@ -10,6 +10,9 @@ package config
 import (
 	"net/http"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 // Config is a whole tlsgate configuration. The zero value is not usable:
@@ -257,10 +260,11 @@ type SiteTLS struct {
 	Certificate Certificate `yaml:"certificate"`
 }
 
-// TLS profile names.
+// TLS profile names, as the config spells them. Package tlspolicy owns
+// them and says what each allows.
 const (
-	ProfileIntermediate = "intermediate"
-	ProfileModern       = "modern"
+	ProfileIntermediate = string(tlspolicy.Intermediate)
+	ProfileModern       = string(tlspolicy.Modern)
 )
 
 // Certificate is a certificate source.
@@ -338,18 +342,30 @@ func (a ACME) IsZero() bool {
 		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == ""
 }
 
-// ACME challenge types and key types.
+// ACME challenge types (RFC 8555 section 8). Package acme solves them
+// under these names.
 const (
 	ChallengeHTTP01    = "http-01"
 	ChallengeTLSALPN01 = "tls-alpn-01"
 	ChallengeDNS01     = "dns-01"
-	DefaultACMEKeyType = "ecdsa-p256"
 	// DefaultACMEDirectory is Let's Encrypt production.
 	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 )
 
+// ACME key types: the key_type values. Package acme maps each to the key
+// it generates; these are the only names for them.
+const (
+	ACMEKeyECDSAP256 = "ecdsa-p256"
+	ACMEKeyECDSAP384 = "ecdsa-p384"
+	ACMEKeyRSA2048   = "rsa-2048"
+	ACMEKeyRSA4096   = "rsa-4096"
+	// DefaultACMEKeyType is P-256: every client verifies it, and its
+	// handshakes are cheaper than RSA's.
+	DefaultACMEKeyType = ACMEKeyECDSAP256
+)
+
 // ACMEKeyTypes are the accepted key_type values.
-var ACMEKeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096"}
+var ACMEKeyTypes = []string{ACMEKeyECDSAP256, ACMEKeyECDSAP384, ACMEKeyRSA2048, ACMEKeyRSA4096}
 
 // SiteACME returns site i's ACME settings: its own keys, then the
 // top-level acme: keys, then the defaults.
@@ -421,6 +437,8 @@ type Route struct {
 	// certificate is verified and reported to the upstream) or "require"
 	// (only a valid certificate from a CA in the site's client_auth, and on
 	// the allow-list if one is given, gets through; others get 403).
+	// The values are package mtls's modes (mtls.Mode); the field is a
+	// plain string so that a mistyped value reads "expected a string".
 	ClientAuth string `yaml:"client_auth"`
 	// Allow restricts a require route to some client identities.
 	Allow Allow `yaml:"allow"`
@@ -586,7 +604,7 @@ func (c *Config) Defaults() {
 				s.Routes[j].Path = "/"
 			}
 			if s.Routes[j].ClientAuth == "" {
-				s.Routes[j].ClientAuth = "none"
+				s.Routes[j].ClientAuth = string(mtls.None)
 			}
 		}
 	}

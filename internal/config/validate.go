@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/ca"
+	"github.com/tlsgate/tlsgate/internal/loopback"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 // Validate checks the config's own values (not the files it names) and
@@ -37,7 +39,7 @@ func (c *Config) Validate() error {
 	if c.Admin.Enabled() {
 		if err := checkHostPort(c.Admin.Listen); err != nil {
 			add("admin.listen", "%v (or \"off\")", err)
-		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !isLoopback(host) {
+		} else if host, _, _ := net.SplitHostPort(c.Admin.Listen); !c.Admin.AllowRemote && !loopback.Host(host) {
 			add("admin.listen", "%q is reachable from other machines and the admin listener has no authentication: use %s, or set admin.allow_remote: true behind a firewall", c.Admin.Listen, DefaultAdmin)
 		}
 	}
@@ -55,7 +57,7 @@ func (c *Config) Validate() error {
 			u, err := url.Parse(ep)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				add(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%q is not an etcd client URL: write it as https://HOST:2379", ep)
-			} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			} else if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 				add(fmt.Sprintf("storage.etcd.endpoints[%d]", i), "%q is plain HTTP to another machine: use https and storage.etcd.tls (values are encrypted, but locks and metadata are not)", ep)
 			}
 		}
@@ -264,15 +266,16 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 		if (ut.ClientCert == "") != (ut.ClientKey == "") {
 			add(rp+".upstream_tls", "client_cert and client_key go together")
 		}
-		switch r.ClientAuth {
-		case "none", "optional", "require":
+		mode := mtls.Mode(r.ClientAuth)
+		switch mode {
+		case mtls.None, mtls.Optional, mtls.Require:
 		default:
 			add(rp+".client_auth", "%q is not a client-auth mode: use none, optional or require", r.ClientAuth)
 		}
-		if r.ClientAuth != "none" && s.ClientAuth.IsZero() {
+		if mode != mtls.None && s.ClientAuth.IsZero() {
 			add(rp+".client_auth", "%s needs trusted client CAs: add client_auth: {ca: [FILE]} or {internal_ca: true} to the site", r.ClientAuth)
 		}
-		if a := r.Allow; len(a.Subjects)+len(a.DNS)+len(a.URIs) > 0 && r.ClientAuth != "require" {
+		if a := r.Allow; len(a.Subjects)+len(a.DNS)+len(a.URIs) > 0 && mode != mtls.Require {
 			add(rp+".allow", "an allow-list only applies with client_auth: require")
 		}
 		if ut.InsecureSkipVerify && ut.CA != "" {
@@ -440,20 +443,12 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 		case strings.HasPrefix(n, "*."):
 			add(hp, "%q: wildcard certificates need the dns-01 challenge, which this version does not offer: list the names, or use source files", h)
 		case !strings.Contains(n, ".") && net.ParseIP(n) == nil,
-			n == "localhost" || strings.HasSuffix(n, ".localhost"),
+			loopback.Name(n),
 			strings.HasSuffix(n, ".local"), strings.HasSuffix(n, ".internal"),
 			strings.HasSuffix(n, ".home.arpa"), strings.HasSuffix(n, ".invalid"):
 			add(hp, "%q is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)", h)
 		}
 	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validateIdentityHeaders refuses identity header names that are not

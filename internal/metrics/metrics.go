@@ -18,26 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/tlsgate/tlsgate/internal/inventory"
 )
 
 // Inventory is what the gateway serves right now, read at scrape time.
 type Inventory struct {
-	Certificates []Certificate
-	Upstreams    []Upstream
-}
-
-// Certificate is one served certificate.
-type Certificate struct {
-	Site, Name, Source, Issuer, Serial string
-	NotBefore, NotAfter                time.Time // zero while an ACME order is pending
-}
-
-// Upstream is one upstream of a route and its passive health.
-type Upstream struct {
-	Site, Route, URL string
-	Healthy          bool
-	Failures         int
-	RetryAt          time.Time
+	Certificates []inventory.Certificate
+	Upstreams    []inventory.Upstream
 }
 
 // Metrics holds the gateway's collectors. Its methods are safe for

@@ -3,6 +3,8 @@ package oaslint
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/loopback"
 )
 
 // urlInfo is what the rules need to know of a URL. It is parsed by hand
@@ -106,13 +108,11 @@ func (u urlInfo) secure() bool { return u.scheme == "https" || u.scheme == "wss"
 // 0.0.0.0 that development servers print.
 func (u urlInfo) loopback() bool {
 	h := strings.TrimSuffix(u.host, ".")
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+	if loopback.Name(h) || loopback.Host(h) {
 		return true
 	}
-	if a, err := netip.ParseAddr(h); err == nil {
-		return a.IsLoopback() || a.IsUnspecified()
-	}
-	return false
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsUnspecified()
 }
 
 // redact hides the password (or the token, when there is no password) in

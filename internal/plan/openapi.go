@@ -52,7 +52,7 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 		own[r.Path] = true
 	}
 	type merged struct {
-		mode    string
+		mode    mtls.Mode
 		methods []string
 		from    []string
 	}
@@ -63,12 +63,12 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 		if own[p] {
 			continue
 		}
-		mode := "none"
+		mode := mtls.None
 		switch {
 		case r.MutualTLS:
-			mode = "require"
+			mode = mtls.Require
 		case r.MutualTLSOptional:
-			mode = "optional"
+			mode = mtls.Optional
 		}
 		m, ok := byPrefix[p]
 		if !ok {
@@ -89,11 +89,11 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 	var out []Route
 	for _, p := range order {
 		m := byPrefix[p]
-		if m.mode != "none" && cfg.Sites[i].ClientAuth.IsZero() {
+		if m.mode != mtls.None && cfg.Sites[i].ClientAuth.IsZero() {
 			return nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
 				rf.OpenAPI, strings.Join(m.from, ", "))
 		}
-		out = append(out, Route{Path: p, Upstreams: rf.Upstreams, ClientAuth: mtls.Mode(m.mode), Methods: m.methods, From: m.from})
+		out = append(out, Route{Path: p, Upstreams: rf.Upstreams, ClientAuth: m.mode, Methods: m.methods, From: m.from})
 	}
 	return out, nil
 }
@@ -106,11 +106,11 @@ func routePrefix(template string) string {
 	return template // a prefix: "/pets" also routes "/pets/..." unless a longer route does
 }
 
-func strictness(mode string) int {
+func strictness(mode mtls.Mode) int {
 	switch mode {
-	case "require":
+	case mtls.Require:
 		return 2
-	case "optional":
+	case mtls.Optional:
 		return 1
 	}
 	return 0

@@ -12,22 +12,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tlsgate/tlsgate/internal/scan"
 )
 
-// allCipherSuites is every TLS 1.0-1.2 suite Go implements, insecure ones
-// included: the probe must complete a handshake with a weak endpoint to
-// report what it negotiates. crypto/tls still prefers strong suites, so
-// a modern server gets a modern one.
-var allCipherSuites = func() []uint16 {
-	var ids []uint16
-	for _, s := range tls.CipherSuites() {
-		ids = append(ids, s.ID)
-	}
-	for _, s := range tls.InsecureCipherSuites() {
-		ids = append(ids, s.ID)
-	}
-	return ids
-}()
+// allCipherSuites is every suite Go implements, insecure ones included:
+// the probe must complete a handshake with a weak endpoint to report what
+// it negotiates.
+var allCipherSuites = scan.GoSuites()
 
 // handshake records what one TLS handshake showed while it ran, so that a
 // handshake that fails verification still tells which chain, version and
@@ -126,7 +118,9 @@ func registerTLS(reg prometheus.Registerer, state *tls.ConnectionState, chains [
 
 	earliest.Set(float64(earliestExpiry(state.PeerCertificates).Unix()))
 	version.WithLabelValues(versionName(state.Version)).Set(1)
-	cipher.WithLabelValues(tls.CipherSuiteName(state.CipherSuite)).Set(1)
+	// The table's name is crypto/tls's, as blackbox prints it, for every
+	// suite the probe can negotiate.
+	cipher.WithLabelValues(scan.LookupSuite(state.CipherSuite).Name).Set(1)
 	if len(state.PeerCertificates) > 0 {
 		leaf := state.PeerCertificates[0]
 		sum := sha256.Sum256(leaf.Raw)
@@ -172,17 +166,11 @@ func lastChainExpiry(chains [][]*x509.Certificate) time.Time {
 	return last
 }
 
-// versionName is blackbox's label value for a TLS version.
+// versionName is blackbox's label value for a TLS version: the scanner's
+// name, and "unknown" for anything but TLS 1.0 to 1.3.
 func versionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLS 1.0"
-	case tls.VersionTLS11:
-		return "TLS 1.1"
-	case tls.VersionTLS12:
-		return "TLS 1.2"
-	case tls.VersionTLS13:
-		return "TLS 1.3"
+	if v < tls.VersionTLS10 || v > tls.VersionTLS13 {
+		return "unknown"
 	}
-	return "unknown"
+	return scan.VersionName(v)
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/inventory"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
@@ -250,22 +251,14 @@ func infoFrom(ctx context.Context) *info {
 	return i
 }
 
-// UpstreamState is one upstream's passive health, for metrics and the
-// status page.
-type UpstreamState struct {
-	Route, URL string
-	Healthy    bool
-	Failures   int
-	RetryAt    time.Time // while backed off
-}
-
-// Upstreams reports the health of every upstream of every route.
-func (s *Site) Upstreams() []UpstreamState {
-	var out []UpstreamState
+// Upstreams reports the health of every upstream of every route, for
+// metrics and the status page.
+func (s *Site) Upstreams() []inventory.Upstream {
+	var out []inventory.Upstream
 	now := time.Now().UnixNano()
 	for _, rt := range s.routes {
 		for _, u := range rt.pool.ups {
-			st := UpstreamState{Route: rt.path, URL: u.name, Healthy: true, Failures: int(u.fails.Load())}
+			st := inventory.Upstream{Site: s.name, Route: rt.path, URL: u.name, Healthy: true, ConsecutiveFailures: int(u.fails.Load())}
 			if until := u.downUntil.Load(); until > now {
 				st.Healthy, st.RetryAt = false, time.Unix(0, until)
 			}

@@ -208,24 +208,18 @@ func (s *scanner) protocolProbe(ctx context.Context, v uint16) (*serverResponse,
 // suites reversed tells whether it does.
 func (s *scanner) enumerateSuites(ctx context.Context, v uint16) *suiteList {
 	l := &suiteList{kxBits: map[uint16]int{}}
-	remaining := slices.Clone(suitesFor(v))
-	for range len(suitesFor(v)) + 1 {
-		if len(remaining) == 0 {
-			break
-		}
+	l.ids = eliminate(suitesFor(v), func(remaining []uint16) (uint16, bool) {
 		h := s.baseHello(v)
 		h.suites = remaining
 		resp, err := s.exchange(ctx, h.marshal(s.ks))
 		if err != nil {
 			s.probeError("cipher suites "+VersionName(v), err)
-			break
+			return 0, false
 		}
 		if !offers(resp, v) || !slices.Contains(remaining, resp.Hello.Suite) {
-			break
+			return 0, false
 		}
 		id := resp.Hello.Suite
-		l.ids = append(l.ids, id)
-		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == id })
 		if resp.KeyExch != nil {
 			curve, dhBits, err := keyExchangeParams(LookupSuite(id).Kx, resp.KeyExch)
 			if err == nil && dhBits > 0 {
@@ -234,7 +228,8 @@ func (s *scanner) enumerateSuites(ctx context.Context, v uint16) *suiteList {
 				l.kxBits[id] = LookupGroup(curve).Bits
 			}
 		}
-	}
+		return id, true
+	})
 	if len(l.ids) >= 2 {
 		h := s.baseHello(v)
 		h.suites = slices.Clone(l.ids)
@@ -255,26 +250,15 @@ func (s *scanner) enumerateGroups(ctx context.Context, f *facts) []uint16 {
 	if !f.offered[versionTLS13] {
 		return nil
 	}
-	var found []uint16
-	remaining := groupIDs(false)
-	for range len(groupTable) + 1 {
-		if len(remaining) == 0 {
-			break
-		}
+	return eliminate(groupIDs(false), func(remaining []uint16) (uint16, bool) {
 		h := s.baseHello(versionTLS13)
 		h.groups, h.keyShares = remaining, nil
 		resp, err := s.exchange(ctx, h.marshal(s.ks))
 		if err != nil || !offers(resp, versionTLS13) {
-			break
+			return 0, false
 		}
-		g := resp.Hello.keyShareGroup()
-		if !slices.Contains(remaining, g) {
-			break
-		}
-		found = append(found, g)
-		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == g })
-	}
-	return found
+		return resp.Hello.keyShareGroup(), true
+	})
 }
 
 // enumerateGroups12 finds the ECDHE curves of a server without TLS 1.3
@@ -294,24 +278,34 @@ func (s *scanner) enumerateGroups12(ctx context.Context, f *facts) []uint16 {
 	if len(ecdhe) == 0 {
 		return nil
 	}
-	var found []uint16
-	remaining := groupIDs(true)
-	for range len(groupTable) + 1 {
-		if len(remaining) == 0 {
-			break
-		}
+	return eliminate(groupIDs(true), func(remaining []uint16) (uint16, bool) {
 		h := s.baseHello(v)
 		h.suites, h.groups = ecdhe, remaining
 		resp, err := s.exchange(ctx, h.marshal(s.ks))
 		if err != nil || !offers(resp, v) || resp.KeyExch == nil {
-			break
+			return 0, false
 		}
 		curve, _, err := keyExchangeParams("ECDHE", resp.KeyExch)
-		if err != nil || !slices.Contains(remaining, curve) {
+		return curve, err == nil
+	})
+}
+
+// eliminate finds which of ids a server accepts, one ClientHello at a
+// time: offer all that are left, take the server's pick out, repeat. pick
+// sends one ClientHello offering remaining (which it must not keep) and
+// returns the server's choice, or false when the server refused or
+// answered something unusable. The search ends there, on a pick that was
+// not offered, or when nothing is left; found is in the server's order of
+// picking.
+func eliminate(ids []uint16, pick func(remaining []uint16) (id uint16, ok bool)) (found []uint16) {
+	remaining := slices.Clone(ids)
+	for len(remaining) > 0 {
+		id, ok := pick(remaining)
+		if !ok || !slices.Contains(remaining, id) {
 			break
 		}
-		found = append(found, curve)
-		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == curve })
+		found = append(found, id)
+		remaining = slices.DeleteFunc(remaining, func(x uint16) bool { return x == id })
 	}
 	return found
 }

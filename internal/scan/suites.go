@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"crypto/tls"
 	"fmt"
 	"slices"
 	"strings"
@@ -151,6 +152,25 @@ func LookupSuite(id uint16) Suite {
 		return s
 	}
 	return Suite{ID: id, Name: fmt.Sprintf("0x%04X", id), mode: modeCBC}
+}
+
+// GoSuites returns the IDs of every suite crypto/tls implements, insecure
+// ones included, secure ones first: the list for a crypto/tls client that
+// must complete a handshake with a weak server to report on it (the
+// certificate probe here, the exporter in package probe). crypto/tls
+// still prefers strong suites, so a modern server gets a modern one.
+// Each of them is in the table under the name crypto/tls gives it, so
+// LookupSuite names what such a client negotiated as tls.CipherSuiteName
+// would.
+func GoSuites() []uint16 {
+	var ids []uint16
+	for _, s := range tls.CipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	for _, s := range tls.InsecureCipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	return ids
 }
 
 // suitesFor returns the suites a ClientHello of version v offers, the

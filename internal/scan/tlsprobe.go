@@ -25,19 +25,6 @@ type tlsInfo struct {
 	resumed    bool
 }
 
-// goSuites is every suite crypto/tls can speak, insecure ones included: the
-// certificate probe must connect to weak servers too.
-func goSuites() []uint16 {
-	var ids []uint16
-	for _, s := range tls.CipherSuites() {
-		ids = append(ids, s.ID)
-	}
-	for _, s := range tls.InsecureCipherSuites() {
-		ids = append(ids, s.ID)
-	}
-	return ids
-}
-
 func (s *scanner) tlsConfig() *tls.Config {
 	return &tls.Config{
 		ServerName: s.host,
@@ -45,7 +32,8 @@ func (s *scanner) tlsConfig() *tls.Config {
 		// even when it is broken.
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionTLS10,
-		CipherSuites:       goSuites(),
+		// The certificate probe must connect to weak servers too.
+		CipherSuites: GoSuites(),
 	}
 }
 

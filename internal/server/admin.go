@@ -10,6 +10,7 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/inventory"
 	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/status"
 )
@@ -63,17 +64,14 @@ func (s *Server) inventory() metrics.Inventory {
 			inv.Certificates = append(inv.Certificates, certInfo(si.name, si.name, src, si.cert.Leaf()))
 		}
 		if si.handler != nil {
-			for _, u := range si.handler.Upstreams() {
-				inv.Upstreams = append(inv.Upstreams, metrics.Upstream{Site: si.name, Route: u.Route, URL: u.URL,
-					Healthy: u.Healthy, Failures: u.Failures, RetryAt: u.RetryAt})
-			}
+			inv.Upstreams = append(inv.Upstreams, si.handler.Upstreams()...)
 		}
 	}
 	return inv
 }
 
-func certInfo(site, name, source string, leaf *x509.Certificate) metrics.Certificate {
-	c := metrics.Certificate{Site: site, Name: name, Source: source}
+func certInfo(site, name, source string, leaf *x509.Certificate) inventory.Certificate {
+	c := inventory.Certificate{Site: site, Name: name, Source: source}
 	if leaf != nil {
 		c.Issuer = leaf.Issuer.CommonName
 		if c.Issuer == "" {
@@ -88,20 +86,15 @@ func certInfo(site, name, source string, leaf *x509.Certificate) metrics.Certifi
 // snapshot is what the status page shows.
 func (s *Server) snapshot() status.Snapshot {
 	inv := s.inventory()
-	snap := status.Snapshot{Generated: time.Now(), Version: s.opts.Version}
-	m := s.ACME()
-	for _, c := range inv.Certificates {
-		sc := status.Certificate{Site: c.Site, Name: c.Name, Source: c.Source, Issuer: c.Issuer, Serial: c.Serial,
-			NotBefore: c.NotBefore, NotAfter: c.NotAfter}
-		if m != nil && c.Source == config.SourceACME {
-			a := m.Status(c.Name)
-			sc.LastAttempt, sc.LastResult, sc.LastError = a.LastAttempt, a.LastResult, a.LastError
+	snap := status.Snapshot{Generated: time.Now(), Version: s.opts.Version,
+		Certificates: inv.Certificates, Upstreams: inv.Upstreams}
+	if m := s.ACME(); m != nil {
+		for i := range snap.Certificates {
+			if c := &snap.Certificates[i]; c.Source == config.SourceACME {
+				a := m.Status(c.Name)
+				c.LastAttempt, c.LastResult, c.LastError = a.LastAttempt, a.LastResult, a.LastError
+			}
 		}
-		snap.Certificates = append(snap.Certificates, sc)
-	}
-	for _, u := range inv.Upstreams {
-		snap.Upstreams = append(snap.Upstreams, status.Upstream{Site: u.Site, Route: u.Route, URL: u.URL,
-			Healthy: u.Healthy, ConsecutiveFailures: u.Failures, RetryAt: u.RetryAt})
 	}
 	mix := s.metrics.HandshakeMix()
 	failures := make(map[string]uint64, len(mix.Failures))

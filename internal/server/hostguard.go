@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/loopback"
 )
 
 // hostGuard stops DNS rebinding against a listener that has no
@@ -71,7 +73,7 @@ func (g *hostGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *hostGuard) allowed(host string) bool {
-	if host == "" || host == "localhost" || strings.HasSuffix(host, ".localhost") || g.names[host] {
+	if host == "" || loopback.Name(host) || g.names[host] {
 		return true
 	}
 	_, err := netip.ParseAddr(host)

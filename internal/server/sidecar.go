@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/loopback"
 	"github.com/tlsgate/tlsgate/internal/proxy"
 )
 
@@ -45,10 +45,7 @@ func CheckLoopback(addr string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not host:port", addr)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+	if loopback.Host(host) {
 		return nil
 	}
 	return fmt.Errorf("refusing to accept plain HTTP on %s: only a loopback address (127.0.0.1, ::1) may carry unencrypted traffic; give --cert and --key to serve TLS there", addr)

@@ -10,6 +10,8 @@ package status
 
 import (
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/inventory"
 )
 
 // Snapshot is the state the status page shows. The gateway builds one per
@@ -36,26 +38,9 @@ type Snapshot struct {
 }
 
 // Certificate is one serving certificate, or the place of one that has not
-// been obtained yet.
-type Certificate struct {
-	Site   string `json:"site"`
-	Name   string `json:"name"`
-	Source string `json:"source"` // files, internal or acme
-	Issuer string `json:"issuer"`
-	Serial string `json:"serial"`
-
-	// NotBefore and NotAfter are the validity period; both zero when there
-	// is no certificate yet (the page shows it as pending).
-	NotBefore time.Time `json:"not_before,omitzero"`
-	NotAfter  time.Time `json:"not_after,omitzero"`
-
-	// LastAttempt, LastResult and LastError describe the latest ACME
-	// issuance or renewal; empty for other sources. A non-empty LastError
-	// is shown next to the certificate.
-	LastAttempt time.Time `json:"last_attempt,omitzero"`
-	LastResult  string    `json:"last_result,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-}
+// been obtained yet (the page shows it as pending). A non-empty LastError
+// is shown next to the certificate.
+type Certificate = inventory.Certificate
 
 // Handshakes counts completed and failed TLS handshakes since start.
 type Handshakes struct {
@@ -77,12 +62,6 @@ type ClientCertFailure struct {
 	Subject string    `json:"subject"`
 }
 
-// Upstream is the health of one route's upstream.
-type Upstream struct {
-	Site                string    `json:"site"`
-	Route               string    `json:"route"`
-	URL                 string    `json:"url"`
-	Healthy             bool      `json:"healthy"`
-	ConsecutiveFailures int       `json:"consecutive_failures"`
-	RetryAt             time.Time `json:"retry_at,omitzero"` // when an unhealthy upstream is tried again; zero if unknown
-}
+// Upstream is the health of one route's upstream. Its URL is shown
+// without a password.
+type Upstream = inventory.Upstream
