@@ -210,7 +210,7 @@ func displayAddr(host string, a net.Addr) string {
 // https upstreams with a client certificate.
 func runSidecar(ctx context.Context, from string, to, allowHosts []string, ut config.UpstreamTLS, accessLog bool, log *slog.Logger, stdout io.Writer) error {
 	if err := server.CheckLoopback(from); err != nil {
-		return usageError{"--from: " + err.Error()}
+		return usageError{"--from: " + strings.Replace(err.Error(), " (serve TLS there instead)", "; give --cert and --key to serve TLS there", 1)}
 	}
 	up, ferrs := plan.LoadUpstreamTLS(ut)
 	for _, fe := range ferrs {
@@ -218,7 +218,7 @@ func runSidecar(ctx context.Context, from string, to, allowHosts []string, ut co
 		return fmt.Errorf("%s: %w", flag, fe.Err)
 	}
 	sc, err := server.NewSidecar(server.SidecarOptions{
-		Listen: from, Hosts: allowHosts, Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(up), Log: log, AccessLog: accessLog,
+		Listen: from, Hosts: allowHosts, HostHint: "start the sidecar with --allow-host NAME", Upstreams: to, UpstreamTLS: tlspolicy.UpstreamClient(up), Log: log, AccessLog: accessLog,
 	})
 	if err != nil {
 		return err

@@ -31,7 +31,10 @@ type SidecarOptions struct {
 	// applications may send as Host. Any other Host is refused (421) and
 	// never forwarded: a page whose name was rebound to 127.0.0.1 must not
 	// use the sidecar's client certificate (see hostGuard).
-	Hosts       []string
+	Hosts []string
+	// HostHint says, in a refusal of another Host, how to allow it (the
+	// CLI names its flag). Empty: "add the name to the sidecar's hosts".
+	HostHint    string
 	Upstreams   []string
 	UpstreamTLS *tls.Config
 	Log         *slog.Logger
@@ -48,13 +51,16 @@ func CheckLoopback(addr string) error {
 	if loopback.Host(host) {
 		return nil
 	}
-	return fmt.Errorf("refusing to accept plain HTTP on %s: only a loopback address (127.0.0.1, ::1) may carry unencrypted traffic; give --cert and --key to serve TLS there", addr)
+	return fmt.Errorf("refusing to accept plain HTTP on %s: only a loopback address (127.0.0.1, ::1) may carry unencrypted traffic (serve TLS there instead)", addr)
 }
 
 // NewSidecar binds the listener.
 func NewSidecar(o SidecarOptions) (*Sidecar, error) {
 	if err := CheckLoopback(o.Listen); err != nil {
 		return nil, err
+	}
+	if o.HostHint == "" {
+		o.HostHint = "add the name to the sidecar's hosts"
 	}
 	site, err := proxy.NewSite(proxy.SiteConfig{
 		Name:   "sidecar",
@@ -79,7 +85,7 @@ func NewSidecar(o SidecarOptions) (*Sidecar, error) {
 		return nil, fmt.Errorf("listening on %s: %w", o.Listen, err)
 	}
 	return &Sidecar{ln: ln, site: site, log: o.Log, srv: &http.Server{
-		Handler:           newHostGuard(site, o.Listen, o.Hosts, "start the sidecar with --allow-host NAME"),
+		Handler:           newHostGuard(site, o.Listen, o.Hosts, o.HostHint),
 		ReadHeaderTimeout: config.DefaultReadHeader,
 		IdleTimeout:       config.DefaultIdle,
 		MaxHeaderBytes:    config.DefaultMaxHeaderBytes,
