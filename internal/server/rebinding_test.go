@@ -95,7 +95,9 @@ func TestSidecarRefusesRebinding(t *testing.T) {
 		UpstreamTLS: tlspolicy.UpstreamClient(tlspolicy.Upstream{Roots: ca.Pool(),
 			Certificate: ca.Issue(t, pkitest.Leaf{Names: []string{"billing"}, Client: true})}),
 		Hosts: []string{"Payments.Sidecar."},
-		Log:   slog.New(slog.DiscardHandler),
+		// As `tlsgate proxy` configures it.
+		HostHint: "start the sidecar with --allow-host NAME",
+		Log:      slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
