@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -34,30 +33,6 @@ import (
 // Anything unusual takes the ReverseProxy path: bodies, upgrades, https
 // upstreams, control characters, queries ReverseProxy would rewrite.
 
-// directRequest is one request on the direct path.
-type directRequest struct {
-	in   *http.Request
-	w    http.ResponseWriter
-	site *Site
-	inf  *info
-	// head holds the header lines after Host and the blank line ending
-	// the head; target and host are set per upstream attempt.
-	head         []byte
-	target, host string
-	// idempotent: the request may be sent twice (see mayRepeat).
-	idempotent bool
-}
-
-// mayRepeat reports whether the request can be sent again after a pooled
-// connection failed under it: d's, or, when d is nil, req (which must then
-// also have a body that can be sent again).
-func (d *directRequest) mayRepeat(req *http.Request) bool {
-	if d != nil {
-		return d.idempotent
-	}
-	return idempotent(req) && replayable(req)
-}
-
 // heads recycles the buffers the upstream request heads are built in.
 var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
@@ -74,13 +49,17 @@ func (s *Site) serveDirect(w http.ResponseWriter, r *http.Request, rt *route, in
 	if !ok {
 		return false
 	}
-	d := directRequest{in: r, w: w, site: s, inf: inf, head: head, idempotent: directIdempotent(r)}
+	o := h1Request{req: r, head: head, repeatable: directIdempotent(r)}
+	got1xx := func(code int, h textproto.MIMEHeader) error {
+		s.pass1xx(w, inf.ids, r.TLS != nil, code, h)
+		return nil
+	}
 	rel, relRaw := rt.upstreamPath(r.URL)
 	resp, err := rt.pool.do(r.Context(), inf, true, nil, func(u *upstream) (*http.Response, error) {
 		path, raw := joinPath(u.url, rel, relRaw)
-		d.target = requestTarget(path, raw, r.URL)
-		d.host = u.url.Host
-		return rt.transport.exchange(r, d.host, &d)
+		o.target = requestTarget(path, raw, r.URL)
+		o.addr = u.url.Host
+		return rt.transport.exchange(&o, got1xx)
 	})
 	if err != nil {
 		s.failUpstream(w, r, inf, err)
@@ -294,31 +273,21 @@ func appendField(b []byte, k, v string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// writeHead writes the request line, Host and the prepared header lines.
-func (d *directRequest) writeHead(bw *bufio.Writer) {
-	bw.WriteString(d.in.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(d.target)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(d.host)
-	bw.WriteString("\r\n")
-	bw.Write(d.head)
-}
-
-// got1xx passes an informational answer (103 Early Hints) on, as
+// pass1xx passes an informational answer (103 Early Hints) on to w, as
 // ReverseProxy does: the upstream's 1xx headers are added to the header
-// map, the 1xx is written, the map is cleared, and the site's headers are
-// put back for the final answer.
-func (d *directRequest) got1xx(code int, h http.Header) {
-	dst := d.w.Header()
+// map, the 1xx is written, the map is cleared, and the site's headers
+// (ids, and the security headers over TLS) are put back for the final
+// answer.
+func (s *Site) pass1xx(w http.ResponseWriter, ids []string, overTLS bool, code int, h textproto.MIMEHeader) {
+	dst := w.Header()
 	for k, vv := range h {
 		for _, v := range vv {
 			dst.Add(k, v)
 		}
 	}
-	d.w.WriteHeader(code)
+	w.WriteHeader(code)
 	clear(dst)
-	d.site.restoreHeaders(dst, d.inf.ids, d.in.TLS != nil)
+	s.restoreHeaders(dst, ids, overTLS)
 }
 
 var errUnaskedUpgrade = errors.New("the upstream switched protocols (101) without being asked to")
