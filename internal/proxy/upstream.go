@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,30 +190,6 @@ func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 		return bp + rel, strings.TrimSuffix(base.EscapedPath(), "/") + relRaw
 	}
 	return bp + rel, ""
-}
-
-// newTransport returns the HTTP client transport for one route's upstreams.
-func newTransport(connect, responseHeader time.Duration, maxHeader int64, tlsConfig *tls.Config) *http.Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                 nil, // never route backend traffic through an environment proxy
-		DialContext:           d.DialContext,
-		TLSHandshakeTimeout:   connect,
-		ResponseHeaderTimeout: responseHeader,
-		// As h1Transport's limit (HTTP/2 upstreams: as the header list).
-		MaxResponseHeaderBytes: maxHeader,
-		ExpectContinueTimeout:  time.Second,
-		IdleConnTimeout:        90 * time.Second,
-		// Go's default of 2 idle connections per host makes a busy proxy
-		// open and close a backend connection for most requests. Keep
-		// enough for the concurrency a single gateway sees.
-		MaxIdleConnsPerHost: 512,
-		// The gateway passes bodies through untouched: no transparent gzip.
-		DisableCompression: true,
-		ForceAttemptHTTP2:  true,
-		TLSClientConfig:    tlsConfig,
-	}
-	return t
 }
 
 type ctxKey struct{}

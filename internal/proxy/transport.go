@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -89,6 +90,30 @@ func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fall
 		fallback:       fallback,
 		idle:           map[string][]*h1Conn{},
 	}
+}
+
+// newTransport returns the HTTP client transport for one route's upstreams.
+func newTransport(connect, responseHeader time.Duration, maxHeader int64, tlsConfig *tls.Config) *http.Transport {
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 nil, // never route backend traffic through an environment proxy
+		DialContext:           d.DialContext,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: responseHeader,
+		// As h1Transport's limit (HTTP/2 upstreams: as the header list).
+		MaxResponseHeaderBytes: maxHeader,
+		ExpectContinueTimeout:  time.Second,
+		IdleConnTimeout:        90 * time.Second,
+		// Go's default of 2 idle connections per host makes a busy proxy
+		// open and close a backend connection for most requests. Keep
+		// enough for the concurrency a single gateway sees.
+		MaxIdleConnsPerHost: 512,
+		// The gateway passes bodies through untouched: no transparent gzip.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		TLSClientConfig:    tlsConfig,
+	}
+	return t
 }
 
 // h1Request describes one request for h1Transport: what goes on the wire
