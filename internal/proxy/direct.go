@@ -136,29 +136,6 @@ func requestTarget(path, raw string, in *url.URL) string {
 	return u.RequestURI()
 }
 
-// hopHeaders are the hop-by-hop headers ReverseProxy removes in both
-// directions (RFC 9110, 7.6.1, and the older RFC 2616 list).
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// connectionListed returns the canonical header names listed in the
-// Connection header of h: hop-by-hop too. ok is false for an unusually
-// long list, which then takes the ReverseProxy path.
-func connectionListed(h http.Header, buf []string) (names []string, ok bool) {
-	names = buf[:0]
-	for _, f := range h["Connection"] {
-		for name := range strings.SplitSeq(f, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				if len(names) == cap(names) {
-					return names, false
-				}
-				names = append(names, textproto.CanonicalMIMEHeaderKey(name))
-			}
-		}
-	}
-	return names, true
-}
-
 // appendHead appends the header lines of the upstream request after Host,
 // and the blank line, to b. ok is false when a value has a control
 // character (which Request.Write would rewrite).
@@ -226,42 +203,6 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 	}
 	b = appendField(b, "X-Request-Id", inf.id)
 	return append(b, "\r\n"...), true
-}
-
-// notForwarded reports whether the client's request header k never
-// reaches an upstream as sent: the gateway sets the forwarding headers,
-// the identity headers and the request ID itself; Host and Content-Length
-// are the transport's; and names with underscores are dropped, as nginx
-// does by default, because CGI, WSGI and PHP upstreams read
-// X_Forwarded_For as X-Forwarded-For, which would let a client forge a
-// trusted header.
-func (s *Site) notForwarded(k string) bool {
-	switch k {
-	case "Forwarded", "X-Request-Id", "Host", "Content-Length",
-		// Part of an h2c upgrade, which is never relayed (see ServeHTTP).
-		"Http2-Settings",
-		// The client address nginx's realip module and many apps trust,
-		// and path overrides that Symfony, Zend and IIS URL Rewrite take
-		// instead of the request line: a public route's request would be
-		// served as another path.
-		"X-Real-Ip", "X-Original-Url", "X-Rewrite-Url":
-		return true
-	}
-	if strings.HasPrefix(k, "X-Forwarded-") {
-		// The whole family: For, Host and Proto are the gateway's own;
-		// Prefix, Port, Ssl, Scheme, Server and the rest are trusted by
-		// frameworks (Spring's ForwardedHeaderFilter, Rails) for the
-		// scheme, port and base path of the request.
-		return true
-	}
-	if strings.IndexByte(k, '_') >= 0 || s.idh.Has(k) {
-		return true
-	}
-	if s.otherIdentity != nil {
-		_, ok := s.otherIdentity[k]
-		return ok
-	}
-	return false
 }
 
 // appendField appends one header line, the value trimmed as Request.Write
@@ -379,12 +320,6 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 			h.Add(k, v)
 		}
 	}
-}
-
-// isPolicyHeader reports whether the site sets response header k itself:
-// the upstream's copy is dropped.
-func isPolicyHeader(k string) bool {
-	return k == "X-Request-Id" || slices.Contains(securityHeaderNames, k)
 }
 
 func isEventStream(contentType string) bool {

@@ -5,60 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/netip"
 	"strconv"
-	"strings"
 	"sync/atomic"
 )
-
-type trustSet []netip.Prefix
-
-func (t trustSet) contains(remoteAddr string) bool {
-	if len(t) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap()
-	for _, p := range t {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// setForwarded sets X-Forwarded-For/-Host/-Proto on the outbound request.
-// httputil.ReverseProxy has already removed the incoming Forwarded and
-// X-Forwarded-For/-Host/-Proto headers, and rewrite every other client
-// header notForwarded names (all of X-Forwarded-*, X-Real-Ip, path
-// overrides); a chain from a trusted proxy is restored and extended,
-// anything else a client sent is gone.
-func (s *Site) setForwarded(pr *httputil.ProxyRequest) {
-	pr.SetXForwarded()
-	if xff, ok := s.forwardedFor(pr.In); ok {
-		pr.Out.Header["X-Forwarded-For"] = []string{xff}
-	}
-}
-
-// forwardedFor returns the X-Forwarded-For value for the upstream: the
-// client's address, after the chain a trusted proxy passed on. ok is false
-// when the client's address is unknown (then no header is sent).
-func (s *Site) forwardedFor(in *http.Request) (xff string, ok bool) {
-	ip, _, err := net.SplitHostPort(in.RemoteAddr)
-	if err != nil {
-		return "", false
-	}
-	if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 && s.trust.contains(in.RemoteAddr) {
-		return strings.Join(prior, ", ") + ", " + ip, true
-	}
-	return ip, true
-}
 
 // Request IDs are a random per-process prefix and a counter: unique across
 // restarts and fleets, cheap, and not a secret.

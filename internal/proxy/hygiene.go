@@ -2,61 +2,13 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"golang.org/x/net/http/httpguts"
 )
-
-// webSocketUpgrade reports whether an Upgrade header asks for WebSocket
-// and nothing else, the one protocol switch the gateway relays.
-func webSocketUpgrade(values []string) bool {
-	return len(values) == 1 && strings.EqualFold(strings.TrimSpace(values[0]), "websocket")
-}
-
-// trailersFor returns the trailer map for the upstream request: the
-// client's declared trailer names that an upstream may get (values are
-// filled in as the body ends), or nil when there are none. Trailers are
-// held to the same rules as headers (identity and forwarding headers are
-// the gateway's), and to RFC 9110, 6.5.1: no framing, routing,
-// authentication or content fields.
-func (s *Site) trailersFor(in http.Header) http.Header {
-	var out http.Header
-	for k := range in {
-		if s.notForwarded(k) || !httpguts.ValidTrailerHeader(k) || !httpguts.ValidHeaderFieldName(k) {
-			continue
-		}
-		if out == nil {
-			out = http.Header{}
-		}
-		out[k] = nil
-	}
-	return out
-}
-
-// trailerBody copies the client's trailer values into the upstream
-// request's trailer map when the client's body ends: the client's map is
-// filled only then. Only names already in to are copied.
-type trailerBody struct {
-	io.ReadCloser
-	from, to http.Header
-}
-
-func (b *trailerBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		for k := range b.to {
-			b.to[k] = b.from[k]
-		}
-	}
-	return n, err
-}
 
 // sendWriter bounds how long one write (or flush) of an answer to an
 // HTTP/2 client may block: a client that keeps a stream's flow-control

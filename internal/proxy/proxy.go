@@ -151,10 +151,6 @@ type route struct {
 	direct bool
 }
 
-// securityHeaderNames are set by the gateway on every HTTPS response;
-// copies from upstreams are dropped so the site's policy is the only one.
-var securityHeaderNames = []string{"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"}
-
 // NewSite builds a site. Close releases its upstream connections.
 func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 	s := &Site{
@@ -371,25 +367,6 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.proxy.ServeHTTP(w, r.WithContext(rctx))
 }
 
-// setHeaders puts the site's security headers (HTTPS only) and the request
-// ID on a response, replacing any copies.
-func (s *Site) setHeaders(h http.Header, ids []string) {
-	for k, v := range s.security {
-		h[k] = v
-	}
-	h["X-Request-Id"] = ids
-}
-
-// restoreHeaders puts the response headers back after net/http cleared
-// them (a 1xx passed on): security headers only on HTTPS.
-func (s *Site) restoreHeaders(h http.Header, ids []string, overTLS bool) {
-	if overTLS {
-		s.setHeaders(h, ids)
-		return
-	}
-	h["X-Request-Id"] = ids
-}
-
 func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	out.URL.Path, out.URL.RawPath = r.upstreamPath(in.URL)
@@ -545,14 +522,6 @@ func limit1xx(ctx context.Context) context.Context {
 // errBadStatus: http.ReadResponse accepts any three digits ("HTTP/1.1
 // 000"), which no client may be sent.
 var errBadStatus = errors.New("the upstream answered with a status code below 100")
-
-// noSniff: an upstream answer without a Content-Type reaches the client
-// without one. net/http would otherwise guess one from the first bytes
-// written, an invention of the gateway's that contradicts the
-// "X-Content-Type-Options: nosniff" it sends, and that depends on timing
-// for streamed answers (whether the headers were flushed before the first
-// bytes). nginx passes the upstream's headers as they are, too. A nil
-// value in the header map is net/http's documented way to suppress it.
 
 // upstreamError answers 502 (or 504 on a timeout) when the upstream could
 // not be reached or did not answer (ReverseProxy's error handler).

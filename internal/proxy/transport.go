@@ -585,14 +585,3 @@ func (b *h1Body) release(complete bool) {
 	}
 	b.c.nc.Close()
 }
-
-// safeHeaderText reports whether s has no control characters, so it cannot
-// split or end a header line.
-func safeHeaderText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
