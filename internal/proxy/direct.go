@@ -231,8 +231,6 @@ func (s *Site) pass1xx(w http.ResponseWriter, ids []string, overTLS bool, code i
 	s.restoreHeaders(dst, ids, overTLS)
 }
 
-var errUnaskedUpgrade = errors.New("the upstream switched protocols (101) without being asked to")
-
 // copyResponse sends the upstream's answer to the client, as ReverseProxy
 // does: hop-by-hop headers removed, the site's security headers and
 // request ID kept as the only ones, trailers passed on, streaming answers

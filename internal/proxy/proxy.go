@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -519,53 +518,10 @@ func limit1xx(ctx context.Context) context.Context {
 	})
 }
 
-// errBadStatus: http.ReadResponse accepts any three digits ("HTTP/1.1
-// 000"), which no client may be sent.
-var errBadStatus = errors.New("the upstream answered with a status code below 100")
-
 // upstreamError answers 502 (or 504 on a timeout) when the upstream could
 // not be reached or did not answer (ReverseProxy's error handler).
 func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	s.failUpstream(w, r, infoFrom(r.Context()), err)
-}
-
-// failUpstream answers a request whose upstream exchange failed: 502, 504
-// on a timeout, or the client's fault when its body broke off.
-func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, err error) {
-	s.restoreHeaders(w.Header(), inf.ids, r.TLS != nil) // cleared if a 1xx was passed on
-	if berr := inf.bodyError(); berr != nil {
-		// The client stopped sending its body (or hung up): its fault,
-		// not the upstream's. 408 as nginx answers a client_body_timeout.
-		// Checked first: net/http also cancels the request's context when
-		// the body deadline passes, yet the client is still there.
-		status, msg := http.StatusBadRequest, "the request body could not be read"
-		if isTimeout(berr) {
-			status, msg = http.StatusRequestTimeout, "the request body was not sent in time"
-		}
-		s.opts.Log.Info("client request body failed", "site", s.name, "path", inf.path, "request_id", inf.id, "status", status, "err", berr)
-		writeError(w, r, status, msg, inf.id)
-		return
-	}
-	if r.Context().Err() != nil {
-		// The client is gone; nobody will read an answer. 499 as nginx logs it.
-		w.WriteHeader(499)
-		return
-	}
-	status, msg, kind := http.StatusBadGateway, "the upstream could not be reached", "other"
-	if isDialError(err) {
-		kind = "connect"
-	}
-	if isTimeout(err) {
-		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
-	} else if headerTooBig(err) {
-		msg = "the upstream sent too big a header"
-	}
-	if obs := s.opts.Observer; obs != nil {
-		obs.UpstreamError(s.name, inf.route, kind)
-	}
-	s.opts.Log.Error("upstream error", "site", s.name, "path", inf.path, "upstream", inf.upstream,
-		"request_id", inf.id, "status", status, "err", err)
-	writeError(w, r, status, msg, inf.id)
 }
 
 // refuseClient answers 403 on a require route: the client certificate is
@@ -578,25 +534,6 @@ func (s *Site) refuseClient(w http.ResponseWriter, r *http.Request, rt *route, r
 	s.opts.Log.Info("client certificate refused", "site", s.name, "route", rt.path, "reason", res.Reason,
 		"subject", subject, "remote", r.RemoteAddr, "request_id", id)
 	writeError(w, r, http.StatusForbidden, "client certificate required: "+res.Reason, id)
-}
-
-// writeError sends a short JSON error: API clients parse JSON, and the
-// request ID lets an operator find the cause in the log.
-//
-// When r's body was not read to its end, an HTTP/1.1 answer closes the
-// connection: net/http would otherwise read the rest of the body before
-// sending the answer, with no deadline, so a client that stops sending
-// mid-body (or never sends a body it announced, to a route that refuses
-// it) would hold the connection and get no answer.
-func writeError(w http.ResponseWriter, r *http.Request, status int, msg, id string) {
-	h := w.Header()
-	if r.ProtoMajor == 1 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !bodyFinished(r.Body) {
-		h.Set("Connection", "close")
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":%q,"status":%d,"request_id":%q}`+"\n", msg, status, id)
 }
 
 type bufferPool struct{}

@@ -12,7 +12,6 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -522,14 +521,6 @@ type headerTooBigError struct{ limit int64 }
 
 func (e *headerTooBigError) Error() string {
 	return "upstream sent a response head over " + strconv.FormatInt(e.limit, 10) + " bytes"
-}
-
-// headerTooBig reports whether err is an upstream's over-long response
-// head, from h1Transport or the fallback http.Transport (whose error has
-// no type to test).
-func headerTooBig(err error) bool {
-	var e *headerTooBigError
-	return errors.As(err, &e) || strings.Contains(err.Error(), "server response headers exceeded")
 }
 
 // max1xx bounds the informational answers passed on per request, as

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 // upstream is one backend base URL and its passive health.
@@ -165,14 +162,6 @@ func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() err
 
 var errNoUpstream = errors.New("no upstream available")
 
-// isDialError reports whether err happened while connecting, before any
-// byte of the request was written, so retrying elsewhere is safe for any
-// method.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
 }
@@ -190,39 +179,6 @@ func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 		return bp + rel, strings.TrimSuffix(base.EscapedPath(), "/") + relRaw
 	}
 	return bp + rel, ""
-}
-
-type ctxKey struct{}
-
-// info is per-request data shared between the handler, the pool and the
-// access log.
-type info struct {
-	id       string
-	ids      []string     // {id}, shared by the response and upstream request headers (read-only)
-	client   *mtls.Result // the verified client, on sites that trust client CAs
-	upstream string
-	// route and path are the matched route ("" when none) and the
-	// client's request path, for logs and metrics.
-	route, path string
-	// header is the client response's header map, where the site's
-	// headers are restored after a 1xx response cleared it.
-	header http.Header
-	// bodyErr is set when reading the client's request body failed
-	// before its end (a stall or a hang-up).
-	bodyErr atomic.Pointer[error]
-}
-
-// bodyError returns why reading the client's request body failed, or nil.
-func (i *info) bodyError() error {
-	if p := i.bodyErr.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func infoFrom(ctx context.Context) *info {
-	i, _ := ctx.Value(ctxKey{}).(*info)
-	return i
 }
 
 // UpstreamState is one upstream's passive health, for metrics and the
