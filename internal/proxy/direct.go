@@ -102,6 +102,15 @@ func directEligible(r *http.Request) bool {
 		r.Header["Upgrade"] == nil && cleanQuery(r.URL.RawQuery)
 }
 
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // cleanQuery reports whether ReverseProxy would send query unchanged: no
 // ';' separators and no broken escapes (it re-encodes those).
 func cleanQuery(q string) bool {
@@ -123,10 +132,6 @@ func cleanQuery(q string) bool {
 		}
 	}
 	return true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // requestTarget is the origin-form target for path and raw (the upstream

@@ -192,6 +192,10 @@ func unhex(c byte) byte {
 	return c - 'A' + 10
 }
 
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // normaliseURL puts the normal form of u's path into u (Path and
 // RawPath), or returns why the path is refused.
 func normaliseURL(u *url.URL) (refuse string) {
@@ -231,4 +235,15 @@ func checkMethod(method string) string {
 		return "the method is not an HTTP token"
 	}
 	return ""
+}
+
+// safeQuery reports whether a raw query can go into a request line as it
+// is: no spaces or control characters.
+func safeQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -12,15 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
-	"net/textproto"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/mtls"
@@ -135,21 +131,6 @@ type Site struct {
 	otherIdentity map[string]struct{}
 }
 
-type route struct {
-	path       string
-	mode       mtls.Mode
-	allow      mtls.Allow
-	strip      bool
-	pool       *pool
-	proxy      *httputil.ReverseProxy
-	transport  *h1Transport
-	site       *Site
-	matchExact string // "/api" for path "/api/": also matches the bare prefix
-	// direct is set when every upstream is plain HTTP with an ASCII host:
-	// eligible requests then take the direct path (direct.go).
-	direct bool
-}
-
 // NewSite builds a site. Close releases its upstream connections.
 func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 	s := &Site{
@@ -236,15 +217,6 @@ func (s *Site) Close() {
 	for _, r := range s.routes {
 		r.transport.CloseIdleConnections()
 	}
-}
-
-func (s *Site) match(path string) *route {
-	for _, r := range s.routes {
-		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {
-			return r
-		}
-	}
-	return nil
 }
 
 // ServeHTTP serves a request that arrived over TLS for this site.
@@ -365,180 +337,3 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.proxy.ServeHTTP(w, r.WithContext(rctx))
 }
-
-func (r *route) rewrite(pr *httputil.ProxyRequest) {
-	in, out := pr.In, pr.Out
-	out.URL.Path, out.URL.RawPath = r.upstreamPath(in.URL)
-	// The upstream sees its own host name, like nginx's default; the
-	// client's is in X-Forwarded-Host.
-	out.Host = ""
-	// The client's headers the direct path does not forward either
-	// (underscore names, identity headers, ...): one rule for both paths.
-	for k := range out.Header {
-		if r.site.notForwarded(k) {
-			delete(out.Header, k)
-		}
-	}
-	r.site.setForwarded(pr)
-	if len(in.Trailer) > 0 {
-		// httputil.ReverseProxy gives out a copy of the client's trailer
-		// map taken before the body was read, so the values the client
-		// sends at the end of its body were lost. Pass on the ones an
-		// upstream may get, as they arrive.
-		out.Trailer = r.site.trailersFor(in.Trailer)
-		if out.Trailer != nil && out.Body != nil {
-			out.Body = &trailerBody{ReadCloser: out.Body, from: in.Trailer, to: out.Trailer}
-		} else {
-			out.Trailer = nil
-		}
-	}
-	// The gateway's own identity headers, where it verified the client.
-	inf := infoFrom(in.Context())
-	if inf.client != nil {
-		r.site.idh.Set(out.Header, *inf.client)
-	}
-	out.Header["X-Request-Id"] = inf.ids
-}
-
-// upstreamPath is the path of u (a client's request) relative to the
-// upstream's base URL: without the route's prefix when it strips it.
-func (r *route) upstreamPath(u *url.URL) (path, raw string) {
-	path, raw = u.Path, u.RawPath
-	if r.strip && r.path != "/" {
-		prefix := strings.TrimSuffix(r.path, "/")
-		path = strings.TrimPrefix(path, prefix)
-		if raw != "" {
-			// The route matched the decoded path; the prefix may be
-			// spelled with escapes in raw ("/%61pi/", "/api%2F").
-			raw = cutEscapedPrefix(raw, len(prefix))
-		}
-		if raw != "" && raw[0] != '/' {
-			raw = "" // the slash after the prefix was escaped: use path
-		}
-		if path == "" || path[0] != '/' {
-			path, raw = "/"+path, ""
-		}
-	}
-	return path, raw
-}
-
-// strippedNormal reports whether the path u gives the upstream once the
-// route's prefix is stripped is still in normal form (see normalisePath).
-// The client's path is; cutting the prefix inside a segment is the only
-// way to make it not so.
-func (r *route) strippedNormal(u *url.URL) bool {
-	path, raw := r.upstreamPath(u)
-	esc := raw
-	if esc == "" {
-		esc = (&url.URL{Path: path}).EscapedPath()
-	}
-	if !pathNeedsWork(esc) {
-		return true
-	}
-	clean, why := normalisePath(esc)
-	return why == "" && clean == esc
-}
-
-// safeQuery reports whether a raw query can go into a request line as it
-// is: no spaces or control characters.
-func safeQuery(q string) bool {
-	for i := 0; i < len(q); i++ {
-		if c := q[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// cutEscapedPrefix removes from raw, a valid escaped path, the escaped
-// form of its first n decoded bytes. Each decoded byte is one character or
-// one %XX escape in raw.
-func cutEscapedPrefix(raw string, n int) string {
-	i := 0
-	for ; n > 0 && i < len(raw); n-- {
-		if raw[i] == '%' && i+2 < len(raw) {
-			i += 3
-		} else {
-			i++
-		}
-	}
-	if n > 0 {
-		return ""
-	}
-	return raw[i:]
-}
-
-// modifyResponse drops the upstream's security headers and request ID so
-// that the site's are the only ones.
-func (s *Site) modifyResponse(resp *http.Response) error {
-	if resp.StatusCode < 100 || resp.StatusCode > 999 {
-		return errBadStatus // net/http's WriteHeader would panic on it
-	}
-	for _, k := range securityHeaderNames {
-		delete(resp.Header, k)
-	}
-	delete(resp.Header, "X-Request-Id")
-	// httputil.ReverseProxy clears the response header map after passing
-	// on a 1xx (such as 103 Early Hints): put the site's headers back. The
-	// request ID, set with them, shows whether that happened.
-	if inf := infoFrom(resp.Request.Context()); inf != nil && inf.header != nil {
-		if _, ok := inf.header["X-Request-Id"]; !ok {
-			s.restoreHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
-		}
-		if _, ok := resp.Header["Content-Type"]; !ok {
-			inf.header["Content-Type"] = nil // see noSniff
-		}
-	}
-	return nil
-}
-
-// limit1xx bounds the informational answers ReverseProxy passes on for
-// one request (its own trace, composed with this one, relays them): the
-// fallback http.Transport does not bound them for a caller that traces
-// them. h1Transport bounds them itself, so only requests that may go to
-// the fallback (https upstreams, upgrades) need it.
-func limit1xx(ctx context.Context) context.Context {
-	n := 0
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		Got1xxResponse: func(int, textproto.MIMEHeader) error {
-			if n++; n > max1xx {
-				return errTooMany1xx
-			}
-			return nil
-		},
-	})
-}
-
-// upstreamError answers 502 (or 504 on a timeout) when the upstream could
-// not be reached or did not answer (ReverseProxy's error handler).
-func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	s.failUpstream(w, r, infoFrom(r.Context()), err)
-}
-
-// refuseClient answers 403 on a require route: the client certificate is
-// missing, untrusted, expired, revoked or not on the route's allow-list.
-func (s *Site) refuseClient(w http.ResponseWriter, r *http.Request, rt *route, res mtls.Result, id string) {
-	subject := ""
-	if res.Leaf != nil {
-		subject = res.Leaf.Subject.String()
-	}
-	s.opts.Log.Info("client certificate refused", "site", s.name, "route", rt.path, "reason", res.Reason,
-		"subject", subject, "remote", r.RemoteAddr, "request_id", id)
-	writeError(w, r, http.StatusForbidden, "client certificate required: "+res.Reason, id)
-}
-
-type bufferPool struct{}
-
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }

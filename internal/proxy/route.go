@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/mtls"
+)
+
+type route struct {
+	path       string
+	mode       mtls.Mode
+	allow      mtls.Allow
+	strip      bool
+	pool       *pool
+	proxy      *httputil.ReverseProxy
+	transport  *h1Transport
+	site       *Site
+	matchExact string // "/api" for path "/api/": also matches the bare prefix
+	// direct is set when every upstream is plain HTTP with an ASCII host:
+	// eligible requests then take the direct path (direct.go).
+	direct bool
+}
+
+func (s *Site) match(path string) *route {
+	for _, r := range s.routes {
+		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {
+			return r
+		}
+	}
+	return nil
+}
+
+// upstreamPath is the path of u (a client's request) relative to the
+// upstream's base URL: without the route's prefix when it strips it.
+func (r *route) upstreamPath(u *url.URL) (path, raw string) {
+	path, raw = u.Path, u.RawPath
+	if r.strip && r.path != "/" {
+		prefix := strings.TrimSuffix(r.path, "/")
+		path = strings.TrimPrefix(path, prefix)
+		if raw != "" {
+			// The route matched the decoded path; the prefix may be
+			// spelled with escapes in raw ("/%61pi/", "/api%2F").
+			raw = cutEscapedPrefix(raw, len(prefix))
+		}
+		if raw != "" && raw[0] != '/' {
+			raw = "" // the slash after the prefix was escaped: use path
+		}
+		if path == "" || path[0] != '/' {
+			path, raw = "/"+path, ""
+		}
+	}
+	return path, raw
+}
+
+// strippedNormal reports whether the path u gives the upstream once the
+// route's prefix is stripped is still in normal form (see normalisePath).
+// The client's path is; cutting the prefix inside a segment is the only
+// way to make it not so.
+func (r *route) strippedNormal(u *url.URL) bool {
+	path, raw := r.upstreamPath(u)
+	esc := raw
+	if esc == "" {
+		esc = (&url.URL{Path: path}).EscapedPath()
+	}
+	if !pathNeedsWork(esc) {
+		return true
+	}
+	clean, why := normalisePath(esc)
+	return why == "" && clean == esc
+}
+
+// cutEscapedPrefix removes from raw, a valid escaped path, the escaped
+// form of its first n decoded bytes. Each decoded byte is one character or
+// one %XX escape in raw.
+func cutEscapedPrefix(raw string, n int) string {
+	i := 0
+	for ; n > 0 && i < len(raw); n-- {
+		if raw[i] == '%' && i+2 < len(raw) {
+			i += 3
+		} else {
+			i++
+		}
+	}
+	if n > 0 {
+		return ""
+	}
+	return raw[i:]
+}
