@@ -102,6 +102,18 @@ func directEligible(r *http.Request) bool {
 		r.Header["Upgrade"] == nil && cleanQuery(r.URL.RawQuery)
 }
 
+// directRoute reports whether a route to upstreams ups may take the direct
+// path: every upstream is plain HTTP, with a host that can go into the
+// Host line as it is (ASCII, no zone, no control characters).
+func directRoute(ups []*upstream) bool {
+	for _, u := range ups {
+		if u.url.Scheme != "http" || !safeHeaderText(u.url.Host) || !isASCII(u.url.Host) || strings.IndexByte(u.url.Host, '%') >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -233,7 +245,7 @@ func (s *Site) pass1xx(w http.ResponseWriter, ids []string, overTLS bool, code i
 	}
 	w.WriteHeader(code)
 	clear(dst)
-	s.restoreHeaders(dst, ids, overTLS)
+	s.setPolicyHeaders(dst, ids, overTLS)
 }
 
 // copyResponse sends the upstream's answer to the client, as ReverseProxy

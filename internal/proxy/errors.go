@@ -36,7 +36,7 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, msg, id stri
 // failUpstream answers a request whose upstream exchange failed: 502, 504
 // on a timeout, or the client's fault when its body broke off.
 func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, err error) {
-	s.restoreHeaders(w.Header(), inf.ids, r.TLS != nil) // cleared if a 1xx was passed on
+	s.setPolicyHeaders(w.Header(), inf.ids, r.TLS != nil) // cleared if a 1xx was passed on
 	if berr := inf.bodyError(); berr != nil {
 		// The client stopped sending its body (or hung up): its fault,
 		// not the upstream's. 408 as nginx answers a client_body_timeout.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tlsgate/tlsgate/internal/mtls"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -44,7 +45,7 @@ import (
 func (s *Site) notForwarded(k string) bool {
 	switch k {
 	case "Forwarded", "X-Request-Id", "Host", "Content-Length",
-		// Part of an h2c upgrade, which is never relayed (see ServeHTTP).
+		// Part of an h2c upgrade, which is never relayed (see dropUpgrade).
 		"Http2-Settings",
 		// The client address nginx's realip module and many apps trust,
 		// and path overrides that Symfony, Zend and IIS URL Rewrite take
@@ -93,6 +94,18 @@ func connectionListed(h http.Header, buf []string) (names []string, ok bool) {
 	return names, true
 }
 
+// dropUpgrade removes from a client's request headers h an Upgrade that
+// asks for anything but WebSocket. An "Upgrade: h2c" that an upstream
+// accepted would turn the connection into an HTTP/2 tunnel whose further
+// requests no route check ever sees (the h2c smuggling class). The request
+// goes on as a plain one; the hop-by-hop rules drop what its Connection
+// header lists.
+func dropUpgrade(h http.Header) {
+	if up := h["Upgrade"]; up != nil && !webSocketUpgrade(up) {
+		delete(h, "Upgrade")
+	}
+}
+
 // webSocketUpgrade reports whether an Upgrade header asks for WebSocket
 // and nothing else, the one protocol switch the gateway relays.
 func webSocketUpgrade(values []string) bool {
@@ -108,6 +121,23 @@ func safeHeaderText(s string) bool {
 		}
 	}
 	return true
+}
+
+// otherIdentityHeaders returns the canonical names among names (the
+// identity headers of every site) that are not in own, the site's: they
+// are removed from requests like the site's own (notForwarded). It
+// returns nil when there are none.
+func otherIdentityHeaders(names []string, own mtls.HeaderNames) map[string]struct{} {
+	var other map[string]struct{}
+	for _, k := range names {
+		if k = http.CanonicalHeaderKey(k); k != "" && !own.Has(k) {
+			if other == nil {
+				other = map[string]struct{}{}
+			}
+			other[k] = struct{}{}
+		}
+	}
+	return other
 }
 
 // trustSet is Options.TrustedProxies: the peers whose X-Forwarded-For
@@ -200,21 +230,29 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 // copies from upstreams are dropped so the site's policy is the only one.
 var securityHeaderNames = []string{"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"}
 
-// setHeaders puts the site's security headers (HTTPS only) and the request
-// ID on a response, replacing any copies.
-func (s *Site) setHeaders(h http.Header, ids []string) {
-	for k, v := range s.security {
-		h[k] = v
+// securityHeaders returns the headers a site with the HSTS policy hsts
+// sets on every HTTPS response (securityHeaderNames).
+func securityHeaders(hsts HSTS) http.Header {
+	return http.Header{
+		"Strict-Transport-Security": {hsts.Header()},
+		"X-Content-Type-Options":    {"nosniff"},
+		// An API has no reason to be framed; DENY stops clickjacking of
+		// anything HTML it returns.
+		"X-Frame-Options": {"DENY"},
+		"Referrer-Policy": {"strict-origin-when-cross-origin"},
 	}
-	h["X-Request-Id"] = ids
 }
 
-// restoreHeaders puts the response headers back after net/http cleared
-// them (a 1xx passed on): security headers only on HTTPS.
-func (s *Site) restoreHeaders(h http.Header, ids []string, overTLS bool) {
+// setPolicyHeaders puts the site's own response headers on h, replacing
+// any copies: the request ID (ids), and over TLS the security headers.
+// Plain HTTP (the loopback sidecar) gets no HSTS or other browser policy,
+// which belongs to HTTPS responses only. It runs again whenever net/http
+// cleared h (after a 1xx answer was passed on).
+func (s *Site) setPolicyHeaders(h http.Header, ids []string, overTLS bool) {
 	if overTLS {
-		s.setHeaders(h, ids)
-		return
+		for k, v := range s.security {
+			h[k] = v
+		}
 	}
 	h["X-Request-Id"] = ids
 }

@@ -220,6 +220,22 @@ func normaliseURL(u *url.URL) (refuse string) {
 	return ""
 }
 
+// checkRequestLine checks r's method and puts its path in normal form,
+// before a route is chosen on it. It returns why r is refused and the
+// status to answer, or "".
+func checkRequestLine(r *http.Request) (refuse string, status int) {
+	if why := checkMethod(r.Method); why != "" {
+		return why, http.StatusBadRequest
+	}
+	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		return "the method " + r.Method + " is not relayed", http.StatusMethodNotAllowed
+	}
+	if why := normaliseURL(r.URL); why != "" {
+		return "the request path is refused: " + why, http.StatusBadRequest
+	}
+	return "", 0
+}
+
 // checkMethod returns why method is refused, or "". Only RFC 9110 tokens
 // are methods: HTTP/2 lets any bytes through in :method, and a method
 // with a space, written into an upstream's HTTP/1.1 request line ("GET

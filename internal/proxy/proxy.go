@@ -6,17 +6,13 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/mtls"
@@ -139,72 +135,17 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		idh:      cfg.IdentityHeaders.WithDefaults(),
 		opts:     opts,
 		trust:    trustSet(opts.TrustedProxies),
-		security: http.Header{
-			"Strict-Transport-Security": {cfg.HSTS.Header()},
-			"X-Content-Type-Options":    {"nosniff"},
-			// An API has no reason to be framed; DENY stops clickjacking of
-			// anything HTML it returns.
-			"X-Frame-Options": {"DENY"},
-			"Referrer-Policy": {"strict-origin-when-cross-origin"},
-		},
+		security: securityHeaders(cfg.HSTS),
 	}
-	for _, k := range opts.IdentityHeaders {
-		if k = http.CanonicalHeaderKey(k); k != "" && !s.idh.Has(k) {
-			if s.otherIdentity == nil {
-				s.otherIdentity = map[string]struct{}{}
-			}
-			s.otherIdentity[k] = struct{}{}
-		}
-	}
+	s.otherIdentity = otherIdentityHeaders(opts.IdentityHeaders, s.idh)
 	paths := map[string]bool{}
 	for _, rc := range cfg.Routes {
 		paths[rc.Path] = true
 	}
 	for _, rc := range cfg.Routes {
-		r := &route{path: rc.Path, strip: rc.StripPrefix, site: s, mode: rc.ClientAuth, allow: rc.Allow}
-		if r.mode == "" {
-			r.mode = mtls.None
-		}
-		if r.mode != mtls.None && s.verifier == nil {
-			return nil, fmt.Errorf("route %s: client_auth %s needs the site's trusted client CAs", rc.Path, r.mode)
-		}
-		// "/api/" also answers "/api", unless a route of its own does.
-		if bare := strings.TrimSuffix(rc.Path, "/"); bare != rc.Path && rc.Path != "/" && !paths[bare] {
-			r.matchExact = bare
-		}
-		upTLS := rc.UpstreamTLS
-		if upTLS == nil {
-			upTLS = opts.UpstreamTLS
-		}
-		maxHeader := int64(opts.MaxUpstreamHeaderBytes)
-		if maxHeader <= 0 {
-			maxHeader = DefaultMaxUpstreamHeaderBytes
-		}
-		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
-			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, upTLS))
-		// An upstream that stops reading a request body is cut off after
-		// Send too (nginx's proxy_send_timeout), instead of pinning the
-		// request and both connections.
-		r.transport.DialContext = sendDialer(r.transport.DialContext, opts.Send)
-		r.transport.fallback.DialContext = sendDialer(r.transport.fallback.DialContext, opts.Send)
-		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
+		r, err := newRoute(rc, s, paths)
 		if err != nil {
 			return nil, err
-		}
-		r.pool = p
-		r.direct = true
-		for _, u := range p.ups {
-			if u.url.Scheme != "http" || !safeHeaderText(u.url.Host) || !isASCII(u.url.Host) || strings.IndexByte(u.url.Host, '%') >= 0 {
-				r.direct = false
-			}
-		}
-		r.proxy = &httputil.ReverseProxy{
-			Rewrite:        r.rewrite,
-			Transport:      p,
-			ErrorHandler:   s.upstreamError,
-			ModifyResponse: s.modifyResponse,
-			BufferPool:     bufferPool{},
-			ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 		}
 		s.routes = append(s.routes, r)
 	}
@@ -219,30 +160,21 @@ func (s *Site) Close() {
 	}
 }
 
-// ServeHTTP serves a request that arrived over TLS for this site.
+// ServeHTTP serves a request that arrived over TLS for this site (or over
+// plain HTTP from the loopback sidecar). The steps, in order: normalise
+// the request line, choose the route, apply its client-certificate policy,
+// filter the headers, and send the request upstream on one of two paths,
+// the direct path (direct.go) or httputil.ReverseProxy (reverseproxy.go).
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := &infoCtx{Context: r.Context()}
 	inf := &ctx.info
 	inf.id, inf.header = s.requestID(r), w.Header()
 	inf.ids = []string{inf.id}
-	if r.TLS != nil {
-		s.setHeaders(inf.header, inf.ids)
-	} else {
-		// Plain HTTP (the loopback sidecar): no HSTS or other browser
-		// policy, which belongs to HTTPS responses only.
-		inf.header["X-Request-Id"] = inf.ids
-	}
+	s.setPolicyHeaders(inf.header, inf.ids, r.TLS != nil)
 
 	// Method and path first: the route, its policy and what the upstream
 	// gets are decided on what these checks let through.
-	refuse, refuseStatus := checkMethod(r.Method), http.StatusBadRequest
-	if refuse == "" {
-		if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
-			refuse, refuseStatus = "the method "+r.Method+" is not relayed", http.StatusMethodNotAllowed
-		} else if why := normaliseURL(r.URL); why != "" {
-			refuse = "the request path is refused: " + why
-		}
-	}
+	refuse, refuseStatus := checkRequestLine(r)
 	var rt *route
 	if refuse == "" {
 		rt = s.match(r.URL.Path)
@@ -290,34 +222,10 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "the request path is refused: it does not continue the route's prefix with a path segment", inf.id)
 		return
 	}
-	if s.verifier != nil && r.TLS != nil {
-		res := s.verifier.Check(r.Context(), r.TLS.PeerCertificates)
-		if rt.mode == mtls.Require {
-			if res.OK && !rt.allow.Permits(res.Leaf) {
-				res = mtls.Result{Leaf: res.Leaf, Reason: mtls.ReasonNotAllowed}
-			}
-		}
-		if obs := s.opts.Observer; obs != nil && (rt.mode != mtls.None || len(r.TLS.PeerCertificates) > 0) {
-			if res.OK {
-				obs.ClientCert(s.name, rt.path, "success", res.Leaf)
-			} else {
-				obs.ClientCert(s.name, rt.path, res.Reason, res.Leaf)
-			}
-		}
-		if rt.mode == mtls.Require && !res.OK {
-			s.refuseClient(w, r, rt, res, inf.id)
-			return
-		}
-		inf.client = &res
+	if !s.admitClient(w, r, rt, inf) {
+		return
 	}
-	if up := r.Header["Upgrade"]; up != nil && !webSocketUpgrade(up) {
-		// Only WebSocket upgrades are relayed. An "Upgrade: h2c" that an
-		// upstream accepted would turn the connection into an HTTP/2
-		// tunnel whose further requests no route check ever sees (the
-		// h2c smuggling class). The request goes on as a plain one; the
-		// hop-by-hop rules drop what its Connection header lists.
-		delete(r.Header, "Upgrade")
-	}
+	dropUpgrade(r.Header)
 	if s.opts.Send > 0 && r.ProtoMajor == 2 {
 		sw := newSendWriter(w, s.opts.Send)
 		defer sw.finish()
@@ -326,14 +234,5 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.serveDirect(w, r, rt, inf) {
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
-	}
-	var rctx context.Context = ctx
-	if !rt.direct || r.Header["Upgrade"] != nil {
-		// The fallback http.Transport may carry it: bound its 1xx relay
-		// (h1Transport bounds its own, without a trace).
-		rctx = limit1xx(ctx)
-	}
-	rt.proxy.ServeHTTP(w, r.WithContext(rctx))
+	s.serveProxied(w, r, rt, ctx)
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
@@ -9,6 +10,42 @@ import (
 	"sync"
 )
 
+// The ReverseProxy path: every request the direct path does not take
+// (bodies, upgrades, https upstreams, anything unusual) goes through the
+// route's httputil.ReverseProxy, which handles hop-by-hop headers,
+// trailers, upgrades and streaming. The hooks below apply the gateway's
+// own rules (headers.go) on the way.
+
+// newReverseProxy returns the route's httputil.ReverseProxy, sending
+// through its upstream pool.
+func (r *route) newReverseProxy() *httputil.ReverseProxy {
+	s := r.site
+	return &httputil.ReverseProxy{
+		Rewrite:        r.rewrite,
+		Transport:      r.pool,
+		ErrorHandler:   s.upstreamError,
+		ModifyResponse: s.modifyResponse,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(s.opts.Log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveProxied sends r upstream through the route's ReverseProxy.
+func (s *Site) serveProxied(w http.ResponseWriter, r *http.Request, rt *route, ctx *infoCtx) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: &ctx.info}
+	}
+	var rctx context.Context = ctx
+	if !rt.direct || r.Header["Upgrade"] != nil {
+		// The fallback http.Transport may carry it: bound its 1xx relay
+		// (h1Transport bounds its own, without a trace).
+		rctx = limit1xx(ctx)
+	}
+	rt.proxy.ServeHTTP(w, r.WithContext(rctx))
+}
+
+// rewrite is the ReverseProxy's Rewrite hook: the upstream request's path
+// and headers.
 func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	out.URL.Path, out.URL.RawPath = r.upstreamPath(in.URL)
@@ -58,7 +95,7 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	// request ID, set with them, shows whether that happened.
 	if inf := infoFrom(resp.Request.Context()); inf != nil && inf.header != nil {
 		if _, ok := inf.header["X-Request-Id"]; !ok {
-			s.restoreHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
+			s.setPolicyHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
 		}
 		if _, ok := resp.Header["Content-Type"]; !ok {
 			inf.header["Content-Type"] = nil // see noSniff

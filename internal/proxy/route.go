@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
+// route is one configured path prefix of a site: its client-certificate
+// policy, its upstreams and the two ways to reach them.
 type route struct {
 	path       string
 	mode       mtls.Mode
@@ -23,6 +26,37 @@ type route struct {
 	direct bool
 }
 
+// newRoute builds the route rc of site s; paths holds the paths of all
+// the site's routes.
+func newRoute(rc RouteConfig, s *Site, paths map[string]bool) (*route, error) {
+	r := &route{path: rc.Path, strip: rc.StripPrefix, site: s, mode: rc.ClientAuth, allow: rc.Allow}
+	if r.mode == "" {
+		r.mode = mtls.None
+	}
+	if r.mode != mtls.None && s.verifier == nil {
+		return nil, fmt.Errorf("route %s: client_auth %s needs the site's trusted client CAs", rc.Path, r.mode)
+	}
+	// "/api/" also answers "/api", unless a route of its own does.
+	if bare := strings.TrimSuffix(rc.Path, "/"); bare != rc.Path && rc.Path != "/" && !paths[bare] {
+		r.matchExact = bare
+	}
+	upTLS := rc.UpstreamTLS
+	if upTLS == nil {
+		upTLS = s.opts.UpstreamTLS
+	}
+	r.transport = newUpstreamTransport(s.opts, upTLS)
+	p, err := newPool(rc.Upstreams, r.transport, rc.Path, s.opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	r.pool = p
+	r.direct = directRoute(p.ups)
+	r.proxy = r.newReverseProxy()
+	return r, nil
+}
+
+// match returns the route for a request path (in normal form): the
+// longest route path that prefixes it, or nil.
 func (s *Site) match(path string) *route {
 	for _, r := range s.routes {
 		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {

@@ -76,6 +76,25 @@ type h1Conn struct {
 	peekBuf [1]byte
 }
 
+// newUpstreamTransport returns the transport for one route's upstreams:
+// an h1Transport, with its fallback http.Transport for https upstreams and
+// upgrades, both bounded as opts says. tlsConfig is the fallback's client
+// config for https upstreams.
+func newUpstreamTransport(opts *Options, tlsConfig *tls.Config) *h1Transport {
+	maxHeader := int64(opts.MaxUpstreamHeaderBytes)
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxUpstreamHeaderBytes
+	}
+	t := newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
+		newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, tlsConfig))
+	// An upstream that stops reading a request body is cut off after
+	// Send too (nginx's proxy_send_timeout), instead of pinning the
+	// request and both connections.
+	t.DialContext = sendDialer(t.DialContext, opts.Send)
+	t.fallback.DialContext = sendDialer(t.fallback.DialContext, opts.Send)
+	return t
+}
+
 func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
 	if maxHeader <= 0 {
 		maxHeader = DefaultMaxUpstreamHeaderBytes
