@@ -1,8 +1,3 @@
-// Package proxy forwards a site's requests to its upstreams: route
-// matching, security response headers, forwarding headers from trusted
-// peers only, request IDs, upstream selection with passive health checks,
-// JSON errors and the access log. It is built on httputil.ReverseProxy,
-// which handles hop-by-hop headers, trailers, upgrades and streaming.
 package proxy
 
 import (
@@ -113,7 +108,8 @@ type RouteConfig struct {
 	Allow mtls.Allow
 }
 
-// Site serves one site's HTTPS requests.
+// Site serves one site's HTTPS requests. Its methods may be called
+// concurrently; Close may be called while requests are in flight.
 type Site struct {
 	name     string
 	verifier *mtls.Verifier
