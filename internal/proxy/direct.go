@@ -9,7 +9,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -79,11 +78,7 @@ func directIdempotent(r *http.Request) bool {
 	}
 	var buf [8]string
 	listed, ok := connectionListed(r.Header, buf[:])
-	if !ok {
-		return false
-	}
-	return r.Header["Idempotency-Key"] != nil && !slices.Contains(listed, "Idempotency-Key") ||
-		r.Header["X-Idempotency-Key"] != nil && !slices.Contains(listed, "X-Idempotency-Key")
+	return ok && idempotent(r.Method, r.Header, listed)
 }
 
 // godebugQuery is set when GODEBUG changes how ReverseProxy cleans queries
@@ -163,7 +158,7 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 		return b, false
 	}
 	for k, vv := range r.Header {
-		if s.notForwarded(k) || slices.Contains(hopHeaders, k) || slices.Contains(listed, k) {
+		if !s.forwards(k, listed) {
 			continue
 		}
 		if !safeHeaderText(k) {
@@ -173,19 +168,13 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 			// Request.Write sends the first value only, and none when it
 			// is empty (ReverseProxy sets it empty when the client sent
 			// none, to keep Go's default out).
-			if len(vv) > 0 && vv[0] != "" {
-				if !safeHeaderText(vv[0]) {
-					return b, false
-				}
-				b = appendField(b, k, vv[0])
+			if len(vv) == 0 || vv[0] == "" {
+				continue
 			}
-			continue
+			vv = vv[:1]
 		}
-		for _, v := range vv {
-			if !safeHeaderText(v) {
-				return b, false
-			}
-			b = appendField(b, k, v)
+		if b, ok = appendFields(b, k, vv); !ok {
+			return b, false
 		}
 	}
 	// ReverseProxy keeps "Te: trailers" (and only that) when the client
@@ -210,16 +199,25 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 	}
 	if inf.client != nil {
 		for k, vv := range s.idh.Fields(*inf.client) {
-			for _, v := range vv {
-				if !safeHeaderText(v) {
-					return b, false
-				}
-				b = appendField(b, k, v)
+			if b, ok = appendFields(b, k, vv); !ok {
+				return b, false
 			}
 		}
 	}
 	b = appendField(b, "X-Request-Id", inf.id)
 	return append(b, "\r\n"...), true
+}
+
+// appendFields appends a header line for each of the values vv of k, or
+// reports false when a value has a control character.
+func appendFields(b []byte, k string, vv []string) (_ []byte, ok bool) {
+	for _, v := range vv {
+		if !safeHeaderText(v) {
+			return b, false
+		}
+		b = appendField(b, k, v)
+	}
+	return b, true
 }
 
 // appendField appends one header line, the value trimmed as Request.Write
@@ -266,19 +264,16 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 	var buf [8]string
 	listed, ok := connectionListed(resp.Header, buf[:])
 	if !ok { // a long list: delete its names from the map instead
-		for _, f := range resp.Header["Connection"] {
-			for name := range strings.SplitSeq(f, ",") {
-				if name = textproto.TrimString(name); name != "" {
-					resp.Header.Del(name)
-				}
-			}
+		listed, _ = connectionListed(resp.Header, nil)
+		for _, k := range listed {
+			delete(resp.Header, k)
 		}
 		listed = nil
 	}
 	h := w.Header()
 	contentType := ""
 	for k, vv := range resp.Header {
-		if slices.Contains(hopHeaders, k) || slices.Contains(listed, k) || isPolicyHeader(k) {
+		if !relays(k, listed) {
 			continue
 		}
 		if k == "Content-Type" && len(vv) > 0 {
@@ -290,9 +285,7 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 			h[k] = vv
 		}
 	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // see noSniff
-	}
+	noSniff(h, h) // h holds the relayed header now
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -321,16 +314,14 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 		// for a short body and drop the trailers.
 		http.NewResponseController(w).Flush()
 	}
-	if len(resp.Trailer) == announced {
-		for k, vv := range resp.Trailer {
-			for _, v := range vv {
-				h.Add(k, v)
-			}
-		}
-		return
+	// Trailers the header announced go out as such; when the body brought
+	// others, net/http wants all of them with its prefix.
+	prefix := ""
+	if len(resp.Trailer) != announced {
+		prefix = http.TrailerPrefix
 	}
 	for k, vv := range resp.Trailer {
-		k = http.TrailerPrefix + k
+		k = prefix + k
 		for _, v := range vv {
 			h.Add(k, v)
 		}

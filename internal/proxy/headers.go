@@ -71,20 +71,35 @@ func (s *Site) notForwarded(k string) bool {
 	return false
 }
 
+// forwards reports whether the client's request header k goes to the
+// upstream as sent; listed holds the names the request's Connection
+// header lists (connectionListed).
+func (s *Site) forwards(k string, listed []string) bool {
+	return !s.notForwarded(k) && !slices.Contains(hopHeaders, k) && !slices.Contains(listed, k)
+}
+
+// relays reports whether the upstream's response header k goes to the
+// client as sent; listed holds the names the response's Connection header
+// lists.
+func relays(k string, listed []string) bool {
+	return !slices.Contains(hopHeaders, k) && !slices.Contains(listed, k) && !isPolicyHeader(k)
+}
+
 // hopHeaders are the hop-by-hop headers ReverseProxy removes in both
 // directions (RFC 9110, 7.6.1, and the older RFC 2616 list).
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // connectionListed returns the canonical header names listed in the
-// Connection header of h: hop-by-hop too. ok is false for an unusually
-// long list, which then takes the ReverseProxy path.
+// Connection header of h: hop-by-hop too. They are appended to buf[:0]
+// up to its capacity: ok is false for a longer list (on the direct path, a
+// request with one takes the ReverseProxy path). A nil buf has no bound.
 func connectionListed(h http.Header, buf []string) (names []string, ok bool) {
 	names = buf[:0]
 	for _, f := range h["Connection"] {
 		for name := range strings.SplitSeq(f, ",") {
 			if name = textproto.TrimString(name); name != "" {
-				if len(names) == cap(names) {
+				if buf != nil && len(names) == cap(names) {
 					return names, false
 				}
 				names = append(names, textproto.CanonicalMIMEHeaderKey(name))
@@ -263,10 +278,26 @@ func isPolicyHeader(k string) bool {
 	return k == "X-Request-Id" || slices.Contains(securityHeaderNames, k)
 }
 
-// noSniff: an upstream answer without a Content-Type reaches the client
-// without one. net/http would otherwise guess one from the first bytes
-// written, an invention of the gateway's that contradicts the
-// "X-Content-Type-Options: nosniff" it sends, and that depends on timing
-// for streamed answers (whether the headers were flushed before the first
-// bytes). nginx passes the upstream's headers as they are, too. A nil
-// value in the header map is net/http's documented way to suppress it.
+// dropPolicyHeaders removes from h, an upstream's response header, the
+// headers the site sets itself (isPolicyHeader).
+func dropPolicyHeaders(h http.Header) {
+	for _, k := range securityHeaderNames {
+		delete(h, k)
+	}
+	delete(h, "X-Request-Id")
+}
+
+// noSniff sets a nil Content-Type in dst, the client's response header
+// map, when relayed (the upstream's header as it reaches the client) has
+// none: an upstream answer without a Content-Type reaches the client
+// without one. net/http would otherwise guess one from the first bytes written, an
+// invention of the gateway's that contradicts the "X-Content-Type-Options:
+// nosniff" it sends, and that depends on timing for streamed answers
+// (whether the headers were flushed before the first bytes). nginx passes
+// the upstream's headers as they are, too. A nil value in the header map
+// is net/http's documented way to suppress it.
+func noSniff(dst, relayed http.Header) {
+	if _, ok := relayed["Content-Type"]; !ok {
+		dst["Content-Type"] = nil
+	}
+}

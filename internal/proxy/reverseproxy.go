@@ -86,10 +86,7 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode < 100 || resp.StatusCode > 999 {
 		return errBadStatus // net/http's WriteHeader would panic on it
 	}
-	for _, k := range securityHeaderNames {
-		delete(resp.Header, k)
-	}
-	delete(resp.Header, "X-Request-Id")
+	dropPolicyHeaders(resp.Header)
 	// httputil.ReverseProxy clears the response header map after passing
 	// on a 1xx (such as 103 Early Hints): put the site's headers back. The
 	// request ID, set with them, shows whether that happened.
@@ -97,9 +94,7 @@ func (s *Site) modifyResponse(resp *http.Response) error {
 		if _, ok := inf.header["X-Request-Id"]; !ok {
 			s.setPolicyHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
 		}
-		if _, ok := resp.Header["Content-Type"]; !ok {
-			inf.header["Content-Type"] = nil // see noSniff
-		}
+		noSniff(inf.header, resp.Header)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,37 +96,48 @@ func newUpstreamTransport(opts *Options, tlsConfig *tls.Config) *h1Transport {
 	return t
 }
 
+// Upstream connections, of both transports: kept alive while idle for up
+// to upstreamIdleTimeout, at most maxIdlePerUpstream of them per upstream.
+// Go's default of 2 idle connections per host makes a busy proxy open and
+// close a backend connection for most requests; 512 covers the
+// concurrency a single gateway sees.
+const (
+	upstreamIdleTimeout = 90 * time.Second
+	maxIdlePerUpstream  = 512
+)
+
+// upstreamDialer returns the dial function of both transports: connect
+// bounds a connect, and TCP keep-alives find upstreams that vanished.
+func upstreamDialer(connect time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
+}
+
+// newH1Transport returns an h1Transport; maxHeader must be positive.
 func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
-	if maxHeader <= 0 {
-		maxHeader = DefaultMaxUpstreamHeaderBytes
-	}
 	return &h1Transport{
-		DialContext:    (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:    upstreamDialer(connect),
 		responseHeader: responseHeader,
 		maxHeader:      maxHeader,
-		idleTimeout:    90 * time.Second,
-		maxIdlePerHost: 512,
+		idleTimeout:    upstreamIdleTimeout,
+		maxIdlePerHost: maxIdlePerUpstream,
 		fallback:       fallback,
 		idle:           map[string][]*h1Conn{},
 	}
 }
 
-// newTransport returns the HTTP client transport for one route's upstreams.
+// newTransport returns the fallback http.Transport, for https upstreams
+// and upgrades.
 func newTransport(connect, responseHeader time.Duration, maxHeader int64, tlsConfig *tls.Config) *http.Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:                 nil, // never route backend traffic through an environment proxy
-		DialContext:           d.DialContext,
+		DialContext:           upstreamDialer(connect),
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: responseHeader,
 		// As h1Transport's limit (HTTP/2 upstreams: as the header list).
 		MaxResponseHeaderBytes: maxHeader,
 		ExpectContinueTimeout:  time.Second,
-		IdleConnTimeout:        90 * time.Second,
-		// Go's default of 2 idle connections per host makes a busy proxy
-		// open and close a backend connection for most requests. Keep
-		// enough for the concurrency a single gateway sees.
-		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:        upstreamIdleTimeout,
+		MaxIdleConnsPerHost:    maxIdlePerUpstream,
 		// The gateway passes bodies through untouched: no transparent gzip.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  true,
@@ -167,7 +179,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil {
 		return t.fallback.RoundTrip(req)
 	}
-	o := h1Request{req: req, addr: req.URL.Host, repeatable: idempotent(req) && replayable(req)}
+	o := h1Request{req: req, addr: req.URL.Host, repeatable: idempotent(req.Method, req.Header, nil) && replayable(req)}
 	return t.exchange(&o, nil)
 }
 
@@ -196,8 +208,8 @@ func (t *h1Transport) exchange(o *h1Request, got1xx func(code int, h textproto.M
 		// at once. Retry once on a fresh connection when the request can be
 		// sent again and may be repeated (as http.Transport does).
 		if c.reused && attempt == 0 && req.Context().Err() == nil && staleConnError(err) && o.repeatable {
-			if o.head == nil && req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
-				if req.Body, err = req.GetBody(); err != nil {
+			if o.head == nil {
+				if err := rewindBody(req); err != nil {
 					return nil, err
 				}
 			}
@@ -236,10 +248,14 @@ func (o *h1Request) asksClose() bool {
 	return o.head == nil && o.req.Close
 }
 
-// idempotent reports whether req may be sent twice (RFC 9110, 9.2.2), or
-// carries an idempotency key.
-func idempotent(req *http.Request) bool {
-	return safeMethod(req.Method) || req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
+// idempotent reports whether a request with method and header h may be
+// sent twice (RFC 9110, 9.2.2), or carries an idempotency key; keys whose
+// names are in listed (Connection's list) do not count, as they are not
+// sent.
+func idempotent(method string, h http.Header, listed []string) bool {
+	return safeMethod(method) ||
+		h["Idempotency-Key"] != nil && !slices.Contains(listed, "Idempotency-Key") ||
+		h["X-Idempotency-Key"] != nil && !slices.Contains(listed, "X-Idempotency-Key")
 }
 
 // safeMethod reports whether method is one a client expects to be

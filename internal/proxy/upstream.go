@@ -109,10 +109,7 @@ func (p *pool) index(u *upstream) uint {
 // the upstream base URL.
 func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 	rel, relRaw := out.URL.Path, out.URL.RawPath
-	var rewind func() error
-	if out.GetBody != nil && out.Body != nil && out.Body != http.NoBody {
-		rewind = func() (err error) { out.Body, err = out.GetBody(); return err }
-	}
+	rewind := func() error { return rewindBody(out) }
 	return p.do(out.Context(), infoFrom(out.Context()), replayable(out), rewind, func(u *upstream) (*http.Response, error) {
 		out.URL.Scheme = u.url.Scheme
 		out.URL.Host = u.url.Host
@@ -162,8 +159,19 @@ func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() err
 
 var errNoUpstream = errors.New("no upstream available")
 
+// replayable reports whether r's body, if any, can be sent again
+// (rewindBody).
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
+}
+
+// rewindBody makes r's body anew, to send r again; a request without a
+// body needs nothing.
+func rewindBody(r *http.Request) (err error) {
+	if r.GetBody != nil && r.Body != nil && r.Body != http.NoBody {
+		r.Body, err = r.GetBody()
+	}
+	return err
 }
 
 func joinPath(base *url.URL, rel, relRaw string) (string, string) {
