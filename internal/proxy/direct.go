@@ -22,7 +22,8 @@ import (
 // tracing, and copies the response's header map again; at the gateway's
 // few tens of microseconds per request that bookkeeping is a large part of
 // its own CPU (docs/benchmarks.md). Here the upstream request's head is
-// written straight from the client's headers, filtered on the way, and the
+// written straight from the client's headers, filtered on the way by the
+// rules of headers.go, and handed to h1Transport as a prepared head; the
 // response's headers go straight into the client's.
 //
 // The rules are ReverseProxy's (hop-by-hop headers, Te, query cleaning,

@@ -8,6 +8,10 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// The request line is checked before a route is chosen on it: the method
+// (checkMethod), the path (normalised as below) and the query (safeQuery);
+// checkRequestLine runs the first two.
+//
 // Request paths are normalised before a route is chosen, and the
 // normalised path is what the upstream gets. Otherwise a path such as
 // /public/../internal/x matches the route /public/ (and its client-auth

@@ -114,7 +114,7 @@ type Site struct {
 	name     string
 	verifier *mtls.Verifier
 	idh      mtls.HeaderNames
-	security http.Header // added to every response
+	security http.Header // set on every HTTPS response (setPolicyHeaders)
 	routes   []*route    // longest path first
 	opts     *Options
 	trust    trustSet

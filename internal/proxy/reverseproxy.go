@@ -80,8 +80,9 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 	out.Header["X-Request-Id"] = inf.ids
 }
 
-// modifyResponse drops the upstream's security headers and request ID so
-// that the site's are the only ones.
+// modifyResponse is the ReverseProxy's ModifyResponse hook: it refuses a
+// status no client may be sent, and drops the upstream's security headers
+// and request ID so that the site's are the only ones.
 func (s *Site) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode < 100 || resp.StatusCode > 999 {
 		return errBadStatus // net/http's WriteHeader would panic on it
@@ -122,10 +123,13 @@ func limit1xx(ctx context.Context) context.Context {
 	})
 }
 
+// bufferPool gives ReverseProxy its copy buffers from buffers, which the
+// direct path's copyBody shares.
 type bufferPool struct{}
 
 func (bufferPool) Get() []byte { return *(buffers.Get().(*[]byte)) }
 
 func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
+// buffers holds 32 KiB copy buffers, io.Copy's size.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// The hand-written upstream transport (h1transport.go) is held to
+// The hand-written upstream transport (transport.go) is held to
 // http.Transport: the same upstream bytes go to both, and they must agree
 // on what the client gets and on whether the connection is used again.
 // Both use http.ReadResponse, so the parsing is the same; what differs is

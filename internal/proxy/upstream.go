@@ -174,6 +174,9 @@ func rewindBody(r *http.Request) (err error) {
 	return err
 }
 
+// joinPath returns the upstream's path for rel, a path relative to its
+// base URL (relRaw its escaped form, or ""): the base's path and rel, and
+// their escaped form where it differs from the default.
 func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 	if base.Path == "" || base.Path == "/" {
 		return rel, relRaw
