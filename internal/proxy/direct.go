@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -24,7 +22,8 @@ import (
 // tracing, and copies the response's header map again; at the gateway's
 // few tens of microseconds per request that bookkeeping is a large part of
 // its own CPU (docs/benchmarks.md). Here the upstream request's head is
-// written straight from the client's headers, filtered on the way, and the
+// written straight from the client's headers, filtered on the way by the
+// rules of headers.go, and handed to h1Transport as a prepared head; the
 // response's headers go straight into the client's.
 //
 // The rules are ReverseProxy's (hop-by-hop headers, Te, query cleaning,
@@ -33,30 +32,6 @@ import (
 // TestDirectMatchesReverseProxy compares the two paths byte for byte.
 // Anything unusual takes the ReverseProxy path: bodies, upgrades, https
 // upstreams, control characters, queries ReverseProxy would rewrite.
-
-// directRequest is one request on the direct path.
-type directRequest struct {
-	in   *http.Request
-	w    http.ResponseWriter
-	site *Site
-	inf  *info
-	// head holds the header lines after Host and the blank line ending
-	// the head; target and host are set per upstream attempt.
-	head         []byte
-	target, host string
-	// idempotent: the request may be sent twice (see mayRepeat).
-	idempotent bool
-}
-
-// mayRepeat reports whether the request can be sent again after a pooled
-// connection failed under it: d's, or, when d is nil, req (which must then
-// also have a body that can be sent again).
-func (d *directRequest) mayRepeat(req *http.Request) bool {
-	if d != nil {
-		return d.idempotent
-	}
-	return idempotent(req) && replayable(req)
-}
 
 // heads recycles the buffers the upstream request heads are built in.
 var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -74,13 +49,17 @@ func (s *Site) serveDirect(w http.ResponseWriter, r *http.Request, rt *route, in
 	if !ok {
 		return false
 	}
-	d := directRequest{in: r, w: w, site: s, inf: inf, head: head, idempotent: directIdempotent(r)}
+	o := h1Request{req: r, head: head, repeatable: directIdempotent(r)}
+	got1xx := func(code int, h textproto.MIMEHeader) error {
+		s.pass1xx(w, inf.ids, r.TLS != nil, code, h)
+		return nil
+	}
 	rel, relRaw := rt.upstreamPath(r.URL)
 	resp, err := rt.pool.do(r.Context(), inf, true, nil, func(u *upstream) (*http.Response, error) {
 		path, raw := joinPath(u.url, rel, relRaw)
-		d.target = requestTarget(path, raw, r.URL)
-		d.host = u.url.Host
-		return rt.transport.exchange(r, d.host, &d)
+		o.target = requestTarget(path, raw, r.URL)
+		o.addr = u.url.Host
+		return rt.transport.exchange(&o, got1xx)
 	})
 	if err != nil {
 		s.failUpstream(w, r, inf, err)
@@ -100,11 +79,7 @@ func directIdempotent(r *http.Request) bool {
 	}
 	var buf [8]string
 	listed, ok := connectionListed(r.Header, buf[:])
-	if !ok {
-		return false
-	}
-	return r.Header["Idempotency-Key"] != nil && !slices.Contains(listed, "Idempotency-Key") ||
-		r.Header["X-Idempotency-Key"] != nil && !slices.Contains(listed, "X-Idempotency-Key")
+	return ok && idempotent(r.Method, r.Header, listed)
 }
 
 // godebugQuery is set when GODEBUG changes how ReverseProxy cleans queries
@@ -121,6 +96,27 @@ func directEligible(r *http.Request) bool {
 	// ContentLength 0 is ReverseProxy's own test for "no body".
 	return r.ContentLength == 0 && len(r.Trailer) == 0 && r.URL.Opaque == "" &&
 		r.Header["Upgrade"] == nil && cleanQuery(r.URL.RawQuery)
+}
+
+// directRoute reports whether a route to upstreams ups may take the direct
+// path: every upstream is plain HTTP, with a host that can go into the
+// Host line as it is (ASCII, no zone, no control characters).
+func directRoute(ups []*upstream) bool {
+	for _, u := range ups {
+		if u.url.Scheme != "http" || !safeHeaderText(u.url.Host) || !isASCII(u.url.Host) || strings.IndexByte(u.url.Host, '%') >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // cleanQuery reports whether ReverseProxy would send query unchanged: no
@@ -146,38 +142,11 @@ func cleanQuery(q string) bool {
 	return true
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
 // requestTarget is the origin-form target for path and raw (the upstream
 // path) with the client's query, as Request.Write would send it.
 func requestTarget(path, raw string, in *url.URL) string {
 	u := url.URL{Path: path, RawPath: raw, RawQuery: in.RawQuery, ForceQuery: in.ForceQuery}
 	return u.RequestURI()
-}
-
-// hopHeaders are the hop-by-hop headers ReverseProxy removes in both
-// directions (RFC 9110, 7.6.1, and the older RFC 2616 list).
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// connectionListed returns the canonical header names listed in the
-// Connection header of h: hop-by-hop too. ok is false for an unusually
-// long list, which then takes the ReverseProxy path.
-func connectionListed(h http.Header, buf []string) (names []string, ok bool) {
-	names = buf[:0]
-	for _, f := range h["Connection"] {
-		for name := range strings.SplitSeq(f, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				if len(names) == cap(names) {
-					return names, false
-				}
-				names = append(names, textproto.CanonicalMIMEHeaderKey(name))
-			}
-		}
-	}
-	return names, true
 }
 
 // appendHead appends the header lines of the upstream request after Host,
@@ -190,7 +159,7 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 		return b, false
 	}
 	for k, vv := range r.Header {
-		if s.notForwarded(k) || slices.Contains(hopHeaders, k) || slices.Contains(listed, k) {
+		if !s.forwards(k, listed) {
 			continue
 		}
 		if !safeHeaderText(k) {
@@ -200,19 +169,13 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 			// Request.Write sends the first value only, and none when it
 			// is empty (ReverseProxy sets it empty when the client sent
 			// none, to keep Go's default out).
-			if len(vv) > 0 && vv[0] != "" {
-				if !safeHeaderText(vv[0]) {
-					return b, false
-				}
-				b = appendField(b, k, vv[0])
+			if len(vv) == 0 || vv[0] == "" {
+				continue
 			}
-			continue
+			vv = vv[:1]
 		}
-		for _, v := range vv {
-			if !safeHeaderText(v) {
-				return b, false
-			}
-			b = appendField(b, k, v)
+		if b, ok = appendFields(b, k, vv); !ok {
+			return b, false
 		}
 	}
 	// ReverseProxy keeps "Te: trailers" (and only that) when the client
@@ -237,11 +200,8 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 	}
 	if inf.client != nil {
 		for k, vv := range s.idh.Fields(*inf.client) {
-			for _, v := range vv {
-				if !safeHeaderText(v) {
-					return b, false
-				}
-				b = appendField(b, k, v)
+			if b, ok = appendFields(b, k, vv); !ok {
+				return b, false
 			}
 		}
 	}
@@ -249,40 +209,16 @@ func (s *Site) appendHead(b []byte, r *http.Request, inf *info) (_ []byte, ok bo
 	return append(b, "\r\n"...), true
 }
 
-// notForwarded reports whether the client's request header k never
-// reaches an upstream as sent: the gateway sets the forwarding headers,
-// the identity headers and the request ID itself; Host and Content-Length
-// are the transport's; and names with underscores are dropped, as nginx
-// does by default, because CGI, WSGI and PHP upstreams read
-// X_Forwarded_For as X-Forwarded-For, which would let a client forge a
-// trusted header.
-func (s *Site) notForwarded(k string) bool {
-	switch k {
-	case "Forwarded", "X-Request-Id", "Host", "Content-Length",
-		// Part of an h2c upgrade, which is never relayed (see ServeHTTP).
-		"Http2-Settings",
-		// The client address nginx's realip module and many apps trust,
-		// and path overrides that Symfony, Zend and IIS URL Rewrite take
-		// instead of the request line: a public route's request would be
-		// served as another path.
-		"X-Real-Ip", "X-Original-Url", "X-Rewrite-Url":
-		return true
+// appendFields appends a header line for each of the values vv of k, or
+// reports false when a value has a control character.
+func appendFields(b []byte, k string, vv []string) (_ []byte, ok bool) {
+	for _, v := range vv {
+		if !safeHeaderText(v) {
+			return b, false
+		}
+		b = appendField(b, k, v)
 	}
-	if strings.HasPrefix(k, "X-Forwarded-") {
-		// The whole family: For, Host and Proto are the gateway's own;
-		// Prefix, Port, Ssl, Scheme, Server and the rest are trusted by
-		// frameworks (Spring's ForwardedHeaderFilter, Rails) for the
-		// scheme, port and base path of the request.
-		return true
-	}
-	if strings.IndexByte(k, '_') >= 0 || s.idh.Has(k) {
-		return true
-	}
-	if s.otherIdentity != nil {
-		_, ok := s.otherIdentity[k]
-		return ok
-	}
-	return false
+	return b, true
 }
 
 // appendField appends one header line, the value trimmed as Request.Write
@@ -294,34 +230,22 @@ func appendField(b []byte, k, v string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// writeHead writes the request line, Host and the prepared header lines.
-func (d *directRequest) writeHead(bw *bufio.Writer) {
-	bw.WriteString(d.in.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(d.target)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(d.host)
-	bw.WriteString("\r\n")
-	bw.Write(d.head)
-}
-
-// got1xx passes an informational answer (103 Early Hints) on, as
+// pass1xx passes an informational answer (103 Early Hints) on to w, as
 // ReverseProxy does: the upstream's 1xx headers are added to the header
-// map, the 1xx is written, the map is cleared, and the site's headers are
-// put back for the final answer.
-func (d *directRequest) got1xx(code int, h http.Header) {
-	dst := d.w.Header()
+// map, the 1xx is written, the map is cleared, and the site's headers
+// (ids, and the security headers over TLS) are put back for the final
+// answer.
+func (s *Site) pass1xx(w http.ResponseWriter, ids []string, overTLS bool, code int, h textproto.MIMEHeader) {
+	dst := w.Header()
 	for k, vv := range h {
 		for _, v := range vv {
 			dst.Add(k, v)
 		}
 	}
-	d.w.WriteHeader(code)
+	w.WriteHeader(code)
 	clear(dst)
-	d.site.restoreHeaders(dst, d.inf.ids, d.in.TLS != nil)
+	s.setPolicyHeaders(dst, ids, overTLS)
 }
-
-var errUnaskedUpgrade = errors.New("the upstream switched protocols (101) without being asked to")
 
 // copyResponse sends the upstream's answer to the client, as ReverseProxy
 // does: hop-by-hop headers removed, the site's security headers and
@@ -341,19 +265,16 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 	var buf [8]string
 	listed, ok := connectionListed(resp.Header, buf[:])
 	if !ok { // a long list: delete its names from the map instead
-		for _, f := range resp.Header["Connection"] {
-			for name := range strings.SplitSeq(f, ",") {
-				if name = textproto.TrimString(name); name != "" {
-					resp.Header.Del(name)
-				}
-			}
+		listed, _ = connectionListed(resp.Header, nil)
+		for _, k := range listed {
+			delete(resp.Header, k)
 		}
 		listed = nil
 	}
 	h := w.Header()
 	contentType := ""
 	for k, vv := range resp.Header {
-		if slices.Contains(hopHeaders, k) || slices.Contains(listed, k) || isPolicyHeader(k) {
+		if !relays(k, listed) {
 			continue
 		}
 		if k == "Content-Type" && len(vv) > 0 {
@@ -365,9 +286,7 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 			h[k] = vv
 		}
 	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // see noSniff
-	}
+	noSniff(h, h) // h holds the relayed header now
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -396,26 +315,18 @@ func (s *Site) copyResponse(w http.ResponseWriter, r *http.Request, inf *info, r
 		// for a short body and drop the trailers.
 		http.NewResponseController(w).Flush()
 	}
-	if len(resp.Trailer) == announced {
-		for k, vv := range resp.Trailer {
-			for _, v := range vv {
-				h.Add(k, v)
-			}
-		}
-		return
+	// Trailers the header announced go out as such; when the body brought
+	// others, net/http wants all of them with its prefix.
+	prefix := ""
+	if len(resp.Trailer) != announced {
+		prefix = http.TrailerPrefix
 	}
 	for k, vv := range resp.Trailer {
-		k = http.TrailerPrefix + k
+		k = prefix + k
 		for _, v := range vv {
 			h.Add(k, v)
 		}
 	}
-}
-
-// isPolicyHeader reports whether the site sets response header k itself:
-// the upstream's copy is dropped.
-func isPolicyHeader(k string) bool {
-	return k == "X-Request-Id" || slices.Contains(securityHeaderNames, k)
 }
 
 func isEventStream(contentType string) bool {

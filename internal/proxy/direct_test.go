@@ -516,25 +516,3 @@ func TestDirectIdempotent(t *testing.T) {
 		}
 	}
 }
-
-// TestSpaceInQueryRefused: HTTP/2 lets a space through in the query, which
-// would end the upstream's request target early; such a request gets 400
-// and never reaches the upstream, on either path.
-func TestSpaceInQueryRefused(t *testing.T) {
-	t.Parallel()
-	p := newDirectPair(t, true)
-	p.up.setReply(func(string) string { return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" })
-	for _, srv := range []*httptest.Server{p.direct, p.reference} {
-		for _, method := range []string{"GET", "POST"} {
-			r := httptest.NewRequest(method, "https://example.com/a", nil)
-			r.URL.RawQuery = "x HTTP/1.1 /admin"
-			resp := serve(srv.Config.Handler.(*Site), r)
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Errorf("%s with a space in the query: status %d, want 400", method, resp.StatusCode)
-			}
-		}
-		if got := p.up.take(); len(got) != 0 {
-			t.Errorf("the upstream received %q", got)
-		}
-	}
-}

@@ -219,3 +219,46 @@ func withGot1xx(ctx context.Context, f func(code int, h http.Header)) context.Co
 		},
 	})
 }
+
+// frontend serves the site over real TLS on 127.0.0.1, so that connection
+// deadlines apply.
+func frontend(t *testing.T, s *Site) *httptest.Server {
+	t.Helper()
+	front := httptest.NewUnstartedServer(s)
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	return front
+}
+
+// captureSite is a site whose upstream transport records the outbound
+// request instead of sending it. Its requests take the ReverseProxy path,
+// which builds an outbound *http.Request to record; the direct path is
+// held to the same bytes by TestDirectMatchesReverseProxy and FuzzDirect.
+type captureSite struct {
+	*Site
+	mu  sync.Mutex
+	out *http.Request
+}
+
+func newCaptureSite(t testing.TB, opts *Options, routes ...RouteConfig) *captureSite {
+	cs := &captureSite{Site: newTestSite(t, opts, routes...)}
+	for _, r := range cs.routes {
+		r.direct = false
+		r.pool.rt = roundTripFunc(func(out *http.Request) (*http.Response, error) {
+			cs.mu.Lock()
+			cs.out = out.Clone(out.Context())
+			cs.mu.Unlock()
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: out}, nil
+		})
+	}
+	return cs
+}
+
+func (cs *captureSite) take() *http.Request {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := cs.out
+	cs.out = nil
+	return out
+}

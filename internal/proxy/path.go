@@ -8,6 +8,10 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// The request line is checked before a route is chosen on it: the method
+// (checkMethod), the path (normalised as below) and the query (safeQuery);
+// checkRequestLine runs the first two.
+//
 // Request paths are normalised before a route is chosen, and the
 // normalised path is what the upstream gets. Otherwise a path such as
 // /public/../internal/x matches the route /public/ (and its client-auth
@@ -192,6 +196,10 @@ func unhex(c byte) byte {
 	return c - 'A' + 10
 }
 
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // normaliseURL puts the normal form of u's path into u (Path and
 // RawPath), or returns why the path is refused.
 func normaliseURL(u *url.URL) (refuse string) {
@@ -216,6 +224,22 @@ func normaliseURL(u *url.URL) (refuse string) {
 	return ""
 }
 
+// checkRequestLine checks r's method and puts its path in normal form,
+// before a route is chosen on it. It returns why r is refused and the
+// status to answer, or "".
+func checkRequestLine(r *http.Request) (refuse string, status int) {
+	if why := checkMethod(r.Method); why != "" {
+		return why, http.StatusBadRequest
+	}
+	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		return "the method " + r.Method + " is not relayed", http.StatusMethodNotAllowed
+	}
+	if why := normaliseURL(r.URL); why != "" {
+		return "the request path is refused: " + why, http.StatusBadRequest
+	}
+	return "", 0
+}
+
 // checkMethod returns why method is refused, or "". Only RFC 9110 tokens
 // are methods: HTTP/2 lets any bytes through in :method, and a method
 // with a space, written into an upstream's HTTP/1.1 request line ("GET
@@ -231,4 +255,15 @@ func checkMethod(method string) string {
 		return "the method is not an HTTP token"
 	}
 	return ""
+}
+
+// safeQuery reports whether a raw query can go into a request line as it
+// is: no spaces or control characters.
+func safeQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -1,27 +1,13 @@
-// Package proxy forwards a site's requests to its upstreams: route
-// matching, security response headers, forwarding headers from trusted
-// peers only, request IDs, upstream selection with passive health checks,
-// JSON errors and the access log. It is built on httputil.ReverseProxy,
-// which handles hop-by-hop headers, trailers, upgrades and streaming.
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptrace"
-	"net/http/httputil"
 	"net/netip"
-	"net/textproto"
-	"net/url"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/mtls"
@@ -127,12 +113,13 @@ type RouteConfig struct {
 	Handler http.Handler
 }
 
-// Site serves one site's HTTPS requests.
+// Site serves one site's HTTPS requests. Its methods may be called
+// concurrently; Close may be called while requests are in flight.
 type Site struct {
 	name     string
 	verifier *mtls.Verifier
 	idh      mtls.HeaderNames
-	security http.Header // added to every response
+	security http.Header // set on every HTTPS response (setPolicyHeaders)
 	routes   []*route    // longest path first
 	opts     *Options
 	trust    trustSet
@@ -140,28 +127,6 @@ type Site struct {
 	// removed from requests like the site's own; nil when there are none.
 	otherIdentity map[string]struct{}
 }
-
-type route struct {
-	// local, when set, serves the route in-process (local.go) instead of
-	// forwarding to upstreams; transport, pool and proxy are then nil.
-	local      http.Handler
-	path       string
-	mode       mtls.Mode
-	allow      mtls.Allow
-	strip      bool
-	pool       *pool
-	proxy      *httputil.ReverseProxy
-	transport  *h1Transport
-	site       *Site
-	matchExact string // "/api" for path "/api/": also matches the bare prefix
-	// direct is set when every upstream is plain HTTP with an ASCII host:
-	// eligible requests then take the direct path (direct.go).
-	direct bool
-}
-
-// securityHeaderNames are set by the gateway on every HTTPS response;
-// copies from upstreams are dropped so the site's policy is the only one.
-var securityHeaderNames = []string{"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"}
 
 // NewSite builds a site. Close releases its upstream connections.
 func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
@@ -171,80 +136,17 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		idh:      cfg.IdentityHeaders.WithDefaults(),
 		opts:     opts,
 		trust:    trustSet(opts.TrustedProxies),
-		security: http.Header{
-			"Strict-Transport-Security": {cfg.HSTS.Header()},
-			"X-Content-Type-Options":    {"nosniff"},
-			// An API has no reason to be framed; DENY stops clickjacking of
-			// anything HTML it returns.
-			"X-Frame-Options": {"DENY"},
-			"Referrer-Policy": {"strict-origin-when-cross-origin"},
-		},
+		security: securityHeaders(cfg.HSTS),
 	}
-	for _, k := range opts.IdentityHeaders {
-		if k = http.CanonicalHeaderKey(k); k != "" && !s.idh.Has(k) {
-			if s.otherIdentity == nil {
-				s.otherIdentity = map[string]struct{}{}
-			}
-			s.otherIdentity[k] = struct{}{}
-		}
-	}
+	s.otherIdentity = otherIdentityHeaders(opts.IdentityHeaders, s.idh)
 	paths := map[string]bool{}
 	for _, rc := range cfg.Routes {
 		paths[rc.Path] = true
 	}
 	for _, rc := range cfg.Routes {
-		r := &route{path: rc.Path, strip: rc.StripPrefix, site: s, mode: rc.ClientAuth, allow: rc.Allow}
-		if r.mode == "" {
-			r.mode = mtls.None
-		}
-		if r.mode != mtls.None && s.verifier == nil {
-			return nil, fmt.Errorf("route %s: client_auth %s needs the site's trusted client CAs", rc.Path, r.mode)
-		}
-		// "/api/" also answers "/api", unless a route of its own does.
-		if bare := strings.TrimSuffix(rc.Path, "/"); bare != rc.Path && rc.Path != "/" && !paths[bare] {
-			r.matchExact = bare
-		}
-		if rc.Handler != nil {
-			if len(rc.Upstreams) > 0 {
-				return nil, fmt.Errorf("route %s: a route has a handler or upstreams, not both", rc.Path)
-			}
-			r.local = rc.Handler
-			s.routes = append(s.routes, r)
-			continue
-		}
-		upTLS := rc.UpstreamTLS
-		if upTLS == nil {
-			upTLS = opts.UpstreamTLS
-		}
-		maxHeader := int64(opts.MaxUpstreamHeaderBytes)
-		if maxHeader <= 0 {
-			maxHeader = DefaultMaxUpstreamHeaderBytes
-		}
-		r.transport = newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
-			newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, upTLS))
-		// An upstream that stops reading a request body is cut off after
-		// Send too (nginx's proxy_send_timeout), instead of pinning the
-		// request and both connections.
-		r.transport.DialContext = sendDialer(r.transport.DialContext, opts.Send)
-		r.transport.fallback.DialContext = sendDialer(r.transport.fallback.DialContext, opts.Send)
-		p, err := newPool(rc.Upstreams, r.transport, rc.Path, opts.Log)
+		r, err := newRoute(rc, s, paths)
 		if err != nil {
 			return nil, err
-		}
-		r.pool = p
-		r.direct = true
-		for _, u := range p.ups {
-			if u.url.Scheme != "http" || !safeHeaderText(u.url.Host) || !isASCII(u.url.Host) || strings.IndexByte(u.url.Host, '%') >= 0 {
-				r.direct = false
-			}
-		}
-		r.proxy = &httputil.ReverseProxy{
-			Rewrite:        r.rewrite,
-			Transport:      p,
-			ErrorHandler:   s.upstreamError,
-			ModifyResponse: s.modifyResponse,
-			BufferPool:     bufferPool{},
-			ErrorLog:       slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 		}
 		s.routes = append(s.routes, r)
 	}
@@ -261,39 +163,21 @@ func (s *Site) Close() {
 	}
 }
 
-func (s *Site) match(path string) *route {
-	for _, r := range s.routes {
-		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {
-			return r
-		}
-	}
-	return nil
-}
-
-// ServeHTTP serves a request that arrived over TLS for this site.
+// ServeHTTP serves a request that arrived over TLS for this site (or over
+// plain HTTP from the loopback sidecar). The steps, in order: normalise
+// the request line, choose the route, apply its client-certificate policy,
+// filter the headers, and send the request upstream on one of two paths,
+// the direct path (direct.go) or httputil.ReverseProxy (reverseproxy.go).
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := &infoCtx{Context: r.Context()}
 	inf := &ctx.info
 	inf.id, inf.header = s.requestID(r), w.Header()
 	inf.ids = []string{inf.id}
-	if r.TLS != nil {
-		s.setHeaders(inf.header, inf.ids)
-	} else {
-		// Plain HTTP (the loopback sidecar): no HSTS or other browser
-		// policy, which belongs to HTTPS responses only.
-		inf.header["X-Request-Id"] = inf.ids
-	}
+	s.setPolicyHeaders(inf.header, inf.ids, r.TLS != nil)
 
 	// Method and path first: the route, its policy and what the upstream
 	// gets are decided on what these checks let through.
-	refuse, refuseStatus := checkMethod(r.Method), http.StatusBadRequest
-	if refuse == "" {
-		if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
-			refuse, refuseStatus = "the method "+r.Method+" is not relayed", http.StatusMethodNotAllowed
-		} else if why := normaliseURL(r.URL); why != "" {
-			refuse = "the request path is refused: " + why
-		}
-	}
+	refuse, refuseStatus := checkRequestLine(r)
 	var rt *route
 	if refuse == "" {
 		rt = s.match(r.URL.Path)
@@ -341,34 +225,10 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "the request path is refused: it does not continue the route's prefix with a path segment", inf.id)
 		return
 	}
-	if s.verifier != nil && r.TLS != nil {
-		res := s.verifier.Check(r.Context(), r.TLS.PeerCertificates)
-		if rt.mode == mtls.Require {
-			if res.OK && !rt.allow.Permits(res.Leaf) {
-				res = mtls.Result{Leaf: res.Leaf, Reason: mtls.ReasonNotAllowed}
-			}
-		}
-		if obs := s.opts.Observer; obs != nil && (rt.mode != mtls.None || len(r.TLS.PeerCertificates) > 0) {
-			if res.OK {
-				obs.ClientCert(s.name, rt.path, "success", res.Leaf)
-			} else {
-				obs.ClientCert(s.name, rt.path, res.Reason, res.Leaf)
-			}
-		}
-		if rt.mode == mtls.Require && !res.OK {
-			s.refuseClient(w, r, rt, res, inf.id)
-			return
-		}
-		inf.client = &res
+	if !s.admitClient(w, r, rt, inf) {
+		return
 	}
-	if up := r.Header["Upgrade"]; up != nil && !webSocketUpgrade(up) {
-		// Only WebSocket upgrades are relayed. An "Upgrade: h2c" that an
-		// upstream accepted would turn the connection into an HTTP/2
-		// tunnel whose further requests no route check ever sees (the
-		// h2c smuggling class). The request goes on as a plain one; the
-		// hop-by-hop rules drop what its Connection header lists.
-		delete(r.Header, "Upgrade")
-	}
+	dropUpgrade(r.Header)
 	if s.opts.Send > 0 && r.ProtoMajor == 2 {
 		sw := newSendWriter(w, s.opts.Send)
 		defer sw.finish()
@@ -381,280 +241,5 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.serveDirect(w, r, rt, inf) {
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.BodyRead, inf: inf}
-	}
-	var rctx context.Context = ctx
-	if !rt.direct || r.Header["Upgrade"] != nil {
-		// The fallback http.Transport may carry it: bound its 1xx relay
-		// (h1Transport bounds its own, without a trace).
-		rctx = limit1xx(ctx)
-	}
-	rt.proxy.ServeHTTP(w, r.WithContext(rctx))
+	s.serveProxied(w, r, rt, ctx)
 }
-
-// setHeaders puts the site's security headers (HTTPS only) and the request
-// ID on a response, replacing any copies.
-func (s *Site) setHeaders(h http.Header, ids []string) {
-	for k, v := range s.security {
-		h[k] = v
-	}
-	h["X-Request-Id"] = ids
-}
-
-// restoreHeaders puts the response headers back after net/http cleared
-// them (a 1xx passed on): security headers only on HTTPS.
-func (s *Site) restoreHeaders(h http.Header, ids []string, overTLS bool) {
-	if overTLS {
-		s.setHeaders(h, ids)
-		return
-	}
-	h["X-Request-Id"] = ids
-}
-
-func (r *route) rewrite(pr *httputil.ProxyRequest) {
-	in, out := pr.In, pr.Out
-	out.URL.Path, out.URL.RawPath = r.upstreamPath(in.URL)
-	// The upstream sees its own host name, like nginx's default; the
-	// client's is in X-Forwarded-Host.
-	out.Host = ""
-	// The client's headers the direct path does not forward either
-	// (underscore names, identity headers, ...): one rule for both paths.
-	for k := range out.Header {
-		if r.site.notForwarded(k) {
-			delete(out.Header, k)
-		}
-	}
-	r.site.setForwarded(pr)
-	if len(in.Trailer) > 0 {
-		// httputil.ReverseProxy gives out a copy of the client's trailer
-		// map taken before the body was read, so the values the client
-		// sends at the end of its body were lost. Pass on the ones an
-		// upstream may get, as they arrive.
-		out.Trailer = r.site.trailersFor(in.Trailer)
-		if out.Trailer != nil && out.Body != nil {
-			out.Body = &trailerBody{ReadCloser: out.Body, from: in.Trailer, to: out.Trailer}
-		} else {
-			out.Trailer = nil
-		}
-	}
-	// The gateway's own identity headers, where it verified the client.
-	inf := infoFrom(in.Context())
-	if inf.client != nil {
-		r.site.idh.Set(out.Header, *inf.client)
-	}
-	out.Header["X-Request-Id"] = inf.ids
-}
-
-// upstreamPath is the path of u (a client's request) relative to the
-// upstream's base URL: without the route's prefix when it strips it.
-func (r *route) upstreamPath(u *url.URL) (path, raw string) {
-	path, raw = u.Path, u.RawPath
-	if r.strip && r.path != "/" {
-		prefix := strings.TrimSuffix(r.path, "/")
-		path = strings.TrimPrefix(path, prefix)
-		if raw != "" {
-			// The route matched the decoded path; the prefix may be
-			// spelled with escapes in raw ("/%61pi/", "/api%2F").
-			raw = cutEscapedPrefix(raw, len(prefix))
-		}
-		if raw != "" && raw[0] != '/' {
-			raw = "" // the slash after the prefix was escaped: use path
-		}
-		if path == "" || path[0] != '/' {
-			path, raw = "/"+path, ""
-		}
-	}
-	return path, raw
-}
-
-// strippedNormal reports whether the path u gives the upstream once the
-// route's prefix is stripped is still in normal form (see normalisePath).
-// The client's path is; cutting the prefix inside a segment is the only
-// way to make it not so.
-func (r *route) strippedNormal(u *url.URL) bool {
-	path, raw := r.upstreamPath(u)
-	esc := raw
-	if esc == "" {
-		esc = (&url.URL{Path: path}).EscapedPath()
-	}
-	if !pathNeedsWork(esc) {
-		return true
-	}
-	clean, why := normalisePath(esc)
-	return why == "" && clean == esc
-}
-
-// safeQuery reports whether a raw query can go into a request line as it
-// is: no spaces or control characters.
-func safeQuery(q string) bool {
-	for i := 0; i < len(q); i++ {
-		if c := q[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// cutEscapedPrefix removes from raw, a valid escaped path, the escaped
-// form of its first n decoded bytes. Each decoded byte is one character or
-// one %XX escape in raw.
-func cutEscapedPrefix(raw string, n int) string {
-	i := 0
-	for ; n > 0 && i < len(raw); n-- {
-		if raw[i] == '%' && i+2 < len(raw) {
-			i += 3
-		} else {
-			i++
-		}
-	}
-	if n > 0 {
-		return ""
-	}
-	return raw[i:]
-}
-
-// modifyResponse drops the upstream's security headers and request ID so
-// that the site's are the only ones.
-func (s *Site) modifyResponse(resp *http.Response) error {
-	if resp.StatusCode < 100 || resp.StatusCode > 999 {
-		return errBadStatus // net/http's WriteHeader would panic on it
-	}
-	for _, k := range securityHeaderNames {
-		delete(resp.Header, k)
-	}
-	delete(resp.Header, "X-Request-Id")
-	// httputil.ReverseProxy clears the response header map after passing
-	// on a 1xx (such as 103 Early Hints): put the site's headers back. The
-	// request ID, set with them, shows whether that happened.
-	if inf := infoFrom(resp.Request.Context()); inf != nil && inf.header != nil {
-		if _, ok := inf.header["X-Request-Id"]; !ok {
-			s.restoreHeaders(inf.header, inf.ids, resp.Request.TLS != nil)
-		}
-		if _, ok := resp.Header["Content-Type"]; !ok {
-			inf.header["Content-Type"] = nil // see noSniff
-		}
-	}
-	return nil
-}
-
-// limit1xx bounds the informational answers ReverseProxy passes on for
-// one request (its own trace, composed with this one, relays them): the
-// fallback http.Transport does not bound them for a caller that traces
-// them. h1Transport bounds them itself, so only requests that may go to
-// the fallback (https upstreams, upgrades) need it.
-func limit1xx(ctx context.Context) context.Context {
-	n := 0
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		Got1xxResponse: func(int, textproto.MIMEHeader) error {
-			if n++; n > max1xx {
-				return errTooMany1xx
-			}
-			return nil
-		},
-	})
-}
-
-// errBadStatus: http.ReadResponse accepts any three digits ("HTTP/1.1
-// 000"), which no client may be sent.
-var errBadStatus = errors.New("the upstream answered with a status code below 100")
-
-// noSniff: an upstream answer without a Content-Type reaches the client
-// without one. net/http would otherwise guess one from the first bytes
-// written, an invention of the gateway's that contradicts the
-// "X-Content-Type-Options: nosniff" it sends, and that depends on timing
-// for streamed answers (whether the headers were flushed before the first
-// bytes). nginx passes the upstream's headers as they are, too. A nil
-// value in the header map is net/http's documented way to suppress it.
-
-// upstreamError answers 502 (or 504 on a timeout) when the upstream could
-// not be reached or did not answer (ReverseProxy's error handler).
-func (s *Site) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	s.failUpstream(w, r, infoFrom(r.Context()), err)
-}
-
-// failUpstream answers a request whose upstream exchange failed: 502, 504
-// on a timeout, or the client's fault when its body broke off.
-func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, err error) {
-	s.restoreHeaders(w.Header(), inf.ids, r.TLS != nil) // cleared if a 1xx was passed on
-	if berr := inf.bodyError(); berr != nil {
-		// The client stopped sending its body (or hung up): its fault,
-		// not the upstream's. 408 as nginx answers a client_body_timeout.
-		// Checked first: net/http also cancels the request's context when
-		// the body deadline passes, yet the client is still there.
-		status, msg := http.StatusBadRequest, "the request body could not be read"
-		if isTimeout(berr) {
-			status, msg = http.StatusRequestTimeout, "the request body was not sent in time"
-		}
-		s.opts.Log.Info("client request body failed", "site", s.name, "path", inf.path, "request_id", inf.id, "status", status, "err", berr)
-		writeError(w, r, status, msg, inf.id)
-		return
-	}
-	if r.Context().Err() != nil {
-		// The client is gone; nobody will read an answer. 499 as nginx logs it.
-		w.WriteHeader(499)
-		return
-	}
-	status, msg, kind := http.StatusBadGateway, "the upstream could not be reached", "other"
-	if isDialError(err) {
-		kind = "connect"
-	}
-	if isTimeout(err) {
-		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
-	} else if headerTooBig(err) {
-		msg = "the upstream sent too big a header"
-	}
-	if obs := s.opts.Observer; obs != nil {
-		obs.UpstreamError(s.name, inf.route, kind)
-	}
-	s.opts.Log.Error("upstream error", "site", s.name, "path", inf.path, "upstream", inf.upstream,
-		"request_id", inf.id, "status", status, "err", err)
-	writeError(w, r, status, msg, inf.id)
-}
-
-// refuseClient answers 403 on a require route: the client certificate is
-// missing, untrusted, expired, revoked or not on the route's allow-list.
-func (s *Site) refuseClient(w http.ResponseWriter, r *http.Request, rt *route, res mtls.Result, id string) {
-	subject := ""
-	if res.Leaf != nil {
-		subject = res.Leaf.Subject.String()
-	}
-	s.opts.Log.Info("client certificate refused", "site", s.name, "route", rt.path, "reason", res.Reason,
-		"subject", subject, "remote", r.RemoteAddr, "request_id", id)
-	writeError(w, r, http.StatusForbidden, "client certificate required: "+res.Reason, id)
-}
-
-// writeError sends a short JSON error: API clients parse JSON, and the
-// request ID lets an operator find the cause in the log.
-//
-// When r's body was not read to its end, an HTTP/1.1 answer closes the
-// connection: net/http would otherwise read the rest of the body before
-// sending the answer, with no deadline, so a client that stops sending
-// mid-body (or never sends a body it announced, to a route that refuses
-// it) would hold the connection and get no answer.
-func writeError(w http.ResponseWriter, r *http.Request, status int, msg, id string) {
-	h := w.Header()
-	if r.ProtoMajor == 1 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !bodyFinished(r.Body) {
-		h.Set("Connection", "close")
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":%q,"status":%d,"request_id":%q}`+"\n", msg, status, id)
-}
-
-type bufferPool struct{}
-
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }

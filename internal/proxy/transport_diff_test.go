@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// The hand-written upstream transport (h1transport.go) is held to
+// The hand-written upstream transport (transport.go) is held to
 // http.Transport: the same upstream bytes go to both, and they must agree
 // on what the client gets and on whether the connection is used again.
 // Both use http.ReadResponse, so the parsing is the same; what differs is
@@ -343,9 +343,12 @@ func diffRun(t testing.TB, tc diffCase, path diffPath, std, h1Closed bool, idle 
 			resp, err = fallback.RoundTrip(req)
 		case path == viaDirect:
 			w := &informativeWriter{h: http.Header{}}
-			d := &directRequest{in: req, w: w, site: &Site{}, inf: &info{ids: []string{"id"}},
-				head: []byte("X-Test: 1\r\n\r\n"), target: "/x", host: addr, idempotent: directIdempotent(req)}
-			resp, err = h1.exchange(req, addr, d)
+			o := &h1Request{req: req, addr: addr, target: "/x",
+				head: []byte("X-Test: 1\r\n\r\n"), repeatable: directIdempotent(req)}
+			resp, err = h1.exchange(o, func(code int, h textproto.MIMEHeader) error {
+				(&Site{}).pass1xx(w, []string{"id"}, false, code, h)
+				return nil
+			})
 			res.Informative = w.got
 		default:
 			resp, err = h1.RoundTrip(req)

@@ -2,11 +2,9 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/inventory"
-	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 // upstream is one backend base URL and its passive health.
@@ -114,10 +111,7 @@ func (p *pool) index(u *upstream) uint {
 // the upstream base URL.
 func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 	rel, relRaw := out.URL.Path, out.URL.RawPath
-	var rewind func() error
-	if out.GetBody != nil && out.Body != nil && out.Body != http.NoBody {
-		rewind = func() (err error) { out.Body, err = out.GetBody(); return err }
-	}
+	rewind := func() error { return rewindBody(out) }
 	return p.do(out.Context(), infoFrom(out.Context()), replayable(out), rewind, func(u *upstream) (*http.Response, error) {
 		out.URL.Scheme = u.url.Scheme
 		out.URL.Host = u.url.Host
@@ -167,18 +161,24 @@ func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() err
 
 var errNoUpstream = errors.New("no upstream available")
 
-// isDialError reports whether err happened while connecting, before any
-// byte of the request was written, so retrying elsewhere is safe for any
-// method.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
+// replayable reports whether r's body, if any, can be sent again
+// (rewindBody).
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
 }
 
+// rewindBody makes r's body anew, to send r again; a request without a
+// body needs nothing.
+func rewindBody(r *http.Request) (err error) {
+	if r.GetBody != nil && r.Body != nil && r.Body != http.NoBody {
+		r.Body, err = r.GetBody()
+	}
+	return err
+}
+
+// joinPath returns the upstream's path for rel, a path relative to its
+// base URL (relRaw its escaped form, or ""): the base's path and rel, and
+// their escaped form where it differs from the default.
 func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 	if base.Path == "" || base.Path == "/" {
 		return rel, relRaw
@@ -194,69 +194,15 @@ func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 	return bp + rel, ""
 }
 
-// newTransport returns the HTTP client transport for one route's upstreams.
-func newTransport(connect, responseHeader time.Duration, maxHeader int64, tlsConfig *tls.Config) *http.Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                 nil, // never route backend traffic through an environment proxy
-		DialContext:           d.DialContext,
-		TLSHandshakeTimeout:   connect,
-		ResponseHeaderTimeout: responseHeader,
-		// As h1Transport's limit (HTTP/2 upstreams: as the header list).
-		MaxResponseHeaderBytes: maxHeader,
-		ExpectContinueTimeout:  time.Second,
-		IdleConnTimeout:        90 * time.Second,
-		// Go's default of 2 idle connections per host makes a busy proxy
-		// open and close a backend connection for most requests. Keep
-		// enough for the concurrency a single gateway sees.
-		MaxIdleConnsPerHost: 512,
-		// The gateway passes bodies through untouched: no transparent gzip.
-		DisableCompression: true,
-		ForceAttemptHTTP2:  true,
-		TLSClientConfig:    tlsConfig,
-	}
-	return t
-}
-
-type ctxKey struct{}
-
-// info is per-request data shared between the handler, the pool and the
-// access log.
-type info struct {
-	id       string
-	ids      []string     // {id}, shared by the response and upstream request headers (read-only)
-	client   *mtls.Result // the verified client, on sites that trust client CAs
-	upstream string
-	// route and path are the matched route ("" when none) and the
-	// client's request path, for logs and metrics.
-	route, path string
-	// header is the client response's header map, where the site's
-	// headers are restored after a 1xx response cleared it.
-	header http.Header
-	// bodyErr is set when reading the client's request body failed
-	// before its end (a stall or a hang-up).
-	bodyErr atomic.Pointer[error]
-}
-
-// bodyError returns why reading the client's request body failed, or nil.
-func (i *info) bodyError() error {
-	if p := i.bodyErr.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func infoFrom(ctx context.Context) *info {
-	i, _ := ctx.Value(ctxKey{}).(*info)
-	return i
-}
-
 // Upstreams reports the health of every upstream of every route, for
 // metrics and the status page.
 func (s *Site) Upstreams() []inventory.Upstream {
 	var out []inventory.Upstream
 	now := time.Now().UnixNano()
 	for _, rt := range s.routes {
+		if rt.pool == nil {
+			continue // served in-process
+		}
 		for _, u := range rt.pool.ups {
 			st := inventory.Upstream{Site: s.name, Route: rt.path, URL: u.name, Healthy: true, ConsecutiveFailures: int(u.fails.Load())}
 			if until := u.downUntil.Load(); until > now {

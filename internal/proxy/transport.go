@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -10,8 +11,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,10 +29,10 @@ import (
 // channels, and its reader probes the socket after each response. For a
 // proxy whose upstream answers in microseconds that bookkeeping is a large
 // part of the CPU spent per request. Responses are parsed by
-// http.ReadResponse, requests written by Request.Write (or, on the direct
-// path, from the head direct.go prepares); only connection handling lives
-// here. Everything else (https upstreams,
-// protocol upgrades) goes to the fallback http.Transport.
+// http.ReadResponse, requests written by Request.Write or from a head
+// prepared by the caller (see h1Request); only connection handling lives
+// here. Everything else (https upstreams, protocol upgrades) goes to the
+// fallback http.Transport.
 //
 // Connection handling is where a hand-written transport can be less strict
 // than http.Transport, and for a proxy that is a security matter: a
@@ -76,19 +77,101 @@ type h1Conn struct {
 	peekBuf [1]byte
 }
 
-func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
+// newUpstreamTransport returns the transport for one route's upstreams:
+// an h1Transport, with its fallback http.Transport for https upstreams and
+// upgrades, both bounded as opts says. tlsConfig is the fallback's client
+// config for https upstreams.
+func newUpstreamTransport(opts *Options, tlsConfig *tls.Config) *h1Transport {
+	maxHeader := int64(opts.MaxUpstreamHeaderBytes)
 	if maxHeader <= 0 {
 		maxHeader = DefaultMaxUpstreamHeaderBytes
 	}
+	t := newH1Transport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader,
+		newTransport(opts.UpstreamConnect, opts.UpstreamResponse, maxHeader, tlsConfig))
+	// An upstream that stops reading a request body is cut off after
+	// Send too (nginx's proxy_send_timeout), instead of pinning the
+	// request and both connections.
+	t.DialContext = sendDialer(t.DialContext, opts.Send)
+	t.fallback.DialContext = sendDialer(t.fallback.DialContext, opts.Send)
+	return t
+}
+
+// Upstream connections, of both transports: kept alive while idle for up
+// to upstreamIdleTimeout, at most maxIdlePerUpstream of them per upstream.
+// Go's default of 2 idle connections per host makes a busy proxy open and
+// close a backend connection for most requests; 512 covers the
+// concurrency a single gateway sees.
+const (
+	upstreamIdleTimeout = 90 * time.Second
+	maxIdlePerUpstream  = 512
+)
+
+// upstreamDialer returns the dial function of both transports: connect
+// bounds a connect, and TCP keep-alives find upstreams that vanished.
+func upstreamDialer(connect time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
+}
+
+// newH1Transport returns an h1Transport; maxHeader must be positive.
+func newH1Transport(connect, responseHeader time.Duration, maxHeader int64, fallback *http.Transport) *h1Transport {
 	return &h1Transport{
-		DialContext:    (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:    upstreamDialer(connect),
 		responseHeader: responseHeader,
 		maxHeader:      maxHeader,
-		idleTimeout:    90 * time.Second,
-		maxIdlePerHost: 512,
+		idleTimeout:    upstreamIdleTimeout,
+		maxIdlePerHost: maxIdlePerUpstream,
 		fallback:       fallback,
 		idle:           map[string][]*h1Conn{},
 	}
+}
+
+// newTransport returns the fallback http.Transport, for https upstreams
+// and upgrades.
+func newTransport(connect, responseHeader time.Duration, maxHeader int64, tlsConfig *tls.Config) *http.Transport {
+	t := &http.Transport{
+		Proxy:                 nil, // never route backend traffic through an environment proxy
+		DialContext:           upstreamDialer(connect),
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: responseHeader,
+		// As h1Transport's limit (HTTP/2 upstreams: as the header list).
+		MaxResponseHeaderBytes: maxHeader,
+		ExpectContinueTimeout:  time.Second,
+		IdleConnTimeout:        upstreamIdleTimeout,
+		MaxIdleConnsPerHost:    maxIdlePerUpstream,
+		// The gateway passes bodies through untouched: no transparent gzip.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		TLSClientConfig:    tlsConfig,
+	}
+	return t
+}
+
+// h1Request describes one request for h1Transport: what goes on the wire
+// and what the exchange needs to know. Both callers, RoundTrip and the
+// direct path, fill it in; the transport does not know which did.
+//
+// The request goes out in one of two forms. With head nil, req is written
+// by Request.Write, body and trailers included, and the transport closes
+// req's body when it is done with it, as an http.RoundTripper does.
+// Otherwise the request line is req's method, target and HTTP/1.1, then
+// "Host: addr", then head: header lines already checked and trimmed, and
+// the blank line that ends them. No body follows. A prepared head must not
+// carry Connection (hop-by-hop fields are the sender's to drop), so its
+// connection stays reusable whatever req asked of its own.
+type h1Request struct {
+	// req is the request being answered: its context bounds the exchange,
+	// its method says how the answer is framed (no body for HEAD), and the
+	// response's Request is req.
+	req *http.Request
+	// addr is the upstream's host:port: dialled, and the key of the
+	// idle-connection pool.
+	addr   string
+	target string // the origin-form request target, with head
+	head   []byte
+	// repeatable: the request may be sent again on a fresh connection when
+	// a pooled one failed under it (as http.Transport does): idempotent,
+	// and a body, if any, that GetBody can make again.
+	repeatable bool
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -96,22 +179,27 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil {
 		return t.fallback.RoundTrip(req)
 	}
-	return t.exchange(req, req.URL.Host, nil)
+	o := h1Request{req: req, addr: req.URL.Host, repeatable: idempotent(req.Method, req.Header, nil) && replayable(req)}
+	return t.exchange(&o, nil)
 }
 
-// exchange sends req to addr and reads the response: req itself, or the
-// direct path's d (then req is the client's request, for its method and
-// context).
-func (t *h1Transport) exchange(req *http.Request, addr string, d *directRequest) (*http.Response, error) {
+// exchange sends o to its upstream and reads the answer. Informational
+// answers before it (1xx) go to got1xx; when got1xx is nil, to the
+// Got1xxResponse of the request context's httptrace.ClientTrace, as from
+// http.Transport. An error from got1xx ends the exchange.
+//
+// got1xx is a parameter, not a field of o, so that a caller's closure can
+// stay on its stack: o's contents escape (into the response and the
+// connection pool), and with them anything o points to.
+func (t *h1Transport) exchange(o *h1Request, got1xx func(code int, h textproto.MIMEHeader) error) (*http.Response, error) {
+	req := o.req
 	for attempt := 0; ; attempt++ {
-		c, err := t.getConn(req.Context(), addr)
+		c, err := t.getConn(req.Context(), o.addr)
 		if err != nil {
-			if d == nil {
-				closeBody(req)
-			}
+			o.closeBody()
 			return nil, err
 		}
-		resp, err := c.roundTrip(t, req, d)
+		resp, err := c.roundTrip(t, o, got1xx)
 		if err == nil {
 			return resp, nil
 		}
@@ -119,31 +207,55 @@ func (t *h1Transport) exchange(req *http.Request, addr string, d *directRequest)
 		// A pooled connection the upstream closed while it was idle fails
 		// at once. Retry once on a fresh connection when the request can be
 		// sent again and may be repeated (as http.Transport does).
-		if c.reused && attempt == 0 && req.Context().Err() == nil && staleConnError(err) && d.mayRepeat(req) {
-			if d == nil && req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
-				if req.Body, err = req.GetBody(); err != nil {
+		if c.reused && attempt == 0 && req.Context().Err() == nil && staleConnError(err) && o.repeatable {
+			if o.head == nil {
+				if err := rewindBody(req); err != nil {
 					return nil, err
 				}
 			}
 			continue
 		}
-		if d == nil {
-			closeBody(req)
-		}
+		o.closeBody()
 		return nil, err
 	}
 }
 
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
+// closeBody closes the body the transport was given to send, if any.
+func (o *h1Request) closeBody() {
+	if o.head == nil && o.req.Body != nil {
+		o.req.Body.Close()
 	}
 }
 
-// idempotent reports whether req may be sent twice (RFC 9110, 9.2.2), or
-// carries an idempotency key.
-func idempotent(req *http.Request) bool {
-	return safeMethod(req.Method) || req.Header["Idempotency-Key"] != nil || req.Header["X-Idempotency-Key"] != nil
+// write writes the request to bw.
+func (o *h1Request) write(bw *bufio.Writer) error {
+	if o.head == nil {
+		return o.req.Write(bw)
+	}
+	bw.WriteString(o.req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(o.target)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(o.addr)
+	bw.WriteString("\r\n")
+	bw.Write(o.head)
+	return nil
+}
+
+// asksClose reports whether the request as written asks the upstream to
+// close the connection after its answer.
+func (o *h1Request) asksClose() bool {
+	return o.head == nil && o.req.Close
+}
+
+// idempotent reports whether a request with method and header h may be
+// sent twice (RFC 9110, 9.2.2), or carries an idempotency key; keys whose
+// names are in listed (Connection's list) do not count, as they are not
+// sent.
+func idempotent(method string, h http.Header, listed []string) bool {
+	return safeMethod(method) ||
+		h["Idempotency-Key"] != nil && !slices.Contains(listed, "Idempotency-Key") ||
+		h["X-Idempotency-Key"] != nil && !slices.Contains(listed, "X-Idempotency-Key")
 }
 
 // safeMethod reports whether method is one a client expects to be
@@ -295,7 +407,8 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.fallback.CloseIdleConnections()
 }
 
-func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) (*http.Response, error) {
+func (c *h1Conn) roundTrip(t *h1Transport, o *h1Request, got1xx func(int, textproto.MIMEHeader) error) (*http.Response, error) {
+	req := o.req
 	// Unblock reads and writes when the client goes away.
 	if done := req.Context().Done(); done != nil {
 		c.stopCtx = context.AfterFunc(req.Context(), func() {
@@ -312,9 +425,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 		}
 		return nil, err
 	}
-	if d != nil {
-		d.writeHead(c.bw)
-	} else if err := req.Write(c.bw); err != nil {
+	if err := o.write(c.bw); err != nil {
 		return fail(err)
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -353,10 +464,13 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 			break
 		}
 		resp.Body.Close()
-		if d != nil {
-			d.got1xx(resp.StatusCode, resp.Header)
-		} else if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+		if got1xx == nil {
+			if trace := httptrace.ContextClientTrace(req.Context()); trace != nil {
+				got1xx = trace.Got1xxResponse
+			}
+		}
+		if got1xx != nil {
+			if err := got1xx(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
 				return fail(err)
 			}
 		}
@@ -369,12 +483,10 @@ func (c *h1Conn) roundTrip(t *h1Transport, req *http.Request, d *directRequest) 
 		c.nc.SetReadDeadline(time.Time{})
 		c.repoison()
 	}
-	// On the direct path req is the client's request, whose Connection:
-	// close is for the client's connection only (ReverseProxy clears it).
 	// A final status below 200 (a 101, or one below 100 that
 	// http.ReadResponse accepts, such as "000") leaves the connection in
 	// no state to reuse, as http.Transport judges.
-	reusable := !resp.Close && (d != nil || !req.Close) && resp.StatusCode >= 200
+	reusable := !resp.Close && !o.asksClose() && resp.StatusCode >= 200
 	if resp.Body == http.NoBody {
 		if c.stop() && reusable {
 			t.putConn(c)
@@ -446,14 +558,6 @@ func (e *headerTooBigError) Error() string {
 	return "upstream sent a response head over " + strconv.FormatInt(e.limit, 10) + " bytes"
 }
 
-// headerTooBig reports whether err is an upstream's over-long response
-// head, from h1Transport or the fallback http.Transport (whose error has
-// no type to test).
-func headerTooBig(err error) bool {
-	var e *headerTooBigError
-	return errors.As(err, &e) || strings.Contains(err.Error(), "server response headers exceeded")
-}
-
 // max1xx bounds the informational answers passed on per request, as
 // http.Transport bounds them for callers that do not trace them: an
 // upstream sending an endless stream of 103s would otherwise have the
@@ -506,15 +610,4 @@ func (b *h1Body) release(complete bool) {
 		return
 	}
 	b.c.nc.Close()
-}
-
-// safeHeaderText reports whether s has no control characters, so it cannot
-// split or end a header line.
-func safeHeaderText(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/tlsgate/tlsgate/internal/mtls"
+)
+
+// route is one configured path prefix of a site: its client-certificate
+// policy, its upstreams and the two ways to reach them.
+type route struct {
+	// local, when set, serves the route in-process (local.go) instead of
+	// forwarding to upstreams; transport, pool and proxy are then nil.
+	local      http.Handler
+	path       string
+	mode       mtls.Mode
+	allow      mtls.Allow
+	strip      bool
+	pool       *pool
+	proxy      *httputil.ReverseProxy
+	transport  *h1Transport
+	site       *Site
+	matchExact string // "/api" for path "/api/": also matches the bare prefix
+	// direct is set when every upstream is plain HTTP with an ASCII host:
+	// eligible requests then take the direct path (direct.go).
+	direct bool
+}
+
+// newRoute builds the route rc of site s; paths holds the paths of all
+// the site's routes.
+func newRoute(rc RouteConfig, s *Site, paths map[string]bool) (*route, error) {
+	r := &route{path: rc.Path, strip: rc.StripPrefix, site: s, mode: rc.ClientAuth, allow: rc.Allow}
+	if r.mode == "" {
+		r.mode = mtls.None
+	}
+	if r.mode != mtls.None && s.verifier == nil {
+		return nil, fmt.Errorf("route %s: client_auth %s needs the site's trusted client CAs", rc.Path, r.mode)
+	}
+	// "/api/" also answers "/api", unless a route of its own does.
+	if bare := strings.TrimSuffix(rc.Path, "/"); bare != rc.Path && rc.Path != "/" && !paths[bare] {
+		r.matchExact = bare
+	}
+	if rc.Handler != nil {
+		if len(rc.Upstreams) > 0 {
+			return nil, fmt.Errorf("route %s: a route has a handler or upstreams, not both", rc.Path)
+		}
+		r.local = rc.Handler
+		return r, nil
+	}
+	upTLS := rc.UpstreamTLS
+	if upTLS == nil {
+		upTLS = s.opts.UpstreamTLS
+	}
+	r.transport = newUpstreamTransport(s.opts, upTLS)
+	p, err := newPool(rc.Upstreams, r.transport, rc.Path, s.opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	r.pool = p
+	r.direct = directRoute(p.ups)
+	r.proxy = r.newReverseProxy()
+	return r, nil
+}
+
+// match returns the route for a request path (in normal form): the
+// longest route path that prefixes it, or nil.
+func (s *Site) match(path string) *route {
+	for _, r := range s.routes {
+		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {
+			return r
+		}
+	}
+	return nil
+}
+
+// upstreamPath is the path of u (a client's request) relative to the
+// upstream's base URL: without the route's prefix when it strips it.
+func (r *route) upstreamPath(u *url.URL) (path, raw string) {
+	path, raw = u.Path, u.RawPath
+	if r.strip && r.path != "/" {
+		prefix := strings.TrimSuffix(r.path, "/")
+		path = strings.TrimPrefix(path, prefix)
+		if raw != "" {
+			// The route matched the decoded path; the prefix may be
+			// spelled with escapes in raw ("/%61pi/", "/api%2F").
+			raw = cutEscapedPrefix(raw, len(prefix))
+		}
+		if raw != "" && raw[0] != '/' {
+			raw = "" // the slash after the prefix was escaped: use path
+		}
+		if path == "" || path[0] != '/' {
+			path, raw = "/"+path, ""
+		}
+	}
+	return path, raw
+}
+
+// strippedNormal reports whether the path u gives the upstream once the
+// route's prefix is stripped is still in normal form (see normalisePath).
+// The client's path is; cutting the prefix inside a segment is the only
+// way to make it not so.
+func (r *route) strippedNormal(u *url.URL) bool {
+	path, raw := r.upstreamPath(u)
+	esc := raw
+	if esc == "" {
+		esc = (&url.URL{Path: path}).EscapedPath()
+	}
+	if !pathNeedsWork(esc) {
+		return true
+	}
+	clean, why := normalisePath(esc)
+	return why == "" && clean == esc
+}
+
+// cutEscapedPrefix removes from raw, a valid escaped path, the escaped
+// form of its first n decoded bytes. Each decoded byte is one character or
+// one %XX escape in raw.
+func cutEscapedPrefix(raw string, n int) string {
+	i := 0
+	for ; n > 0 && i < len(raw); n-- {
+		if raw[i] == '%' && i+2 < len(raw) {
+			i += 3
+		} else {
+			i++
+		}
+	}
+	if n > 0 {
+		return ""
+	}
+	return raw[i:]
+}

@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoundRobin(t *testing.T) {
+	t.Parallel()
+	a, b := echoBackend(t, "a"), echoBackend(t, "b")
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{a.URL, b.URL}})
+	var order []string
+	for range 10 {
+		order = append(order, decodeSeen(t, get(t, s, "https://example.com/")).Name)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] == order[i-1] {
+			t.Fatalf("upstreams not used in turn: %v", order)
+		}
+	}
+	if a.hits.Load() != 5 || b.hits.Load() != 5 {
+		t.Errorf("hits a=%d b=%d, want 5 each", a.hits.Load(), b.hits.Load())
+	}
+}
+
+func TestDeadUpstreamLeavesRotation(t *testing.T) {
+	t.Parallel()
+	live, dead := echoBackend(t, "live"), deadURL(t)
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{dead, live.URL}})
+	dials := countDials(s)
+	firstPick(s, "/", 0)
+	for i := range 6 {
+		if got := decodeSeen(t, get(t, s, "https://example.com/")); got.Name != "live" {
+			t.Fatalf("request %d answered by %s", i, got.Name)
+		}
+	}
+	if n := dials.count(dead); n != 1 {
+		t.Errorf("%d dials to the dead upstream, want 1 (then back-off)", n)
+	}
+	if n := live.hits.Load(); n != 6 {
+		t.Errorf("live upstream got %d requests, want 6", n)
+	}
+}
+
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		method string
+		body   string
+		retry  bool
+	}{
+		{"GET", "GET", "", true},
+		{"HEAD", "HEAD", "", true},
+		{"POST without body", "POST", "", true},
+		{"DELETE", "DELETE", "", true},
+		{"POST with body", "POST", `{"a":1}`, false},
+		{"PUT with body", "PUT", "data", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			live := echoBackend(t, "live")
+			s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{deadURL(t), live.URL}})
+			firstPick(s, "/", 0)
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			r := httptest.NewRequest(tt.method, "https://example.com/", body)
+			resp := serve(s, r)
+			resp.Body.Close()
+			if tt.retry {
+				if resp.StatusCode != 200 || live.hits.Load() != 1 {
+					t.Errorf("status %d, live hits %d: want the request retried on the live upstream", resp.StatusCode, live.hits.Load())
+				}
+				return
+			}
+			if resp.StatusCode != http.StatusBadGateway || live.hits.Load() != 0 {
+				t.Errorf("status %d, live hits %d: a request with a body that cannot be replayed was retried", resp.StatusCode, live.hits.Load())
+			}
+		})
+	}
+}
+
+// TestNoRetryAfterConnect: once connected, the request may have been
+// processed, so it is not sent again, not even a GET.
+func TestNoRetryAfterConnect(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.ReadFull(c, make([]byte, 10)) // read some of the request, then hang up
+			c.Close()
+		}
+	}()
+	live := echoBackend(t, "live")
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{"http://" + ln.Addr().String(), live.URL}})
+	firstPick(s, "/", 0)
+	checkError(t, get(t, s, "https://example.com/"), 502, "could not be reached")
+	if live.hits.Load() != 0 {
+		t.Error("a request that reached an upstream was sent again")
+	}
+}
+
+func TestAllUpstreamsDown(t *testing.T) {
+	t.Parallel()
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{deadURL(t), deadURL(t)}})
+	for range 3 { // in back-off, they are still tried rather than failed outright
+		resp := get(t, s, "https://example.com/")
+		checkSecurityHeaders(t, resp.Header)
+		checkError(t, resp, 502, "the upstream could not be reached")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	u := &upstream{name: "u"}
+	t0 := time.Unix(1_000_000, 0)
+	want := []time.Duration{1, 2, 4, 8, 16, 30, 30, 30}
+	for i, w := range want {
+		if got := u.markFailed(t0); got != w*time.Second {
+			t.Errorf("failure %d: back-off %v, want %v", i+1, got, w*time.Second)
+		}
+	}
+	u.markHealthy()
+	if u.downUntil.Load() != 0 || u.fails.Load() != 0 {
+		t.Error("markHealthy did not reset the upstream")
+	}
+	if got := u.markFailed(t0); got != time.Second {
+		t.Errorf("after recovery, back-off %v, want 1s again", got)
+	}
+
+	p, err := newPool([]string{"http://a", "http://b", "http://c"}, nil, "/", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ups[1].markFailed(t0)             // b down until t0+1s
+	p.ups[2].markFailed(t0.Add(-500e6)) // c down until t0+0.5s
+	for range 6 {
+		if got := p.pick(t0.UnixNano(), 0); got != p.ups[0] {
+			t.Fatalf("picked %s while b and c are in back-off", got.name)
+		}
+	}
+	// a tried already: the one back soonest is still attempted.
+	if got := p.pick(t0.UnixNano(), 1); got != p.ups[2] {
+		t.Errorf("with a tried, picked %v, want c (back soonest)", got.name)
+	}
+	if got := p.pick(t0.UnixNano(), 0b111); got != nil {
+		t.Errorf("with all tried, picked %s", got.name)
+	}
+	// After the back-off, b and c are in rotation again.
+	seen := map[string]bool{}
+	for range 6 {
+		seen[p.pick(t0.Add(time.Second).UnixNano(), 0).name] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("after back-off picked only %v", seen)
+	}
+
+	one, _ := newPool([]string{"http://only"}, nil, "/", slog.New(slog.DiscardHandler))
+	one.ups[0].markFailed(t0)
+	if one.pick(t0.UnixNano(), 0) != one.ups[0] || one.pick(t0.UnixNano(), 1) != nil {
+		t.Error("a single upstream must always be tried once, and only once")
+	}
+}
+
+func TestNewSiteBadUpstream(t *testing.T) {
+	t.Parallel()
+	_, err := NewSite(SiteConfig{Routes: []RouteConfig{{Path: "/", Upstreams: []string{"http://[::1"}}}}, testOptions())
+	if err == nil || !strings.Contains(err.Error(), `upstream "http://[::1"`) {
+		t.Errorf("NewSite with a bad URL: %v", err)
+	}
+}
