@@ -168,3 +168,36 @@ func TestMetricsTwiceOnOneRegistry(t *testing.T) {
 	stop()
 	<-done
 }
+
+// TestAdminListener: the status page of a Go API server lists its
+// certificate and no upstreams (its site is served in-process).
+func TestAdminListener(t *testing.T) {
+	srv := &tlsgate.Server{Hosts: []string{"localhost"}, Handler: http.NotFoundHandler(), Addr: "127.0.0.1:0",
+		HTTPAddr: "off", AdminAddr: "127.0.0.1:0", DataDir: t.TempDir()}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { stop(); <-done }()
+	resp, err := http.Get("http://" + srv.Addrs().Admin.String() + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"source": "internal"`) ||
+		!strings.Contains(string(b), `"name": "localhost"`) || !strings.Contains(string(b), `"upstreams": null`) {
+		t.Errorf("status.json: %d %s", resp.StatusCode, b)
+	}
+	resp, err = http.Get("http://" + srv.Addrs().Admin.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `tlsgate_certificate_not_after_timestamp_seconds{`) {
+		t.Errorf("/metrics: %s", b[:min(len(b), 300)])
+	}
+}
