@@ -6,6 +6,11 @@
 // process that survives config reloads, challenge answers on the
 // gateway's own listeners, one log line per request outcome, and a status
 // record per certificate for `tlsgate certs list`.
+//
+// It imports certs, config (key types, challenge names) and storage; of
+// heavy dependencies it alone (with storage's interface) imports
+// certmagic. It must not import server, plan or cluster: the server hands
+// it a storage.Storage, files or etcd, chosen by the plan.
 package acme
 
 import (

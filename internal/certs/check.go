@@ -2,6 +2,9 @@
 // files (validated, and reloaded when they change) or issued by the
 // internal CA. A source always keeps serving its last good certificate:
 // a bad replacement is refused with an error and never goes live.
+//
+// It imports only internal/ca (for source internal). It must not import
+// config, plan or server: they pass it file names and hosts.
 package certs
 
 import (

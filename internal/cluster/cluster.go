@@ -9,6 +9,9 @@
 // clear. Every etcd call has a deadline: with quorum lost, calls fail
 // after it instead of hanging, gateways keep serving what they have, and
 // work that needs the store (new orders) is retried.
+//
+// It imports certs, config (the etcd settings), storage and tlspolicy (its
+// TLS client config); it must not import server or plan, which open it.
 package cluster
 
 import (

@@ -5,6 +5,13 @@
 // Load decodes YAML strictly (unknown keys and wrong types are errors) and
 // remembers where every value stood, so that Validate and later stages can
 // report problems as "tlsgate.yaml:14:7: sites[0].routes[2].upstreams[0]: ...".
+//
+// It owns the file's syntax and per-key validity, nothing that needs a
+// file's content beyond the config itself: reading certificates, CA
+// bundles and OpenAPI documents is package plan's. It imports only the
+// leaves that own facts it spells (tlspolicy's profile names, mtls's
+// client-auth modes, ca's host rules, loopback) and must not import plan,
+// server, proxy or anything that pulls in certmagic, etcd or Prometheus.
 package config
 
 import (

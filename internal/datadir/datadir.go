@@ -1,4 +1,6 @@
 // Package datadir decides where tlsgate keeps its state.
+//
+// It imports nothing of this module.
 package datadir
 
 import (

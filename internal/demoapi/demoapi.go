@@ -1,5 +1,7 @@
 // Package demoapi is the small API that `tlsgate demo` puts behind the
 // gateway, so a user sees exactly what a backend receives.
+//
+// It imports nothing of this module.
 package demoapi
 
 import (

@@ -1,6 +1,8 @@
 // Package hostmap finds the value for a host name among exact names,
 // "*.example.com" wildcards and IP addresses. The TLS layer (by SNI) and the
 // HTTP layer (by Host) use the same map, so they always agree on the site.
+//
+// It imports nothing of this module.
 package hostmap
 
 import (

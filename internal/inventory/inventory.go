@@ -9,6 +9,8 @@
 // must never carry secrets. An upstream URL may hold a password from the
 // config: package status removes it before showing the URL, and metrics
 // label values come from the same config.
+//
+// It imports nothing of this module.
 package inventory
 
 import "time"

@@ -3,6 +3,8 @@
 // listener, the probe exporter's --listen, the admin listener's Host check
 // and the OpenAPI linter all ask it, so they agree on what "loopback"
 // means.
+//
+// It imports nothing of this module.
 package loopback
 
 import (

@@ -4,6 +4,12 @@
 // set (config names, TLS parameter names, fixed reasons): never raw paths,
 // client addresses or names taken from untrusted certificates.
 // docs/metrics.md documents each metric.
+//
+// It registers on a caller's prometheus.Registerer (the Go API's) or a
+// registry of its own (the admin listener's). It imports only
+// internal/inventory of this module; proxy and the TLS layer report to it
+// through hooks they define (proxy.Observer, tlspolicy.Options.OnHandshake)
+// and must not import it.
 package metrics
 
 import (

@@ -8,6 +8,9 @@
 // host can serve public routes and routes that require a certificate, and
 // a refused request learns why (no certificate, untrusted issuer, expired,
 // revoked, not allowed for this route).
+//
+// It owns the client-auth modes (None, Optional, Require) that config,
+// plan and proxy spell. It imports nothing of this module.
 package mtls
 
 import (

@@ -1,6 +1,8 @@
 // Package pkitest makes throwaway certificate authorities and certificates
 // for tests: ECDSA or RSA, any validity window, written to a test's temp
 // directory when a file is needed. Never use it outside tests.
+//
+// It imports nothing of this module.
 package pkitest
 
 import (

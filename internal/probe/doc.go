@@ -32,4 +32,8 @@
 // The probe endpoint makes network requests for whoever can reach it (a
 // server-side request forgery tool), so cmd/tlsgate serves it on loopback
 // unless told otherwise.
+//
+// It imports internal/scan (the suite table and version names) and must
+// not import the gateway's packages (server, proxy, plan, config): a probe
+// is a client.
 package probe

@@ -1,6 +1,13 @@
 // Package server is tlsgate's composition root: it builds the TLS configs,
 // certificate sources and proxies from a config, owns the listeners, and
 // handles reload and graceful shutdown.
+//
+// It builds from a plan (package plan): Resolve reads the config's files,
+// build turns the plan into live state (certificate sources, client
+// verifiers, TLS configs from tlspolicy, proxies), and Reload swaps a new
+// state in whole or keeps the old. It is the only package that wires the
+// others together; nothing but the Go API (the root package) and
+// cmd/tlsgate's sidecar imports it.
 package server
 
 import (

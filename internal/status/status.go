@@ -6,6 +6,9 @@
 // icon are embedded in the binary and it runs no script, so it makes no
 // request outside the admin listener; a strict Content-Security-Policy
 // makes the browser enforce that.
+//
+// It imports only internal/inventory of this module and must not import
+// server or metrics: the server hands it a Snapshot.
 package status
 
 import (

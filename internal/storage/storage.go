@@ -8,6 +8,8 @@
 //
 // All key names tlsgate itself writes are built here (Status), next to the
 // certmagic layout they live beside, so a backend never has to guess.
+//
+// It imports nothing of this module.
 package storage
 
 import (

@@ -3,6 +3,8 @@
 // missing program fails the test: CI must never pass by skipping. Elsewhere
 // the test is skipped with a message naming the make target that installs
 // it ('make test' installs them all).
+//
+// Test code only; it imports internal/pkitest.
 package testpeer
 
 import (

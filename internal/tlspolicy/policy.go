@@ -1,6 +1,12 @@
 // Package tlspolicy is the only place in tlsgate that builds a *tls.Config.
 // It turns a named profile into protocol versions, cipher suites and ALPN,
 // and keeps session-ticket keys in step across every config it built.
+//
+// It builds every tls.Config the gateway serves or dials with: the
+// listener's, each site's, each upstream's, the etcd client's. The
+// scanner and the probe, which must speak broken TLS on purpose, are the
+// named exceptions; TestOnlyTLSPolicyBuildsConfigs (module root) holds
+// the rest to it. It imports nothing of this module.
 package tlspolicy
 
 import (
