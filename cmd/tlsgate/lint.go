@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/tlsgate/tlsgate/internal/oaslint"
+	"github.com/tlsgate/tlsgate/internal/sarif"
 )
 
 const lintUsage = `Usage: tlsgate lint [flags] FILE|DIR|PATTERN...
@@ -485,145 +486,26 @@ func writeLintJSON(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) 
 	return enc.Encode(out)
 }
 
-// SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the
-// subset GitHub code scanning reads, valid against the schema (tested).
+// SARIF: the subset GitHub code scanning reads, valid against the schema
+// (tested).
 
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool        sarifTool         `json:"tool"`
-	Invocations []sarifInvocation `json:"invocations"`
-	ColumnKind  string            `json:"columnKind"`
-	Results     []sarifResult     `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Version        string      `json:"version"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifRule struct {
-	ID                   string         `json:"id"`
-	Name                 string         `json:"name"`
-	ShortDescription     sarifText      `json:"shortDescription"`
-	FullDescription      sarifText      `json:"fullDescription"`
-	Help                 sarifText      `json:"help"`
-	HelpURI              string         `json:"helpUri"`
-	DefaultConfiguration sarifRuleLevel `json:"defaultConfiguration"`
-	Properties           sarifRuleProps `json:"properties"`
-}
-
-type sarifRuleLevel struct {
-	Level   string `json:"level"`
-	Enabled bool   `json:"enabled"`
-}
-
-type sarifRuleProps struct {
-	Tags []string `json:"tags"`
-	// SecuritySeverity is GitHub's: 9.0+ critical, 7.0+ high, 4.0+
-	// medium, below low.
-	SecuritySeverity string `json:"security-severity"`
-	Precision        string `json:"precision"`
-}
-
-type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	RelatedLocations    []sarifLocation   `json:"relatedLocations,omitempty"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Suppressions        []sarifSuppress   `json:"suppressions,omitempty"`
-}
-
-type sarifLocation struct {
-	ID               *int                   `json:"id,omitempty"`
-	PhysicalLocation sarifPhysical          `json:"physicalLocation"`
-	LogicalLocations []sarifLogicalLocation `json:"logicalLocations,omitempty"`
-	Message          *sarifText             `json:"message,omitempty"`
-}
-
-type sarifPhysical struct {
-	ArtifactLocation sarifArtifact `json:"artifactLocation"`
-	Region           *sarifRegion  `json:"region,omitempty"`
-}
-
-type sarifArtifact struct {
-	URI string `json:"uri"`
-}
-
-type sarifRegion struct {
-	StartLine   int `json:"startLine"`
-	StartColumn int `json:"startColumn,omitempty"`
-}
-
-type sarifLogicalLocation struct {
-	FullyQualifiedName string `json:"fullyQualifiedName"`
-	Kind               string `json:"kind"`
-}
-
-type sarifSuppress struct {
-	Kind          string `json:"kind"` // inSource, external
-	Justification string `json:"justification"`
-}
-
-type sarifInvocation struct {
-	ExecutionSuccessful        bool                `json:"executionSuccessful"`
-	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
-	ToolConfigNotifications    []sarifNotification `json:"toolConfigurationNotifications,omitempty"`
-}
-
-type sarifNotification struct {
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations,omitempty"`
-}
-
-func sarifLevel(s oaslint.Severity) string {
+func lintLevel(s oaslint.Severity) string {
 	switch s {
 	case oaslint.Error:
-		return "error"
+		return sarif.LevelError
 	case oaslint.Warning:
-		return "warning"
+		return sarif.LevelWarning
 	}
-	return "note"
+	return sarif.LevelNote
 }
 
-// sarifURI makes a path a URI reference: relative paths stay relative
-// (GitHub resolves them against the repository's root, so run the linter
-// from there), absolute ones become file:// URIs.
-func sarifURI(p string) string {
-	if p == "-" {
-		return "stdin"
-	}
-	if filepath.IsAbs(p) {
-		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
-	}
-	return (&url.URL{Path: strings.TrimPrefix(filepath.ToSlash(filepath.Clean(p)), "./")}).String()
-}
-
-func sarifLocationOf(p oaslint.Position, path string) sarifLocation {
-	l := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(p.File)}}}
+func lintLocation(p oaslint.Position, path string) sarif.Location {
+	l := sarif.Location{PhysicalLocation: sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: sarif.ArtifactURI(p.File)}}}
 	if p.Line > 0 {
-		l.PhysicalLocation.Region = &sarifRegion{StartLine: p.Line, StartColumn: p.Column}
+		l.PhysicalLocation.Region = &sarif.Region{StartLine: p.Line, StartColumn: p.Column}
 	}
 	if path != "" {
-		l.LogicalLocations = []sarifLogicalLocation{{FullyQualifiedName: path, Kind: "member"}}
+		l.LogicalLocations = []sarif.LogicalLocation{{FullyQualifiedName: path, Kind: "member"}}
 	}
 	return l
 }
@@ -643,10 +525,10 @@ func ruleName(id string) string {
 }
 
 func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) error {
-	driver := sarifDriver{
+	driver := sarif.Driver{
 		Name:           "tlsgate",
 		InformationURI: "https://github.com/tlsgate/tlsgate",
-		Version:        strings.Fields(versionString())[1],
+		Version:        releaseVersion(),
 	}
 	index := map[string]int{}
 	for i, r := range oaslint.Rules() {
@@ -656,44 +538,44 @@ func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config)
 		if cfg != nil && cfg.Rules[r.ID].Off {
 			enabled = false
 		}
-		driver.Rules = append(driver.Rules, sarifRule{
+		driver.Rules = append(driver.Rules, sarif.Rule{
 			ID:                   r.ID,
 			Name:                 ruleName(r.ID),
-			ShortDescription:     sarifText{r.Summary},
-			FullDescription:      sarifText{r.Rationale},
-			Help:                 sarifText{r.Rationale},
+			ShortDescription:     sarif.Message{Text: r.Summary},
+			FullDescription:      &sarif.Message{Text: r.Rationale},
+			Help:                 &sarif.Message{Text: r.Rationale},
 			HelpURI:              "https://github.com/tlsgate/tlsgate/blob/main/docs/lint.md#" + r.ID,
-			DefaultConfiguration: sarifRuleLevel{Level: sarifLevel(r.Severity), Enabled: enabled},
-			Properties:           sarifRuleProps{Tags: []string{"security", "openapi", "tls"}, SecuritySeverity: sev, Precision: "very-high"},
+			DefaultConfiguration: &sarif.RuleConfig{Level: lintLevel(r.Severity), Enabled: enabled},
+			Properties:           &sarif.RuleProperties{Tags: []string{"security", "openapi", "tls"}, SecuritySeverity: sev, Precision: "very-high"},
 		})
 	}
-	run := sarifRun{Tool: sarifTool{Driver: driver}, ColumnKind: "unicodeCodePoints", Results: []sarifResult{}}
-	inv := sarifInvocation{ExecutionSuccessful: true}
-	result := func(f oaslint.Finding) sarifResult {
-		loc := sarifLocationOf(f.Position, f.Path)
-		sr := sarifResult{
+	run := sarif.Run{Tool: sarif.Tool{Driver: driver}, ColumnKind: "unicodeCodePoints"}
+	inv := sarif.Invocation{ExecutionSuccessful: true}
+	result := func(f oaslint.Finding) sarif.Result {
+		ruleIndex := index[f.Rule]
+		sr := sarif.Result{
 			RuleID:    f.Rule,
-			RuleIndex: index[f.Rule],
-			Level:     sarifLevel(f.Severity),
-			Message:   sarifText{f.Message},
-			Locations: []sarifLocation{loc},
+			RuleIndex: &ruleIndex,
+			Level:     lintLevel(f.Severity),
+			Message:   sarif.Message{Text: f.Message},
+			Locations: []sarif.Location{lintLocation(f.Position, f.Path)},
 			// Stable across edits that move lines: GitHub matches alerts
 			// by it from one commit to the next.
 			PartialFingerprints: map[string]string{"tlsgateFinding/v1": fingerprint(f)},
 		}
 		if !f.Defined.IsZero() {
 			id := 1
-			rl := sarifLocationOf(f.Defined, "")
+			rl := lintLocation(f.Defined, "")
 			rl.ID = &id
-			rl.Message = &sarifText{"the value, written at the YAML anchor"}
-			sr.RelatedLocations = []sarifLocation{rl}
+			rl.Message = &sarif.Message{Text: "the value, written at the YAML anchor"}
+			sr.RelatedLocations = []sarif.Location{rl}
 		}
 		if s := f.Suppressed; s != nil {
 			kind := "inSource"
 			if s.Kind == oaslint.SuppressedByConfig {
 				kind = "external"
 			}
-			sr.Suppressions = []sarifSuppress{{Kind: kind, Justification: suppressedBy(s)}}
+			sr.Suppressions = []sarif.Suppression{{Kind: kind, Justification: suppressedBy(s)}}
 		}
 		return sr
 	}
@@ -707,28 +589,25 @@ func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config)
 		if r.Err != nil {
 			inv.ExecutionSuccessful = false
 			for _, e := range loadErrors(r.File, r.Err) {
-				inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{
-					Level:     "error",
-					Message:   sarifText{e.Message},
-					Locations: []sarifLocation{sarifLocationOf(oaslint.Position{File: e.File, Line: e.Line, Column: e.Column}, "")},
+				inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarif.Notification{
+					Level:     sarif.LevelError,
+					Message:   sarif.Message{Text: e.Message},
+					Locations: []sarif.Location{lintLocation(oaslint.Position{File: e.File, Line: e.Line, Column: e.Column}, "")},
 				})
 			}
 		}
 		for _, ig := range r.Ignores {
 			if ig.Silenced == 0 {
-				inv.ToolConfigNotifications = append(inv.ToolConfigNotifications, sarifNotification{
-					Level:     "note",
-					Message:   sarifText{fmt.Sprintf("x-tlsgate-ignore [%s] silences nothing", strings.Join(ig.Rules, ", "))},
-					Locations: []sarifLocation{sarifLocationOf(ig.Position, "")},
+				inv.ToolConfigNotifications = append(inv.ToolConfigNotifications, sarif.Notification{
+					Level:     sarif.LevelNote,
+					Message:   sarif.Message{Text: fmt.Sprintf("x-tlsgate-ignore [%s] silences nothing", strings.Join(ig.Rules, ", "))},
+					Locations: []sarif.Location{lintLocation(ig.Position, "")},
 				})
 			}
 		}
 	}
-	run.Invocations = []sarifInvocation{inv}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+	run.Invocations = []sarif.Invocation{inv}
+	return sarif.Write(w, run)
 }
 
 // fingerprint identifies a finding by what it is, not by its line.

@@ -170,7 +170,7 @@ func lineDiff(want, got string) string {
 
 func sarifSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open(filepath.Join(lintTestdata, "sarif", "sarif-2.1.0-rtm.5.json"))
+	f, err := os.Open(filepath.Join("..", "..", "internal", "sarif", "testdata", "sarif-2.1.0-rtm.5.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -99,7 +98,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Roots:              roots,
 		InsecureSkipVerify: *insecure,
 		Timeout:            *timeout,
-		UserAgent:          "tlsgate-probe/" + strings.Fields(versionString())[1],
+		UserAgent:          "tlsgate-probe/" + releaseVersion(),
 		Log:                log,
 	})
 	ln, err := net.Listen("tcp", *listen)
