@@ -10,13 +10,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/sarif"
 	"github.com/tlsgate/tlsgate/internal/scan"
 )
 
@@ -175,7 +180,7 @@ func scanOutcome(jobs []scanJob, minGrade string) error {
 		switch {
 		case j.Err != nil:
 			failed = append(failed, j)
-		case minGrade != "" && scan.GradeRank(j.Result.Grade.Letter) < scan.GradeRank(minGrade):
+		case scan.Below(j.Result.Grade.Letter, minGrade):
 			below = append(below, fmt.Sprintf("%s graded %s", j.Target, j.Result.Grade.Letter))
 		}
 	}
@@ -300,14 +305,13 @@ const (
 	scanYellow = "\033[33m"
 )
 
+// scanGradeColor is the colour of a grade: that of its severity, and
+// green for the good ones (info).
 func scanGradeColor(letter string) string {
-	switch letter {
-	case "A+", "A":
-		return scanGreen
-	case "A-", "B":
-		return scanYellow
+	if sev := scan.GradeSeverity(letter); sev != scan.SeverityInfo {
+		return scanSeverityColor(sev)
 	}
-	return scanRed
+	return scanGreen
 }
 
 func scanSeverityColor(s scan.Severity) string {
@@ -356,13 +360,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		if p.Offered {
 			state = "offered"
 		}
-		code := ""
-		if p.Offered && (p.Name == "SSLv2" || p.Name == "SSLv3") {
-			code = scanRed
-		} else if p.Offered && (p.Name == "TLS 1.0" || p.Name == "TLS 1.1") {
-			code = scanYellow
-		}
-		fmt.Fprintf(w, "  %-8s %s\n", p.Name, paint(code, state))
+		fmt.Fprintf(w, "  %-8s %s\n", p.Name, paint(scanSeverityColor(p.Severity()), state))
 	}
 
 	fmt.Fprintln(w, "\nCipher suites")
@@ -581,7 +579,7 @@ func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
 			var sb strings.Builder
 			writeScanText(&sb, r, false)
 			c.SystemOut = sb.String()
-			if minGrade != "" && scan.GradeRank(r.Grade.Letter) < scan.GradeRank(minGrade) {
+			if scan.Below(r.Grade.Letter, minGrade) {
 				var reasons []string
 				for _, cp := range r.Grade.Caps {
 					reasons = append(reasons, fmt.Sprintf("%s: %s", cp.Grade, cp.Reason))
@@ -603,57 +601,17 @@ func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
 	return err
 }
 
-// --- SARIF 2.1.0 ---
+// --- SARIF ---
 
-type scanSARIFLog struct {
-	Schema  string         `json:"$schema"`
-	Version string         `json:"version"`
-	Runs    []scanSARIFRun `json:"runs"`
-}
-
-type scanSARIFRun struct {
-	Tool    scanSARIFTool     `json:"tool"`
-	Results []scanSARIFResult `json:"results"`
-}
-
-type scanSARIFTool struct {
-	Driver scanSARIFDriver `json:"driver"`
-}
-
-type scanSARIFDriver struct {
-	Name           string          `json:"name"`
-	InformationURI string          `json:"informationUri"`
-	Version        string          `json:"version"`
-	Rules          []scanSARIFRule `json:"rules"`
-}
-
-type scanSARIFRule struct {
-	ID               string           `json:"id"`
-	ShortDescription scanSARIFMessage `json:"shortDescription"`
-}
-
-type scanSARIFMessage struct {
-	Text string `json:"text"`
-}
-
-type scanSARIFResult struct {
-	RuleID     string              `json:"ruleId"`
-	Level      string              `json:"level"`
-	Message    scanSARIFMessage    `json:"message"`
-	Locations  []scanSARIFLocation `json:"locations"`
-	Properties map[string]string   `json:"properties,omitempty"`
-}
-
-type scanSARIFLocation struct {
-	PhysicalLocation scanSARIFPhysical `json:"physicalLocation"`
-}
-
-type scanSARIFPhysical struct {
-	ArtifactLocation scanSARIFArtifact `json:"artifactLocation"`
-}
-
-type scanSARIFArtifact struct {
-	URI string `json:"uri"`
+// scanLevel is the SARIF level of a finding of severity s.
+func scanLevel(s scan.Severity) string {
+	switch s {
+	case scan.SeverityCritical, scan.SeverityHigh:
+		return sarif.LevelError
+	case scan.SeverityMedium:
+		return sarif.LevelWarning
+	}
+	return sarif.LevelNote
 }
 
 // writeScanSARIF writes every finding of every target as a SARIF result, plus
@@ -661,72 +619,38 @@ type scanSARIFArtifact struct {
 // not be scanned.
 func writeScanSARIF(w io.Writer, jobs []scanJob) error {
 	rules := map[string]string{"tls.grade": "SSL Labs style grade", "scan.error": "the target could not be scanned"}
-	var results []scanSARIFResult
-	level := func(s scan.Severity) string {
-		switch s {
-		case scan.SeverityCritical, scan.SeverityHigh:
-			return "error"
-		case scan.SeverityMedium:
-			return "warning"
-		}
-		return "note"
-	}
+	var results []sarif.Result
 	for _, j := range jobs {
 		uri := "https://" + j.Target + "/"
 		if host, port, err := scan.ParseTarget(j.Target); err == nil {
-			uri = fmt.Sprintf("https://%s:%d/", host, port)
-			if strings.Contains(host, ":") {
-				uri = fmt.Sprintf("https://[%s]:%d/", host, port)
-			}
+			uri = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
 		}
-		loc := []scanSARIFLocation{{scanSARIFPhysical{scanSARIFArtifact{uri}}}}
+		loc := []sarif.Location{{PhysicalLocation: sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}}
 		if j.Err != nil {
-			results = append(results, scanSARIFResult{RuleID: "scan.error", Level: "error", Message: scanSARIFMessage{j.Err.Error()}, Locations: loc})
+			results = append(results, sarif.Result{RuleID: "scan.error", Level: sarif.LevelError, Message: sarif.Message{Text: j.Err.Error()}, Locations: loc})
 			continue
 		}
 		r := j.Result
-		lvl := "note"
-		if scan.GradeRank(r.Grade.Letter) < scan.GradeRank("A-") {
-			lvl = "warning"
-		}
-		if scan.GradeRank(r.Grade.Letter) < scan.GradeRank("B") {
-			lvl = "error"
-		}
-		results = append(results, scanSARIFResult{RuleID: "tls.grade", Level: lvl, Message: scanSARIFMessage{fmt.Sprintf("%s: grade %s", j.Target, r.Grade.Letter)},
-			Locations: loc, Properties: map[string]string{"grade": r.Grade.Letter}})
+		results = append(results, sarif.Result{RuleID: "tls.grade", Level: scanLevel(scan.GradeSeverity(r.Grade.Letter)),
+			Message: sarif.Message{Text: fmt.Sprintf("%s: grade %s", j.Target, r.Grade.Letter)}, Locations: loc,
+			Properties: map[string]string{"grade": r.Grade.Letter}})
 		for _, f := range r.Findings {
 			rules[f.ID] = f.Title
 			msg := j.Target + ": " + f.Title
 			if f.Detail != "" {
 				msg += ": " + f.Detail
 			}
-			results = append(results, scanSARIFResult{RuleID: f.ID, Level: level(f.Severity), Message: scanSARIFMessage{msg}, Locations: loc,
+			results = append(results, sarif.Result{RuleID: f.ID, Level: scanLevel(f.Severity), Message: sarif.Message{Text: msg}, Locations: loc,
 				Properties: map[string]string{"severity": string(f.Severity)}})
 		}
 	}
-	var ruleList []scanSARIFRule
-	for id, d := range rules {
-		ruleList = append(ruleList, scanSARIFRule{ID: id, ShortDescription: scanSARIFMessage{d}})
+	var ruleList []sarif.Rule
+	for _, id := range slices.Sorted(maps.Keys(rules)) {
+		ruleList = append(ruleList, sarif.Rule{ID: id, ShortDescription: sarif.Message{Text: rules[id]}})
 	}
-	sortScanRules(ruleList)
-	if results == nil {
-		results = []scanSARIFResult{}
-	}
-	log := scanSARIFLog{
-		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
-		Version: "2.1.0",
-		Runs: []scanSARIFRun{{Tool: scanSARIFTool{Driver: scanSARIFDriver{Name: "tlsgate scan", InformationURI: "https://github.com/tlsgate/tlsgate/blob/main/docs/scan.md",
-			Version: versionString(), Rules: ruleList}}, Results: results}},
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(log)
-}
-
-func sortScanRules(r []scanSARIFRule) {
-	for i := 1; i < len(r); i++ {
-		for j := i; j > 0 && r[j].ID < r[j-1].ID; j-- {
-			r[j], r[j-1] = r[j-1], r[j]
-		}
-	}
+	return sarif.Write(w, sarif.Run{
+		Tool: sarif.Tool{Driver: sarif.Driver{Name: "tlsgate scan", InformationURI: "https://github.com/tlsgate/tlsgate/blob/main/docs/scan.md",
+			Version: releaseVersion(), Rules: ruleList}},
+		Results: results,
+	})
 }
