@@ -252,7 +252,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		if f.Suppressed != nil {
 			sev = a.wrap("2", "suppressed "+f.Severity.String())
 		}
-		fmt.Fprintf(w, "%s %s: %s %s\n", a.wrap("1", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, f.Message, a.wrap("2", "["+f.Rule+"]"))
+		fmt.Fprintf(w, "%s %s: %s %s\n", a.wrap("1", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, lintMessage(f), a.wrap("2", "["+f.Rule+"]"))
 		detail := f.Path
 		if !f.Defined.IsZero() {
 			detail += fmt.Sprintf(" (through a YAML alias; the value is written at line %d, column %d)", f.Defined.Line, f.Defined.Column)
@@ -299,6 +299,15 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 	for _, c := range configLines(cfg, s) {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
+}
+
+// lintMessage is a finding's message, with the flag that gives what the
+// linter lacked to decide it.
+func lintMessage(f oaslint.Finding) string {
+	if f.NeedsBaseURL() {
+		return f.Message + " (give --base-url)"
+	}
+	return f.Message
 }
 
 func countWord(n int, one, many string) string { return fmt.Sprintf("%d %s", n, plural(n, one, many)) }
@@ -412,7 +421,7 @@ func toJSONFinding(f oaslint.Finding) jsonFinding {
 		jsonPosition: jsonPosition{f.File, f.Line, f.Column},
 		Rule:         f.Rule,
 		Severity:     f.Severity.String(),
-		Message:      f.Message,
+		Message:      lintMessage(f),
 		Path:         f.Path,
 		Pointer:      f.Pointer,
 	}
@@ -557,7 +566,7 @@ func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config)
 			RuleID:    f.Rule,
 			RuleIndex: &ruleIndex,
 			Level:     lintLevel(f.Severity),
-			Message:   sarif.Message{Text: f.Message},
+			Message:   sarif.Message{Text: lintMessage(f)},
 			Locations: []sarif.Location{lintLocation(f.Position, f.Path)},
 			// Stable across edits that move lines: GitHub matches alerts
 			// by it from one commit to the next.
@@ -610,9 +619,11 @@ func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config)
 	return sarif.Write(w, run)
 }
 
-// fingerprint identifies a finding by what it is, not by its line.
+// fingerprint identifies a finding by what it is, not by its line. It
+// hashes the message as printed, flag hint included, so that alerts keep
+// their fingerprints from before the hint moved out of the linter.
 func fingerprint(f oaslint.Finding) string {
-	h := sha256.Sum256([]byte(f.Rule + "\x00" + filepath.ToSlash(f.File) + "\x00" + f.Pointer + "\x00" + f.Message))
+	h := sha256.Sum256([]byte(f.Rule + "\x00" + filepath.ToSlash(f.File) + "\x00" + f.Pointer + "\x00" + lintMessage(f)))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -625,7 +636,7 @@ func writeLintGitHub(w io.Writer, reports []*oaslint.Report) {
 			level := map[oaslint.Severity]string{oaslint.Error: "error", oaslint.Warning: "warning", oaslint.Info: "notice"}[f.Severity]
 			fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d,title=%s::%s\n", level,
 				ghProperty(filepath.ToSlash(f.File)), f.Line, f.Column, ghProperty("tlsgate "+f.Rule),
-				ghData(f.Message+" (at "+f.Path+")"))
+				ghData(lintMessage(f)+" (at "+f.Path+")"))
 		}
 		if r.Err != nil {
 			for _, e := range loadErrors(r.File, r.Err) {

@@ -18,7 +18,8 @@ type Linter struct {
 	// BaseURL is the URL the documents are served from. Relative server
 	// URLs (and Swagger 2.0 documents without schemes or host) are
 	// resolved against it, as clients do. Nil means unknown: such URLs
-	// are reported as url-relative and not checked further.
+	// are reported as url-relative (Finding.NeedsBaseURL) and not checked
+	// further.
 	BaseURL *url.URL
 	// Jobs is how many files LintFiles works on at once; 0 means
 	// GOMAXPROCS.
@@ -38,7 +39,7 @@ func (l *Linter) Lint(doc *Document) *Report {
 		silenced: map[*ignoreSite]int{},
 		schemes:  map[string]*scheme{},
 		visited:  map[visitKey]bool{},
-		baseFrom: "--base-url",
+		baseFrom: "the base URL",
 	}
 	root := r.enter(cur{f: doc.root, alias: -1}, doc.root.root, nil)
 	if doc.major == 2 {
@@ -66,7 +67,7 @@ type run struct {
 	plain    []*serverRef // servers that are not TLS and not loopback
 	visited  map[visitKey]bool
 	global   *cur          // the document's security requirement
-	baseFrom string        // where base comes from, for messages: "--base-url" or "$self"
+	baseFrom string        // where base comes from, for messages: "the base URL" or "$self"
 	targets  map[*node]cur // $ref targets with their context in their file, by node
 }
 
@@ -409,7 +410,7 @@ func (r *run) swaggerSchemes(schemes cur, host string) {
 // API uses the scheme the document itself is served with.
 func (r *run) swaggerNoSchemes(root cur, host string, hasHost bool) {
 	if r.base == nil {
-		r.report(root, RuleURLRelative, "no schemes: the API uses the scheme the document is served with, unknown from a file (give --base-url, or add schemes: [https])")
+		r.report(root, RuleURLRelative, "no schemes: add schemes: [https], as the API uses the scheme the document is served with, unknown from a file")
 		return
 	}
 	u := parseURL(r.base.String())
@@ -431,7 +432,7 @@ func (r *run) swaggerNoSchemes(root cur, host string, hasHost bool) {
 // "/", the document's own location.
 func (r *run) noServers(root cur) {
 	if r.base == nil {
-		r.report(root, RuleURLRelative, "no servers: the API is at the document's own location (\"/\"), unknown from a file (give --base-url, or add servers with https:// URLs)")
+		r.report(root, RuleURLRelative, "no servers: add servers with https:// URLs, as the API is at the document's own location (\"/\"), unknown from a file")
 		return
 	}
 	u := parseURL(r.base.String())
@@ -676,7 +677,7 @@ func (r *run) server(s cur) *serverRef {
 		return ref
 	case u.relative:
 		if r.base == nil {
-			r.report(uc, RuleURLRelative, "server URL %q is relative: clients resolve it against the document's URL, unknown from a file (give --base-url)", shown)
+			r.report(uc, RuleURLRelative, "server URL %q is relative: clients resolve it against the document's URL, unknown from a file", shown)
 			return ref
 		}
 		rel, err := url.Parse(full)
@@ -871,7 +872,7 @@ func (r *run) oauthURL(c cur, what string) {
 		r.report(c, RuleURLNoScheme, "%s %q has no scheme, so it is a path relative to the document's URL, not a host; write https://%s", what, shown, shown)
 		return
 	case u.relative && r.base == nil:
-		r.report(c, RuleURLRelative, "%s %q is relative: clients resolve it against the document's URL, unknown from a file (give --base-url)", what, shown)
+		r.report(c, RuleURLRelative, "%s %q is relative: clients resolve it against the document's URL, unknown from a file", what, shown)
 		return
 	case u.relative:
 		rel, err := url.Parse(s)
