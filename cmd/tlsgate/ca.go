@@ -38,7 +38,7 @@ Examples:
   tlsgate ca issue server api.internal 10.0.0.5 --out ./certs
   tlsgate ca issue client payments --uri spiffe://example.org/payments --p12
   tlsgate ca revoke 3f2a9c... --reason keyCompromise && tlsgate ca crl
-  tlsgate ca list --json
+  tlsgate ca list --format json
 `
 
 func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,15 +66,13 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // caFlags are the flags every ca command has.
 type caFlags struct {
-	fs      *flag.FlagSet
+	fs      *flagSet
 	dir     *string
 	dataDir *string
 }
 
 func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
-	fs := flag.NewFlagSet("ca "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs := newFlagSet("ca "+name, usage, stderr)
 	return &caFlags{
 		fs:      fs,
 		dir:     fs.String("dir", "", "CA `DIR` (default DATA_DIR/ca)"),
@@ -84,28 +82,7 @@ func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
 
 // parse parses flags given before, between or after positional arguments
 // ("issue client payments --uri ..."), and returns the positional ones.
-func (f *caFlags) parse(args []string) ([]string, error) { return parseInterspersed(f.fs, args) }
-
-// parseInterspersed parses flags wherever they stand among positional
-// arguments, which the flag package alone stops at, and returns the
-// positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, parseErr(err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
+func (f *caFlags) parse(args []string) ([]string, error) { return f.fs.parse(args) }
 
 func (f *caFlags) caDir() string {
 	if *f.dir != "" {
@@ -375,7 +352,7 @@ func caCRL(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-const caListUsage = `Usage: tlsgate ca list [--json]
+const caListUsage = `Usage: tlsgate ca list [--format text|json]
 
 Lists the certificates this CA issued, soonest expiry first, with status
 (valid, expired, revoked) and days left.
@@ -385,11 +362,15 @@ Flags:
 
 func caList(args []string, stdout, stderr io.Writer) error {
 	f := newCAFlags("list", caListUsage, stderr)
-	asJSON := f.fs.Bool("json", false, "print JSON")
+	format := f.fs.format("text", "json")
 	if pos, err := f.parse(args); err != nil {
 		return err
 	} else if len(pos) != 0 {
 		return usagef("ca list takes flags only, got %q", pos)
+	}
+	outFormat, err := format.get()
+	if err != nil {
+		return err
 	}
 	a, err := f.open()
 	if err != nil {
@@ -400,7 +381,7 @@ func caList(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	now := time.Now()
-	if *asJSON {
+	if outFormat == "json" {
 		type row struct {
 			ca.Record
 			Status   string `json:"status"`

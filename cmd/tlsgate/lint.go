@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -68,28 +67,25 @@ Flags:
 var lintStdin io.Reader = os.Stdin
 
 func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, lintUsage); fs.PrintDefaults() }
-	format := fs.String("format", "text", "output `FORMAT`: text, json, sarif or github")
+	fs := newFlagSet("lint", lintUsage, stderr)
+	format := fs.format("text", "json", "sarif", "github")
 	failOn := fs.String("fail-on", "error", "exit 1 when a finding is at or above `SEVERITY`: error, warning, info, or none")
 	rulesFile := fs.String("rules", "", "turn off or re-level rules as `FILE` says (YAML, see above)")
 	baseURL := fs.String("base-url", "", "the `URL` the documents are served from: relative server URLs are resolved against it")
-	color := fs.String("color", "auto", "text colour: auto (on a terminal, unless $NO_COLOR is set), always or never")
-	jobs := fs.Int("jobs", 0, "lint `N` files at once (default: the number of CPUs)")
+	color := fs.color()
+	jobs := fs.jobs(0, "lint `N` files at once (default: the number of CPUs)")
 	showSuppressed := fs.Bool("show-suppressed", false, "text: list the suppressed findings too")
 	listRules := fs.Bool("list-rules", false, "print the rules with their severity and exit")
-	files, err := parseInterspersed(fs, args)
+	files, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 	if *listRules {
 		return printRules(stdout)
 	}
-	switch *format {
-	case "text", "json", "sarif", "github":
-	default:
-		return usagef("--format %q: use text, json, sarif or github", *format)
+	outFormat, err := format.get()
+	if err != nil {
+		return err
 	}
 	minSev := oaslint.Severity(0)
 	if *failOn != "none" {
@@ -97,18 +93,12 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return usagef("--fail-on %q: use error, warning, info or none", *failOn)
 		}
 	}
-	useColor := false
-	switch *color {
-	case "always":
-		useColor = true
-	case "auto":
-		useColor = isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
-	case "never":
-	default:
-		return usagef("--color %q: use auto, always or never", *color)
+	when, err := color.get()
+	if err != nil {
+		return err
 	}
 	if *jobs < 0 {
-		return usagef("--jobs must be 0 or more, got %d", *jobs)
+		return usagef("%s must be 0 or more, got %d", fs.spelled("jobs"), *jobs)
 	}
 	if len(files) == 0 {
 		return usagef("lint needs a FILE, DIR or PATTERN ('-' for standard input)")
@@ -135,9 +125,9 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reports := linter.LintFiles(ctx, inputs)
 
 	out := bufio.NewWriter(stdout)
-	switch *format {
+	switch outFormat {
 	case "text":
-		writeLintText(out, reports, linter.Config, useColor, *showSuppressed)
+		writeLintText(out, reports, linter.Config, useColor(when, stdout), *showSuppressed)
 	case "json":
 		err = writeLintJSON(out, reports, linter.Config)
 	case "sarif":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,9 +48,7 @@ Flags:
 `
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, probeUsage); fs.PrintDefaults() }
+	fs := newFlagSet("probe", probeUsage, stderr)
 	listen := fs.String("listen", "127.0.0.1:9219", "serve the exporter on `ADDR`")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address other than loopback")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) too, besides the system roots")

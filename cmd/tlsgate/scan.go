@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -48,9 +47,9 @@ when a target cannot be scanned (name, connection, timeout, not TLS).
 Examples:
   tlsgate scan api.example.com
   tlsgate scan --min-grade A api.example.com:8443 || exit 1
-  tlsgate scan --json api.example.com | jq -r .grade.letter
+  tlsgate scan --format json api.example.com | jq -r .grade.letter
   tlsgate scan --sni api.example.com --ip 10.0.0.7 --ca internal-ca.pem api.example.com
-  tlsgate scan -f targets.txt --concurrency 16 --format junit > tls-report.xml
+  tlsgate scan -f targets.txt --jobs 16 --format junit > tls-report.xml
   tlsgate scan -f targets.txt --format sarif > tls.sarif
 
 Flags:
@@ -64,41 +63,35 @@ type scanJob struct {
 }
 
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, scanUsage); fs.PrintDefaults() }
-	asJSON := fs.Bool("json", false, "print JSON (same as --format json)")
-	format := fs.String("format", "text", "output `FORMAT`: text, json, junit or sarif")
+	fs := newFlagSet("scan", scanUsage, stderr)
+	format := fs.format("text", "json", "junit", "sarif")
 	minGrade := fs.String("min-grade", "", "exit 1 when a target grades below `GRADE` (A+, A, A-, B, C, D, E, F)")
 	file := fs.String("f", "", "read targets from `FILE`, one HOST[:PORT] per line (# comments)")
-	concurrency := fs.Int("concurrency", 8, "targets scanned at once (`N`)")
+	jobs := fs.jobs(8, "scan `N` targets at once")
 	sni := fs.String("sni", "", "server `NAME` to send and check the certificate against (default: the target's host)")
 	ip := fs.String("ip", "", "connect to `ADDR` instead of resolving the host (one target only)")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) instead of the system roots")
 	httpPort := fs.Int("http-port", 80, "plain-HTTP `PORT` checked for a redirect to HTTPS; 0 skips the check")
-	timeout := fs.Duration("timeout", 5*time.Second, "limit for each connection")
-	noColor := fs.Bool("no-color", false, "no colour, even on a terminal (also: NO_COLOR=1)")
-	pos, err := parseInterspersed(fs, args)
+	timeout := fs.Duration("timeout", 5*time.Second, "give up on a connection after `DURATION`")
+	color := fs.color()
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 
-	if *asJSON {
-		if *format != "text" && *format != "json" {
-			return usagef("--json and --format %s contradict each other", *format)
-		}
-		*format = "json"
+	outFormat, err := format.get()
+	if err != nil {
+		return err
 	}
-	switch *format {
-	case "text", "json", "junit", "sarif":
-	default:
-		return usagef("--format %q: use text, json, junit or sarif", *format)
+	when, err := color.get()
+	if err != nil {
+		return err
 	}
 	if *minGrade != "" && !scan.ValidGrade(*minGrade) {
 		return usagef("--min-grade %q: use A+, A, A-, B, C, D, E or F", *minGrade)
 	}
-	if *concurrency < 1 || *concurrency > 256 {
-		return usagef("--concurrency %d: use 1 to 256", *concurrency)
+	if *jobs < 1 || *jobs > 256 {
+		return usagef("%s %d: use 1 to 256", fs.spelled("jobs"), *jobs)
 	}
 	if *httpPort < 0 || *httpPort > 65535 {
 		return usagef("--http-port %d: use a port from 1 to 65535, or 0 to skip the check", *httpPort)
@@ -141,35 +134,35 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		opts.Roots = pool
 	}
 
-	jobs := scanTargets(ctx, targets, opts, *concurrency, scanProgress(stderr, len(targets)))
-	color := *format == "text" && !*noColor && os.Getenv("NO_COLOR") == "" && isTerminal(stdout)
-	switch *format {
+	done := scanTargets(ctx, targets, opts, *jobs, scanProgress(stderr, len(targets)))
+	switch outFormat {
 	case "json":
-		err = writeScanJSON(stdout, jobs, len(pos) == 1 && *file == "")
+		err = writeScanJSON(stdout, done, len(pos) == 1 && *file == "")
 	case "junit":
-		err = writeScanJUnit(stdout, jobs, *minGrade)
+		err = writeScanJUnit(stdout, done, *minGrade)
 	case "sarif":
-		err = writeScanSARIF(stdout, jobs)
+		err = writeScanSARIF(stdout, done)
 	default:
-		for i, j := range jobs {
+		color := useColor(when, stdout)
+		for i, j := range done {
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
 			if j.Err == nil {
 				writeScanText(stdout, j.Result, color)
-			} else if len(jobs) > 1 {
+			} else if len(done) > 1 {
 				fmt.Fprintf(stdout, "%s: not scanned: %v\n", j.Target, j.Err)
 			}
 		}
-		if len(jobs) > 1 {
+		if len(done) > 1 {
 			fmt.Fprintln(stdout)
-			writeScanSummary(stdout, jobs)
+			writeScanSummary(stdout, done)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	return scanOutcome(jobs, *minGrade)
+	return scanOutcome(done, *minGrade)
 }
 
 // scanOutcome is the error (and so the exit status) of a finished run.
