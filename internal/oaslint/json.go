@@ -185,31 +185,47 @@ func (p *jsonParser) object() (node, error) {
 		if err != nil {
 			return n, err
 		}
-		p.stack = append(p.stack, v)
-		p.space()
-		if p.pos >= len(p.src) {
-			return n, p.eof()
+		if more, err := p.push(v, '}', "object key:value pair"); err != nil {
+			return n, err
+		} else if !more {
+			break
 		}
-		switch p.src[p.pos] {
-		case ',':
-			p.pos++
-			p.space()
-			continue
-		case '}':
-			p.pos++
-		default:
-			return n, p.errorf("invalid character %s after object key:value pair", p.quoteChar())
-		}
-		break
 	}
 	if err := p.duplicates(p.stack[base:]); err != nil {
 		return n, err
 	}
+	p.pop(&n, base)
+	return n, nil
+}
+
+// push adds an element (an array's, or an object's value) to the stack
+// and reads what follows it: ',' when more follow, or close; what names
+// the element in the error for anything else.
+func (p *jsonParser) push(v node, close byte, what string) (more bool, err error) {
+	p.stack = append(p.stack, v)
+	p.space()
+	if p.pos >= len(p.src) {
+		return false, p.eof()
+	}
+	switch p.src[p.pos] {
+	case ',':
+		p.pos++
+		p.space()
+		return true, nil
+	case close:
+		p.pos++
+		return false, nil
+	}
+	return false, p.errorf("invalid character %s after %s", p.quoteChar(), what)
+}
+
+// pop moves the elements pushed since base from the stack into n, whose
+// level is done.
+func (p *jsonParser) pop(n *node, base int) {
 	n.content = p.alloc(len(p.stack) - base)
 	copy(n.content, p.stack[base:])
 	p.stack = p.stack[:base]
 	p.depth--
-	return n, nil
 }
 
 // duplicates rejects a key given twice: JSON leaves the meaning open, YAML
@@ -266,27 +282,13 @@ func (p *jsonParser) array() (node, error) {
 		if err != nil {
 			return n, err
 		}
-		p.stack = append(p.stack, v)
-		p.space()
-		if p.pos >= len(p.src) {
-			return n, p.eof()
+		if more, err := p.push(v, ']', "array element"); err != nil {
+			return n, err
+		} else if !more {
+			break
 		}
-		switch p.src[p.pos] {
-		case ',':
-			p.pos++
-			p.space()
-			continue
-		case ']':
-			p.pos++
-		default:
-			return n, p.errorf("invalid character %s after array element", p.quoteChar())
-		}
-		break
 	}
-	n.content = p.alloc(len(p.stack) - base)
-	copy(n.content, p.stack[base:])
-	p.stack = p.stack[:base]
-	p.depth--
+	p.pop(&n, base)
 	return n, nil
 }
 

@@ -409,8 +409,27 @@ func (r *run) swaggerSchemes(schemes cur, host string) {
 // swaggerNoSchemes handles a Swagger 2.0 document without schemes: the
 // API uses the scheme the document itself is served with.
 func (r *run) swaggerNoSchemes(root cur, host string, hasHost bool) {
+	r.atBase(root, host, hasHost,
+		"no schemes: add schemes: [https], as the API uses the scheme the document is served with, unknown from a file",
+		"no schemes: the API uses the scheme of", "%s; add schemes: [https]")
+}
+
+// noServers handles an OpenAPI 3 document without servers: its server is
+// "/", the document's own location.
+func (r *run) noServers(root cur) {
+	r.atBase(root, "", false,
+		"no servers: add servers with https:// URLs, as the API is at the document's own location (\"/\"), unknown from a file",
+		"no servers: the API is at", "served over %s; add servers with https:// URLs")
+}
+
+// atBase checks the API of a document that is wherever the document is
+// served from: at the base URL (on host instead of the base URL's, if
+// hasHost), or unknown without one. unknown is the url-relative message;
+// at begins the others, and plain ends the one for a base URL that is
+// not TLS, with %s for its scheme.
+func (r *run) atBase(root cur, host string, hasHost bool, unknown, at, plain string) {
 	if r.base == nil {
-		r.report(root, RuleURLRelative, "no schemes: add schemes: [https], as the API uses the scheme the document is served with, unknown from a file")
+		r.report(root, RuleURLRelative, "%s", unknown)
 		return
 	}
 	u := parseURL(r.base.String())
@@ -421,29 +440,10 @@ func (r *run) swaggerNoSchemes(root cur, host string, hasHost bool) {
 		return
 	}
 	if u.loopback() {
-		r.report(root, RuleHTTPLocalhost, "no schemes: the API uses the scheme of %s %s, plain HTTP on a loopback host", r.baseFrom, r.base)
+		r.report(root, RuleHTTPLocalhost, "%s %s %s, plain HTTP on a loopback host", at, r.baseFrom, r.base)
 		return
 	}
-	r.report(root, RuleServerHTTPS, "no schemes: the API uses the scheme of %s %s, %s; add schemes: [https]", r.baseFrom, r.base, schemeName(u))
-	r.plain = append(r.plain, &serverRef{c: root, url: r.base.String()})
-}
-
-// noServers handles an OpenAPI 3 document without servers: its server is
-// "/", the document's own location.
-func (r *run) noServers(root cur) {
-	if r.base == nil {
-		r.report(root, RuleURLRelative, "no servers: add servers with https:// URLs, as the API is at the document's own location (\"/\"), unknown from a file")
-		return
-	}
-	u := parseURL(r.base.String())
-	if u.secure() {
-		return
-	}
-	if u.loopback() {
-		r.report(root, RuleHTTPLocalhost, "no servers: the API is at %s %s, plain HTTP on a loopback host", r.baseFrom, r.base)
-		return
-	}
-	r.report(root, RuleServerHTTPS, "no servers: the API is at %s %s, served over %s; add servers with https:// URLs", r.baseFrom, r.base, schemeName(u))
+	r.report(root, RuleServerHTTPS, "%s %s %s, "+plain, at, r.baseFrom, r.base, schemeName(u))
 	r.plain = append(r.plain, &serverRef{c: root, url: r.base.String()})
 }
 
