@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,12 +40,8 @@ Examples:
 `
 
 func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, caUsage)
-		if len(args) == 0 {
-			return usagef("ca needs a command: init, issue, revoke, crl or list")
-		}
-		return flag.ErrHelp
+	if help, err := commandHelp(args, caUsage, stderr, "ca needs a command: init, issue, revoke, crl or list"); help {
+		return err
 	}
 	switch args[0] {
 	case "init":
@@ -368,10 +362,6 @@ func caList(args []string, stdout, stderr io.Writer) error {
 	} else if len(pos) != 0 {
 		return usagef("ca list takes flags only, got %q", pos)
 	}
-	outFormat, err := format.get()
-	if err != nil {
-		return err
-	}
 	a, err := f.open()
 	if err != nil {
 		return err
@@ -381,7 +371,7 @@ func caList(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	now := time.Now()
-	if outFormat == "json" {
+	if format.value == "json" {
 		type row struct {
 			ca.Record
 			Status   string `json:"status"`
@@ -391,9 +381,7 @@ func caList(args []string, stdout, stderr io.Writer) error {
 		for _, r := range recs {
 			rows = append(rows, row{r, r.Status(now), r.DaysLeft(now)})
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return writeJSON(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tKIND\tSUBJECT\tSANS\tNOT AFTER\tDAYS LEFT\tSTATUS")

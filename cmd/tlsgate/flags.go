@@ -28,6 +28,7 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	aliases map[string]string // alias -> canonical name
+	choices []*choice         // checked by parse
 }
 
 // newFlagSet returns the flags of a subcommand whose help is usage
@@ -39,9 +40,20 @@ func newFlagSet(name, usage string, stderr io.Writer) *flagSet {
 	return fs
 }
 
-// parse parses flags wherever they stand among the arguments and returns
-// the positional ones.
-func (fs *flagSet) parse(args []string) ([]string, error) { return parseInterspersed(fs.FlagSet, args) }
+// parse parses flags wherever they stand among the arguments, checks the
+// choices (--format, --color) and returns the positional arguments.
+func (fs *flagSet) parse(args []string) ([]string, error) {
+	pos, err := parseInterspersed(fs.FlagSet, args)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range fs.choices {
+		if err := c.resolve(); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
 
 // parseInterspersed parses flags wherever they stand among positional
 // arguments ("issue client payments --uri ..."), which the flag package
@@ -62,6 +74,21 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// commandHelp answers a command that has subcommands (ca init, ca list,
+// ...) when args name none or ask for help: it prints usage and returns
+// help true, with a usage error saying missing when args are empty, or
+// flag.ErrHelp.
+func commandHelp(args []string, usage string, stderr io.Writer, missing string) (help bool, err error) {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		return false, nil
+	}
+	fmt.Fprint(stderr, usage)
+	if len(args) == 0 {
+		return true, usagef("%s", missing)
+	}
+	return true, flag.ErrHelp
 }
 
 // printDefaults prints the flags as flag.PrintDefaults does, without the
@@ -103,6 +130,7 @@ func (fs *flagSet) format(formats ...string) *choice {
 		fs.boolAlias("json", c, "json")
 	}
 	fs.Var(c, "format", usage)
+	fs.choices = append(fs.choices, c)
 	return c
 }
 
@@ -111,6 +139,7 @@ func (fs *flagSet) color() *choice {
 	c := &choice{name: "color", value: "auto", words: []string{"auto", "always", "never"}}
 	fs.Var(c, "color", "colour text output `WHEN`: auto (on a terminal, unless $NO_COLOR is set), always or never (--no-color is --color never)")
 	fs.boolAlias("no-color", c, "never")
+	fs.choices = append(fs.choices, c)
 	return c
 }
 
@@ -129,8 +158,8 @@ func (fs *flagSet) boolAlias(alias string, c *choice, value string) {
 }
 
 // choice is the value of a flag that takes one of a few words. Any word
-// parses; get checks it, so that the message is the command's own, not
-// the flag package's.
+// parses; flagSet.parse then checks it (resolve), so that the message is
+// the command's own, not the flag package's, and value is the word.
 type choice struct {
 	name  string // the canonical flag
 	value string
@@ -149,20 +178,20 @@ func (c *choice) String() string {
 
 func (c *choice) Set(s string) error { c.value, c.given = s, true; return nil }
 
-// get returns the value after parsing: a usage error names a word that
-// is not one of the choice's, or an alias contradicted by the canonical
-// flag.
-func (c *choice) get() (string, error) {
+// resolve applies an alias to value after parsing: a usage error names a
+// word that is not one of the choice's, or an alias contradicted by the
+// canonical flag.
+func (c *choice) resolve() error {
 	if c.implied != "" {
 		if c.given && c.value != c.impliedValue {
-			return "", usagef("--%s and --%s %s contradict each other", c.implied, c.name, c.value)
+			return usagef("--%s and --%s %s contradict each other", c.implied, c.name, c.value)
 		}
 		c.value = c.impliedValue
 	}
 	if !slices.Contains(c.words, c.value) {
-		return "", usagef("--%s %q: use %s", c.name, c.value, orList(c.words))
+		return usagef("--%s %q: use %s", c.name, c.value, orList(c.words))
 	}
-	return c.value, nil
+	return nil
 }
 
 // impliedChoice is a boolean alias that sets a choice: --json, --no-color.

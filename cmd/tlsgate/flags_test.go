@@ -47,13 +47,7 @@ func TestFlagAliases(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			fs, format, color, jobs, _ := testFlags()
 			_, err := fs.parse(tc.args)
-			var f, c string
-			if err == nil {
-				f, err = format.get()
-			}
-			if err == nil {
-				c, err = color.get()
-			}
+			f, c := format.value, color.value
 			if tc.err != "" {
 				var ue usageError
 				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,19 +82,11 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *listRules {
 		return printRules(stdout)
 	}
-	outFormat, err := format.get()
-	if err != nil {
-		return err
-	}
 	minSev := oaslint.Severity(0)
 	if *failOn != "none" {
 		if minSev, err = oaslint.ParseSeverity(*failOn); err != nil {
 			return usagef("--fail-on %q: use error, warning, info or none", *failOn)
 		}
-	}
-	when, err := color.get()
-	if err != nil {
-		return err
 	}
 	if *jobs < 0 {
 		return usagef("%s must be 0 or more, got %d", fs.spelled("jobs"), *jobs)
@@ -114,7 +105,7 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *rulesFile != "" {
 		cfg, err := oaslint.LoadConfig(*rulesFile)
 		if err != nil {
-			return usagef("--rules: %s", strings.Join(flattenErr(err), "\n  "))
+			return usagef("--rules: %s", strings.Join(flatten(err), "\n  "))
 		}
 		linter.Config = cfg
 	}
@@ -125,9 +116,9 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reports := linter.LintFiles(ctx, inputs)
 
 	out := bufio.NewWriter(stdout)
-	switch outFormat {
+	switch format.value {
 	case "text":
-		writeLintText(out, reports, linter.Config, useColor(when, stdout), *showSuppressed)
+		writeLintText(out, reports, linter.Config, useColor(color.value, stdout), *showSuppressed)
 	case "json":
 		err = writeLintJSON(out, reports, linter.Config)
 	case "sarif":
@@ -147,7 +138,7 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, r := range reports {
 		if r.Err != nil {
 			nFailed++
-			failed = append(failed, flattenErr(r.Err)...)
+			failed = append(failed, flatten(r.Err)...)
 		}
 	}
 	if len(failed) > 0 {
@@ -171,25 +162,6 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// flattenErr lists the leaves of joined errors.
-func flattenErr(err error) []string {
-	if m, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range m.Unwrap() {
-			out = append(out, flattenErr(e)...)
-		}
-		return out
-	}
-	return []string{err.Error()}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 func printRules(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for _, r := range oaslint.Rules() {
@@ -199,24 +171,15 @@ func printRules(w io.Writer) error {
 	return bw.Flush()
 }
 
-// ansi colours text output on a terminal.
-type ansi bool
-
-func (a ansi) wrap(code, s string) string {
-	if !a {
-		return s
-	}
-	return "\x1b[" + code + "m" + s + "\x1b[0m"
-}
-
+// severity is a finding's severity, coloured.
 func (a ansi) severity(s oaslint.Severity) string {
 	switch s {
 	case oaslint.Error:
-		return a.wrap("1;31", "error")
+		return a.bold(sgrRed, "error")
 	case oaslint.Warning:
-		return a.wrap("1;33", "warning")
+		return a.bold(sgrYellow, "warning")
 	}
-	return a.wrap("1;36", s.String())
+	return a.bold(sgrCyan, s.String())
 }
 
 // writeLintText writes findings grouped by file, gcc-style so that
@@ -240,9 +203,9 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		prev = f.File
 		sev := a.severity(f.Severity)
 		if f.Suppressed != nil {
-			sev = a.wrap("2", "suppressed "+f.Severity.String())
+			sev = a.wrap(sgrDim, "suppressed "+f.Severity.String())
 		}
-		fmt.Fprintf(w, "%s %s: %s %s\n", a.wrap("1", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, lintMessage(f), a.wrap("2", "["+f.Rule+"]"))
+		fmt.Fprintf(w, "%s %s: %s %s\n", a.bold("", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, lintMessage(f), a.wrap(sgrDim, "["+f.Rule+"]"))
 		detail := f.Path
 		if !f.Defined.IsZero() {
 			detail += fmt.Sprintf(" (through a YAML alias; the value is written at line %d, column %d)", f.Defined.Line, f.Defined.Column)
@@ -250,7 +213,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		if f.Suppressed != nil {
 			detail += " (" + suppressedBy(f.Suppressed) + ")"
 		}
-		fmt.Fprintf(w, "    %s\n", a.wrap("2", detail))
+		fmt.Fprintf(w, "    %s\n", a.wrap(sgrDim, detail))
 	}
 	if len(all) > 0 {
 		fmt.Fprintln(w)
@@ -263,7 +226,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		fmt.Fprintf(&line, ", %d skipped (not OpenAPI)", s.Skipped)
 	}
 	if s.Failed > 0 {
-		fmt.Fprintf(&line, ", %s", a.wrap("1;31", fmt.Sprintf("%d could not be linted", s.Failed)))
+		fmt.Fprintf(&line, ", %s", a.bold(sgrRed, fmt.Sprintf("%d could not be linted", s.Failed)))
 	}
 	switch total := s.Errors + s.Warnings + s.Infos; {
 	case s.Linted == 0:
@@ -281,7 +244,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		for _, ig := range r.Ignores {
 			what := fmt.Sprintf("%d %s", ig.Silenced, plural(ig.Silenced, "finding", "findings"))
 			if ig.Silenced == 0 {
-				what = a.wrap("33", "nothing (unused)")
+				what = a.wrap(sgrYellow, "nothing (unused)")
 			}
 			fmt.Fprintf(w, "  x-tlsgate-ignore at %s:%d:%d [%s] silenced %s\n", ig.File, ig.Line, ig.Column, strings.Join(ig.Rules, ", "), what)
 		}
@@ -479,10 +442,7 @@ func writeLintJSON(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) 
 		}
 		out.Config = jc
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }
 
 // SARIF: the subset GitHub code scanning reads, valid against the schema

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -79,14 +78,6 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	outFormat, err := format.get()
-	if err != nil {
-		return err
-	}
-	when, err := color.get()
-	if err != nil {
-		return err
-	}
 	if *minGrade != "" && !scan.ValidGrade(*minGrade) {
 		return usagef("--min-grade %q: use A+, A, A-, B, C, D, E or F", *minGrade)
 	}
@@ -135,7 +126,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	done := scanTargets(ctx, targets, opts, *jobs, scanProgress(stderr, len(targets)))
-	switch outFormat {
+	switch format.value {
 	case "json":
 		err = writeScanJSON(stdout, done, len(pos) == 1 && *file == "")
 	case "junit":
@@ -143,7 +134,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "sarif":
 		err = writeScanSARIF(stdout, done)
 	default:
-		color := useColor(when, stdout)
+		color := useColor(color.value, stdout)
 		for i, j := range done {
 			if i > 0 {
 				fmt.Fprintln(stdout)
@@ -290,29 +281,23 @@ func loadScanRoots(path string) (*x509.CertPool, error) {
 
 // --- text ---
 
-const (
-	scanReset  = "\033[0m"
-	scanBold   = "\033[1m"
-	scanRed    = "\033[31m"
-	scanGreen  = "\033[32m"
-	scanYellow = "\033[33m"
-)
-
 // scanGradeColor is the colour of a grade: that of its severity, and
 // green for the good ones (info).
 func scanGradeColor(letter string) string {
 	if sev := scan.GradeSeverity(letter); sev != scan.SeverityInfo {
 		return scanSeverityColor(sev)
 	}
-	return scanGreen
+	return sgrGreen
 }
 
+// scanSeverityColor is the colour of a severity: red for critical and
+// high, yellow for medium and low, none for info.
 func scanSeverityColor(s scan.Severity) string {
 	switch s {
 	case scan.SeverityCritical, scan.SeverityHigh:
-		return scanRed
+		return sgrRed
 	case scan.SeverityMedium, scan.SeverityLow:
-		return scanYellow
+		return sgrYellow
 	}
 	return ""
 }
@@ -327,14 +312,9 @@ func scanYesNo(b bool) string {
 // writeScanText prints the readable report: the grade on top, then the
 // reasons for it, then one section per area.
 func writeScanText(w io.Writer, r *scan.Result, color bool) {
-	paint := func(code, s string) string {
-		if !color || code == "" {
-			return s
-		}
-		return code + s + scanReset
-	}
+	a := ansi(color)
 	g := r.Grade
-	fmt.Fprintf(w, "%s  %s  (%s, SNI %s, %d ms, %d connections)\n", paint(scanBold+scanGradeColor(g.Letter), "Grade "+g.Letter), r.Target, r.Address, r.ServerName, r.DurationMS, r.Connections)
+	fmt.Fprintf(w, "%s  %s  (%s, SNI %s, %d ms, %d connections)\n", a.bold(scanGradeColor(g.Letter), "Grade "+g.Letter), r.Target, r.Address, r.ServerName, r.DurationMS, r.Connections)
 	if g.IgnoringTrust != "" {
 		fmt.Fprintf(w, "  %s if the certificate were trusted\n", g.IgnoringTrust)
 	}
@@ -344,7 +324,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		if c.Rule == "a_plus" {
 			verb = "raised to"
 		}
-		fmt.Fprintf(w, "  %s %s: %s [%s]\n", verb, paint(scanGradeColor(c.Grade), c.Grade), c.Reason, c.Rule)
+		fmt.Fprintf(w, "  %s %s: %s [%s]\n", verb, a.wrap(scanGradeColor(c.Grade), c.Grade), c.Reason, c.Rule)
 	}
 
 	fmt.Fprintln(w, "\nProtocols")
@@ -353,7 +333,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		if p.Offered {
 			state = "offered"
 		}
-		fmt.Fprintf(w, "  %-8s %s\n", p.Name, paint(scanSeverityColor(p.Severity()), state))
+		fmt.Fprintf(w, "  %-8s %s\n", p.Name, a.wrap(scanSeverityColor(p.Severity()), state))
 	}
 
 	fmt.Fprintln(w, "\nCipher suites")
@@ -379,7 +359,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 			}
 			weak := ""
 			if len(s.Weaknesses) > 0 {
-				weak = " " + paint(scanYellow, strings.Join(s.Weaknesses, ","))
+				weak = " " + a.wrap(sgrYellow, strings.Join(s.Weaknesses, ","))
 			}
 			fmt.Fprintf(w, "    %-48s %3d bits  %s%s\n", s.Name, s.Bits, strings.Join(flags, " "), weak)
 		}
@@ -401,9 +381,9 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		fmt.Fprintf(w, "  subject     %s\n  names       %s\n  issuer      %s\n", c.Subject, strings.Join(c.SANs, ", "), c.Issuer)
 		fmt.Fprintf(w, "  valid       %s to %s (%d days left)\n", c.NotBefore.UTC().Format("2006-01-02"), c.NotAfter.UTC().Format("2006-01-02"), c.DaysLeft)
 		fmt.Fprintf(w, "  key         %s %d bits, signed %s\n", c.KeyType, c.KeyBits, c.SignatureAlg)
-		trust := paint(scanGreen, "trusted")
+		trust := a.wrap(sgrGreen, "trusted")
 		if !c.Trusted {
-			trust = paint(scanRed, "NOT trusted: "+c.TrustError)
+			trust = a.wrap(sgrRed, "NOT trusted: "+c.TrustError)
 		}
 		fmt.Fprintf(w, "  trust       %s; name match %s; chain of %d, complete %s, in order %s\n", trust, scanYesNo(c.NameMatch), c.ChainLength, scanYesNo(c.ChainComplete), scanYesNo(c.ChainInOrder))
 		fmt.Fprintf(w, "  OCSP staple %s, must-staple %s, SCTs %d\n", scanYesNo(c.OCSPStapled), scanYesNo(c.MustStaple), c.SCTs)
@@ -417,7 +397,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		case h.Error != "":
 			fmt.Fprintf(w, "  HSTS        unknown (%s)\n", h.Error)
 		default:
-			fmt.Fprintf(w, "  HSTS        %s\n", paint(scanYellow, "none"))
+			fmt.Fprintf(w, "  HSTS        %s\n", a.wrap(sgrYellow, "none"))
 		}
 		if rd := h.Redirect; rd != nil {
 			switch {
@@ -426,7 +406,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 			case rd.ToHTTPS:
 				fmt.Fprintf(w, "  port %-6d %d redirect to %s\n", rd.Port, rd.Status, rd.Location)
 			default:
-				fmt.Fprintf(w, "  port %-6d %s (status %d)\n", rd.Port, paint(scanYellow, "no redirect to HTTPS"), rd.Status)
+				fmt.Fprintf(w, "  port %-6d %s (status %d)\n", rd.Port, a.wrap(sgrYellow, "no redirect to HTTPS"), rd.Status)
 			}
 		}
 	}
@@ -452,7 +432,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 			if f.Detail != "" {
 				line += ": " + f.Detail
 			}
-			fmt.Fprintf(w, "  %s %s [%s]\n", paint(scanSeverityColor(f.Severity), fmt.Sprintf("%-8s", f.Severity)), line, f.ID)
+			fmt.Fprintf(w, "  %s %s [%s]\n", a.wrap(scanSeverityColor(f.Severity), fmt.Sprintf("%-8s", f.Severity)), line, f.ID)
 		}
 	}
 	if len(r.ProbeErrors) > 0 {
@@ -502,13 +482,11 @@ type scanErrJSON struct {
 }
 
 func writeScanJSON(w io.Writer, jobs []scanJob, single bool) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
 	if single {
 		if jobs[0].Err != nil {
 			return nil // the error goes to stderr
 		}
-		return enc.Encode(jobs[0].Result)
+		return writeJSON(w, jobs[0].Result)
 	}
 	list := []scanEntry{}
 	for _, j := range jobs {
@@ -522,7 +500,7 @@ func writeScanJSON(w io.Writer, jobs []scanJob, single bool) error {
 		}
 		list = append(list, e)
 	}
-	return enc.Encode(list)
+	return writeJSON(w, list)
 }
 
 // --- JUnit ---

@@ -148,16 +148,9 @@ func (p *jsonParser) enter() error {
 
 func (p *jsonParser) object() (node, error) {
 	n := node{kind: mappingNode, off: int32(p.pos)}
-	if err := p.enter(); err != nil {
+	base, empty, err := p.open('}')
+	if err != nil || empty {
 		return n, err
-	}
-	p.pos++ // {
-	base := len(p.stack)
-	p.space()
-	if p.pos < len(p.src) && p.src[p.pos] == '}' {
-		p.pos++
-		p.depth--
-		return n, nil
 	}
 	for {
 		if p.pos >= len(p.src) {
@@ -196,6 +189,24 @@ func (p *jsonParser) object() (node, error) {
 	}
 	p.pop(&n, base)
 	return n, nil
+}
+
+// open enters the object or array whose opening byte is at pos, and
+// reports whether it closes (with close) at once; base is where its
+// elements start on the stack.
+func (p *jsonParser) open(close byte) (base int, empty bool, err error) {
+	if err := p.enter(); err != nil {
+		return 0, false, err
+	}
+	p.pos++
+	base = len(p.stack)
+	p.space()
+	if p.pos < len(p.src) && p.src[p.pos] == close {
+		p.pos++
+		p.depth--
+		return base, true, nil
+	}
+	return base, false, nil
 }
 
 // push adds an element (an array's, or an object's value) to the stack
@@ -266,16 +277,9 @@ func dupError(k, first node) error {
 
 func (p *jsonParser) array() (node, error) {
 	n := node{kind: sequenceNode, off: int32(p.pos)}
-	if err := p.enter(); err != nil {
+	base, empty, err := p.open(']')
+	if err != nil || empty {
 		return n, err
-	}
-	p.pos++ // [
-	base := len(p.stack)
-	p.space()
-	if p.pos < len(p.src) && p.src[p.pos] == ']' {
-		p.pos++
-		p.depth--
-		return n, nil
 	}
 	for {
 		v, err := p.value()
