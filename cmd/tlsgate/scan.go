@@ -134,13 +134,13 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "sarif":
 		err = writeScanSARIF(stdout, done)
 	default:
-		color := useColor(color.value, stdout)
+		colored := useColor(color.value, stdout)
 		for i, j := range done {
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
 			if j.Err == nil {
-				writeScanText(stdout, j.Result, color)
+				writeScanText(stdout, j.Result, colored)
 			} else if len(done) > 1 {
 				fmt.Fprintf(stdout, "%s: not scanned: %v\n", j.Target, j.Err)
 			}
