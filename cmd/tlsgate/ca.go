@@ -2,26 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
-
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 )
@@ -46,16 +36,12 @@ Examples:
   tlsgate ca issue server api.internal 10.0.0.5 --out ./certs
   tlsgate ca issue client payments --uri spiffe://example.org/payments --p12
   tlsgate ca revoke 3f2a9c... --reason keyCompromise && tlsgate ca crl
-  tlsgate ca list --json
+  tlsgate ca list --format json
 `
 
 func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, caUsage)
-		if len(args) == 0 {
-			return usagef("ca needs a command: init, issue, revoke, crl or list")
-		}
-		return flag.ErrHelp
+	if help, err := commandHelp(args, caUsage, stderr, "ca needs a command: init, issue, revoke, crl or list"); help {
+		return err
 	}
 	switch args[0] {
 	case "init":
@@ -74,15 +60,13 @@ func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // caFlags are the flags every ca command has.
 type caFlags struct {
-	fs      *flag.FlagSet
+	fs      *flagSet
 	dir     *string
 	dataDir *string
 }
 
 func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
-	fs := flag.NewFlagSet("ca "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs := newFlagSet("ca "+name, usage, stderr)
 	return &caFlags{
 		fs:      fs,
 		dir:     fs.String("dir", "", "CA `DIR` (default DATA_DIR/ca)"),
@@ -92,28 +76,7 @@ func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
 
 // parse parses flags given before, between or after positional arguments
 // ("issue client payments --uri ..."), and returns the positional ones.
-func (f *caFlags) parse(args []string) ([]string, error) { return parseInterspersed(f.fs, args) }
-
-// parseInterspersed parses flags wherever they stand among positional
-// arguments, which the flag package alone stops at, and returns the
-// positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, parseErr(err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
+func (f *caFlags) parse(args []string) ([]string, error) { return f.fs.parse(args) }
 
 func (f *caFlags) caDir() string {
 	if *f.dir != "" {
@@ -232,65 +195,45 @@ func caIssue(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err // checkIssueNames let through a name no file can be named for: a bug
 	}
-	files := []string{".pem", ".key", ".chain.pem"}
-	if *p12 {
-		files = append(files, ".p12", ".p12.pass")
-	}
 	a, err := f.open()
 	if err != nil {
 		return err
 	}
-	// Every file is written through an os.Root of --out: neither a ".."
-	// nor a symlink can take a write outside it.
-	root, err := openOutDir(*out)
+	dir, err := ca.CreateOutDir(*out)
 	if err != nil {
-		return err
+		return hintError{fmt.Errorf("--out: %w", err), "--out names the directory the files go to; it is created when missing"}
 	}
-	defer root.Close()
+	defer dir.Close()
 	if !*force {
-		for _, ext := range files {
-			// Lstat: a symlink, even a dangling one, is an existing file.
-			if _, err := root.Lstat(fileBase + ext); err == nil {
-				return existsError(filepath.Join(*out, fileBase+ext))
-			}
+		if err := dir.CheckFree(ca.OutputNames(fileBase, *p12)); err != nil {
+			return existsHint(err)
 		}
 	}
 	cert, rec, err := a.IssueRecorded(leaf)
 	if err != nil {
 		return err
 	}
-	chainPEM, keyPEM, err := ca.EncodePEM(cert)
+	files, err := ca.Output(fileBase, cert, *p12)
 	if err != nil {
 		return err
 	}
-	leafPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})
-	writes := []outputFile{
-		{fileBase + ".key", keyPEM, 0o600},
-		{fileBase + ".pem", leafPEM, 0o644},
-		{fileBase + ".chain.pem", chainPEM, 0o644},
-	}
-	if *p12 {
-		pass, bundle, err := encodeP12(cert)
-		if err != nil {
-			return err
-		}
-		writes = append(writes,
-			outputFile{fileBase + ".p12.pass", []byte(pass + "\n"), 0o600},
-			outputFile{fileBase + ".p12", bundle, 0o600})
-	}
-	for _, w := range writes {
-		if err := writeInRoot(root, w.path, w.data, w.mode, *force); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return existsError(filepath.Join(*out, w.path))
-			}
-			return fmt.Errorf("writing %s: %w", filepath.Join(*out, w.path), err)
-		}
+	if err := dir.Write(files, *force); err != nil {
+		return existsHint(err)
 	}
 	fmt.Fprintf(stdout, "issued %s certificate %s, serial %s, valid until %s\n", kind, rec.Subject, rec.Serial, rec.NotAfter.UTC().Format(time.RFC3339))
-	for _, w := range writes {
-		fmt.Fprintf(stdout, "  %s\n", filepath.Join(*out, w.path))
+	for _, file := range files {
+		fmt.Fprintf(stdout, "  %s\n", dir.Path(file.Name))
 	}
 	return nil
+}
+
+// existsHint says how to get past an output file that is already there.
+func existsHint(err error) error {
+	var ee *ca.ExistsError
+	if errors.As(err, &ee) {
+		return hintError{err, "choose another --out, or pass --force to overwrite"}
+	}
+	return err
 }
 
 // checkIssueNames checks every name 'ca issue' was given by the rules of
@@ -327,122 +270,10 @@ func checkIssueNames(kind string, names, dns, uris []string, leaf *ca.Leaf) erro
 	return nil
 }
 
-// openOutDir creates --out when missing, mode 0700 (it will hold private
-// keys, and the certificates are not secret but nobody else needs to list
-// them; an existing directory keeps its mode), and opens it as a root for
-// writing.
-func openOutDir(dir string) (*os.Root, error) {
-	hint := "--out names the directory the files go to; it is created when missing"
-	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-		return nil, hintError{fmt.Errorf("--out %s is not a directory", dir), hint}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, hintError{fmt.Errorf("creating --out directory %s: %w", dir, err), hint}
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, hintError{fmt.Errorf("opening --out directory %s: %w", dir, err), hint}
-	}
-	return root, nil
-}
-
-func existsError(path string) error {
-	return hintError{fmt.Errorf("%s already exists", path), "choose another --out, or pass --force to overwrite"}
-}
-
-// writeInRoot writes name in root through a temporary file, so that an
-// interrupted run leaves no half-written key or certificate. With replace
-// the file is renamed over whatever is at name (a symlink there is
-// replaced, never followed); without, it is hard-linked into place, which
-// fails with fs.ErrExist if anything, even a dangling symlink, appeared at
-// name since it was checked. Where hard links are not supported (FAT), the
-// file is created with O_EXCL instead, which also refuses an existing name.
-func writeInRoot(root *os.Root, name string, data []byte, mode os.FileMode, replace bool) error {
-	tmp := "." + name + ".tmp" + rand.Text()[:8]
-	if err := writeNew(root, tmp, data, mode); err != nil {
-		return err
-	}
-	defer root.Remove(tmp)
-	if replace {
-		return root.Rename(tmp, name)
-	}
-	err := root.Link(tmp, name)
-	if err == nil || errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return writeNew(root, name, data, mode)
-}
-
-// writeNew creates name (O_EXCL: never an existing file or symlink) with
-// exactly mode, whatever the umask, and writes data.
-func writeNew(root *os.Root, name string, data []byte, mode os.FileMode) error {
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-type outputFile struct {
-	path string
-	data []byte
-	mode os.FileMode
-}
-
-// encodeP12 bundles key, certificate and intermediate with a random
-// password, using modern algorithms (AES-256, PBKDF2, SHA-256) that
-// OpenSSL 3, current Java and browsers read.
-func encodeP12(cert *tls.Certificate) (password string, bundle []byte, err error) {
-	raw := make([]byte, 18)
-	rand.Read(raw)
-	password = base64.RawURLEncoding.EncodeToString(raw)
-	var cas []*x509.Certificate
-	for _, der := range cert.Certificate[1:] {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return "", nil, err
-		}
-		cas = append(cas, c)
-	}
-	bundle, err = pkcs12.Modern2023.Encode(cert.PrivateKey, cert.Leaf, cas, password)
-	if err != nil {
-		return "", nil, fmt.Errorf("encoding PKCS#12: %w", err)
-	}
-	return password, bundle, nil
-}
-
-// writeOutput writes through a temporary file and a rename, so an
-// interrupted run leaves no half-written key or certificate.
+// writeOutput writes a file the CLI makes (a CRL with --out, the demo's
+// client certificate and key) atomically and durably.
 func writeOutput(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, mode)
 }
 
 const caRevokeUsage = `Usage: tlsgate ca revoke [flags] SERIAL
@@ -515,7 +346,7 @@ func caCRL(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-const caListUsage = `Usage: tlsgate ca list [--json]
+const caListUsage = `Usage: tlsgate ca list [--format text|json]
 
 Lists the certificates this CA issued, soonest expiry first, with status
 (valid, expired, revoked) and days left.
@@ -525,7 +356,7 @@ Flags:
 
 func caList(args []string, stdout, stderr io.Writer) error {
 	f := newCAFlags("list", caListUsage, stderr)
-	asJSON := f.fs.Bool("json", false, "print JSON")
+	format := f.fs.format("text", "json")
 	if pos, err := f.parse(args); err != nil {
 		return err
 	} else if len(pos) != 0 {
@@ -540,7 +371,7 @@ func caList(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	now := time.Now()
-	if *asJSON {
+	if format.value == "json" {
 		type row struct {
 			ca.Record
 			Status   string `json:"status"`
@@ -548,23 +379,16 @@ func caList(args []string, stdout, stderr io.Writer) error {
 		}
 		rows := make([]row, 0, len(recs))
 		for _, r := range recs {
-			rows = append(rows, row{r, r.Status(now), daysLeft(r.NotAfter, now)})
+			rows = append(rows, row{r, r.Status(now), r.DaysLeft(now)})
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return writeJSON(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tKIND\tSUBJECT\tSANS\tNOT AFTER\tDAYS LEFT\tSTATUS")
 	for _, r := range recs {
 		sans := strings.Join(append(append(append([]string(nil), r.DNS...), r.IPs...), r.URIs...), ",")
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Serial, r.Kind, r.Subject, sans,
-			r.NotAfter.UTC().Format("2006-01-02"), daysLeft(r.NotAfter, now), r.Status(now))
+			r.NotAfter.UTC().Format("2006-01-02"), r.DaysLeft(now), r.Status(now))
 	}
 	return tw.Flush()
-}
-
-// daysLeft rounds, so a 30-day certificate issued a second ago shows 30.
-func daysLeft(notAfter, now time.Time) int {
-	return int(math.Round(notAfter.Sub(now).Hours() / 24))
 }

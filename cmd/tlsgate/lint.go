@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -16,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tlsgate/tlsgate/internal/oaslint"
+	"github.com/tlsgate/tlsgate/internal/sarif"
 )
 
 const lintUsage = `Usage: tlsgate lint [flags] FILE|DIR|PATTERN...
@@ -67,28 +66,21 @@ Flags:
 var lintStdin io.Reader = os.Stdin
 
 func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, lintUsage); fs.PrintDefaults() }
-	format := fs.String("format", "text", "output `FORMAT`: text, json, sarif or github")
+	fs := newFlagSet("lint", lintUsage, stderr)
+	format := fs.format("text", "json", "sarif", "github")
 	failOn := fs.String("fail-on", "error", "exit 1 when a finding is at or above `SEVERITY`: error, warning, info, or none")
 	rulesFile := fs.String("rules", "", "turn off or re-level rules as `FILE` says (YAML, see above)")
 	baseURL := fs.String("base-url", "", "the `URL` the documents are served from: relative server URLs are resolved against it")
-	color := fs.String("color", "auto", "text colour: auto (on a terminal, unless $NO_COLOR is set), always or never")
-	jobs := fs.Int("jobs", 0, "lint `N` files at once (default: the number of CPUs)")
+	color := fs.color()
+	jobs := fs.jobs(0, "lint `N` files at once (default: the number of CPUs)")
 	showSuppressed := fs.Bool("show-suppressed", false, "text: list the suppressed findings too")
 	listRules := fs.Bool("list-rules", false, "print the rules with their severity and exit")
-	files, err := parseInterspersed(fs, args)
+	files, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 	if *listRules {
 		return printRules(stdout)
-	}
-	switch *format {
-	case "text", "json", "sarif", "github":
-	default:
-		return usagef("--format %q: use text, json, sarif or github", *format)
 	}
 	minSev := oaslint.Severity(0)
 	if *failOn != "none" {
@@ -96,18 +88,8 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return usagef("--fail-on %q: use error, warning, info or none", *failOn)
 		}
 	}
-	useColor := false
-	switch *color {
-	case "always":
-		useColor = true
-	case "auto":
-		useColor = isTerminal(stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
-	case "never":
-	default:
-		return usagef("--color %q: use auto, always or never", *color)
-	}
 	if *jobs < 0 {
-		return usagef("--jobs must be 0 or more, got %d", *jobs)
+		return usagef("%s must be 0 or more, got %d", fs.spelled("jobs"), *jobs)
 	}
 	if len(files) == 0 {
 		return usagef("lint needs a FILE, DIR or PATTERN ('-' for standard input)")
@@ -123,7 +105,7 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *rulesFile != "" {
 		cfg, err := oaslint.LoadConfig(*rulesFile)
 		if err != nil {
-			return usagef("--rules: %s", strings.Join(flattenErr(err), "\n  "))
+			return usagef("--rules: %s", strings.Join(flatten(err), "\n  "))
 		}
 		linter.Config = cfg
 	}
@@ -134,9 +116,9 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reports := linter.LintFiles(ctx, inputs)
 
 	out := bufio.NewWriter(stdout)
-	switch *format {
+	switch format.value {
 	case "text":
-		writeLintText(out, reports, linter.Config, useColor, *showSuppressed)
+		writeLintText(out, reports, linter.Config, useColor(color.value, stdout), *showSuppressed)
 	case "json":
 		err = writeLintJSON(out, reports, linter.Config)
 	case "sarif":
@@ -156,7 +138,7 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, r := range reports {
 		if r.Err != nil {
 			nFailed++
-			failed = append(failed, flattenErr(r.Err)...)
+			failed = append(failed, flatten(r.Err)...)
 		}
 	}
 	if len(failed) > 0 {
@@ -180,25 +162,6 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// flattenErr lists the leaves of joined errors.
-func flattenErr(err error) []string {
-	if m, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range m.Unwrap() {
-			out = append(out, flattenErr(e)...)
-		}
-		return out
-	}
-	return []string{err.Error()}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 func printRules(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for _, r := range oaslint.Rules() {
@@ -208,24 +171,15 @@ func printRules(w io.Writer) error {
 	return bw.Flush()
 }
 
-// ansi colours text output on a terminal.
-type ansi bool
-
-func (a ansi) wrap(code, s string) string {
-	if !a {
-		return s
-	}
-	return "\x1b[" + code + "m" + s + "\x1b[0m"
-}
-
+// severity is a finding's severity, coloured.
 func (a ansi) severity(s oaslint.Severity) string {
 	switch s {
 	case oaslint.Error:
-		return a.wrap("1;31", "error")
+		return a.bold(sgrRed, "error")
 	case oaslint.Warning:
-		return a.wrap("1;33", "warning")
+		return a.bold(sgrYellow, "warning")
 	}
-	return a.wrap("1;36", s.String())
+	return a.bold(sgrCyan, s.String())
 }
 
 // writeLintText writes findings grouped by file, gcc-style so that
@@ -249,9 +203,9 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		prev = f.File
 		sev := a.severity(f.Severity)
 		if f.Suppressed != nil {
-			sev = a.wrap("2", "suppressed "+f.Severity.String())
+			sev = a.wrap(sgrDim, "suppressed "+f.Severity.String())
 		}
-		fmt.Fprintf(w, "%s %s: %s %s\n", a.wrap("1", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, f.Message, a.wrap("2", "["+f.Rule+"]"))
+		fmt.Fprintf(w, "%s %s: %s %s\n", a.bold("", fmt.Sprintf("%s:%d:%d:", f.File, f.Line, f.Column)), sev, lintMessage(f), a.wrap(sgrDim, "["+f.Rule+"]"))
 		detail := f.Path
 		if !f.Defined.IsZero() {
 			detail += fmt.Sprintf(" (through a YAML alias; the value is written at line %d, column %d)", f.Defined.Line, f.Defined.Column)
@@ -259,7 +213,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		if f.Suppressed != nil {
 			detail += " (" + suppressedBy(f.Suppressed) + ")"
 		}
-		fmt.Fprintf(w, "    %s\n", a.wrap("2", detail))
+		fmt.Fprintf(w, "    %s\n", a.wrap(sgrDim, detail))
 	}
 	if len(all) > 0 {
 		fmt.Fprintln(w)
@@ -272,7 +226,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		fmt.Fprintf(&line, ", %d skipped (not OpenAPI)", s.Skipped)
 	}
 	if s.Failed > 0 {
-		fmt.Fprintf(&line, ", %s", a.wrap("1;31", fmt.Sprintf("%d could not be linted", s.Failed)))
+		fmt.Fprintf(&line, ", %s", a.bold(sgrRed, fmt.Sprintf("%d could not be linted", s.Failed)))
 	}
 	switch total := s.Errors + s.Warnings + s.Infos; {
 	case s.Linted == 0:
@@ -290,7 +244,7 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 		for _, ig := range r.Ignores {
 			what := fmt.Sprintf("%d %s", ig.Silenced, plural(ig.Silenced, "finding", "findings"))
 			if ig.Silenced == 0 {
-				what = a.wrap("33", "nothing (unused)")
+				what = a.wrap(sgrYellow, "nothing (unused)")
 			}
 			fmt.Fprintf(w, "  x-tlsgate-ignore at %s:%d:%d [%s] silenced %s\n", ig.File, ig.Line, ig.Column, strings.Join(ig.Rules, ", "), what)
 		}
@@ -298,6 +252,15 @@ func writeLintText(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config, 
 	for _, c := range configLines(cfg, s) {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
+}
+
+// lintMessage is a finding's message, with the flag that gives what the
+// linter lacked to decide it.
+func lintMessage(f oaslint.Finding) string {
+	if f.NeedsBaseURL() {
+		return f.Message + " (give --base-url)"
+	}
+	return f.Message
 }
 
 func countWord(n int, one, many string) string { return fmt.Sprintf("%d %s", n, plural(n, one, many)) }
@@ -411,7 +374,7 @@ func toJSONFinding(f oaslint.Finding) jsonFinding {
 		jsonPosition: jsonPosition{f.File, f.Line, f.Column},
 		Rule:         f.Rule,
 		Severity:     f.Severity.String(),
-		Message:      f.Message,
+		Message:      lintMessage(f),
 		Path:         f.Path,
 		Pointer:      f.Pointer,
 	}
@@ -479,151 +442,29 @@ func writeLintJSON(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) 
 		}
 		out.Config = jc
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }
 
-// SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/), the
-// subset GitHub code scanning reads, valid against the schema (tested).
+// SARIF: the subset GitHub code scanning reads, valid against the schema
+// (tested).
 
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool        sarifTool         `json:"tool"`
-	Invocations []sarifInvocation `json:"invocations"`
-	ColumnKind  string            `json:"columnKind"`
-	Results     []sarifResult     `json:"results"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Version        string      `json:"version"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifRule struct {
-	ID                   string         `json:"id"`
-	Name                 string         `json:"name"`
-	ShortDescription     sarifText      `json:"shortDescription"`
-	FullDescription      sarifText      `json:"fullDescription"`
-	Help                 sarifText      `json:"help"`
-	HelpURI              string         `json:"helpUri"`
-	DefaultConfiguration sarifRuleLevel `json:"defaultConfiguration"`
-	Properties           sarifRuleProps `json:"properties"`
-}
-
-type sarifRuleLevel struct {
-	Level   string `json:"level"`
-	Enabled bool   `json:"enabled"`
-}
-
-type sarifRuleProps struct {
-	Tags []string `json:"tags"`
-	// SecuritySeverity is GitHub's: 9.0+ critical, 7.0+ high, 4.0+
-	// medium, below low.
-	SecuritySeverity string `json:"security-severity"`
-	Precision        string `json:"precision"`
-}
-
-type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	RelatedLocations    []sarifLocation   `json:"relatedLocations,omitempty"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	Suppressions        []sarifSuppress   `json:"suppressions,omitempty"`
-}
-
-type sarifLocation struct {
-	ID               *int                   `json:"id,omitempty"`
-	PhysicalLocation sarifPhysical          `json:"physicalLocation"`
-	LogicalLocations []sarifLogicalLocation `json:"logicalLocations,omitempty"`
-	Message          *sarifText             `json:"message,omitempty"`
-}
-
-type sarifPhysical struct {
-	ArtifactLocation sarifArtifact `json:"artifactLocation"`
-	Region           *sarifRegion  `json:"region,omitempty"`
-}
-
-type sarifArtifact struct {
-	URI string `json:"uri"`
-}
-
-type sarifRegion struct {
-	StartLine   int `json:"startLine"`
-	StartColumn int `json:"startColumn,omitempty"`
-}
-
-type sarifLogicalLocation struct {
-	FullyQualifiedName string `json:"fullyQualifiedName"`
-	Kind               string `json:"kind"`
-}
-
-type sarifSuppress struct {
-	Kind          string `json:"kind"` // inSource, external
-	Justification string `json:"justification"`
-}
-
-type sarifInvocation struct {
-	ExecutionSuccessful        bool                `json:"executionSuccessful"`
-	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
-	ToolConfigNotifications    []sarifNotification `json:"toolConfigurationNotifications,omitempty"`
-}
-
-type sarifNotification struct {
-	Level     string          `json:"level"`
-	Message   sarifText       `json:"message"`
-	Locations []sarifLocation `json:"locations,omitempty"`
-}
-
-func sarifLevel(s oaslint.Severity) string {
+func lintLevel(s oaslint.Severity) string {
 	switch s {
 	case oaslint.Error:
-		return "error"
+		return sarif.LevelError
 	case oaslint.Warning:
-		return "warning"
+		return sarif.LevelWarning
 	}
-	return "note"
+	return sarif.LevelNote
 }
 
-// sarifURI makes a path a URI reference: relative paths stay relative
-// (GitHub resolves them against the repository's root, so run the linter
-// from there), absolute ones become file:// URIs.
-func sarifURI(p string) string {
-	if p == "-" {
-		return "stdin"
-	}
-	if filepath.IsAbs(p) {
-		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
-	}
-	return (&url.URL{Path: strings.TrimPrefix(filepath.ToSlash(filepath.Clean(p)), "./")}).String()
-}
-
-func sarifLocationOf(p oaslint.Position, path string) sarifLocation {
-	l := sarifLocation{PhysicalLocation: sarifPhysical{ArtifactLocation: sarifArtifact{URI: sarifURI(p.File)}}}
+func lintLocation(p oaslint.Position, path string) sarif.Location {
+	l := sarif.Location{PhysicalLocation: sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: sarif.ArtifactURI(p.File)}}}
 	if p.Line > 0 {
-		l.PhysicalLocation.Region = &sarifRegion{StartLine: p.Line, StartColumn: p.Column}
+		l.PhysicalLocation.Region = &sarif.Region{StartLine: p.Line, StartColumn: p.Column}
 	}
 	if path != "" {
-		l.LogicalLocations = []sarifLogicalLocation{{FullyQualifiedName: path, Kind: "member"}}
+		l.LogicalLocations = []sarif.LogicalLocation{{FullyQualifiedName: path, Kind: "member"}}
 	}
 	return l
 }
@@ -643,10 +484,10 @@ func ruleName(id string) string {
 }
 
 func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config) error {
-	driver := sarifDriver{
+	driver := sarif.Driver{
 		Name:           "tlsgate",
 		InformationURI: "https://github.com/tlsgate/tlsgate",
-		Version:        strings.Fields(versionString())[1],
+		Version:        releaseVersion(),
 	}
 	index := map[string]int{}
 	for i, r := range oaslint.Rules() {
@@ -656,44 +497,44 @@ func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config)
 		if cfg != nil && cfg.Rules[r.ID].Off {
 			enabled = false
 		}
-		driver.Rules = append(driver.Rules, sarifRule{
+		driver.Rules = append(driver.Rules, sarif.Rule{
 			ID:                   r.ID,
 			Name:                 ruleName(r.ID),
-			ShortDescription:     sarifText{r.Summary},
-			FullDescription:      sarifText{r.Rationale},
-			Help:                 sarifText{r.Rationale},
+			ShortDescription:     sarif.Message{Text: r.Summary},
+			FullDescription:      &sarif.Message{Text: r.Rationale},
+			Help:                 &sarif.Message{Text: r.Rationale},
 			HelpURI:              "https://github.com/tlsgate/tlsgate/blob/main/docs/lint.md#" + r.ID,
-			DefaultConfiguration: sarifRuleLevel{Level: sarifLevel(r.Severity), Enabled: enabled},
-			Properties:           sarifRuleProps{Tags: []string{"security", "openapi", "tls"}, SecuritySeverity: sev, Precision: "very-high"},
+			DefaultConfiguration: &sarif.RuleConfig{Level: lintLevel(r.Severity), Enabled: enabled},
+			Properties:           &sarif.RuleProperties{Tags: []string{"security", "openapi", "tls"}, SecuritySeverity: sev, Precision: "very-high"},
 		})
 	}
-	run := sarifRun{Tool: sarifTool{Driver: driver}, ColumnKind: "unicodeCodePoints", Results: []sarifResult{}}
-	inv := sarifInvocation{ExecutionSuccessful: true}
-	result := func(f oaslint.Finding) sarifResult {
-		loc := sarifLocationOf(f.Position, f.Path)
-		sr := sarifResult{
+	run := sarif.Run{Tool: sarif.Tool{Driver: driver}, ColumnKind: "unicodeCodePoints"}
+	inv := sarif.Invocation{ExecutionSuccessful: true}
+	result := func(f oaslint.Finding) sarif.Result {
+		ruleIndex := index[f.Rule]
+		sr := sarif.Result{
 			RuleID:    f.Rule,
-			RuleIndex: index[f.Rule],
-			Level:     sarifLevel(f.Severity),
-			Message:   sarifText{f.Message},
-			Locations: []sarifLocation{loc},
+			RuleIndex: &ruleIndex,
+			Level:     lintLevel(f.Severity),
+			Message:   sarif.Message{Text: lintMessage(f)},
+			Locations: []sarif.Location{lintLocation(f.Position, f.Path)},
 			// Stable across edits that move lines: GitHub matches alerts
 			// by it from one commit to the next.
 			PartialFingerprints: map[string]string{"tlsgateFinding/v1": fingerprint(f)},
 		}
 		if !f.Defined.IsZero() {
 			id := 1
-			rl := sarifLocationOf(f.Defined, "")
+			rl := lintLocation(f.Defined, "")
 			rl.ID = &id
-			rl.Message = &sarifText{"the value, written at the YAML anchor"}
-			sr.RelatedLocations = []sarifLocation{rl}
+			rl.Message = &sarif.Message{Text: "the value, written at the YAML anchor"}
+			sr.RelatedLocations = []sarif.Location{rl}
 		}
 		if s := f.Suppressed; s != nil {
 			kind := "inSource"
 			if s.Kind == oaslint.SuppressedByConfig {
 				kind = "external"
 			}
-			sr.Suppressions = []sarifSuppress{{Kind: kind, Justification: suppressedBy(s)}}
+			sr.Suppressions = []sarif.Suppression{{Kind: kind, Justification: suppressedBy(s)}}
 		}
 		return sr
 	}
@@ -707,33 +548,32 @@ func writeLintSARIF(w io.Writer, reports []*oaslint.Report, cfg *oaslint.Config)
 		if r.Err != nil {
 			inv.ExecutionSuccessful = false
 			for _, e := range loadErrors(r.File, r.Err) {
-				inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{
-					Level:     "error",
-					Message:   sarifText{e.Message},
-					Locations: []sarifLocation{sarifLocationOf(oaslint.Position{File: e.File, Line: e.Line, Column: e.Column}, "")},
+				inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarif.Notification{
+					Level:     sarif.LevelError,
+					Message:   sarif.Message{Text: e.Message},
+					Locations: []sarif.Location{lintLocation(oaslint.Position{File: e.File, Line: e.Line, Column: e.Column}, "")},
 				})
 			}
 		}
 		for _, ig := range r.Ignores {
 			if ig.Silenced == 0 {
-				inv.ToolConfigNotifications = append(inv.ToolConfigNotifications, sarifNotification{
-					Level:     "note",
-					Message:   sarifText{fmt.Sprintf("x-tlsgate-ignore [%s] silences nothing", strings.Join(ig.Rules, ", "))},
-					Locations: []sarifLocation{sarifLocationOf(ig.Position, "")},
+				inv.ToolConfigNotifications = append(inv.ToolConfigNotifications, sarif.Notification{
+					Level:     sarif.LevelNote,
+					Message:   sarif.Message{Text: fmt.Sprintf("x-tlsgate-ignore [%s] silences nothing", strings.Join(ig.Rules, ", "))},
+					Locations: []sarif.Location{lintLocation(ig.Position, "")},
 				})
 			}
 		}
 	}
-	run.Invocations = []sarifInvocation{inv}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
+	run.Invocations = []sarif.Invocation{inv}
+	return sarif.Write(w, run)
 }
 
-// fingerprint identifies a finding by what it is, not by its line.
+// fingerprint identifies a finding by what it is, not by its line. It
+// hashes the message as printed, flag hint included, so that alerts keep
+// their fingerprints from before the hint moved out of the linter.
 func fingerprint(f oaslint.Finding) string {
-	h := sha256.Sum256([]byte(f.Rule + "\x00" + filepath.ToSlash(f.File) + "\x00" + f.Pointer + "\x00" + f.Message))
+	h := sha256.Sum256([]byte(f.Rule + "\x00" + filepath.ToSlash(f.File) + "\x00" + f.Pointer + "\x00" + lintMessage(f)))
 	return hex.EncodeToString(h[:16])
 }
 
@@ -746,7 +586,7 @@ func writeLintGitHub(w io.Writer, reports []*oaslint.Report) {
 			level := map[oaslint.Severity]string{oaslint.Error: "error", oaslint.Warning: "warning", oaslint.Info: "notice"}[f.Severity]
 			fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d,title=%s::%s\n", level,
 				ghProperty(filepath.ToSlash(f.File)), f.Line, f.Column, ghProperty("tlsgate "+f.Rule),
-				ghData(f.Message+" (at "+f.Path+")"))
+				ghData(lintMessage(f)+" (at "+f.Path+")"))
 		}
 		if r.Err != nil {
 			for _, e := range loadErrors(r.File, r.Err) {

@@ -16,8 +16,9 @@ import (
 
 var updateLint = flag.Bool("update-lint", false, "rewrite the golden files of tlsgate lint")
 
-// lintTestdata holds the fixtures and golden files of tlsgate lint (the
-// linter's package owns them).
+// lintTestdata holds the fixtures tlsgate lint is run on (the linter's
+// package owns them); the golden files of its output are in
+// testdata/lint.
 const lintTestdata = "../../internal/oaslint/testdata"
 
 // lint runs 'tlsgate lint' in-process and returns what the binary would
@@ -96,11 +97,11 @@ func TestLintStdin(t *testing.T) {
 
 // TestLintGolden runs each output format over fixtures with findings,
 // suppressions, a re-levelled rule, an alias, several files and a file
-// that cannot be linted, and compares with testdata/golden (-update-lint
+// that cannot be linted, and compares with testdata/lint (-update-lint
 // rewrites them). Not parallel: it changes directory, so that paths in
 // the output are as a user in the repository would see them.
 func TestLintGolden(t *testing.T) {
-	golden, err := filepath.Abs(filepath.Join(lintTestdata, "golden"))
+	golden, err := filepath.Abs(filepath.Join("testdata", "lint"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestLintGolden(t *testing.T) {
 	version := strings.Fields(versionString())[1]
 	for _, f := range formats {
 		t.Run(f.name, func(t *testing.T) {
-			args := append(append(append([]string(nil), f.args...), "--rules", "../golden/lint-rules.yaml"), files...)
+			args := append(append(append([]string(nil), f.args...), "--rules", "../config/lint-rules.yaml"), files...)
 			stdout, stderr, code := lint(t, "", args...)
 			if f.name == "lint.sarif" {
 				validateSARIF(t, schema, []byte(stdout))
@@ -170,7 +171,7 @@ func lineDiff(want, got string) string {
 
 func sarifSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open(filepath.Join(lintTestdata, "sarif", "sarif-2.1.0-rtm.5.json"))
+	f, err := os.Open(filepath.Join("..", "..", "internal", "sarif", "testdata", "sarif-2.1.0-rtm.5.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

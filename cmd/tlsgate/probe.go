@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -51,9 +49,7 @@ Flags:
 `
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, probeUsage); fs.PrintDefaults() }
+	fs := newFlagSet("probe", probeUsage, stderr)
 	listen := fs.String("listen", "127.0.0.1:9219", "serve the exporter on `ADDR`")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address other than loopback")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) too, besides the system roots")
@@ -100,7 +96,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Roots:              roots,
 		InsecureSkipVerify: *insecure,
 		Timeout:            *timeout,
-		UserAgent:          "tlsgate-probe/" + strings.Fields(versionString())[1],
+		UserAgent:          "tlsgate-probe/" + releaseVersion(),
 		Log:                log,
 	})
 	ln, err := net.Listen("tcp", *listen)

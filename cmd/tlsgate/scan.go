@@ -4,19 +4,22 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/sarif"
 	"github.com/tlsgate/tlsgate/internal/scan"
 )
 
@@ -43,9 +46,9 @@ when a target cannot be scanned (name, connection, timeout, not TLS).
 Examples:
   tlsgate scan api.example.com
   tlsgate scan --min-grade A api.example.com:8443 || exit 1
-  tlsgate scan --json api.example.com | jq -r .grade.letter
+  tlsgate scan --format json api.example.com | jq -r .grade.letter
   tlsgate scan --sni api.example.com --ip 10.0.0.7 --ca internal-ca.pem api.example.com
-  tlsgate scan -f targets.txt --concurrency 16 --format junit > tls-report.xml
+  tlsgate scan -f targets.txt --jobs 16 --format junit > tls-report.xml
   tlsgate scan -f targets.txt --format sarif > tls.sarif
 
 Flags:
@@ -59,41 +62,27 @@ type scanJob struct {
 }
 
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, scanUsage); fs.PrintDefaults() }
-	asJSON := fs.Bool("json", false, "print JSON (same as --format json)")
-	format := fs.String("format", "text", "output `FORMAT`: text, json, junit or sarif")
+	fs := newFlagSet("scan", scanUsage, stderr)
+	format := fs.format("text", "json", "junit", "sarif")
 	minGrade := fs.String("min-grade", "", "exit 1 when a target grades below `GRADE` (A+, A, A-, B, C, D, E, F)")
 	file := fs.String("f", "", "read targets from `FILE`, one HOST[:PORT] per line (# comments)")
-	concurrency := fs.Int("concurrency", 8, "targets scanned at once (`N`)")
+	jobs := fs.jobs(8, "scan `N` targets at once")
 	sni := fs.String("sni", "", "server `NAME` to send and check the certificate against (default: the target's host)")
 	ip := fs.String("ip", "", "connect to `ADDR` instead of resolving the host (one target only)")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) instead of the system roots")
 	httpPort := fs.Int("http-port", 80, "plain-HTTP `PORT` checked for a redirect to HTTPS; 0 skips the check")
-	timeout := fs.Duration("timeout", 5*time.Second, "limit for each connection")
-	noColor := fs.Bool("no-color", false, "no colour, even on a terminal (also: NO_COLOR=1)")
-	pos, err := parseInterspersed(fs, args)
+	timeout := fs.Duration("timeout", 5*time.Second, "give up on a connection after `DURATION`")
+	color := fs.color()
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
 
-	if *asJSON {
-		if *format != "text" && *format != "json" {
-			return usagef("--json and --format %s contradict each other", *format)
-		}
-		*format = "json"
-	}
-	switch *format {
-	case "text", "json", "junit", "sarif":
-	default:
-		return usagef("--format %q: use text, json, junit or sarif", *format)
-	}
 	if *minGrade != "" && !scan.ValidGrade(*minGrade) {
 		return usagef("--min-grade %q: use A+, A, A-, B, C, D, E or F", *minGrade)
 	}
-	if *concurrency < 1 || *concurrency > 256 {
-		return usagef("--concurrency %d: use 1 to 256", *concurrency)
+	if *jobs < 1 || *jobs > 256 {
+		return usagef("%s %d: use 1 to 256", fs.spelled("jobs"), *jobs)
 	}
 	if *httpPort < 0 || *httpPort > 65535 {
 		return usagef("--http-port %d: use a port from 1 to 65535, or 0 to skip the check", *httpPort)
@@ -136,35 +125,35 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		opts.Roots = pool
 	}
 
-	jobs := scanTargets(ctx, targets, opts, *concurrency, scanProgress(stderr, len(targets)))
-	color := *format == "text" && !*noColor && os.Getenv("NO_COLOR") == "" && isTerminal(stdout)
-	switch *format {
+	done := scanTargets(ctx, targets, opts, *jobs, scanProgress(stderr, len(targets)))
+	switch format.value {
 	case "json":
-		err = writeScanJSON(stdout, jobs, len(pos) == 1 && *file == "")
+		err = writeScanJSON(stdout, done, len(pos) == 1 && *file == "")
 	case "junit":
-		err = writeScanJUnit(stdout, jobs, *minGrade)
+		err = writeScanJUnit(stdout, done, *minGrade)
 	case "sarif":
-		err = writeScanSARIF(stdout, jobs)
+		err = writeScanSARIF(stdout, done)
 	default:
-		for i, j := range jobs {
+		colored := useColor(color.value, stdout)
+		for i, j := range done {
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
 			if j.Err == nil {
-				writeScanText(stdout, j.Result, color)
-			} else if len(jobs) > 1 {
+				writeScanText(stdout, j.Result, colored)
+			} else if len(done) > 1 {
 				fmt.Fprintf(stdout, "%s: not scanned: %v\n", j.Target, j.Err)
 			}
 		}
-		if len(jobs) > 1 {
+		if len(done) > 1 {
 			fmt.Fprintln(stdout)
-			writeScanSummary(stdout, jobs)
+			writeScanSummary(stdout, done)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	return scanOutcome(jobs, *minGrade)
+	return scanOutcome(done, *minGrade)
 }
 
 // scanOutcome is the error (and so the exit status) of a finished run.
@@ -175,7 +164,7 @@ func scanOutcome(jobs []scanJob, minGrade string) error {
 		switch {
 		case j.Err != nil:
 			failed = append(failed, j)
-		case minGrade != "" && scan.GradeRank(j.Result.Grade.Letter) < scan.GradeRank(minGrade):
+		case scan.Below(j.Result.Grade.Letter, minGrade):
 			below = append(below, fmt.Sprintf("%s graded %s", j.Target, j.Result.Grade.Letter))
 		}
 	}
@@ -292,30 +281,23 @@ func loadScanRoots(path string) (*x509.CertPool, error) {
 
 // --- text ---
 
-const (
-	scanReset  = "\033[0m"
-	scanBold   = "\033[1m"
-	scanRed    = "\033[31m"
-	scanGreen  = "\033[32m"
-	scanYellow = "\033[33m"
-)
-
+// scanGradeColor is the colour of a grade: that of its severity, and
+// green for the good ones (info).
 func scanGradeColor(letter string) string {
-	switch letter {
-	case "A+", "A":
-		return scanGreen
-	case "A-", "B":
-		return scanYellow
+	if sev := scan.GradeSeverity(letter); sev != scan.SeverityInfo {
+		return scanSeverityColor(sev)
 	}
-	return scanRed
+	return sgrGreen
 }
 
+// scanSeverityColor is the colour of a severity: red for critical and
+// high, yellow for medium and low, none for info.
 func scanSeverityColor(s scan.Severity) string {
 	switch s {
 	case scan.SeverityCritical, scan.SeverityHigh:
-		return scanRed
+		return sgrRed
 	case scan.SeverityMedium, scan.SeverityLow:
-		return scanYellow
+		return sgrYellow
 	}
 	return ""
 }
@@ -330,14 +312,9 @@ func scanYesNo(b bool) string {
 // writeScanText prints the readable report: the grade on top, then the
 // reasons for it, then one section per area.
 func writeScanText(w io.Writer, r *scan.Result, color bool) {
-	paint := func(code, s string) string {
-		if !color || code == "" {
-			return s
-		}
-		return code + s + scanReset
-	}
+	a := ansi(color)
 	g := r.Grade
-	fmt.Fprintf(w, "%s  %s  (%s, SNI %s, %d ms, %d connections)\n", paint(scanBold+scanGradeColor(g.Letter), "Grade "+g.Letter), r.Target, r.Address, r.ServerName, r.DurationMS, r.Connections)
+	fmt.Fprintf(w, "%s  %s  (%s, SNI %s, %d ms, %d connections)\n", a.bold(scanGradeColor(g.Letter), "Grade "+g.Letter), r.Target, r.Address, r.ServerName, r.DurationMS, r.Connections)
 	if g.IgnoringTrust != "" {
 		fmt.Fprintf(w, "  %s if the certificate were trusted\n", g.IgnoringTrust)
 	}
@@ -347,7 +324,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		if c.Rule == "a_plus" {
 			verb = "raised to"
 		}
-		fmt.Fprintf(w, "  %s %s: %s [%s]\n", verb, paint(scanGradeColor(c.Grade), c.Grade), c.Reason, c.Rule)
+		fmt.Fprintf(w, "  %s %s: %s [%s]\n", verb, a.wrap(scanGradeColor(c.Grade), c.Grade), c.Reason, c.Rule)
 	}
 
 	fmt.Fprintln(w, "\nProtocols")
@@ -356,13 +333,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		if p.Offered {
 			state = "offered"
 		}
-		code := ""
-		if p.Offered && (p.Name == "SSLv2" || p.Name == "SSLv3") {
-			code = scanRed
-		} else if p.Offered && (p.Name == "TLS 1.0" || p.Name == "TLS 1.1") {
-			code = scanYellow
-		}
-		fmt.Fprintf(w, "  %-8s %s\n", p.Name, paint(code, state))
+		fmt.Fprintf(w, "  %-8s %s\n", p.Name, a.wrap(scanSeverityColor(p.Severity()), state))
 	}
 
 	fmt.Fprintln(w, "\nCipher suites")
@@ -388,7 +359,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 			}
 			weak := ""
 			if len(s.Weaknesses) > 0 {
-				weak = " " + paint(scanYellow, strings.Join(s.Weaknesses, ","))
+				weak = " " + a.wrap(sgrYellow, strings.Join(s.Weaknesses, ","))
 			}
 			fmt.Fprintf(w, "    %-48s %3d bits  %s%s\n", s.Name, s.Bits, strings.Join(flags, " "), weak)
 		}
@@ -410,9 +381,9 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		fmt.Fprintf(w, "  subject     %s\n  names       %s\n  issuer      %s\n", c.Subject, strings.Join(c.SANs, ", "), c.Issuer)
 		fmt.Fprintf(w, "  valid       %s to %s (%d days left)\n", c.NotBefore.UTC().Format("2006-01-02"), c.NotAfter.UTC().Format("2006-01-02"), c.DaysLeft)
 		fmt.Fprintf(w, "  key         %s %d bits, signed %s\n", c.KeyType, c.KeyBits, c.SignatureAlg)
-		trust := paint(scanGreen, "trusted")
+		trust := a.wrap(sgrGreen, "trusted")
 		if !c.Trusted {
-			trust = paint(scanRed, "NOT trusted: "+c.TrustError)
+			trust = a.wrap(sgrRed, "NOT trusted: "+c.TrustError)
 		}
 		fmt.Fprintf(w, "  trust       %s; name match %s; chain of %d, complete %s, in order %s\n", trust, scanYesNo(c.NameMatch), c.ChainLength, scanYesNo(c.ChainComplete), scanYesNo(c.ChainInOrder))
 		fmt.Fprintf(w, "  OCSP staple %s, must-staple %s, SCTs %d\n", scanYesNo(c.OCSPStapled), scanYesNo(c.MustStaple), c.SCTs)
@@ -426,7 +397,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		case h.Error != "":
 			fmt.Fprintf(w, "  HSTS        unknown (%s)\n", h.Error)
 		default:
-			fmt.Fprintf(w, "  HSTS        %s\n", paint(scanYellow, "none"))
+			fmt.Fprintf(w, "  HSTS        %s\n", a.wrap(sgrYellow, "none"))
 		}
 		if rd := h.Redirect; rd != nil {
 			switch {
@@ -435,7 +406,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 			case rd.ToHTTPS:
 				fmt.Fprintf(w, "  port %-6d %d redirect to %s\n", rd.Port, rd.Status, rd.Location)
 			default:
-				fmt.Fprintf(w, "  port %-6d %s (status %d)\n", rd.Port, paint(scanYellow, "no redirect to HTTPS"), rd.Status)
+				fmt.Fprintf(w, "  port %-6d %s (status %d)\n", rd.Port, a.wrap(sgrYellow, "no redirect to HTTPS"), rd.Status)
 			}
 		}
 	}
@@ -461,7 +432,7 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 			if f.Detail != "" {
 				line += ": " + f.Detail
 			}
-			fmt.Fprintf(w, "  %s %s [%s]\n", paint(scanSeverityColor(f.Severity), fmt.Sprintf("%-8s", f.Severity)), line, f.ID)
+			fmt.Fprintf(w, "  %s %s [%s]\n", a.wrap(scanSeverityColor(f.Severity), fmt.Sprintf("%-8s", f.Severity)), line, f.ID)
 		}
 	}
 	if len(r.ProbeErrors) > 0 {
@@ -511,13 +482,11 @@ type scanErrJSON struct {
 }
 
 func writeScanJSON(w io.Writer, jobs []scanJob, single bool) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
 	if single {
 		if jobs[0].Err != nil {
 			return nil // the error goes to stderr
 		}
-		return enc.Encode(jobs[0].Result)
+		return writeJSON(w, jobs[0].Result)
 	}
 	list := []scanEntry{}
 	for _, j := range jobs {
@@ -531,7 +500,7 @@ func writeScanJSON(w io.Writer, jobs []scanJob, single bool) error {
 		}
 		list = append(list, e)
 	}
-	return enc.Encode(list)
+	return writeJSON(w, list)
 }
 
 // --- JUnit ---
@@ -581,7 +550,7 @@ func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
 			var sb strings.Builder
 			writeScanText(&sb, r, false)
 			c.SystemOut = sb.String()
-			if minGrade != "" && scan.GradeRank(r.Grade.Letter) < scan.GradeRank(minGrade) {
+			if scan.Below(r.Grade.Letter, minGrade) {
 				var reasons []string
 				for _, cp := range r.Grade.Caps {
 					reasons = append(reasons, fmt.Sprintf("%s: %s", cp.Grade, cp.Reason))
@@ -603,57 +572,17 @@ func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
 	return err
 }
 
-// --- SARIF 2.1.0 ---
+// --- SARIF ---
 
-type scanSARIFLog struct {
-	Schema  string         `json:"$schema"`
-	Version string         `json:"version"`
-	Runs    []scanSARIFRun `json:"runs"`
-}
-
-type scanSARIFRun struct {
-	Tool    scanSARIFTool     `json:"tool"`
-	Results []scanSARIFResult `json:"results"`
-}
-
-type scanSARIFTool struct {
-	Driver scanSARIFDriver `json:"driver"`
-}
-
-type scanSARIFDriver struct {
-	Name           string          `json:"name"`
-	InformationURI string          `json:"informationUri"`
-	Version        string          `json:"version"`
-	Rules          []scanSARIFRule `json:"rules"`
-}
-
-type scanSARIFRule struct {
-	ID               string           `json:"id"`
-	ShortDescription scanSARIFMessage `json:"shortDescription"`
-}
-
-type scanSARIFMessage struct {
-	Text string `json:"text"`
-}
-
-type scanSARIFResult struct {
-	RuleID     string              `json:"ruleId"`
-	Level      string              `json:"level"`
-	Message    scanSARIFMessage    `json:"message"`
-	Locations  []scanSARIFLocation `json:"locations"`
-	Properties map[string]string   `json:"properties,omitempty"`
-}
-
-type scanSARIFLocation struct {
-	PhysicalLocation scanSARIFPhysical `json:"physicalLocation"`
-}
-
-type scanSARIFPhysical struct {
-	ArtifactLocation scanSARIFArtifact `json:"artifactLocation"`
-}
-
-type scanSARIFArtifact struct {
-	URI string `json:"uri"`
+// scanLevel is the SARIF level of a finding of severity s.
+func scanLevel(s scan.Severity) string {
+	switch s {
+	case scan.SeverityCritical, scan.SeverityHigh:
+		return sarif.LevelError
+	case scan.SeverityMedium:
+		return sarif.LevelWarning
+	}
+	return sarif.LevelNote
 }
 
 // writeScanSARIF writes every finding of every target as a SARIF result, plus
@@ -661,72 +590,38 @@ type scanSARIFArtifact struct {
 // not be scanned.
 func writeScanSARIF(w io.Writer, jobs []scanJob) error {
 	rules := map[string]string{"tls.grade": "SSL Labs style grade", "scan.error": "the target could not be scanned"}
-	var results []scanSARIFResult
-	level := func(s scan.Severity) string {
-		switch s {
-		case scan.SeverityCritical, scan.SeverityHigh:
-			return "error"
-		case scan.SeverityMedium:
-			return "warning"
-		}
-		return "note"
-	}
+	var results []sarif.Result
 	for _, j := range jobs {
 		uri := "https://" + j.Target + "/"
 		if host, port, err := scan.ParseTarget(j.Target); err == nil {
-			uri = fmt.Sprintf("https://%s:%d/", host, port)
-			if strings.Contains(host, ":") {
-				uri = fmt.Sprintf("https://[%s]:%d/", host, port)
-			}
+			uri = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
 		}
-		loc := []scanSARIFLocation{{scanSARIFPhysical{scanSARIFArtifact{uri}}}}
+		loc := []sarif.Location{{PhysicalLocation: sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}}
 		if j.Err != nil {
-			results = append(results, scanSARIFResult{RuleID: "scan.error", Level: "error", Message: scanSARIFMessage{j.Err.Error()}, Locations: loc})
+			results = append(results, sarif.Result{RuleID: "scan.error", Level: sarif.LevelError, Message: sarif.Message{Text: j.Err.Error()}, Locations: loc})
 			continue
 		}
 		r := j.Result
-		lvl := "note"
-		if scan.GradeRank(r.Grade.Letter) < scan.GradeRank("A-") {
-			lvl = "warning"
-		}
-		if scan.GradeRank(r.Grade.Letter) < scan.GradeRank("B") {
-			lvl = "error"
-		}
-		results = append(results, scanSARIFResult{RuleID: "tls.grade", Level: lvl, Message: scanSARIFMessage{fmt.Sprintf("%s: grade %s", j.Target, r.Grade.Letter)},
-			Locations: loc, Properties: map[string]string{"grade": r.Grade.Letter}})
+		results = append(results, sarif.Result{RuleID: "tls.grade", Level: scanLevel(scan.GradeSeverity(r.Grade.Letter)),
+			Message: sarif.Message{Text: fmt.Sprintf("%s: grade %s", j.Target, r.Grade.Letter)}, Locations: loc,
+			Properties: map[string]string{"grade": r.Grade.Letter}})
 		for _, f := range r.Findings {
 			rules[f.ID] = f.Title
 			msg := j.Target + ": " + f.Title
 			if f.Detail != "" {
 				msg += ": " + f.Detail
 			}
-			results = append(results, scanSARIFResult{RuleID: f.ID, Level: level(f.Severity), Message: scanSARIFMessage{msg}, Locations: loc,
+			results = append(results, sarif.Result{RuleID: f.ID, Level: scanLevel(f.Severity), Message: sarif.Message{Text: msg}, Locations: loc,
 				Properties: map[string]string{"severity": string(f.Severity)}})
 		}
 	}
-	var ruleList []scanSARIFRule
-	for id, d := range rules {
-		ruleList = append(ruleList, scanSARIFRule{ID: id, ShortDescription: scanSARIFMessage{d}})
+	var ruleList []sarif.Rule
+	for _, id := range slices.Sorted(maps.Keys(rules)) {
+		ruleList = append(ruleList, sarif.Rule{ID: id, ShortDescription: sarif.Message{Text: rules[id]}})
 	}
-	sortScanRules(ruleList)
-	if results == nil {
-		results = []scanSARIFResult{}
-	}
-	log := scanSARIFLog{
-		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
-		Version: "2.1.0",
-		Runs: []scanSARIFRun{{Tool: scanSARIFTool{Driver: scanSARIFDriver{Name: "tlsgate scan", InformationURI: "https://github.com/tlsgate/tlsgate/blob/main/docs/scan.md",
-			Version: versionString(), Rules: ruleList}}, Results: results}},
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(log)
-}
-
-func sortScanRules(r []scanSARIFRule) {
-	for i := 1; i < len(r); i++ {
-		for j := i; j > 0 && r[j].ID < r[j-1].ID; j-- {
-			r[j], r[j-1] = r[j-1], r[j]
-		}
-	}
+	return sarif.Write(w, sarif.Run{
+		Tool: sarif.Tool{Driver: sarif.Driver{Name: "tlsgate scan", InformationURI: "https://github.com/tlsgate/tlsgate/blob/main/docs/scan.md",
+			Version: releaseVersion(), Rules: ruleList}},
+		Results: results,
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/pkitest"
+	"github.com/tlsgate/tlsgate/internal/sarif"
 	"github.com/tlsgate/tlsgate/internal/scan"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
@@ -283,10 +284,11 @@ func TestScanOutputs(t *testing.T) {
 
 	// SARIF: a tls.grade result per target and one per finding, with rules.
 	stdout, _, err = runScanCLI(t, append(base, "--format", "sarif", weak)...)
-	var sl scanSARIFLog
+	var sl sarif.Log
 	if err != nil || json.Unmarshal([]byte(stdout), &sl) != nil || sl.Version != "2.1.0" || len(sl.Runs) != 1 {
 		t.Fatalf("sarif: %v\n%s", err, stdout)
 	}
+	validateSARIF(t, sarifSchema(t), []byte(stdout))
 	ids := map[string]string{}
 	for _, res := range sl.Runs[0].Results {
 		ids[res.RuleID] = res.Level

@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 )
 
 // File names inside an Authority's directory. The root key is kept beside the
@@ -143,7 +145,7 @@ func InitWith(dir, name string, kt KeyType) (*Authority, error) {
 	if err := writeKey(filepath.Join(dir, RootKeyFile), rootKey); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, RootCertFile), pemCert(rootDER), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, RootCertFile), pemCert(rootDER), 0o644); err != nil {
 		return nil, err
 	}
 	a := &Authority{dir: dir, root: root, rootPEM: pemCert(rootDER)}
@@ -220,7 +222,7 @@ func (a *Authority) renewIntermediate(rootKey crypto.Signer, name string) error 
 	if err := writeKey(filepath.Join(a.dir, IntermediateKeyFile), key); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(a.dir, IntermediateCertFile), pemCert(der), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(a.dir, IntermediateCertFile), pemCert(der), 0o644); err != nil {
 		return err
 	}
 	a.mu.Lock()

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 )
 
 func newCA(t *testing.T) *Authority {
@@ -347,7 +349,7 @@ func writeIntermediate(t *testing.T, dir string, notAfter time.Time) *x509.Certi
 	if err := writeKey(filepath.Join(dir, IntermediateKeyFile), key); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, IntermediateCertFile), pemCert(der), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, IntermediateCertFile), pemCert(der), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := x509.ParseCertificate(der)
@@ -452,37 +454,5 @@ func TestOpenWithoutRootKey(t *testing.T) {
 				t.Errorf("leaf NotAfter = %v, want the intermediate's %v", leaf.Leaf.NotAfter, tt.notAfter)
 			}
 		})
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := writeFileAtomic(p, []byte("one"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(p, []byte("two"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if data, _ := os.ReadFile(p); string(data) != "two" {
-		t.Errorf("content = %q, want two", data)
-	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-		t.Errorf("mode = %04o, want 0640", fi.Mode().Perm())
-	}
-	// A failed rename (the target is a non-empty directory) leaves no
-	// temporary file behind.
-	target := filepath.Join(dir, "d")
-	if err := os.MkdirAll(filepath.Join(target, "x"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(target, []byte("x"), 0o600); err == nil {
-		t.Fatal("writing over a directory succeeded")
-	}
-	names := dirNames(t, dir)
-	slices.Sort(names)
-	if !slices.Equal(names, []string{"d", "f"}) {
-		t.Errorf("directory holds %q after writes, want only d and f", names)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 )
 
 // Record is what the CA remembers of a certificate issued with
@@ -44,6 +47,12 @@ func (r Record) Status(now time.Time) string {
 		return "expired"
 	}
 	return "valid"
+}
+
+// DaysLeft is the number of days until NotAfter at now, rounded, so that a
+// 30-day certificate issued a second ago shows 30; negative once expired.
+func (r Record) DaysLeft(now time.Time) int {
+	return int(math.Round(r.NotAfter.Sub(now).Hours() / 24))
 }
 
 const issuedDir = "issued"
@@ -80,7 +89,7 @@ func (a *Authority) IssueRecorded(l Leaf) (*tls.Certificate, *Record, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("recording certificate: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, rec.Serial+".pem"), pemCert(leaf.Raw), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, rec.Serial+".pem"), pemCert(leaf.Raw), 0o644); err != nil {
 		return nil, nil, err
 	}
 	if err := a.writeRecord(rec); err != nil {
@@ -94,7 +103,7 @@ func (a *Authority) writeRecord(rec *Record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(a.dir, issuedDir, rec.Serial+".json"), append(data, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(a.dir, issuedDir, rec.Serial+".json"), append(data, '\n'), 0o644)
 }
 
 // List returns every recorded certificate, soonest expiry first.
@@ -206,7 +215,7 @@ func (a *Authority) CRL(validity time.Duration) ([]byte, error) {
 		return nil, fmt.Errorf("signing CRL: %w", err)
 	}
 	out := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
-	if err := writeFileAtomic(filepath.Join(a.dir, CRLFile), out, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(a.dir, CRLFile), out, 0o644); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -225,7 +234,7 @@ func (a *Authority) nextCRLNumber() (*big.Int, error) {
 		return nil, err
 	}
 	n++
-	if err := writeFileAtomic(p, []byte(strconv.FormatInt(n, 10)+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(p, []byte(strconv.FormatInt(n, 10)+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	return big.NewInt(n), nil

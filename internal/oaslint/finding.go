@@ -36,6 +36,12 @@ type Finding struct {
 	Suppressed *Suppression
 }
 
+// NeedsBaseURL reports whether the finding is one that Linter.BaseURL
+// would decide: a url-relative finding, made only while BaseURL is nil,
+// whose message says what is unknown but not how to give it (a front end
+// knows: a flag, a field).
+func (f Finding) NeedsBaseURL() bool { return f.Rule == RuleURLRelative }
+
 // Suppression kinds.
 const (
 	SuppressedInSource = "x-tlsgate-ignore" // an x-tlsgate-ignore at or above the value

@@ -148,16 +148,9 @@ func (p *jsonParser) enter() error {
 
 func (p *jsonParser) object() (node, error) {
 	n := node{kind: mappingNode, off: int32(p.pos)}
-	if err := p.enter(); err != nil {
+	base, empty, err := p.open('}')
+	if err != nil || empty {
 		return n, err
-	}
-	p.pos++ // {
-	base := len(p.stack)
-	p.space()
-	if p.pos < len(p.src) && p.src[p.pos] == '}' {
-		p.pos++
-		p.depth--
-		return n, nil
 	}
 	for {
 		if p.pos >= len(p.src) {
@@ -185,31 +178,65 @@ func (p *jsonParser) object() (node, error) {
 		if err != nil {
 			return n, err
 		}
-		p.stack = append(p.stack, v)
-		p.space()
-		if p.pos >= len(p.src) {
-			return n, p.eof()
+		if more, err := p.push(v, '}', "object key:value pair"); err != nil {
+			return n, err
+		} else if !more {
+			break
 		}
-		switch p.src[p.pos] {
-		case ',':
-			p.pos++
-			p.space()
-			continue
-		case '}':
-			p.pos++
-		default:
-			return n, p.errorf("invalid character %s after object key:value pair", p.quoteChar())
-		}
-		break
 	}
 	if err := p.duplicates(p.stack[base:]); err != nil {
 		return n, err
 	}
+	p.pop(&n, base)
+	return n, nil
+}
+
+// open enters the object or array whose opening byte is at pos, and
+// reports whether it closes (with close) at once; base is where its
+// elements start on the stack.
+func (p *jsonParser) open(close byte) (base int, empty bool, err error) {
+	if err := p.enter(); err != nil {
+		return 0, false, err
+	}
+	p.pos++
+	base = len(p.stack)
+	p.space()
+	if p.pos < len(p.src) && p.src[p.pos] == close {
+		p.pos++
+		p.depth--
+		return base, true, nil
+	}
+	return base, false, nil
+}
+
+// push adds an element (an array's, or an object's value) to the stack
+// and reads what follows it: ',' when more follow, or close; what names
+// the element in the error for anything else.
+func (p *jsonParser) push(v node, close byte, what string) (more bool, err error) {
+	p.stack = append(p.stack, v)
+	p.space()
+	if p.pos >= len(p.src) {
+		return false, p.eof()
+	}
+	switch p.src[p.pos] {
+	case ',':
+		p.pos++
+		p.space()
+		return true, nil
+	case close:
+		p.pos++
+		return false, nil
+	}
+	return false, p.errorf("invalid character %s after %s", p.quoteChar(), what)
+}
+
+// pop moves the elements pushed since base from the stack into n, whose
+// level is done.
+func (p *jsonParser) pop(n *node, base int) {
 	n.content = p.alloc(len(p.stack) - base)
 	copy(n.content, p.stack[base:])
 	p.stack = p.stack[:base]
 	p.depth--
-	return n, nil
 }
 
 // duplicates rejects a key given twice: JSON leaves the meaning open, YAML
@@ -250,43 +277,22 @@ func dupError(k, first node) error {
 
 func (p *jsonParser) array() (node, error) {
 	n := node{kind: sequenceNode, off: int32(p.pos)}
-	if err := p.enter(); err != nil {
+	base, empty, err := p.open(']')
+	if err != nil || empty {
 		return n, err
-	}
-	p.pos++ // [
-	base := len(p.stack)
-	p.space()
-	if p.pos < len(p.src) && p.src[p.pos] == ']' {
-		p.pos++
-		p.depth--
-		return n, nil
 	}
 	for {
 		v, err := p.value()
 		if err != nil {
 			return n, err
 		}
-		p.stack = append(p.stack, v)
-		p.space()
-		if p.pos >= len(p.src) {
-			return n, p.eof()
+		if more, err := p.push(v, ']', "array element"); err != nil {
+			return n, err
+		} else if !more {
+			break
 		}
-		switch p.src[p.pos] {
-		case ',':
-			p.pos++
-			p.space()
-			continue
-		case ']':
-			p.pos++
-		default:
-			return n, p.errorf("invalid character %s after array element", p.quoteChar())
-		}
-		break
 	}
-	n.content = p.alloc(len(p.stack) - base)
-	copy(n.content, p.stack[base:])
-	p.stack = p.stack[:base]
-	p.depth--
+	p.pop(&n, base)
 	return n, nil
 }
 

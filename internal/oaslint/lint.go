@@ -18,7 +18,8 @@ type Linter struct {
 	// BaseURL is the URL the documents are served from. Relative server
 	// URLs (and Swagger 2.0 documents without schemes or host) are
 	// resolved against it, as clients do. Nil means unknown: such URLs
-	// are reported as url-relative and not checked further.
+	// are reported as url-relative (Finding.NeedsBaseURL) and not checked
+	// further.
 	BaseURL *url.URL
 	// Jobs is how many files LintFiles works on at once; 0 means
 	// GOMAXPROCS.
@@ -38,7 +39,7 @@ func (l *Linter) Lint(doc *Document) *Report {
 		silenced: map[*ignoreSite]int{},
 		schemes:  map[string]*scheme{},
 		visited:  map[visitKey]bool{},
-		baseFrom: "--base-url",
+		baseFrom: "the base URL",
 	}
 	root := r.enter(cur{f: doc.root, alias: -1}, doc.root.root, nil)
 	if doc.major == 2 {
@@ -66,7 +67,7 @@ type run struct {
 	plain    []*serverRef // servers that are not TLS and not loopback
 	visited  map[visitKey]bool
 	global   *cur          // the document's security requirement
-	baseFrom string        // where base comes from, for messages: "--base-url" or "$self"
+	baseFrom string        // where base comes from, for messages: "the base URL" or "$self"
 	targets  map[*node]cur // $ref targets with their context in their file, by node
 }
 
@@ -408,8 +409,27 @@ func (r *run) swaggerSchemes(schemes cur, host string) {
 // swaggerNoSchemes handles a Swagger 2.0 document without schemes: the
 // API uses the scheme the document itself is served with.
 func (r *run) swaggerNoSchemes(root cur, host string, hasHost bool) {
+	r.atBase(root, host, hasHost,
+		"no schemes: add schemes: [https], as the API uses the scheme the document is served with, unknown from a file",
+		"no schemes: the API uses the scheme of", "%s; add schemes: [https]")
+}
+
+// noServers handles an OpenAPI 3 document without servers: its server is
+// "/", the document's own location.
+func (r *run) noServers(root cur) {
+	r.atBase(root, "", false,
+		"no servers: add servers with https:// URLs, as the API is at the document's own location (\"/\"), unknown from a file",
+		"no servers: the API is at", "served over %s; add servers with https:// URLs")
+}
+
+// atBase checks the API of a document that is wherever the document is
+// served from: at the base URL (on host instead of the base URL's, if
+// hasHost), or unknown without one. unknown is the url-relative message;
+// at begins the others, and plain ends the one for a base URL that is
+// not TLS, with %s for its scheme.
+func (r *run) atBase(root cur, host string, hasHost bool, unknown, at, plain string) {
 	if r.base == nil {
-		r.report(root, RuleURLRelative, "no schemes: the API uses the scheme the document is served with, unknown from a file (give --base-url, or add schemes: [https])")
+		r.report(root, RuleURLRelative, "%s", unknown)
 		return
 	}
 	u := parseURL(r.base.String())
@@ -420,29 +440,10 @@ func (r *run) swaggerNoSchemes(root cur, host string, hasHost bool) {
 		return
 	}
 	if u.loopback() {
-		r.report(root, RuleHTTPLocalhost, "no schemes: the API uses the scheme of %s %s, plain HTTP on a loopback host", r.baseFrom, r.base)
+		r.report(root, RuleHTTPLocalhost, "%s %s %s, plain HTTP on a loopback host", at, r.baseFrom, r.base)
 		return
 	}
-	r.report(root, RuleServerHTTPS, "no schemes: the API uses the scheme of %s %s, %s; add schemes: [https]", r.baseFrom, r.base, schemeName(u))
-	r.plain = append(r.plain, &serverRef{c: root, url: r.base.String()})
-}
-
-// noServers handles an OpenAPI 3 document without servers: its server is
-// "/", the document's own location.
-func (r *run) noServers(root cur) {
-	if r.base == nil {
-		r.report(root, RuleURLRelative, "no servers: the API is at the document's own location (\"/\"), unknown from a file (give --base-url, or add servers with https:// URLs)")
-		return
-	}
-	u := parseURL(r.base.String())
-	if u.secure() {
-		return
-	}
-	if u.loopback() {
-		r.report(root, RuleHTTPLocalhost, "no servers: the API is at %s %s, plain HTTP on a loopback host", r.baseFrom, r.base)
-		return
-	}
-	r.report(root, RuleServerHTTPS, "no servers: the API is at %s %s, served over %s; add servers with https:// URLs", r.baseFrom, r.base, schemeName(u))
+	r.report(root, RuleServerHTTPS, "%s %s %s, "+plain, at, r.baseFrom, r.base, schemeName(u))
 	r.plain = append(r.plain, &serverRef{c: root, url: r.base.String()})
 }
 
@@ -676,7 +677,7 @@ func (r *run) server(s cur) *serverRef {
 		return ref
 	case u.relative:
 		if r.base == nil {
-			r.report(uc, RuleURLRelative, "server URL %q is relative: clients resolve it against the document's URL, unknown from a file (give --base-url)", shown)
+			r.report(uc, RuleURLRelative, "server URL %q is relative: clients resolve it against the document's URL, unknown from a file", shown)
 			return ref
 		}
 		rel, err := url.Parse(full)
@@ -871,7 +872,7 @@ func (r *run) oauthURL(c cur, what string) {
 		r.report(c, RuleURLNoScheme, "%s %q has no scheme, so it is a path relative to the document's URL, not a host; write https://%s", what, shown, shown)
 		return
 	case u.relative && r.base == nil:
-		r.report(c, RuleURLRelative, "%s %q is relative: clients resolve it against the document's URL, unknown from a file (give --base-url)", what, shown)
+		r.report(c, RuleURLRelative, "%s %q is relative: clients resolve it against the document's URL, unknown from a file", what, shown)
 		return
 	case u.relative:
 		rel, err := url.Parse(s)

@@ -429,3 +429,36 @@ func TestRulesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestNeedsBaseURL: the findings a base URL would decide say what is
+// unknown in the linter's terms and name no command-line flag (the CLI
+// adds its own hint); with the base URL given, the messages name it so.
+func TestNeedsBaseURL(t *testing.T) {
+	t.Parallel()
+	n := 0
+	for _, file := range []string{"noservers.yaml", "swagger-noschemes.yaml", "servers.yaml", "security.yaml"} {
+		for _, f := range lintFile(t, &Linter{}, filepath.Join("testdata/rules", file)).All() {
+			if f.NeedsBaseURL() != (f.Rule == RuleURLRelative) {
+				t.Errorf("%s: NeedsBaseURL %v for rule %s", f.Path, f.NeedsBaseURL(), f.Rule)
+			}
+			if f.NeedsBaseURL() {
+				n++
+				if !strings.HasSuffix(f.Message, "unknown from a file") {
+					t.Errorf("%s:%d: %q does not say what is unknown", file, f.Line, f.Message)
+				}
+			}
+			if strings.Contains(f.Message, "--") {
+				t.Errorf("%s:%d: %q names a flag", file, f.Line, f.Message)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d url-relative findings, want no servers, no schemes and a relative server", n)
+	}
+	u, _ := url.Parse("http://api.example.com/openapi.yaml")
+	for _, f := range lintFile(t, &Linter{BaseURL: u}, "testdata/rules/noservers.yaml").All() {
+		if want := "no servers: the API is at the base URL http://api.example.com/openapi.yaml"; !strings.HasPrefix(f.Message, want) {
+			t.Errorf("message %q, want it to begin %q", f.Message, want)
+		}
+	}
+}

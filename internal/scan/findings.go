@@ -17,13 +17,9 @@ func Findings(r *Result) []Finding {
 		caps[c.Rule] = c
 	}
 
-	for _, p := range []struct{ name, id string }{{"SSLv2", "protocol.sslv2"}, {"SSLv3", "protocol.sslv3"}, {"TLS 1.0", "protocol.tls10"}, {"TLS 1.1", "protocol.tls11"}} {
+	for _, p := range protocolFindings {
 		if offered(r, p.name) {
-			sev := SeverityMedium
-			if p.name == "SSLv2" || p.name == "SSLv3" {
-				sev = SeverityCritical
-			}
-			add(p.id, sev, p.name+" is offered", "")
+			add(p.id, p.sev, p.name+" is offered", "")
 		}
 	}
 	if !offered(r, "TLS 1.3") {
