@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -270,12 +269,6 @@ func checkIssueNames(kind string, names, dns, uris []string, leaf *ca.Leaf) erro
 	return nil
 }
 
-// writeOutput writes a file the CLI makes (a CRL with --out, the demo's
-// client certificate and key) atomically and durably.
-func writeOutput(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.Write(path, data, mode)
-}
-
 const caRevokeUsage = `Usage: tlsgate ca revoke [flags] SERIAL
 
 Marks an issued certificate revoked. Relying parties see it in the next
@@ -337,7 +330,7 @@ func caCRL(args []string, stdout, stderr io.Writer) error {
 	}
 	path := filepath.Join(a.Dir(), ca.CRLFile)
 	if *out != "" {
-		if err := writeOutput(*out, crl, 0o644); err != nil {
+		if err := atomicfile.Write(*out, crl, 0o644); err != nil {
 			return err
 		}
 		path = *out

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ import (
 )
 
 const certsUsage = `Usage:
-  tlsgate certs list  --config FILE [--json]
+  tlsgate certs list  --config FILE [--format text|json]
   tlsgate certs renew --config FILE [--force] NAME
 
 list shows every site certificate of a config: name, source, issuer,
@@ -40,7 +39,7 @@ usage errors.
 
 Examples:
   tlsgate certs list --config /etc/tlsgate/tlsgate.yaml
-  tlsgate certs list --config /etc/tlsgate/tlsgate.yaml --json | jq '.[] | select(.days_left < 30)'
+  tlsgate certs list --config /etc/tlsgate/tlsgate.yaml --format json | jq '.[] | select(.days_left < 30)'
   tlsgate certs renew --config /etc/tlsgate/tlsgate.yaml --force api.example.com && systemctl reload tlsgate
 
 Flags:
@@ -58,13 +57,11 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub != "list" && sub != "renew" {
 		return usagef("unknown certs subcommand %q: use list or renew", sub)
 	}
-	fs := flag.NewFlagSet("certs "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, certsUsage); fs.PrintDefaults() }
+	fs := newFlagSet("certs "+sub, certsUsage, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML) of the gateway")
-	asJSON := fs.Bool("json", false, "list: print JSON")
+	format := fs.format("text", "json")
 	force := fs.Bool("force", false, "renew: even when the certificate is not due")
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := fs.parse(args[1:])
 	if err != nil {
 		return err
 	}
@@ -88,7 +85,7 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(pos) > 0 {
 			return usagef("certs list takes no arguments, got %q", pos)
 		}
-		return certsList(ctx, cfg, store, *asJSON, stdout)
+		return certsList(ctx, cfg, store, format.value == "json", stdout)
 	}
 	if len(pos) != 1 {
 		return usagef("certs renew needs exactly one NAME (a host of a site with source acme)")
@@ -149,12 +146,10 @@ func certsList(ctx context.Context, cfg *config.Config, store storage.Storage, a
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
 		if rows == nil {
 			rows = []certRow{}
 		}
-		return enc.Encode(rows)
+		return writeJSON(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSOURCE\tISSUER\tNOT AFTER\tDAYS LEFT\tLAST ATTEMPT\tRESULT")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,9 +12,10 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/cluster"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/plan"
 )
 
-const clusterUsage = `Usage: tlsgate cluster status --config FILE [--json]
+const clusterUsage = `Usage: tlsgate cluster status --config FILE [--format text|json]
 
 Shows the fleet sharing the config's storage.etcd: the etcd members (which
 is the leader, which are unreachable), which gateway rotates the shared
@@ -43,12 +43,10 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if args[0] != "status" {
 		return usagef("unknown cluster subcommand %q: use status", args[0])
 	}
-	fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, clusterUsage); fs.PrintDefaults() }
+	fs := newFlagSet("cluster status", clusterUsage, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML) with storage.etcd")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args[1:])
+	format := fs.format("text", "json")
+	pos, err := fs.parse(args[1:])
 	if err != nil {
 		return err
 	}
@@ -63,7 +61,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return hintError{fmt.Errorf("%s has no storage.etcd: this gateway keeps its state in its data dir, alone", *path),
 			"see README, section Cluster, to share certificates and ticket keys through etcd"}
 	}
-	c, err := cluster.Open(*cfg.Storage.Etcd, "status", slog.New(slog.DiscardHandler))
+	_, c, err := plan.StorageOf(cfg).Open(cfg, "status", slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -72,10 +70,8 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer cancel()
 	st := c.Status(ctx)
 
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
+	if format.value == "json" {
+		if err := writeJSON(stdout, st); err != nil {
 			return err
 		}
 	} else {

@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/demoapi"
+	"github.com/tlsgate/tlsgate/internal/mtls"
 )
 
 const demoUsage = `Usage: tlsgate demo [flags]
@@ -73,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				{Path: "/public/", Upstreams: []string{upstream}},
 				// Service-to-service: only clients with a certificate from
 				// the local CA get through.
-				{Path: "/internal/", Upstreams: []string{upstream}, ClientAuth: "require"},
+				{Path: "/internal/", Upstreams: []string{upstream}, ClientAuth: string(mtls.Require)},
 			},
 			ClientAuth: config.ClientAuth{InternalCA: true},
 		}},
@@ -152,8 +154,8 @@ func demoClientCert(srv *tlsgate.Server, dir string) (certFile, keyFile string, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
 	}
-	if err := writeOutput(keyFile, key, 0o600); err != nil {
+	if err := atomicfile.Write(keyFile, key, 0o600); err != nil {
 		return "", "", err
 	}
-	return certFile, keyFile, writeOutput(certFile, chain, 0o644)
+	return certFile, keyFile, atomicfile.Write(certFile, chain, 0o644)
 }
