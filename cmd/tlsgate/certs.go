@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,12 +45,8 @@ Flags:
 `
 
 func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, certsUsage)
-		if len(args) == 0 {
-			return usagef("certs needs a subcommand: list or renew")
-		}
-		return flag.ErrHelp
+	if help, err := commandHelp(args, certsUsage, stderr, "certs needs a subcommand: list or renew"); help {
+		return err
 	}
 	sub := args[0]
 	if sub != "list" && sub != "renew" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,12 +32,8 @@ Flags:
 `
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, clusterUsage)
-		if len(args) == 0 {
-			return usagef("cluster needs a subcommand: status")
-		}
-		return flag.ErrHelp
+	if help, err := commandHelp(args, clusterUsage, stderr, "cluster needs a subcommand: status"); help {
+		return err
 	}
 	if args[0] != "status" {
 		return usagef("unknown cluster subcommand %q: use status", args[0])

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,20 +32,14 @@ Examples:
 `
 
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stderr, configUsage)
-		if len(args) == 0 {
-			return usagef("config needs a subcommand: validate or explain")
-		}
-		return flag.ErrHelp
+	if help, err := commandHelp(args, configUsage, stderr, "config needs a subcommand: validate or explain"); help {
+		return err
 	}
 	if args[0] != "validate" && args[0] != "explain" {
 		return usagef("unknown config subcommand %q: use validate or explain", args[0])
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("config "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, configUsage) }
+	fs := newFlagSet("config "+sub, configUsage, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return parseErr(err)
 	}

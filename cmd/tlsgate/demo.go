@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"flag"
 	"fmt"
 	"github.com/tlsgate/tlsgate"
 	"io"
@@ -39,9 +38,7 @@ Flags:
 `
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	fs := newFlagSet("demo", demoUsage, stderr)
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS `ADDR`")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP redirect `ADDR`, or off")
 	adminAddr := fs.String("admin", config.DefaultAdmin, "admin `ADDR` (metrics and status page), or off")
@@ -85,15 +82,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}
 	}
-	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	if err != nil {
-		return err
-	}
-	gw, err := inMemoryConfig("the demo's config", cfg)
-	if err != nil {
-		return err
-	}
-	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, func(srv *tlsgate.Server) error {
+	return runBuilt(ctx, "the demo's config", cfg, stderr, func(srv *tlsgate.Server) error {
 		_, root, err := srv.LocalCA()
 		if err != nil {
 			return err

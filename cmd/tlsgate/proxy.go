@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"github.com/tlsgate/tlsgate"
 	"io"
@@ -58,9 +57,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, proxyUsage); fs.PrintDefaults() }
+	fs := newFlagSet("proxy", proxyUsage, stderr)
 	from := fs.String("from", "", "`[HOST]:PORT` to serve HTTPS on (required)")
 	var to stringList
 	fs.Var(&to, "to", "upstream `URL`, http:// or https:// (required; repeat for round-robin)")
@@ -123,15 +120,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
-	if err != nil {
-		return err
-	}
-	gw, err := inMemoryConfig("the proxy's flags", cfg)
-	if err != nil {
-		return err
-	}
-	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, func(srv *tlsgate.Server) error {
+	return runBuilt(ctx, "the proxy's flags", cfg, stderr, func(srv *tlsgate.Server) error {
 		fmt.Fprintf(stdout, "tlsgate: proxying https://%s -> %s\n", displayAddr(cfg.Sites[0].Hosts[0], srv.Addrs().HTTPS), strings.Join(to, ", "))
 		if cfg.Sites[0].TLS.Certificate.Source == config.SourceInternal {
 			_, root, err := srv.LocalCA()

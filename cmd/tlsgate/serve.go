@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -38,9 +37,7 @@ Flags:
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
+	fs := newFlagSet("serve", serveUsage, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML)")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
@@ -107,6 +104,20 @@ func runGateway(ctx context.Context, srv *tlsgate.Server, ready func(*tlsgate.Se
 func isBindError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "listen"
+}
+
+// runBuilt runs a config built in code from flags (demo, proxy): logs as
+// its log: section says, through the library like a config file.
+func runBuilt(ctx context.Context, name string, cfg *config.Config, stderr io.Writer, ready func(*tlsgate.Server) error) error {
+	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	gw, err := inMemoryConfig(name, cfg)
+	if err != nil {
+		return err
+	}
+	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, ready)
 }
 
 // inMemoryConfig turns a config built in code (by demo and proxy from
