@@ -7,6 +7,8 @@
 // Private keys are written through it: a key file that is created with its
 // final mode before any byte is written, whatever the umask, and never
 // half-written.
+//
+// It imports nothing of this module.
 package atomicfile
 
 import (

@@ -4,6 +4,11 @@
 // It is pure x509 and file handling, with no network code. The gateway uses
 // it as the local development CA (certificate source "internal"); the
 // `tlsgate ca` command builds on the same Authority.
+//
+// It owns the CA's files and their modes, what `tlsgate ca issue` writes
+// (names, PKCS#12, the --out directory's rules) and its CRLs. It imports
+// only internal/atomicfile of this module; it must not import config,
+// certs, server or anything that speaks HTTP.
 package ca
 
 import (

@@ -23,4 +23,8 @@
 // SARIF 2.1.0 and GitHub annotations. docs/lint.md documents the rules and
 // the reasons for the design (a JSON parser of its own, yaml.Node for
 // YAML, rather than a full OpenAPI model).
+//
+// It imports internal/loopback and internal/sarif of this module and must
+// not import the gateway (server, plan, proxy, config): package plan reads
+// the routes it derives, not the other way round.
 package oaslint

@@ -16,4 +16,9 @@
 // Options.Parallel connections to the target at once (4), each bounded by
 // Options.Timeout, and about 30 to 60 connections in all; the Heartbleed
 // probe never reads the memory a vulnerable server leaks.
+//
+// It owns the table of cipher suites (every suite it can offer, those Go
+// refuses included; the probe's labels come from it) and the severity of
+// each fact, which the CLI only colours. It imports nothing of this
+// module and must not import tlspolicy: it speaks broken TLS on purpose.
 package scan
