@@ -44,7 +44,6 @@ import (
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/loopback"
 	"github.com/tlsgate/tlsgate/internal/server"
-	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 // ListenAndServe serves h over HTTPS for hosts on :443, with a redirect
@@ -64,9 +63,9 @@ const (
 	// Intermediate is TLS 1.2 and 1.3 with ECDHE key exchange and AEAD
 	// ciphers only (Mozilla's intermediate list): every client of the last
 	// decade connects, with forward secrecy.
-	Intermediate Profile = Profile(tlspolicy.Intermediate)
+	Intermediate Profile = "intermediate"
 	// Modern is TLS 1.3 only.
-	Modern Profile = Profile(tlspolicy.Modern)
+	Modern Profile = "modern"
 )
 
 // ACME configures certificates from an ACME CA (RFC 8555). Every field

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tlsgate/tlsgate"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 // startLocal serves h for localhost on a free loopback port, with the
@@ -199,5 +200,13 @@ func TestAdminListener(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), `tlsgate_certificate_not_after_timestamp_seconds{`) {
 		t.Errorf("/metrics: %s", b[:min(len(b), 300)])
+	}
+}
+
+// TestProfilesAreThePolicys: the API spells the profiles tlspolicy owns
+// (the API cannot show an internal name in its documentation).
+func TestProfilesAreThePolicys(t *testing.T) {
+	if string(tlsgate.Intermediate) != string(tlspolicy.Intermediate) || string(tlsgate.Modern) != string(tlspolicy.Modern) {
+		t.Errorf("profiles %q %q, tlspolicy's %q %q", tlsgate.Intermediate, tlsgate.Modern, tlspolicy.Intermediate, tlspolicy.Modern)
 	}
 }
