@@ -53,3 +53,14 @@ type Upstream struct {
 	// unknown or healthy.
 	RetryAt time.Time `json:"retry_at,omitzero"`
 }
+
+// ClientCertFailure is one refused or failed client certificate, as the
+// status page lists the most recent ones. Subject comes from the client's
+// certificate, so it is attacker-controlled text: the page escapes it.
+type ClientCertFailure struct {
+	Time    time.Time `json:"time"`
+	Site    string    `json:"site"`
+	Route   string    `json:"route"`
+	Reason  string    `json:"reason"`
+	Subject string    `json:"subject"`
+}

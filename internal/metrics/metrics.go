@@ -58,10 +58,7 @@ type Metrics struct {
 }
 
 // ClientCertFailure is one refused or failed client certificate.
-type ClientCertFailure struct {
-	Time                         time.Time
-	Site, Route, Reason, Subject string
-}
+type ClientCertFailure = inventory.ClientCertFailure
 
 // recentFailures is how many client-certificate failures the status page
 // can show.

@@ -57,13 +57,7 @@ type Handshakes struct {
 
 // ClientCertFailure is one rejected client certificate. Subject comes from
 // the client's certificate, so it is attacker-controlled text.
-type ClientCertFailure struct {
-	Time    time.Time `json:"time"`
-	Site    string    `json:"site"`
-	Route   string    `json:"route"`
-	Reason  string    `json:"reason"`
-	Subject string    `json:"subject"`
-}
+type ClientCertFailure = inventory.ClientCertFailure
 
 // Upstream is the health of one route's upstream. Its URL is shown
 // without a password.
