@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -304,7 +305,7 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 		return c, nil
 	}
 	t.mu.Unlock()
-	nc, err := t.DialContext(ctx, "tcp", addr)
+	nc, err := t.DialContext(ctx, "tcp", dialAddr(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -610,4 +611,14 @@ func (b *h1Body) release(complete bool) {
 		return
 	}
 	b.c.nc.Close()
+}
+
+// dialAddr is the address to dial for an upstream's host: with the port
+// it names, else port 80 (an upstream "http://backend" is valid config;
+// the Host header keeps what it names).
+func dialAddr(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i > strings.LastIndexByte(host, ']') {
+		return host
+	}
+	return host + ":80"
 }
