@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,7 +119,10 @@ type Server struct {
 	// Hosts are the names served: DNS names, "*.example.com" wildcards
 	// (one label; not with ACME) and IP addresses. TLS clients that ask
 	// for another name are refused in the handshake, and requests whose
-	// Host is not one of them get 421. Required unless Config is set.
+	// Host is not one of them get 421 (a client that sends no SNI may
+	// name an IP address in Host). Public names and local ones (IP
+	// addresses, localhost) cannot be mixed without CertFile: no ACME CA
+	// certifies the local ones. Required unless Config is set.
 	Hosts []string
 
 	// Handler answers requests. Required unless Config is set.
@@ -128,12 +132,15 @@ type Server struct {
 	// gateway: see LoadConfig.
 	Config *Config
 
-	// Addr is the HTTPS address, "host:port". Empty means ":443".
+	// Addr is the HTTPS address, "host:port". Empty means ":443", or
+	// "127.0.0.1:443" when every host is localhost, under .localhost or a
+	// loopback address (such names are not served to the network).
 	Addr string
 	// HTTPAddr is the plain-HTTP address, which only redirects to HTTPS
 	// (301, or 308 for methods other than GET and HEAD, so that a body is
-	// not lost) and answers ACME http-01 challenges. Empty means ":80";
-	// "off" turns it off (ACME then validates by tls-alpn-01 on Addr).
+	// not lost) and answers ACME http-01 challenges. Empty means ":80"
+	// (loopback as for Addr); "off" turns it off (ACME then validates by
+	// tls-alpn-01 on Addr).
 	HTTPAddr string
 	// AdminAddr serves Prometheus metrics at /metrics, a status page at /
 	// and /healthz. Empty or "off" (the default) turns it off. Only a
@@ -165,6 +172,8 @@ type Server struct {
 
 	// ShutdownTimeout is how long in-flight requests may take to finish
 	// once ctx is done. Zero means 30 seconds; past it they are cut.
+	// Connections a handler hijacked (WebSockets) are the handler's to
+	// close.
 	ShutdownTimeout time.Duration
 
 	// Logger receives the server's logs: lifecycle at Info, one line per
@@ -214,6 +223,9 @@ func (s *Server) Listen() error {
 	}
 	srv, err := server.New(cfg, server.Options{Log: log, ConfigPath: path, Registerer: s.Metrics, Version: s.Version})
 	if err != nil {
+		if s.Config == nil {
+			return fieldError(err)
+		}
 		return err
 	}
 	if err := srv.Listen(); err != nil {
@@ -345,17 +357,31 @@ func (s *Server) config() (*config.Config, string, error) {
 		ClientAuth: config.ClientAuth{CA: s.ClientCAs.Files, InternalCA: s.ClientCAs.LocalCA,
 			CRL: s.ClientCAs.CRLFiles},
 	}
+	local := localHosts(s.Hosts)
 	switch {
 	case s.CertFile != "":
 		site.TLS.Certificate = config.Certificate{Source: config.SourceFiles, Cert: s.CertFile, Key: s.KeyFile}
-	case allLocal(s.Hosts):
+	case len(local) == len(s.Hosts):
 		site.TLS.Certificate.Source = config.SourceInternal
+	case len(local) > 0:
+		return nil, "", fmt.Errorf("tlsgate: Server.Hosts mixes public names with %s, which no ACME CA certifies: serve them from a second Server, or give CertFile and KeyFile", strings.Join(local, ", "))
 	default:
 		site.TLS.Certificate.Source = config.SourceACME
 	}
+	addr, httpAddr := s.Addr, s.HTTPAddr
+	if onlyLoopback(s.Hosts) {
+		// Names that resolve to this machine only: do not serve them to
+		// the network (a client without SNI reaches the site by IP).
+		if addr == "" {
+			addr = "127.0.0.1:443"
+		}
+		if httpAddr == "" {
+			httpAddr = "127.0.0.1:80"
+		}
+	}
 	cfg := &config.Config{
 		DataDir: s.DataDir,
-		Listen:  config.Listen{HTTPS: s.Addr, HTTP: s.HTTPAddr},
+		Listen:  config.Listen{HTTPS: addr, HTTP: httpAddr},
 		Admin:   config.Admin{Listen: s.AdminAddr},
 		Sites:   []config.Site{site},
 		ACME:    config.ACME{Email: s.ACME.Email, Directory: s.ACME.Directory, CARoots: s.ACME.CARootFiles},
@@ -363,17 +389,57 @@ func (s *Server) config() (*config.Config, string, error) {
 	cfg.Timeouts.Shutdown = s.ShutdownTimeout
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, "", fmt.Errorf("tlsgate: %w", err)
+		return nil, "", fieldError(err)
 	}
 	return cfg, "", nil
 }
 
-// allLocal reports whether no public CA could certify hosts: every one is
-// an IP address, localhost or a name under .localhost.
-func allLocal(hosts []string) bool {
+// fieldNames translate the config keys of the config a Server's fields
+// make into the fields, so that an error names what the caller set.
+var fieldNames = strings.NewReplacer(
+	"sites[0].tls.certificate.acme.", "Server.ACME.",
+	"sites[0].tls.certificate.cert", "Server.CertFile",
+	"sites[0].tls.certificate.key", "Server.KeyFile",
+	"sites[0].tls.certificate", "Server.CertFile",
+	"sites[0].tls.profile", "Server.Profile",
+	"sites[0].client_auth.ca", "Server.ClientCAs.Files",
+	"sites[0].client_auth.crl", "Server.ClientCAs.CRLFiles",
+	"sites[0].client_auth.internal_ca", "Server.ClientCAs.LocalCA",
+	"sites[0].client_auth", "Server.ClientCAs",
+	"sites[0].hosts", "Server.Hosts",
+	"listen.https", "Server.Addr",
+	"listen.http", "Server.HTTPAddr",
+	"admin.listen", "Server.AdminAddr",
+	"timeouts.shutdown", "Server.ShutdownTimeout",
+	"acme.ca_roots", "Server.ACME.CARootFiles",
+	"acme.directory", "Server.ACME.Directory",
+	"acme.email", "Server.ACME.Email",
+	"data_dir", "Server.DataDir",
+)
+
+// fieldError is err with the config's keys named as Server fields.
+func fieldError(err error) error {
+	return errors.New("tlsgate: " + fieldNames.Replace(err.Error()))
+}
+
+// localHosts returns the hosts no public CA certifies: IP addresses,
+// localhost and names under .localhost.
+func localHosts(hosts []string) []string {
+	var out []string
 	for _, h := range hosts {
-		h = config.NormalizeHost(h)
-		if _, err := netip.ParseAddr(h); err != nil && !loopback.Name(h) {
+		n := config.NormalizeHost(h)
+		if _, err := netip.ParseAddr(n); err == nil || loopback.Name(n) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// onlyLoopback reports whether every host is this machine's: localhost,
+// a name under .localhost or a loopback address.
+func onlyLoopback(hosts []string) bool {
+	for _, h := range hosts {
+		if n := config.NormalizeHost(h); !loopback.Host(n) && !loopback.Name(n) {
 			return false
 		}
 	}

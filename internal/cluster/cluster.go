@@ -46,16 +46,38 @@ type Cluster struct {
 	cfg    config.Etcd
 }
 
+// Check reads every file c names (encryption key, TLS files, password)
+// as Open does, without making a client: nothing is dialled and no
+// credential is sent. `tlsgate config validate` checks with it.
+func Check(c config.Etcd) error {
+	_, _, err := prepare(c)
+	return err
+}
+
 // Open connects to the etcd of c (no request is made yet) and reads the
 // encryption key. node names this gateway.
 func Open(c config.Etcd, node string, log *slog.Logger) (*Cluster, error) {
+	ecfg, s, err := prepare(c)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd %v: %w", c.Endpoints, err)
+	}
+	return &Cluster{cli: cli, prefix: c.Prefix, node: node, sealer: s, log: log, cfg: c}, nil
+}
+
+// prepare reads the files of c into the etcd client's config and the
+// value sealer.
+func prepare(c config.Etcd) (clientv3.Config, *sealer, error) {
 	key, err := os.ReadFile(c.EncryptionKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading the storage encryption key: %w", err)
+		return clientv3.Config{}, nil, fmt.Errorf("reading the storage encryption key: %w", err)
 	}
 	s, err := newSealer(key)
 	if err != nil {
-		return nil, fmt.Errorf("storage encryption key %s: %w", c.EncryptionKeyFile, err)
+		return clientv3.Config{}, nil, fmt.Errorf("storage encryption key %s: %w", c.EncryptionKeyFile, err)
 	}
 	ecfg := clientv3.Config{
 		Endpoints:            c.Endpoints,
@@ -72,13 +94,13 @@ func Open(c config.Etcd, node string, log *slog.Logger) (*Cluster, error) {
 		if c.TLS.CA != "" {
 			cas, err := certs.LoadCAs(c.TLS.CA)
 			if err != nil {
-				return nil, fmt.Errorf("etcd CA: %w", err)
+				return clientv3.Config{}, nil, fmt.Errorf("etcd CA: %w", err)
 			}
 			u.Roots = certs.Pool(cas)
 		}
 		if c.TLS.Cert != "" {
 			if u.Certificate, err = certs.LoadClient(c.TLS.Cert, c.TLS.Key); err != nil {
-				return nil, fmt.Errorf("etcd client certificate: %w", err)
+				return clientv3.Config{}, nil, fmt.Errorf("etcd client certificate: %w", err)
 			}
 		}
 		ecfg.TLS = tlspolicy.UpstreamClient(u)
@@ -86,15 +108,11 @@ func Open(c config.Etcd, node string, log *slog.Logger) (*Cluster, error) {
 	if c.Username != "" {
 		pw, err := os.ReadFile(c.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading the etcd password: %w", err)
+			return clientv3.Config{}, nil, fmt.Errorf("reading the etcd password: %w", err)
 		}
 		ecfg.Username, ecfg.Password = c.Username, strings.TrimSpace(string(pw))
 	}
-	cli, err := clientv3.New(ecfg)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to etcd %v: %w", c.Endpoints, err)
-	}
-	return &Cluster{cli: cli, prefix: c.Prefix, node: node, sealer: s, log: log, cfg: c}, nil
+	return ecfg, s, nil
 }
 
 // Close releases the connection.

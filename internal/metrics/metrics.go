@@ -42,6 +42,9 @@ type Metrics struct {
 	// otherwise.
 	Gatherer prometheus.Gatherer
 
+	reg        prometheus.Registerer
+	registered []prometheus.Collector // on reg, until Unregister
+
 	handshakes        *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
 	clientCerts       *prometheus.CounterVec
@@ -133,7 +136,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, fmt.Errorf("registering the gateway's metrics: %w", err)
 		}
 	}
+	m.reg, m.registered = reg, all
 	return m, nil
+}
+
+// Unregister takes the collectors off the registerer they were put on, so
+// that a later gateway can register there (a Go program's next Server on
+// the same registry). The server calls it when it stops.
+func (m *Metrics) Unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
 }
 
 // SetInventory sets the function read at every scrape.

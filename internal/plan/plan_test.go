@@ -2,10 +2,12 @@ package plan_test
 
 import (
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/plan"
@@ -119,5 +121,50 @@ func TestStorageOf(t *testing.T) {
 	cfg.Storage.Etcd = nil
 	if s := plan.StorageOf(cfg); s.Etcd != nil || s.Dir != "/var/lib/tlsgate/acme" {
 		t.Errorf("files storage %+v", s)
+	}
+}
+
+// TestCheckDialsNothing: checking a fleet config reads its files and
+// connects nowhere, so no credential leaves the machine and validate
+// works offline.
+func TestCheckDialsNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	os.WriteFile(key, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="), 0o600)
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("secret"), 0o600)
+	cfg := load(t, dir, `storage:
+  etcd: {endpoints: ["http://`+ln.Addr().String()+`"], encryption_key_file: `+key+`, username: gw, password_file: `+pw+`}
+sites:
+  - hosts: [localhost]
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+`)
+	start := time.Now()
+	if err := plan.Check(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-accepted:
+		t.Error("Check connected to etcd")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Check took %v", d)
+	}
+	os.Remove(pw)
+	if err := plan.Check(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "storage.etcd: reading the etcd password") {
+		t.Errorf("missing password file: %v", err)
 	}
 }

@@ -29,18 +29,15 @@ func StorageOf(cfg *config.Config) Storage {
 }
 
 // Check reads the files the storage settings name (encryption key, TLS
-// files, password) without connecting; errors are positioned config
-// errors of cfg.
+// files, password) without making a client: nothing is dialled, no
+// credential sent. Errors are positioned config errors of cfg.
 func (s Storage) Check(cfg *config.Config) error {
 	if s.Etcd == nil {
 		return nil
 	}
-	// cluster.Open reads the files and connects lazily: no request is made.
-	c, err := cluster.Open(*s.Etcd, "check", slog.New(slog.DiscardHandler))
-	if err != nil {
+	if err := cluster.Check(*s.Etcd); err != nil {
 		return cfg.Errorf("storage.etcd", "%v", err)
 	}
-	c.Close()
 	return nil
 }
 

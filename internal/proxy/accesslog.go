@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -36,6 +38,16 @@ func (w *logWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack hands the connection to the handler, logged as 101 (Switching
+// Protocols: what a WebSocket handler answers on it).
+func (w *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
 }
 
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -51,7 +51,11 @@ func (s *Site) notForwarded(k string) bool {
 		// and path overrides that Symfony, Zend and IIS URL Rewrite take
 		// instead of the request line: a public route's request would be
 		// served as another path.
-		"X-Real-Ip", "X-Original-Url", "X-Rewrite-Url":
+		"X-Real-Ip", "X-Original-Url", "X-Rewrite-Url",
+		// Other client-address headers that frameworks trust (chi's
+		// RealIP takes True-Client-IP first), set by CDNs in front of
+		// their origins: from a client they are a forged address.
+		"True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip":
 		return true
 	}
 	if strings.HasPrefix(k, "X-Forwarded-") {

@@ -400,8 +400,9 @@ func TestClientTrailers(t *testing.T) {
 }
 
 // TestForwardedFamilyDropped (found in review): no client-set header of
-// the X-Forwarded-* family, X-Real-IP or a path override (X-Original-URL,
-// X-Rewrite-URL) reaches an upstream, on either path.
+// the X-Forwarded-* family, X-Real-IP, the other client-address headers
+// frameworks trust (True-Client-IP, ...) or a path override
+// (X-Original-URL, X-Rewrite-URL) reaches an upstream, on either path.
 func TestForwardedFamilyDropped(t *testing.T) {
 	t.Parallel()
 	up := echoBackend(t, "up")
@@ -413,7 +414,8 @@ func TestForwardedFamilyDropped(t *testing.T) {
 		}
 		r.RemoteAddr = "203.0.113.7:50000"
 		for _, k := range []string{"X-Forwarded-Prefix", "X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
-			"X-Forwarded-Server", "X-Forwarded-Proto", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url", "Forwarded"} {
+			"X-Forwarded-Server", "X-Forwarded-Proto", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url", "Forwarded",
+			"True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "Fastly-Client-Ip", "X-Cluster-Client-Ip"} {
 			r.Header.Set(k, "forged")
 		}
 		got := decodeSeen(t, serve(s, r))

@@ -225,6 +225,9 @@ func (w *sendWriter) finish() {
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
+// Flush is FlushError for handlers that assert http.Flusher.
+func (w *sendWriter) Flush() { _ = w.FlushError() }
+
 func (w *sendWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // stalls is the registry the watchdog scans: sharded, so that requests

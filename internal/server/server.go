@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"reflect"
 	"strings"
@@ -126,6 +127,7 @@ func NewFromPlan(p *plan.Gateway, opts Options) (s *Server, err error) {
 	}
 	store, c, err := p.Storage.Open(cfg, node, s.log)
 	if err != nil {
+		s.unregisterMetrics()
 		return nil, err
 	}
 	s.store, s.cluster = store, c
@@ -135,10 +137,18 @@ func NewFromPlan(p *plan.Gateway, opts Options) (s *Server, err error) {
 		if s.cluster != nil {
 			s.cluster.Close()
 		}
+		s.unregisterMetrics()
 		return nil, err
 	}
 	s.activate(st)
 	return s, nil
+}
+
+// unregisterMetrics frees the registerer for another gateway.
+func (s *Server) unregisterMetrics() {
+	if s.metrics != nil {
+		s.metrics.Unregister()
+	}
 }
 
 // parts are what build needs from the server.
@@ -270,6 +280,7 @@ func (s *Server) Close() {
 	if s.cluster != nil {
 		s.cluster.Close()
 	}
+	s.unregisterMetrics()
 }
 
 // AdminAddr is the bound admin address, or nil when it is off.
@@ -383,6 +394,7 @@ func (s *Server) shutdown(grace time.Duration) error {
 	if s.cluster != nil {
 		s.cluster.Close()
 	}
+	s.unregisterMetrics()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("shutting down: in-flight requests cut after %s: %w", grace, err)
 	}
@@ -415,7 +427,10 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	tlsSite := st.siteForTLS(r.TLS.ServerName, local)
 	si, ok := st.byHost.Lookup(r.Host)
-	if !ok && r.TLS.ServerName == "" && tlsSite == st.defaultSite {
+	if !ok && r.TLS.ServerName == "" && tlsSite == st.defaultSite && hostIsAddress(r.Host) {
+		// A client that sent no SNI reached the default site: it may name
+		// the address it connected to, not a name of its choosing that
+		// the handler or upstream would take for the site's.
 		si, ok = tlsSite, tlsSite != nil
 	}
 	if !ok || si != tlsSite {
@@ -458,6 +473,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
 	w.Header().Set("Connection", "close")
 	w.WriteHeader(code)
+}
+
+// hostIsAddress reports whether a Host header names no host: empty, or an
+// IP address (with or without a port).
+func hostIsAddress(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 func jsonSafe(s string) string {
