@@ -173,7 +173,9 @@ type Site struct {
 	// Default makes this site answer TLS clients that send no SNI and whose
 	// destination IP is not one of any site's hosts. At most one site may be
 	// the default. Off by default: such clients get an "unrecognized name"
-	// alert.
+	// alert. Their requests' Host must be an IP address or one of the
+	// site's hosts; any other name gets 421, as with SNI, so a client
+	// cannot hand the upstream a host name of its choosing.
 	Default bool `yaml:"default"`
 
 	// TLS selects the protocol profile and the certificate.
