@@ -412,6 +412,9 @@ func addrString(ln net.Listener) string {
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	st := s.state.Load()
 	if si := st.siteForTLS(hello.ServerName, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
+		if tlspolicy.OffersNone(si.tls.NextProtos, hello.SupportedProtos) {
+			return si.tlsNoALPN, nil
+		}
 		return si.tls, nil
 	}
 	s.log.Debug("tls handshake for unknown name", "sni", hello.ServerName, "remote", hello.Conn.RemoteAddr().String())

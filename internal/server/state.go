@@ -45,10 +45,13 @@ type state struct {
 }
 
 type site struct {
-	name    string
-	tls     *tls.Config
-	cert    certs.Source
-	handler *proxy.Site
+	name string
+	tls  *tls.Config
+	// tlsNoALPN is tls without ALPN, for clients offering none of its
+	// protocols (tlspolicy.OffersNone); it shares tls's ticket keys.
+	tlsNoALPN *tls.Config
+	cert      certs.Source
+	handler   *proxy.Site
 }
 
 // caOpener returns the internal CA, creating it on first use.
@@ -169,7 +172,11 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			if err != nil {
 				errs = append(errs, cfg.Errorf(ps.Key+".tls.profile", "%v", err))
 			}
-			st.ticketCfgs[s.tls] = ticketLabel
+			if s.tls != nil {
+				s.tlsNoALPN = tlspolicy.WithoutALPN(s.tls)
+				st.ticketCfgs[s.tls] = ticketLabel
+				st.ticketCfgs[s.tlsNoALPN] = ticketLabel
+			}
 		}
 		routes := make([]proxy.RouteConfig, len(ps.Routes))
 		for j, r := range ps.Routes {

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"slices"
 )
 
 // Profile names a set of TLS parameters.
@@ -60,6 +61,35 @@ func (p Profile) MinVersion() uint16 {
 // then http/1.1. There is no h2c: HTTP/2 is only spoken inside TLS. Each
 // call returns a new slice.
 func ALPN() []string { return []string{"h2", "http/1.1"} }
+
+// WithoutALPN returns a copy of a server config that negotiates no
+// application protocol, for clients that offer none of c's (see
+// OffersNone). Its session tickets are c's once both are tracked under
+// the same label.
+func WithoutALPN(c *tls.Config) *tls.Config {
+	n := c.Clone()
+	n.NextProtos = nil
+	return n
+}
+
+// OffersNone reports whether a client offered ALPN protocols and none of
+// ours. crypto/tls then fails the handshake (no_application_protocol);
+// nginx instead goes on without ALPN, and clients that offer "http/1.0"
+// (curl --http1.0) or a protocol name of their own speak HTTP/1.x. The
+// gateway does as nginx: such a handshake gets the config WithoutALPN,
+// and net/http serves HTTP/1.x on it; h2 is negotiated as before for
+// every client that offers it.
+func OffersNone(ours, theirs []string) bool {
+	if len(theirs) == 0 {
+		return false
+	}
+	for _, p := range theirs {
+		if slices.Contains(ours, p) {
+			return false
+		}
+	}
+	return true
+}
 
 // Listener returns the config of the HTTPS listener itself: it only picks
 // a site's config (built by Server) per handshake. net/http enables
