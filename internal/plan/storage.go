@@ -46,7 +46,7 @@ func (s Storage) Check(cfg *config.Config) error {
 // process in the cluster. cfg positions the errors.
 func (s Storage) Open(cfg *config.Config, node string, log *slog.Logger) (storage.Storage, *cluster.Cluster, error) {
 	if s.Etcd == nil {
-		return storage.NewFile(s.Dir), nil, nil
+		return storage.NewFile(s.Dir, log), nil, nil
 	}
 	c, err := cluster.Open(*s.Etcd, node, log)
 	if err != nil {

@@ -40,14 +40,6 @@ type Storage interface {
 var _ certmagic.Storage = Storage(nil)
 var _ Storage = certmagic.Storage(nil)
 
-// NewFile returns the filesystem storage rooted at dir (created 0700 on
-// first write). It is certmagic's FileStorage: atomic writes, private key
-// files 0600, and lock files with a heartbeat so a crashed holder's lock
-// expires.
-func NewFile(dir string) Storage {
-	return &certmagic.FileStorage{Path: dir}
-}
-
 // StatusPrefix is where tlsgate records the outcome of certificate
 // requests, one JSON document per certificate name.
 const StatusPrefix = "tlsgate/status"
