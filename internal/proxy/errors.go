@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 )
 
 // What a client is answered when its request cannot be served: a status,
@@ -55,14 +58,16 @@ func (s *Site) failUpstream(w http.ResponseWriter, r *http.Request, inf *info, e
 		w.WriteHeader(499)
 		return
 	}
-	status, msg, kind := http.StatusBadGateway, "the upstream could not be reached", "other"
-	if isDialError(err) {
-		kind = "connect"
-	}
-	if isTimeout(err) {
+	status, msg, kind := http.StatusBadGateway, "the upstream sent no valid answer", "other"
+	switch {
+	case isTimeout(err):
 		status, msg, kind = http.StatusGatewayTimeout, "the upstream did not answer in time", "timeout"
-	} else if headerTooBig(err) {
+	case connectFailed(err):
+		msg, kind = "the upstream could not be reached", "connect"
+	case headerTooBig(err):
 		msg = "the upstream sent too big a header"
+	case hungUp(err):
+		msg = "the upstream closed the connection before answering"
 	}
 	if obs := s.opts.Observer; obs != nil {
 		obs.UpstreamError(s.name, inf.route, kind)
@@ -88,6 +93,27 @@ func isTimeout(err error) bool {
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// connectFailed reports whether err means the upstream could not be
+// connected to: the TCP connection, or the TLS handshake to an https
+// upstream, failed. Only such upstreams leave rotation (README:
+// Upstreams).
+func connectFailed(err error) bool {
+	if isDialError(err) {
+		return true
+	}
+	var rh tls.RecordHeaderError
+	var ae tls.AlertError
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &rh) || errors.As(err, &ae) || errors.As(err, &cv) || errors.Is(err, errNoUpstream)
+}
+
+// hungUp reports whether err is the upstream ending the connection
+// before its answer: a reset, a broken pipe, or the end of the stream.
+func hungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // headerTooBig reports whether err is an upstream's over-long response

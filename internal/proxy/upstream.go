@@ -148,8 +148,16 @@ func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() err
 			// The client went away or stopped sending: not the upstream's fault.
 			return nil, err
 		}
+		if !connectFailed(err) {
+			// It was reached: the fault is this exchange's (a hang-up
+			// mid-request, a bad answer, a timeout), not the upstream's
+			// reachability. It stays in rotation; the request is not
+			// sent again, since the upstream may have acted on it.
+			p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err)
+			return nil, err
+		}
 		backoff := u.markFailed(time.Now())
-		p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff.String())
+		p.log.Warn("upstream cannot be connected to; out of rotation", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff.String())
 		if !isDialError(err) || !replay || attempt+1 >= len(p.ups) {
 			return nil, err
 		}

@@ -111,9 +111,16 @@ func TestNoRetryAfterConnect(t *testing.T) {
 	live := echoBackend(t, "live")
 	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{"http://" + ln.Addr().String(), live.URL}})
 	firstPick(s, "/", 0)
-	checkError(t, get(t, s, "https://example.com/"), 502, "could not be reached")
+	// The message says what happened (issue 15, item 4: it said "could
+	// not be reached" of an upstream that was reached).
+	checkError(t, get(t, s, "https://example.com/"), 502, "the upstream closed the connection before answering")
 	if live.hits.Load() != 0 {
 		t.Error("a request that reached an upstream was sent again")
+	}
+	// It was reached: it stays in rotation (README: only upstreams that
+	// cannot be connected to leave it).
+	if n := s.routes[0].pool.ups[0].fails.Load(); n != 0 {
+		t.Errorf("an upstream that hung up mid-request has %d recorded failures; it left rotation", n)
 	}
 }
 
