@@ -144,6 +144,26 @@ func NewFromPlan(p *plan.Gateway, opts Options) (s *Server, err error) {
 	return s, nil
 }
 
+// ticketKeysKept is how many ticket keys are live: the current one, which
+// encrypts, and two before it, which still decrypt.
+const ticketKeysKept = 3
+
+// ticketLifetime is how long a session ticket resumes: as long as the key
+// that encrypted it is kept, (ticketKeysKept-1) rotations (48 h with the
+// default daily rotation; 24 h with a fleet's default 12 h).
+func (s *Server) ticketLifetime() time.Duration {
+	return (ticketKeysKept - 1) * s.ticketRotation()
+}
+
+// ticketRotation is how often session-ticket keys rotate: the fleet's
+// storage.etcd.ticket_rotation, else Options.TicketRotation.
+func (s *Server) ticketRotation() time.Duration {
+	if e := s.cfg.Load().Storage.Etcd; e != nil && s.cluster != nil {
+		return e.TicketRotation
+	}
+	return s.opts.TicketRotation
+}
+
 // unregisterMetrics frees the registerer for another gateway.
 func (s *Server) unregisterMetrics() {
 	if s.metrics != nil {
@@ -153,7 +173,7 @@ func (s *Server) unregisterMetrics() {
 
 // parts are what build needs from the server.
 func (s *Server) parts() parts {
-	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics}
+	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics, ticketLifetime: s.ticketLifetime()}
 }
 
 func (s *Server) openCA() (*ca.Authority, error) {
@@ -326,9 +346,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	rotCtx, stopRotation := context.WithCancel(ctx)
 	defer stopRotation()
 	if s.cluster != nil {
-		go s.cluster.ShareTicketKeys(rotCtx, s.tickets, cfg.Storage.Etcd.TicketRotation, 3)
+		go s.cluster.ShareTicketKeys(rotCtx, s.tickets, cfg.Storage.Etcd.TicketRotation, ticketKeysKept)
 	} else {
-		go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, 3)
+		go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, ticketKeysKept)
 	}
 
 	errc := make(chan error, 2)

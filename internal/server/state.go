@@ -64,10 +64,13 @@ type acmeOpener func() *acme.Manager
 // CA and ACME manager (opened on first use, kept across reloads) and the
 // metrics (nil when off).
 type parts struct {
-	log      *slog.Logger
-	openCA   caOpener
-	openACME acmeOpener
-	metrics  *metrics.Metrics
+	// ticketLifetime is how long a session ticket resumes: as long as its
+	// key is kept (tlspolicy.Options.TicketLifetime).
+	ticketLifetime time.Duration
+	log            *slog.Logger
+	openCA         caOpener
+	openACME       acmeOpener
+	metrics        *metrics.Metrics
 }
 
 // build makes live state from a plan: certificate sources, client
@@ -155,6 +158,7 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			topts := tlspolicy.Options{
 				Profile:        ps.Profile,
 				GetCertificate: s.cert.GetCertificate,
+				TicketLifetime: d.ticketLifetime,
 			}
 			if ps.Certificate.Source == config.SourceACME {
 				// tls-alpn-01 validation handshakes (RFC 8737) offer only this.

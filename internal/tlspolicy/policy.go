@@ -10,10 +10,13 @@
 package tlspolicy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Profile names a set of TLS parameters.
@@ -61,6 +64,22 @@ func (p Profile) MinVersion() uint16 {
 // then http/1.1. There is no h2c: HTTP/2 is only spoken inside TLS. Each
 // call returns a new slice.
 func ALPN() []string { return []string{"h2", "http/1.1"} }
+
+// ticketStamp marks the issue time among a session's Extra entries.
+const ticketStamp = "tlsgate-issued:"
+
+func issuedAt(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64([]byte(ticketStamp), uint64(t.UnixNano()))
+}
+
+func ticketIssued(extra [][]byte) (time.Time, bool) {
+	for _, e := range extra {
+		if v, ok := bytes.CutPrefix(e, []byte(ticketStamp)); ok && len(v) == 8 {
+			return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+		}
+	}
+	return time.Time{}, false
+}
 
 // WithoutALPN returns a copy of a server config that negotiates no
 // application protocol, for clients that offer none of c's (see
@@ -115,6 +134,13 @@ type Options struct {
 	// OnHandshake, when set, is called after every successful handshake,
 	// resumed ones included (metrics).
 	OnHandshake func(*tls.ConnectionState)
+	// TicketLifetime, when set, is how long a session ticket resumes: an
+	// older one gets a full handshake. The gateway sets it to its
+	// ticket-key rotation period. crypto/tls itself accepts tickets for 7
+	// days and advertises that lifetime in every ticket (a constant it
+	// does not let a server change), so without this a ticket would
+	// outlive the rotation that is meant to bound it.
+	TicketLifetime time.Duration
 }
 
 // Server returns a server tls.Config for o. Key-exchange groups are Go's
@@ -137,6 +163,24 @@ func Server(o Options) (*tls.Config, error) {
 		CipherSuites:   o.Profile.CipherSuites(),
 		GetCertificate: o.GetCertificate,
 		NextProtos:     append([]string(nil), protos...),
+	}
+	if life := o.TicketLifetime; life > 0 {
+		// The issue time rides in the ticket (SessionState.Extra, which
+		// crypto/tls encrypts with the rest and otherwise ignores).
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			ss.Extra = append(ss.Extra, issuedAt(time.Now()))
+			return c.EncryptTicket(cs, ss)
+		}
+		c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			ss, err := c.DecryptTicket(identity, cs)
+			if err != nil || ss == nil {
+				return ss, err
+			}
+			if t, ok := ticketIssued(ss.Extra); !ok || time.Since(t) > life {
+				return nil, nil // a full handshake
+			}
+			return ss, nil
+		}
 	}
 	if o.ClientCAs != nil {
 		c.ClientAuth = tls.RequestClientCert

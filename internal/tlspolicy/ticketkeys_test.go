@@ -213,3 +213,26 @@ func TestRotate(t *testing.T) {
 		})
 	}
 }
+
+// TestTicketLifetime (issue 15, item 8): a ticket resumes within
+// TicketLifetime and not after, in TLS 1.3 and 1.2, though crypto/tls
+// advertises 7 days.
+func TestTicketLifetime(t *testing.T) {
+	p := newPKI(t)
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		srv, err := tlspolicy.Server(tlspolicy.Options{Profile: tlspolicy.Intermediate, GetCertificate: p.getCert,
+			TicketLifetime: 800 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := p.resumer(t, v)
+		r.connect(srv)
+		if !r.connect(srv) {
+			t.Errorf("%x: a fresh ticket did not resume", v)
+		}
+		time.Sleep(time.Second)
+		if r.connect(srv) {
+			t.Errorf("%x: a ticket past TicketLifetime resumed", v)
+		}
+	}
+}
