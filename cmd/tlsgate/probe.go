@@ -31,6 +31,8 @@ Modules:
   http_2xx  (default) GET https://HOST:PORT/ (or a target given as an
             https:// URL); success is a 2xx over a verified connection
   tcp_tls   a TLS handshake only; success is a verified certificate chain
+  tls_grade a full 'tlsgate scan' of HOST:PORT; its grade and findings as
+            metrics (docs/probe.md)
 
 TLS 1.0 and 1.1 are offered, so that an old endpoint is reported
 (probe_tls_version_info{version="TLS 1.0"}) rather than failing.

@@ -138,3 +138,13 @@ func TestProbeServes(t *testing.T) {
 		t.Errorf("no stop line in:\n%s", stderr.String())
 	}
 }
+
+// TestProbeHelpListsEveryModule (issue 15, item 17): probe --help names
+// every module the exporter answers.
+func TestProbeHelpListsEveryModule(t *testing.T) {
+	for _, m := range []string{"http_2xx", "tcp_tls", "tls_grade"} {
+		if !strings.Contains(probeUsage, "\n  "+m+" ") {
+			t.Errorf("probe usage does not list module %s", m)
+		}
+	}
+}

@@ -4,13 +4,15 @@
 // help texts and labels of blackbox_exporter's http and tcp probers, so
 // alert rules and dashboards written for blackbox work unchanged.
 //
-// Two modules exist:
+// Three modules exist, the first two blackbox's:
 //
 //   - http_2xx (the default): an HTTPS GET of the target (host:port, or
 //     an https:// or http:// URL), following up to 10 redirects; success
 //     is a 2xx status over a verified connection.
 //   - tcp_tls: a TCP connection and a TLS handshake, nothing more; success
 //     is a handshake with a verified certificate chain.
+//   - tls_grade: a full scan (package scan) of the target, its grade and
+//     findings as metrics.
 //
 // Differences from blackbox_exporter, each on purpose:
 //

@@ -144,8 +144,10 @@ type Options struct {
 }
 
 // Server returns a server tls.Config for o. Key-exchange groups are Go's
-// defaults, which prefer the post-quantum hybrid X25519MLKEM768 and fall
-// back to X25519, P-256 and P-384; they improve as Go does.
+// defaults, kept deliberately: in TLS 1.3 the post-quantum hybrids
+// X25519MLKEM768, SecP256r1MLKEM768 and SecP384r1MLKEM1024, then X25519,
+// P-256, P-384 and P-521 (TLS 1.2: the last four). TestKeyExchangeGroups
+// pins them, so a Go release that changes them is noticed.
 func Server(o Options) (*tls.Config, error) {
 	if o.Profile != Intermediate && o.Profile != Modern {
 		return nil, fmt.Errorf("unknown TLS profile %q: use intermediate or modern", o.Profile)

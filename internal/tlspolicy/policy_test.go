@@ -347,3 +347,28 @@ func names(ids []uint16) []string {
 	}
 	return out
 }
+
+// TestKeyExchangeGroups pins the groups the server accepts, which the
+// README lists (issue 15, item 17): Go's defaults, chosen deliberately —
+// every one is strong. A Go release that changes them fails here, so the
+// README is updated with it.
+func TestKeyExchangeGroups(t *testing.T) {
+	p := newPKI(t)
+	srv := p.server(t, tlspolicy.Intermediate)
+	accepted := map[uint16][]tls.CurveID{
+		tls.VersionTLS13: {tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.SecP384r1MLKEM1024,
+			tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521},
+		tls.VersionTLS12: {tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521},
+	}
+	for v, groups := range accepted {
+		for _, g := range groups {
+			cli := p.client()
+			cli.MinVersion, cli.MaxVersion = v, v
+			cli.CurvePreferences = []tls.CurveID{g}
+			st, err := handshake(t, srv, cli)
+			if err != nil || st.CurveID != g {
+				t.Errorf("%x %v: %v (got %v)", v, g, err, st.CurveID)
+			}
+		}
+	}
+}
