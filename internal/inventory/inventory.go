@@ -30,6 +30,14 @@ type Certificate struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
 
+	// RenewAt is when the gateway renews the certificate at the latest:
+	// with a third of its lifetime left for internal and (unless the
+	// configured ratio or the CA's ARI window says earlier) for ACME
+	// certificates. Zero for files certificates, which only a person
+	// renews, and for pending ones. A self-renewing certificate still
+	// served after RenewAt means renewal is failing.
+	RenewAt time.Time `json:"renew_at,omitzero"`
+
 	// LastAttempt, LastResult and LastError describe the latest ACME
 	// issuance or renewal; empty for other sources, and left empty where
 	// nobody reads them (the metrics). A non-empty LastError is shown next

@@ -382,6 +382,8 @@ var (
 		"When a served certificate expires (Unix seconds).", []string{"site", "name", "issuer", "source", "serial"}, nil)
 	descNotBefore = prometheus.NewDesc("tlsgate_certificate_not_before_timestamp_seconds",
 		"When a served certificate became valid (Unix seconds).", []string{"site", "name", "issuer", "source", "serial"}, nil)
+	descRenewAt = prometheus.NewDesc("tlsgate_certificate_renewal_due_timestamp_seconds",
+		"When the gateway renews a self-renewing (acme, internal) certificate at the latest (Unix seconds); absent for files certificates.", []string{"site", "name", "issuer", "source", "serial"}, nil)
 	descEarliest = prometheus.NewDesc("tlsgate_certificate_earliest_expiry_seconds",
 		"Seconds until the first of the served certificates expires (negative once expired).", nil, nil)
 	descPending = prometheus.NewDesc("tlsgate_certificate_pending",
@@ -393,7 +395,7 @@ var (
 )
 
 func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descEarliest, descPending, descUpstreamUp, descClientExpiry} {
+	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descRenewAt, descEarliest, descPending, descUpstreamUp, descClientExpiry} {
 		ch <- d
 	}
 }
@@ -409,6 +411,9 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 		labels := []string{cert.Site, cert.Name, cert.Issuer, cert.Source, cert.Serial}
 		ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), labels...)
 		ch <- prometheus.MustNewConstMetric(descNotBefore, prometheus.GaugeValue, float64(cert.NotBefore.Unix()), labels...)
+		if !cert.RenewAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descRenewAt, prometheus.GaugeValue, float64(cert.RenewAt.Unix()), labels...)
+		}
 		if earliest.IsZero() || cert.NotAfter.Before(earliest) {
 			earliest = cert.NotAfter
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tlsgate/tlsgate/internal/inventory"
 )
 
 func TestFailureReason(t *testing.T) {
@@ -68,5 +70,42 @@ func TestClientCertFailuresRing(t *testing.T) {
 	m.ClientCert("s", "/r/", "success", &x509.Certificate{Issuer: ca, NotAfter: later})
 	if got := m.clientSeen["CN=Clients CA"].notAfter; !got.Equal(soon) {
 		t.Errorf("earliest client expiry %v, want %v", got, soon)
+	}
+}
+
+// TestRenewalDue: the renewal point is reported for self-renewing
+// certificates only, with the labels of their expiry.
+func TestRenewalDue(t *testing.T) {
+	m, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	m.SetInventory(func() Inventory {
+		return Inventory{Certificates: []inventory.Certificate{
+			{Site: "a", Name: "a", Source: "internal", Issuer: "CA", Serial: "1", NotBefore: now, NotAfter: now.Add(7 * 24 * time.Hour), RenewAt: now.Add(112 * time.Hour)},
+			{Site: "f", Name: "f", Source: "files", Issuer: "CA", Serial: "2", NotBefore: now, NotAfter: now.Add(90 * 24 * time.Hour)},
+		}}
+	})
+	fams, err := m.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fams {
+		if f.GetName() != "tlsgate_certificate_renewal_due_timestamp_seconds" {
+			continue
+		}
+		for _, s := range f.Metric {
+			var labels []string
+			for _, l := range s.Label {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			got = append(got, fmt.Sprintf("%v %v", labels, s.Gauge.GetValue()))
+		}
+	}
+	want := fmt.Sprintf("[%s]", "[issuer=CA name=a serial=1 site=a source=internal] 1.8004032e+09")
+	if fmt.Sprint(got) != want {
+		t.Errorf("renewal due series:\n got %v\nwant %v", got, want)
 	}
 }
