@@ -178,8 +178,10 @@ func (m *Metrics) Handshake(site string, cs *tls.ConnectionState) {
 		groupName(cs.CurveID), alpn, strconv.FormatBool(cs.DidResume)).Inc()
 }
 
-// groupName names a key-exchange group; a resumed TLS 1.2 session has
-// none.
+// groupName names a key-exchange group. A resumed TLS 1.2 session, which
+// exchanges no key, reports the group of the handshake that made it (Go
+// keeps it in the ticket); only an RSA key exchange, which tlsgate never
+// negotiates, has none.
 func groupName(id tls.CurveID) string {
 	if id == 0 {
 		return "none"

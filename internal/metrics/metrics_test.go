@@ -1,13 +1,16 @@
 package metrics
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/inventory"
+	"github.com/tlsgate/tlsgate/internal/pkitest"
 )
 
 func TestFailureReason(t *testing.T) {
@@ -107,5 +110,55 @@ func TestRenewalDue(t *testing.T) {
 	want := fmt.Sprintf("[%s]", "[issuer=CA name=a serial=1 site=a source=internal] 1.8004032e+09")
 	if fmt.Sprint(got) != want {
 		t.Errorf("renewal due series:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestResumedTLS12Group: Go keeps the key-exchange group of the handshake
+// that made a TLS 1.2 session in its ticket, and reports it again when the
+// session is resumed (there is no key exchange then), so a resumed TLS
+// 1.2 handshake is counted under that group, not "none" (docs/metrics.md).
+func TestResumedTLS12Group(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "Group CA")
+	srvCfg := &tls.Config{
+		Certificates:     []tls.Certificate{*ca.Issue(t, pkitest.Leaf{Names: []string{"group.example"}})},
+		MaxVersion:       tls.VersionTLS12,
+		CurvePreferences: []tls.CurveID{tls.X25519},
+	}
+	cliCfg := &tls.Config{ServerName: "group.example", RootCAs: ca.Pool(), ClientSessionCache: tls.NewLRUClientSessionCache(1)}
+	m, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resumed bool
+	for range 2 {
+		c1, c2 := net.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			s := tls.Server(c2, srvCfg)
+			done <- s.Handshake()
+			cs := s.ConnectionState()
+			m.Handshake("s", &cs)
+			c2.Close() // no close_notify: nobody reads it on a pipe
+		}()
+		c := tls.Client(c1, cliCfg)
+		if err := c.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		resumed = c.ConnectionState().DidResume
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		c1.Close()
+	}
+	if !resumed {
+		t.Fatal("the second handshake did not resume")
+	}
+	mix := m.HandshakeMix()
+	if mix.Resumed != 1 || mix.Groups["X25519"] != 2 || mix.Versions["TLS 1.2"] != 2 {
+		t.Errorf("resumed %d, groups %v, versions %v: want 1 resumed and 2 TLS 1.2 X25519", mix.Resumed, mix.Groups, mix.Versions)
+	}
+	if groupName(0) != "none" {
+		t.Errorf("groupName(0) = %s, want none (RSA key exchange)", groupName(0))
 	}
 }
