@@ -58,8 +58,18 @@ type Upstream struct {
 	Healthy             bool `json:"healthy"`
 	ConsecutiveFailures int  `json:"consecutive_failures"`
 	// RetryAt is when an unhealthy upstream is tried again; zero if
-	// unknown or healthy.
+	// unknown or healthy. Once it has passed the upstream is Healthy
+	// again (in rotation) while ConsecutiveFailures and LastResult still
+	// say that its last attempt failed.
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// LastAttempt is when a request last went to the upstream (up to a
+	// second earlier for a busy one), LastResult "ok" or "failed", and
+	// LastError the failure as the transport reported it (no secrets: a
+	// dial or TLS error names the address only). All empty before the
+	// first request.
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastResult  string    `json:"last_result,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
 }
 
 // ClientCertFailure is one refused or failed client certificate, as the
