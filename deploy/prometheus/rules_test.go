@@ -29,7 +29,8 @@ var knownMetrics = []string{
 	"probe_http_status_code", "probe_http_ssl", "probe_http_version", "probe_http_redirects",
 	"probe_http_content_length", "probe_http_uncompressed_body_length",
 	"probe_http_duration_seconds", "probe_http_last_modified_timestamp_seconds",
-	"tlsgate_certificate_not_after_timestamp_seconds", "tlsgate_acme_renewal_attempts_total",
+	"tlsgate_certificate_not_after_timestamp_seconds", "tlsgate_certificate_not_before_timestamp_seconds",
+	"tlsgate_certificate_renewal_due_timestamp_seconds", "tlsgate_acme_renewal_attempts_total",
 	"tlsgate_probes_total", "tlsgate_probe_duration_seconds",
 }
 
@@ -72,7 +73,7 @@ type ruleFile struct {
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	out := promtool(t, "check", "rules", "alerts.yml")
-	if !strings.Contains(out, "SUCCESS: 7 rules found") {
+	if !strings.Contains(out, "SUCCESS: 9 rules found") {
 		t.Errorf("promtool check rules:\n%s", out)
 	}
 
@@ -91,7 +92,10 @@ func TestAlertRules(t *testing.T) {
 		"ProbeFailing":                      "critical",
 		"TLSGateCertificateExpiresIn30Days": "warning",
 		"TLSGateCertificateExpiresIn7Days":  "critical",
+		"TLSGateCertificateRenewalOverdue":  "warning",
 		"TLSGateACMERenewalFailing":         "warning",
+
+		"TLSGateACMECertificateRenewalWindowHalfGone": "critical",
 	}
 	got := map[string]string{}
 	for _, g := range rf.Groups {
@@ -160,34 +164,96 @@ tests:
               summary: "TLS certificate of expired.example:443 has expired"
               description: "The certificate chain served by expired.example:443 (job tls) has expired: clients refuse it. Renew it now."
 
-  # The gateway's certificates: 20 days, 3 days, 90 days.
+  # The gateway's certificates. files: 20 days and 3 days left. acme
+  # (90 days, renewed with 30 left): 20 days left (10 days past its
+  # renewal point), 10 days left (past half of the renewal window), 90
+  # days left. internal (7 days, renewed at 4 d 16 h): one issued a day
+  # ago, with 6 days left, which must not alert at all, and one stuck
+  # a day past its renewal point, which warns and never pages.
   - interval: 1m
     input_series:
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="shop",name="shop.example.com",issuer="DigiCert G2",source="files",serial="0a"}'
+        values: '-30326400x30'
+      - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="shop",name="shop.example.com",issuer="DigiCert G2",source="files",serial="0a"}'
+        values: '1728000x30'
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="old",name="old.example.com",issuer="Corp CA",source="files",serial="ff"}'
+        values: '-31276800x30'
+      - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="old",name="old.example.com",issuer="Corp CA",source="files",serial="ff"}'
+        values: '259200x30'
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="api",name="api.example.com",issuer="R11",source="acme",serial="0a1b"}'
+        values: '-6048000x30'
       - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="api",name="api.example.com",issuer="R11",source="acme",serial="0a1b"}'
         values: '1728000x30'
-      - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="old",name="old.example.com",issuer="Internal CA",source="files",serial="ff"}'
-        values: '259200x30'
+      - series: 'tlsgate_certificate_renewal_due_timestamp_seconds{instance="gw:9443",job="tlsgate",site="api",name="api.example.com",issuer="R11",source="acme",serial="0a1b"}'
+        values: '-864000x30'
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="late",name="late.example.com",issuer="R11",source="acme",serial="0c"}'
+        values: '-6912000x30'
+      - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="late",name="late.example.com",issuer="R11",source="acme",serial="0c"}'
+        values: '864000x30'
+      - series: 'tlsgate_certificate_renewal_due_timestamp_seconds{instance="gw:9443",job="tlsgate",site="late",name="late.example.com",issuer="R11",source="acme",serial="0c"}'
+        values: '-1728000x30'
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="new",name="new.example.com",issuer="R11",source="acme",serial="01"}'
+        values: '0x30'
       - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="new",name="new.example.com",issuer="R11",source="acme",serial="01"}'
         values: '7776000x30'
+      - series: 'tlsgate_certificate_renewal_due_timestamp_seconds{instance="gw:9443",job="tlsgate",site="new",name="new.example.com",issuer="R11",source="acme",serial="01"}'
+        values: '5184000x30'
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="partners",name="partners.example.com",issuer="tlsgate internal CA",source="internal",serial="7e"}'
+        values: '-86400x30'
+      - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="partners",name="partners.example.com",issuer="tlsgate internal CA",source="internal",serial="7e"}'
+        values: '518400x30'
+      - series: 'tlsgate_certificate_renewal_due_timestamp_seconds{instance="gw:9443",job="tlsgate",site="partners",name="partners.example.com",issuer="tlsgate internal CA",source="internal",serial="7e"}'
+        values: '316800x30'
+      - series: 'tlsgate_certificate_not_before_timestamp_seconds{instance="gw:9443",job="tlsgate",site="stuck",name="stuck.example.com",issuer="tlsgate internal CA",source="internal",serial="7f"}'
+        values: '-518400x30'
+      - series: 'tlsgate_certificate_not_after_timestamp_seconds{instance="gw:9443",job="tlsgate",site="stuck",name="stuck.example.com",issuer="tlsgate internal CA",source="internal",serial="7f"}'
+        values: '86400x30'
+      - series: 'tlsgate_certificate_renewal_due_timestamp_seconds{instance="gw:9443",job="tlsgate",site="stuck",name="stuck.example.com",issuer="tlsgate internal CA",source="internal",serial="7f"}'
+        values: '-115200x30'
     alert_rule_test:
+      - eval_time: 10m
+        alertname: TLSGateCertificateExpiresIn7Days
+        exp_alerts: []
       - eval_time: 20m
         alertname: TLSGateCertificateExpiresIn30Days
         exp_alerts:
-          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: api, name: api.example.com, issuer: R11, source: acme, serial: 0a1b}
+          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: shop, name: shop.example.com, issuer: DigiCert G2, source: files, serial: "0a"}
             exp_annotations:
-              summary: "tlsgate certificate api.example.com expires in 19d 23h 40m 0s"
-              description: "Site api on gw:9443 serves certificate api.example.com (source acme, issuer R11, serial 0a1b), which expires in 19d 23h 40m 0s. ACME renews 30 days ahead on its own: see ` + "`tlsgate certs list`" + ` and the log; renew files certificates yourself."
-          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: old, name: old.example.com, issuer: Internal CA, source: files, serial: ff}
+              summary: "tlsgate certificate shop.example.com expires in 19d 23h 40m 0s"
+              description: "Site shop on gw:9443 serves certificate shop.example.com from files (issuer DigiCert G2, serial 0a), which expires in 19d 23h 40m 0s. The gateway does not renew files certificates: obtain a new one, replace the files and send SIGHUP (the files are also reloaded when they change)."
+          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: old, name: old.example.com, issuer: Corp CA, source: files, serial: "ff"}
             exp_annotations:
               summary: "tlsgate certificate old.example.com expires in 2d 23h 40m 0s"
-              description: "Site old on gw:9443 serves certificate old.example.com (source files, issuer Internal CA, serial ff), which expires in 2d 23h 40m 0s. ACME renews 30 days ahead on its own: see ` + "`tlsgate certs list`" + ` and the log; renew files certificates yourself."
+              description: "Site old on gw:9443 serves certificate old.example.com from files (issuer Corp CA, serial ff), which expires in 2d 23h 40m 0s. The gateway does not renew files certificates: obtain a new one, replace the files and send SIGHUP (the files are also reloaded when they change)."
       - eval_time: 20m
         alertname: TLSGateCertificateExpiresIn7Days
         exp_alerts:
-          - exp_labels: {severity: critical, instance: "gw:9443", job: tlsgate, site: old, name: old.example.com, issuer: Internal CA, source: files, serial: ff}
+          - exp_labels: {severity: critical, instance: "gw:9443", job: tlsgate, site: old, name: old.example.com, issuer: Corp CA, source: files, serial: "ff"}
             exp_annotations:
               summary: "tlsgate certificate old.example.com expires in 2d 23h 40m 0s"
-              description: "Site old on gw:9443 serves certificate old.example.com (source files, issuer Internal CA, serial ff), which expires in 2d 23h 40m 0s. Renew it now: ` + "`tlsgate certs renew`" + `, or replace the files and send SIGHUP."
+              description: "Site old on gw:9443 serves certificate old.example.com from files (issuer Corp CA, serial ff), which expires in 2d 23h 40m 0s, when clients will refuse it. Replace the files now and send SIGHUP."
+      - eval_time: 20m
+        alertname: TLSGateCertificateRenewalOverdue
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: api, name: api.example.com, issuer: R11, source: acme, serial: "0a1b"}
+            exp_annotations:
+              summary: "tlsgate certificate api.example.com not renewed 10d 0h 20m 0s after its renewal point"
+              description: "Site api on gw:9443 still serves acme certificate api.example.com (issuer R11, serial 0a1b), which the gateway should have renewed 10d 0h 20m 0s ago. The gateway keeps retrying; its log says why renewal fails (` + "`" + `tlsgate certs list` + "`" + ` shows the last ACME error)."
+          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: late, name: late.example.com, issuer: R11, source: acme, serial: "0c"}
+            exp_annotations:
+              summary: "tlsgate certificate late.example.com not renewed 20d 0h 20m 0s after its renewal point"
+              description: "Site late on gw:9443 still serves acme certificate late.example.com (issuer R11, serial 0c), which the gateway should have renewed 20d 0h 20m 0s ago. The gateway keeps retrying; its log says why renewal fails (` + "`" + `tlsgate certs list` + "`" + ` shows the last ACME error)."
+          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, site: stuck, name: stuck.example.com, issuer: tlsgate internal CA, source: internal, serial: "7f"}
+            exp_annotations:
+              summary: "tlsgate certificate stuck.example.com not renewed 1d 8h 20m 0s after its renewal point"
+              description: "Site stuck on gw:9443 still serves internal certificate stuck.example.com (issuer tlsgate internal CA, serial 7f), which the gateway should have renewed 1d 8h 20m 0s ago. The gateway keeps retrying; its log says why renewal fails (` + "`" + `tlsgate certs list` + "`" + ` shows the last ACME error)."
+      - eval_time: 20m
+        alertname: TLSGateACMECertificateRenewalWindowHalfGone
+        exp_alerts:
+          - exp_labels: {severity: critical, instance: "gw:9443", job: tlsgate, site: late, name: late.example.com, issuer: R11, source: acme, serial: "0c"}
+            exp_annotations:
+              summary: "ACME certificate late.example.com expires in 9d 23h 40m 0s and is not renewed"
+              description: "Site late on gw:9443 serves ACME certificate late.example.com (issuer R11, serial 0c), which expires in 9d 23h 40m 0s: renewal has been failing for half of its renewal window. Read the CA's problem document in the log or ` + "`" + `tlsgate certs list` + "`" + `, fix the cause (DNS, ports 80/443, rate limits) and run ` + "`" + `tlsgate certs renew` + "`" + `."
 
   # Protocol versions, and probes that fail steadily or now and then.
   - interval: 1m

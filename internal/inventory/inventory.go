@@ -30,6 +30,14 @@ type Certificate struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
 
+	// RenewAt is when the gateway renews the certificate at the latest:
+	// with a third of its lifetime left for internal and (unless the
+	// configured ratio or the CA's ARI window says earlier) for ACME
+	// certificates. Zero for files certificates, which only a person
+	// renews, and for pending ones. A self-renewing certificate still
+	// served after RenewAt means renewal is failing.
+	RenewAt time.Time `json:"renew_at,omitzero"`
+
 	// LastAttempt, LastResult and LastError describe the latest ACME
 	// issuance or renewal; empty for other sources, and left empty where
 	// nobody reads them (the metrics). A non-empty LastError is shown next
@@ -50,8 +58,18 @@ type Upstream struct {
 	Healthy             bool `json:"healthy"`
 	ConsecutiveFailures int  `json:"consecutive_failures"`
 	// RetryAt is when an unhealthy upstream is tried again; zero if
-	// unknown or healthy.
+	// unknown or healthy. Once it has passed the upstream is Healthy
+	// again (in rotation) while ConsecutiveFailures and LastResult still
+	// say that its last attempt failed.
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// LastAttempt is when a request last went to the upstream (up to a
+	// second earlier for a busy one), LastResult "ok" or "failed", and
+	// LastError the failure as the transport reported it (no secrets: a
+	// dial or TLS error names the address only). All empty before the
+	// first request.
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastResult  string    `json:"last_result,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
 }
 
 // ClientCertFailure is one refused or failed client certificate, as the

@@ -103,7 +103,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"site", "version", "cipher", "group", "alpn", "resumed"})
 	m.handshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tlsgate_tls_handshake_failures_total",
-		Help: "Failed TLS handshakes by reason: no_shared_cipher, unsupported_version, unknown_sni, no_certificate, bad_client_cert, timeout, client_closed, not_tls, other.",
+		Help: "Failed TLS handshakes by reason: " + strings.Join(FailureReasons, ", ") + ".",
 	}, []string{"reason"})
 	m.clientCerts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tlsgate_client_cert_verifications_total",
@@ -178,8 +178,10 @@ func (m *Metrics) Handshake(site string, cs *tls.ConnectionState) {
 		groupName(cs.CurveID), alpn, strconv.FormatBool(cs.DidResume)).Inc()
 }
 
-// groupName names a key-exchange group; a resumed TLS 1.2 session has
-// none.
+// groupName names a key-exchange group. A resumed TLS 1.2 session, which
+// exchanges no key, reports the group of the handshake that made it (Go
+// keeps it in the ticket); only an RSA key exchange, which tlsgate never
+// negotiates, has none.
 func groupName(id tls.CurveID) string {
 	if id == 0 {
 		return "none"
@@ -230,35 +232,89 @@ func each(c prometheus.Collector, f func(labels map[string]string, n uint64)) {
 	}
 }
 
+// FailureReasons are the values of tlsgate_tls_handshake_failures_total's
+// reason label, all of them: FailureReason returns nothing else.
+var FailureReasons = []string{
+	"no_shared_cipher", "no_shared_group", "no_shared_signature", "no_shared_alpn",
+	"unsupported_version", "unknown_sni", "no_certificate", "bad_client_cert",
+	"client_rejected_cert", "client_alert", "protocol_error",
+	"timeout", "client_closed", "not_tls", "other",
+}
+
 // FailureReason sorts a handshake error, as net/http logs it, into the
-// bounded set of reasons of tlsgate_tls_handshake_failures_total.
+// bounded set of reasons of tlsgate_tls_handshake_failures_total
+// (FailureReasons). The texts are crypto/tls's: an error the client
+// reported with an alert reads "remote error: tls: <alert>", one the
+// gateway found is crypto/tls's own message.
 func FailureReason(msg string) string {
+	if _, alert, ok := strings.Cut(msg, "remote error: tls: "); ok {
+		switch {
+		case strings.Contains(alert, "protocol version not supported"):
+			return "unsupported_version"
+		case strings.Contains(alert, "bad certificate"), strings.Contains(alert, "unknown certificate authority"),
+			strings.Contains(alert, "certificate unknown"), strings.Contains(alert, "certificate expired"),
+			strings.Contains(alert, "certificate revoked"), strings.Contains(alert, "unsupported certificate"):
+			// The client refused the gateway's certificate: an untrusted
+			// issuer (the internal CA not installed), a name or date it
+			// does not accept.
+			return "client_rejected_cert"
+		case strings.Contains(alert, "user canceled"), strings.Contains(alert, "close notify"):
+			return "client_closed"
+		case strings.Contains(alert, "no application protocol"):
+			return "no_shared_alpn"
+		}
+		return "client_alert"
+	}
 	switch {
 	case strings.Contains(msg, "no cipher suite supported"):
 		return "no_shared_cipher"
-	case strings.Contains(msg, "unsupported versions"), strings.Contains(msg, "protocol version not supported"):
+	case strings.Contains(msg, "no key exchanges supported"), strings.Contains(msg, "no supported elliptic curves"),
+		strings.Contains(msg, "no ECDHE curve"), strings.Contains(msg, "incompatible point formats"):
+		return "no_shared_group"
+	case strings.Contains(msg, "doesn't support any of the certificate's signature algorithms"),
+		strings.Contains(msg, "doesn't support the certificate custom signature algorithms"):
+		return "no_shared_signature"
+	case strings.Contains(msg, "unsupported application protocols"), strings.Contains(msg, "did not request an application protocol"):
+		return "no_shared_alpn"
+	case strings.Contains(msg, "unsupported versions"), strings.Contains(msg, "protocol version not supported"),
+		strings.Contains(msg, "unsupported SSLv2 handshake"), strings.Contains(msg, "older than TLS 1.3"),
+		strings.Contains(msg, "inappropriate protocol fallback"):
 		return "unsupported_version"
 	case strings.Contains(msg, "no certificates configured"), strings.Contains(msg, "unrecognized name"):
 		return "unknown_sni"
 	case strings.Contains(msg, "no certificate for"):
 		return "no_certificate"
-	case strings.Contains(msg, "client certificate"), strings.Contains(msg, "bad certificate"):
+	case strings.Contains(msg, "client certificate"), strings.Contains(msg, "bad certificate"),
+		strings.Contains(msg, "didn't provide a certificate"), strings.Contains(msg, "failed to verify certificate"):
 		return "bad_client_cert"
-	case strings.Contains(msg, "timeout"):
+	case strings.Contains(msg, "timeout"), strings.Contains(msg, "deadline exceeded"):
 		return "timeout"
 	case strings.Contains(msg, "EOF"), strings.Contains(msg, "connection reset"), strings.Contains(msg, "broken pipe"):
 		return "client_closed"
-	case strings.Contains(msg, "does not look like a TLS handshake"):
+	case strings.Contains(msg, "does not look like a TLS handshake"), strings.Contains(msg, "oversized record"):
 		return "not_tls"
+	case strings.Contains(msg, "unexpected"), strings.Contains(msg, "invalid"), strings.Contains(msg, "illegal"),
+		strings.Contains(msg, "bad record MAC"), strings.Contains(msg, "exceeds maximum"), strings.Contains(msg, "too many"),
+		strings.Contains(msg, "malformed"), strings.Contains(msg, "decode error"), strings.Contains(msg, "received record with version"),
+		strings.Contains(msg, "Finished message is incorrect"), strings.Contains(msg, "renegotiation"), strings.Contains(msg, "missing"),
+		strings.Contains(msg, "extended_master_secret"), strings.Contains(msg, "does not match"):
+		return "protocol_error"
 	}
 	return "other"
 }
 
-// ReasonText says what a handshake failure reason means, for people.
+// ReasonText says what a handshake failure reason means, for people: what
+// happened and, where it helps, what to look at.
 func ReasonText(reason string) string {
 	switch reason {
 	case "no_shared_cipher":
 		return "no shared cipher suite"
+	case "no_shared_group":
+		return "no shared key-exchange group"
+	case "no_shared_signature":
+		return "client accepts no signature of the certificate's key"
+	case "no_shared_alpn":
+		return "no shared application protocol (ALPN)"
 	case "unsupported_version":
 		return "unsupported protocol version"
 	case "unknown_sni":
@@ -267,6 +323,12 @@ func ReasonText(reason string) string {
 		return "certificate not issued yet"
 	case "bad_client_cert":
 		return "bad client certificate"
+	case "client_rejected_cert":
+		return "client does not trust the certificate"
+	case "client_alert":
+		return "client aborted (TLS alert)"
+	case "protocol_error":
+		return "malformed or unexpected TLS message"
 	case "timeout":
 		return "handshake timed out"
 	case "client_closed":
@@ -382,6 +444,8 @@ var (
 		"When a served certificate expires (Unix seconds).", []string{"site", "name", "issuer", "source", "serial"}, nil)
 	descNotBefore = prometheus.NewDesc("tlsgate_certificate_not_before_timestamp_seconds",
 		"When a served certificate became valid (Unix seconds).", []string{"site", "name", "issuer", "source", "serial"}, nil)
+	descRenewAt = prometheus.NewDesc("tlsgate_certificate_renewal_due_timestamp_seconds",
+		"When the gateway renews a self-renewing (acme, internal) certificate at the latest (Unix seconds); absent for files certificates.", []string{"site", "name", "issuer", "source", "serial"}, nil)
 	descEarliest = prometheus.NewDesc("tlsgate_certificate_earliest_expiry_seconds",
 		"Seconds until the first of the served certificates expires (negative once expired).", nil, nil)
 	descPending = prometheus.NewDesc("tlsgate_certificate_pending",
@@ -393,7 +457,7 @@ var (
 )
 
 func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descEarliest, descPending, descUpstreamUp, descClientExpiry} {
+	for _, d := range []*prometheus.Desc{descNotAfter, descNotBefore, descRenewAt, descEarliest, descPending, descUpstreamUp, descClientExpiry} {
 		ch <- d
 	}
 }
@@ -409,6 +473,9 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 		labels := []string{cert.Site, cert.Name, cert.Issuer, cert.Source, cert.Serial}
 		ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), labels...)
 		ch <- prometheus.MustNewConstMetric(descNotBefore, prometheus.GaugeValue, float64(cert.NotBefore.Unix()), labels...)
+		if !cert.RenewAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descRenewAt, prometheus.GaugeValue, float64(cert.RenewAt.Unix()), labels...)
+		}
 		if earliest.IsZero() || cert.NotAfter.Before(earliest) {
 			earliest = cert.NotAfter
 		}

@@ -21,7 +21,19 @@ type upstream struct {
 
 	fails     atomic.Int32
 	downUntil atomic.Int64 // unix nanos; 0 = healthy
+
+	// lastAttempt (unix nanos; 0 = never) and lastErr (nil = the attempt
+	// succeeded) are the latest result, for the status page. A success is
+	// stored at most once per attemptGrain, so that busy upstreams do not
+	// write a shared cache line on every request.
+	lastAttempt atomic.Int64
+	lastErr     atomic.Pointer[string]
 }
+
+// attemptGrain is how stale the recorded time of a success may be: a
+// status page shows seconds, and a store per request on a busy upstream
+// would make every core write the same cache line.
+const attemptGrain = time.Second
 
 // Back-off for an upstream that failed to connect: 1s, 2s, 4s ... 30s.
 // Short enough that a restarted backend is back in rotation quickly, long
@@ -31,7 +43,22 @@ const (
 	maxBackoff = 30 * time.Second
 )
 
-func (u *upstream) markFailed(now time.Time) time.Duration {
+// recordFailure records a failed attempt at now with err (nil when the
+// caller has no error to show), for the status page, without taking the
+// upstream out of rotation.
+func (u *upstream) recordFailure(now time.Time, err error) {
+	msg := "failed"
+	if err != nil {
+		msg = err.Error()
+	}
+	u.lastErr.Store(&msg)
+	u.lastAttempt.Store(now.UnixNano())
+}
+
+// markFailed records a failed connection attempt at now with err and
+// returns the back-off it earns.
+func (u *upstream) markFailed(now time.Time, err error) time.Duration {
+	u.recordFailure(now, err)
 	n := u.fails.Add(1)
 	d := minBackoff << min(n-1, 5)
 	d = min(d, maxBackoff)
@@ -39,10 +66,15 @@ func (u *upstream) markFailed(now time.Time) time.Duration {
 	return d
 }
 
-func (u *upstream) markHealthy() {
+// markHealthy records a successful attempt at now (unix nanos).
+func (u *upstream) markHealthy(now int64) {
 	if u.fails.Load() != 0 {
 		u.fails.Store(0)
 		u.downUntil.Store(0)
+	}
+	if u.lastErr.Load() != nil || now-u.lastAttempt.Load() >= int64(attemptGrain) {
+		u.lastErr.Store(nil)
+		u.lastAttempt.Store(now)
 	}
 }
 
@@ -127,10 +159,7 @@ func (p *pool) RoundTrip(out *http.Request) (*http.Response, error) {
 func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() error, send func(*upstream) (*http.Response, error)) (*http.Response, error) {
 	var tried uint64
 	for attempt := 0; ; attempt++ {
-		var now int64
-		if len(p.ups) > 1 { // a single upstream is always tried: no clock needed
-			now = time.Now().UnixNano()
-		}
+		now := time.Now().UnixNano()
 		u := p.pick(now, tried)
 		if u == nil {
 			return nil, errNoUpstream
@@ -141,7 +170,7 @@ func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() err
 		}
 		resp, err := send(u)
 		if err == nil {
-			u.markHealthy()
+			u.markHealthy(now)
 			return resp, nil
 		}
 		if ctx.Err() != nil || (inf != nil && inf.bodyError() != nil) {
@@ -151,12 +180,14 @@ func (p *pool) do(ctx context.Context, inf *info, replay bool, rewind func() err
 		if !connectFailed(err) {
 			// It was reached: the fault is this exchange's (a hang-up
 			// mid-request, a bad answer, a timeout), not the upstream's
-			// reachability. It stays in rotation; the request is not
-			// sent again, since the upstream may have acted on it.
+			// reachability. It stays in rotation (the status page still
+			// shows the failed attempt); the request is not sent again,
+			// since the upstream may have acted on it.
+			u.recordFailure(time.Now(), err)
 			p.log.Warn("upstream failed", "route", p.route, "upstream", u.name, "err", err)
 			return nil, err
 		}
-		backoff := u.markFailed(time.Now())
+		backoff := u.markFailed(time.Now(), err)
 		p.log.Warn("upstream cannot be connected to; out of rotation", "route", p.route, "upstream", u.name, "err", err, "retry_in", backoff.String())
 		if !isDialError(err) || !replay || attempt+1 >= len(p.ups) {
 			return nil, err
@@ -215,6 +246,12 @@ func (s *Site) Upstreams() []inventory.Upstream {
 			st := inventory.Upstream{Site: s.name, Route: rt.path, URL: u.name, Healthy: true, ConsecutiveFailures: int(u.fails.Load())}
 			if until := u.downUntil.Load(); until > now {
 				st.Healthy, st.RetryAt = false, time.Unix(0, until)
+			}
+			if at := u.lastAttempt.Load(); at != 0 {
+				st.LastAttempt, st.LastResult = time.Unix(0, at), "ok"
+				if msg := u.lastErr.Load(); msg != nil {
+					st.LastResult, st.LastError = "failed", *msg
+				}
 			}
 			out = append(out, st)
 		}

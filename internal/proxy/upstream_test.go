@@ -134,21 +134,60 @@ func TestAllUpstreamsDown(t *testing.T) {
 	}
 }
 
+// TestUpstreamLastResult: an upstream that failed three times in a row is
+// back in rotation once its back-off has passed, but its report still
+// says that the last attempt failed, why and when; a success clears it.
+func TestUpstreamLastResult(t *testing.T) {
+	t.Parallel()
+	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{deadURL(t)}})
+	start := time.Now()
+	for range 3 {
+		get(t, s, "https://example.com/").Body.Close()
+	}
+	u := s.routes[0].pool.ups[0]
+	u.downUntil.Store(time.Now().Add(-time.Millisecond).UnixNano()) // the back-off has passed
+	got := s.Upstreams()
+	if len(got) != 1 {
+		t.Fatalf("upstreams: %+v", got)
+	}
+	st := got[0]
+	if !st.Healthy || st.ConsecutiveFailures != 3 || st.LastResult != "failed" ||
+		!strings.Contains(st.LastError, "connection refused") || st.LastAttempt.Before(start) || st.LastAttempt.After(time.Now()) {
+		t.Errorf("after 3 failures and the back-off: %+v", st)
+	}
+
+	u.markHealthy(time.Now().UnixNano())
+	st = s.Upstreams()[0]
+	if st.LastResult != "ok" || st.LastError != "" || st.ConsecutiveFailures != 0 {
+		t.Errorf("after a success: %+v", st)
+	}
+	// A success within attemptGrain of the last one is not stored again.
+	at := u.lastAttempt.Load()
+	u.markHealthy(at + int64(attemptGrain)/2)
+	if u.lastAttempt.Load() != at {
+		t.Error("a success stored twice within attemptGrain")
+	}
+	u.markHealthy(at + int64(attemptGrain))
+	if u.lastAttempt.Load() == at {
+		t.Error("a success after attemptGrain not stored")
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	t.Parallel()
 	u := &upstream{name: "u"}
 	t0 := time.Unix(1_000_000, 0)
 	want := []time.Duration{1, 2, 4, 8, 16, 30, 30, 30}
 	for i, w := range want {
-		if got := u.markFailed(t0); got != w*time.Second {
+		if got := u.markFailed(t0, nil); got != w*time.Second {
 			t.Errorf("failure %d: back-off %v, want %v", i+1, got, w*time.Second)
 		}
 	}
-	u.markHealthy()
+	u.markHealthy(t0.UnixNano())
 	if u.downUntil.Load() != 0 || u.fails.Load() != 0 {
 		t.Error("markHealthy did not reset the upstream")
 	}
-	if got := u.markFailed(t0); got != time.Second {
+	if got := u.markFailed(t0, nil); got != time.Second {
 		t.Errorf("after recovery, back-off %v, want 1s again", got)
 	}
 
@@ -156,8 +195,8 @@ func TestBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.ups[1].markFailed(t0)             // b down until t0+1s
-	p.ups[2].markFailed(t0.Add(-500e6)) // c down until t0+0.5s
+	p.ups[1].markFailed(t0, nil)             // b down until t0+1s
+	p.ups[2].markFailed(t0.Add(-500e6), nil) // c down until t0+0.5s
 	for range 6 {
 		if got := p.pick(t0.UnixNano(), 0); got != p.ups[0] {
 			t.Fatalf("picked %s while b and c are in back-off", got.name)
@@ -180,7 +219,7 @@ func TestBackoff(t *testing.T) {
 	}
 
 	one, _ := newPool([]string{"http://only"}, nil, "/", slog.New(slog.DiscardHandler))
-	one.ups[0].markFailed(t0)
+	one.ups[0].markFailed(t0, nil)
 	if one.pick(t0.UnixNano(), 0) != one.ups[0] || one.pick(t0.UnixNano(), 1) != nil {
 		t.Error("a single upstream must always be tried once, and only once")
 	}

@@ -58,10 +58,10 @@ func (s *Server) inventory() metrics.Inventory {
 		src := st.cfg.Sites[i].TLS.Certificate.Source
 		if a, ok := si.cert.(*acme.Source); ok {
 			for _, h := range a.Hosts() {
-				inv.Certificates = append(inv.Certificates, certInfo(si.name, h, src, a.LeafFor(h)))
+				inv.Certificates = append(inv.Certificates, certInfo(si.name, h, src, a.LeafFor(h), s.opts.ACMERenewalWindowRatio))
 			}
 		} else if si.cert != nil {
-			inv.Certificates = append(inv.Certificates, certInfo(si.name, si.name, src, si.cert.Leaf()))
+			inv.Certificates = append(inv.Certificates, certInfo(si.name, si.name, src, si.cert.Leaf(), 0))
 		}
 		if si.handler != nil {
 			inv.Upstreams = append(inv.Upstreams, si.handler.Upstreams()...)
@@ -70,7 +70,15 @@ func (s *Server) inventory() metrics.Inventory {
 	return inv
 }
 
-func certInfo(site, name, source string, leaf *x509.Certificate) inventory.Certificate {
+// defaultRenewalRatio is the share of a certificate's lifetime left when
+// the gateway renews it: the internal CA always (certs.Internal renews at
+// two thirds), ACME unless configured otherwise or the CA's ARI window
+// says earlier (certmagic's default, README "ACME").
+const defaultRenewalRatio = 1.0 / 3
+
+// certInfo describes leaf, served for name on site from source. acmeRatio
+// is the ACME renewal window ratio (0 means the default).
+func certInfo(site, name, source string, leaf *x509.Certificate, acmeRatio float64) inventory.Certificate {
 	c := inventory.Certificate{Site: site, Name: name, Source: source}
 	if leaf != nil {
 		c.Issuer = leaf.Issuer.CommonName
@@ -79,6 +87,14 @@ func certInfo(site, name, source string, leaf *x509.Certificate) inventory.Certi
 		}
 		c.Serial = leaf.SerialNumber.Text(16)
 		c.NotBefore, c.NotAfter = leaf.NotBefore, leaf.NotAfter
+		ratio := defaultRenewalRatio
+		if source == config.SourceACME && acmeRatio > 0 {
+			ratio = acmeRatio
+		}
+		if source == config.SourceACME || source == config.SourceInternal {
+			life := leaf.NotAfter.Sub(leaf.NotBefore)
+			c.RenewAt = leaf.NotAfter.Add(-time.Duration(float64(life) * ratio)).Truncate(time.Second)
+		}
 	}
 	return c
 }

@@ -163,14 +163,15 @@ func TestPageInChromium(t *testing.T) {
 		{"legacy.example.com", "cert is-red expired", redRGB, redRGB},
 		{"shop.example.com", "cert is-red", redRGB, redRGB},
 		{"api.example.com", "cert is-amber", amberRGB, amberBarRGB},
+		{"intranet.example.com", "cert is-green", greenRGB, greenBarRGB},
 		{"partners.example.com", "cert is-green", greenRGB, greenBarRGB},
-		{"new.example.com", "cert is-grey pending", greyRGB, greyRGB},
+		{"new.example.com", "cert is-amber pending", amberRGB, greyRGB},
 	}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("certificate rows as rendered:\n%+v\nwant\n%+v", rows, want)
 	}
 
-	if got := evaluate[string](t, bctx, `document.querySelector("#cert-summary").textContent`); !strings.HasPrefix(got, "5 certificates, 1 expired") {
+	if got := evaluate[string](t, bctx, `document.querySelector("#cert-summary").textContent`); !strings.HasPrefix(got, "6 certificates, 1 expired") {
 		t.Errorf("certificate summary = %q", got)
 	}
 	if got := evaluate[string](t, bctx, `[...document.querySelectorAll(".bar")].find(b => b.textContent.includes("X25519MLKEM768"))?.querySelector(".badge")?.innerText ?? ""`); got != "post-quantum hybrid" {

@@ -25,21 +25,25 @@ var fixtureNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 const day = 24 * time.Hour
 
 // fixture is a gateway in trouble: one certificate of each urgency, a
-// rejected client certificate whose subject tries to inject a script, and
-// an upstream that is down.
+// self-renewing internal one with 5 days left that needs nobody, a
+// rejected client certificate whose subject tries to inject a script, an
+// upstream that is down and one back from its back-off whose last attempt
+// failed.
 func fixture() Snapshot {
 	now := fixtureNow
 	return Snapshot{
 		Generated: now,
 		Version:   "v0.9.0",
 		Certificates: []Certificate{
-			{Site: "partners", Name: "partners.example.com", Source: "internal", Issuer: "tlsgate internal CA",
+			{Site: "intranet", Name: "intranet.example.com", Source: "internal", Issuer: "tlsgate internal CA",
+				Serial: "5c:02", NotBefore: now.Add(-2 * day), NotAfter: now.Add(5 * day), RenewAt: now.Add(-2*day + 112*time.Hour)},
+			{Site: "partners", Name: "partners.example.com", Source: "files", Issuer: "Example Partner CA",
 				Serial: "4f:1a:9c:02:77:e3", NotBefore: now.Add(-275 * day), NotAfter: now.Add(90 * day)},
 			{Site: "new", Name: "new.example.com", Source: "acme", LastAttempt: now.Add(-5 * time.Minute),
 				LastResult: "failed", LastError: "acme: order failed: urn:ietf:params:acme:error:dns: no valid A records found for new.example.com"},
 			{Site: "api", Name: "api.example.com", Source: "acme", Issuer: "Let's Encrypt R11",
 				Serial: "03:8e:5d:41:aa:19:0c:7b:62:f0:d8:35:9a:11:e4:2c:70:b6", NotBefore: now.Add(-70 * day), NotAfter: now.Add(20 * day),
-				LastAttempt: now.Add(-2 * time.Hour), LastResult: "renewal scheduled"},
+				RenewAt: now.Add(-10 * day), LastAttempt: now.Add(-2 * time.Hour), LastResult: "renewal scheduled"},
 			{Site: "legacy", Name: "legacy.example.com", Source: "files", Issuer: "Example Corp Issuing CA 2",
 				Serial: "1d:22:7f", NotBefore: now.Add(-400 * day), NotAfter: now.Add(-2 * day)},
 			{Site: "shop", Name: "shop.example.com", Source: "files", Issuer: "DigiCert Global G2 TLS RSA SHA256 2020 CA1",
@@ -60,16 +64,20 @@ func fixture() Snapshot {
 				Subject: "CN=ops-laptop-17,O=Example Corp"},
 		},
 		Upstreams: []Upstream{
-			{Site: "api", Route: "/v1", URL: "http://10.0.0.5:8080", Healthy: true},
-			{Site: "api", Route: "/v1/partners", URL: "https://partners-backend.internal:8443", ConsecutiveFailures: 4, RetryAt: now.Add(12 * time.Second)},
+			{Site: "api", Route: "/v1", URL: "http://10.0.0.5:8080", Healthy: true, LastAttempt: now.Add(-time.Second), LastResult: "ok"},
+			{Site: "api", Route: "/v1/partners", URL: "https://partners-backend.internal:8443", ConsecutiveFailures: 4, RetryAt: now.Add(12 * time.Second),
+				LastAttempt: now.Add(-4 * time.Second), LastResult: "failed", LastError: "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"},
 			{Site: "shop", Route: "/", URL: "http://127.0.0.1:9000", Healthy: true},
+			{Site: "shop", Route: "/api", URL: "http://127.0.0.1:9001", Healthy: true, ConsecutiveFailures: 3,
+				LastAttempt: now.Add(-40 * time.Second), LastResult: "failed", LastError: "dial tcp 127.0.0.1:9001: connect: connection refused"},
 		},
 	}
 }
 
 // fixtureOrder is the certificates of fixture as the page must list them:
-// soonest expiry first, pending last.
-var fixtureOrder = []string{"legacy.example.com", "shop.example.com", "api.example.com", "partners.example.com", "new.example.com"}
+// what needs a person first (red, amber, green), then soonest expiry,
+// pending last.
+var fixtureOrder = []string{"legacy.example.com", "shop.example.com", "api.example.com", "intranet.example.com", "partners.example.com", "new.example.com"}
 
 func get(t *testing.T, h http.Handler, method, target string, header ...string) *http.Response {
 	t.Helper()
@@ -112,14 +120,21 @@ func TestPageShowsFixture(t *testing.T) {
 
 	for _, want := range []string{
 		// Summary on top of the certificates.
-		`5 certificates, 1 expired (legacy.example.com), next expiry in 3 days (shop.example.com), 1 pending (new.example.com)`,
+		`6 certificates, 1 expired (legacy.example.com), next expiry in 3 days (shop.example.com), 1 pending (new.example.com)`,
 		// One row per urgency.
 		`<tr class="cert is-red expired">`,
 		`<tr class="cert is-red">`,
 		`<tr class="cert is-amber">`,
 		`<tr class="cert is-green">`,
-		`<tr class="cert is-grey pending">`,
-		`expired 2 days ago`, `3 days left`, `20 days left`, `90 days left`,
+		// A pending certificate whose order fails needs a person.
+		`<tr class="cert is-amber pending">`,
+		`expired 2 days ago`, `3 days left`, `20 days left`, `90 days left`, `5 days left`,
+		// The next action of each.
+		`Expired: replace the files now, then send SIGHUP.`,
+		`Replace the files before 2026-03-13 12:00 UTC.`,
+		`Renewal overdue since 2026-02-28 12:00 UTC: check the log.`,
+		`Renews itself on 2026-03-13 04:00 UTC.`,
+		`ACME order failing: fix the error below; the gateway keeps retrying.`,
 		// The pending certificate's error.
 		`no valid A records found for new.example.com`,
 		// The timeline of the 90-day one: 275 of 365 days gone.
@@ -135,7 +150,13 @@ func TestPageShowsFixture(t *testing.T) {
 		`<tr class="upstream is-red down">`,
 		`https://partners-backend.internal:8443`,
 		`>in 12 s</time>`,
-		`1 of 3 upstreams down.`,
+		`1 of 4 upstreams down, 1 failing.`,
+		// Back from its back-off, but its last attempt failed: not healthy.
+		`<tr class="upstream is-amber">`,
+		`<span class="pill">failing</span>`,
+		`failed, <time datetime="2026-03-10T11:59:20Z" title="2026-03-10 11:59:20 UTC">40 s ago</time>`,
+		`dial tcp 127.0.0.1:9001: connect: connection refused`,
+		`ok, <time datetime="2026-03-10T11:59:59Z" title="2026-03-10 11:59:59 UTC">1 s ago</time>`,
 		`<meta http-equiv="refresh" content="10">`,
 	} {
 		if !strings.Contains(page, want) {
@@ -338,6 +359,66 @@ func TestCertUrgency(t *testing.T) {
 	}
 	if r := newCertRow(Certificate{}, fixtureNow); !r.Pending || r.Urgency != grey {
 		t.Errorf("no certificate: pending=%v urgency=%s, want pending grey", r.Pending, r.Urgency)
+	}
+	if r := newCertRow(Certificate{Source: "acme", LastError: "x"}, fixtureNow); !r.Pending || r.Urgency != amber {
+		t.Errorf("no certificate, order failing: pending=%v urgency=%s, want pending amber", r.Pending, r.Urgency)
+	}
+
+	// The gateway renews internal and acme certificates: days left do not
+	// matter, a renewal that does not happen does. A 7-day internal
+	// certificate renews at 4 d 16 h; a 90-day ACME one with 30 days left.
+	at := func(d time.Duration) string { return fixtureNow.Add(d).UTC().Format(minuteLayout) }
+	self := []struct {
+		name              string
+		source            string
+		life, left, renew time.Duration // renew: RenewAt from now; 0 = not reported
+		lastError         string
+		urgency, action   string
+	}{
+		{"internal fresh", "internal", 7 * day, 6 * day, 3*day + 16*time.Hour, "", green, "Renews itself on " + at(3*day+16*time.Hour) + "."},
+		{"internal due", "internal", 7 * day, 2*day + 8*time.Hour, -30 * time.Minute, "", green, "Renews itself on " + at(-30*time.Minute) + "."},
+		{"internal overdue", "internal", 7 * day, day, -day - 8*time.Hour, "", amber, "Renewal overdue since " + at(-day-8*time.Hour) + ": the log says why the internal CA cannot issue."},
+		{"internal without RenewAt", "internal", 6 * day, 5 * day, 0, "", green, "Renews itself on " + at(3*day) + "."},
+		{"internal expired", "internal", 7 * day, -time.Hour, -2*day - 8*time.Hour, "", red, "Expired: the internal CA has not renewed it; the log says why."},
+		{"acme fresh", "acme", 90 * day, 80 * day, 50 * day, "", green, "Renews itself by " + at(50*day) + "."},
+		{"acme failing early", "acme", 90 * day, 25 * day, -5 * day, "rate limited", amber, "ACME renewal failing: fix the error below; the gateway keeps retrying."},
+		{"acme failing late", "acme", 90 * day, 10 * day, -20 * day, "rate limited", red, "ACME renewal failing, 10 days left: fix the error below, then run tlsgate certs renew."},
+		{"acme overdue", "acme", 90 * day, 20 * day, -10 * day, "", amber, "Renewal overdue since " + at(-10*day) + ": check the log."},
+		{"acme expired", "acme", 6 * day, -time.Hour, -2*day - time.Hour, "x", red, "Expired: ACME renewal has failed; fix the error below, then run tlsgate certs renew."},
+		{"files", "files", 365 * day, 60 * day, 0, "", green, "Replace the files before " + at(60*day) + "."},
+		{"files soon", "files", 90 * day, 5 * day, 0, "", red, "Replace the files before " + at(5*day) + "."},
+	}
+	for _, tt := range self {
+		c := Certificate{Source: tt.source, NotBefore: fixtureNow.Add(tt.left - tt.life), NotAfter: fixtureNow.Add(tt.left), LastError: tt.lastError}
+		if tt.renew != 0 {
+			c.RenewAt = fixtureNow.Add(tt.renew)
+		}
+		r := newCertRow(c, fixtureNow)
+		if r.Urgency != tt.urgency || r.Action != tt.action {
+			t.Errorf("%s: %s %q, want %s %q", tt.name, r.Urgency, r.Action, tt.urgency, tt.action)
+		}
+	}
+}
+
+// TestUpstreamStates: an upstream back in rotation after its back-off is
+// "failing", not "healthy", until an attempt succeeds.
+func TestUpstreamStates(t *testing.T) {
+	t.Parallel()
+	sec := newUpstreamSection([]Upstream{
+		{URL: "a", Healthy: true, LastAttempt: fixtureNow.Add(-time.Second), LastResult: "ok"},
+		{URL: "b", Healthy: true, ConsecutiveFailures: 3, LastAttempt: fixtureNow.Add(-time.Minute), LastResult: "failed", LastError: "refused"},
+		{URL: "c", Healthy: true},
+	}, fixtureNow)
+	var got []string
+	for _, r := range sec.Rows {
+		got = append(got, r.URL+" "+r.State+" "+r.Urgency+" "+r.LastAgo)
+	}
+	want := []string{"b failing amber 1 min ago", "a healthy green 1 s ago", "c healthy green "}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+	if sec.Healthy != 2 || sec.Urgency != amber || sec.Tile != "1 failing" {
+		t.Errorf("section: healthy %d, urgency %s, tile %q", sec.Healthy, sec.Urgency, sec.Tile)
 	}
 }
 

@@ -9,14 +9,22 @@ import (
 	"time"
 )
 
-// Expiry thresholds for the certificate colours. ACME renews with a third
-// of the lifetime left (30 days of a 90-day certificate), so under 30 days
-// means a renewal is due or late; under 7 days means it has been failing
-// for weeks and a person must act now.
+// Expiry thresholds for certificates from files, which only a person
+// renews: under 30 days someone should be getting a new one; under 7 days
+// it is urgent. Certificates the gateway renews itself (acme, internal)
+// are coloured by whether renewal works, not by days left: the internal
+// CA's 7-day certificates always have under 7 days, and need nobody.
 const (
 	criticalLeft = 7 * 24 * time.Hour
 	warningLeft  = 30 * 24 * time.Hour
 )
+
+// renewalGrace is how long past its renewal point a self-renewing
+// certificate may still be served before the page calls renewal overdue:
+// renewal checks run every few minutes and a failed one is retried.
+// deploy/prometheus/alerts.yml's TLSGateCertificateRenewalOverdue uses
+// the same hour.
+const renewalGrace = time.Hour
 
 // maxFailures caps the client-certificate failure table, whatever the
 // gateway passes, so that a flood of bad clients cannot make the page huge.
@@ -55,10 +63,17 @@ type certSection struct {
 
 type certRow struct {
 	Certificate
-	Urgency string // red, amber, green or grey (pending)
+	// Urgency is what the certificate needs from a person: red (act now),
+	// amber (act soon, or look), green (nothing), grey (pending, nothing
+	// to do yet).
+	Urgency string
 	Pending bool
 	Expired bool
 	Left    string // "12 days", "expired 3 days ago", "pending"
+	// Action is the next thing that happens to the certificate, or that
+	// a person must do: "Renews itself on ...", "Replace the files
+	// before ...", "ACME renewal failing: ...".
+	Action string
 
 	// ElapsedPct is the share of the validity period gone at Generated,
 	// "0%" to "100%", for the timeline bar. An SVG attribute and not a
@@ -109,7 +124,13 @@ type upstreamSection struct {
 
 type upstreamRow struct {
 	Upstream
+	// State is "healthy" (last attempt ok, or none yet), "failing" (back
+	// in rotation after its back-off, but its last attempt failed: the
+	// next request tries it) or "down" (backed off).
+	State   string
+	Urgency string
 	RetryIn string // "in 12 s", "" when healthy or unknown
+	LastAgo string // "12 s ago", "" before the first attempt
 }
 
 // newView computes the page from s. now is used when s.Generated is zero.
@@ -133,7 +154,8 @@ func newCertSection(certs []Certificate, now time.Time) certSection {
 	for _, c := range certs {
 		rows = append(rows, newCertRow(c, now))
 	}
-	// Soonest expiry first; pending ones, which have no expiry, last.
+	// What needs a person first, then soonest expiry; pending ones, which
+	// have no expiry, last.
 	slices.SortStableFunc(rows, func(a, b certRow) int {
 		if a.Pending != b.Pending {
 			if a.Pending {
@@ -141,7 +163,8 @@ func newCertSection(certs []Certificate, now time.Time) certSection {
 			}
 			return -1
 		}
-		return cmp.Or(a.NotAfter.Compare(b.NotAfter), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Site, b.Site))
+		return cmp.Or(cmp.Compare(urgencyRank[b.Urgency], urgencyRank[a.Urgency]),
+			a.NotAfter.Compare(b.NotAfter), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Site, b.Site))
 	})
 
 	sec := certSection{Rows: rows, Urgency: green}
@@ -201,26 +224,26 @@ func newCertSection(certs []Certificate, now time.Time) certSection {
 
 func newCertRow(c Certificate, now time.Time) certRow {
 	r := certRow{Certificate: c}
+	failing := c.LastError != ""
 	if c.NotAfter.IsZero() {
 		r.Pending, r.Urgency, r.Left, r.ElapsedPct = true, grey, "pending", "0%"
 		r.Timeline = "no certificate yet"
+		r.Action = "Waiting for the first certificate."
+		if failing {
+			// Its handshakes are refused until someone fixes the cause.
+			r.Urgency = amber
+			r.Action = "ACME order failing: fix the error below; the gateway keeps retrying."
+		}
 		return r
 	}
 	left := c.NotAfter.Sub(now)
-	switch {
-	case left <= 0:
-		r.Expired, r.Urgency = true, red
+	r.Expired = left <= 0
+	if r.Expired {
 		r.Left = "expired " + humanDuration(-left) + " ago"
-	case left < criticalLeft:
-		r.Urgency = red
-	case left < warningLeft:
-		r.Urgency = amber
-	default:
-		r.Urgency = green
-	}
-	if !r.Expired {
+	} else {
 		r.Left = humanDuration(left) + " left"
 	}
+	r.Urgency, r.Action = certAction(c, now, failing)
 	elapsed := 1.0
 	if total := c.NotAfter.Sub(c.NotBefore); total > 0 {
 		elapsed = min(max(float64(now.Sub(c.NotBefore))/float64(total), 0), 1)
@@ -229,6 +252,57 @@ func newCertRow(c Certificate, now time.Time) certRow {
 	r.Timeline = fmt.Sprintf("valid %s to %s, %s of its lifetime used",
 		c.NotBefore.UTC().Format(dateLayout), c.NotAfter.UTC().Format(dateLayout), percent(elapsed, 0))
 	return r
+}
+
+// certAction returns the colour of an issued certificate and its next
+// action: by days left for files (and an unknown source), by whether
+// renewal works for the sources the gateway renews itself.
+func certAction(c Certificate, now time.Time, failing bool) (urgency, action string) {
+	left := c.NotAfter.Sub(now)
+	renewAt := c.RenewAt
+	if renewAt.IsZero() {
+		// A snapshot without it: the default, a third of the lifetime left.
+		renewAt = c.NotAfter.Add(-c.NotAfter.Sub(c.NotBefore) / 3)
+	}
+	overdue := now.After(renewAt.Add(renewalGrace))
+	switch c.Source {
+	case "internal":
+		switch {
+		case left <= 0:
+			return red, "Expired: the internal CA has not renewed it; the log says why."
+		case overdue:
+			return amber, "Renewal overdue since " + renewAt.UTC().Format(minuteLayout) + ": the log says why the internal CA cannot issue."
+		}
+		return green, "Renews itself on " + renewAt.UTC().Format(minuteLayout) + "."
+	case "acme":
+		// Half of the renewal window gone without a new certificate is as
+		// long as is left: the point of the critical alert.
+		late := left < c.NotAfter.Sub(renewAt)/2
+		switch {
+		case left <= 0:
+			return red, "Expired: ACME renewal has failed; fix the error below, then run tlsgate certs renew."
+		case failing && late:
+			return red, "ACME renewal failing, " + humanDuration(left) + " left: fix the error below, then run tlsgate certs renew."
+		case failing:
+			return amber, "ACME renewal failing: fix the error below; the gateway keeps retrying."
+		case overdue && late:
+			return red, "Renewal overdue since " + renewAt.UTC().Format(minuteLayout) + " and " + humanDuration(left) + " left: check the log, then run tlsgate certs renew."
+		case overdue:
+			return amber, "Renewal overdue since " + renewAt.UTC().Format(minuteLayout) + ": check the log."
+		}
+		return green, "Renews itself by " + renewAt.UTC().Format(minuteLayout) + "."
+	}
+	switch {
+	case left <= 0:
+		return red, "Expired: replace the files now, then send SIGHUP."
+	case left < criticalLeft:
+		urgency = red
+	case left < warningLeft:
+		urgency = amber
+	default:
+		urgency = green
+	}
+	return urgency, "Replace the files before " + c.NotAfter.UTC().Format(minuteLayout) + "."
 }
 
 func newHandshakeSection(h Handshakes) handshakeSection {
@@ -327,11 +401,13 @@ func newFailureSection(failures []ClientCertFailure) failureSection {
 
 func newUpstreamSection(ups []Upstream, now time.Time) upstreamSection {
 	rows := make([]upstreamRow, 0, len(ups))
-	down := 0
+	down, failing := 0, 0
 	for _, u := range ups {
-		r := upstreamRow{Upstream: u}
-		if !u.Healthy {
+		r := upstreamRow{Upstream: u, State: "healthy", Urgency: green}
+		switch {
+		case !u.Healthy:
 			down++
+			r.State, r.Urgency = "down", red
 			if !u.RetryAt.IsZero() {
 				if d := u.RetryAt.Sub(now); d > 0 {
 					r.RetryIn = "in " + shortDuration(d)
@@ -339,35 +415,46 @@ func newUpstreamSection(ups []Upstream, now time.Time) upstreamSection {
 					r.RetryIn = "now"
 				}
 			}
+		case u.ConsecutiveFailures > 0 || u.LastResult == "failed":
+			// Its back-off has passed, so it is in rotation again, but
+			// nothing says it works: not "healthy".
+			failing++
+			r.State, r.Urgency, r.RetryIn = "failing", amber, "next request"
+		}
+		if !u.LastAttempt.IsZero() {
+			r.LastAgo = shortDuration(max(now.Sub(u.LastAttempt), 0)) + " ago"
 		}
 		rows = append(rows, r)
 	}
-	// Unhealthy first: they are what a reader is looking for.
+	// Down, then failing, first: they are what a reader is looking for.
 	slices.SortStableFunc(rows, func(a, b upstreamRow) int {
-		if a.Healthy != b.Healthy {
-			if a.Healthy {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Route, b.Route))
+		return cmp.Or(cmp.Compare(urgencyRank[b.Urgency], urgencyRank[a.Urgency]),
+			cmp.Compare(a.Site, b.Site), cmp.Compare(a.Route, b.Route))
 	})
-	sec := upstreamSection{Rows: rows, Urgency: green, Healthy: len(rows) - down}
+	sec := upstreamSection{Rows: rows, Urgency: green, Healthy: len(rows) - down - failing}
 	switch {
 	case len(rows) == 0:
 		sec.Summary, sec.Tile, sec.Urgency = "No upstreams configured.", "none configured", grey
-	case down == 0:
+	case down == 0 && failing == 0:
 		sec.Summary, sec.Tile = fmt.Sprintf("All %s healthy.", plural(len(rows), "upstream")), "all healthy"
+	case down == 0:
+		sec.Summary, sec.Urgency = fmt.Sprintf("%d of %s failing: back in rotation, but the last attempt failed.", failing, plural(len(rows), "upstream")), amber
+		sec.Tile = fmt.Sprintf("%d failing", failing)
 	default:
 		sec.Summary, sec.Urgency = fmt.Sprintf("%d of %s down.", down, plural(len(rows), "upstream")), red
 		sec.Tile = fmt.Sprintf("%d down", down)
+		if failing > 0 {
+			sec.Summary = fmt.Sprintf("%d of %s down, %d failing.", down, plural(len(rows), "upstream"), failing)
+			sec.Tile += fmt.Sprintf(" · %d failing", failing)
+		}
 	}
 	return sec
 }
 
 const (
-	dateLayout = "2006-01-02"
-	timeLayout = "2006-01-02 15:04:05 UTC"
+	dateLayout   = "2006-01-02"
+	minuteLayout = "2006-01-02 15:04 UTC"
+	timeLayout   = "2006-01-02 15:04:05 UTC"
 )
 
 // humanDuration says d in the largest whole unit: "12 days", "1 day",
