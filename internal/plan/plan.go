@@ -199,8 +199,14 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 	c.ConfigKey = s.Key + ".tls.certificate"
 	switch c.Source {
 	case config.SourceFiles:
-		if err := checkFiles(c.Cert, c.Key, s.Hosts, log); err != nil {
-			errs = append(errs, cfg.Errorf(c.ConfigKey+".cert", "%v", err))
+		for _, err := range checkFiles(c.Cert, c.Key, s.Hosts, log) {
+			// A problem of the key file (its mode, a key that does not
+			// match) is placed at key:, the rest at cert:.
+			field := ".cert"
+			if ke := (*certs.KeyError)(nil); errors.As(err, &ke) {
+				field = ".key"
+			}
+			errs = append(errs, cfg.Errorf(c.ConfigKey+field, "%v", err))
 		}
 	case config.SourceACME:
 		var aerrs []error
@@ -247,13 +253,17 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 
 // checkFiles loads a certificate pair as source files will (and warns, as
 // it will, when the certificate is close to its end), so that a plan never
-// names files that cannot serve the site's hosts.
-func checkFiles(certFile, keyFile string, hosts []string, log *slog.Logger) error {
+// names files that cannot serve the site's hosts. It returns every
+// problem of the pair (a loose key mode and hosts not covered, say).
+func checkFiles(certFile, keyFile string, hosts []string, log *slog.Logger) []error {
 	f, err := certs.NewFiles(certFile, keyFile, hosts, log)
 	if err != nil {
-		return err
+		return unjoin(err)
 	}
-	return f.Close() // never watched: nothing to stop
+	if err := f.Close(); err != nil { // never watched: nothing to stop
+		return []error{err}
+	}
+	return nil
 }
 
 // resolveClientTrust reads a site's client CA bundles and checks its CRL
