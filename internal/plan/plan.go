@@ -418,3 +418,45 @@ func unjoin(err error) []error {
 	}
 	return []error{err}
 }
+
+// CheckFile loads the config at path and checks it as Check does,
+// reporting in one run every problem that can be known, not only those of
+// the first stage that fails: decoding problems (unknown keys, wrongly
+// typed values) with Validate's problems in the rest of the file, and the
+// files of every site (and of storage) whose settings have none. A site
+// with a problem in its settings is not resolved: what its files would
+// be checked against is not known. It returns the config only when there
+// is no problem at all.
+func CheckFile(path string, log *slog.Logger) (*config.Config, error) {
+	cfg, err := config.LoadAll(path)
+	if err == nil {
+		return cfg, Check(cfg, log)
+	}
+	if cfg == nil {
+		return nil, err
+	}
+	errs := unjoin(err)
+	// bad reports whether a problem has been found at or inside key.
+	bad := func(key string) bool {
+		for _, e := range errs {
+			var ce *config.Error
+			if errors.As(e, &ce) && (ce.Path == key || strings.HasPrefix(ce.Path, key+".") || strings.HasPrefix(ce.Path, key+"[")) {
+				return true
+			}
+		}
+		return false
+	}
+	for i, sc := range cfg.Sites {
+		if bad(fmt.Sprintf("sites[%d]", i)) || sc.TLS.Certificate.Source == config.SourceACME && bad("acme") {
+			continue
+		}
+		_, serrs := resolveSite(cfg, i, log)
+		errs = append(errs, serrs...)
+	}
+	if !bad("storage") && !bad("data_dir") {
+		if serr := StorageOf(cfg).Check(cfg); serr != nil {
+			errs = append(errs, unjoin(serr)...)
+		}
+	}
+	return nil, errors.Join(errs...)
+}
