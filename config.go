@@ -34,11 +34,8 @@ func LoadConfig(path string) (*Config, error) {
 // in errors. Relative paths in it are relative to the working directory.
 // A Server's Reload re-reads only the certificates it names.
 func ParseConfig(name string, yaml []byte) (*Config, error) {
-	c, err := config.Parse(name, yaml)
+	c, err := config.ParseAll(name, yaml)
 	if err != nil {
-		return nil, err
-	}
-	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &Config{cfg: c}, nil

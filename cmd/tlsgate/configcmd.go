@@ -47,28 +47,35 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("config %s needs exactly one FILE", sub)
 	}
 	path := fs.Arg(0)
+	if sub == "validate" {
+		return validateConfig(path, stdout, stderr)
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	if sub == "explain" {
-		routes, err := plan.Explain(cfg)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SITE\tPATH\tCLIENT AUTH\tMETHODS\tFROM")
-		for _, r := range routes {
-			methods := strings.Join(r.Methods, ",")
-			if methods == "" {
-				methods = "any"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Site, r.Path, r.ClientAuth, methods, strings.Join(r.From, "; "))
-		}
-		return tw.Flush()
+	routes, err := plan.Explain(cfg)
+	if err != nil {
+		return err
 	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tPATH\tCLIENT AUTH\tMETHODS\tFROM")
+	for _, r := range routes {
+		methods := strings.Join(r.Methods, ",")
+		if methods == "" {
+			methods = "any"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Site, r.Path, r.ClientAuth, methods, strings.Join(r.From, "; "))
+	}
+	return tw.Flush()
+}
+
+// validateConfig is config validate: every problem of the file, of every
+// stage, in one run.
+func validateConfig(path string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := plan.Check(cfg, log); err != nil {
+	cfg, err := plan.CheckFile(path, log)
+	if err != nil {
 		return err
 	}
 	routes := 0

@@ -165,10 +165,12 @@ sites:
 `, expiredCert, expiredKey, certFile, keyFile, certFile, worldKey, keyFile, certFile))
 	_, stderr, code = runCLI(t, nil, "config", "validate", files)
 	for _, re := range []string{
-		`4 problems:`,
-		`files\.yaml:4:\d+: sites\[0\]\.tls\.certificate\.cert: .*the certificate expired on `,
+		`5 problems:`,
+		`files\.yaml:4:\d+: sites\[0\]\.tls\.certificate\.cert: .*the certificate expired on .* \(1 day ago\)`,
 		`files\.yaml:7:\d+: sites\[1\]\.tls\.certificate\.cert: .*does not cover other\.example\.com \(it covers: api\.example\.com\)`,
-		`files\.yaml:10:\d+: sites\[2\]\.tls\.certificate\.cert: .*world\.key has mode 0644: private key readable by other users: run chmod 600 `,
+		`files\.yaml:10:\d+: sites\[2\]\.tls\.certificate\.key: .*world\.key has mode 0644: private key readable by other users: run chmod 600 `,
+		// the same pair's host coverage, with its key mode
+		`files\.yaml:10:\d+: sites\[2\]\.tls\.certificate\.cert: .*does not cover third\.example\.com`,
 		`files\.yaml:13:\d+: sites\[3\]\.tls\.certificate\.cert: .*holds a private key, not a certificate \(are cert: and key: swapped\?\)`,
 	} {
 		if code != 1 || !regexp.MustCompile(re).MatchString(stderr) {
@@ -195,6 +197,76 @@ sites:
 	_, stderr, code = runCLI(t, nil, "serve", "--config", bad)
 	if code != 1 || !strings.Contains(stderr, "bad.yaml:9:19:") {
 		t.Fatalf("serve bad config: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestConfigValidateEveryStage checks that one run of config validate
+// reports problems of every stage: decoding (unknown key, wrong type),
+// Validate in the rest of the file, and the files of the sites whose
+// settings are valid, with a key's problems at key: and a pair's key mode
+// and host coverage together (issue 15: this file took four runs).
+func TestConfigValidateEveryStage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "cli CA")
+	certFile, keyFile := pkitest.WriteFiles(t, dir, "api", ca.Issue(t, pkitest.Leaf{Names: []string{"api.example.com"}}))
+	_, otherKey := pkitest.WriteFiles(t, dir, "other", ca.Issue(t, pkitest.Leaf{Names: []string{"api.example.com"}}))
+	oldCert, oldKey := pkitest.WriteFiles(t, dir, "old", ca.Issue(t, pkitest.Leaf{Names: []string{"old.example.com"},
+		NotBefore: time.Now().Add(-30 * 24 * time.Hour), NotAfter: time.Now().Add(-10*24*time.Hour - time.Hour)}))
+	worldKey := filepath.Join(dir, "world.key")
+	data, _ := os.ReadFile(keyFile)
+	if err := os.WriteFile(worldKey, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "seven.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(`sites:
+  - hosts: [zero.example.com]
+    tls: {certificate: {cert: %[1]s, key: %[2]s}}
+    routes:
+      - {path: /, upstream: http://127.0.0.1:9000}
+  - hosts: [b.example.com]
+    tls: {profile: intermediat}
+    routes: [{upstreams: [http://127.0.0.1:9000]}]
+  - hosts: [api.example.com, www.example.com]
+    tls:
+      certificate:
+        cert: %[1]s
+        key: %[3]s
+    routes: [{upstreams: [http://127.0.0.1:9000]}]
+  - hosts: [mismatch.example.com]
+    tls:
+      certificate:
+        cert: %[1]s
+        key: %[4]s
+    routes: [{upstreams: [http://127.0.0.1:9000]}]
+  - hosts: [old.example.com]
+    tls:
+      certificate:
+        cert: %[5]s
+        key: %[6]s
+    routes: [{upstreams: [http://127.0.0.1:9000]}]
+timeouts: {idle: 5}
+log: {format: xml}
+`, certFile, keyFile, worldKey, otherKey, oldCert, oldKey)), 0o600)
+	_, stderr, code := runCLI(t, nil, "config", "validate", path)
+	for _, re := range []string{
+		`tlsgate: error: 8 problems:`,
+		// decoding
+		`seven\.yaml:5:19: sites\[0\]\.routes\[0\]\.upstream: unknown key "upstream" \(did you mean "upstreams"\?\)`,
+		`seven\.yaml:27:18: timeouts\.idle: expected a duration such as 10s or 2m, got the number "5" \(5s for seconds\?\)`,
+		// validation, despite the decoding problems
+		`seven\.yaml:7:20: sites\[1\]\.tls\.profile: .*intermediat`,
+		`seven\.yaml:28:15: log\.format: "xml" is not a log format`,
+		// files of the valid sites, despite the problems above; the
+		// key's at key:, and both problems of the same pair
+		`seven\.yaml:13:14: sites\[2\]\.tls\.certificate\.key: .*world\.key has mode 0644: private key readable by other users: run chmod 600 `,
+		`seven\.yaml:12:15: sites\[2\]\.tls\.certificate\.cert: .*does not cover www\.example\.com`,
+		`seven\.yaml:19:14: sites\[3\]\.tls\.certificate\.key: the key .*other\.key does not match the certificate`,
+		`seven\.yaml:24:15: sites\[4\]\.tls\.certificate\.cert: .*the certificate expired on \S+ \(10 days ago\): install a renewed one`,
+	} {
+		if code != 1 || !regexp.MustCompile(re).MatchString(stderr) {
+			t.Errorf("exit %d, want 1 and /%s/ in:\n%s", code, re, stderr)
+		}
 	}
 }
 

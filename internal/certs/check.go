@@ -30,7 +30,8 @@ type Source interface {
 }
 
 // Check reports why cert cannot serve hosts at now, or nil. It checks the
-// leaf's validity period and that it covers every host.
+// leaf's validity period and that it covers every host, and reports both
+// problems, joined, when both hold.
 func Check(cert *tls.Certificate, hosts []string, now time.Time) error {
 	leaf := cert.Leaf
 	if leaf == nil {
@@ -39,13 +40,14 @@ func Check(cert *tls.Certificate, hosts []string, now time.Time) error {
 			return fmt.Errorf("parsing certificate: %w", err)
 		}
 	}
+	var errs []error
 	if now.After(leaf.NotAfter) {
-		return fmt.Errorf("the certificate expired on %s (%s ago): install a renewed one",
-			leaf.NotAfter.UTC().Format(time.RFC3339), now.Sub(leaf.NotAfter).Round(time.Minute))
+		errs = append(errs, fmt.Errorf("the certificate expired on %s (%s ago): install a renewed one",
+			leaf.NotAfter.UTC().Format(time.RFC3339), HumanDuration(now.Sub(leaf.NotAfter))))
 	}
 	if now.Before(leaf.NotBefore) {
-		return fmt.Errorf("the certificate is not valid before %s: check the clock of this machine or of the CA",
-			leaf.NotBefore.UTC().Format(time.RFC3339))
+		errs = append(errs, fmt.Errorf("the certificate is not valid before %s (%s from now): check the clock of this machine or of the CA",
+			leaf.NotBefore.UTC().Format(time.RFC3339), HumanDuration(leaf.NotBefore.Sub(now))))
 	}
 	var missing []string
 	for _, h := range hosts {
@@ -54,10 +56,34 @@ func Check(cert *tls.Certificate, hosts []string, now time.Time) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("the certificate does not cover %s (it covers: %s): get one that names these hosts, or remove them from the site's hosts",
-			strings.Join(missing, ", "), strings.Join(Names(leaf), ", "))
+		errs = append(errs, fmt.Errorf("the certificate does not cover %s (it covers: %s): get one that names these hosts, or remove them from the site's hosts",
+			strings.Join(missing, ", "), strings.Join(Names(leaf), ", ")))
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// HumanDuration writes d as people say it: "10 days", "1 day", "3 hours",
+// "25 minutes", "less than a minute". It rounds down, so that "2 days ago"
+// is never said of something 47 hours old.
+func HumanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d >= 24*time.Hour:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return "less than a minute"
 }
 
 // Covers reports whether leaf is valid for host, which may itself be a
@@ -99,43 +125,100 @@ func Names(leaf *x509.Certificate) []string {
 // every user of the machine.
 var ErrKeyPermissions = errors.New("private key readable by other users")
 
+// A KeyError is a problem that lies with the key file of a pair: it cannot
+// be read, holds no private key, is readable by other users, or does not
+// match the certificate. LoadFiles and CheckFiles return one (errors.As)
+// so that a caller can point at the key rather than the certificate. Its
+// message is Err's.
+type KeyError struct {
+	File string
+	Err  error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // LoadFiles reads a PEM chain and key, with errors that say how to fix them.
+// A problem of the key file is a *KeyError.
 func LoadFiles(certFile, keyFile string) (*tls.Certificate, error) {
+	cert, modeErr, err := readPair(certFile, keyFile)
+	if modeErr != nil { // as before the pair is parsed: the first thing to fix
+		return nil, modeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cert, nil
+}
+
+// CheckFiles reports every reason the pair in certFile and keyFile cannot
+// serve hosts at now, joined: a key readable by other users, a key that
+// does not match, an expired certificate, hosts it does not cover. The
+// first two are *KeyError. It returns the certificate when the pair loads,
+// even with a problem of the key's mode.
+func CheckFiles(certFile, keyFile string, hosts []string, now time.Time) (*tls.Certificate, error) {
+	cert, modeErr, err := readPair(certFile, keyFile)
+	errs := []error{modeErr, err}
+	if cert != nil {
+		if cerr := Check(cert, hosts, now); cerr != nil {
+			for _, e := range unjoin(cerr) {
+				errs = append(errs, fmt.Errorf("%s: %w", certFile, e))
+			}
+		}
+	}
+	return cert, errors.Join(errs...)
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// readPair reads and parses a pair. A key readable by other users is
+// modeErr, reported apart so that callers can go on to check the
+// certificate; err is any other problem, and then cert is nil.
+func readPair(certFile, keyFile string) (cert *tls.Certificate, modeErr, err error) {
+	keyErr := func(format string, args ...any) error {
+		return &KeyError{File: keyFile, Err: fmt.Errorf(format, args...)}
+	}
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading certificate: %w", err)
+		return nil, nil, fmt.Errorf("reading certificate: %w", err)
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading key: %w", err)
+		return nil, nil, keyErr("reading key: %w", err)
 	}
 	if !strings.Contains(string(certPEM), "-----BEGIN CERTIFICATE-----") {
 		if strings.Contains(string(certPEM), "PRIVATE KEY-----") {
-			return nil, fmt.Errorf("%s holds a private key, not a certificate (are cert: and key: swapped?)", certFile)
+			return nil, nil, fmt.Errorf("%s holds a private key, not a certificate (are cert: and key: swapped?)", certFile)
 		}
-		return nil, fmt.Errorf("%s holds no PEM certificate", certFile)
+		return nil, nil, fmt.Errorf("%s holds no PEM certificate", certFile)
 	}
 	if !strings.Contains(string(keyPEM), "PRIVATE KEY-----") {
 		if strings.Contains(string(keyPEM), "-----BEGIN CERTIFICATE-----") {
-			return nil, fmt.Errorf("%s holds a certificate, not a private key (are cert: and key: swapped?)", keyFile)
+			return nil, nil, keyErr("%s holds a certificate, not a private key (are cert: and key: swapped?)", keyFile)
 		}
-		return nil, fmt.Errorf("%s holds no PEM private key", keyFile)
+		return nil, nil, keyErr("%s holds no PEM private key", keyFile)
 	}
 	// Checked after the contents, so that swapped files are reported as
 	// swapped rather than as a certificate with loose permissions.
 	fi, err := os.Stat(keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading key: %w", err)
+		return nil, nil, keyErr("reading key: %w", err)
 	}
 	if fi.Mode().Perm()&0o004 != 0 {
-		return nil, fmt.Errorf("%s has mode %04o: %w: run chmod 600 %s", keyFile, fi.Mode().Perm(), ErrKeyPermissions, keyFile)
+		modeErr = keyErr("%s has mode %04o: %w: run chmod 600 %s", keyFile, fi.Mode().Perm(), ErrKeyPermissions, keyFile)
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		if strings.Contains(err.Error(), "does not match") {
-			return nil, fmt.Errorf("the key %s does not match the certificate %s (are they from different pairs, or is the chain not leaf-first?)", keyFile, certFile)
+			return nil, modeErr, keyErr("the key %s does not match the certificate %s (are they from different pairs, or is the chain not leaf-first?)", keyFile, certFile)
 		}
-		return nil, fmt.Errorf("loading %s and %s: %w", certFile, keyFile, err)
+		return nil, modeErr, fmt.Errorf("loading %s and %s: %w", certFile, keyFile, err)
 	}
-	return &cert, nil
+	return &pair, modeErr, nil
 }

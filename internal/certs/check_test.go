@@ -170,3 +170,100 @@ func writeFile(t *testing.T, path string, data []byte, perm os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// TestKeyError checks that problems of the key file are *KeyError, so that
+// config validate can point at key: rather than cert:, and others are not.
+func TestKeyError(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "Test CA")
+	pemA, keyA := pkitest.EncodePEM(t, ca.Issue(t, pkitest.Leaf{Names: []string{"a.example.com"}}))
+	_, keyB := pkitest.EncodePEM(t, ca.Issue(t, pkitest.Leaf{Names: []string{"b.example.com"}}))
+	tests := []struct {
+		name      string
+		cert, key []byte
+		keyMode   os.FileMode
+		keyFault  bool
+	}{
+		{"world-readable key", pemA, keyA, 0o644, true},
+		{"mismatched", pemA, keyB, 0o600, true},
+		{"key not PEM", pemA, []byte("hello"), 0o600, true},
+		{"cert not PEM", []byte("hello"), keyA, 0o600, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key")
+			writeFile(t, certFile, tt.cert, 0o644)
+			writeFile(t, keyFile, tt.key, tt.keyMode)
+			_, err := certs.LoadFiles(certFile, keyFile)
+			if err == nil {
+				t.Fatal("LoadFiles succeeded")
+			}
+			var ke *certs.KeyError
+			if got := errors.As(err, &ke); got != tt.keyFault {
+				t.Errorf("errors.As(%q, *KeyError) = %v, want %v", err, got, tt.keyFault)
+			} else if got && ke.File != keyFile {
+				t.Errorf("KeyError.File = %q, want %q", ke.File, keyFile)
+			}
+		})
+	}
+}
+
+// TestCheckFilesReportsAll checks that a pair with a loose key mode, an
+// expired certificate and a missing host is reported for all three at once.
+func TestCheckFilesReportsAll(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, "Test CA")
+	now := time.Now()
+	pemA, keyA := pkitest.EncodePEM(t, ca.Issue(t, pkitest.Leaf{Names: []string{"a.example.com"},
+		NotBefore: now.Add(-30 * 24 * time.Hour), NotAfter: now.Add(-10*24*time.Hour - time.Hour)}))
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key")
+	writeFile(t, certFile, pemA, 0o644)
+	writeFile(t, keyFile, keyA, 0o644)
+	_, err := certs.CheckFiles(certFile, keyFile, []string{"a.example.com", "b.example.com"}, now)
+	if err == nil {
+		t.Fatal("CheckFiles succeeded")
+	}
+	errs := err.(interface{ Unwrap() []error }).Unwrap()
+	if len(errs) != 3 {
+		t.Fatalf("got %d errors, want 3:\n%v", len(errs), err)
+	}
+	for i, want := range []string{"chmod 600", "(10 days ago)", "does not cover b.example.com"} {
+		if !strings.Contains(errs[i].Error(), want) {
+			t.Errorf("error %d %q does not contain %q", i, errs[i], want)
+		}
+	}
+	var ke *certs.KeyError
+	if !errors.As(errs[0], &ke) || !errors.Is(errs[0], certs.ErrKeyPermissions) {
+		t.Errorf("mode error %q is not a *KeyError wrapping ErrKeyPermissions", errs[0])
+	}
+	for _, e := range errs[1:] {
+		if errors.As(e, &ke) {
+			t.Errorf("certificate error %q is a *KeyError", e)
+		}
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{240 * time.Hour, "10 days"},
+		{47 * time.Hour, "1 day"},
+		{24 * time.Hour, "1 day"},
+		{3*time.Hour + 59*time.Minute, "3 hours"},
+		{time.Hour, "1 hour"},
+		{25 * time.Minute, "25 minutes"},
+		{time.Minute, "1 minute"},
+		{59 * time.Second, "less than a minute"},
+		{-48 * time.Hour, "2 days"},
+	} {
+		if got := certs.HumanDuration(tt.d); got != tt.want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

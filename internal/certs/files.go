@@ -31,7 +31,7 @@ type Files struct {
 }
 
 // NewFiles loads and checks the pair; it fails if they cannot serve hosts
-// now. Call Watch to follow changes.
+// now, with every reason joined (see CheckFiles). Call Watch to follow changes.
 func NewFiles(certFile, keyFile string, hosts []string, log *slog.Logger) (*Files, error) {
 	f := &Files{certFile: certFile, keyFile: keyFile, hosts: hosts, log: log}
 	cert, err := f.load()
@@ -56,12 +56,9 @@ func (f *Files) warnIfExpiring(cert *tls.Certificate, now time.Time) {
 }
 
 func (f *Files) load() (*tls.Certificate, error) {
-	cert, err := LoadFiles(f.certFile, f.keyFile)
+	cert, err := CheckFiles(f.certFile, f.keyFile, f.hosts, time.Now())
 	if err != nil {
 		return nil, err
-	}
-	if err := Check(cert, f.hosts, time.Now()); err != nil {
-		return nil, fmt.Errorf("%s: %w", f.certFile, err)
 	}
 	return cert, nil
 }

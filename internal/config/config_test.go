@@ -178,12 +178,14 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "YAML syntax error",
 			yaml: "listen:\n  https: \":443\"\n http: \":80\"\n",
-			want: []string{`tlsgate.yaml:2: invalid YAML: did not find expected key`},
+			// yaml.v3 says line 2, where the mapping starts; the
+			// misindented key is on line 3.
+			want: []string{`tlsgate.yaml:3:2: invalid YAML: did not find expected key (is this line indented as far as the keys it belongs with? YAML nests by indentation)`},
 		},
 		{
 			name: "tab indentation",
 			yaml: "sites:\n\t- hosts: [a.example.com]\n",
-			want: []string{`tlsgate.yaml:2: invalid YAML: found character that cannot start any token`},
+			want: []string{`tlsgate.yaml:2:1: a tab in the indentation: YAML indents with spaces (replace the tab with spaces, as many as the lines around it use)`},
 		},
 		{
 			name: "empty file",
@@ -1056,6 +1058,84 @@ func TestParsePrefix(t *testing.T) {
 				t.Errorf("ParsePrefix(%q) = %v, want an error", tt.in, p)
 			case tt.want != "" && (err != nil || p.String() != tt.want):
 				t.Errorf("ParsePrefix(%q) = %v, %v, want %s", tt.in, p, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseAllReportsBothStages checks that decoding problems (unknown
+// keys, wrong types) do not hide Validate's problems in the rest of the
+// file, and that Validate does not repeat them ("required" for a value
+// left out for its type, or set under a misspelt key).
+func TestParseAllReportsBothStages(t *testing.T) {
+	t.Parallel()
+	data := `sites:
+  - hots: [a.example.com]
+    routes: [{upstreams: [http://127.0.0.1:1]}]
+  - hosts: {a: b}
+    routes: [{upstreams: [http://127.0.0.1:1]}]
+  - hosts: [c.example.com]
+    routes: [{path: api, upstreams: [http://127.0.0.1:1]}]
+log: {format: xml}
+timeouts: {idle: 5}
+`
+	c, err := ParseAll(testFile, []byte(data))
+	if c == nil {
+		t.Fatalf("ParseAll returned no config; errors:\n%v", err)
+	}
+	got := messages(t, err)
+	want := []string{
+		`tlsgate.yaml:2:5: sites[0].hots: unknown key "hots" (did you mean "hosts"?)`,
+		`tlsgate.yaml:4:12: sites[1].hosts: expected a list, got a mapping`,
+		`tlsgate.yaml:9:18: timeouts.idle: expected a duration such as 10s or 2m, got the number "5" (5s for seconds?)`,
+	}
+	if len(got) < len(want) || !reflect.DeepEqual(got[:len(want)], want) {
+		t.Fatalf("decoding errors:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+	rest := strings.Join(got[len(want):], "\n")
+	for _, w := range []string{"sites[2].routes[0].path", "log.format"} {
+		if !strings.Contains(rest, w) {
+			t.Errorf("no validation error for %s in:\n%s", w, rest)
+		}
+	}
+	for _, w := range []string{"sites[0].hosts", "sites[1].hosts", "timeouts.idle"} {
+		if strings.Contains(rest, w+":") {
+			t.Errorf("validation repeats a decoding problem at %s:\n%s", w, rest)
+		}
+	}
+	// Parse and Load keep their contract: no config with problems.
+	if c, err := Parse(testFile, []byte(data)); c != nil || err == nil {
+		t.Errorf("Parse = %v, %v; want nil and errors", c, err)
+	}
+}
+
+// TestTabsAndIndentation checks that YAML syntax errors name the line at
+// fault with a column, and every tab in the indentation at once.
+func TestTabsAndIndentation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"misindented list item", "listen:\n  https: ':443'\nsites:\n  - hosts: [a.example.com]\n    routes:\n   - upstreams: [x]\n",
+			[]string{`tlsgate.yaml:6:4: invalid YAML: did not find expected '-' indicator (is this line indented as far as the keys it belongs with? YAML nests by indentation)`}},
+		{"misindented key", "listen:\n  https: ':443'\nsites:\n  - hosts: [a.example.com]\n    tls:\n      profile: modern\n     certificate: {}\n",
+			[]string{`tlsgate.yaml:7:6: invalid YAML: did not find expected key (is this line indented as far as the keys it belongs with? YAML nests by indentation)`}},
+		{"two tabs", "sites:\n  - hosts: [a.example.com]\n    tls:\n\tprofile: modern\n    routes:\n  \t- upstreams: [x]\n",
+			[]string{
+				`tlsgate.yaml:4:1: a tab in the indentation: YAML indents with spaces (replace the tab with spaces, as many as the lines around it use)`,
+				`tlsgate.yaml:6:3: a tab in the indentation: YAML indents with spaces (replace the tab with spaces, as many as the lines around it use)`,
+			}},
+		{"flow list across lines is not the fault", "sites:\n  - hosts: [a.example.com,\n      b.example.com]\n    tls:\n      profile: modern\n     certificate: {}\n",
+			[]string{`tlsgate.yaml:6:6: invalid YAML: did not find expected key (is this line indented as far as the keys it belongs with? YAML nests by indentation)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseAll(testFile, []byte(tt.yaml))
+			if got := messages(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("errors:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tt.want, "\n      "))
 			}
 		})
 	}

@@ -24,7 +24,8 @@ func exampleFiles(tb testing.TB) []string {
 
 // TestExamples checks that every example is a complete, valid config. The
 // certificate files they name need not exist: Parse and Validate do not
-// read them.
+// read them. plan's TestExamplesCheck goes on to plan.Check (what config
+// validate runs), with throwaway files in place of those they name.
 func TestExamples(t *testing.T) {
 	t.Parallel()
 	for _, path := range exampleFiles(t) {

@@ -49,7 +49,8 @@ func TestFuzzCorpusNotEmpty(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that Parse, and Validate after it, never panic, and that
+// FuzzParse checks that Parse, and Validate after it, never panic, nor
+// does ParseAll (which validates what decoded despite problems), and that
 // every error they return is an *Error positioned sensibly.
 func FuzzParse(f *testing.F) {
 	for _, data := range fuzzCorpus(f) {
@@ -63,7 +64,14 @@ func FuzzParse(f *testing.F) {
 			}
 			err = c.Validate()
 		}
-		for _, e := range flatten(err) {
+		c, all := ParseAll(testFile, data)
+		if c == nil && all == nil {
+			t.Fatal("ParseAll returned neither a config nor an error")
+		}
+		if (err == nil) != (all == nil) {
+			t.Errorf("Parse and Validate say %v; ParseAll says %v", err, all)
+		}
+		for _, e := range append(flatten(err), flatten(all)...) {
 			var ce *Error
 			if !errors.As(e, &ce) {
 				t.Errorf("%q (%T) is not a *config.Error", e, e)

@@ -56,20 +56,70 @@ type source struct {
 }
 
 // Load reads, strictly decodes, defaults and validates the config at path.
-// Every problem found is returned, joined, each as an *Error.
+// Every problem found is returned, joined, each as an *Error: those of
+// decoding (unknown keys, wrongly typed values) together with those
+// Validate finds in what did decode.
 func Load(path string) (*Config, error) {
+	c, err := LoadAll(path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadAll is Load, except that with problems it also returns the config as
+// far as it decoded (nil only when the file could not be read or decoded
+// at all: a YAML syntax error, an empty file, too many aliases). Such a
+// config is not valid: use it only to look for more problems, as
+// `tlsgate config validate` does with the sites that have none.
+func LoadAll(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	c, err := Parse(path, data)
-	if err != nil {
-		return nil, err
+	return ParseAll(path, data)
+}
+
+// ParseAll is Parse then Validate, going on past problems as LoadAll
+// does: when keys are unknown or values wrongly typed, those are left out
+// (wrong values as if not set), the rest is decoded, defaulted and
+// validated, and every problem of both stages is returned, joined. A
+// problem Validate finds only because of one already reported (a value
+// that is required, left out for its wrong type, or set under a misspelt
+// key) is not repeated.
+func ParseAll(file string, data []byte) (*Config, error) {
+	c, perrs, skip := parse(file, data)
+	if c == nil {
+		return nil, errors.Join(perrs...)
 	}
+	errs := perrs
 	if err := c.Validate(); err != nil {
-		return nil, err
+		for _, e := range unjoin(err) {
+			if ce, ok := e.(*Error); ok && len(perrs) > 0 && under(ce.Path, skip) {
+				continue
+			}
+			errs = append(errs, e)
+		}
 	}
-	return c, nil
+	return c, errors.Join(errs...)
+}
+
+// under reports whether path is, or is inside, one of paths.
+func under(path string, paths []string) bool {
+	for _, p := range paths {
+		if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Parse decodes data (named file in errors) strictly and applies defaults,
@@ -78,35 +128,60 @@ func Load(path string) (*Config, error) {
 // wrongly typed value is returned, joined, each as an *Error at its line
 // and column.
 func Parse(file string, data []byte) (*Config, error) {
+	c, errs, _ := parse(file, data)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// parse is Parse, returning with its problems the config decoded without
+// the keys and values at fault (nil when nothing could be decoded) and the
+// paths of those left out, for Validate's problems there not to be
+// repeated.
+func parse(file string, data []byte) (*Config, []error, []string) {
 	src := &source{file: file, byPath: map[string]pos{}}
 	empty := &Error{File: file, Msg: "the file is empty: a config needs at least one site (see examples/ for a start)"}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, empty
+			return nil, []error{empty}, nil
 		}
-		return nil, yamlSyntaxError(file, err)
+		return nil, yamlSyntaxErrors(file, data, err), nil
 	}
 	// yaml.Unmarshal would silently ignore everything after a second "---".
 	var next yaml.Node
 	if err := dec.Decode(&next); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlSyntaxError(file, err)
+		return nil, yamlSyntaxErrors(file, data, err), nil
 	} else if err == nil && len(next.Content) > 0 && !isNull(next.Content[0]) {
-		return nil, &Error{File: file, Line: next.Line, Column: next.Column,
-			Msg: "a second YAML document: a config is one document (remove this ---, or merge the two)"}
+		return nil, []error{&Error{File: file, Line: next.Line, Column: next.Column,
+			Msg: "a second YAML document: a config is one document (remove this ---, or merge the two)"}}, nil
 	}
 	if len(root.Content) == 0 || isNull(root.Content[0]) {
-		return nil, empty
+		return nil, []error{empty}, nil
 	}
 	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
-		return nil, &Error{File: file, Line: doc.Line, Column: doc.Column, Msg: "the top level must be a mapping of keys such as listen: and sites:"}
+		return nil, []error{&Error{File: file, Line: doc.Line, Column: doc.Column, Msg: "the top level must be a mapping of keys such as listen: and sites:"}}, nil
 	}
-	w := &walker{src: src, merged: map[mergeVisit]bool{}, open: map[*yaml.Node]bool{}}
+	w := &walker{src: src, merged: map[mergeVisit]bool{}, open: map[*yaml.Node]bool{},
+		badKeys: map[*yaml.Node]bool{}, badValues: map[*yaml.Node]bool{}}
 	w.walk(doc, "", reflect.TypeOf(Config{}))
 	if len(w.errs) > 0 {
-		return nil, errors.Join(w.errs...)
+		if w.stopped {
+			return nil, w.errs, nil
+		}
+		// Decode the rest: without the keys at fault, and with the
+		// values at fault as if not set.
+		prune(doc, w.badKeys, w.badValues, map[*yaml.Node]bool{})
+		var c Config
+		if err := doc.Decode(&c); err != nil {
+			return nil, w.errs, nil
+		}
+		c.src = src
+		c.Defaults()
+		return &c, w.errs, w.skip
 	}
 	// walk has checked every key and value; decoding should not fail, but
 	// if the decoder disagrees, say so rather than lose the problem.
@@ -114,11 +189,40 @@ func Parse(file string, data []byte) (*Config, error) {
 	sdec := yaml.NewDecoder(bytes.NewReader(data))
 	sdec.KnownFields(true)
 	if err := sdec.Decode(&c); err != nil {
-		return nil, typeErrors(src, err)
+		return nil, unjoin(typeErrors(src, err)), nil
 	}
 	c.src = src
 	c.Defaults()
-	return &c, nil
+	return &c, nil, nil
+}
+
+// prune removes from the tree at n the key-value pairs whose key is in
+// badKeys and empties the values in badValues, so that what is left
+// decodes.
+func prune(n *yaml.Node, badKeys, badValues, seen map[*yaml.Node]bool) {
+	if seen[n] {
+		return
+	}
+	seen[n] = true
+	if badValues[n] {
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if !badKeys[n.Content[i]] {
+				kept = append(kept, n.Content[i], n.Content[i+1])
+			}
+		}
+		n.Content = kept
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		prune(n.Alias, badKeys, badValues, seen)
+	}
+	for _, c := range n.Content {
+		prune(c, badKeys, badValues, seen)
+	}
 }
 
 // Aliases can make a small file expand to billions of values ("billion
@@ -150,6 +254,10 @@ type walker struct {
 	errs   []error
 	merged map[mergeVisit]bool
 	open   map[*yaml.Node]bool // mappings being walked, to catch a merge of an enclosing one
+
+	badKeys   map[*yaml.Node]bool // keys at fault: unknown, repeated, not plain
+	badValues map[*yaml.Node]bool // values of the wrong type
+	skip      []string            // paths left out: wrongly typed, or meant by a misspelt key
 
 	values     int  // values visited
 	aliased    int  // of which reached through an alias
@@ -236,10 +344,12 @@ func (w *walker) mapping(n *yaml.Node, path string, t reflect.Type) {
 		k := n.Content[i]
 		if k.Kind != yaml.ScalarNode {
 			w.errorf(k, path, "a key must be a plain name (known keys here: %s)", knownKeys(fields))
+			w.badKeys[k] = true
 			continue
 		}
 		if line, dup := seen[k.Value]; dup {
 			w.errorf(k, join(path, k.Value), "%q is already set on line %d", k.Value, line)
+			w.badKeys[k] = true
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -249,7 +359,9 @@ func (w *walker) mapping(n *yaml.Node, path string, t reflect.Type) {
 	// do when decoding, and their positions win.
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k, v := n.Content[i], n.Content[i+1]; keep[i/2] && isMerge(k) {
-			w.merge(v, path, t)
+			if !w.merge(v, path, t) {
+				w.badKeys[k] = true
+			}
 		}
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -263,7 +375,12 @@ func (w *walker) mapping(n *yaml.Node, path string, t reflect.Type) {
 		}
 		ft, ok := fields[k.Value]
 		if !ok {
-			w.errorf(k, join(path, k.Value), "%s", unknownKeyMsg(k.Value, fields))
+			msg, meant := unknownKeyMsg(k.Value, fields)
+			w.errorf(k, join(path, k.Value), "%s", msg)
+			w.badKeys[k] = true
+			if meant != "" {
+				w.skip = append(w.skip, join(path, meant))
+			}
 			continue
 		}
 		w.walk(v, join(path, k.Value), ft)
@@ -272,7 +389,9 @@ func (w *walker) mapping(n *yaml.Node, path string, t reflect.Type) {
 
 // merge walks the value of a "<<" key: a mapping or a list of mappings
 // whose keys land in the enclosing mapping.
-func (w *walker) merge(v *yaml.Node, path string, t reflect.Type) {
+// It reports whether the value could be merged.
+func (w *walker) merge(v *yaml.Node, path string, t reflect.Type) bool {
+	ok := true
 	items := []*yaml.Node{v}
 	if v.Kind == yaml.SequenceNode { // a list of mappings, not an alias of one
 		items = v.Content
@@ -281,10 +400,12 @@ func (w *walker) merge(v *yaml.Node, path string, t reflect.Type) {
 		m := resolve(item)
 		if m.Kind != yaml.MappingNode {
 			w.errorf(item, join(path, "<<"), "a merge (<<) takes a mapping, such as *defaults, or a list of them")
+			ok = false
 			continue
 		}
 		if w.open[m] {
 			w.errorf(item, join(path, "<<"), "*%s merges a mapping that contains it", item.Value)
+			ok = false
 			continue
 		}
 		if w.merged[mergeVisit{m, path}] {
@@ -299,6 +420,7 @@ func (w *walker) merge(v *yaml.Node, path string, t reflect.Type) {
 			w.aliasDepth--
 		}
 	}
+	return ok
 }
 
 func (w *walker) typeError(n *yaml.Node, path string, t reflect.Type) {
@@ -316,6 +438,8 @@ func (w *walker) typeError(n *yaml.Node, path string, t reflect.Type) {
 		msg += fmt.Sprintf(" (%ss for seconds?)", n.Value)
 	}
 	w.errorf(n, path, "%s", msg)
+	w.badValues[n] = true
+	w.skip = append(w.skip, path)
 }
 
 // resolve follows an alias (*name) to its anchored value.
@@ -363,7 +487,8 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return m
 }
 
-func unknownKeyMsg(key string, fields map[string]reflect.Type) string {
+// unknownKeyMsg says key is unknown, suggesting meant when one is close.
+func unknownKeyMsg(key string, fields map[string]reflect.Type) (msg, meant string) {
 	best, bestD := "", 3
 	for n := range fields {
 		if d := editDistance(strings.ToLower(key), n); d < bestD || d == bestD && n < best {
@@ -373,9 +498,9 @@ func unknownKeyMsg(key string, fields map[string]reflect.Type) string {
 	// Suggest only close matches: at most two edits, and fewer than half
 	// the key, so that "foo" does not become "log".
 	if best != "" && 2*bestD < len(key) {
-		return fmt.Sprintf("unknown key %q (did you mean %q?)", key, best)
+		return fmt.Sprintf("unknown key %q (did you mean %q?)", key, best), best
 	}
-	return fmt.Sprintf("unknown key %q (known keys here: %s)", key, knownKeys(fields))
+	return fmt.Sprintf("unknown key %q (known keys here: %s)", key, knownKeys(fields)), ""
 }
 
 func knownKeys(fields map[string]reflect.Type) string {
@@ -529,4 +654,62 @@ func (c *Config) File() string {
 		return ""
 	}
 	return c.src.file
+}
+
+// yamlSyntaxErrors explains a YAML syntax error of data. yaml.v3 reports
+// the line where the enclosing block starts ("line 3: did not find
+// expected key" for a key misindented on line 6), with no column, and
+// calls a tab "a character that cannot start any token". So tabs in the
+// indentation are found here, each reported at its place, and the line at
+// fault is found as the first line that the file cannot be cut after.
+func yamlSyntaxErrors(file string, data []byte, err error) []error {
+	var errs []error
+	lines := strings.SplitAfter(string(data), "\n")
+	for i, l := range lines {
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		rest := strings.TrimSpace(l)
+		if t := strings.IndexByte(indent, '\t'); t >= 0 && rest != "" && !strings.HasPrefix(rest, "#") {
+			errs = append(errs, &Error{File: file, Line: i + 1, Column: t + 1,
+				Msg: "a tab in the indentation: YAML indents with spaces (replace the tab with spaces, as many as the lines around it use)"})
+		}
+	}
+	e := yamlSyntaxError(file, err).(*Error)
+	if line, col, ok := badLine(lines, e.Msg); ok {
+		e.Line, e.Column = line, col
+		if strings.Contains(e.Msg, "expected key") || strings.Contains(e.Msg, "indicator") ||
+			strings.Contains(e.Msg, "mapping values are not allowed") || strings.Contains(e.Msg, "indentation") {
+			e.Msg += " (is this line indented as far as the keys it belongs with? YAML nests by indentation)"
+		}
+	}
+	if len(errs) == 0 || e.Line > 0 && e.Line < errs[0].(*Error).Line {
+		errs = append([]error{e}, errs...)
+	}
+	return errs
+}
+
+// maxBisectLines bounds badLine's work (one parse per line).
+const maxBisectLines = 5000
+
+// badLine finds the first line after which the file no longer parses with
+// the same error as the whole (msg, as yamlSyntaxError words it), and the
+// column where its text starts. A valid block-style file cut after any
+// line still parses, so that is where the problem is.
+func badLine(lines []string, msg string) (line, col int, ok bool) {
+	if len(lines) > maxBisectLines {
+		return 0, 0, false
+	}
+	var b strings.Builder
+	for i, l := range lines {
+		b.WriteString(l)
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(b.String()), &n)
+		if err == nil {
+			continue
+		}
+		if yamlSyntaxError("", err).(*Error).Msg != msg {
+			continue // a flow collection cut in the middle, say
+		}
+		return i + 1, len(l) - len(strings.TrimLeft(l, " \t")) + 1, true
+	}
+	return 0, 0, false
 }

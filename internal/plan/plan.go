@@ -199,8 +199,14 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 	c.ConfigKey = s.Key + ".tls.certificate"
 	switch c.Source {
 	case config.SourceFiles:
-		if err := checkFiles(c.Cert, c.Key, s.Hosts, log); err != nil {
-			errs = append(errs, cfg.Errorf(c.ConfigKey+".cert", "%v", err))
+		for _, err := range checkFiles(c.Cert, c.Key, s.Hosts, log) {
+			// A problem of the key file (its mode, a key that does not
+			// match) is placed at key:, the rest at cert:.
+			field := ".cert"
+			if ke := (*certs.KeyError)(nil); errors.As(err, &ke) {
+				field = ".key"
+			}
+			errs = append(errs, cfg.Errorf(c.ConfigKey+field, "%v", err))
 		}
 	case config.SourceACME:
 		var aerrs []error
@@ -247,13 +253,17 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 
 // checkFiles loads a certificate pair as source files will (and warns, as
 // it will, when the certificate is close to its end), so that a plan never
-// names files that cannot serve the site's hosts.
-func checkFiles(certFile, keyFile string, hosts []string, log *slog.Logger) error {
+// names files that cannot serve the site's hosts. It returns every
+// problem of the pair (a loose key mode and hosts not covered, say).
+func checkFiles(certFile, keyFile string, hosts []string, log *slog.Logger) []error {
 	f, err := certs.NewFiles(certFile, keyFile, hosts, log)
 	if err != nil {
-		return err
+		return unjoin(err)
 	}
-	return f.Close() // never watched: nothing to stop
+	if err := f.Close(); err != nil { // never watched: nothing to stop
+		return []error{err}
+	}
+	return nil
 }
 
 // resolveClientTrust reads a site's client CA bundles and checks its CRL
@@ -407,4 +417,46 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// CheckFile loads the config at path and checks it as Check does,
+// reporting in one run every problem that can be known, not only those of
+// the first stage that fails: decoding problems (unknown keys, wrongly
+// typed values) with Validate's problems in the rest of the file, and the
+// files of every site (and of storage) whose settings have none. A site
+// with a problem in its settings is not resolved: what its files would
+// be checked against is not known. It returns the config only when there
+// is no problem at all.
+func CheckFile(path string, log *slog.Logger) (*config.Config, error) {
+	cfg, err := config.LoadAll(path)
+	if err == nil {
+		return cfg, Check(cfg, log)
+	}
+	if cfg == nil {
+		return nil, err
+	}
+	errs := unjoin(err)
+	// bad reports whether a problem has been found at or inside key.
+	bad := func(key string) bool {
+		for _, e := range errs {
+			var ce *config.Error
+			if errors.As(e, &ce) && (ce.Path == key || strings.HasPrefix(ce.Path, key+".") || strings.HasPrefix(ce.Path, key+"[")) {
+				return true
+			}
+		}
+		return false
+	}
+	for i, sc := range cfg.Sites {
+		if bad(fmt.Sprintf("sites[%d]", i)) || sc.TLS.Certificate.Source == config.SourceACME && bad("acme") {
+			continue
+		}
+		_, serrs := resolveSite(cfg, i, log)
+		errs = append(errs, serrs...)
+	}
+	if !bad("storage") && !bad("data_dir") {
+		if serr := StorageOf(cfg).Check(cfg); serr != nil {
+			errs = append(errs, unjoin(serr)...)
+		}
+	}
+	return nil, errors.Join(errs...)
 }

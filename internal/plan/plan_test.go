@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -166,5 +167,54 @@ sites:
 	os.Remove(pw)
 	if err := plan.Check(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "storage.etcd: reading the etcd password") {
 		t.Errorf("missing password file: %v", err)
+	}
+}
+
+// TestCheckFileEveryStage: CheckFile reports the config's own problems
+// and the files of the sites whose settings have none, in one run; a site
+// with a problem in its settings is not resolved (its files would be
+// checked against settings that are wrong), nor is storage with one.
+func TestCheckFileEveryStage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tlsgate.yaml")
+	os.WriteFile(path, []byte(`sites:
+  - hosts: [a.example.com]
+    tls: {profile: modrn, certificate: {cert: /nonexistent/a.pem, key: /nonexistent/a.key}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+  - hosts: [b.example.com]
+    tls: {certificate: {cert: /nonexistent/b.pem, key: /nonexistent/b.key}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+    bogus: 1
+  - hosts: [c.example.com]
+    tls: {certificate: {cert: /nonexistent/c.pem, key: /nonexistent/c.key}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+storage: {etcd: {endpoints: ["ftp://x"], encryption_key_file: /nonexistent/k}}
+log: {level: loud}
+`), 0o600)
+	cfg, err := plan.CheckFile(path, slog.New(slog.DiscardHandler))
+	if cfg != nil || err == nil {
+		t.Fatalf("CheckFile = %v, %v; want no config and errors", cfg, err)
+	}
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *config.Error
+		if !errors.As(e, &ce) {
+			t.Errorf("%q (%T) is not a *config.Error", e, e)
+			continue
+		}
+		got = append(got, ce.Path)
+	}
+	want := []string{
+		"sites[1].bogus", // decoding
+		// Validate, despite it, in its own order
+		"storage.etcd.endpoints[0]",
+		"sites[0].tls.profile",
+		"log.level",
+		// the files of the only site without problems
+		"sites[2].tls.certificate.cert",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems at:\n%s\nwant:\n%s\n\n%v", strings.Join(got, "\n"), strings.Join(want, "\n"), err)
 	}
 }
