@@ -272,20 +272,28 @@ func checkIssueNames(kind string, names, dns, uris []string, leaf *ca.Leaf) erro
 const caRevokeUsage = `Usage: tlsgate ca revoke [flags] SERIAL
 
 Marks an issued certificate revoked. Relying parties see it in the next
-CRL: run 'tlsgate ca crl' afterwards.
+CRL: run 'tlsgate ca crl' afterwards. The CRL entry carries the reason
+code of --reason, one of the RFC 5280 reasons:
+  unspecified (the default; the entry then has no reason code),
+  keyCompromise, cACompromise, affiliationChanged, superseded,
+  cessationOfOperation, privilegeWithdrawn
+certificateHold is not offered: a revocation here cannot be undone.
 
 Flags:
 `
 
 func caRevoke(args []string, stdout, stderr io.Writer) error {
 	f := newCAFlags("revoke", caRevokeUsage, stderr)
-	reason := f.fs.String("reason", "unspecified", "`REASON`, e.g. keyCompromise, superseded, cessationOfOperation")
+	reason := f.fs.String("reason", "unspecified", "RFC 5280 `REASON`, e.g. keyCompromise, superseded, cessationOfOperation")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usagef("ca revoke needs one SERIAL (see 'tlsgate ca list')")
+	}
+	if _, _, err := ca.ParseReason(*reason); err != nil {
+		return usagef("--reason: %v", err)
 	}
 	a, err := f.open()
 	if err != nil {
@@ -298,7 +306,7 @@ func caRevoke(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked %s (%s); run 'tlsgate ca crl' to publish it\n", rec.Serial, rec.Subject)
+	fmt.Fprintf(stdout, "revoked %s (%s, %s); run 'tlsgate ca crl' to publish it\n", rec.Serial, rec.Subject, rec.Reason)
 	return nil
 }
 

@@ -212,7 +212,12 @@ func TestCARevokeAndCRL(t *testing.T) {
 	for i := 0; i < len(up); i += 2 {
 		colons = append(colons, up[i:min(i+2, len(up))])
 	}
-	if _, stderr, code := runCLI(t, nil, "ca", "revoke", strings.Join(colons, ":"), "--reason", "keyCompromise", "--dir", dir); code != 0 {
+	// Free text is refused, with the reasons that are accepted.
+	if _, stderr, code := runCLI(t, nil, "ca", "revoke", drop, "--reason", "lost laptop", "--dir", dir); code != 2 ||
+		!strings.Contains(stderr, `unknown revocation reason "lost laptop"`) || !strings.Contains(stderr, "keyCompromise, cACompromise, affiliationChanged") {
+		t.Fatalf("revoke --reason 'lost laptop': exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, nil, "ca", "revoke", strings.Join(colons, ":"), "--reason", "keycompromise", "--dir", dir); code != 0 {
 		t.Fatalf("revoke: %s", stderr)
 	}
 	if _, stderr, code := runCLI(t, nil, "ca", "revoke", drop, "--dir", dir); code != 1 || !strings.Contains(stderr, "already revoked") {
@@ -235,6 +240,9 @@ func TestCARevokeAndCRL(t *testing.T) {
 	listed := regexp.MustCompile(`Serial Number: ([0-9A-F]+)`).FindAllStringSubmatch(o, -1)
 	if len(listed) != 1 || !strings.EqualFold(strings.TrimLeft(listed[0][1], "0"), drop) {
 		t.Fatalf("CRL lists %v, want only %s\n%s", listed, drop, o)
+	}
+	if !regexp.MustCompile(`X509v3 CRL Reason Code:\s+Key Compromise`).MatchString(o) {
+		t.Errorf("the CRL entry has no keyCompromise reason code:\n%s", o)
 	}
 	// openssl refuses the revoked certificate when checking the CRL, and
 	// accepts the other.
