@@ -290,14 +290,15 @@ func upstreamTLS(cfg *config.Config, u *plan.UpstreamTLS, openCA caOpener, log *
 }
 
 // clientVerifier builds a site's client-certificate verifier from its
-// trust: the plan's CA bundles, the internal CA (root trusted, its CRL
-// applied) and CRL files. Every certificate of a bundle is trusted as an
+// trust: the plan's CA bundles, the internal CA (root trusted, its
+// intermediate known so that a leaf sent alone verifies, its CRL applied)
+// and CRL files. Every certificate of a bundle is trusted as an
 // anchor; CRLs may be signed by any of them, by the internal CA's
 // intermediate, or by an intermediate that clients present under a
 // trusted root (see mtls.CRLSet).
 func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
 	cas := slices.Clone(t.CAs)
-	var signers []*x509.Certificate
+	var signers, intermediates []*x509.Certificate
 	crlFiles := slices.Clone(t.CRLFiles)
 	if t.InternalCA {
 		auth, err := openCA()
@@ -306,6 +307,9 @@ func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, lo
 		}
 		cas = append(cas, auth.Root())
 		signers = append(signers, auth.Intermediate()) // it signs the internal CRL
+		// It also completes the chain of a client that sends only its
+		// leaf (NAME.pem of 'tlsgate ca issue'); the root stays the anchor.
+		intermediates = append(intermediates, auth.Intermediate())
 		crl := filepath.Join(auth.Dir(), ca.CRLFile)
 		if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
 			if _, err := auth.CRL(0); err != nil {
@@ -321,7 +325,7 @@ func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, lo
 			return nil, nil, []error{cfg.Errorf(t.ConfigKey+".crl", "%v", err)}
 		}
 	}
-	return mtls.NewVerifier(cas, crls), crls, nil
+	return mtls.NewVerifierWith(cas, intermediates, crls), crls, nil
 }
 
 // clientCAsID fingerprints a set of trusted client CAs by the certificates
