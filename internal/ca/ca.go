@@ -66,6 +66,7 @@ type Authority struct {
 	intermediateKey crypto.Signer
 	intermediatePEM []byte
 	rootPEM         []byte
+	crlURL          string // see SetCRLURL
 }
 
 // Dir is the directory the Authority's files live in.
@@ -175,7 +176,11 @@ func Open(dir string) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, RootCertFile), err)
 	}
-	a := &Authority{dir: dir, root: root, rootPEM: rootPEM}
+	crlURL, err := readCRLURL(dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authority{dir: dir, root: root, rootPEM: rootPEM, crlURL: crlURL}
 
 	cert, key, err := loadPair(filepath.Join(dir, IntermediateCertFile), filepath.Join(dir, IntermediateKeyFile))
 	if err == nil && time.Until(cert.NotAfter) > intermediateValidity/3 {
@@ -288,6 +293,9 @@ func (a *Authority) Issue(l Leaf) (*tls.Certificate, error) {
 	}
 	a.mu.Lock()
 	inter, interKey, interPEM := a.intermediate, a.intermediateKey, a.intermediatePEM
+	if a.crlURL != "" {
+		tmpl.CRLDistributionPoints = []string{a.crlURL}
+	}
 	a.mu.Unlock()
 	tmpl.NotAfter = minTime(now.Add(l.Validity), inter.NotAfter)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter, key.Public(), interKey)
