@@ -12,9 +12,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/acme"
@@ -42,6 +44,7 @@ type state struct {
 	stopWatch   context.CancelFunc
 	closers     []io.Closer // renewing client certificates
 	acmeSources []*acme.Source
+	crl         *crlPublisher // nil unless ca.serve_crl
 }
 
 type site struct {
@@ -65,6 +68,7 @@ type parts struct {
 	openCA   caOpener
 	openACME acmeOpener
 	metrics  *metrics.Metrics
+	crlMu    *sync.Mutex // see crlPublisher
 }
 
 // build makes live state from a plan: certificate sources, client
@@ -97,6 +101,18 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 	}
 
 	var errs []error
+	// Before any site's certificate is issued, so that it carries the
+	// distribution point. (Validate makes serve_crl need crl_url.)
+	if cc := cfg.CA; cc.CRLURL != "" {
+		if auth, err := d.openCA(); err != nil {
+			errs = append(errs, cfg.Errorf("ca", "%v", err))
+		} else if err := auth.SetCRLURL(cc.CRLURL); err != nil {
+			errs = append(errs, cfg.Errorf("ca.crl_url", "%v", err))
+		} else if cc.ServeCRL {
+			u, _ := url.Parse(cc.CRLURL) // checked by Validate
+			st.crl = &crlPublisher{path: u.Path, auth: auth, log: d.log, mu: d.crlMu}
+		}
+	}
 	for _, ps := range p.Sites {
 		s := &site{name: ps.Name}
 		cp := ps.Certificate.ConfigKey
