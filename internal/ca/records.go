@@ -265,6 +265,20 @@ func (a *Authority) Intermediate() *x509.Certificate {
 	return a.intermediate
 }
 
+// Intermediates returns the signing intermediate and, when a renewal
+// replaced one that is still valid, that one too: every intermediate that
+// signed leaves still in use. A verifier that completes the chains of
+// clients sending only their leaf needs them all.
+func (a *Authority) Intermediates() []*x509.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := []*x509.Certificate{a.intermediate}
+	if a.previous != nil && time.Now().Before(a.previous.NotAfter) {
+		out = append(out, a.previous)
+	}
+	return out
+}
+
 // IntermediatePEM returns the signing intermediate in PEM form.
 func (a *Authority) IntermediatePEM() []byte {
 	a.mu.Lock()

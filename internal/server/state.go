@@ -323,9 +323,10 @@ func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, lo
 		}
 		cas = append(cas, auth.Root())
 		signers = append(signers, auth.Intermediate()) // it signs the internal CRL
-		// It also completes the chain of a client that sends only its
-		// leaf (NAME.pem of 'tlsgate ca issue'); the root stays the anchor.
-		intermediates = append(intermediates, auth.Intermediate())
+		// It, and the one it replaced while valid, also complete the
+		// chain of a client that sends only its leaf (NAME.pem of
+		// 'tlsgate ca issue'); the root stays the anchor.
+		intermediates = append(intermediates, auth.Intermediates()...)
 		crl := filepath.Join(auth.Dir(), ca.CRLFile)
 		if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
 			if _, err := auth.CRL(0); err != nil {
