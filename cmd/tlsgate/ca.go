@@ -239,9 +239,18 @@ func caIssue(args []string, stdout, stderr io.Writer) error {
 		// alone (NAME.pem) only where the server holds the intermediate,
 		// as the gateway does with client_auth.internal_ca.
 		fmt.Fprintf(stdout, "Use it with:\n  curl --cert %s --key %s https://HOST/PATH\n",
-			dir.Path(fileBase+".chain.pem"), dir.Path(fileBase+".key"))
+			shellArg(dir.Path(fileBase+".chain.pem")), shellArg(dir.Path(fileBase+".key")))
 	}
 	return nil
+}
+
+// shellArg quotes s for a POSIX shell when it needs it, so that a
+// printed command line can be pasted as it is.
+func shellArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // existsHint says how to get past an output file that is already there.

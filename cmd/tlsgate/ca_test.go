@@ -530,3 +530,25 @@ sites:
 		t.Errorf("openssl verify -crl_download: %v\n%s", err, o)
 	}
 }
+
+// TestCAIssuePrintsPastableCurl: the printed curl line quotes paths that
+// a shell would split, and a shell runs it with the files intact.
+func TestCAIssuePrintsPastableCurl(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	dir, out := filepath.Join(base, "ca"), filepath.Join(base, "it's my certs")
+	runCLI(t, nil, "ca", "init", "--dir", dir)
+	stdout, stderr, code := runCLI(t, nil, "ca", "issue", "client", "payments", "--dir", dir, "--out", out)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	m := regexp.MustCompile(`(?m)^  curl (.*) https://HOST/PATH$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no curl line in:\n%s", stdout)
+	}
+	o, err := exec.Command("sh", "-c", "for a in "+m[1]+`; do printf '%s\n' "$a"; done`).CombinedOutput()
+	want := "--cert\n" + filepath.Join(out, "payments.chain.pem") + "\n--key\n" + filepath.Join(out, "payments.key") + "\n"
+	if err != nil || string(o) != want {
+		t.Errorf("the shell reads the printed arguments as\n%s\nwant\n%s (%v)", o, want, err)
+	}
+}
