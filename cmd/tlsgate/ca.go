@@ -92,10 +92,12 @@ func (f *caFlags) open() (*ca.Authority, error) {
 	return a, err
 }
 
-const caInitUsage = `Usage: tlsgate ca init [--dir DIR] [--name NAME] [--key-type TYPE]
+const caInitUsage = `Usage: tlsgate ca init [--dir DIR] [--name NAME] [--key-type TYPE] [--crl-url URL]
 
 Creates a root and an intermediate CA (private keys mode 0600, directory
-0700). Refuses to touch a directory that already holds a CA.
+0700). Refuses to touch a directory that already holds a CA. With
+--crl-url, every certificate it issues names URL as its CRL distribution
+point (see 'tlsgate ca crl').
 
 Flags:
 `
@@ -104,6 +106,7 @@ func caInit(args []string, stdout, stderr io.Writer) error {
 	f := newCAFlags("init", caInitUsage, stderr)
 	name := f.fs.String("name", "tlsgate", "`NAME` in the CA certificates' subjects")
 	keyType := f.fs.String("key-type", string(ca.ECDSAP256), "key `TYPE`: ecdsa-p256, rsa-2048, rsa-3072 or ed25519")
+	crlURL := f.fs.String("crl-url", "", "CRL distribution point `URL` (http://...) for the certificates it issues")
 	if pos, err := f.parse(args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -113,8 +116,16 @@ func caInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usagef("--key-type: %v", err)
 	}
+	if *crlURL != "" {
+		if err := ca.CheckCRLURL(*crlURL); err != nil {
+			return usagef("--crl-url: %v", err)
+		}
+	}
 	a, err := ca.InitWith(f.caDir(), *name, kt)
 	if err != nil {
+		return err
+	}
+	if err := a.SetCRLURL(*crlURL); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "created CA in %s (%s)\n  root (give this to clients that must trust it): %s\n", a.Dir(), kt, a.RootPath())
@@ -223,7 +234,23 @@ func caIssue(args []string, stdout, stderr io.Writer) error {
 	for _, file := range files {
 		fmt.Fprintf(stdout, "  %s\n", dir.Path(file.Name))
 	}
+	if kind == "client" {
+		// The chain works with any server that trusts the root; the leaf
+		// alone (NAME.pem) only where the server holds the intermediate,
+		// as the gateway does with client_auth.internal_ca.
+		fmt.Fprintf(stdout, "Use it with:\n  curl --cert %s --key %s https://HOST/PATH\n",
+			shellArg(dir.Path(fileBase+".chain.pem")), shellArg(dir.Path(fileBase+".key")))
+	}
 	return nil
+}
+
+// shellArg quotes s for a POSIX shell when it needs it, so that a
+// printed command line can be pasted as it is.
+func shellArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // existsHint says how to get past an output file that is already there.
@@ -272,20 +299,28 @@ func checkIssueNames(kind string, names, dns, uris []string, leaf *ca.Leaf) erro
 const caRevokeUsage = `Usage: tlsgate ca revoke [flags] SERIAL
 
 Marks an issued certificate revoked. Relying parties see it in the next
-CRL: run 'tlsgate ca crl' afterwards.
+CRL: run 'tlsgate ca crl' afterwards. The CRL entry carries the reason
+code of --reason, one of the RFC 5280 reasons:
+  unspecified (the default; the entry then has no reason code),
+  keyCompromise, cACompromise, affiliationChanged, superseded,
+  cessationOfOperation, privilegeWithdrawn
+certificateHold is not offered: a revocation here cannot be undone.
 
 Flags:
 `
 
 func caRevoke(args []string, stdout, stderr io.Writer) error {
 	f := newCAFlags("revoke", caRevokeUsage, stderr)
-	reason := f.fs.String("reason", "unspecified", "`REASON`, e.g. keyCompromise, superseded, cessationOfOperation")
+	reason := f.fs.String("reason", "unspecified", "RFC 5280 `REASON`, e.g. keyCompromise, superseded, cessationOfOperation")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usagef("ca revoke needs one SERIAL (see 'tlsgate ca list')")
+	}
+	if _, _, err := ca.ParseReason(*reason); err != nil {
+		return usagef("--reason: %v", err)
 	}
 	a, err := f.open()
 	if err != nil {
@@ -298,7 +333,7 @@ func caRevoke(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked %s (%s); run 'tlsgate ca crl' to publish it\n", rec.Serial, rec.Subject)
+	fmt.Fprintf(stdout, "revoked %s (%s, %s); run 'tlsgate ca crl' to publish it\n", rec.Serial, rec.Subject, rec.Reason)
 	return nil
 }
 
@@ -308,6 +343,15 @@ Signs a new certificate revocation list with the intermediate and writes
 it to DIR/crl.pem (and --out FILE if given). Check it with:
   openssl crl -in crl.pem -CAfile <(cat intermediate.pem root.pem) -verify
 
+--crl-url URL records where the CRL is published (an http:// URL):
+certificates issued afterwards name it as their CRL distribution point;
+--crl-url off stops that. The gateway publishes it itself with ca.crl_url
+and ca.serve_crl in its config, which also set this URL.
+
+Examples:
+  tlsgate ca crl --crl-url http://gw.example.com/tlsgate.crl
+  tlsgate ca crl --days 30 --out /var/www/pki/tlsgate.crl
+
 Flags:
 `
 
@@ -315,14 +359,33 @@ func caCRL(args []string, stdout, stderr io.Writer) error {
 	f := newCAFlags("crl", caCRLUsage, stderr)
 	days := f.fs.Int("days", 7, "CRL validity (nextUpdate) in `DAYS`")
 	out := f.fs.String("out", "", "also write the CRL to `FILE`")
+	crlURL := f.fs.String("crl-url", "", "CRL distribution point `URL` for certificates issued from now on, or off")
 	if pos, err := f.parse(args); err != nil {
 		return err
 	} else if len(pos) != 0 || *days < 1 {
 		return usagef("ca crl takes flags only, with --days of at least 1")
 	}
+	if *crlURL != "" && *crlURL != "off" {
+		if err := ca.CheckCRLURL(*crlURL); err != nil {
+			return usagef("--crl-url: %v (or off)", err)
+		}
+	}
 	a, err := f.open()
 	if err != nil {
 		return err
+	}
+	switch *crlURL {
+	case "":
+	case "off":
+		if err := a.SetCRLURL(""); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "certificates issued from now on name no CRL distribution point\n")
+	default:
+		if err := a.SetCRLURL(*crlURL); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "certificates issued from now on name %s as their CRL distribution point\n", *crlURL)
 	}
 	crl, err := a.CRL(time.Duration(*days) * 24 * time.Hour)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,7 +213,12 @@ func TestCARevokeAndCRL(t *testing.T) {
 	for i := 0; i < len(up); i += 2 {
 		colons = append(colons, up[i:min(i+2, len(up))])
 	}
-	if _, stderr, code := runCLI(t, nil, "ca", "revoke", strings.Join(colons, ":"), "--reason", "keyCompromise", "--dir", dir); code != 0 {
+	// Free text is refused, with the reasons that are accepted.
+	if _, stderr, code := runCLI(t, nil, "ca", "revoke", drop, "--reason", "lost laptop", "--dir", dir); code != 2 ||
+		!strings.Contains(stderr, `unknown revocation reason "lost laptop"`) || !strings.Contains(stderr, "keyCompromise, cACompromise, affiliationChanged") {
+		t.Fatalf("revoke --reason 'lost laptop': exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, nil, "ca", "revoke", strings.Join(colons, ":"), "--reason", "keycompromise", "--dir", dir); code != 0 {
 		t.Fatalf("revoke: %s", stderr)
 	}
 	if _, stderr, code := runCLI(t, nil, "ca", "revoke", drop, "--dir", dir); code != 1 || !strings.Contains(stderr, "already revoked") {
@@ -235,6 +241,9 @@ func TestCARevokeAndCRL(t *testing.T) {
 	listed := regexp.MustCompile(`Serial Number: ([0-9A-F]+)`).FindAllStringSubmatch(o, -1)
 	if len(listed) != 1 || !strings.EqualFold(strings.TrimLeft(listed[0][1], "0"), drop) {
 		t.Fatalf("CRL lists %v, want only %s\n%s", listed, drop, o)
+	}
+	if !regexp.MustCompile(`X509v3 CRL Reason Code:\s+Key Compromise`).MatchString(o) {
+		t.Errorf("the CRL entry has no keyCompromise reason code:\n%s", o)
 	}
 	// openssl refuses the revoked certificate when checking the CRL, and
 	// accepts the other.
@@ -445,5 +454,101 @@ func TestCAIssueStaysInOut(t *testing.T) {
 	}
 	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
 		t.Errorf("--force left %s as %v (%v), want a regular file", link, fi.Mode(), err)
+	}
+}
+
+// TestCAIssuedClientWithGateway: the curl line 'ca issue client' prints
+// works against 'tlsgate serve' with client_auth.internal_ca, and so does
+// the leaf alone (NAME.pem), which the gateway completes with the
+// intermediate. With --crl-url set by 'ca crl', the certificate names the
+// distribution point, and the gateway serves the CRL there (ca.serve_crl)
+// for openssl to check the certificate against.
+func TestCAIssuedClientWithGateway(t *testing.T) {
+	t.Parallel()
+	curl := testpeer.Require(t, "curl")
+	openssl := testpeer.Require(t, "openssl")
+	data := t.TempDir()
+	dir, out := filepath.Join(data, "ca"), filepath.Join(data, "out")
+	httpPort, httpsPort := testpeer.FreePort(t), testpeer.FreePort(t)
+	crlURL := fmt.Sprintf("http://127.0.0.1:%d/tlsgate.crl", httpPort)
+	runCLI(t, nil, "ca", "init", "--dir", dir)
+	if stdout, stderr, code := runCLI(t, nil, "ca", "crl", "--dir", dir, "--crl-url", crlURL); code != 0 || !strings.Contains(stdout, crlURL) {
+		t.Fatalf("ca crl --crl-url: exit %d: %s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := runCLI(t, nil, "ca", "crl", "--dir", dir, "--crl-url", "https://x.example/c.crl"); code != 2 || !strings.Contains(stderr, "http:// URL") {
+		t.Errorf("ca crl --crl-url https://...: exit %d: %s", code, stderr)
+	}
+	stdout, stderr, code := runCLI(t, nil, "ca", "issue", "client", "payments", "--dir", dir, "--out", out)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	m := regexp.MustCompile(`(?m)^  (curl .*) https://HOST/PATH$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no curl line in:\n%s", stdout)
+	}
+	if got := readCert(t, filepath.Join(out, "payments.pem")).CRLDistributionPoints; !slices.Equal(got, []string{crlURL}) {
+		t.Errorf("issued certificate names %q, want [%s]", got, crlURL)
+	}
+
+	cfg := filepath.Join(data, "tlsgate.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+data_dir: %s
+listen: {https: "127.0.0.1:%d", http: "127.0.0.1:%d"}
+log: {format: json}
+ca: {crl_url: %q, serve_crl: true}
+sites:
+  - hosts: [localhost]
+    client_auth: {internal_ca: true}
+    routes: [{path: /, upstreams: [%s], client_auth: require}]
+`, data, httpsPort, httpPort, crlURL, httpBackend(t))), 0o600)
+	p := start(t, nil, "serve", "--config", cfg)
+	waitFor(t, "serving", p.errOut, `"msg":"serving"`)
+
+	base := []string{"-sS", "--fail-with-body", "--cacert", filepath.Join(dir, "root.pem"), "--resolve", fmt.Sprintf("localhost:%d:127.0.0.1", httpsPort)}
+	url := fmt.Sprintf("https://localhost:%d/x", httpsPort)
+	printed := strings.Fields(m[1])[1:]
+	for name, args := range map[string][]string{
+		"printed line": printed,
+		"leaf only":    {"--cert", filepath.Join(out, "payments.pem"), "--key", filepath.Join(out, "payments.key")},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		o, err := exec.CommandContext(ctx, curl, append(append(append([]string{}, base...), args...), url)...).CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(o), "hello from backend /x") {
+			t.Errorf("curl with the %s (%q): %v\n%s", name, args, err, o)
+		}
+	}
+
+	// openssl fetches the CRL from the distribution point the certificate
+	// names, from the gateway.
+	bundle := filepath.Join(data, "bundle.pem")
+	inter, _ := os.ReadFile(filepath.Join(dir, "intermediate.pem"))
+	root, _ := os.ReadFile(filepath.Join(dir, "root.pem"))
+	os.WriteFile(bundle, append(inter, root...), 0o644)
+	o, err := runTool(t, openssl, "verify", "-crl_check", "-crl_download", "-CAfile", bundle, filepath.Join(out, "payments.pem"))
+	if err != nil || !strings.Contains(o, ": OK") {
+		t.Errorf("openssl verify -crl_download: %v\n%s", err, o)
+	}
+}
+
+// TestCAIssuePrintsPastableCurl: the printed curl line quotes paths that
+// a shell would split, and a shell runs it with the files intact.
+func TestCAIssuePrintsPastableCurl(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	dir, out := filepath.Join(base, "ca"), filepath.Join(base, "it's my certs")
+	runCLI(t, nil, "ca", "init", "--dir", dir)
+	stdout, stderr, code := runCLI(t, nil, "ca", "issue", "client", "payments", "--dir", dir, "--out", out)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	m := regexp.MustCompile(`(?m)^  curl (.*) https://HOST/PATH$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no curl line in:\n%s", stdout)
+	}
+	o, err := exec.Command("sh", "-c", "for a in "+m[1]+`; do printf '%s\n' "$a"; done`).CombinedOutput()
+	want := "--cert\n" + filepath.Join(out, "payments.chain.pem") + "\n--key\n" + filepath.Join(out, "payments.key") + "\n"
+	if err != nil || string(o) != want {
+		t.Errorf("the shell reads the printed arguments as\n%s\nwant\n%s (%v)", o, want, err)
 	}
 }

@@ -118,7 +118,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demoClientCert returns a client certificate from the local CA for the
 // demo's mTLS route, issuing one when there is none with a day left.
 func demoClientCert(srv *tlsgate.Server, dir string) (certFile, keyFile string, err error) {
-	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	// Named as 'tlsgate ca issue' names its files: NAME.chain.pem is the
+	// leaf and the intermediate, which any server trusting the root takes.
+	certFile, keyFile = filepath.Join(dir, "client.chain.pem"), filepath.Join(dir, "client.key")
 	root, _, err := srv.LocalCA()
 	if err != nil {
 		return "", "", err

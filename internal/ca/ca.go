@@ -42,6 +42,11 @@ const (
 	RootKeyFile          = "root.key"
 	IntermediateCertFile = "intermediate.pem"
 	IntermediateKeyFile  = "intermediate.key"
+	// PreviousIntermediateFile keeps the intermediate a renewal replaced
+	// while it is valid: the leaves it signed are still in use, and a
+	// client that sends only its leaf needs the gateway to know it (see
+	// Intermediates). Its key is not kept.
+	PreviousIntermediateFile = "intermediate.prev.pem"
 )
 
 // Validity periods. The root outlives every intermediate it can sign; the
@@ -65,7 +70,9 @@ type Authority struct {
 	intermediate    *x509.Certificate
 	intermediateKey crypto.Signer
 	intermediatePEM []byte
+	previous        *x509.Certificate // the intermediate before the last renewal, nil when none or expired
 	rootPEM         []byte
+	crlURL          string // see SetCRLURL
 }
 
 // Dir is the directory the Authority's files live in.
@@ -175,7 +182,16 @@ func Open(dir string) (*Authority, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, RootCertFile), err)
 	}
-	a := &Authority{dir: dir, root: root, rootPEM: rootPEM}
+	crlURL, err := readCRLURL(dir)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authority{dir: dir, root: root, rootPEM: rootPEM, crlURL: crlURL}
+	if data, err := os.ReadFile(filepath.Join(dir, PreviousIntermediateFile)); err == nil {
+		if prev, err := parseCertPEM(data); err == nil && time.Now().Before(prev.NotAfter) {
+			a.previous = prev
+		}
+	}
 
 	cert, key, err := loadPair(filepath.Join(dir, IntermediateCertFile), filepath.Join(dir, IntermediateKeyFile))
 	if err == nil && time.Until(cert.NotAfter) > intermediateValidity/3 {
@@ -224,6 +240,17 @@ func (a *Authority) renewIntermediate(rootKey crypto.Signer, name string) error 
 		return fmt.Errorf("signing intermediate certificate: %w", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
+	// The intermediate being replaced, when still valid, stays known for
+	// the leaves it signed.
+	var previous *x509.Certificate
+	if data, err := os.ReadFile(filepath.Join(a.dir, IntermediateCertFile)); err == nil {
+		if old, err := parseCertPEM(data); err == nil && now.Before(old.NotAfter) {
+			previous = old
+			if err := atomicfile.Write(filepath.Join(a.dir, PreviousIntermediateFile), pemCert(old.Raw), 0o644); err != nil {
+				return err
+			}
+		}
+	}
 	if err := writeKey(filepath.Join(a.dir, IntermediateKeyFile), key); err != nil {
 		return err
 	}
@@ -232,6 +259,9 @@ func (a *Authority) renewIntermediate(rootKey crypto.Signer, name string) error 
 	}
 	a.mu.Lock()
 	a.intermediate, a.intermediateKey, a.intermediatePEM = cert, key, pemCert(der)
+	if previous != nil {
+		a.previous = previous
+	}
 	a.mu.Unlock()
 	return nil
 }
@@ -288,6 +318,9 @@ func (a *Authority) Issue(l Leaf) (*tls.Certificate, error) {
 	}
 	a.mu.Lock()
 	inter, interKey, interPEM := a.intermediate, a.intermediateKey, a.intermediatePEM
+	if a.crlURL != "" {
+		tmpl.CRLDistributionPoints = []string{a.crlURL}
+	}
 	a.mu.Unlock()
 	tmpl.NotAfter = minTime(now.Add(l.Validity), inter.NotAfter)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter, key.Public(), interKey)

@@ -399,8 +399,23 @@ func TestOpenRenewsIntermediate(t *testing.T) {
 			if err := verify(t, a, leaf, "example.com", x509.ExtKeyUsageServerAuth); err != nil {
 				t.Errorf("leaf from the reopened CA: %v", err)
 			}
-			if n := len(dirNames(t, dir)); n != 4 {
-				t.Errorf("CA directory holds %d files after Open, want 4 (temporary files left?)", n)
+			// A renewal keeps the intermediate it replaced while that one is
+			// valid, for the leaves it signed.
+			want, keepsOld := 4, tt.renew && now.Before(old.NotAfter)
+			if keepsOld {
+				want = 5
+				if prev := readCert(t, filepath.Join(dir, PreviousIntermediateFile)); !prev.Equal(old) {
+					t.Error("the previous intermediate kept is not the one replaced")
+				}
+				if b, err := Open(dir); err != nil || len(b.Intermediates()) != 2 || !b.Intermediates()[1].Equal(old) {
+					t.Errorf("reopened, the CA does not know the replaced intermediate: %v", err)
+				}
+			}
+			if got := a.Intermediates(); len(got) != 1+btoi(keepsOld) || !got[0].Equal(cur) || (keepsOld && !got[1].Equal(old)) {
+				t.Errorf("Intermediates() = %d certificates, want the current one then the replaced one if valid", len(got))
+			}
+			if n := len(dirNames(t, dir)); n != want {
+				t.Errorf("CA directory holds %d files after Open, want %d (temporary files left?)", n, want)
 			}
 		})
 	}
@@ -455,4 +470,11 @@ func TestOpenWithoutRootKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

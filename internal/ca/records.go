@@ -35,7 +35,9 @@ type Record struct {
 	NotBefore time.Time  `json:"not_before"`
 	NotAfter  time.Time  `json:"not_after"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	Reason    string     `json:"reason,omitempty"`
+	// Reason is an RFC 5280 reason name (see ReasonNames). Records written
+	// by older versions may hold free text; see ReasonCode.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Status is "revoked", "expired" or "valid" at now.
@@ -146,10 +148,16 @@ func NormalizeSerial(s string) (string, error) {
 	return n.Text(16), nil
 }
 
-// Revoke marks a recorded certificate revoked. It takes effect for relying
-// parties when they load the next CRL (see CRL).
+// Revoke marks a recorded certificate revoked, for reason (one of
+// ReasonNames, any case; empty means unspecified). It takes effect for
+// relying parties when they load the next CRL (see CRL), whose entry
+// carries the reason code.
 func (a *Authority) Revoke(serial, reason string) (*Record, error) {
-	serial, err := NormalizeSerial(serial)
+	reason, _, err := ParseReason(reason)
+	if err != nil {
+		return nil, err
+	}
+	serial, err = NormalizeSerial(serial)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +204,9 @@ func (a *Authority) CRL(validity time.Duration) ([]byte, error) {
 			continue // an expired certificate is refused anyway; RFC 5280 lets the CRL drop it
 		}
 		n, _ := new(big.Int).SetString(r.Serial, 16)
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: *r.RevokedAt})
+		// ReasonCode 0 (unspecified) leaves the extension out, as RFC 5280,
+		// 5.3.1 asks.
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: *r.RevokedAt, ReasonCode: r.ReasonCode()})
 	}
 	number, err := a.nextCRLNumber()
 	if err != nil {
@@ -253,6 +263,20 @@ func (a *Authority) Intermediate() *x509.Certificate {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.intermediate
+}
+
+// Intermediates returns the signing intermediate and, when a renewal
+// replaced one that is still valid, that one too: every intermediate that
+// signed leaves still in use. A verifier that completes the chains of
+// clients sending only their leaf needs them all.
+func (a *Authority) Intermediates() []*x509.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := []*x509.Certificate{a.intermediate}
+	if a.previous != nil && time.Now().Before(a.previous.NotAfter) {
+		out = append(out, a.previous)
+	}
+	return out
 }
 
 // IntermediatePEM returns the signing intermediate in PEM form.

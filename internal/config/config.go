@@ -71,6 +71,11 @@ type Config struct {
 	// Encrypt). A site's own certificate.acme overrides them key by key.
 	ACME ACME `yaml:"acme"`
 
+	// CA configures the internal CA (DATA_DIR/ca): what the certificates
+	// it issues say about revocation, and whether the gateway publishes its
+	// CRL.
+	CA CA `yaml:"ca"`
+
 	src *source // where values were read from; nil for configs built in code
 }
 
@@ -81,6 +86,30 @@ type Listen struct {
 	// HTTP is the plain-HTTP listener that only redirects to HTTPS (and will
 	// answer ACME http-01 challenges). "off" disables it. Default ":80".
 	HTTP string `yaml:"http"`
+}
+
+// CA configures the internal CA. The zero value adds no CRL distribution
+// point to certificates and publishes nothing.
+type CA struct {
+	// CRLURL is the CRL distribution point (an http:// URL) put into every
+	// certificate the internal CA issues from now on, server and client,
+	// so that relying parties that check revocation (Windows, Java,
+	// openssl -crl_download, testssl's "CRL or OCSP URI") know where its
+	// CRL is. Certificates issued before keep what they carry. The value
+	// is also recorded in DATA_DIR/ca/crl-url, so that 'tlsgate ca issue'
+	// puts in the same URL; empty leaves that file as it is (see 'tlsgate
+	// ca crl --crl-url'). Not https: a client would need the CRL to trust
+	// the server that gives it.
+	CRLURL string `yaml:"crl_url"`
+	// ServeCRL makes the plain-HTTP listener (listen.http, which must be
+	// on) answer GET and HEAD for crl_url's path with the internal CA's
+	// current CRL, DER-encoded, as application/pkix-crl, whatever the Host
+	// header (the CRL is public and signed). The gateway signs a fresh CRL
+	// when the one on disk is past half its validity, so the list served
+	// never expires while the gateway runs. Every other request to that
+	// listener is answered as before (redirects to HTTPS). Requires
+	// crl_url; the URL's host and port must reach listen.http.
+	ServeCRL bool `yaml:"serve_crl"`
 }
 
 // Admin configures the admin listener, which serves Prometheus metrics at

@@ -124,7 +124,7 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "short unknown key gets no far-fetched suggestion",
 			yaml: "foo: 1\n",
-			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, data_dir, limits, listen, log, sites, storage, timeouts, trusted_proxies)`},
+			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, ca, data_dir, limits, listen, log, sites, storage, timeouts, trusted_proxies)`},
 		},
 		{
 			name: "repeated key",
@@ -573,6 +573,24 @@ func TestParseValidate(t *testing.T) {
 			name: "max_upstream_header_bytes too small",
 			yaml: site + "limits:\n  max_upstream_header_bytes: -1\n",
 			want: []string{`tlsgate.yaml:7:30: limits.max_upstream_header_bytes: -1 is too small for real upstreams: use at least 4096`},
+		},
+		{
+			name: "ca crl_url https",
+			yaml: site + "ca:\n  crl_url: https://pki.example.com/c.crl\n",
+			want: []string{`tlsgate.yaml:7:12: ca.crl_url: "https://pki.example.com/c.crl": a CRL distribution point is an http:// URL with a host, such as http://pki.example.com/tlsgate.crl (not https: a client would need the CRL to trust the server giving it)`},
+		},
+		{
+			name: "ca serve_crl without url or http listener",
+			yaml: site + "listen:\n  http: \"off\"\nca:\n  serve_crl: true\n",
+			want: []string{
+				`tlsgate.yaml:9:14: ca.serve_crl: needs ca.crl_url: the URL certificates name, whose path the HTTP listener answers`,
+				`tlsgate.yaml:9:14: ca.serve_crl: the CRL is served on listen.http, which is off: give it an address (such as :80)`,
+			},
+		},
+		{
+			name: "ca serve_crl at the root path",
+			yaml: site + "ca:\n  crl_url: http://pki.example.com/\n  serve_crl: true\n",
+			want: []string{`tlsgate.yaml:7:12: ca.crl_url: "http://pki.example.com/": to serve the CRL, give it a path of its own, such as /tlsgate.crl (not / nor under /.well-known/)`},
 		},
 		{
 			name: "negative timeouts",

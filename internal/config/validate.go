@@ -88,6 +88,22 @@ func (c *Config) Validate() error {
 		c.validateACME("acme", c.ACME, add)
 	}
 
+	if c.CA.CRLURL != "" {
+		if err := ca.CheckCRLURL(c.CA.CRLURL); err != nil {
+			add("ca.crl_url", "%v", err)
+		} else if u, _ := url.Parse(c.CA.CRLURL); c.CA.ServeCRL && (u.Path == "" || u.Path == "/" || strings.HasPrefix(u.Path, "/.well-known/")) {
+			add("ca.crl_url", "%q: to serve the CRL, give it a path of its own, such as /tlsgate.crl (not / nor under /.well-known/)", c.CA.CRLURL)
+		}
+	}
+	if c.CA.ServeCRL {
+		if c.CA.CRLURL == "" {
+			add("ca.serve_crl", "needs ca.crl_url: the URL certificates name, whose path the HTTP listener answers")
+		}
+		if c.Listen.HTTP == ListenOff {
+			add("ca.serve_crl", "the CRL is served on listen.http, which is off: give it an address (such as :80)")
+		}
+	}
+
 	if len(c.Sites) == 0 {
 		add("sites", "no sites: add at least one site with hosts: and routes: (see examples/)")
 	}

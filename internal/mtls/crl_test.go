@@ -319,3 +319,50 @@ func TestCachedVerificationEndsWithIntermediate(t *testing.T) {
 		t.Fatal("a leaf under an expired intermediate was admitted from the connection's cache")
 	}
 }
+
+// TestKnownIntermediateCompletesChain: with the internal CA's intermediate
+// given to NewVerifierWith, a client that sends only its leaf is verified,
+// anchored at the root, and CRLs of the root (revoking the intermediate)
+// and of the intermediate (revoking the leaf) still apply. The known
+// intermediate is no trust anchor: with the root not trusted, its leaves
+// are untrusted.
+func TestKnownIntermediateCompletesChain(t *testing.T) {
+	t.Parallel()
+	root := pkitest.NewCA(t, "root")
+	inter := root.Intermediate(t, "issuing")
+	leaf := clientOf(t, inter, "svc", nil)
+	revokedLeaf := clientOf(t, inter, "gone", nil)
+	other := pkitest.NewCA(t, "other")
+	dir := t.TempDir()
+	interCRL := inter.WriteCRL(t, dir, "inter.crl", revokedLeaf.SerialNumber)
+	rootEmpty := root.WriteCRL(t, dir, "root-empty.crl")
+	rootRevoking := root.WriteCRL(t, dir, "root-revoking.crl", inter.Cert.SerialNumber)
+	known := []*x509.Certificate{inter.Cert}
+	log := slog.New(slog.DiscardHandler)
+	verifier := func(cas []*x509.Certificate, crls ...string) *Verifier {
+		t.Helper()
+		var set *CRLSet
+		if len(crls) > 0 {
+			var err error
+			if set, err = NewCRLSet(crls, cas, known, log); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return NewVerifierWith(cas, known, set)
+	}
+
+	// Without the known intermediate, the leaf alone is untrusted (the
+	// behaviour being fixed); with it, the leaf alone is admitted.
+	checkBoth(t, NewVerifier([]*x509.Certificate{root.Cert}, nil), ReasonUntrusted, leaf)
+	v := verifier([]*x509.Certificate{root.Cert})
+	checkBoth(t, v, "", leaf)
+	checkBoth(t, v, "", leaf, inter.Cert)
+
+	// Not an anchor: trusting another root, the leaf stays untrusted.
+	checkBoth(t, verifier([]*x509.Certificate{other.Cert}), ReasonUntrusted, leaf)
+
+	// CRLs still apply to the completed chain.
+	checkBoth(t, verifier([]*x509.Certificate{root.Cert}, interCRL, rootEmpty), "", leaf)
+	checkBoth(t, verifier([]*x509.Certificate{root.Cert}, interCRL, rootEmpty), ReasonRevoked, revokedLeaf)
+	checkBoth(t, verifier([]*x509.Certificate{root.Cert}, interCRL, rootRevoking), ReasonRevoked, leaf)
+}

@@ -85,14 +85,27 @@ func (r Result) Verify() string {
 // Verifier checks client certificates for one site. It is safe for
 // concurrent use.
 type Verifier struct {
-	auth *authorities
-	crls *CRLSet
+	auth  *authorities
+	crls  *CRLSet
+	inter []*x509.Certificate // see NewVerifierWith
 }
 
 // NewVerifier trusts cas, every one of them a trust anchor (an
 // intermediate listed here is trusted without its root); crls may be nil.
 func NewVerifier(cas []*x509.Certificate, crls *CRLSet) *Verifier {
 	return &Verifier{auth: newAuthorities(cas), crls: crls}
+}
+
+// NewVerifierWith is NewVerifier with intermediates that complete the
+// chains clients present: a client that sends only its leaf, signed by
+// one of them, is verified as if it had sent the intermediate too. They
+// are not trust anchors: a chain through one must still end at one of
+// cas, and each is checked against the CRLs like any presented
+// intermediate. The gateway passes the internal CA's intermediate, so
+// that the NAME.pem `tlsgate ca issue` writes works as well as
+// NAME.chain.pem.
+func NewVerifierWith(cas, intermediates []*x509.Certificate, crls *CRLSet) *Verifier {
+	return &Verifier{auth: newAuthorities(cas), crls: crls, inter: intermediates}
 }
 
 // Roots is the pool of trusted client CAs (for the TLS CertificateRequest).
@@ -126,6 +139,9 @@ func (v *Verifier) chain(certs []*x509.Certificate, now time.Time) Result {
 	leaf := certs[0]
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	for _, c := range v.inter {
 		inter.AddCert(c)
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{

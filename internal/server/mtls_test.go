@@ -430,6 +430,89 @@ sites:
 	}
 }
 
+// TestInternalCALeafOnly: with client_auth.internal_ca, curl presenting
+// only the NAME.pem that `tlsgate ca issue client` writes (no
+// intermediate) is admitted, as with NAME.chain.pem: the gateway completes
+// the chain with the internal CA's intermediate. The internal CRL still
+// applies to the completed chain, and a leaf of another CA with the same
+// names stays untrusted.
+func TestInternalCALeafOnly(t *testing.T) {
+	t.Parallel()
+	curl := testpeer.Require(t, "curl")
+	front := newPKI(t, "localhost")
+	data := t.TempDir()
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: %s
+listen: {https: "127.0.0.1:0", http: off}
+sites:
+  - hosts: [localhost]
+    tls: {certificate: {cert: %s, key: %s}}
+    client_auth: {internal_ca: true}
+    routes:
+      - {path: /, upstreams: [%s], client_auth: require}
+`, data, front.certFile, front.keyFile, identityEcho(t)))
+	auth, err := g.srv.CA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	issue := func(name string) *ca.Record {
+		cert, rec, err := auth.IssueRecorded(ca.Leaf{Names: []string{name}, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := ca.Output(name, cert, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			os.WriteFile(filepath.Join(out, f.Name), f.Data, f.Mode)
+		}
+		return rec
+	}
+	issue("orders")
+	rec := issue("billing")
+	// A look-alike from another CA: same name, same layout of files.
+	other := pkitest.NewCA(t, "tlsgate Development Intermediate CA")
+	pkitest.WriteFiles(t, out, "impostor", other.Issue(t, pkitest.Leaf{Names: []string{"orders"}, Client: true}))
+
+	port := g.https[strings.LastIndex(g.https, ":")+1:]
+	get := func(cert, key string) string {
+		t.Helper()
+		o, _ := runTool(t, curl, "-sS", "--cacert", front.root, "--resolve", "localhost:"+port+":127.0.0.1",
+			"--cert", filepath.Join(out, cert), "--key", filepath.Join(out, key), "-w", "\n%{http_code}", "https://localhost:"+port+"/x")
+		return strings.TrimSpace(o)
+	}
+	for _, file := range []string{"orders.pem", "orders.chain.pem"} {
+		if o := get(file, "orders.key"); !strings.HasSuffix(o, "200") || !strings.Contains(o, `"X-Client-Dn":["CN=orders"]`) {
+			t.Errorf("curl --cert %s: want 200 with the identity, got\n%s", file, o)
+		}
+	}
+	if o := get("impostor.pem", "impostor.key"); !strings.HasSuffix(o, "403") || !strings.Contains(o, "untrusted issuer") {
+		t.Errorf("a leaf of another CA: want 403 untrusted issuer, got\n%s", o)
+	}
+	if _, err := auth.Revoke(rec.Serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.CRL(0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o := get("billing.pem", "billing.key")
+		if strings.HasSuffix(o, "403") && strings.Contains(o, "revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoked leaf sent alone still accepted:\n%s", o)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if o := get("orders.pem", "orders.key"); !strings.HasSuffix(o, "200") {
+		t.Errorf("after another's revocation, curl --cert orders.pem: %s", o)
+	}
+}
+
 // TestClientAuthAfterResumption: a TLS 1.3 session resumed from a ticket
 // still carries the client certificate (Go restores it from the ticket),
 // and the route's policy is applied to it again on every request.

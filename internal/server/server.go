@@ -76,6 +76,7 @@ type Server struct {
 	caOnce sync.Once
 	ca     *ca.Authority
 	caErr  error
+	crlMu  sync.Mutex // serialises signing the CRL that ca.serve_crl publishes
 
 	acmeMu sync.Mutex
 	acme   *acme.Manager // created with the first ACME site; outlives reloads
@@ -173,7 +174,7 @@ func (s *Server) unregisterMetrics() {
 
 // parts are what build needs from the server.
 func (s *Server) parts() parts {
-	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics, ticketLifetime: s.ticketLifetime()}
+	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics, ticketLifetime: s.ticketLifetime(), crlMu: &s.crlMu}
 }
 
 func (s *Server) openCA() (*ca.Authority, error) {
@@ -465,8 +466,10 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	si.handler.ServeHTTP(w, r)
 }
 
-// serveHTTP answers the plain-HTTP listener: ACME http-01 challenges,
-// otherwise only redirects to HTTPS for hosts we serve.
+// serveHTTP answers the plain-HTTP listener: ACME http-01 challenges, the
+// internal CA's CRL at its distribution point (ca.serve_crl, any Host:
+// it is public and signed), otherwise only redirects to HTTPS for hosts
+// we serve.
 // 301 for GET and HEAD; 308 for other methods, because clients may turn a
 // POST into a GET on 301 and lose the body.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -474,6 +477,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.state.Load()
+	if st.crl != nil && r.URL.Path == st.crl.path {
+		st.crl.ServeHTTP(w, r)
+		return
+	}
 	host := hostmap.Normalize(r.Host)
 	if _, ok := st.byHost.Lookup(host); !ok {
 		// Redirecting arbitrary Host values would make us an open redirector.

@@ -12,9 +12,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/acme"
@@ -42,6 +44,7 @@ type state struct {
 	stopWatch   context.CancelFunc
 	closers     []io.Closer // renewing client certificates
 	acmeSources []*acme.Source
+	crl         *crlPublisher // nil unless ca.serve_crl
 }
 
 type site struct {
@@ -71,6 +74,7 @@ type parts struct {
 	openCA         caOpener
 	openACME       acmeOpener
 	metrics        *metrics.Metrics
+	crlMu          *sync.Mutex // see crlPublisher
 }
 
 // build makes live state from a plan: certificate sources, client
@@ -103,6 +107,18 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 	}
 
 	var errs []error
+	// Before any site's certificate is issued, so that it carries the
+	// distribution point. (Validate makes serve_crl need crl_url.)
+	if cc := cfg.CA; cc.CRLURL != "" {
+		if auth, err := d.openCA(); err != nil {
+			errs = append(errs, cfg.Errorf("ca", "%v", err))
+		} else if err := auth.SetCRLURL(cc.CRLURL); err != nil {
+			errs = append(errs, cfg.Errorf("ca.crl_url", "%v", err))
+		} else if cc.ServeCRL {
+			u, _ := url.Parse(cc.CRLURL) // checked by Validate
+			st.crl = &crlPublisher{path: u.Path, auth: auth, log: d.log, mu: d.crlMu}
+		}
+	}
 	for _, ps := range p.Sites {
 		s := &site{name: ps.Name}
 		cp := ps.Certificate.ConfigKey
@@ -301,14 +317,15 @@ func upstreamTLS(cfg *config.Config, u *plan.UpstreamTLS, openCA caOpener, log *
 }
 
 // clientVerifier builds a site's client-certificate verifier from its
-// trust: the plan's CA bundles, the internal CA (root trusted, its CRL
-// applied) and CRL files. Every certificate of a bundle is trusted as an
+// trust: the plan's CA bundles, the internal CA (root trusted, its
+// intermediate known so that a leaf sent alone verifies, its CRL applied)
+// and CRL files. Every certificate of a bundle is trusted as an
 // anchor; CRLs may be signed by any of them, by the internal CA's
 // intermediate, or by an intermediate that clients present under a
 // trusted root (see mtls.CRLSet).
 func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, log *slog.Logger) (*mtls.Verifier, *mtls.CRLSet, []error) {
 	cas := slices.Clone(t.CAs)
-	var signers []*x509.Certificate
+	var signers, intermediates []*x509.Certificate
 	crlFiles := slices.Clone(t.CRLFiles)
 	if t.InternalCA {
 		auth, err := openCA()
@@ -317,6 +334,10 @@ func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, lo
 		}
 		cas = append(cas, auth.Root())
 		signers = append(signers, auth.Intermediate()) // it signs the internal CRL
+		// It, and the one it replaced while valid, also complete the
+		// chain of a client that sends only its leaf (NAME.pem of
+		// 'tlsgate ca issue'); the root stays the anchor.
+		intermediates = append(intermediates, auth.Intermediates()...)
 		crl := filepath.Join(auth.Dir(), ca.CRLFile)
 		if _, err := os.Stat(crl); errors.Is(err, fs.ErrNotExist) {
 			if _, err := auth.CRL(0); err != nil {
@@ -332,7 +353,7 @@ func clientVerifier(cfg *config.Config, t *plan.ClientTrust, openCA caOpener, lo
 			return nil, nil, []error{cfg.Errorf(t.ConfigKey+".crl", "%v", err)}
 		}
 	}
-	return mtls.NewVerifier(cas, crls), crls, nil
+	return mtls.NewVerifierWith(cas, intermediates, crls), crls, nil
 }
 
 // clientCAsID fingerprints a set of trusted client CAs by the certificates
