@@ -25,7 +25,7 @@ type rawServer struct {
 	// the client's first that it accepts).
 	accept   []uint16
 	ownOrder bool
-	chain   [][]byte
+	chain    [][]byte
 	// heartbleed acknowledges the heartbeat extension and answers a
 	// heartbeat request with as many bytes as it claims (zeros: the
 	// fixture has no memory worth leaking).
