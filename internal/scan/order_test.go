@@ -2,12 +2,10 @@ package scan
 
 import (
 	"context"
-	"crypto/tls"
 	"testing"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/pkitest"
-	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 // TestServerOrder pins how the scanner tells a server that picks suites
@@ -21,11 +19,7 @@ func TestServerOrder(t *testing.T) {
 	ca := pkitest.NewCA(t, "order CA")
 	rsaCert := ca.Issue(t, pkitest.Leaf{Names: []string{"scan.test"}, RSA: true})
 	ecCert := ca.Issue(t, pkitest.Leaf{Names: []string{"scan.test"}})
-	own, err := tlspolicy.Server(tlspolicy.Options{Profile: tlspolicy.Intermediate,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return ecCert, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	own := tlsgateConfig(t, ecCert)
 	// Static-RSA suites, so that the raw server needs no key exchange.
 	raw := []uint16{0x009C, 0x009D, 0x002F, 0x0035}
 	for _, tc := range []struct {
