@@ -107,7 +107,7 @@ func TestLintGolden(t *testing.T) {
 	}
 	schema := sarifSchema(t)
 	t.Chdir(filepath.Join(lintTestdata, "rules"))
-	files := []string{"servers.yaml", "variables.yaml", "anchors.yaml", "ignore.yaml", "mtls.yaml", "multi/api.yaml", "swagger.yaml", "../bad/unresolved.yaml"}
+	files := []string{"servers.yaml", "variables.yaml", "anchors.yaml", "ignore.yaml", "mtls.yaml", "callbacks.yaml", "multi/api.yaml", "swagger.yaml", "../bad/unresolved.yaml"}
 	formats := []struct {
 		name string
 		args []string

@@ -41,7 +41,10 @@ bounded by --timeout, about 30 to 60 in all. STARTTLS is not supported.
 
 Exit status: 0 when every target was scanned (and graded at least
 --min-grade), 1 when a grade is below --min-grade, 2 on usage errors and
-when a target cannot be scanned (name, connection, timeout, not TLS).
+when a target cannot be scanned (name, connection, timeout, not TLS, or a
+line of -f that is not a target: reported as FILE:LINE, the other lines
+are still scanned). Each target that cannot be scanned gets a message and
+a hint on stderr.
 
 Examples:
   tlsgate scan api.example.com
@@ -56,9 +59,10 @@ Flags:
 
 // scanJob is one target and what came of it.
 type scanJob struct {
-	Target string
-	Result *scan.Result
-	Err    error
+	Target  string
+	Result  *scan.Result
+	Err     error
+	Elapsed time.Duration // wall time of the scan, also when it failed (0: not scanned)
 }
 
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,7 +70,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	format := fs.format("text", "json", "junit", "sarif")
 	minGrade := fs.String("min-grade", "", "exit 1 when a target grades below `GRADE` (A+, A, A-, B, C, D, E, F)")
 	file := fs.String("f", "", "read targets from `FILE`, one HOST[:PORT] per line (# comments)")
-	jobs := fs.jobs(8, "scan `N` targets at once")
+	jobsN := fs.jobs(8, "scan `N` targets at once")
 	sni := fs.String("sni", "", "server `NAME` to send and check the certificate against (default: the target's host)")
 	ip := fs.String("ip", "", "connect to `ADDR` instead of resolving the host (one target only)")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) instead of the system roots")
@@ -81,8 +85,8 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *minGrade != "" && !scan.ValidGrade(*minGrade) {
 		return usagef("--min-grade %q: use A+, A, A-, B, C, D, E or F", *minGrade)
 	}
-	if *jobs < 1 || *jobs > 256 {
-		return usagef("%s %d: use 1 to 256", fs.spelled("jobs"), *jobs)
+	if *jobsN < 1 || *jobsN > 256 {
+		return usagef("%s %d: use 1 to 256", fs.spelled("jobs"), *jobsN)
 	}
 	if *httpPort < 0 || *httpPort > 65535 {
 		return usagef("--http-port %d: use a port from 1 to 65535, or 0 to skip the check", *httpPort)
@@ -97,24 +101,35 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		*ip = a.String()
 	}
-	targets := pos
-	if *file != "" {
-		fromFile, err := readScanTargets(*file)
-		if err != nil {
-			return usagef("-f %s: %v", *file, err)
-		}
-		targets = append(targets, fromFile...)
-	}
-	if len(targets) == 0 {
-		return usagef("scan needs a target: HOST[:PORT], or -f FILE")
-	}
-	for _, t := range targets {
+	// A malformed target on the command line is a usage error; one line
+	// of a file is not: that line is reported (file:line) and the others
+	// are scanned, as one bad entry in a fleet list should not hide the
+	// rest.
+	var jobs []scanJob
+	for _, t := range pos {
 		if _, _, err := scan.ParseTarget(t); err != nil {
 			return usagef("%v", err)
 		}
+		jobs = append(jobs, scanJob{Target: t})
 	}
-	if len(targets) > 1 && (*ip != "" || *sni != "") {
-		return usagef("--ip and --sni apply to one target, got %d", len(targets))
+	if *file != "" {
+		lines, err := readScanTargets(*file)
+		if err != nil {
+			return usagef("-f %s: %v", *file, err)
+		}
+		for _, l := range lines {
+			j := scanJob{Target: l.text}
+			if _, _, err := scan.ParseTarget(l.text); err != nil {
+				j.Err = &targetLineError{File: *file, Line: l.line, Err: err}
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	if len(jobs) == 0 {
+		return usagef("scan needs a target: HOST[:PORT], or -f FILE")
+	}
+	if len(jobs) > 1 && (*ip != "" || *sni != "") {
+		return usagef("--ip and --sni apply to one target, got %d", len(jobs))
 	}
 	opts := scan.Options{ServerName: *sni, IP: *ip, HTTPPort: *httpPort, Timeout: *timeout}
 	if *caFile != "" {
@@ -125,12 +140,14 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		opts.Roots = pool
 	}
 
-	done := scanTargets(ctx, targets, opts, *jobs, scanProgress(stderr, len(targets)))
+	began := time.Now()
+	done := scanTargets(ctx, jobs, opts, *jobsN, scanProgress(stderr, len(jobs)))
+	elapsed := time.Since(began)
 	switch format.value {
 	case "json":
 		err = writeScanJSON(stdout, done, len(pos) == 1 && *file == "")
 	case "junit":
-		err = writeScanJUnit(stdout, done, *minGrade)
+		err = writeScanJUnit(stdout, done, *minGrade, elapsed)
 	case "sarif":
 		err = writeScanSARIF(stdout, done)
 	default:
@@ -153,7 +170,41 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Every target that could not be scanned gets its message and hint
+	// on stderr; with one target, that is the error main prints.
+	if len(done) > 1 {
+		for _, j := range done {
+			if j.Err != nil {
+				report(scanConnHint(j.Err), stderr) // printing only: the status is scanOutcome's
+			}
+		}
+	}
 	return scanOutcome(done, *minGrade)
+}
+
+// targetLineError is a line of a -f file that is not a target.
+type targetLineError struct {
+	File string
+	Line int // 1-based
+	Err  error
+}
+
+func (e *targetLineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *targetLineError) Unwrap() error { return e.Err }
+
+// scanErrorKind is the kind of a target's error in JSON and the summary:
+// a scan.ConnError's kind, "invalid_target" for a malformed line of a -f
+// file, "network" otherwise.
+func scanErrorKind(err error) string {
+	var ce *scan.ConnError
+	var le *targetLineError
+	switch {
+	case errors.As(err, &ce):
+		return string(ce.Kind)
+	case errors.As(err, &le):
+		return "invalid_target"
+	}
+	return "network"
 }
 
 // scanOutcome is the error (and so the exit status) of a finished run.
@@ -184,8 +235,13 @@ func scanOutcome(jobs []scanJob, minGrade string) error {
 	return nil
 }
 
-// scanConnHint adds the likely fix to a connection error.
+// scanConnHint adds the likely fix to a connection error or a malformed
+// line of a -f file.
 func scanConnHint(err error) error {
+	var le *targetLineError
+	if errors.As(err, &le) {
+		return hintError{err, "write one HOST[:PORT] or https:// URL per line; # starts a comment"}
+	}
 	var ce *scan.ConnError
 	if !errors.As(err, &ce) {
 		return err
@@ -208,18 +264,24 @@ func scanConnHint(err error) error {
 	return hintError{err, hint}
 }
 
-// scanTargets scans targets, n at a time, keeping their order.
-func scanTargets(ctx context.Context, targets []string, opts scan.Options, n int, done func(string)) []scanJob {
-	jobs := make([]scanJob, len(targets))
+// scanTargets scans the targets of jobs, n at a time, keeping their
+// order; jobs that already carry an error (a malformed line) are not
+// scanned. It fills in and returns jobs.
+func scanTargets(ctx context.Context, jobs []scanJob, opts scan.Options, n int, done func(string)) []scanJob {
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	for i, t := range targets {
+	for i, j := range jobs {
+		if j.Err != nil {
+			done(j.Target)
+			continue
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err := scan.Scan(ctx, t, opts)
-			jobs[i] = scanJob{Target: t, Result: r, Err: err}
-			done(t)
+			began := time.Now()
+			r, err := scan.Scan(ctx, j.Target, opts)
+			jobs[i] = scanJob{Target: j.Target, Result: r, Err: err, Elapsed: time.Since(began)}
+			done(j.Target)
 		})
 	}
 	wg.Wait()
@@ -244,18 +306,24 @@ func scanProgress(stderr io.Writer, total int) func(string) {
 	}
 }
 
-func readScanTargets(path string) ([]string, error) {
+// scanLine is a target read from a -f file and its line number.
+type scanLine struct {
+	text string
+	line int // 1-based
+}
+
+func readScanTargets(path string) ([]scanLine, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []string
+	var out []scanLine
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
 		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
+			out = append(out, scanLine{line, n})
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -449,12 +517,7 @@ func writeScanSummary(w io.Writer, jobs []scanJob) {
 	fmt.Fprintln(tw, "TARGET\tADDRESS\tGRADE\tSCORE\tCRITICAL\tHIGH\tMEDIUM\tTIME")
 	for _, j := range jobs {
 		if j.Err != nil {
-			kind := "error"
-			var ce *scan.ConnError
-			if errors.As(j.Err, &ce) {
-				kind = string(ce.Kind)
-			}
-			fmt.Fprintf(tw, "%s\t-\tERROR\t-\t-\t-\t-\t%s\n", j.Target, kind)
+			fmt.Fprintf(tw, "%s\t-\tERROR\t-\t-\t-\t-\t%s\n", j.Target, scanErrorKind(j.Err))
 			continue
 		}
 		n := map[scan.Severity]int{}
@@ -477,7 +540,7 @@ type scanEntry struct {
 }
 
 type scanErrJSON struct {
-	Kind    string `json:"kind"` // dns, refused, timeout, not_tls, handshake, network
+	Kind    string `json:"kind"` // dns, refused, timeout, not_tls, handshake, network, invalid_target
 	Message string `json:"message"`
 }
 
@@ -492,11 +555,7 @@ func writeScanJSON(w io.Writer, jobs []scanJob, single bool) error {
 	for _, j := range jobs {
 		e := scanEntry{Target: j.Target, Result: j.Result}
 		if j.Err != nil {
-			e.Error = &scanErrJSON{Kind: "network", Message: j.Err.Error()}
-			var ce *scan.ConnError
-			if errors.As(j.Err, &ce) {
-				e.Error.Kind = string(ce.Kind)
-			}
+			e.Error = &scanErrJSON{Kind: scanErrorKind(j.Err), Message: j.Err.Error()}
 		}
 		list = append(list, e)
 	}
@@ -536,17 +595,24 @@ type scanJUnitProblem struct {
 
 // writeScanJUnit writes one test case per target: it fails when the grade is
 // below minGrade (never without it) and errors when the target could not
-// be scanned. The report and findings are in system-out.
-func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
-	suite := scanJUnitSuite{Name: "tlsgate scan"}
+// be scanned. The report and findings are in system-out. Every time
+// attribute is a number of seconds, as strict parsers require: the
+// suite's is elapsed (the whole run), a case's its scan's (0 for a line of
+// -f that was not a target).
+func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string, elapsed time.Duration) error {
+	suite := scanJUnitSuite{Name: "tlsgate scan", Time: junitSeconds(elapsed)}
 	for _, j := range jobs {
-		c := scanJUnitCase{Name: j.Target, Classname: "tlsgate.scan"}
+		c := scanJUnitCase{Name: j.Target, Classname: "tlsgate.scan", Time: junitSeconds(j.Elapsed)}
 		if j.Err != nil {
-			c.Error = &scanJUnitProblem{Message: j.Err.Error(), Type: "connection"}
+			typ := "connection"
+			if scanErrorKind(j.Err) == "invalid_target" {
+				typ = "invalid_target"
+			}
+			c.Error = &scanJUnitProblem{Message: j.Err.Error(), Type: typ}
 			suite.Errors++
 		} else {
 			r := j.Result
-			c.Time = fmt.Sprintf("%.3f", float64(r.DurationMS)/1000)
+			c.Time = junitSeconds(time.Duration(r.DurationMS) * time.Millisecond)
 			var sb strings.Builder
 			writeScanText(&sb, r, false)
 			c.SystemOut = sb.String()
@@ -571,6 +637,10 @@ func writeScanJUnit(w io.Writer, jobs []scanJob, minGrade string) error {
 	_, err := io.WriteString(w, "\n")
 	return err
 }
+
+// junitSeconds is d as JUnit writes times: seconds with millisecond
+// precision ("0.065").
+func junitSeconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 // --- SARIF ---
 
@@ -597,6 +667,12 @@ func writeScanSARIF(w io.Writer, jobs []scanJob) error {
 			uri = "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
 		}
 		loc := []sarif.Location{{PhysicalLocation: sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: uri}}}}
+		var le *targetLineError
+		if errors.As(j.Err, &le) {
+			// Not a URL: point at the line of the file instead.
+			loc = []sarif.Location{{PhysicalLocation: sarif.PhysicalLocation{ArtifactLocation: sarif.ArtifactLocation{URI: sarif.ArtifactURI(le.File)},
+				Region: &sarif.Region{StartLine: le.Line}}}}
+		}
 		if j.Err != nil {
 			results = append(results, sarif.Result{RuleID: "scan.error", Level: sarif.LevelError, Message: sarif.Message{Text: j.Err.Error()}, Locations: loc})
 			continue

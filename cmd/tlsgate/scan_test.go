@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,5 +378,90 @@ func TestScanBinary(t *testing.T) {
 		if code != tc.code || !strings.Contains(stdout+stderr, tc.in) {
 			t.Errorf("scan %v: exit %d (want %d), want %q in:\n%s%s", tc.args, code, tc.code, tc.in, stdout, stderr)
 		}
+	}
+}
+
+// TestScanFileBadLine pins what a malformed line of -f does: it is
+// reported as file:line with the reason and a hint, the other targets are
+// still scanned and reported in every format, and the exit status is 2.
+// Every target that cannot be scanned gets its message and hint on
+// stderr, as docs/scan.md says.
+func TestScanFileBadLine(t *testing.T) {
+	t.Parallel()
+	p := newScanPKI(t)
+	good := scanTarget(t, p, "max-age=31536000")
+	closed := testpeer.ClosedAddr(t)
+	list := filepath.Join(p.dir, "targets.txt")
+	os.WriteFile(list, []byte(fmt.Sprintf("# fleet\n%s\nhost:notaport\n%s\n", good, closed)), 0o644)
+	base := []string{"--ca", p.caFile, "--http-port", "0", "-f", list}
+
+	stdout, stderr, err := runScanCLI(t, base...)
+	code, printed := exitOf(err)
+	if code != 2 || !strings.Contains(printed, "2 of 3 targets could not be scanned: host:notaport, "+closed) {
+		t.Fatalf("exit %d, want 2:\n%s", code, printed)
+	}
+	for _, w := range []string{
+		"tlsgate: error: " + list + `:3: target "host:notaport": port "notaport" is not a number from 1 to 65535` + "\n" +
+			"tlsgate: hint: write one HOST[:PORT] or https:// URL per line; # starts a comment\n",
+		"tlsgate: error: " + closed + ": connection refused",
+		"tlsgate: hint: is the port right?",
+	} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	if !strings.Contains(stdout, "Grade M  "+good) || !regexp.MustCompile(`host:notaport +- +ERROR .* invalid_target`).MatchString(stdout) {
+		t.Errorf("text report lacks the good target's grade or the bad line in the summary:\n%s", stdout)
+	}
+
+	// JSON: the bad line is an entry with kind invalid_target.
+	stdout, _, _ = runScanCLI(t, append(base, "--json")...)
+	var entries []struct {
+		Target string       `json:"target"`
+		Result *scan.Result `json:"result"`
+		Error  *struct{ Kind, Message string }
+	}
+	if err := json.Unmarshal([]byte(stdout), &entries); err != nil || len(entries) != 3 {
+		t.Fatalf("json: %v\n%s", err, stdout)
+	}
+	if entries[0].Result == nil || entries[1].Error == nil || entries[1].Error.Kind != "invalid_target" ||
+		!strings.HasPrefix(entries[1].Error.Message, list+":3: ") || entries[2].Error == nil || entries[2].Error.Kind != "refused" {
+		t.Fatalf("json entries: %+v", entries)
+	}
+
+	// JUnit: every time attribute is a number, errors included.
+	stdout, _, _ = runScanCLI(t, append(base, "--format", "junit")...)
+	var ju scanJUnitSuites
+	if err := xml.Unmarshal([]byte(stdout), &ju); err != nil || len(ju.Suites) != 1 || ju.Suites[0].Tests != 3 || ju.Suites[0].Errors != 2 {
+		t.Fatalf("junit: %v %+v\n%s", err, ju, stdout)
+	}
+	times := regexp.MustCompile(`time="([^"]*)"`).FindAllStringSubmatch(stdout, -1)
+	if len(times) != 4 {
+		t.Fatalf("junit: %d time attributes, want 4 (suite and 3 cases):\n%s", len(times), stdout)
+	}
+	for _, m := range times {
+		if _, err := strconv.ParseFloat(m[1], 64); err != nil {
+			t.Errorf("junit time=%q is not a number", m[1])
+		}
+	}
+	if e := ju.Suites[0].Cases[1].Error; e == nil || e.Type != "invalid_target" {
+		t.Errorf("junit case for the bad line: %+v", ju.Suites[0].Cases[1])
+	}
+
+	// SARIF: the bad line is located in the file, at its line.
+	stdout, _, _ = runScanCLI(t, append(base, "--format", "sarif")...)
+	validateSARIF(t, sarifSchema(t), []byte(stdout))
+	var sl sarif.Log
+	if err := json.Unmarshal([]byte(stdout), &sl); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range sl.Runs[0].Results {
+		if pl := r.Locations[0].PhysicalLocation; r.RuleID == "scan.error" && pl.Region != nil {
+			found = pl.Region.StartLine == 3 && strings.HasSuffix(pl.ArtifactLocation.URI, "targets.txt")
+		}
+	}
+	if !found {
+		t.Errorf("sarif has no scan.error at targets.txt line 3:\n%s", stdout)
 	}
 }

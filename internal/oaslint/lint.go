@@ -525,11 +525,32 @@ func (r *run) callback(c cur) {
 	if !ok {
 		return
 	}
-	r.entries(c, func(expr string, _, v cur) {
+	r.entries(c, func(expr string, k, v cur) {
 		if !strings.HasPrefix(expr, "x-") {
+			r.callbackURL(k, expr)
 			r.pathItem(v, expr, nil, inCallbacks)
 		}
 	})
+}
+
+// callbackURL checks a callback's key: a runtime expression, or a URL the
+// provider calls, possibly with expressions inside. Only a scheme written
+// in the key can be judged; "{$request.body#/callbackUrl}" is whatever the
+// client sends.
+func (r *run) callbackURL(k cur, key string) {
+	u := parseURL(key)
+	if u.hasUser {
+		r.report(k, RuleURLCredentials, "callback URL %q has credentials before the host", redact(key))
+	}
+	if u.relative || u.secure() {
+		return
+	}
+	shown := redact(key)
+	if u.loopback() {
+		r.report(k, RuleHTTPLocalhost, "callback URL %q is plain HTTP on a loopback host (a development set-up)", shown)
+		return
+	}
+	r.report(k, RuleCallbackHTTPS, "callback URL %q is called over %s: the provider sends each event in clear; %s", shown, schemeName(u), fix(u))
 }
 
 func (r *run) response(c cur) {

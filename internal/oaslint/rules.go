@@ -58,6 +58,7 @@ type Rule struct {
 const (
 	RuleServerHTTPS         = "server-https"
 	RuleServerVariableHTTPS = "server-variable-https"
+	RuleCallbackHTTPS       = "callback-https"
 	RuleHTTPLocalhost       = "http-localhost"
 	RuleURLRelative         = "url-relative"
 	RuleURLNoScheme         = "url-no-scheme"
@@ -83,6 +84,12 @@ var rules = []Rule{
 	{RuleServerVariableHTTPS, Error, "server variable allows an http URL",
 		"A server URL such as {scheme}://api.example.com is as insecure as its worst value: a default or enum value of http " +
 			"puts clients on plain HTTP, often without anyone noticing. Remove http from the variable's enum and default."},
+	{RuleCallbackHTTPS, Error, "callback URL is not https",
+		"A callback's key is the URL the API provider calls: a runtime expression such as {$request.body#/callbackUrl}, " +
+			"or a URL written out, such as http://partner.example/hook. Written out with http:// (or ws://), it is a cleartext hop " +
+			"the provider itself makes: the event, and any token or signature sent with it, can be read and changed on the way, " +
+			"whatever the API's own servers use. Checked: callbacks of operations and components.callbacks, keys whose scheme " +
+			"is written (also around an expression: http://{$request.query.host}/hook). Use https://."},
 	{RuleHTTPLocalhost, Warning, "http:// URL on a loopback host",
 		"http://localhost, 127.0.0.1 and [::1] never leave the machine, so plain HTTP there is a development set-up rather than " +
 			"an exposure; it still should not reach a published document, where clients pick the first server. " +

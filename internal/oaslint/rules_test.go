@@ -110,6 +110,14 @@ func TestRules(t *testing.T) {
 			"mtls.yaml:26:16 server-https $.paths['/public'].get.servers[0].url",
 			"mtls.yaml:35:16 server-https $.webhooks.newPet.post.servers[0].url",
 		}},
+		{"callbacks.yaml", []string{
+			"callbacks.yaml:14:11 callback-https $.paths['/subscriptions'].post.callbacks.onEvent['http://partner.example/hook']",
+			"callbacks.yaml:19:11 callback-https $.paths['/subscriptions'].post.callbacks.onEvent['HTTP://{$request.query.host}/notify']",
+			"callbacks.yaml:20:11 http-localhost $.paths['/subscriptions'].post.callbacks.onEvent['http://localhost:9000/hook']",
+			"callbacks.yaml:21:11 url-credentials $.paths['/subscriptions'].post.callbacks.onEvent['https://hook:s3cret@partner.example/signed']",
+			"callbacks.yaml:28:7 callback-https $.components.callbacks.audit['ws://audit.example/stream']",
+			"suppressed callbacks.yaml:31:7 callback-https $.components.callbacks.quiet['http://legacy.example/hook']",
+		}},
 		{"mtls30.yaml", []string{
 			"mtls30.yaml:9:13 mtls-version $.components.securitySchemes.clientCert.type",
 		}},

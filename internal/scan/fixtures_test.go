@@ -14,6 +14,7 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
 
 // fixtureHost is the name every fixture certificate is issued for (but
@@ -212,6 +213,18 @@ func serveIssuer(t *testing.T, der []byte) string {
 	return "http://" + ln.Addr().String() + "/intermediate.der"
 }
 
+// tlsgateConfig is the server config tlsgate builds for a site on the
+// default profile.
+func tlsgateConfig(t *testing.T, cert *tls.Certificate) *tls.Config {
+	t.Helper()
+	c, err := tlspolicy.Server(tlspolicy.Options{Profile: tlspolicy.Intermediate,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // startFixtures builds the PKI and every server and returns the fixtures
 // with their designs.
 func startFixtures(t *testing.T) (*pki, []*fixture) {
@@ -291,6 +304,16 @@ func startFixtures(t *testing.T) (*pki, []*fixture) {
 			want: want{grade: "B", protocols: both, caps: []string{"weak_key"}, findings: []string{"cert.weak_key"}}},
 		&fixture{name: "post-quantum", addr: startGoTLS(t, &tls.Config{Certificates: []tls.Certificate{*good}}),
 			want: want{grade: "A+", protocols: both, groups: []string{"X25519MLKEM768", "x25519"}, findings: []string{"kex.post_quantum"}}},
+		// tlsgate's own TLS configuration: crypto/tls picks AES-128-GCM
+		// over AES-256-GCM whatever the client prefers, unless the
+		// client's first suite is ChaCha20, which once made a reversed
+		// ClientHello read as "client's order" (TestServerOrder).
+		// testssl.sh's -P says "server -- TLS 1.3 client determined": its
+		// reversed TLS 1.3 list starts with ChaCha20, which crypto/tls
+		// then takes; tlsgate says server's order for TLS 1.3 too, as
+		// between the AES suites the server's pick holds.
+		&fixture{name: "tlsgate-intermediate", addr: startGoTLS(t, tlsgateConfig(t, good)), testssl: []string{"-P"},
+			want: want{grade: "A+", protocols: both, caps: []string{"a_plus"}}},
 	)
 
 	// Raw-socket fixtures.

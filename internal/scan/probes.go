@@ -204,8 +204,7 @@ func (s *scanner) protocolProbe(ctx context.Context, v uint16) (*serverResponse,
 
 // enumerateSuites finds every suite version v accepts: offer all, note
 // the server's pick, drop it, repeat. A server that picks by its own
-// preference so reveals its order; one more ClientHello with the accepted
-// suites reversed tells whether it does.
+// preference so reveals its order; preferOwn tells whether it does.
 func (s *scanner) enumerateSuites(ctx context.Context, v uint16) *suiteList {
 	l := &suiteList{kxBits: map[uint16]int{}}
 	l.ids = eliminate(suitesFor(v), func(remaining []uint16) (uint16, bool) {
@@ -230,17 +229,40 @@ func (s *scanner) enumerateSuites(ctx context.Context, v uint16) *suiteList {
 		}
 		return id, true
 	})
-	if len(l.ids) >= 2 {
+	l.serverOrder = s.preferOwn(ctx, v, l.ids)
+	return l
+}
+
+// preferOwn reports whether the server picks suites by its own preference
+// rather than the client's. It offers each pair of neighbours in ids (the
+// order the server picked them in) both ways round: a server that takes
+// the same suite from both has an order of its own. A single ClientHello
+// with all suites reversed is not enough: crypto/tls puts ChaCha20 first
+// when the client's first suite is ChaCha20 (a client without AES
+// hardware) and its own order otherwise, so the reversed list gets the
+// client's first choice from a server that prefers AES-128-GCM to
+// AES-256-GCM whatever the client says. The pairs stop at the first
+// evidence; a server that follows the client costs two ClientHellos per
+// accepted suite.
+func (s *scanner) preferOwn(ctx context.Context, v uint16, ids []uint16) bool {
+	pick := func(suites ...uint16) (uint16, bool) {
 		h := s.baseHello(v)
-		h.suites = slices.Clone(l.ids)
-		slices.Reverse(h.suites)
-		// A server that follows the client takes the reversed list's
-		// first suite; one with an order of its own takes another.
-		if resp, err := s.exchange(ctx, h.marshal(s.ks)); err == nil && offers(resp, v) {
-			l.serverOrder = resp.Hello.Suite != h.suites[0]
+		h.suites = suites
+		resp, err := s.exchange(ctx, h.marshal(s.ks))
+		if err != nil || !offers(resp, v) || !slices.Contains(suites, resp.Hello.Suite) {
+			return 0, false
+		}
+		return resp.Hello.Suite, true
+	}
+	for i := 0; i+1 < len(ids); i++ {
+		a, b := ids[i], ids[i+1]
+		x, ok1 := pick(a, b)
+		y, ok2 := pick(b, a)
+		if ok1 && ok2 && x == y {
+			return true
 		}
 	}
-	return l
+	return false
 }
 
 // enumerateGroups finds the TLS 1.3 groups: offer all groups without key

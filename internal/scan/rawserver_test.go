@@ -20,7 +20,12 @@ import (
 type rawServer struct {
 	version uint16 // versionSSL20, versionSSL30 ... versionTLS12
 	suite   uint16 // the one suite it accepts (not used for SSL 2.0)
-	chain   [][]byte
+	// accept, when set, replaces suite: the suites it accepts, in its
+	// order of preference, used when ownOrder is set (otherwise it takes
+	// the client's first that it accepts).
+	accept   []uint16
+	ownOrder bool
+	chain    [][]byte
 	// heartbleed acknowledges the heartbeat extension and answers a
 	// heartbeat request with as many bytes as it claims (zeros: the
 	// fixture has no memory worth leaking).
@@ -90,7 +95,8 @@ func (r *rawServer) serve(c net.Conn) {
 		alert(alertProtocolVersion)
 		return
 	}
-	if !slices.Contains(ch.suites, r.suite) {
+	suite, ok := r.choose(ch.suites)
+	if !ok {
 		alert(alertHandshakeFailure)
 		return
 	}
@@ -103,7 +109,7 @@ func (r *rawServer) serve(c net.Conn) {
 	rand.Read(sid)
 	sh = append(sh, 32)
 	sh = append(sh, sid...)
-	sh = binary.BigEndian.AppendUint16(sh, r.suite)
+	sh = binary.BigEndian.AppendUint16(sh, suite)
 	sh = append(sh, 0)
 	var ext []byte
 	if ch.renegotiation {
@@ -142,6 +148,27 @@ func (r *rawServer) serve(c net.Conn) {
 	claimed := int(binary.BigEndian.Uint16(msg[1:3]))
 	resp := append([]byte{2, msg[1], msg[2]}, make([]byte, claimed+16)...)
 	c.Write(record(recordHeartbeat, r.version, resp))
+}
+
+// choose picks the suite to answer offered with.
+func (r *rawServer) choose(offered []uint16) (uint16, bool) {
+	if r.accept == nil {
+		return r.suite, slices.Contains(offered, r.suite)
+	}
+	if r.ownOrder {
+		for _, id := range r.accept {
+			if slices.Contains(offered, id) {
+				return id, true
+			}
+		}
+		return 0, false
+	}
+	for _, id := range offered {
+		if slices.Contains(r.accept, id) {
+			return id, true
+		}
+	}
+	return 0, false
 }
 
 func (r *rawServer) sslv2ServerHello() []byte {

@@ -221,6 +221,13 @@ var refereeChecks = func() []refereeCheck {
 			}
 			return false
 		}, startsOffered},
+		// testssl.sh offers the suites forward and reversed, as tlsgate
+		// offers pairs; "server" (or "server -- ...") when the server kept
+		// its pick for some protocol, "NOT a cipher order configured" or
+		// "not a cipher order for TLS 1.3 configured" when it did not.
+		refereeCheck{"server cipher order", []string{"cipher_order"}, func(r *Result) bool {
+			return slices.ContainsFunc(r.Ciphers, func(l CipherList) bool { return l.ServerOrder })
+		}, func(f testsslFinding) bool { return strings.HasPrefix(f.Finding, "server") }},
 		refereeCheck{"RC4", []string{"RC4"}, hasFinding("cipher.rc4"), vulnerable},
 		refereeCheck{"SWEET32", []string{"SWEET32"}, hasFinding("cipher.64bit_block"), flagged},
 		refereeCheck{"Heartbleed", []string{"heartbleed"}, func(r *Result) bool { return r.Features.Heartbleed }, vulnerable},
