@@ -45,14 +45,14 @@ Flags:
 `
 
 func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if help, err := commandHelp(args, certsUsage, stderr, "certs needs a subcommand: list or renew"); help {
+	if help, err := commandHelp(args, certsUsage, stdout, stderr, "certs needs a subcommand: list or renew"); help {
 		return err
 	}
 	sub := args[0]
 	if sub != "list" && sub != "renew" {
 		return usagef("unknown certs subcommand %q: use list or renew", sub)
 	}
-	fs := newFlagSet("certs "+sub, certsUsage, stderr)
+	fs := newFlagSet("certs "+sub, certsUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML) of the gateway")
 	format := fs.format("text", "json")
 	force := fs.Bool("force", false, "renew: even when the certificate is not due")

@@ -32,13 +32,13 @@ Flags:
 `
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if help, err := commandHelp(args, clusterUsage, stderr, "cluster needs a subcommand: status"); help {
+	if help, err := commandHelp(args, clusterUsage, stdout, stderr, "cluster needs a subcommand: status"); help {
 		return err
 	}
 	if args[0] != "status" {
 		return usagef("unknown cluster subcommand %q: use status", args[0])
 	}
-	fs := newFlagSet("cluster status", clusterUsage, stderr)
+	fs := newFlagSet("cluster status", clusterUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML) with storage.etcd")
 	format := fs.format("text", "json")
 	pos, err := fs.parse(args[1:])

@@ -75,7 +75,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"help"}, 0, "", "tlsgate serve --config FILE"},
 		{[]string{"version"}, 0, "", "tlsgate "},
 		{[]string{"serve"}, 2, "serve needs --config FILE", ""},
-		{[]string{"serve", "-h"}, 0, "SIGHUP", ""},
+		{[]string{"serve", "-h"}, 0, "", "SIGHUP"},
 		{[]string{"proxy", "--to", "http://127.0.0.1:1"}, 2, "--from is required", ""},
 		{[]string{"proxy", "--from", "127.0.0.1:0", "--to", "ftp://x"}, 2, "--to: \"ftp://x\" must be an http:// or https:// URL", ""},
 		{[]string{"proxy", "--from", "127.0.0.1:0", "--to", "http://127.0.0.1:1", "--cert", "x.pem"}, 2, "--cert and --key go together", ""},

@@ -49,7 +49,7 @@ Flags:
 `
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("probe", probeUsage, stderr)
+	fs := newFlagSet("probe", probeUsage, stdout, stderr)
 	listen := fs.String("listen", "127.0.0.1:9219", "serve the exporter on `ADDR`")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address other than loopback")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) too, besides the system roots")

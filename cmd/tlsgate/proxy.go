@@ -57,7 +57,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("proxy", proxyUsage, stderr)
+	fs := newFlagSet("proxy", proxyUsage, stdout, stderr)
 	from := fs.String("from", "", "`[HOST]:PORT` to serve HTTPS on (required)")
 	var to stringList
 	fs.Var(&to, "to", "upstream `URL`, http:// or https:// (required; repeat for round-robin)")

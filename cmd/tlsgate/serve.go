@@ -37,7 +37,7 @@ Flags:
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", serveUsage, stderr)
+	fs := newFlagSet("serve", serveUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML)")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
