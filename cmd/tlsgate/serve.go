@@ -1,22 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/tlsgate/tlsgate"
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"go.yaml.in/yaml/v3"
 )
 
-const serveUsage = `Usage: tlsgate serve --config FILE
+const serveUsage = `Usage: tlsgate serve --config FILE [--pid-file FILE]
 
 Runs the gateway described by a YAML config file: HTTPS on listen.https, a
 redirect to HTTPS on listen.http, one site per set of hostnames.
@@ -27,10 +31,16 @@ Signals:
   SIGTERM, SIGINT  stop accepting, let in-flight requests finish
                    (timeouts.shutdown, default 30s), exit
 
-Certificate files are also reloaded when they change on disk.
+Certificate files are also reloaded when they change on disk. With
+--pid-file, the process ID is written to FILE once the listeners are
+bound, and the file removed at exit: signal this gateway, and no other
+process named tlsgate, with kill -HUP "$(cat FILE)". Under systemd,
+deploy/systemd/tlsgate.service reloads with systemctl reload tlsgate.
 
 Examples:
   tlsgate serve --config /etc/tlsgate/tlsgate.yaml
+  tlsgate serve --config /etc/tlsgate/tlsgate.yaml --pid-file /run/tlsgate.pid
+  kill -HUP "$(cat /run/tlsgate.pid)"
   tlsgate config validate /etc/tlsgate/tlsgate.yaml && systemctl reload tlsgate
 
 Flags:
@@ -39,6 +49,7 @@ Flags:
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML)")
+	pidFile := fs.String("pid-file", "", "write the process ID to `FILE` once listening, remove it at exit")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
 	}
@@ -57,7 +68,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, nil)
+	var ready func(*tlsgate.Server) error
+	if *pidFile != "" {
+		pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+		ready = func(*tlsgate.Server) error {
+			if err := atomicfile.Write(*pidFile, pid, 0o644); err != nil {
+				return fmt.Errorf("--pid-file: %w", err)
+			}
+			return nil
+		}
+		defer func() {
+			// Only our own: a gateway started since with the same
+			// --pid-file owns the file now.
+			if data, err := os.ReadFile(*pidFile); err == nil && bytes.Equal(data, pid) {
+				os.Remove(*pidFile)
+			}
+		}()
+	}
+	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, ready)
 }
 
 // runGateway binds srv and serves until SIGTERM or SIGINT, reloading on
