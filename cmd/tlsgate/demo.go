@@ -80,9 +80,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Log.Format = *logFormat
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return usageError{err.Error()}
+		return usageError{demoVocabulary.words(err.Error())}
 	}
-	return runBuilt(ctx, "the demo's config", cfg, stderr, func(srv *tlsgate.Server) error {
+	return runBuilt(ctx, demoVocabulary, cfg, stderr, func(srv *tlsgate.Server) error {
 		_, root, err := srv.LocalCA()
 		if err != nil {
 			return err

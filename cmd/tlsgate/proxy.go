@@ -118,9 +118,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Log.Format, cfg.Log.Level = *logFormat, *logLevel
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return err
+		return proxyVocabulary.rename(err)
 	}
-	return runBuilt(ctx, "the proxy's flags", cfg, stderr, func(srv *tlsgate.Server) error {
+	return runBuilt(ctx, proxyVocabulary, cfg, stderr, func(srv *tlsgate.Server) error {
 		fmt.Fprintf(stdout, "tlsgate: proxying https://%s -> %s\n", displayAddr(cfg.Sites[0].Hosts[0], srv.Addrs().HTTPS), strings.Join(to, ", "))
 		if cfg.Sites[0].TLS.Certificate.Source == config.SourceInternal {
 			_, root, err := srv.LocalCA()

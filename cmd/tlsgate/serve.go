@@ -85,21 +85,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}()
 	}
-	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, ready)
+	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, nil, ready)
 }
 
 // runGateway binds srv and serves until SIGTERM or SIGINT, reloading on
-// SIGHUP: the process around the library's Server. ready, if set, is
-// called once the listeners are bound.
-func runGateway(ctx context.Context, srv *tlsgate.Server, ready func(*tlsgate.Server) error) error {
+// SIGHUP: the process around the library's Server. Errors are in the
+// words of vocab (nil: the config's keys). ready, if set, is called once
+// the listeners are bound.
+func runGateway(ctx context.Context, srv *tlsgate.Server, vocab *vocabulary, ready func(*tlsgate.Server) error) error {
 	tuneGC()
 	routeStdLog(srv.Logger)
 	srv.Version = versionString()
 	if err := srv.Listen(); err != nil {
 		if !isBindError(err) {
-			return err
+			return vocab.rename(err)
 		}
-		return hintError{err, "another process may hold the port: pick other addresses under listen:, or stop it"}
+		hint := "another process may hold the port: pick other addresses under listen:, or stop it"
+		if vocab != nil {
+			hint = "another process may hold the port: " + vocab.listen
+		}
+		return hintError{vocab.rename(err), hint}
 	}
 	if ready != nil {
 		if err := ready(srv); err != nil {
@@ -124,7 +129,7 @@ func runGateway(ctx context.Context, srv *tlsgate.Server, ready func(*tlsgate.Se
 			}
 		}
 	}()
-	return srv.Serve(ctx)
+	return vocab.rename(srv.Serve(ctx))
 }
 
 // isBindError reports a listener that could not be bound (address taken,
@@ -135,17 +140,18 @@ func isBindError(err error) bool {
 }
 
 // runBuilt runs a config built in code from flags (demo, proxy): logs as
-// its log: section says, through the library like a config file.
-func runBuilt(ctx context.Context, name string, cfg *config.Config, stderr io.Writer, ready func(*tlsgate.Server) error) error {
+// its log: section says, through the library like a config file; errors
+// name the flags of vocab.
+func runBuilt(ctx context.Context, vocab *vocabulary, cfg *config.Config, stderr io.Writer, ready func(*tlsgate.Server) error) error {
 	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
-		return err
+		return vocab.rename(err)
 	}
-	gw, err := inMemoryConfig(name, cfg)
+	gw, err := inMemoryConfig(vocab.source, cfg)
 	if err != nil {
-		return err
+		return vocab.rename(err)
 	}
-	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, ready)
+	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, vocab, ready)
 }
 
 // inMemoryConfig turns a config built in code (by demo and proxy from
