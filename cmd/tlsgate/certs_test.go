@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/datadir"
@@ -226,4 +229,60 @@ sites:
 	stderr, code, _ = renew(refused, "--lock-timeout", "30s")
 	check("lock released", stderr, code, "tlsgate: waiting for the issuance lock", "tlsgate: got the issuance lock of renew.example.com after",
 		"nothing accepts connections at the CA's address")
+}
+
+// heldLock is a storage whose every lock is held by someone else until
+// released is closed.
+type heldLock struct {
+	storage.Storage
+	released chan struct{}
+}
+
+func (h heldLock) Lock(ctx context.Context, name string) error {
+	select {
+	case <-h.released:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestLockWatchProgress: while renew waits for the issuance lock it says
+// so after a second, then every 15 s how long it has waited, and gives
+// up at --lock-timeout; other locks are not watched.
+func TestLockWatchProgress(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var out bytes.Buffer
+		w := &lockWatch{Storage: heldLock{released: make(chan struct{})}, key: "issue_cert_a.example.com", name: "a.example.com", timeout: 40 * time.Second, out: &out}
+		err := w.Lock(context.Background(), "issue_cert_a.example.com")
+		if err == nil || !w.timedOut.Load() {
+			t.Fatalf("err %v, timed out %v", err, w.timedOut.Load())
+		}
+		want := "tlsgate: waiting for the issuance lock of a.example.com: another process or node holds it (a gateway issuing or retrying this name?); giving up in 40s\n" +
+			"tlsgate: still waiting for the issuance lock of a.example.com (16s of 40s)\n" +
+			"tlsgate: still waiting for the issuance lock of a.example.com (31s of 40s)\n"
+		if out.String() != want {
+			t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
+		}
+
+		out.Reset()
+		released := make(chan struct{})
+		w = &lockWatch{Storage: heldLock{released: released}, key: "issue_cert_a.example.com", name: "a.example.com", timeout: time.Minute, out: &out}
+		time.AfterFunc(5*time.Second, func() { close(released) })
+		if err := w.Lock(context.Background(), "issue_cert_a.example.com"); err != nil || w.timedOut.Load() {
+			t.Fatalf("released lock: %v", err)
+		}
+		if !strings.HasSuffix(out.String(), "tlsgate: got the issuance lock of a.example.com after 5s; asking the CA\n") {
+			t.Errorf("released lock:\n%s", out.String())
+		}
+
+		out.Reset()
+		w = &lockWatch{Storage: heldLock{released: make(chan struct{})}, key: "issue_cert_a.example.com", name: "a.example.com", timeout: time.Minute, out: &out}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.Lock(ctx, "other"); !errors.Is(err, context.DeadlineExceeded) || w.timedOut.Load() || out.Len() > 0 {
+			t.Errorf("another lock: %v, timed out %v, said %q", err, w.timedOut.Load(), out.String())
+		}
+	})
 }
