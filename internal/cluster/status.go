@@ -81,6 +81,21 @@ func (c *Cluster) Status(ctx context.Context) Status {
 			st.Members = append(st.Members, mem)
 		}
 	}
+	// A configured endpoint that is down and no member's: say so, or it
+	// would go unmentioned.
+	for _, ep := range c.cfg.Endpoints {
+		why, isDown := down[ep]
+		if !isDown {
+			continue
+		}
+		member := false
+		for _, m := range st.Members {
+			member = member || (m.Endpoint != "" && hostPort(m.Endpoint) == hostPort(ep))
+		}
+		if !member {
+			st.Errors = append(st.Errors, fmt.Sprintf("endpoint %s (storage.etcd.endpoints) is no member's client URL: %s", ep, why))
+		}
+	}
 	for i := range st.Members {
 		m := &st.Members[i]
 		if m.Endpoint == "" {
