@@ -229,7 +229,7 @@ func certsRenew(ctx context.Context, cfg *config.Config, store storage.Storage, 
 	}
 	routeStdLog(log)
 	lock := &lockWatch{Storage: store, key: "issue_cert_" + name, name: name, timeout: lockTimeout, out: stderr}
-	m := acme.NewManager(acme.Options{Storage: lock, Log: log})
+	m := acme.NewManager(acme.Options{Storage: lock, Log: log, OneShot: true})
 	defer m.Close()
 	m.Start(listenPorts(cfg))
 	ctx, cancel := context.WithTimeout(ctx, renewTimeout)

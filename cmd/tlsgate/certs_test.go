@@ -181,6 +181,9 @@ sites:
 		if code != 1 {
 			t.Errorf("%s: exit %d, want 1\n%s", what, code, stderr)
 		}
+		if strings.Contains(stderr, "retrying with back-off") {
+			t.Errorf("%s: a one-shot renew promises a retry:\n%s", what, stderr)
+		}
 		for _, w := range want {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("%s: no %q in:\n%s", what, w, stderr)
