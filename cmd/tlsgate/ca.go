@@ -39,7 +39,7 @@ Examples:
 `
 
 func runCA(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if help, err := commandHelp(args, caUsage, stderr, "ca needs a command: init, issue, revoke, crl or list"); help {
+	if help, err := commandHelp(args, caUsage, stdout, stderr, "ca needs a command: init, issue, revoke, crl or list"); help {
 		return err
 	}
 	switch args[0] {
@@ -64,8 +64,8 @@ type caFlags struct {
 	dataDir *string
 }
 
-func newCAFlags(name, usage string, stderr io.Writer) *caFlags {
-	fs := newFlagSet("ca "+name, usage, stderr)
+func newCAFlags(name, usage string, stdout, stderr io.Writer) *caFlags {
+	fs := newFlagSet("ca "+name, usage, stdout, stderr)
 	return &caFlags{
 		fs:      fs,
 		dir:     fs.String("dir", "", "CA `DIR` (default DATA_DIR/ca)"),
@@ -103,7 +103,7 @@ Flags:
 `
 
 func caInit(args []string, stdout, stderr io.Writer) error {
-	f := newCAFlags("init", caInitUsage, stderr)
+	f := newCAFlags("init", caInitUsage, stdout, stderr)
 	name := f.fs.String("name", "tlsgate", "`NAME` in the CA certificates' subjects")
 	keyType := f.fs.String("key-type", string(ca.ECDSAP256), "key `TYPE`: ecdsa-p256, rsa-2048, rsa-3072 or ed25519")
 	crlURL := f.fs.String("crl-url", "", "CRL distribution point `URL` (http://...) for the certificates it issues")
@@ -160,12 +160,17 @@ Flags:
 `
 
 func caIssue(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		// The flags are the same for both kinds (--days defaults to 90
+		// for server certificates, as the usage says).
+		args = []string{"server", "--help"}
+	}
 	if len(args) == 0 || (args[0] != "server" && args[0] != "client") {
 		fmt.Fprint(stderr, caIssueUsage)
 		return usagef("ca issue needs a kind: server or client")
 	}
 	kind := args[0]
-	f := newCAFlags("issue "+kind, caIssueUsage, stderr)
+	f := newCAFlags("issue "+kind, caIssueUsage, stdout, stderr)
 	defDays := 90
 	if kind == "client" {
 		defDays = 30
@@ -310,7 +315,7 @@ Flags:
 `
 
 func caRevoke(args []string, stdout, stderr io.Writer) error {
-	f := newCAFlags("revoke", caRevokeUsage, stderr)
+	f := newCAFlags("revoke", caRevokeUsage, stdout, stderr)
 	reason := f.fs.String("reason", "unspecified", "RFC 5280 `REASON`, e.g. keyCompromise, superseded, cessationOfOperation")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -356,7 +361,7 @@ Flags:
 `
 
 func caCRL(args []string, stdout, stderr io.Writer) error {
-	f := newCAFlags("crl", caCRLUsage, stderr)
+	f := newCAFlags("crl", caCRLUsage, stdout, stderr)
 	days := f.fs.Int("days", 7, "CRL validity (nextUpdate) in `DAYS`")
 	out := f.fs.String("out", "", "also write the CRL to `FILE`")
 	crlURL := f.fs.String("crl-url", "", "CRL distribution point `URL` for certificates issued from now on, or off")
@@ -411,7 +416,7 @@ Flags:
 `
 
 func caList(args []string, stdout, stderr io.Writer) error {
-	f := newCAFlags("list", caListUsage, stderr)
+	f := newCAFlags("list", caListUsage, stdout, stderr)
 	format := f.fs.format("text", "json")
 	if pos, err := f.parse(args); err != nil {
 		return err

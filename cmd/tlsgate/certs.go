@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -21,7 +23,7 @@ import (
 
 const certsUsage = `Usage:
   tlsgate certs list  --config FILE [--format text|json]
-  tlsgate certs renew --config FILE [--force] NAME
+  tlsgate certs renew --config FILE [--force] [--lock-timeout DURATION] NAME
 
 list shows every site certificate of a config: name, source, issuer,
 expiry and days left, and for ACME certificates the last request and its
@@ -31,7 +33,9 @@ renew asks the site's ACME CA for a new certificate for NAME now if it is
 due for renewal, or in any case with --force, and waits for the result.
 A running gateway using the same data dir answers the CA's challenges on
 its ports; reload it (SIGHUP) to serve the new certificate at once,
-otherwise it does so by itself when the old one is due.
+otherwise it does so by itself when the old one is due. While another
+process or node (a gateway issuing or retrying NAME) holds NAME's
+issuance lock, renew says so and waits, up to --lock-timeout.
 
 Exit status: 0 on success, 1 on failure (the CA's error is printed), 2 on
 usage errors.
@@ -45,17 +49,18 @@ Flags:
 `
 
 func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if help, err := commandHelp(args, certsUsage, stderr, "certs needs a subcommand: list or renew"); help {
+	if help, err := commandHelp(args, certsUsage, stdout, stderr, "certs needs a subcommand: list or renew"); help {
 		return err
 	}
 	sub := args[0]
 	if sub != "list" && sub != "renew" {
 		return usagef("unknown certs subcommand %q: use list or renew", sub)
 	}
-	fs := newFlagSet("certs "+sub, certsUsage, stderr)
+	fs := newFlagSet("certs "+sub, certsUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML) of the gateway")
 	format := fs.format("text", "json")
 	force := fs.Bool("force", false, "renew: even when the certificate is not due")
+	lockTimeout := fs.Duration("lock-timeout", 2*time.Minute, "renew: give up after `DURATION` waiting for the issuance lock another process holds")
 	pos, err := fs.parse(args[1:])
 	if err != nil {
 		return err
@@ -85,7 +90,10 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 1 {
 		return usagef("certs renew needs exactly one NAME (a host of a site with source acme)")
 	}
-	return certsRenew(ctx, cfg, store, pos[0], *force, stdout, stderr)
+	if *lockTimeout <= 0 {
+		return usagef("--lock-timeout must be positive, got %s", *lockTimeout)
+	}
+	return certsRenew(ctx, cfg, store, pos[0], *force, *lockTimeout, stdout, stderr)
 }
 
 // certRow is one line of certs list; its JSON form is documented by the
@@ -195,7 +203,7 @@ func oneLine(s string, max int) string {
 	return s
 }
 
-func certsRenew(ctx context.Context, cfg *config.Config, store storage.Storage, name string, force bool, stdout, stderr io.Writer) error {
+func certsRenew(ctx context.Context, cfg *config.Config, store storage.Storage, name string, force bool, lockTimeout time.Duration, stdout, stderr io.Writer) error {
 	name = config.NormalizeHost(name)
 	site := -1
 	for i, s := range cfg.Sites {
@@ -220,15 +228,15 @@ func certsRenew(ctx context.Context, cfg *config.Config, store storage.Storage, 
 		return err
 	}
 	routeStdLog(log)
-	m := acme.NewManager(acme.Options{Storage: store, Log: log})
+	lock := &lockWatch{Storage: store, key: "issue_cert_" + name, name: name, timeout: lockTimeout, out: stderr}
+	m := acme.NewManager(acme.Options{Storage: lock, Log: log, OneShot: true})
 	defer m.Close()
 	m.Start(listenPorts(cfg))
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, renewTimeout)
 	defer cancel()
 	issued, err := m.Renew(ctx, settings, name, force)
 	if err != nil {
-		return hintError{fmt.Errorf("renewing %s from %s: %w", name, settings.Directory, err),
-			"the CA must reach this host on port 80 (http-01) or 443 (tls-alpn-01); a running gateway with the same data dir answers for us"}
+		return renewError(err, cfg, name, settings.Directory, lock)
 	}
 	chain, err := acme.Stored(ctx, store, settings.Directory, name)
 	if err != nil {
@@ -259,4 +267,121 @@ func listenPorts(cfg *config.Config) acme.Ports {
 		}
 	}
 	return p
+}
+
+// renewTimeout bounds a whole renewal, lock wait included: an order that
+// has not completed in 10 minutes is stuck (Let's Encrypt validates in
+// seconds; certmagic retries a failed order for far longer).
+const renewTimeout = 10 * time.Minute
+
+// renewError says why a renewal failed and what to look at, by the kind of
+// failure: the lock, the CA's address, or the CA's challenges.
+func renewError(err error, cfg *config.Config, name, directory string, lock *lockWatch) error {
+	if lock.timedOut.Load() {
+		return hintError{fmt.Errorf("renewing %s: gave up after %s waiting for its issuance lock: another process or node holds it", name, lock.timeout),
+			fmt.Sprintf("a gateway sharing this storage is issuing %s, or retrying a failed order: its log says why (and 'tlsgate certs list --config %s' the last attempt); renew once it is done, or give --lock-timeout more", name, cfg.File())}
+	}
+	err = fmt.Errorf("renewing %s from %s: %w", name, directory, err)
+	caHost := directory
+	if u, perr := url.Parse(directory); perr == nil && u.Host != "" {
+		caHost = u.Host
+	}
+	var hint string
+	switch acme.Classify(err) {
+	case acme.FailureCADNS:
+		hint = fmt.Sprintf("the CA's host name %s does not resolve here: check acme.directory in %s, and this host's DNS", hostOnly(caHost), cfg.File())
+	case acme.FailureCARefused:
+		hint = fmt.Sprintf("nothing accepts connections at the CA's address %s: check acme.directory in %s, and that the CA (or the proxy to it) is up", caHost, cfg.File())
+	case acme.FailureCATimeout:
+		hint = fmt.Sprintf("the CA at %s did not answer in time: a firewall, or a proxy this host needs ($HTTPS_PROXY)?", caHost)
+	case acme.FailureCATrust:
+		hint = fmt.Sprintf("the CA's TLS certificate at %s is not trusted: for a private CA list its root in acme.ca_roots", caHost)
+	case acme.FailureChallenge:
+		hint = "the CA could not validate the name: it must reach this host on port 80 (http-01) or 443 (tls-alpn-01), and DNS must point the name here; a running gateway with the same data dir answers for us"
+	case acme.FailureRateLimited:
+		hint = "the CA refuses more orders for now (rate limit): wait, and renew without --force only when due"
+	default:
+		hint = fmt.Sprintf("the CA's error is above; 'tlsgate certs list --config %s' shows the last attempt", cfg.File())
+	}
+	return hintError{err, hint}
+}
+
+func hostOnly(hostPort string) string {
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
+		return h
+	}
+	return hostPort
+}
+
+// lockWatch is the storage renew runs on: it watches the wait for one
+// issuance lock, says on out that it waits and for what, shows progress,
+// and gives up after timeout. Other calls go to the storage unchanged.
+type lockWatch struct {
+	storage.Storage
+	key, name string // the lock watched, and the certificate name it is for
+	timeout   time.Duration
+	out       io.Writer
+	timedOut  atomic.Bool
+}
+
+// lockNotice is how long a lock may take before renew says it waits: a
+// free lock is taken in milliseconds.
+const lockNotice = time.Second
+
+// lockProgress is how often a waiting renew says it still waits.
+const lockProgress = 15 * time.Second
+
+func (w *lockWatch) Lock(ctx context.Context, key string) error {
+	if key != w.key {
+		return w.Storage.Lock(ctx, key)
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	waited := make(chan bool, 1)
+	go func() {
+		said := false
+		defer func() { waited <- said }()
+		t := time.NewTimer(lockNotice)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if !said {
+				fmt.Fprintf(w.out, "tlsgate: waiting for the issuance lock of %s: another process or node holds it (a gateway issuing or retrying this name?); giving up in %s\n",
+					w.name, w.timeout.Round(time.Second))
+				said = true
+			} else {
+				fmt.Fprintf(w.out, "tlsgate: still waiting for the issuance lock of %s (%s of %s)\n",
+					w.name, time.Since(start).Round(time.Second), w.timeout.Round(time.Second))
+			}
+			t.Reset(lockProgress)
+		}
+	}()
+	lctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	err := w.Storage.Lock(lctx, key)
+	close(done)
+	said := <-waited
+	switch {
+	case err != nil && ctx.Err() == nil && lctx.Err() != nil:
+		w.timedOut.Store(true)
+		return fmt.Errorf("waiting %s for the issuance lock of %s: %w", w.timeout, w.name, err)
+	case err == nil && said:
+		fmt.Fprintf(w.out, "tlsgate: got the issuance lock of %s after %s; asking the CA\n", w.name, time.Since(start).Round(time.Second))
+	}
+	return err
+}
+
+// RenewLockLease passes certmagic's lease renewal on to a storage that
+// has leases; for one without, renewal is a no-op, as certmagic does.
+func (w *lockWatch) RenewLockLease(ctx context.Context, key string, lease time.Duration) error {
+	if r, ok := w.Storage.(interface {
+		RenewLockLease(context.Context, string, time.Duration) error
+	}); ok {
+		return r.RenewLockLease(ctx, key, lease)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -32,13 +33,13 @@ Flags:
 `
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if help, err := commandHelp(args, clusterUsage, stderr, "cluster needs a subcommand: status"); help {
+	if help, err := commandHelp(args, clusterUsage, stdout, stderr, "cluster needs a subcommand: status"); help {
 		return err
 	}
 	if args[0] != "status" {
 		return usagef("unknown cluster subcommand %q: use status", args[0])
 	}
-	fs := newFlagSet("cluster status", clusterUsage, stderr)
+	fs := newFlagSet("cluster status", clusterUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML) with storage.etcd")
 	format := fs.format("text", "json")
 	pos, err := fs.parse(args[1:])
@@ -80,7 +81,13 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	switch {
 	case len(st.Errors) > 0 && down == len(st.Members):
-		return errors.New("etcd cannot be reached: every member is down or unreachable")
+		// Each member and why, which a refused connection or a name
+		// that does not resolve says at once.
+		msg := "etcd cannot be reached: every member is down or unreachable:"
+		for _, m := range st.Members {
+			msg += fmt.Sprintf("\n  %s: %s", m.Endpoint, m.Error)
+		}
+		return hintError{errors.New(msg), fmt.Sprintf("start etcd, or check storage.etcd.endpoints in %s", *path)}
 	case down > 0:
 		return fmt.Errorf("%d of %d etcd members do not answer", down, len(st.Members))
 	case len(st.Errors) > 0:
@@ -93,6 +100,13 @@ func printClusterStatus(w io.Writer, st cluster.Status) {
 	fmt.Fprintln(w, "etcd members:")
 	for _, m := range st.Members {
 		fmt.Fprintf(w, "  %s\n", m)
+	}
+	if len(st.Errors) > 0 && !slices.ContainsFunc(st.Members, func(m cluster.Member) bool { return m.Error == "" }) {
+		// Nothing else was read: zeros would read as an empty fleet.
+		for _, e := range st.Errors {
+			fmt.Fprintf(w, "\nnot read: %s\n", e)
+		}
+		return
 	}
 	rot := st.Rotator
 	if rot == "" {

@@ -32,14 +32,14 @@ Examples:
 `
 
 func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if help, err := commandHelp(args, configUsage, stderr, "config needs a subcommand: validate or explain"); help {
+	if help, err := commandHelp(args, configUsage, stdout, stderr, "config needs a subcommand: validate or explain"); help {
 		return err
 	}
 	if args[0] != "validate" && args[0] != "explain" {
 		return usagef("unknown config subcommand %q: use validate or explain", args[0])
 	}
 	sub := args[0]
-	fs := newFlagSet("config "+sub, configUsage, stderr)
+	fs := newFlagSet("config "+sub, configUsage, stdout, stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return parseErr(err)
 	}

@@ -38,7 +38,7 @@ Flags:
 `
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", demoUsage, stderr)
+	fs := newFlagSet("demo", demoUsage, stdout, stderr)
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS `ADDR`")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP redirect `ADDR`, or off")
 	adminAddr := fs.String("admin", config.DefaultAdmin, "admin `ADDR` (metrics and status page), or off")
@@ -80,9 +80,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Log.Format = *logFormat
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return usageError{err.Error()}
+		return usageError{demoVocabulary.words(err.Error())}
 	}
-	return runBuilt(ctx, "the demo's config", cfg, stderr, func(srv *tlsgate.Server) error {
+	return runBuilt(ctx, demoVocabulary, cfg, stderr, func(srv *tlsgate.Server) error {
 		_, root, err := srv.LocalCA()
 		if err != nil {
 			return err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,23 +29,41 @@ import (
 // flagSet is a subcommand's flags, with the aliases of its shared flags.
 type flagSet struct {
 	*flag.FlagSet
-	aliases map[string]string // alias -> canonical name
-	choices []*choice         // checked by parse
+	aliases        map[string]string // alias -> canonical name
+	choices        []*choice         // checked by parse
+	stdout, stderr io.Writer
 }
 
 // newFlagSet returns the flags of a subcommand whose help is usage
-// followed by the flags.
-func newFlagSet(name, usage string, stderr io.Writer) *flagSet {
-	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), aliases: map[string]string{}}
+// followed by the flags. Help that was asked for (-h, --help) goes to
+// stdout, so that it can be paged; after a usage error it goes to stderr.
+func newFlagSet(name, usage string, stdout, stderr io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), aliases: map[string]string{},
+		stdout: stdout, stderr: stderr}
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.printDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.printDefaults() }
 	return fs
+}
+
+// Parse is flag.FlagSet.Parse with what it prints sent to stdout when
+// help was asked for, to stderr otherwise.
+func (fs *flagSet) Parse(args []string) error {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.FlagSet.Parse(args)
+	fs.SetOutput(fs.stderr)
+	w := fs.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		w = fs.stdout
+	}
+	w.Write(buf.Bytes())
+	return err
 }
 
 // parse parses flags wherever they stand among the arguments, checks the
 // choices (--format, --color) and returns the positional arguments.
 func (fs *flagSet) parse(args []string) ([]string, error) {
-	pos, err := parseInterspersed(fs.FlagSet, args)
+	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +78,7 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 // parseInterspersed parses flags wherever they stand among positional
 // arguments ("issue client payments --uri ..."), which the flag package
 // alone stops at, and returns the positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterspersed(fs *flagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -78,17 +98,29 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // commandHelp answers a command that has subcommands (ca init, ca list,
 // ...) when args name none or ask for help: it prints usage and returns
-// help true, with a usage error saying missing when args are empty, or
-// flag.ErrHelp.
-func commandHelp(args []string, usage string, stderr io.Writer, missing string) (help bool, err error) {
-	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+// help true: on stderr with a usage error saying missing when args are
+// empty, on stdout with flag.ErrHelp when asked for.
+func commandHelp(args []string, usage string, stdout, stderr io.Writer, missing string) (help bool, err error) {
+	if len(args) > 0 && !isHelp(args[0]) {
 		return false, nil
 	}
-	fmt.Fprint(stderr, usage)
+	// The flags are the subcommands': the heading for them is left out.
+	usage = strings.TrimSuffix(usage, "Flags:\n")
 	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
 		return true, usagef("%s", missing)
 	}
+	fmt.Fprint(stdout, usage)
 	return true, flag.ErrHelp
+}
+
+// isHelp says whether arg asks for help in place of a subcommand.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
 }
 
 // printDefaults prints the flags as flag.PrintDefaults does, without the

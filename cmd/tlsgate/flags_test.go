@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,7 @@ import (
 // testFlags is a flag set with the shared flags, as a subcommand has them.
 func testFlags() (fs *flagSet, format, color *choice, jobs *int, out *bytes.Buffer) {
 	out = &bytes.Buffer{}
-	fs = newFlagSet("test", "Usage: tlsgate test\n", out)
+	fs = newFlagSet("test", "Usage: tlsgate test\n", out, out)
 	format = fs.format("text", "json", "sarif")
 	color = fs.color()
 	jobs = fs.jobs(8, "`N` at once")
@@ -87,8 +88,8 @@ func TestUsageShowsCanonicalFlags(t *testing.T) {
 		{[]string{"list", "-h"}, runCA, []string{"format"}, []string{"--json"}},
 		{[]string{"-h"}, runProbe, []string{"timeout", "ca"}, nil},
 	} {
-		var stderr bytes.Buffer
-		err := tc.run(context.Background(), tc.args, io.Discard, &stderr)
+		var stderr bytes.Buffer // the help, asked for, is on stdout
+		err := tc.run(context.Background(), tc.args, &stderr, io.Discard)
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
@@ -173,5 +174,57 @@ func TestScanFlagNames(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want a usage error with %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestHelp: --help (and -h, help) of every command and subcommand prints
+// its usage on stdout, so that it can be paged, and exits 0; a usage error
+// prints on stderr and exits 2.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	commands := [][]string{
+		{"demo"}, {"proxy"}, {"serve"},
+		{"config"}, {"config", "validate"}, {"config", "explain"},
+		{"ca"}, {"ca", "init"}, {"ca", "issue"}, {"ca", "issue", "server"}, {"ca", "issue", "client"},
+		{"ca", "revoke"}, {"ca", "crl"}, {"ca", "list"},
+		{"certs"}, {"certs", "list"}, {"certs", "renew"},
+		{"probe"}, {"lint"}, {"scan"},
+		{"cluster"}, {"cluster", "status"},
+	}
+	// Every command of tlsgate's usage is in the table.
+	listed := map[string]bool{}
+	for _, c := range commands {
+		listed[c[0]] = true
+	}
+	for _, m := range regexp.MustCompile(`(?m)^  tlsgate ([a-z]+)`).FindAllStringSubmatch(usage, -1) {
+		if !listed[m[1]] && m[1] != "version" {
+			t.Errorf("tlsgate %s is not in the table", m[1])
+		}
+	}
+	for _, c := range commands {
+		for _, h := range []string{"--help", "-h"} {
+			args := append(slices.Clone(c), h)
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				t.Parallel()
+				var stdout, stderr bytes.Buffer
+				code := report(run(context.Background(), args, &stdout, &stderr), &stderr)
+				if code != 0 || stderr.Len() > 0 || !strings.Contains(stdout.String(), "Usage") {
+					t.Errorf("exit %d, want 0 with the usage on stdout\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+				}
+				if strings.HasSuffix(stdout.String(), "Flags:\n") {
+					t.Errorf("the help ends in Flags: without listing them:\n%s", stdout.String())
+				}
+			})
+		}
+	}
+	for _, args := range [][]string{{"ca", "issue"}, {"ca", "issue", "server", "--bogus"}, {"certs"}, {"scan", "--bogus"}, {"serve", "--bogus"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := report(run(context.Background(), args, &stdout, &stderr), &stderr)
+			if code != 2 || stdout.Len() > 0 || !strings.Contains(stderr.String(), "tlsgate: error:") {
+				t.Errorf("exit %d, want 2 with the error on stderr\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+			}
+		})
 	}
 }

@@ -66,7 +66,7 @@ Flags:
 var lintStdin io.Reader = os.Stdin
 
 func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("lint", lintUsage, stderr)
+	fs := newFlagSet("lint", lintUsage, stdout, stderr)
 	format := fs.format("text", "json", "sarif", "github")
 	failOn := fs.String("fail-on", "error", "exit 1 when a finding is at or above `SEVERITY`: error, warning, info, or none")
 	rulesFile := fs.String("rules", "", "turn off or re-level rules as `FILE` says (YAML, see above)")

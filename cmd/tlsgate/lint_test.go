@@ -51,7 +51,7 @@ func TestLintExitCodes(t *testing.T) {
 		inStderr string
 	}{
 		{nil, 2, "", "tlsgate: error: lint needs a FILE, DIR or PATTERN"},
-		{[]string{"-h"}, 0, "", "x-tlsgate-ignore"},
+		{[]string{"-h"}, 0, "x-tlsgate-ignore", ""}, // help asked for: stdout
 		{[]string{"--list-rules"}, 0, "server-https           error    server URL is not https", ""},
 		{[]string{"--format", "xml", clean}, 2, "", `--format "xml": use text, json, sarif or github`},
 		{[]string{"--fail-on", "fatal", clean}, 2, "", `--fail-on "fatal"`},

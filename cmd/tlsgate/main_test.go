@@ -6,14 +6,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,7 +78,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"help"}, 0, "", "tlsgate serve --config FILE"},
 		{[]string{"version"}, 0, "", "tlsgate "},
 		{[]string{"serve"}, 2, "serve needs --config FILE", ""},
-		{[]string{"serve", "-h"}, 0, "SIGHUP", ""},
+		{[]string{"serve", "-h"}, 0, "", "SIGHUP"},
 		{[]string{"proxy", "--to", "http://127.0.0.1:1"}, 2, "--from is required", ""},
 		{[]string{"proxy", "--from", "127.0.0.1:0", "--to", "ftp://x"}, 2, "--to: \"ftp://x\" must be an http:// or https:// URL", ""},
 		{[]string{"proxy", "--from", "127.0.0.1:0", "--to", "http://127.0.0.1:1", "--cert", "x.pem"}, 2, "--cert and --key go together", ""},
@@ -503,8 +506,24 @@ sites:
 	}
 	cfgPath := filepath.Join(dir, "tlsgate.yaml")
 	os.WriteFile(cfgPath, []byte(cfgText("/v1/")), 0o600)
-	p := start(t, nil, "serve", "--config", cfgPath)
+	pidFile := filepath.Join(dir, "run", "tlsgate.pid")
+	os.Mkdir(filepath.Dir(pidFile), 0o755)
+	p := start(t, nil, "serve", "--config", cfgPath, "--pid-file", pidFile)
 	waitFor(t, "serving", p.errOut, `"msg":"serving"`)
+	// The signals go to the pid in --pid-file, as README says to send them.
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("--pid-file: %v", err)
+	}
+	if want := fmt.Sprintf("%d\n", p.cmd.Process.Pid); string(data) != want {
+		t.Fatalf("--pid-file holds %q, want %q", data, want)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	hup := func() {
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	status := func(path string) int {
@@ -521,14 +540,14 @@ sites:
 	}
 
 	os.WriteFile(cfgPath, []byte(strings.Replace(cfgText("/v2/"), "upstreams:", "upstreamz:", 1)), 0o600)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	hup()
 	waitFor(t, "the refused reload", p.errOut, `"msg":"reload refused".*tlsgate\.yaml:7:27: sites\[0\]\.routes\[0\]\.upstreamz: unknown key`)
 	if s := status("/v1/x"); s != 200 {
 		t.Fatalf("after a refused reload /v1/x: %d", s)
 	}
 
 	os.WriteFile(cfgPath, []byte(cfgText("/v2/")), 0o600)
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	hup()
 	waitFor(t, "the reload", p.errOut, `"msg":"reloaded"`)
 	if s1, s2 := status("/v1/x"), status("/v2/x"); s1 != 404 || s2 != 200 {
 		t.Fatalf("after reload: /v1/x %d (want 404), /v2/x %d (want 200)", s1, s2)
@@ -542,6 +561,34 @@ sites:
 	if s := <-res; s != 200 {
 		t.Fatalf("in-flight request during SIGTERM: %d", s)
 	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		p.exited <- nil
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if _, err := os.Stat(pidFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--pid-file not removed at exit: %v", err)
+	}
+}
+
+// TestProbeSurvivesSIGHUP: a "kill -HUP" meant for a gateway does not
+// stop a probe exporter on the same host.
+func TestProbeSurvivesSIGHUP(t *testing.T) {
+	t.Parallel()
+	p := start(t, nil, "probe", "--listen", "127.0.0.1:0", "--log-format", "text")
+	addr := waitFor(t, "listening", p.errOut, `probe exporter listening.* addr=(\S+)`)[1]
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the ignored SIGHUP", p.errOut, `SIGHUP ignored`)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+	resp.Body.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.exited:
 		if err != nil {

@@ -37,6 +37,9 @@ Modules:
 TLS 1.0 and 1.1 are offered, so that an old endpoint is reported
 (probe_tls_version_info{version="TLS 1.0"}) rather than failing.
 
+SIGHUP is logged and otherwise ignored (there is nothing to reload);
+SIGTERM and SIGINT stop the exporter.
+
 Anyone who can reach the probe endpoint can make this host connect
 anywhere, so it listens on loopback unless --allow-remote is given.
 
@@ -51,7 +54,7 @@ Flags:
 `
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("probe", probeUsage, stderr)
+	fs := newFlagSet("probe", probeUsage, stdout, stderr)
 	listen := fs.String("listen", "127.0.0.1:9219", "serve the exporter on `ADDR`")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --listen address other than loopback")
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) too, besides the system roots")
@@ -121,6 +124,21 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP, by default fatal, reloads a gateway; a probe has nothing to
+	// reload and must survive a "kill -HUP" meant for the gateway.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP ignored: the probe exporter has no config to reload")
+			}
+		}
+	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

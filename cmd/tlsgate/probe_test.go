@@ -74,7 +74,11 @@ func TestProbeUsage(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := runProbe(ctx, tc.args, &stdout, &stderr)
 			code := report(err, &stderr)
-			if code != tc.code || !strings.Contains(stderr.String(), tc.inStderr) {
+			out := stderr.String()
+			if tc.args[0] == "-h" {
+				out = stdout.String() // help asked for is on stdout
+			}
+			if code != tc.code || !strings.Contains(out, tc.inStderr) {
 				t.Fatalf("exit %d (want %d)\nstderr: %s\nwant it to contain %q", code, tc.code, stderr.String(), tc.inStderr)
 			}
 		})

@@ -57,7 +57,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("proxy", proxyUsage, stderr)
+	fs := newFlagSet("proxy", proxyUsage, stdout, stderr)
 	from := fs.String("from", "", "`[HOST]:PORT` to serve HTTPS on (required)")
 	var to stringList
 	fs.Var(&to, "to", "upstream `URL`, http:// or https:// (required; repeat for round-robin)")
@@ -118,9 +118,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Log.Format, cfg.Log.Level = *logFormat, *logLevel
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
-		return err
+		return proxyVocabulary.rename(err)
 	}
-	return runBuilt(ctx, "the proxy's flags", cfg, stderr, func(srv *tlsgate.Server) error {
+	return runBuilt(ctx, proxyVocabulary, cfg, stderr, func(srv *tlsgate.Server) error {
 		fmt.Fprintf(stdout, "tlsgate: proxying https://%s -> %s\n", displayAddr(cfg.Sites[0].Hosts[0], srv.Addrs().HTTPS), strings.Join(to, ", "))
 		if cfg.Sites[0].TLS.Certificate.Source == config.SourceInternal {
 			_, root, err := srv.LocalCA()

@@ -66,7 +66,7 @@ type scanJob struct {
 }
 
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("scan", scanUsage, stderr)
+	fs := newFlagSet("scan", scanUsage, stdout, stderr)
 	format := fs.format("text", "json", "junit", "sarif")
 	minGrade := fs.String("min-grade", "", "exit 1 when a target grades below `GRADE` (A+, A, A-, B, C, D, E, F)")
 	file := fs.String("f", "", "read targets from `FILE`, one HOST[:PORT] per line (# comments)")

@@ -117,9 +117,9 @@ func TestScanUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	_, stderr, err := runScanCLI(t, "-h")
-	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr, "tlsgate scan [flags] HOST[:PORT]") || !strings.Contains(stderr, "--min-grade") {
-		t.Fatalf("-h: %v\n%s", err, stderr)
+	help, _, err := runScanCLI(t, "-h") // help asked for: stdout
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(help, "tlsgate scan [flags] HOST[:PORT]") || !strings.Contains(help, "--min-grade") {
+		t.Fatalf("-h: %v\n%s", err, help)
 	}
 }
 

@@ -1,22 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/tlsgate/tlsgate"
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"go.yaml.in/yaml/v3"
 )
 
-const serveUsage = `Usage: tlsgate serve --config FILE
+const serveUsage = `Usage: tlsgate serve --config FILE [--pid-file FILE]
 
 Runs the gateway described by a YAML config file: HTTPS on listen.https, a
 redirect to HTTPS on listen.http, one site per set of hostnames.
@@ -27,18 +31,25 @@ Signals:
   SIGTERM, SIGINT  stop accepting, let in-flight requests finish
                    (timeouts.shutdown, default 30s), exit
 
-Certificate files are also reloaded when they change on disk.
+Certificate files are also reloaded when they change on disk. With
+--pid-file, the process ID is written to FILE once the listeners are
+bound, and the file removed at exit: signal this gateway, and no other
+process named tlsgate, with kill -HUP "$(cat FILE)". Under systemd,
+deploy/systemd/tlsgate.service reloads with systemctl reload tlsgate.
 
 Examples:
   tlsgate serve --config /etc/tlsgate/tlsgate.yaml
+  tlsgate serve --config /etc/tlsgate/tlsgate.yaml --pid-file /run/tlsgate.pid
+  kill -HUP "$(cat /run/tlsgate.pid)"
   tlsgate config validate /etc/tlsgate/tlsgate.yaml && systemctl reload tlsgate
 
 Flags:
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", serveUsage, stderr)
+	fs := newFlagSet("serve", serveUsage, stdout, stderr)
 	path := fs.String("config", "", "config `FILE` (YAML)")
+	pidFile := fs.String("pid-file", "", "write the process ID to `FILE` once listening, remove it at exit")
 	if err := fs.Parse(args); err != nil {
 		return parseErr(err)
 	}
@@ -57,21 +68,43 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, nil)
+	var ready func(*tlsgate.Server) error
+	if *pidFile != "" {
+		pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+		ready = func(*tlsgate.Server) error {
+			if err := atomicfile.Write(*pidFile, pid, 0o644); err != nil {
+				return fmt.Errorf("--pid-file: %w", err)
+			}
+			return nil
+		}
+		defer func() {
+			// Only our own: a gateway started since with the same
+			// --pid-file owns the file now.
+			if data, err := os.ReadFile(*pidFile); err == nil && bytes.Equal(data, pid) {
+				os.Remove(*pidFile)
+			}
+		}()
+	}
+	return runGateway(ctx, &tlsgate.Server{Config: cfg, Logger: log}, nil, ready)
 }
 
 // runGateway binds srv and serves until SIGTERM or SIGINT, reloading on
-// SIGHUP: the process around the library's Server. ready, if set, is
-// called once the listeners are bound.
-func runGateway(ctx context.Context, srv *tlsgate.Server, ready func(*tlsgate.Server) error) error {
+// SIGHUP: the process around the library's Server. Errors are in the
+// words of vocab (nil: the config's keys). ready, if set, is called once
+// the listeners are bound.
+func runGateway(ctx context.Context, srv *tlsgate.Server, vocab *vocabulary, ready func(*tlsgate.Server) error) error {
 	tuneGC()
 	routeStdLog(srv.Logger)
 	srv.Version = versionString()
 	if err := srv.Listen(); err != nil {
 		if !isBindError(err) {
-			return err
+			return vocab.rename(err)
 		}
-		return hintError{err, "another process may hold the port: pick other addresses under listen:, or stop it"}
+		hint := "another process may hold the port: pick other addresses under listen:, or stop it"
+		if vocab != nil {
+			hint = "another process may hold the port: " + vocab.listen
+		}
+		return hintError{vocab.rename(err), hint}
 	}
 	if ready != nil {
 		if err := ready(srv); err != nil {
@@ -96,7 +129,7 @@ func runGateway(ctx context.Context, srv *tlsgate.Server, ready func(*tlsgate.Se
 			}
 		}
 	}()
-	return srv.Serve(ctx)
+	return vocab.rename(srv.Serve(ctx))
 }
 
 // isBindError reports a listener that could not be bound (address taken,
@@ -107,17 +140,18 @@ func isBindError(err error) bool {
 }
 
 // runBuilt runs a config built in code from flags (demo, proxy): logs as
-// its log: section says, through the library like a config file.
-func runBuilt(ctx context.Context, name string, cfg *config.Config, stderr io.Writer, ready func(*tlsgate.Server) error) error {
+// its log: section says, through the library like a config file; errors
+// name the flags of vocab.
+func runBuilt(ctx context.Context, vocab *vocabulary, cfg *config.Config, stderr io.Writer, ready func(*tlsgate.Server) error) error {
 	log, err := newLogger(stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
-		return err
+		return vocab.rename(err)
 	}
-	gw, err := inMemoryConfig(name, cfg)
+	gw, err := inMemoryConfig(vocab.source, cfg)
 	if err != nil {
-		return err
+		return vocab.rename(err)
 	}
-	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, ready)
+	return runGateway(ctx, &tlsgate.Server{Config: gw, Logger: log}, vocab, ready)
 }
 
 // inMemoryConfig turns a config built in code (by demo and proxy from

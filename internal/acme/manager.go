@@ -96,6 +96,10 @@ type Options struct {
 	// RenewalWindowRatio is the fraction of a certificate's lifetime left
 	// when renewal starts if the CA gives no ARI window; 0 means 1/3.
 	RenewalWindowRatio float64
+	// OneShot is for a caller that makes one attempt and reports its
+	// error itself (tlsgate certs renew): a failed order is logged at
+	// debug level, without the promise of a retry that a gateway keeps.
+	OneShot bool
 }
 
 // Manager owns the certificate cache and one ACME client per distinct

@@ -138,9 +138,12 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 			msg = err.Error()
 		}
 		args := []any{"name", name, "ca", ca, "challenges", ic.challenges(), "renewal", renewal, "err", msg}
-		if renewal {
+		switch {
+		case m.opts.OneShot:
+			m.log.Debug("certificate request failed", args...)
+		case renewal:
 			m.log.Error("certificate renewal failed; the current certificate keeps serving and renewal is retried with back-off", args...)
-		} else {
+		default:
 			m.log.Error("certificate request failed; retrying with back-off (1 min, 2 min, ... up to 6 h)", args...)
 		}
 		if m.opts.OnResult != nil {

@@ -8,8 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -314,5 +316,44 @@ func TestEtcdTLS(t *testing.T) {
 		t.Error("etcd accepted a client without a certificate")
 	} else {
 		t.Logf("without a client certificate: %v", err)
+	}
+}
+
+// TestStatusMemberDown: a member that refuses connections is named as
+// such at once, not after a request deadline, and so is a configured
+// endpoint that is down and no member's.
+func TestStatusMemberDown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 3)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := "http://" + closed.Addr().String()
+	closed.Close()
+	c := node(t, append(slices.Clone(e.Endpoints), stray), keyFile(t, dir, 1), "status")
+	e.Kill(t, 2)
+	start := time.Now()
+	st := c.Status(context.Background())
+	if took := time.Since(start); took > 2*opTimeout {
+		t.Errorf("status took %v", took)
+	}
+	var refused, up int
+	for _, m := range st.Members {
+		switch {
+		case m.Endpoint == e.Endpoints[2] && strings.HasPrefix(m.Error, "connection refused by "):
+			refused++
+		case m.Error == "":
+			up++
+		}
+	}
+	if refused != 1 || up != 2 {
+		t.Errorf("members (want the killed one refused, two up): %+v", st.Members)
+	}
+	if !slices.ContainsFunc(st.Errors, func(e string) bool {
+		return strings.Contains(e, "endpoint "+stray+" (storage.etcd.endpoints) is no member's client URL: connection refused")
+	}) {
+		t.Errorf("the stray endpoint is not reported: %q", st.Errors)
 	}
 }

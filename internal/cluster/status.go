@@ -49,6 +49,21 @@ type StoredCert struct {
 // in Errors rather than failing the whole report.
 func (c *Cluster) Status(ctx context.Context) Status {
 	var st Status
+	// Members that do not accept a connection are reported as such, at
+	// once, and not asked anything; when none does, nothing else can be
+	// read.
+	down := unreachable(ctx, c.cfg.Endpoints)
+	if len(down) == len(c.cfg.Endpoints) {
+		for _, ep := range c.cfg.Endpoints {
+			st.Members = append(st.Members, Member{Endpoint: ep, Error: down[ep]})
+		}
+		st.Errors = append(st.Errors, "no etcd endpoint accepts connections")
+		return st
+	}
+	downAt := map[string]string{}
+	for ep, why := range down {
+		downAt[hostPort(ep)] = why
+	}
 	cctx, cancel := withDeadline(ctx)
 	members, err := c.cli.MemberList(cctx)
 	cancel()
@@ -66,10 +81,29 @@ func (c *Cluster) Status(ctx context.Context) Status {
 			st.Members = append(st.Members, mem)
 		}
 	}
+	// A configured endpoint that is down and no member's: say so, or it
+	// would go unmentioned.
+	for _, ep := range c.cfg.Endpoints {
+		why, isDown := down[ep]
+		if !isDown {
+			continue
+		}
+		member := false
+		for _, m := range st.Members {
+			member = member || (m.Endpoint != "" && hostPort(m.Endpoint) == hostPort(ep))
+		}
+		if !member {
+			st.Errors = append(st.Errors, fmt.Sprintf("endpoint %s (storage.etcd.endpoints) is no member's client URL: %s", ep, why))
+		}
+	}
 	for i := range st.Members {
 		m := &st.Members[i]
 		if m.Endpoint == "" {
 			m.Error = "no client URL (not started?)"
+			continue
+		}
+		if why, ok := downAt[hostPort(m.Endpoint)]; ok {
+			m.Error = why
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -138,7 +172,7 @@ func (c *Cluster) Status(ctx context.Context) Status {
 // String renders a short human summary line of a member.
 func (m Member) String() string {
 	if m.Error != "" {
-		return fmt.Sprintf("%s %s: unreachable: %s", m.Name, m.Endpoint, m.Error)
+		return strings.TrimSpace(fmt.Sprintf("%s %s: unreachable: %s", m.Name, m.Endpoint, m.Error))
 	}
 	role := "follower"
 	if m.Leader {
