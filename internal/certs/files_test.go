@@ -103,14 +103,21 @@ func sameLeaf(a, b *x509.Certificate) bool { return a != nil && b != nil && a.Eq
 
 func served(t *testing.T, s certs.Source) *x509.Certificate {
 	t.Helper()
-	c, err := s.GetCertificate(&tls.ClientHelloInfo{ServerName: "example.com"})
-	if err != nil || c == nil {
-		t.Fatalf("GetCertificate = %v, %v", c, err)
+	for {
+		c, err := s.GetCertificate(&tls.ClientHelloInfo{ServerName: "example.com"})
+		if err != nil || c == nil {
+			t.Fatalf("GetCertificate = %v, %v", c, err)
+		}
+		leaf := s.Leaf()
+		again, _ := s.GetCertificate(&tls.ClientHelloInfo{ServerName: "example.com"})
+		if again != c {
+			continue // a reload between the calls (the watch tests): look again
+		}
+		if !sameLeaf(c.Leaf, leaf) {
+			t.Fatal("GetCertificate and Leaf disagree")
+		}
+		return c.Leaf
 	}
-	if !sameLeaf(c.Leaf, s.Leaf()) {
-		t.Fatal("GetCertificate and Leaf disagree")
-	}
-	return c.Leaf
 }
 
 // waitServed polls until s serves want, for at most 5 seconds.
