@@ -16,8 +16,9 @@
 // can show what was silenced and by what.
 //
 // LintFiles lints many files in parallel, with Expand turning
-// directories and glob patterns into inputs. Routes derives the routes of
-// a document and whether each requires a client certificate (mutualTLS).
+// directories and glob patterns into inputs. Operations lists the
+// operations of a document (method, path template under its servers' base
+// path) and the client-certificate mode of each (mutualTLS).
 //
 // The package never prints: cmd/tlsgate formats Reports as text, JSON,
 // SARIF 2.1.0 and GitHub annotations. docs/lint.md documents the rules and

@@ -64,7 +64,12 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("bad finding %+v", fd)
 			}
 		}
-		Routes(doc)
+		ops, _ := Operations(doc)
+		for _, o := range ops {
+			if o.Method == "" || !strings.HasPrefix(o.Path, "/") || o.File == "" || o.Line < 1 || o.ClientAuth == "" {
+				t.Fatalf("bad operation %+v", o)
+			}
+		}
 	})
 }
 

@@ -42,7 +42,7 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 		return nil, cfg.Errorf(key, "%s has %d error-level findings, so it cannot be the gateway's policy; the first: %s:%d:%d: %s: %s (run 'tlsgate lint %s' for all)",
 			rf.OpenAPI, n, first.File, first.Line, first.Column, first.Rule, first.Message, rf.OpenAPI)
 	}
-	routes, err := oaslint.Routes(doc)
+	routes, err := oaslint.Operations(doc)
 	if err != nil {
 		return nil, cfg.Errorf(key, "%v", err)
 	}
@@ -63,13 +63,7 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 		if own[p] {
 			continue
 		}
-		mode := mtls.None
-		switch {
-		case r.MutualTLS:
-			mode = mtls.Require
-		case r.MutualTLSOptional:
-			mode = mtls.Optional
-		}
+		mode := mtls.Mode(r.ClientAuth)
 		m, ok := byPrefix[p]
 		if !ok {
 			m = &merged{mode: mode}
@@ -79,12 +73,12 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 		if strictness(mode) > strictness(m.mode) {
 			m.mode = mode
 		}
-		for _, meth := range r.Methods {
-			if !slices.Contains(m.methods, meth) {
-				m.methods = append(m.methods, meth)
-			}
+		if !slices.Contains(m.methods, r.Method) {
+			m.methods = append(m.methods, r.Method)
 		}
-		m.from = append(m.from, fmt.Sprintf("%s:%d %s", rf.OpenAPI, r.Line, r.Path))
+		if f := fmt.Sprintf("%s:%d %s", rf.OpenAPI, r.Line, r.Path); !slices.Contains(m.from, f) {
+			m.from = append(m.from, f)
+		}
 	}
 	var out []Route
 	for _, p := range order {

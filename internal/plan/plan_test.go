@@ -67,7 +67,7 @@ sites:
 	for _, r := range s.Routes {
 		got = append(got, r.Path+" "+string(r.ClientAuth)+" "+strings.Join(r.From, ";"))
 	}
-	want := []string{"/internal/ require config", "/v1/pets none spec.yaml:5 /v1/pets"}
+	want := []string{"/internal/ require config", "/v1/pets none spec.yaml:6 /v1/pets"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("routes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -106,9 +106,9 @@ sites:
 		lines = append(lines, fmt.Sprintf("%s %s %s %s", r.Path, r.ClientAuth, strings.Join(r.Methods, ","), strings.Join(r.From, ";")))
 	}
 	want := []string{
-		"/v1/pets none GET " + filepath.Join(dir, "pets.yaml") + ":9 /v1/pets",
-		"/v1/pets/ require GET " + filepath.Join(dir, "pets.yaml") + ":11 /v1/pets/{id}",
-		"/v1/admin/ optional POST " + filepath.Join(dir, "pets.yaml") + ":15 /v1/admin/{op}",
+		"/v1/pets none GET " + filepath.Join(dir, "pets.yaml") + ":10 /v1/pets",
+		"/v1/pets/ require GET " + filepath.Join(dir, "pets.yaml") + ":12 /v1/pets/{id}",
+		"/v1/admin/ optional POST " + filepath.Join(dir, "pets.yaml") + ":16 /v1/admin/{op}",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("explain:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))

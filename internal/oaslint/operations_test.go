@@ -7,22 +7,15 @@ import (
 	"testing"
 )
 
-func routeLines(routes []Route) []string {
+func opLines(ops []Operation) []string {
 	var out []string
-	for _, r := range routes {
-		mode := ""
-		switch {
-		case r.MutualTLS:
-			mode = " mtls"
-		case r.MutualTLSOptional:
-			mode = " mtls-optional"
-		}
-		out = append(out, fmt.Sprintf("%d %s %s%s", r.Line, r.Path, strings.Join(r.Methods, ","), mode))
+	for _, o := range ops {
+		out = append(out, fmt.Sprintf("%d %s %s %s", o.Line, o.Method, o.Path, o.ClientAuth))
 	}
 	return out
 }
 
-func TestRoutes(t *testing.T) {
+func TestOperations(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name, src string
@@ -54,10 +47,11 @@ components:
     cert: {type: mutualTLS}
     token: {type: http, scheme: bearer}
 `, []string{
-			"9 /v1/pets GET,POST mtls",
-			"12 /v1/pets/{id} GET mtls",
-			"12 /v1/pets/{id} DELETE",
-			"17 /v1/health GET",
+			"10 GET /v1/pets require", // the root's security
+			"11 POST /v1/pets require",
+			"16 GET /v1/pets/{id} require",
+			"13 DELETE /v1/pets/{id} none", // its own security
+			"18 GET /v1/health none",       // security: [] overrides the root's
 		}},
 		{"optional mTLS, path and operation servers, variables", `
 openapi: 3.1.0
@@ -86,10 +80,10 @@ components:
     cert: {type: mutualtls}
     key: {type: apiKey, in: header, name: k}
 `, []string{
-			"11 /edge/a GET mtls-optional",
-			"11 /a GET mtls-optional",
-			"16 /legacy/b GET mtls",
-			"16 /api/v2/b PUT",
+			"13 GET /edge/a optional",  // the path's servers, each base path once
+			"13 GET /a optional",       // {} is an alternative without a certificate
+			"17 GET /legacy/b require", // the operation's servers; every alternative has cert
+			"21 PUT /api/v2/b none",    // the root's servers, variables' defaults
 		}},
 		{"no servers, path item $ref, 3.2 methods", `
 openapi: 3.2.0
@@ -104,7 +98,7 @@ components:
       get: {responses: {"200": {description: ok}}}
       additionalOperations:
         purge: {responses: {"200": {description: ok}}}
-`, []string{"5 /a GET,QUERY,PURGE"}},
+`, []string{"11 GET /a none", "10 QUERY /a none", "13 PURGE /a none"}},
 		{"swagger 2.0 basePath", `
 swagger: "2.0"
 info: {title: r, version: "1"}
@@ -114,7 +108,36 @@ paths:
   /pets:
     get: {responses: {"200": {description: ok}}}
     trace: {responses: {"200": {description: ok}}}
-`, []string{"7 /v1/pets GET"}},
+`, []string{"8 GET /v1/pets none"}},
+		{"operation servers override the path's, which override the root's", `
+openapi: 3.0.3
+info: {title: r, version: "1"}
+servers: [{url: https://api.example.com/root}]
+security: [{cert: []}, {key: []}]
+paths:
+  /x/{a}/y/{b}:
+    servers: [{url: https://api.example.com/path}]
+    get: {responses: {"200": {description: ok}}}
+    post:
+      servers: [{url: https://api.example.com/op}, {url: https://api.example.com/op2/}]
+      security: [{cert: []}]
+      responses: {"200": {description: ok}}
+    delete:
+      security: [{key: []}]
+      responses: {"200": {description: ok}}
+  /z:
+    put: {responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    cert: {type: mutualTLS}
+    key: {type: apiKey, in: header, name: k}
+`, []string{
+			"9 GET /path/x/{a}/y/{b} optional",
+			"10 POST /op/x/{a}/y/{b} require",
+			"10 POST /op2/x/{a}/y/{b} require",
+			"14 DELETE /path/x/{a}/y/{b} none",
+			"18 PUT /root/z optional",
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,18 +146,18 @@ paths:
 			if err != nil {
 				t.Fatal(err)
 			}
-			routes, err := Routes(doc)
+			ops, err := Operations(doc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := routeLines(routes); !slices.Equal(got, tc.want) {
-				t.Errorf("routes:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			if got := opLines(ops); !slices.Equal(got, tc.want) {
+				t.Errorf("operations:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}
 		})
 	}
 }
 
-func TestRoutesErrors(t *testing.T) {
+func TestOperationsErrors(t *testing.T) {
 	t.Parallel()
 	doc, err := Parse("routes.yaml", []byte(`
 openapi: 3.0.3
@@ -150,16 +173,16 @@ paths:
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, err := Routes(doc)
+	ops, err := Operations(doc)
 	if err == nil || !strings.Contains(err.Error(), `routes.yaml:5: path "pets" does not start with /`) ||
 		!strings.Contains(err.Error(), `routes.yaml:7: path "/remote" is a $ref (https://example.com/paths.yaml#/remote) that tlsgate does not follow`) {
 		t.Errorf("error: %v", err)
 	}
-	if got := routeLines(routes); !slices.Equal(got, []string{"9 /ok GET"}) {
-		t.Errorf("routes %q", got)
+	if got := opLines(ops); !slices.Equal(got, []string{"10 GET /ok none"}) {
+		t.Errorf("operations %q", got)
 	}
-	if _, err := Routes(nil); err == nil {
-		t.Error("Routes(nil): no error")
+	if _, err := Operations(nil); err == nil {
+		t.Error("Operations(nil): no error")
 	}
 }
 

@@ -3,46 +3,63 @@ package oaslint
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// A Route is a path of a document's API as a gateway routes it: the
-// operations of one path template that share a client-authentication
-// mode.
-type Route struct {
-	// Path is the server's base path joined with the path template, as
-	// written: "/v1/pets/{petId}". The base path is the path of the
-	// operations' servers (their own, their path item's or the
-	// document's, with the variables' defaults); of basePath in Swagger
-	// 2.0. A path with servers of several base paths gives a route for
-	// each.
+// ClientAuth is the client-certificate mode a gateway applies to an
+// operation, spelled as tlsgate's config spells it.
+type ClientAuth string
+
+// The client-authentication modes of an operation.
+const (
+	// ClientAuthNone: no alternative of the operation's security
+	// requirement names a mutualTLS scheme (or it has none).
+	ClientAuthNone ClientAuth = "none"
+	// ClientAuthOptional: some alternatives name a mutualTLS scheme and
+	// others do not (another scheme, or {}): a certificate is one way in,
+	// so a gateway asks for one and verifies it if given, but does not
+	// require it.
+	ClientAuthOptional ClientAuth = "optional"
+	// ClientAuthRequire: every alternative names a mutualTLS scheme; the
+	// operation cannot be called without a client certificate.
+	ClientAuthRequire ClientAuth = "require"
+)
+
+// An Operation is one operation of a document as a gateway serves it:
+// a method on a path template under one base path.
+type Operation struct {
+	// Method is upper case: GET, PUT, POST, DELETE, OPTIONS, HEAD, PATCH,
+	// TRACE, QUERY or one of OpenAPI 3.2's additionalOperations.
+	Method string
+	// Path is the base path joined with the path template, as written:
+	// "/v1/pets/{petId}". The base path is the path of the operation's
+	// servers (its own, else its path item's, else the document's, with
+	// the variables' defaults); basePath in Swagger 2.0. An operation
+	// whose servers have several base paths is listed once for each.
 	Path string
-	// Methods are upper case, in the order GET, PUT, POST, DELETE,
-	// OPTIONS, HEAD, PATCH, TRACE, QUERY, then OpenAPI 3.2's additional
-	// operations.
-	Methods []string
-	// MutualTLS is set when the operations cannot be called without a
-	// client certificate: every alternative of their security requirement
-	// (their own, or the document's) includes a security scheme of type
-	// mutualTLS. A gateway should require one (client auth "require").
-	MutualTLS bool
-	// MutualTLSOptional is set when some alternatives include a mutualTLS
-	// scheme and others do not (another scheme, or {}): a certificate is
-	// one way in, so a gateway should ask for one and verify it if given,
-	// but not require it.
-	MutualTLSOptional bool
-	// Line is the line of the path's key under paths, in Document.File.
+	// ClientAuth is derived from the operation's effective security
+	// requirement: its own security, else the document's. An empty list
+	// (security: []) is none.
+	ClientAuth ClientAuth
+	// File and Line are where the operation's method key is written
+	// (File is another file than Document.File when the path item is a
+	// $ref to it).
+	File string
 	Line int
 }
 
-// Routes derives the routes of a document from its paths: what a gateway
-// serves in front of the API, and where it requires client certificates.
-// It does not judge the document; lint it for that. The error lists the
-// paths it cannot route: keys that do not start with "/", path items
-// behind $refs to URLs.
-func Routes(doc *Document) ([]Route, error) {
+// Operations lists every operation of a document, path by path in the
+// document's order, each path's methods in the order GET, PUT, POST,
+// DELETE, OPTIONS, HEAD, PATCH, TRACE, QUERY, then OpenAPI 3.2's
+// additionalOperations: what a gateway admits in front of the API, and
+// where it requires client certificates. It does not judge the document;
+// lint it for that. The error lists the paths it cannot route: keys that
+// do not start with "/", path items behind $refs to URLs; the operations
+// of the other paths are returned with it.
+func Operations(doc *Document) ([]Operation, error) {
 	if doc == nil || doc.root == nil || doc.root.root == nil {
-		return nil, errors.New("routes: no document")
+		return nil, errors.New("operations: no document")
 	}
 	r := &run{doc: doc, rep: &Report{}, seen: map[findingKey]bool{}, silenced: map[*ignoreSite]int{},
 		schemes: map[string]*scheme{}, visited: map[visitKey]bool{}}
@@ -70,10 +87,10 @@ func Routes(doc *Document) ([]Route, error) {
 	case doc.major == 2:
 		methods = methods2
 	case doc.minor >= 2:
-		methods = append(methods, "query")
+		methods = append(slices.Clip(methods), "query")
 	}
 
-	var routes []Route
+	var ops []Operation
 	var errs []error
 	paths, _ := r.child(root, "paths")
 	r.entries(paths, func(key string, k, v cur) {
@@ -95,13 +112,7 @@ func Routes(doc *Document) ([]Route, error) {
 		if b := r.bases(item); b != nil && doc.major != 2 {
 			itemBases = b
 		}
-		type group struct {
-			path      string
-			mtls, opt bool
-		}
-		index := map[group]int{}
-		var mine []Route
-		add := func(method string, op cur) {
+		add := func(method string, mk, op cur) {
 			bases := itemBases
 			if b := r.bases(op); b != nil && doc.major != 2 {
 				bases = b
@@ -110,29 +121,30 @@ func Routes(doc *Document) ([]Route, error) {
 			if !ok {
 				sec = global
 			}
-			all, some := r.mtlsMode(sec)
+			mode := ClientAuthNone
+			switch all, some := r.mtlsMode(sec); {
+			case all:
+				mode = ClientAuthRequire
+			case some:
+				mode = ClientAuthOptional
+			}
+			opLine, _ := mk.f.position(mk.n.off)
 			for _, b := range bases {
-				g := group{b + key, all, some && !all}
-				i, ok := index[g]
-				if !ok {
-					i = len(mine)
-					index[g] = i
-					mine = append(mine, Route{Path: g.path, MutualTLS: g.mtls, MutualTLSOptional: g.opt, Line: line})
-				}
-				mine[i].Methods = append(mine[i].Methods, method)
+				ops = append(ops, Operation{Method: method, Path: b + key, ClientAuth: mode, File: mk.f.name, Line: opLine})
 			}
 		}
+		keys := map[string]cur{}
+		r.entries(item, func(m string, mk, _ cur) { keys[m] = mk })
 		for _, m := range methods {
 			if op, ok := r.child(item, m); ok {
-				add(strings.ToUpper(m), op)
+				add(strings.ToUpper(m), keys[m], op)
 			}
 		}
 		if more, ok := r.child(item, "additionalOperations"); ok && doc.major == 3 && doc.minor >= 2 {
-			r.entries(more, func(m string, _, op cur) { add(strings.ToUpper(m), op) })
+			r.entries(more, func(m string, mk, op cur) { add(strings.ToUpper(m), mk, op) })
 		}
-		routes = append(routes, mine...)
 	})
-	return routes, errors.Join(errs...)
+	return ops, errors.Join(errs...)
 }
 
 // mtlsMode says whether every alternative of a security requirement
