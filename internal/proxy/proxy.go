@@ -73,6 +73,10 @@ type SiteConfig struct {
 	// IdentityHeaders carry the client identity to upstreams; copies from
 	// clients are removed on every request.
 	IdentityHeaders mtls.HeaderNames
+	// Spec, when set, is the site's operation table (operations.go): it
+	// is consulted before Routes, which serve the paths it has no
+	// template for.
+	Spec *SpecConfig
 }
 
 // HSTS is the Strict-Transport-Security policy.
@@ -121,6 +125,10 @@ type Site struct {
 	idh      mtls.HeaderNames
 	security http.Header // set on every HTTPS response (setPolicyHeaders)
 	routes   []*route    // longest path first
+	// ops is the operation table (nil without one); spec is the route
+	// its operations copy (their upstream pool).
+	ops  *opNode
+	spec *route
 	opts     *Options
 	trust    trustSet
 	// otherIdentity holds identity header names of other sites (canonical),
@@ -151,6 +159,18 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		s.routes = append(s.routes, r)
 	}
 	sort.SliceStable(s.routes, func(i, j int) bool { return len(s.routes[i].path) > len(s.routes[j].path) })
+	if sc := cfg.Spec; sc != nil {
+		base, err := newRoute(RouteConfig{Path: sc.Name, Upstreams: sc.Upstreams, UpstreamTLS: sc.UpstreamTLS}, s, nil)
+		if err != nil {
+			return nil, err
+		}
+		base.matchExact = ""
+		s.spec = base
+		if s.ops, err = newSpec(sc, s, base); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -160,6 +180,9 @@ func (s *Site) Close() {
 		if r.transport != nil {
 			r.transport.CloseIdleConnections()
 		}
+	}
+	if s.spec != nil {
+		s.spec.transport.CloseIdleConnections()
 	}
 }
 
@@ -179,12 +202,26 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// gets are decided on what these checks let through.
 	refuse, refuseStatus := checkRequestLine(r)
 	var rt *route
+	var po *pathOps // the operation table's template, if one matches
+	if refuse == "" && s.ops != nil && r.URL.RawPath != "" && hasEncodedSlash(r.URL.RawPath) {
+		refuse, refuseStatus = "the request path is refused: an encoded slash (%2F) in the path", http.StatusBadRequest
+	}
 	if refuse == "" {
-		rt = s.match(r.URL.Path)
+		if s.ops != nil {
+			if po = s.ops.find(r.URL.Path); po != nil {
+				rt = po.lookup(r)
+			}
+		}
+		if po == nil {
+			rt = s.match(r.URL.Path)
+		}
 	}
 	inf.path = r.URL.Path
-	if rt != nil {
+	switch {
+	case rt != nil:
 		inf.route = rt.path
+	case po != nil:
+		inf.route = po.template
 	}
 	if obs := s.opts.Observer; s.opts.AccessLog || obs != nil {
 		start := time.Now()
@@ -212,6 +249,11 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the upstream's HTTP/1.1 request target early ("/a?x HTTP/1.1
 		// /admin"). HTTP/1.1 clients get this 400 from net/http itself.
 		writeError(w, r, http.StatusBadRequest, "the request target has a space or control character", inf.id)
+		return
+	}
+	if rt == nil && po != nil {
+		w.Header().Set("Allow", po.allow)
+		writeError(w, r, http.StatusMethodNotAllowed, "the method is not declared for this path", inf.id)
 		return
 	}
 	if rt == nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -238,7 +239,11 @@ func joinPath(base *url.URL, rel, relRaw string) (string, string) {
 func (s *Site) Upstreams() []inventory.Upstream {
 	var out []inventory.Upstream
 	now := time.Now().UnixNano()
-	for _, rt := range s.routes {
+	routes := s.routes
+	if s.spec != nil {
+		routes = append(slices.Clip(routes), s.spec)
+	}
+	for _, rt := range routes {
 		if rt.pool == nil {
 			continue // served in-process
 		}
