@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/tlsgate/tlsgate/internal/config"
@@ -22,9 +21,11 @@ expired, covering the site's hosts, key not readable by other users).
 Every problem is listed with file:line:column. Exit status 0 when valid,
 1 when not, 2 on usage errors.
 
-explain prints every route of every site, including those derived from
-OpenAPI documents (routes_from), with its client-auth mode and where it
-comes from.
+explain prints every site's routing table in the order requests are
+matched: the operations of its OpenAPI document (routes_from), one line
+per method and path template, then its configured routes (prefixes, any
+method, "*"), each with its client-auth mode and where it is written
+(file:line).
 
 Examples:
   tlsgate config validate /etc/tlsgate/tlsgate.yaml
@@ -59,13 +60,9 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tPATH\tCLIENT AUTH\tMETHODS\tFROM")
+	fmt.Fprintln(tw, "SITE\tMETHOD\tPATH\tCLIENT AUTH\tFROM")
 	for _, r := range routes {
-		methods := strings.Join(r.Methods, ",")
-		if methods == "" {
-			methods = "any"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Site, r.Path, r.ClientAuth, methods, strings.Join(r.From, "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Site, r.Method, r.Path, r.ClientAuth, r.From)
 	}
 	return tw.Flush()
 }

@@ -648,6 +648,17 @@ func (c *Config) Errorf(path, format string, args ...any) *Error {
 	return e
 }
 
+// Position returns where the value of path (or its nearest enclosing key
+// that has a position) is written, as "file:line", or "" for a config
+// built in code.
+func (c *Config) Position(path string) string {
+	e := c.Errorf(path, "")
+	if e.File == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", e.File, e.Line)
+}
+
 // File is the path the config was loaded from, or "" for one built in code.
 func (c *Config) File() string {
 	if c.src == nil {

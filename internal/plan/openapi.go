@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/tlsgate/tlsgate/internal/config"
@@ -12,14 +11,12 @@ import (
 	"github.com/tlsgate/tlsgate/internal/oaslint"
 )
 
-// specRoutes derives site i's routes from its routes_from document:
-// linted first (error-level findings refuse it), then one prefix route per
-// path. A plain path routes by itself ("/v1/pets"), a template by its
-// literal prefix ("/v1/pets/{id}" → "/v1/pets/"); the longest prefix wins,
-// so the two keep their own client-auth modes. Paths that share a prefix
-// share a route, which takes the strictest mode among them. Paths the config routes itself
-// are left to the config.
-func specRoutes(cfg *config.Config, i int) ([]Route, error) {
+// specOperations derives site i's operation table from its routes_from
+// document: linted first (error-level findings refuse it), then every
+// operation the document declares (oaslint.Operations), each with its
+// client-auth mode. An operation whose template is the path of one of the
+// site's configured routes is left to the config (its route wins).
+func specOperations(cfg *config.Config, i int) ([]Operation, error) {
 	rf := cfg.Sites[i].RoutesFrom
 	path := rf.OpenAPI
 	if !filepath.IsAbs(path) && cfg.File() != "" {
@@ -42,7 +39,7 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 		return nil, cfg.Errorf(key, "%s has %d error-level findings, so it cannot be the gateway's policy; the first: %s:%d:%d: %s: %s (run 'tlsgate lint %s' for all)",
 			rf.OpenAPI, n, first.File, first.Line, first.Column, first.Rule, first.Message, rf.OpenAPI)
 	}
-	routes, err := oaslint.Operations(doc)
+	ops, err := oaslint.Operations(doc)
 	if err != nil {
 		return nil, cfg.Errorf(key, "%v", err)
 	}
@@ -51,101 +48,80 @@ func specRoutes(cfg *config.Config, i int) ([]Route, error) {
 	for _, r := range cfg.Sites[i].Routes {
 		own[r.Path] = true
 	}
-	type merged struct {
-		mode    mtls.Mode
-		methods []string
-		from    []string
-	}
-	byPrefix := map[string]*merged{}
-	var order []string
-	for _, r := range routes {
-		p := routePrefix(r.Path)
-		if own[p] {
+	var out []Operation
+	var needCA []string
+	for _, op := range ops {
+		if own[op.Path] {
 			continue
 		}
-		mode := mtls.Mode(r.ClientAuth)
-		m, ok := byPrefix[p]
-		if !ok {
-			m = &merged{mode: mode}
-			byPrefix[p] = m
-			order = append(order, p)
+		file := op.File
+		if file == doc.File {
+			file = rf.OpenAPI // as the config names it
 		}
-		if strictness(mode) > strictness(m.mode) {
-			m.mode = mode
+		o := Operation{Method: op.Method, Path: op.Path, ClientAuth: mtls.Mode(op.ClientAuth), From: fmt.Sprintf("%s:%d", file, op.Line)}
+		if o.ClientAuth != mtls.None && cfg.Sites[i].ClientAuth.IsZero() {
+			needCA = append(needCA, o.Method+" "+o.Path+" ("+o.From+")")
 		}
-		if !slices.Contains(m.methods, r.Method) {
-			m.methods = append(m.methods, r.Method)
-		}
-		if f := fmt.Sprintf("%s:%d %s", rf.OpenAPI, r.Line, r.Path); !slices.Contains(m.from, f) {
-			m.from = append(m.from, f)
-		}
+		out = append(out, o)
 	}
-	var out []Route
-	for _, p := range order {
-		m := byPrefix[p]
-		if m.mode != mtls.None && cfg.Sites[i].ClientAuth.IsZero() {
-			return nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
-				rf.OpenAPI, strings.Join(m.from, ", "))
-		}
-		out = append(out, Route{Path: p, Upstreams: rf.Upstreams, ClientAuth: m.mode, Methods: m.methods, From: m.from})
+	if len(needCA) > 0 {
+		return nil, cfg.Errorf(key, "%s requires client certificates on %s (a mutualTLS security scheme) but the site trusts no client CA: add client_auth: {ca: [FILE]} or {internal_ca: true}",
+			rf.OpenAPI, strings.Join(needCA, ", "))
 	}
 	return out, nil
 }
 
-// routePrefix is the prefix a gateway routes a path template by.
-func routePrefix(template string) string {
-	if i := strings.IndexByte(template, '{'); i >= 0 {
-		return template[:strings.LastIndexByte(template[:i], '/')+1]
-	}
-	return template // a prefix: "/pets" also routes "/pets/..." unless a longer route does
-}
-
-func strictness(mode mtls.Mode) int {
-	switch mode {
-	case mtls.Require:
-		return 2
-	case mtls.Optional:
-		return 1
-	}
-	return 0
-}
-
-// An Entry is one route of a site and where it comes from, for
-// `tlsgate config explain`.
+// An Entry is one line of a site's routing table, for `tlsgate config
+// explain`: an operation of its routes_from document, or a configured
+// prefix route.
 type Entry struct {
-	Site       string
+	Site string
+	// Method is the operation's method; "*" for a configured route (any
+	// method).
+	Method string
+	// Path is an operation's template or a configured route's prefix.
 	Path       string
 	ClientAuth string
-	// Methods the document declares; nil for configured routes.
-	Methods []string
-	// From is "config" or the document's file:line of each path the route
-	// covers.
-	From []string
+	// From is where the entry is written: the document's file:line of the
+	// operation, or the config's file:line of the route.
+	From string
 }
 
-// Explain returns every route of every site: configured and derived from
-// OpenAPI documents. It reads the documents only (no certificate or CA
-// file), so it explains a config whose files are not at hand; what it
-// returns is what Resolve routes.
+// Explain returns the routing table of every site in the order a request
+// is matched: the operations of its routes_from document (its operation
+// table), then its configured routes, which take the paths no template
+// matches. It reads the documents only (no certificate or CA file), so it
+// explains a config whose files are not at hand; what it returns is what
+// Resolve routes.
 func Explain(cfg *config.Config) ([]Entry, error) {
 	var out []Entry
 	var errs []error
 	for i, s := range cfg.Sites {
 		site := config.NormalizeHost(s.Hosts[0])
-		for _, r := range s.Routes {
-			out = append(out, Entry{Site: site, Path: r.Path, ClientAuth: r.ClientAuth, From: []string{"config"}})
+		if s.RoutesFrom != nil {
+			ops, err := specOperations(cfg, i)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for _, o := range ops {
+				out = append(out, Entry{Site: site, Method: o.Method, Path: o.Path, ClientAuth: string(o.ClientAuth), From: o.From})
+			}
 		}
-		if s.RoutesFrom == nil {
-			continue
-		}
-		derived, err := specRoutes(cfg, i)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, r := range derived {
-			out = append(out, Entry{Site: site, Path: r.Path, ClientAuth: string(r.ClientAuth), Methods: r.Methods, From: r.From})
+		for j, r := range s.Routes {
+			mode := r.ClientAuth
+			if mode == "" {
+				mode = string(mtls.None)
+			}
+			out = append(out, Entry{Site: site, Method: "*", Path: r.Path, ClientAuth: mode, From: routeFrom(cfg, i, j)})
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// routeFrom is where configured route j of site i is written.
+func routeFrom(cfg *config.Config, i, j int) string {
+	if p := cfg.Position(fmt.Sprintf("sites[%d].routes[%d]", i, j)); p != "" {
+		return p
+	}
+	return "config"
 }

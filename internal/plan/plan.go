@@ -79,9 +79,11 @@ type Site struct {
 	// ClientTrust is nil when the site asks for no client certificates.
 	ClientTrust     *ClientTrust
 	IdentityHeaders mtls.HeaderNames
-	// Routes are the configured routes, then those derived from
-	// routes_from.
+	// Routes are the configured routes (prefixes).
 	Routes []Route
+	// Spec is the operation table of routes_from, consulted before
+	// Routes; nil without routes_from.
+	Spec *Spec
 	// Handler serves the site in-process (the Go API; config.Site.Handler):
 	// every path no route matches, behind the same checks.
 	Handler http.Handler
@@ -123,12 +125,31 @@ type Route struct {
 	Allow       mtls.Allow
 	// UpstreamTLS is nil when the route's upstream_tls is not set.
 	UpstreamTLS *UpstreamTLS
-	// Methods are the methods an OpenAPI document declares on the route's
-	// paths; nil for configured routes (any method).
-	Methods []string
-	// From is "config", or the document's file:line of each path the
-	// route covers.
-	From []string
+	// From is where the route is written in the config (file:line), or
+	// "config" for a config built in code.
+	From string
+}
+
+// Spec is a site's operation table, from its routes_from document: the
+// site admits exactly these operations (proxy.SpecConfig), every one
+// through the same upstreams.
+type Spec struct {
+	// Document is the routes_from document as the config names it.
+	Document   string
+	Operations []Operation
+	Upstreams  []string
+	// UpstreamTLS is nil when routes_from's upstream_tls is not set.
+	UpstreamTLS *UpstreamTLS
+}
+
+// Operation is one operation of a document: a method on a path template
+// (under its servers' base path) with its client-auth mode.
+type Operation struct {
+	Method     string
+	Path       string
+	ClientAuth mtls.Mode
+	// From is the operation's file:line in the document.
+	From string
 }
 
 // UpstreamTLS is a route's client side of TLS to its upstreams, with the
@@ -224,7 +245,7 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 		rt := Route{Path: r.Path, Upstreams: r.Upstreams, StripPrefix: r.StripPrefix,
 			ClientAuth: mtls.Mode(r.ClientAuth),
 			Allow:      mtls.Allow{Subjects: r.Allow.Subjects, DNS: r.Allow.DNS, URIs: r.Allow.URIs},
-			From:       []string{"config"}}
+			From:       routeFrom(cfg, i, j)}
 		if !r.UpstreamTLS.IsZero() {
 			u, uerrs := resolveUpstreamTLS(cfg, fmt.Sprintf("%s.routes[%d].upstream_tls", s.Key, j), r.UpstreamTLS, log)
 			errs = append(errs, uerrs...)
@@ -233,19 +254,15 @@ func resolveSite(cfg *config.Config, i int, log *slog.Logger) (*Site, []error) {
 		s.Routes = append(s.Routes, rt)
 	}
 	if rf := sc.RoutesFrom; rf != nil {
-		derived, err := specRoutes(cfg, i)
+		ops, err := specOperations(cfg, i)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		var u *UpstreamTLS
-		if len(derived) > 0 && !rf.UpstreamTLS.IsZero() {
+		s.Spec = &Spec{Document: rf.OpenAPI, Operations: ops, Upstreams: rf.Upstreams}
+		if !rf.UpstreamTLS.IsZero() {
 			var uerrs []error
-			u, uerrs = resolveUpstreamTLS(cfg, s.Key+".routes_from.upstream_tls", rf.UpstreamTLS, log)
+			s.Spec.UpstreamTLS, uerrs = resolveUpstreamTLS(cfg, s.Key+".routes_from.upstream_tls", rf.UpstreamTLS, log)
 			errs = append(errs, uerrs...)
-		}
-		for _, d := range derived {
-			d.UpstreamTLS = u
-			s.Routes = append(s.Routes, d)
 		}
 	}
 	return s, errs

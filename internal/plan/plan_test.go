@@ -65,9 +65,12 @@ sites:
 	}
 	var got []string
 	for _, r := range s.Routes {
-		got = append(got, r.Path+" "+string(r.ClientAuth)+" "+strings.Join(r.From, ";"))
+		got = append(got, r.Path+" "+string(r.ClientAuth)+" "+r.From)
 	}
-	want := []string{"/internal/ require config", "/v1/pets none spec.yaml:6 /v1/pets"}
+	for _, o := range s.Spec.Operations {
+		got = append(got, o.Method+" "+o.Path+" "+string(o.ClientAuth)+" "+o.From)
+	}
+	want := []string{"/internal/ require " + filepath.Join(dir, "tlsgate.yaml") + ":5", "GET /v1/pets none spec.yaml:6"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("routes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

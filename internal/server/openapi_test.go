@@ -10,109 +10,243 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/plan"
 )
 
-const petsSpec = `openapi: 3.1.0
-info: {title: Pets, version: "1"}
+const ordersSpec = `openapi: 3.1.0
+info: {title: Orders, version: "1"}
 servers: [{url: "https://api.example.com/v1"}]
 components:
   securitySchemes:
     mtls: {type: mutualTLS}
     key: {type: apiKey, in: header, name: X-Key}
 paths:
-  /pets:
+  /orders:
     get: {responses: {"200": {description: ok}}}
-  /pets/{id}:
-    get:
+    post:
       security: [{mtls: []}]
       responses: {"200": {description: ok}}
-  /admin/{op}:
-    post:
+  /orders/{id}:
+    get: {responses: {"200": {description: ok}}}
+  /orders/{id}/items/{item}:
+    get:
       security: [{mtls: []}, {key: []}]
       responses: {"200": {description: ok}}
+  /payments:
+    servers: [{url: "https://api.example.com/internal"}]
+    post:
+      security: [{mtls: []}]
+      responses: {"200": {description: ok}}
+  /reports/{year}:
+    servers: [{url: "https://api.example.com/r1"}]
+    get:
+      servers: [{url: "https://api.example.com/r2"}]
+      responses: {"200": {description: ok}}
+    put:
+      security: [{mtls: []}]
+      responses: {"200": {description: ok}}
+  /healthz:
+    servers: [{url: "https://api.example.com"}]
+    get: {responses: {"200": {description: ok}}}
 `
 
-// TestRoutesFromOpenAPI: the spec drives the site's routes and where a
-// client certificate is required.
-func TestRoutesFromOpenAPI(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "pets.yaml"), []byte(petsSpec), 0o644)
-	ca := pkitest.NewCA(t, "Pets CA")
-	certFile, keyFile := pkitest.WriteFiles(t, dir, "site", ca.Issue(t, pkitest.Leaf{Names: []string{"api.example.com"}}))
-	clientCA := pkitest.NewCA(t, "Pets clients")
-	client := clientCA.Issue(t, pkitest.Leaf{Names: []string{"vet"}, Client: true})
-	yaml := fmt.Sprintf(`
+// specGateway starts a gateway whose site api.example.com takes its
+// operations from spec (written to a file) and has two hand-written
+// routes: /healthz (also a template of the spec, so the config's) and
+// /status/.
+func specGateway(t *testing.T, spec string) (g *gateway, p *pki, client *tls.Certificate, specFile string) {
+	t.Helper()
+	p = newPKI(t, "api.example.com")
+	specFile = filepath.Join(p.dir, "orders.yaml")
+	if err := os.WriteFile(specFile, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clientCA := pkitest.NewCA(t, "Orders clients")
+	client = clientCA.Issue(t, pkitest.Leaf{Names: []string{"shop"}, Client: true})
+	g = startGateway(t, fmt.Sprintf(`
 listen: {https: "127.0.0.1:0", http: "off"}
 sites:
   - hosts: [api.example.com]
     tls: {certificate: {cert: %s, key: %s}}
     client_auth: {ca: [%s]}
-    routes_from: {openapi: pets.yaml, upstreams: ["%s"]}
-`, certFile, keyFile, clientCA.WriteRoot(t, dir), backend(t, "pets"))
-	// startGateway writes the config into its own directory: put the
-	// spec beside it by an absolute path.
-	g := startGateway(t, strings.Replace(yaml, "openapi: pets.yaml", "openapi: "+filepath.Join(dir, "pets.yaml"), 1))
+    routes_from: {openapi: %s, upstreams: ["%s"]}
+    routes:
+      - {path: /healthz, upstreams: ["%s"]}
+      - {path: /status/, upstreams: ["%s"]}
+`, p.certFile, p.keyFile, clientCA.WriteRoot(t, p.dir), specFile, backend(t, "spec"), backend(t, "hand"), backend(t, "hand")))
+	return g, p, client, specFile
+}
 
-	get := func(path string, cert *tls.Certificate) int {
-		cfg := &tls.Config{ServerName: "api.example.com", RootCAs: ca.Pool()}
-		if cert != nil {
-			cfg.Certificates = []tls.Certificate{*cert}
-		}
-		tr := &http.Transport{TLSClientConfig: cfg}
-		defer tr.CloseIdleConnections()
-		req, _ := http.NewRequest("GET", "https://"+g.https+path, nil)
-		req.Host = "api.example.com"
-		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+type specCall struct {
+	method, path string
+	cert         bool
+	header       map[string]string
+	status       int
+	backend      string // of a 200
+	allow        string // of a 405
+}
+
+// call sends c through a client of p (h2 or HTTP/1.1) and checks it.
+func (c specCall) check(t *testing.T, g *gateway, p *pki, h2 bool, client *tls.Certificate) {
+	t.Helper()
+	hc := p.client(g.https, h2)
+	tr := hc.Transport.(*http.Transport)
+	defer tr.CloseIdleConnections()
+	tr.TLSClientConfig.ServerName = "api.example.com"
+	if c.cert {
+		tr.TLSClientConfig.Certificates = []tls.Certificate{*client}
 	}
-	for _, tc := range []struct {
-		path string
-		cert *tls.Certificate
-		want int
-	}{
-		{"/v1/pets", nil, 200},
-		{"/v1/pets/7", nil, 403},      // mutualTLS: required
-		{"/v1/pets/7", client, 200},   // with a client certificate
-		{"/v1/admin/reset", nil, 200}, // mutualTLS or an API key: optional
-		{"/v2/other", nil, 404},       // not in the spec
-	} {
-		if got := get(tc.path, tc.cert); got != tc.want {
-			t.Errorf("GET %s (cert %v): %d, want %d", tc.path, tc.cert != nil, got, tc.want)
+	req, err := http.NewRequest(c.method, "https://api.example.com/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.URL.Opaque = c.path // sent as written: dot segments, escapes
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.method, c.path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	name := fmt.Sprintf("%s %s (cert %v, h2 %v)", c.method, c.path, c.cert, h2)
+	if h2 && resp.ProtoMajor != 2 || !h2 && resp.ProtoMajor != 1 {
+		t.Fatalf("%s: answered over %s", name, resp.Proto)
+	}
+	if resp.StatusCode != c.status {
+		t.Errorf("%s: %d, want %d: %s", name, resp.StatusCode, c.status, body)
+		return
+	}
+	switch {
+	case c.status == 200 && c.method != "HEAD":
+		if !strings.Contains(string(body), "backend="+c.backend+" ") {
+			t.Errorf("%s: answered by %q, want backend %s", name, body, c.backend)
+		}
+	case c.status != 200 && c.method != "HEAD":
+		if !strings.HasPrefix(string(body), `{"error":`) {
+			t.Errorf("%s: body %q is not the JSON error", name, body)
+		}
+	}
+	if a := resp.Header.Get("Allow"); c.status == 405 && a != c.allow {
+		t.Errorf("%s: Allow %q, want %q", name, a, c.allow)
+	}
+}
+
+// TestRoutesFromOpenAPI: a site whose routes come from a spec admits
+// exactly its operations, each with its own client-auth mode, over h1
+// and h2; hand-written routes take the rest of their paths.
+func TestRoutesFromOpenAPI(t *testing.T) {
+	t.Parallel()
+	g, p, client, specFile := specGateway(t, ordersSpec)
+	preflight := map[string]string{"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+	calls := []specCall{
+		// The issue's first example: GET public, POST require, one path.
+		{method: "GET", path: "/v1/orders", status: 200, backend: "spec"},
+		{method: "POST", path: "/v1/orders", status: 403},
+		{method: "POST", path: "/v1/orders", cert: true, status: 200, backend: "spec"},
+		// The second: {id} is one segment; an undeclared method is 405.
+		{method: "GET", path: "/v1/orders/123", status: 200, backend: "spec"},
+		{method: "GET", path: "/v1/orders/123/refund", status: 404},
+		{method: "GET", path: "/v1/orders/123/refund", cert: true, status: 404},
+		{method: "DELETE", path: "/v1/orders/123", status: 405, allow: "GET, HEAD"},
+		{method: "GET", path: "/internal/payments", status: 405, allow: "POST"},
+		{method: "POST", path: "/internal/payments", status: 403},
+		{method: "POST", path: "/internal/payments", cert: true, status: 200, backend: "spec"},
+		// Dot segments and escapes are resolved before matching.
+		{method: "GET", path: "/v1/orders/123/../../../internal/payments", status: 405, allow: "POST"},
+		{method: "GET", path: "/v1/orders/123/%2e%2e/%2E%2E/../internal/payments", status: 405, allow: "POST"},
+		{method: "POST", path: "/v1/orders/x/../../orders", status: 403},
+		{method: "POST", path: "/v1/%6Frders", status: 403},
+		{method: "POST", path: "/v1//orders", status: 403},
+		{method: "GET", path: "/v1/orders/123%2Frefund", status: 400},
+		{method: "GET", path: "/v1/orders/..%2F..%2Finternal/payments", status: 400},
+		// Several parameters; optional client auth.
+		{method: "GET", path: "/v1/orders/7/items/9", status: 200, backend: "spec"},
+		{method: "GET", path: "/v1/orders/7/items/9", cert: true, status: 200, backend: "spec"},
+		{method: "GET", path: "/v1/orders/7/items/", status: 404},
+		{method: "GET", path: "/v1/orders/7/items/9/x", status: 404},
+		// Operation servers override the path's.
+		{method: "GET", path: "/r2/reports/2024", status: 200, backend: "spec"},
+		{method: "GET", path: "/r1/reports/2024", status: 405, allow: "PUT"},
+		{method: "PUT", path: "/r1/reports/2024", status: 403},
+		{method: "PUT", path: "/r1/reports/2024", cert: true, status: 200, backend: "spec"},
+		{method: "PUT", path: "/r2/reports/2024", status: 405, allow: "GET, HEAD"},
+		// HEAD where GET is; OPTIONS only as a CORS preflight here.
+		{method: "HEAD", path: "/v1/orders/5", status: 200},
+		{method: "HEAD", path: "/internal/payments", status: 405, allow: "POST"},
+		{method: "OPTIONS", path: "/v1/orders", header: preflight, status: 200, backend: "spec"},
+		{method: "OPTIONS", path: "/v1/orders", status: 405, allow: "GET, POST, HEAD"},
+		{method: "OPTIONS", path: "/internal/payments", header: map[string]string{"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}, status: 405, allow: "POST"},
+		// Hand-written routes: /healthz is the config's, /status/ a prefix.
+		{method: "DELETE", path: "/healthz", status: 200, backend: "hand"},
+		{method: "GET", path: "/status/x/y", status: 200, backend: "hand"},
+		{method: "GET", path: "/v2/other", status: 404},
+		{method: "GET", path: "/", status: 404},
+	}
+	for _, h2 := range []bool{false, true} {
+		for _, c := range calls {
+			c.check(t, g, p, h2, client)
 		}
 	}
 
-	// config explain lists them with their origin.
+	// config explain lists the merged table with origins.
 	cfg, err := config.Load(g.configPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes, err := plan.Explain(cfg)
+	entries, err := plan.Explain(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lines []string
-	for _, r := range routes {
-		lines = append(lines, fmt.Sprintf("%s %s %s %s", r.Path, r.ClientAuth, strings.Join(r.Methods, ","), strings.Join(r.From, ";")))
+	for _, e := range entries {
+		lines = append(lines, fmt.Sprintf("%s %s %s %s", e.Method, e.Path, e.ClientAuth, e.From))
 	}
 	want := []string{
-		"/v1/pets none GET " + filepath.Join(dir, "pets.yaml") + ":10 /v1/pets",
-		"/v1/pets/ require GET " + filepath.Join(dir, "pets.yaml") + ":12 /v1/pets/{id}",
-		"/v1/admin/ optional POST " + filepath.Join(dir, "pets.yaml") + ":16 /v1/admin/{op}",
+		"GET /v1/orders none " + specFile + ":10",
+		"POST /v1/orders require " + specFile + ":11",
+		"GET /v1/orders/{id} none " + specFile + ":15",
+		"GET /v1/orders/{id}/items/{item} optional " + specFile + ":17",
+		"POST /internal/payments require " + specFile + ":22",
+		"GET /r2/reports/{year} none " + specFile + ":27",
+		"PUT /r1/reports/{year} require " + specFile + ":30",
+		"* /healthz none " + g.configPath + ":9",
+		"* /status/ none " + g.configPath + ":10",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("explain:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// TestRoutesFromReload: a changed spec takes effect on reload; one with
+// error-level findings is refused and the old table keeps serving.
+func TestRoutesFromReload(t *testing.T) {
+	t.Parallel()
+	g, p, client, specFile := specGateway(t, ordersSpec)
+	(specCall{method: "DELETE", path: "/v1/orders/1", status: 405, allow: "GET, HEAD"}).check(t, g, p, true, client)
+	changed := strings.Replace(ordersSpec, "  /orders/{id}:\n    get: {responses: {\"200\": {description: ok}}}\n",
+		"  /orders/{id}:\n    get: {responses: {\"200\": {description: ok}}}\n    delete: {responses: {\"200\": {description: ok}}}\n", 1)
+	if err := os.WriteFile(specFile, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	(specCall{method: "DELETE", path: "/v1/orders/1", status: 200, backend: "spec"}).check(t, g, p, true, client)
+
+	insecure := strings.Replace(ordersSpec, "https://api.example.com/v1", "http://api.example.com/v1", 1)
+	if err := os.WriteFile(specFile, []byte(insecure), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.srv.Reload(); err == nil || !strings.Contains(err.Error(), "error-level findings") {
+		t.Errorf("reload with an insecure spec: %v", err)
+	}
+	(specCall{method: "DELETE", path: "/v1/orders/1", status: 200, backend: "spec"}).check(t, g, p, true, client)
+	(specCall{method: "POST", path: "/v1/orders", status: 403}).check(t, g, p, false, client)
 }
 
 // TestRoutesFromRefusesInsecureSpec: a spec with error-level findings is
@@ -120,7 +254,7 @@ sites:
 func TestRoutesFromRefusesInsecureSpec(t *testing.T) {
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "insecure.yaml")
-	os.WriteFile(spec, []byte(strings.Replace(petsSpec, "https://api.example.com/v1", "http://api.example.com/v1", 1)), 0o644)
+	os.WriteFile(spec, []byte(strings.Replace(ordersSpec, "https://api.example.com/v1", "http://api.example.com/v1", 1)), 0o644)
 	path := filepath.Join(dir, "tlsgate.yaml")
 	os.WriteFile(path, []byte(`sites:
   - hosts: [api.example.com]

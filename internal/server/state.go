@@ -222,6 +222,21 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			}
 			routes = append(routes, proxy.RouteConfig{Path: "/", Handler: ps.Handler, ClientAuth: mode})
 		}
+		var spec *proxy.SpecConfig
+		if ps.Spec != nil {
+			spec = &proxy.SpecConfig{Name: "openapi " + ps.Spec.Document, Upstreams: ps.Spec.Upstreams}
+			for _, o := range ps.Spec.Operations {
+				spec.Operations = append(spec.Operations, proxy.Operation{Method: o.Method, Path: o.Path, ClientAuth: o.ClientAuth})
+			}
+			if u := ps.Spec.UpstreamTLS; u != nil {
+				tc, closer, uerrs := upstreamTLS(cfg, u, d.openCA, d.log)
+				if closer != nil {
+					st.closers = append(st.closers, closer)
+				}
+				errs = append(errs, uerrs...)
+				spec.UpstreamTLS = tc
+			}
+		}
 		var err error
 		s.handler, err = proxy.NewSite(proxy.SiteConfig{
 			Name:            s.name,
@@ -229,6 +244,7 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			Routes:          routes,
 			ClientAuth:      verifier,
 			IdentityHeaders: ps.IdentityHeaders,
+			Spec:            spec,
 		}, opts)
 		if err != nil {
 			errs = append(errs, cfg.Errorf(ps.Key+".routes", "%v", err))
