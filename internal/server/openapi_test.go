@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/oaslint"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/plan"
 )
@@ -269,4 +272,134 @@ func TestRoutesFromRefusesInsecureSpec(t *testing.T) {
 		!strings.Contains(err.Error(), "insecure.yaml:3:17: server-https:") {
 		t.Fatalf("Check: %v", err)
 	}
+}
+
+// githubSpec is GitHub's REST API description from @octokit/openapi
+// (internal/oaslint/testdata/specs, installed by make test-deps).
+const githubSpec = "../oaslint/testdata/specs/node_modules/@octokit/openapi/generated/api.github.com.json"
+
+// TestRoutesFromGitHub: a site built from GitHub's spec (about 900 paths,
+// 1,100 operations) admits every declared operation, each template's
+// parameters filled in with "x", and refuses a sample of undeclared ones:
+// paths that no template matches (checked against one regular expression
+// per template, an independent matcher) get 404, undeclared methods on a
+// path that one template alone matches 405 with Allow.
+func TestRoutesFromGitHub(t *testing.T) {
+	t.Parallel()
+	spec, err := filepath.Abs(githubSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spec); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("GitHub's OpenAPI document is not installed: run 'make test-deps' (%v)", err)
+		}
+		t.Skipf("GitHub's OpenAPI document is not installed: run 'make test-deps' (CI=true turns this skip into a failure)")
+	}
+	doc, err := oaslint.Load(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := oaslint.Operations(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) < 1000 {
+		t.Fatalf("%d operations in GitHub's spec, want 1000 or more", len(ops))
+	}
+	p := newPKI(t, "api.github.com")
+	g := startGateway(t, fmt.Sprintf(`
+listen: {https: "127.0.0.1:0", http: "off"}
+sites:
+  - hosts: [api.github.com]
+    tls: {certificate: {cert: %s, key: %s}}
+    routes_from: {openapi: %s, upstreams: ["%s"]}
+`, p.certFile, p.keyFile, spec, backend(t, "spec")))
+
+	type tmpl struct {
+		re      *regexp.Regexp
+		methods []string
+	}
+	byPath := map[string]*tmpl{}
+	var paths []string
+	param := regexp.MustCompile(`\{[^}/]*\}`)
+	for _, o := range ops {
+		tp := byPath[o.Path]
+		if tp == nil {
+			var re strings.Builder
+			rest := o.Path
+			for _, loc := range param.FindAllStringIndex(o.Path, -1) {
+				re.WriteString(regexp.QuoteMeta(o.Path[len(o.Path)-len(rest) : loc[0]]))
+				re.WriteString(`[^/]+`)
+				rest = o.Path[loc[1]:]
+			}
+			re.WriteString(regexp.QuoteMeta(rest))
+			tp = &tmpl{re: regexp.MustCompile("^" + re.String() + "$")}
+			byPath[o.Path] = tp
+			paths = append(paths, o.Path)
+		}
+		tp.methods = append(tp.methods, o.Method)
+	}
+	matching := func(path string) []string {
+		var out []string
+		for _, tp := range paths {
+			if byPath[tp].re.MatchString(path) {
+				out = append(out, tp)
+			}
+		}
+		return out
+	}
+
+	hc := p.client(g.https, true)
+	defer hc.Transport.(*http.Transport).CloseIdleConnections()
+	send := func(method, path string) (int, string) {
+		req, err := http.NewRequest(method, "https://api.github.com"+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Allow")
+	}
+	for _, o := range ops {
+		path := param.ReplaceAllString(o.Path, "x")
+		if code, _ := send(o.Method, path); code != 200 {
+			t.Errorf("%s %s (%s): %d, want 200", o.Method, path, o.Path, code)
+		}
+	}
+	refused := 0
+	for i, tp := range paths {
+		if i%7 != 0 {
+			continue
+		}
+		path := param.ReplaceAllString(tp, "x")
+		for _, probe := range []string{path + "/x", path + "/x/y", strings.TrimSuffix(path, "/x") + "/x/x/x/x/x/x/x/x/x"} {
+			if len(matching(probe)) == 0 {
+				if code, _ := send("GET", probe); code != 404 {
+					t.Errorf("GET %s (no template): %d, want 404", probe, code)
+				}
+				refused++
+			}
+		}
+		if m := matching(path); len(m) == 1 {
+			for _, method := range []string{"GET", "PUT", "POST", "DELETE", "PATCH"} {
+				if slices.Contains(byPath[tp].methods, method) {
+					continue
+				}
+				code, allow := send(method, path)
+				if code != 405 || allow == "" {
+					t.Errorf("%s %s (undeclared on %s): %d Allow %q, want 405", method, path, tp, code, allow)
+				}
+				refused++
+			}
+		}
+	}
+	if refused < 200 {
+		t.Errorf("only %d undeclared requests tried", refused)
+	}
+	t.Logf("%d operations admitted, %d undeclared requests refused", len(ops), refused)
 }
