@@ -2,6 +2,8 @@ package oaslint
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -195,5 +197,32 @@ func TestURLPath(t *testing.T) {
 		if got := trimBase(urlPath(in)); got != want {
 			t.Errorf("base of %q = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestOperationsFile: an operation of a path item in another file is
+// placed in that file.
+func TestOperationsFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "api.yaml"), []byte(`openapi: 3.1.0
+info: {title: r, version: "1"}
+paths:
+  /a:
+    $ref: items.yaml#/A
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "items.yaml"), []byte(`A:
+  get: {responses: {"200": {description: ok}}}
+`), 0o644)
+	doc, err := Load(filepath.Join(dir, "api.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := Operations(doc)
+	if err != nil || len(ops) != 1 {
+		t.Fatalf("Operations: %v, %v", ops, err)
+	}
+	if o := ops[0]; filepath.Base(o.File) != "items.yaml" || o.Line != 2 || o.Path != "/a" {
+		t.Errorf("operation %+v, want /a at items.yaml:2", o)
 	}
 }

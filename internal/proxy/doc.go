@@ -11,8 +11,11 @@
 //
 //  1. normalise: the method must be a token, and not CONNECT or TRACE; the
 //     path is put in normal form or refused (path.go);
-//  2. route: the longest route prefix that matches (route.go);
-//  3. policy: the route's client-certificate mode and allow-list
+//  2. route: on a site with an operation table (routes_from), the
+//     operation whose template and method match, else 404 or 405 with
+//     Allow (operations.go); paths no template matches, and sites without
+//     a table, take the longest route prefix that matches (route.go);
+//  3. policy: the route's (or operation's) client-certificate mode and allow-list
 //     (policy.go);
 //  4. headers: what the client's headers become for the upstream, and the
 //     upstream's for the client (headers.go);

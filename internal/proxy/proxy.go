@@ -54,7 +54,7 @@ type Options struct {
 const DefaultMaxUpstreamHeaderBytes = 1 << 20
 
 // Observer receives per-request events. Routes are the configured path
-// prefixes ("" when none matched); results of client-certificate checks
+// prefixes or the operation table's templates ("" when none matched); results of client-certificate checks
 // are "success" or an mtls reason.
 type Observer interface {
 	Request(site, route, method string, status int, d time.Duration)
@@ -125,12 +125,12 @@ type Site struct {
 	idh      mtls.HeaderNames
 	security http.Header // set on every HTTPS response (setPolicyHeaders)
 	routes   []*route    // longest path first
+	opts     *Options
+	trust    trustSet
 	// ops is the operation table (nil without one); spec is the route
 	// its operations copy (their upstream pool).
 	ops  *opNode
 	spec *route
-	opts     *Options
-	trust    trustSet
 	// otherIdentity holds identity header names of other sites (canonical),
 	// removed from requests like the site's own; nil when there are none.
 	otherIdentity map[string]struct{}
@@ -188,7 +188,8 @@ func (s *Site) Close() {
 
 // ServeHTTP serves a request that arrived over TLS for this site (or over
 // plain HTTP from the loopback sidecar). The steps, in order: normalise
-// the request line, choose the route, apply its client-certificate policy,
+// the request line, choose the route (the operation table's first, then
+// the prefix routes), apply its client-certificate policy,
 // filter the headers, and send the request upstream on one of two paths,
 // the direct path (direct.go) or httputil.ReverseProxy (reverseproxy.go).
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
