@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/tlsgate/tlsgate/internal/oaslint"
 	"github.com/tlsgate/tlsgate/internal/sarif"
@@ -43,6 +44,10 @@ Formats:
   json     findings, suppressed findings, x-tlsgate-ignore and a summary
   sarif    SARIF 2.1.0 for GitHub code scanning (upload-sarif) and IDEs
   github   GitHub Actions annotations, shown inline on pull requests
+  routes   the operations a gateway with routes_from would admit, each
+           with its client-auth mode and file:line, as 'tlsgate config
+           explain' shows them: diff it in CI to see the policy a spec
+           change would deploy
 
 Examples:
   tlsgate lint api/openapi.yaml
@@ -51,6 +56,7 @@ Examples:
   tlsgate lint openapi.yaml --base-url https://api.example.com/openapi.yaml
   tlsgate lint --rules .tlsgate-lint.yaml openapi.yaml
   tlsgate lint --list-rules
+  tlsgate lint --format routes openapi.yaml > policy.txt && git diff --exit-code policy.txt
 
 A --rules file:
   rules:
@@ -67,7 +73,7 @@ var lintStdin io.Reader = os.Stdin
 
 func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("lint", lintUsage, stdout, stderr)
-	format := fs.format("text", "json", "sarif", "github")
+	format := fs.format("text", "json", "sarif", "github", "routes")
 	failOn := fs.String("fail-on", "error", "exit 1 when a finding is at or above `SEVERITY`: error, warning, info, or none")
 	rulesFile := fs.String("rules", "", "turn off or re-level rules as `FILE` says (YAML, see above)")
 	baseURL := fs.String("base-url", "", "the `URL` the documents are served from: relative server URLs are resolved against it")
@@ -125,6 +131,8 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		err = writeLintSARIF(out, reports, linter.Config)
 	case "github":
 		writeLintGitHub(out, reports)
+	case "routes":
+		err = writeLintRoutes(out, reports)
 	}
 	if ferr := out.Flush(); err == nil {
 		err = ferr
@@ -614,4 +622,44 @@ func ghData(s string) string {
 // ghProperty escapes a workflow command's property value.
 func ghProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// writeLintRoutes prints, for each document, the operations a gateway
+// with routes_from would admit and the client-auth mode of each
+// (oaslint.Operations: the same derivation the gateway uses), one per
+// line in the document's order, so that a CI job can diff the policy a
+// spec change would deploy. A document the gateway would refuse (an
+// error-level finding) says so instead of listing operations.
+func writeLintRoutes(w io.Writer, reports []*oaslint.Report) error {
+	for _, r := range reports {
+		if r.Skipped || r.Err != nil {
+			continue
+		}
+		fmt.Fprintf(w, "# %s\n", r.File)
+		if n := r.Count(oaslint.Error); n > 0 {
+			fmt.Fprintf(w, "refused: %d error-level %s; the gateway would keep its previous policy\n", n, plural(n, "finding", "findings"))
+			continue
+		}
+		if r.File == "-" {
+			fmt.Fprintln(w, "routes: give the document as a file (its $refs are resolved from its directory)")
+			continue
+		}
+		doc, err := oaslint.Load(r.File)
+		if err != nil {
+			return err
+		}
+		ops, err := oaslint.Operations(doc)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "METHOD\tPATH\tCLIENT AUTH\tFROM")
+		for _, o := range ops {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\n", o.Method, o.Path, o.ClientAuth, o.File, o.Line)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
