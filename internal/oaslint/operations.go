@@ -130,7 +130,10 @@ func Operations(doc *Document) ([]Operation, error) {
 			}
 			opLine, _ := mk.f.position(mk.n.off)
 			for _, b := range bases {
-				ops = append(ops, Operation{Method: method, Path: b + key, ClientAuth: mode, File: mk.f.name, Line: opLine})
+				// Copies: the document's text is one buffer (Load shares it), and a
+				// gateway keeps its operations for as long as it serves.
+				ops = append(ops, Operation{Method: strings.Clone(method), Path: strings.Clone(b + key), ClientAuth: mode,
+					File: strings.Clone(mk.f.name), Line: opLine})
 			}
 		}
 		keys := map[string]cur{}
