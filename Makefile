@@ -130,7 +130,7 @@ fuzz:
 ## paths, the direct path against httputil.ReverseProxy, and the upstream
 ## transport against http.Transport. make fuzz runs every target longer.
 EDGE_FUZZTIME ?= 15s
-EDGE_FUZZ := FuzzNormalisePath FuzzRoutePath FuzzDirect FuzzTransportDiff
+EDGE_FUZZ := FuzzNormalisePath FuzzRoutePath FuzzDirect FuzzTransportDiff FuzzOperationTable
 fuzz-edge:
 	@have=$$($(GO) test -list '^Fuzz' ./internal/proxy/) || exit 1; \
 	for f in $(EDGE_FUZZ); do \
