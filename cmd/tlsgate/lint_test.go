@@ -53,7 +53,7 @@ func TestLintExitCodes(t *testing.T) {
 		{nil, 2, "", "tlsgate: error: lint needs a FILE, DIR or PATTERN"},
 		{[]string{"-h"}, 0, "x-tlsgate-ignore", ""}, // help asked for: stdout
 		{[]string{"--list-rules"}, 0, "server-https           error    server URL is not https", ""},
-		{[]string{"--format", "xml", clean}, 2, "", `--format "xml": use text, json, sarif or github`},
+		{[]string{"--format", "xml", clean}, 2, "", `--format "xml": use text, json, sarif, github or routes`},
 		{[]string{"--fail-on", "fatal", clean}, 2, "", `--fail-on "fatal"`},
 		{[]string{"--color", "rainbow", clean}, 2, "", `--color "rainbow"`},
 		{[]string{"--base-url", "/relative", clean}, 2, "", `--base-url "/relative": want an absolute URL`},
