@@ -228,8 +228,13 @@ func newDirectPair(t testing.TB, h2 bool) *directPair {
 	t.Helper()
 	up := newRawUpstream(t)
 	base := "http://" + up.ln.Addr().String()
-	opts := testOptions()
-	opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	// Two gateways, each with Options of its own: routes built from one
+	// Options share upstream connections, and the pair must not.
+	opts := func() *Options {
+		o := testOptions()
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		return o
+	}
 	routes := []RouteConfig{
 		{Path: "/", Upstreams: []string{base}},
 		{Path: "/strip/", Upstreams: []string{base + "/base%2Fx/"}, StripPrefix: true},
@@ -243,8 +248,8 @@ func newDirectPair(t testing.TB, h2 bool) *directPair {
 		t.Cleanup(srv.Close)
 		return srv
 	}
-	d := newTestSite(t, opts, routes...)
-	ref := newTestSite(t, opts, routes...)
+	d := newTestSite(t, opts(), routes...)
+	ref := newTestSite(t, opts(), routes...)
 	for _, r := range ref.routes {
 		r.direct = false
 	}

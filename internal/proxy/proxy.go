@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/mtls"
@@ -47,6 +48,12 @@ type Options struct {
 	// defaults) from client requests, not only its own: an upstream
 	// shared by two sites may trust either site's names.
 	IdentityHeaders []string
+
+	// shared holds what the sites built with these Options share: one
+	// transport (and so one connection pool) per upstream TLS config, and
+	// one passive-health record per upstream. Built on first use.
+	sharedOnce sync.Once
+	shared     *shared
 }
 
 // DefaultMaxUpstreamHeaderBytes is the default Options.MaxUpstreamHeaderBytes

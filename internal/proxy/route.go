@@ -55,8 +55,9 @@ func newRoute(rc RouteConfig, s *Site, paths map[string]bool) (*route, error) {
 	if upTLS == nil {
 		upTLS = s.opts.UpstreamTLS
 	}
-	r.transport = newUpstreamTransport(s.opts, upTLS)
-	p, err := newPool(rc.Upstreams, r.transport, rc.Path, s.opts.Log)
+	sh := s.opts.sharedParts()
+	r.transport = sh.transport(upTLS)
+	p, err := newPool(rc.Upstreams, r.transport, rc.Path, s.opts.Log, sh, upTLS)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,16 +92,78 @@ type pool struct {
 	route string
 }
 
-func newPool(urls []string, rt http.RoundTripper, route string, log *slog.Logger) (*pool, error) {
+func newPool(urls []string, rt http.RoundTripper, route string, log *slog.Logger, sh *shared, tlsConfig *tls.Config) (*pool, error) {
 	p := &pool{rt: rt, log: log, route: route}
 	for _, s := range urls {
 		u, err := url.Parse(s)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", s, err)
 		}
-		p.ups = append(p.ups, &upstream{url: u, name: u.Scheme + "://" + u.Host})
+		p.ups = append(p.ups, sh.upstream(u, tlsConfig))
 	}
 	return p, nil
+}
+
+// shared is what every route built from one Options shares, so that the
+// cost of upstream connections and health checks follows the number of
+// upstreams, not of routes (an OpenAPI spec or a config may route
+// hundreds of paths to one backend):
+//
+//   - one transport per upstream TLS config (pointer identity: the same
+//     roots, client certificate and server name), whose pools are keyed
+//     by upstream address, so every route to one upstream reuses the
+//     same idle connections. Routes with another TLS config (another
+//     client certificate) never share a connection with them;
+//   - one health record per upstream URL and TLS config, so that a dead
+//     upstream found by one route is in back-off for all routes to it.
+//
+// Connections are never shared between two Options (two gateway states:
+// a reload builds new ones and the old ones close with their state).
+type shared struct {
+	mu         sync.Mutex
+	opts       *Options
+	transports map[*tls.Config]*h1Transport
+	upstreams  map[upstreamKey]*upstream
+}
+
+// upstreamKey is the whole upstream URL (its path is the base path
+// requests are joined to: two routes to one host with other base paths
+// are other upstreams) and the TLS config.
+type upstreamKey struct {
+	url string
+	tls *tls.Config
+}
+
+func (o *Options) sharedParts() *shared {
+	o.sharedOnce.Do(func() {
+		o.shared = &shared{opts: o, transports: map[*tls.Config]*h1Transport{}, upstreams: map[upstreamKey]*upstream{}}
+	})
+	return o.shared
+}
+
+// transport returns the transport for upstreams dialled with tlsConfig.
+func (sh *shared) transport(tlsConfig *tls.Config) *h1Transport {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.transports[tlsConfig]
+	if t == nil {
+		t = newUpstreamTransport(sh.opts, tlsConfig)
+		sh.transports[tlsConfig] = t
+	}
+	return t
+}
+
+// upstream returns the health record of u dialled with tlsConfig.
+func (sh *shared) upstream(u *url.URL, tlsConfig *tls.Config) *upstream {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	k := upstreamKey{u.String(), tlsConfig}
+	up := sh.upstreams[k]
+	if up == nil {
+		up = &upstream{url: u, name: u.Scheme + "://" + u.Host}
+		sh.upstreams[k] = up
+	}
+	return up
 }
 
 // pick returns the next healthy upstream not in tried; when every upstream

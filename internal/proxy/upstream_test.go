@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -191,7 +193,7 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("after recovery, back-off %v, want 1s again", got)
 	}
 
-	p, err := newPool([]string{"http://a", "http://b", "http://c"}, nil, "/", slog.New(slog.DiscardHandler))
+	p, err := newPool([]string{"http://a", "http://b", "http://c"}, nil, "/", slog.New(slog.DiscardHandler), testOptions().sharedParts(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("after back-off picked only %v", seen)
 	}
 
-	one, _ := newPool([]string{"http://only"}, nil, "/", slog.New(slog.DiscardHandler))
+	one, _ := newPool([]string{"http://only"}, nil, "/", slog.New(slog.DiscardHandler), testOptions().sharedParts(), nil)
 	one.ups[0].markFailed(t0, nil)
 	if one.pick(t0.UnixNano(), 0) != one.ups[0] || one.pick(t0.UnixNano(), 1) != nil {
 		t.Error("a single upstream must always be tried once, and only once")
@@ -230,5 +232,58 @@ func TestNewSiteBadUpstream(t *testing.T) {
 	_, err := NewSite(SiteConfig{Routes: []RouteConfig{{Path: "/", Upstreams: []string{"http://[::1"}}}}, testOptions())
 	if err == nil || !strings.Contains(err.Error(), `upstream "http://[::1"`) {
 		t.Errorf("NewSite with a bad URL: %v", err)
+	}
+}
+
+// TestRoutesShareUpstreamConnections (issue 17): routes to one upstream
+// with one TLS config share its connections and its health record, so
+// the number of upstream connections does not grow with the number of
+// routes; an upstream with another base path is another upstream.
+func TestRoutesShareUpstreamConnections(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}))
+	up.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	defer up.Close()
+	var routes []RouteConfig
+	for i := range 50 {
+		routes = append(routes, RouteConfig{Path: fmt.Sprintf("/r%d/", i), Upstreams: []string{up.URL}})
+	}
+	routes = append(routes, RouteConfig{Path: "/based/", Upstreams: []string{up.URL + "/base"}})
+	s := newTestSite(t, nil, routes...)
+	for i := range 50 {
+		for _, m := range []string{"GET", "POST"} { // the direct path and ReverseProxy
+			r := httptest.NewRequest(m, fmt.Sprintf("https://example.com/r%d/x", i), strings.NewReader(""))
+			resp := serve(s, r)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(b) != fmt.Sprintf("/r%d/x", i) {
+				t.Fatalf("%s /r%d/x: %d %q", m, i, resp.StatusCode, b)
+			}
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("100 sequential requests over 50 routes to one upstream opened %d connections, want 1", n)
+	}
+	byPath := map[string]*route{}
+	for _, rt := range s.routes {
+		byPath[rt.path] = rt
+	}
+	if byPath["/r1/"].pool.ups[0] != byPath["/r2/"].pool.ups[0] {
+		t.Error("two routes to one upstream URL keep separate health records")
+	}
+	if byPath["/based/"].pool.ups[0] == byPath["/r1/"].pool.ups[0] {
+		t.Error("an upstream with another base path shares the record (its path would be lost)")
+	}
+	resp := get(t, s, "https://example.com/based/y")
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "/base/based/y" {
+		t.Errorf("/based/y reached %q, want /base/based/y", b)
 	}
 }
