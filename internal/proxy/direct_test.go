@@ -99,7 +99,16 @@ var (
 
 // normalize makes two HTTP/1.1 messages comparable: header and trailer
 // blocks sorted (Go writes map order), request IDs and dates blanked.
+var contentLengthValue = regexp.MustCompile(`Content-Length: \d+`)
+
 func normalize(raw string) string {
+	if strings.Contains(raw, `"request_id":"`) {
+		// The gateway's JSON errors carry the request ID, whose length
+		// grows with the counter (base 36): the two sides' lengths differ
+		// by one when it gains a digit between them. The bodies are
+		// compared with the ID replaced, which covers the length.
+		raw = contentLengthValue.ReplaceAllString(raw, "Content-Length: L")
+	}
 	raw = requestIDValue.ReplaceAllString(raw, "${1}ID")
 	raw = dateValue.ReplaceAllString(raw, "Date: D")
 	lines := strings.Split(raw, "\r\n")
