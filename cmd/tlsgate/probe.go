@@ -124,21 +124,11 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// SIGHUP, by default fatal, reloads a gateway; a probe has nothing to
-	// reload and must survive a "kill -HUP" meant for the gateway.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				log.Info("SIGHUP ignored: the probe exporter has no config to reload")
-			}
-		}
-	}()
+	// A probe has nothing to reload and must survive a "kill -HUP" meant
+	// for the gateway.
+	onHangup(ctx, func() {
+		log.Info("SIGHUP ignored: the probe exporter has no config to reload")
+	})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

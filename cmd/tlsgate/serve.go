@@ -113,23 +113,32 @@ func runGateway(ctx context.Context, srv *tlsgate.Server, vocab *vocabulary, rea
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	onHangup(ctx, func() {
+		srv.Logger.Info("reload requested (SIGHUP)")
+		if err := srv.Reload(); err != nil {
+			srv.Logger.Error("reload refused", "err", err)
+		}
+	})
+	return vocab.rename(srv.Serve(ctx))
+}
+
+// onHangup calls f on every SIGHUP until ctx ends. SIGHUP would otherwise
+// end the process: serve reloads on it, probe ignores it (a "kill -HUP"
+// meant for a gateway must not stop a probe).
+func onHangup(ctx context.Context, f func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
+		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				srv.Logger.Info("reload requested (SIGHUP)")
-				if err := srv.Reload(); err != nil {
-					srv.Logger.Error("reload refused", "err", err)
-				}
+				f()
 			}
 		}
 	}()
-	return vocab.rename(srv.Serve(ctx))
 }
 
 // isBindError reports a listener that could not be bound (address taken,
