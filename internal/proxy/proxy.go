@@ -132,6 +132,7 @@ type Site struct {
 	idh      mtls.HeaderNames
 	security http.Header // set on every HTTPS response (setPolicyHeaders)
 	routes   []*route    // longest path first
+	tree     *routeNode  // routes by path (match)
 	opts     *Options
 	trust    trustSet
 	// ops is the operation table (nil without one); spec is the route
@@ -166,6 +167,7 @@ func NewSite(cfg SiteConfig, opts *Options) (*Site, error) {
 		s.routes = append(s.routes, r)
 	}
 	sort.SliceStable(s.routes, func(i, j int) bool { return len(s.routes[i].path) > len(s.routes[j].path) })
+	s.tree = newRouteTree(s.routes)
 	if sc := cfg.Spec; sc != nil {
 		base, err := newRoute(RouteConfig{Path: sc.Name, Upstreams: sc.Upstreams, UpstreamTLS: sc.UpstreamTLS}, s, nil)
 		if err != nil {

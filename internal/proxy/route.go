@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -68,14 +69,104 @@ func newRoute(rc RouteConfig, s *Site, paths map[string]bool) (*route, error) {
 }
 
 // match returns the route for a request path (in normal form): the
-// longest route path that prefixes it, or nil.
+// longest route path that prefixes it, or nil; a route whose matchExact
+// is the path beats every prefix (its own path is one byte longer). Of
+// routes with one path, the first configured wins. The lookup walks the
+// site's route tree (routeTree), built once with the site: its cost
+// follows the path's length, not the number of routes.
 func (s *Site) match(path string) *route {
-	for _, r := range s.routes {
-		if strings.HasPrefix(path, r.path) || (r.matchExact != "" && path == r.matchExact) {
-			return r
+	return s.tree.lookup(path)
+}
+
+// routeNode is a node of a site's route tree, a radix tree over the bytes
+// of the route paths and of their matchExact forms: the string a node
+// stands for is the concatenation of the labels from the root.
+type routeNode struct {
+	label string // the bytes from the parent (the root's is "")
+	// prefix is the route whose path is this node's string, exact the one
+	// whose matchExact is (the first in the site's order, if several).
+	prefix, exact *route
+	// first[i] is the first byte of children[i]'s label; labels of
+	// siblings begin with different bytes.
+	first    []byte
+	children []*routeNode
+}
+
+// newRouteTree builds the tree of routes, in the site's order (longest
+// path first, then as configured).
+func newRouteTree(routes []*route) *routeNode {
+	root := &routeNode{}
+	for _, r := range routes {
+		if n := root.insert(r.path); n.prefix == nil {
+			n.prefix = r
+		}
+		if r.matchExact != "" {
+			if n := root.insert(r.matchExact); n.exact == nil {
+				n.exact = r
+			}
 		}
 	}
-	return nil
+	return root
+}
+
+// insert returns the node that stands for key, adding it (and splitting
+// an edge) as needed.
+func (n *routeNode) insert(key string) *routeNode {
+	for key != "" {
+		i := bytes.IndexByte(n.first, key[0])
+		if i < 0 {
+			c := &routeNode{label: key}
+			n.first = append(n.first, key[0])
+			n.children = append(n.children, c)
+			return c
+		}
+		c := n.children[i]
+		k := commonPrefix(key, c.label)
+		if k < len(c.label) {
+			// Split c's edge at k: mid stands for key[:k].
+			mid := &routeNode{label: c.label[:k], first: []byte{c.label[k]}, children: []*routeNode{c}}
+			c.label = c.label[k:]
+			n.children[i] = mid
+			c = mid
+		}
+		n, key = c, key[k:]
+	}
+	return n
+}
+
+func commonPrefix(a, b string) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// lookup follows path down the tree, one edge per step (at most one node
+// per byte of path), remembering the deepest route path passed.
+func (n *routeNode) lookup(path string) *route {
+	if n == nil {
+		return nil
+	}
+	best := n.prefix
+	for path != "" {
+		i := bytes.IndexByte(n.first, path[0])
+		if i < 0 {
+			return best
+		}
+		c := n.children[i]
+		if !strings.HasPrefix(path, c.label) {
+			return best // path ends inside, or leaves, c's edge
+		}
+		n, path = c, path[len(c.label):]
+		if n.prefix != nil {
+			best = n.prefix
+		}
+	}
+	if n.exact != nil {
+		return n.exact
+	}
+	return best
 }
 
 // upstreamPath is the path of u (a client's request) relative to the
