@@ -127,10 +127,11 @@ fuzz:
 
 ## fuzz-edge: the request-path fuzzers of the security boundary (issue 13),
 ## each for EDGE_FUZZTIME, as part of make test: path normalisation, route
-## paths, the direct path against httputil.ReverseProxy, and the upstream
-## transport against http.Transport. make fuzz runs every target longer.
+## paths, the direct path against httputil.ReverseProxy, the upstream
+## transport against http.Transport, the operation table, and the prefix
+## route tree against a scan of the routes. make fuzz runs every target longer.
 EDGE_FUZZTIME ?= 15s
-EDGE_FUZZ := FuzzNormalisePath FuzzRoutePath FuzzDirect FuzzTransportDiff FuzzOperationTable
+EDGE_FUZZ := FuzzNormalisePath FuzzRoutePath FuzzDirect FuzzTransportDiff FuzzOperationTable FuzzRouteMatch
 fuzz-edge:
 	@have=$$($(GO) test -list '^Fuzz' ./internal/proxy/) || exit 1; \
 	for f in $(EDGE_FUZZ); do \
