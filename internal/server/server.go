@@ -28,6 +28,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tlsgate/tlsgate/internal/h1"
+
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/cluster"
@@ -85,6 +87,9 @@ type Server struct {
 
 	httpsLn, httpLn net.Listener
 	https, http     *http.Server
+	// h1 serves HTTPS connections; it hands HTTP/2 and unusual HTTP/1.1
+	// connections to https (package h1).
+	h1 *h1.Server
 
 	dataDir string           // resolved; the internal CA lives under it
 	store   storage.Storage  // the plan's storage: files or the cluster's
@@ -336,7 +341,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
 	s.https = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTPS),
-		TLSConfig:         base,
+		TLSConfig:         base.Clone(), // net/http's HTTP/2 set-up edits it while h1 handshakes with base
 		ReadHeaderTimeout: cfg.Timeouts.ReadHeader, // also bounds the TLS handshake
 		IdleTimeout:       cfg.Timeouts.Idle,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
@@ -352,12 +357,20 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, ticketKeysKept)
 	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	// Writes that stall past timeouts.send end the connection (h2 streams:
 	// proxy.Options.Send).
-	go func() {
-		errc <- s.https.Serve(tls.NewListener(proxy.SendTimeoutListener(s.httpsLn, cfg.Timeouts.Send), base))
-	}()
+	s.h1 = &h1.Server{
+		Handler:           s.https.Handler,
+		Fallback:          s.https,
+		TLSConfig:         base,
+		ReadHeaderTimeout: s.https.ReadHeaderTimeout,
+		IdleTimeout:       s.https.IdleTimeout,
+		ConnContext:       s.https.ConnContext,
+		ErrorLog:          errLog,
+	}
+	go func() { errc <- s.https.Serve(s.h1.Handoff()) }()
+	go func() { errc <- s.h1.Serve(proxy.SendTimeoutListener(s.httpsLn, cfg.Timeouts.Send)) }()
 	if s.httpLn != nil {
 		s.http = &http.Server{
 			Handler:           http.HandlerFunc(s.serveHTTP),
@@ -403,6 +416,18 @@ func (s *Server) shutdown(grace time.Duration) error {
 			defer wg.Done()
 			if err := srv.Shutdown(ctx); err != nil {
 				srv.Close()
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	if s.h1 != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.h1.Shutdown(ctx); err != nil {
+				s.h1.Close()
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

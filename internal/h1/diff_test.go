@@ -1,0 +1,433 @@
+package h1
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The differential tests send the same bytes to net/http's server and to
+// this one (each with the same handlers) and compare the bytes that come
+// back, Date values aside.
+
+var (
+	certOnce sync.Once
+	testCert tls.Certificate
+)
+
+func serverTLS(t testing.TB) *tls.Config {
+	certOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			panic(err)
+		}
+		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	})
+	return &tls.Config{Certificates: []tls.Certificate{testCert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+}
+
+// pair is net/http's server and this one, serving the same handler.
+type pair struct {
+	std, fast string
+	srv       *Server
+}
+
+func newPair(t testing.TB, h http.Handler) *pair {
+	t.Helper()
+	quiet := log.New(io.Discard, "", 0)
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	cfg := serverTLS(t)
+	stdLn := listen()
+	std := &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 2 * time.Second, ErrorLog: quiet, TLSConfig: cfg.Clone()}
+	go std.Serve(tls.NewListener(stdLn, cfg))
+
+	fastLn := listen()
+	fb := &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 2 * time.Second, ErrorLog: quiet, TLSConfig: cfg.Clone()}
+	srv := &Server{Handler: h, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 2 * time.Second, ErrorLog: quiet}
+	go fb.Serve(srv.Handoff())
+	go srv.Serve(fastLn)
+	t.Cleanup(func() {
+		std.Close()
+		srv.Close()
+		fb.Close()
+	})
+	return &pair{std: stdLn.Addr().String(), fast: fastLn.Addr().String(), srv: srv}
+}
+
+// exchange sends raw on a new HTTP/1.1 connection, closes its sending
+// side, and returns what came back until the server closed.
+func exchange(t testing.TB, addr string, raw []byte) []byte {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		c.Write(raw)
+		c.CloseWrite()
+	}()
+	out, _ := io.ReadAll(c)
+	return out
+}
+
+var dateRE = regexp.MustCompile(`(?m)^Date: [A-Za-z]{3}, \d\d [A-Za-z]{3} \d{4} \d\d:\d\d:\d\d GMT\r$`)
+
+func normalise(b []byte) string {
+	return dateRE.ReplaceAllString(string(b), "Date: DATE\r")
+}
+
+// behaviours are the handlers the differential tests serve, by path.
+func behaviours() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(bytes.Repeat([]byte("0123456789"), 500))
+	})
+	mux.HandleFunc("/big-small", func(w http.ResponseWriter, r *http.Request) {
+		for range 300 {
+			io.WriteString(w, "0123456789abcdef")
+		}
+	})
+	mux.HandleFunc("/exact2048", func(w http.ResponseWriter, r *http.Request) { w.Write(bytes.Repeat([]byte("x"), 2048)) })
+	mux.HandleFunc("/split", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte("a"), 1500))
+		w.Write(bytes.Repeat([]byte("b"), 3000))
+		w.Write(bytes.Repeat([]byte("c"), 100))
+	})
+	mux.HandleFunc("/cl", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("/cl-short", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("/cl-long", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "3")
+		_, err := io.WriteString(w, "hello")
+		w.Header().Set("X-Err", fmt.Sprint(err))
+	})
+	mux.HandleFunc("/cl-bad", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "-1")
+		io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("/204", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.WriteHeader(204)
+		_, err := io.WriteString(w, "hello")
+		if err != http.ErrBodyNotAllowed {
+			panic(err)
+		}
+	})
+	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("ETag", `"x"`)
+		w.WriteHeader(304)
+	})
+	mux.HandleFunc("/trailer", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-One, Content-Length, X-Two")
+		io.WriteString(w, "body")
+		w.Header().Set("X-One", "1")
+		w.Header().Set("X-Two", "2")
+		w.Header().Set(http.TrailerPrefix+"X-Three", "3")
+	})
+	mux.HandleFunc("/trailer-prefix-only", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "body")
+		w.(http.Flusher).Flush()
+		w.Header().Set(http.TrailerPrefix+"X-Three", "3")
+	})
+	mux.HandleFunc("/flush", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "b")
+	})
+	mux.HandleFunc("/flush-empty", func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush()
+	})
+	mux.HandleFunc("/rc-flush", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(201)
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			panic(err)
+		}
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Second)); err != nil {
+			panic(err)
+		}
+		io.WriteString(w, "x")
+	})
+	mux.HandleFunc("/1xx", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.Header().Set("Content-Length", "9")
+		w.WriteHeader(103)
+		w.WriteHeader(100)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Length", "2")
+		w.WriteHeader(200)
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/late", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Early", "1")
+		w.WriteHeader(200)
+		h.Set("X-Late", "1")
+		w.Header().Set("X-Later", "1")
+		io.WriteString(w, "x")
+	})
+	mux.HandleFunc("/late-nocall", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(202)
+		w.Header().Set("X-Late", "1")
+		io.WriteString(w, "x")
+	})
+	mux.HandleFunc("/twice", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(201)
+		w.WriteHeader(500)
+	})
+	mux.HandleFunc("/te-identity", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Transfer-Encoding", "identity")
+		io.WriteString(w, "abc")
+	})
+	mux.HandleFunc("/te-chunked", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Transfer-Encoding", "chunked")
+		io.WriteString(w, "abc")
+	})
+	mux.HandleFunc("/te-cl", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Transfer-Encoding", "gzip")
+		w.Header().Set("Content-Length", "3")
+		io.WriteString(w, "abc")
+	})
+	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "bye")
+	})
+	mux.HandleFunc("/conn-other", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "keep-alive, Close")
+		io.WriteString(w, "bye")
+	})
+	mux.HandleFunc("/sniff", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html><body>x</body></html>") })
+	mux.HandleFunc("/nosniff", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		io.WriteString(w, "<html>")
+	})
+	mux.HandleFunc("/ce", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		io.WriteString(w, "<html>")
+	})
+	mux.HandleFunc("/newline", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Split"] = []string{"a\r\nSet-Cookie: evil=1", " b \n c "}
+		w.Header()["Bad Name"] = []string{"x"}
+		w.Header()["X-Ctl"] = []string{"a\x00b\x7fc"}
+		io.WriteString(w, "x")
+	})
+	mux.HandleFunc("/status/", func(w http.ResponseWriter, r *http.Request) {
+		var code int
+		fmt.Sscanf(strings.TrimPrefix(r.URL.Path, "/status/"), "%d", &code)
+		if code < 100 || code > 999 {
+			code = 299
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, "s")
+	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "partial")
+		panic("boom")
+	})
+	mux.HandleFunc("/abort", func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "partial")
+		panic(http.ErrAbortHandler)
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nh")
+		rw.Flush()
+		c.Close()
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Echo what the handler sees.
+		keys := make([]string, 0, len(r.Header))
+		for k := range r.Header {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		fmt.Fprintf(w, "%s %q %q %s cl=%d te=%q close=%v tls=%v local=%v srv=%v form=%q\n",
+			r.Method, r.RequestURI, r.Host, r.Proto, r.ContentLength, r.TransferEncoding, r.Close,
+			r.TLS != nil, r.Context().Value(http.LocalAddrContextKey) != nil,
+			r.Context().Value(http.ServerContextKey) != nil, r.URL.RawQuery)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s: %q\n", k, r.Header[k])
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		fmt.Fprintf(w, "body %q %v trailer=%v\n", body, err, r.Trailer)
+	})
+	return mux
+}
+
+// requests are raw request sequences: each is sent on one connection.
+var requests = []string{
+	"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /plain HTTP/1.1\r\nHost: a\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+	"HEAD /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+	"DELETE /x?y=1&z HTTP/1.1\r\nHost: a:443\r\nAccept: */*\r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+	"OPTIONS /x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: \r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Bad\x01: 1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Bad: a\x01b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Fold: a\r\n b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nExpect: fancy\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+	"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+	"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /plain HTTP/1.0\r\n\r\n",
+	"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	"GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET http://b/x HTTP/1.1\r\n\r\n",
+	"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+	"get / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\nHost: a\n\n",
+	"GET / HTTP/1.1\r\nHost: a\n\r\n",
+	"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a%2Fb?x=%zz;y HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", 5000) + "\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", 4060) + "\r\n\r\n",
+	"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\n",
+	"GET / HTTP/1.1\r\nHo",
+	"",
+	"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nxGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nTrailer: X\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+	"GET / HTTP/1.1\r\nhost: a\r\nx-lower: 1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\n : empty name\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX :1\r\n\r\n",
+	"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nHttp2-Settings: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n",
+}
+
+func TestDifferential(t *testing.T) {
+	p := newPair(t, behaviours())
+	var raws []string
+	raws = append(raws, requests...)
+	paths := []string{"/plain", "/big", "/big-small", "/exact2048", "/split", "/cl", "/cl-short", "/cl-long", "/cl-bad",
+		"/204", "/304", "/trailer", "/trailer-prefix-only", "/flush", "/flush-empty", "/rc-flush", "/1xx", "/late",
+		"/late-nocall", "/twice", "/te-identity", "/te-chunked", "/te-cl", "/close", "/conn-other", "/sniff", "/nosniff",
+		"/ce", "/newline", "/status/200", "/status/599", "/status/999", "/status/101", "/status/204", "/status/304",
+		"/status/100", "/status/418", "/panic", "/abort", "/empty", "/hijack"}
+	for _, path := range paths {
+		for _, m := range []string{"GET", "HEAD"} {
+			raws = append(raws,
+				m+" "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"+"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+				m+" "+path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		}
+	}
+	for _, raw := range raws {
+		std := normalise(exchange(t, p.std, []byte(raw)))
+		fast := normalise(exchange(t, p.fast, []byte(raw)))
+		if std != fast {
+			t.Errorf("request %q:\n%s", raw, firstDiff(std, fast))
+		}
+	}
+	// Both paths ran: most of the requests above are served here, the
+	// rest handed over.
+	served, handed := p.srv.served.Load(), p.srv.handed.Load()
+	t.Logf("served here: %d requests; handed to net/http: %d connections", served, handed)
+	if served < 150 || handed < 20 {
+		t.Errorf("served %d, handed %d: the test no longer exercises both paths", served, handed)
+	}
+}
+
+// firstDiff shows where two answers part, with a little context.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-300)
+	return fmt.Sprintf("net/http (%d bytes): …%q…\nh1       (%d bytes): …%q…", len(a), a[from:min(len(a), i+200)], len(b), b[from:min(len(b), i+200)])
+}
+
+// FuzzDifferential: any bytes, as the request stream of one connection.
+func FuzzDifferential(f *testing.F) {
+	for _, r := range requests {
+		f.Add([]byte(r))
+	}
+	f.Add([]byte("GET /trailer HTTP/1.1\r\nHost: a\r\n\r\nHEAD /big HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("GET /1xx HTTP/1.1\r\nHost: a\r\n\r\nGET /newline HTTP/1.1\r\nHost: a\r\n\r\n"))
+	p := newPair(f, behaviours())
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) > 16<<10 || bytes.Contains(raw, []byte("/panic")) || bytes.Contains(raw, []byte("/hijack")) {
+			// panics log, and hijack answers are the handler's own
+			return
+		}
+		t0 := time.Now()
+		std := normalise(exchange(t, p.std, raw))
+		t1 := time.Now()
+		fast := normalise(exchange(t, p.fast, raw))
+		t2 := time.Now()
+		if std != fast {
+			t.Errorf("request %q:\n%s", raw, firstDiff(std, fast))
+		}
+		// A connection one server ends and the other holds open until a
+		// timeout is a difference too (not a speed test: the margin is
+		// most of a timeout).
+		if d1, d2 := t1.Sub(t0), t2.Sub(t1); d2 > d1+1500*time.Millisecond || d1 > d2+1500*time.Millisecond {
+			t.Errorf("request %q: net/http answered in %v, h1 in %v", raw, d1, d2)
+		}
+	})
+}

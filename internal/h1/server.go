@@ -1,0 +1,592 @@
+// Package h1 serves HTTP/1.1 over TLS on each connection's own goroutine,
+// without net/http's per-request machinery, for the requests that make up
+// API traffic: GET, HEAD, DELETE and OPTIONS without a body.
+//
+// net/http's server pays, for every request, a goroutine that reads ahead
+// on the connection to notice a client that goes away (a failed read, two
+// deadline changes and a wake-up each time), a cancelable context, a
+// response struct with two buffers, and it keeps a 4 KiB reader and a
+// 4 KiB writer for the whole life of an idle keep-alive connection. This
+// server reads the request with net/http's own parser (http.ReadRequest),
+// writes the response by net/http's rules (ported in response.go, compared
+// byte for byte by TestDifferential and FuzzDifferential), and holds no
+// buffer while a connection is idle: it waits for the next request's first
+// byte with a one-byte read, as nginx frees its buffers between requests.
+// A client that goes away is noticed by a read-ahead that starts only when
+// a handler has run for watchAfter.
+//
+// Anything else is handed to a net/http Server with the bytes already
+// read, for the rest of the connection's life: HTTP/2 (by ALPN), requests
+// with a body, upgrades, Expect, HTTP/1.0, heads larger than the read
+// buffer, and every request net/http's parser refuses, so that every
+// error answer is net/http's own.
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// watchAfter is how long a handler runs before the server starts watching
+// the client's connection for a close, to cancel the request's context as
+// net/http does. Most API requests finish sooner and never pay for it.
+const watchAfter = 50 * time.Millisecond
+
+// bufSize is the size of the read and write buffers a connection holds
+// while it serves a request (net/http's are 4 KiB too).
+const bufSize = 4 << 10
+
+// Server serves the HTTP/1.1 requests of TLS connections. Set the fields
+// before Serve; do not change them after.
+type Server struct {
+	// Handler answers the requests this server serves itself.
+	Handler http.Handler
+	// Fallback serves the connections handed over (see the package doc).
+	// Its Serve must run on Handoff(). Its Handler, ConnContext and
+	// timeouts should be this server's.
+	Fallback *http.Server
+	// TLSConfig is the listener's configuration.
+	TLSConfig *tls.Config
+	// ReadHeaderTimeout bounds the TLS handshake and each request head.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a connection.
+	IdleTimeout time.Duration
+	// ConnContext, if set, derives each connection's context.
+	ConnContext func(context.Context, net.Conn) context.Context
+	// ConnState, if set, is called with http.StateNew when a connection
+	// is accepted and http.StateClosed (or StateHijacked) when it ends;
+	// connections handed to Fallback report to Fallback's hook.
+	ConnState func(net.Conn, http.ConnState)
+	// ErrorLog receives what net/http would log (handshake errors,
+	// panics, misuse of the ResponseWriter), in net/http's words.
+	ErrorLog *log.Logger
+
+	handoffOnce sync.Once
+	handoff     *handoffListener
+	closing     atomic.Bool
+	mu          sync.Mutex
+	ln          net.Listener
+	conns       map[*conn]struct{}
+
+	// served and handed count requests served here and connections
+	// handed to Fallback (for tests).
+	served, handed atomic.Int64
+}
+
+// Handoff is the listener on which Fallback must serve.
+func (s *Server) Handoff() net.Listener {
+	s.handoffOnce.Do(func() {
+		s.handoff = &handoffListener{ch: make(chan net.Conn), done: make(chan struct{})}
+	})
+	return s.handoff
+}
+
+// Serve accepts connections on ln (a plain TCP listener: the server does
+// the TLS handshake) until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.Handoff()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// As net/http: back off on errors such as EMFILE.
+			delay = max(5*time.Millisecond, min(2*delay, time.Second))
+			s.logf("http: Accept error: %v; retrying in %v", err, delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go s.serveConn(c)
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets the others end
+// their current request with "Connection: close", and waits for them
+// until ctx is done. It does not shut Fallback down.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.closeListeners()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error {
+	s.closing.Store(true)
+	s.closeListeners()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.tc.Close()
+	}
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.Handoff()
+	s.handoff.Close()
+}
+
+// closeIdle aborts the wait of every idle connection and reports whether
+// none is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.tc.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) track(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		if s.conns == nil {
+			s.conns = make(map[*conn]struct{})
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	return true
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// conn is one client connection served by this server.
+type conn struct {
+	srv  *Server
+	raw  net.Conn
+	tc   *tls.Conn
+	ctx  context.Context
+	tlsS *tls.ConnectionState
+	// remote is RemoteAddr().String(), once.
+	remote string
+
+	// br reads request heads; nil while the connection is idle.
+	br  *bufio.Reader
+	pre prefixReader
+	// headR reads the buffered head for the parser.
+	headR bytes.Reader
+
+	idle     atomic.Bool
+	hijacked bool
+	werr     error
+
+	// The client watch of the request in flight (see watch.go).
+	watchMu    sync.Mutex
+	watchTimer *time.Timer
+	watchFn    func()
+	watchDone  chan struct{}
+	reqDone    bool
+	watching   bool
+	aborting   bool
+	cancel     context.CancelFunc
+	watchByte  [1]byte
+}
+
+func (s *Server) serveConn(raw net.Conn) {
+	tc := tls.Server(raw, s.TLSConfig)
+	c := &conn{srv: s, raw: raw, tc: tc}
+	c.pre.c = tc
+	if !s.track(c, true) {
+		raw.Close()
+		return
+	}
+	if s.ConnState != nil {
+		s.ConnState(tc, http.StateNew)
+	}
+	handed, hijacked := false, false
+	defer func() {
+		if err := recover(); err != nil && err != http.ErrAbortHandler {
+			const size = 64 << 10
+			buf := make([]byte, size)
+			buf = buf[:runtime.Stack(buf, false)]
+			s.logf("http: panic serving %v: %v\n%s", c.remote, err, buf)
+		}
+		hijacked = c.hijacked
+		if !handed && !hijacked {
+			c.releaseReader()
+			tc.Close()
+		}
+		s.track(c, false)
+		if s.ConnState != nil && !handed {
+			if hijacked {
+				s.ConnState(tc, http.StateHijacked)
+			} else {
+				s.ConnState(tc, http.StateClosed)
+			}
+		}
+	}()
+	if ra := raw.RemoteAddr(); ra != nil {
+		c.remote = ra.String()
+	}
+	if d := s.ReadHeaderTimeout; d > 0 {
+		tc.SetDeadline(time.Now().Add(d))
+	}
+	ctx := context.Background()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		// As net/http: a client speaking plain HTTP gets a plain answer.
+		var reason string
+		if re, ok := err.(tls.RecordHeaderError); ok && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			re.Conn.Close()
+			reason = "client sent an HTTP request to an HTTPS server"
+		} else {
+			reason = err.Error()
+		}
+		s.logf("http: TLS handshake error from %s: %v", c.remote, reason)
+		return
+	}
+	// As net/http: the first request's head has ReadHeaderTimeout from
+	// the end of the handshake.
+	if d := s.ReadHeaderTimeout; d > 0 {
+		tc.SetReadDeadline(time.Now().Add(d))
+	}
+	tc.SetWriteDeadline(time.Time{})
+	cs := tc.ConnectionState()
+	if p := cs.NegotiatedProtocol; p != "" && p != "http/1.1" && p != "http/1.0" {
+		// HTTP/2: net/http serves it, unchanged.
+		tc.SetReadDeadline(time.Time{})
+		handed = s.handoff.give(tc)
+		return
+	}
+	c.tlsS = &cs
+	ctx = context.WithValue(ctx, http.ServerContextKey, s.Fallback)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, raw.LocalAddr())
+	if s.ConnContext != nil {
+		ctx = s.ConnContext(ctx, tc)
+	}
+	c.ctx = ctx
+	c.watchDone = make(chan struct{}, 1)
+	c.watchFn = c.watchClient
+	handed = c.serve()
+}
+
+// looksLikeHTTP is net/http's tlsRecordHeaderLooksLikeHTTP.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// serve serves requests until the connection ends, or hands it over and
+// reports true.
+func (c *conn) serve() (handed bool) {
+	s := c.srv
+	first := true
+	for {
+		if !first {
+			// As net/http: the next request has IdleTimeout (or, without
+			// one, ReadHeaderTimeout) to start, and a connection whose
+			// client sends fewer than 4 bytes before it fails ends quietly.
+			d := s.IdleTimeout
+			if d <= 0 {
+				d = s.ReadHeaderTimeout
+			}
+			if d > 0 {
+				c.tc.SetReadDeadline(time.Now().Add(d))
+			} else {
+				c.tc.SetReadDeadline(time.Time{})
+			}
+		}
+		if c.br == nil || c.br.Buffered() == 0 {
+			c.releaseReader()
+			if !c.pre.pending && !c.waitFirstByte() {
+				return false
+			}
+			c.br = readers.Get().(*bufio.Reader)
+			c.br.Reset(&c.pre)
+		}
+		if !first {
+			if _, err := c.br.Peek(4); err != nil {
+				return false
+			}
+		}
+		first = false
+		if d := s.ReadHeaderTimeout; d > 0 {
+			c.tc.SetReadDeadline(time.Now().Add(d))
+		}
+		n, ok := c.peekHead()
+		if !ok {
+			return c.handOver()
+		}
+		req := c.parse(n)
+		if req == nil {
+			return c.handOver()
+		}
+		c.br.Discard(n)
+		if s.closing.Load() {
+			// As net/http: a request read during shutdown is not served.
+			return false
+		}
+		s.served.Add(1)
+		if !c.serveRequest(req) {
+			return false
+		}
+	}
+}
+
+// waitFirstByte waits, holding no buffer, for the first byte of the next
+// request (under the deadline the caller set) and keeps it in c.pre.
+func (c *conn) waitFirstByte() bool {
+	c.idle.Store(true)
+	if c.srv.closing.Load() {
+		return false
+	}
+	n, _ := c.tc.Read(c.pre.b[:])
+	c.idle.Store(false)
+	if n == 0 {
+		return false
+	}
+	c.pre.pending = true
+	return true
+}
+
+// peekHead buffers the request's head and returns its length, or false
+// when it does not fit in the buffer, is not terminated by CRLF CRLF, or
+// the connection failed first (net/http then reads the same bytes).
+func (c *conn) peekHead() (int, bool) {
+	from := 0
+	for {
+		buf, err := c.br.Peek(c.br.Buffered())
+		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
+			return from + i + 4, true
+		}
+		from = max(0, len(buf)-3)
+		if err != nil || len(buf) == c.br.Size() {
+			return 0, false
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil && c.br.Buffered() == len(buf) {
+			return 0, false
+		}
+	}
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// parse parses the head of n bytes with net/http's parser and returns the
+// request, or nil when the request is not one this server serves.
+func (c *conn) parse(n int) *http.Request {
+	buf, _ := c.br.Peek(n)
+	c.headR.Reset(buf)
+	hbr := readers.Get().(*bufio.Reader)
+	hbr.Reset(&c.headR)
+	defer func() {
+		hbr.Reset(nil)
+		readers.Put(hbr)
+	}()
+	req, err := http.ReadRequest(hbr)
+	if err != nil || !eligible(req) {
+		return nil
+	}
+	if hbr.Buffered() != 0 || c.headR.Len() != 0 {
+		// The parser's head ended before the first CRLF CRLF (bare LF
+		// line ends): the rest is the next request's, as net/http sees
+		// it. Hand over rather than guess.
+		return nil
+	}
+	req.RemoteAddr = c.remote
+	req.TLS = c.tlsS
+	return req
+}
+
+// eligible reports whether this server serves req itself; the checks are
+// the ones net/http's server adds to ReadRequest, or send req to it.
+func eligible(req *http.Request) bool {
+	switch req.Method {
+	case "GET", "HEAD", "DELETE", "OPTIONS":
+	default:
+		return false
+	}
+	if req.ProtoMajor != 1 || req.ProtoMinor != 1 || req.Body != http.NoBody ||
+		req.URL.Host != "" || req.RequestURI == "" || req.RequestURI[0] != '/' ||
+		req.Host == "" || !httpguts.ValidHostHeader(req.Host) {
+		return false
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+		switch k {
+		case "Expect", "Upgrade", "Transfer-Encoding", "Content-Length", "Trailer", "Http2-Settings":
+			return false
+		case "Connection":
+			if len(vv) != 1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// handOver gives the connection, with the bytes read so far, to Fallback.
+func (c *conn) handOver() bool {
+	var buffered []byte
+	if c.br != nil {
+		b, _ := c.br.Peek(c.br.Buffered())
+		buffered = bytes.Clone(b)
+	}
+	c.releaseReader()
+	c.tc.SetReadDeadline(time.Time{})
+	c.srv.handed.Add(1)
+	return c.srv.handoff.give(&handedConn{Conn: c.tc, tc: c.tc, rest: buffered})
+}
+
+func (c *conn) releaseReader() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
+}
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+)
+
+// prefixReader reads the byte the idle wait read, then the connection.
+type prefixReader struct {
+	c       *tls.Conn
+	b       [1]byte
+	pending bool
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if p.pending {
+		if len(b) == 0 {
+			return 0, nil
+		}
+		b[0] = p.b[0]
+		p.pending = false
+		// Return at once: the caller sets the head's deadline before it
+		// reads from the connection.
+		return 1, nil
+	}
+	return p.c.Read(b)
+}
+
+// handedConn is a connection handed to Fallback: it first yields the
+// bytes this server had read, and reports the TLS state so that
+// net/http sets Request.TLS.
+type handedConn struct {
+	net.Conn
+	tc   *tls.Conn
+	rest []byte
+}
+
+func (h *handedConn) Read(b []byte) (int, error) {
+	if len(h.rest) > 0 {
+		n := copy(b, h.rest)
+		h.rest = h.rest[n:]
+		return n, nil
+	}
+	return h.tc.Read(b)
+}
+
+// ConnectionState is read by net/http for Request.TLS.
+func (h *handedConn) ConnectionState() tls.ConnectionState { return h.tc.ConnectionState() }
+
+// NetConn is the TCP connection, as tls.Conn's.
+func (h *handedConn) NetConn() net.Conn { return h.tc.NetConn() }
+
+// handoffListener is the listener Fallback serves.
+type handoffListener struct {
+	ch        chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *handoffListener) give(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		c.Close()
+		return true
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return handoffAddr{} }
+
+type handoffAddr struct{}
+
+func (handoffAddr) Network() string { return "handoff" }
+func (handoffAddr) String() string  { return "handoff" }
