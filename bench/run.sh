@@ -908,7 +908,7 @@ mem_stat() {
 	awk -F'\t' -v s="$1" -v sd="$2" -v w="$3" "$AWK_MED"'
 	$1 == s && $2 == sd { if (w == "kbconn") l = l " " ($6 - $5) / $4; else if (w == "settled") l = l " " $7 / $5
 		else if (w == "before") l = l " " $5; else if (w == "peak") l = l " " $6; else if (w == "after") l = l " " $7 }
-	END { m = med(l); if (m != "") printf "%.2f", m }' "$MEMRAW"
+	END { m = med(l); if (m != "") printf((w == "kbconn" || w == "settled") ? "%.2f" : "%.0f", m) }' "$MEMRAW"
 }
 mem_ratio() {
 	awk -F'\t' -v s="$1" "$AWK_MED"'
@@ -942,7 +942,7 @@ report_extra() {
 	fi
 	if [[ " $SCENARIOS " == *" routes "* ]]; then
 		echo
-		echo "### Routes: GitHub's OpenAPI document ($(grep -c . <<<"$(grep -o '"operationId"' "$T/gh.json")") operations, routes_from) vs one route, tlsgate only"
+		echo "### Routes: GitHub's OpenAPI document (api.github.com.json, $(grep -o '"operationId"' "$T/gh.json" | wc -l) \"operationId\" entries; routes_from) vs one route, tlsgate only"
 		echo
 		echo "| site | req/s | CPU µs/req |"
 		echo "|---|---:|---:|"
@@ -1025,7 +1025,7 @@ targets_table() {
 	  if ($8 >= 0) add(s SUBSEP side SUBSEP "p99", $8)
 	  if ($9 >= 0) add(s SUBSEP side SUBSEP "mbs", $9)
 	  rps[s, side, r] = $7; cpu[s, side, r] = $10
-	  if ($12 < 50) lowrun[s " " (side == "A" ? "tlsgate" : "nginx") " round " r " (" $12 " ticks)"] = 1 }
+	  if ($12 < 50) lowrun[s " " (s == "routes" ? (side == "A" ? "spec" : "one-route") : (side == "A" ? "tlsgate" : "nginx")) " round " r " (" $12 " ticks)"] = 1 }
 	END {
 	  title["h1"] = "HTTP/1.1 keep-alive, 66 B (wrk)"
 	  title["h2"] = "HTTP/2, 66 B (h2load)"
