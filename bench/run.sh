@@ -119,7 +119,7 @@ cleanup() {
 		sleep 0.1
 	done
 	for pid in "${STARTED_PIDS[@]}" "${NGINX_WORKERS[@]}"; do
-		proc_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+		if proc_alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 	done
 	wait 2>/dev/null || true
 	if ((rc != 0)); then
@@ -387,7 +387,7 @@ http {
             proxy_set_header Connection "";
         }
     }
-$(((mtls)) && cat <<EOM
+$( ((mtls)) && cat <<EOM
 
     # mTLS: same certificate, TLS settings and upstream; a client
     # certificate from the client CA is required (none: HTTP 400).
@@ -452,6 +452,7 @@ proxy_pids() { # A|AM|RA|RB|B, or a PID
 	local main
 	case $1 in A) main=$TLSGATE_PID ;; AM) main=$TLSGATE_M_PID ;; RA) main=$TLSGATE_RA_PID ;;
 	RB) main=$TLSGATE_RB_PID ;; B) main=$NGINX_PID ;; *) main=$1 ;; esac
+	# shellcheck disable=SC2046 # one PID per word
 	echo "$main" $(pgrep -P "$main" | sort -n || true)
 }
 # utime+stime (fields 14 and 15 of /proc/PID/stat), in clock ticks, summed.
@@ -643,11 +644,13 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 	outf="$T/out.$scen.$side.$round"
 	pids=$(proxy_pids "$pside")
 	[[ "$pids" == "$want_pids" ]] || die "$name process set changed (crashed worker?): '$want_pids' -> '$pids'"
+	# shellcheck disable=SC2086 # $pids: one PID per word
 	c0=$(cpu_ticks $pids)
 	set +e
 	timeout -k 5 $((d + 60)) taskset -c "$LOAD_CPU" "${LOAD[@]}" >"$outf" 2>"$outf.err"
 	rc=$?
 	set -e
+	# shellcheck disable=SC2086
 	c1=$(cpu_ticks $pids)
 	((measured)) || { ((rc == 0)) || die "warm-up of $scen on $name failed (exit $rc): $(cat "$outf.err")"; return 0; }
 	if [[ $scen == resume ]] && ((rc == 3)); then
@@ -692,6 +695,9 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 # the pages master and worker share once (VmRSS would count them twice); for
 # the single tlsgate process Pss is its resident memory less what it shares
 # with other processes (nothing but the vdso for a static Go binary).
+# The fresh tlsgate runs its own copy of the binary, so that its text pages
+# are not shared with (and their Pss split among) the other tlsgates.
+# rss_kb (sum of VmRSS) goes to the log next to it, for comparison.
 mem_kb() { # PIDS...
 	local pid total=0 v
 	for pid in "$@"; do
@@ -702,6 +708,15 @@ mem_kb() { # PIDS...
 	done
 	echo "$total"
 }
+rss_kb() { # PIDS...
+	local pid total=0 v
+	for pid in "$@"; do
+		v=$(awk '/^VmRSS:/ { print $2; exit }' "/proc/$pid/status" 2>/dev/null) || die "cannot read /proc/$pid/status"
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+cp "$T/tlsgate" "$T/tlsgate-mem"
 MEMRAW="$T/mem.tsv" # scenario side round conns before_kB peak_kB after_kB(burst) ("-" = none)
 : >"$MEMRAW"
 write_nginx_conf "$T/nginx-mem.conf" "$MEMB_PORT" "$T/nginx/mem.pid" 0
@@ -722,10 +737,11 @@ fresh_start() {
 	local side=$1 i w=()
 	if [[ $side == A ]]; then
 		FRESH_PORT=$MEMA_PORT
-		taskset -c "$PROXY_CPU" "$T/tlsgate" proxy --from "127.0.0.1:$FRESH_PORT" --to "http://127.0.0.1:$BACKEND_PORT" \
+		taskset -c "$PROXY_CPU" "$T/tlsgate-mem" proxy --from "127.0.0.1:$FRESH_PORT" --to "http://127.0.0.1:$BACKEND_PORT" \
 			--cert "$CERT" --key "$KEY" --access-log=false >>"$T/tlsgate-mem.log" 2>&1 &
 	else
 		FRESH_PORT=$MEMB_PORT
+		# shellcheck disable=SC2094 # nginx -e names its log; the shell does not read it
 		taskset -c "$PROXY_CPU" "$NGINX_BIN" -p "$T/nginx/" -e "$T/nginx-error.log" -c "$T/nginx-mem.conf" -g 'daemon off;' \
 			>>"$T/nginx-error.log" 2>&1 &
 	fi
@@ -777,41 +793,45 @@ hold_start() {
 }
 
 mem_idle_round() { # SCENARIO ROUND
-	local scen=$1 r=$2 side name before after pid pids
+	local scen=$1 r=$2 side name before after pid pids rss0 rss1
 	for side in A B; do
 		[[ $side == A ]] && name=tlsgate || name=nginx
 		fresh_start "$side"
 		pid=$FRESH_PID pids=$FRESH_PIDS
 		sleep 2
 		# shellcheck disable=SC2086
-		before=$(mem_kb $pids)
+		before=$(mem_kb $pids) rss0=$(rss_kb $pids)
 		hold_start "$scen" "$side" "$FRESH_PORT" "$IDLE_CONNS"
 		sleep 2 # let it settle with all connections idle
 		[[ $(proxy_pids "$pid") == "$pids" ]] || die "$name process set changed during $scen (crashed worker?)"
 		# shellcheck disable=SC2086
-		after=$(mem_kb $pids)
+		after=$(mem_kb $pids) rss1=$(rss_kb $pids)
 		stop_pid "$HOLD_PID"
 		printf '%s\t%s\t%d\t%d\t%d\t%d\t-\n' "$scen" "$side" "$r" "$HOLD_OPENED" "$before" "$after" >>"$MEMRAW"
-		log "$(printf '%-9s %-7s round %d/%d: Pss %d kB -> %d kB with %d idle connections: %.2f kB/conn' \
+		log "$(printf '%-9s %-7s round %d/%d: Pss %d kB -> %d kB with %d idle connections: %.2f kB/conn (VmRSS sum %d -> %d kB)' \
 			"$scen" "$name" "$r" "$MEM_ROUNDS" "$before" "$after" "$HOLD_OPENED" \
-			"$(awk -v a="$after" -v b="$before" -v n="$HOLD_OPENED" 'BEGIN { print (a - b) / n }')")"
+			"$(awk -v a="$after" -v b="$before" -v n="$HOLD_OPENED" 'BEGIN { print (a - b) / n }')" "$rss0" "$rss1")"
 		fresh_stop "$pid"
 	done
 }
 
 mem_burst_round() { # ROUND: both sides burst one after the other, then both settle
-	local r=$1 side name pid
-	declare -A bpid bpids before peak closed
+	local r=$1 side name pid after open_conns
+	declare -A bpid bpids before peak closed rss
 	for side in A B; do
 		fresh_start "$side"
 		bpid[$side]=$FRESH_PID bpids[$side]=$FRESH_PIDS
 		sleep 2
 		# shellcheck disable=SC2086
 		before[$side]=$(mem_kb ${bpids[$side]})
+		# shellcheck disable=SC2086
+		rss[$side]="$(rss_kb ${bpids[$side]})"
 		hold_start burst "$side" "$FRESH_PORT" "$BURST_CONNS"
 		sleep 1
 		# shellcheck disable=SC2086
 		peak[$side]=$(mem_kb ${bpids[$side]})
+		# shellcheck disable=SC2086
+		rss[$side]+=" -> $(rss_kb ${bpids[$side]})"
 		stop_pid "$HOLD_PID" # hsload closes all its connections and exits
 		closed[$side]=$SECONDS
 		BURST_OPENED[$side]=$HOLD_OPENED
@@ -823,11 +843,15 @@ mem_burst_round() { # ROUND: both sides burst one after the other, then both set
 		[[ $(proxy_pids "$pid") == "${bpids[$side]}" ]] || die "$name process set changed during burst (crashed worker?)"
 		# shellcheck disable=SC2086
 		after=$(mem_kb ${bpids[$side]})
-		printf 'burst\t%s\t%d\t%d\t%d\t%d\t%d\n' "$side" "$r" "${BURST_OPENED[$side]}" "${before[$side]}" "${peak[$side]}" "$after" >>"$MEMRAW"
-		log "$(printf 'burst     %-7s round %d/%d: Pss %d kB before, %d kB with %d connections, %d kB %ds after they closed: after/before %.2f' \
-			"$name" "$r" "$BURST_ROUNDS" "${before[$side]}" "${peak[$side]}" "${BURST_OPENED[$side]}" "$after" "$BURST_SETTLE" \
-			"$(awk -v a="$after" -v b="${before[$side]}" 'BEGIN { print a / b }')")"
+		# shellcheck disable=SC2086
+		rss[$side]+=" -> $(rss_kb ${bpids[$side]})"
 		FRESH_PORT=$([[ $side == A ]] && echo "$MEMA_PORT" || echo "$MEMB_PORT")
+		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
+		((open_conns == 0)) || log "burst: WARNING: $name still has $open_conns established client connections ${BURST_SETTLE}s after the close"
+		printf 'burst\t%s\t%d\t%d\t%d\t%d\t%d\n' "$side" "$r" "${BURST_OPENED[$side]}" "${before[$side]}" "${peak[$side]}" "$after" >>"$MEMRAW"
+		log "$(printf 'burst     %-7s round %d/%d: Pss %d kB before, %d kB with %d connections, %d kB %ds after they closed: after/before %.2f (VmRSS sum %s kB)' \
+			"$name" "$r" "$BURST_ROUNDS" "${before[$side]}" "${peak[$side]}" "${BURST_OPENED[$side]}" "$after" "$BURST_SETTLE" \
+			"$(awk -v a="$after" -v b="${before[$side]}" 'BEGIN { print a / b }')" "${rss[$side]}")"
 		fresh_stop "$pid"
 	done
 }
