@@ -793,7 +793,7 @@ hold_start() {
 }
 
 mem_idle_round() { # SCENARIO ROUND
-	local scen=$1 r=$2 side name before after pid pids rss0 rss1
+	local scen=$1 r=$2 side name before after pid pids rss0 rss1 open_conns
 	for side in A B; do
 		[[ $side == A ]] && name=tlsgate || name=nginx
 		fresh_start "$side"
@@ -806,6 +806,11 @@ mem_idle_round() { # SCENARIO ROUND
 		[[ $(proxy_pids "$pid") == "$pids" ]] || die "$name process set changed during $scen (crashed worker?)"
 		# shellcheck disable=SC2086
 		after=$(mem_kb $pids) rss1=$(rss_kb $pids)
+		# All held connections must still be open on the proxy's side (nginx's
+		# keepalive_timeout is 75 s, tlsgate's idle timeout 120 s).
+		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
+		((open_conns >= HOLD_OPENED)) ||
+			die "$scen on $name: only $open_conns of $HOLD_OPENED held connections are still established (idle timeout while opening? lower IDLE_CONNS)"
 		stop_pid "$HOLD_PID"
 		printf '%s\t%s\t%d\t%d\t%d\t%d\t-\n' "$scen" "$side" "$r" "$HOLD_OPENED" "$before" "$after" >>"$MEMRAW"
 		log "$(printf '%-9s %-7s round %d/%d: Pss %d kB -> %d kB with %d idle connections: %.2f kB/conn (VmRSS sum %d -> %d kB)' \
@@ -830,6 +835,9 @@ mem_burst_round() { # ROUND: both sides burst one after the other, then both set
 		sleep 1
 		# shellcheck disable=SC2086
 		peak[$side]=$(mem_kb ${bpids[$side]})
+		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
+		((open_conns >= HOLD_OPENED)) ||
+			die "burst on side $side: only $open_conns of $HOLD_OPENED connections are established at the peak (idle timeout while opening?)"
 		# shellcheck disable=SC2086
 		rss[$side]+=" -> $(rss_kb ${bpids[$side]})"
 		stop_pid "$HOLD_PID" # hsload closes all its connections and exits
