@@ -12,7 +12,8 @@ set -euo pipefail
 # ---------------------------------------------------------------- settings
 # Remember which knobs the caller set explicitly, to print the command line.
 KNOBS=(ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS SCENARIOS PROXY_CPU LOAD_CPU
-	MAX_ERR_PCT TLSGATE_BIN NGINX_BIN KEEP OUT)
+	MAX_ERR_PCT TLSGATE_BIN NGINX_BIN KEEP OUT IDLE_CONNS HOLD_PAR MEM_ROUNDS
+	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED)
 SET_KNOBS=()
 for k in "${KNOBS[@]}"; do
 	if [[ -n "${!k+x}" ]]; then SET_KNOBS+=("$k=$(printf '%q' "${!k}")"); fi
@@ -24,7 +25,7 @@ WARMUP=${WARMUP:-1}         # seconds of unmeasured warm-up per side per scenari
 CONNS=${CONNS:-50}          # wrk / h2load connections
 H2_STREAMS=${H2_STREAMS:-10} # h2load -m (concurrent streams per connection)
 HS_CONNS=${HS_CONNS:-50}    # hsload concurrency
-SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k mtls_full mtls_h1"}
+SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes"}
 PROXY_CPU=${PROXY_CPU:-0}   # core both proxies are pinned to
 LOAD_CPU=${LOAD_CPU:-1}     # core the backend and load generators are pinned to
 MAX_ERR_PCT=${MAX_ERR_PCT:-1}
@@ -32,6 +33,14 @@ TLSGATE_BIN=${TLSGATE_BIN:-} # optional prebuilt tlsgate binary (default: go bui
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 KEEP=${KEEP:-0}             # 1 = keep the temp dir (logs, certs, raw results)
 OUT=${OUT:-}                # also write the markdown report here
+IDLE_CONNS=${IDLE_CONNS:-5000}  # idle_h1/idle_h2: idle keep-alive connections held open
+HOLD_PAR=${HOLD_PAR:-100}       # idle_*/burst: connections being opened at a time
+MEM_ROUNDS=${MEM_ROUNDS:-3}     # idle_*: rounds (A, B each on fresh processes)
+BURST_CONNS=${BURST_CONNS:-5000} # burst: h2 connections open at the peak
+BURST_SETTLE=${BURST_SETTLE:-60} # burst: seconds after the close before the last reading
+BURST_ROUNDS=${BURST_ROUNDS:-1} # burst: rounds
+LOADED=${LOADED:-0}             # 1 = a CPU burner shares PROXY_CPU during the scenarios
+ROUTES_PATH=/repos/tlsgate/tlsgate/actions/runs/123456/jobs # routes: an operation with 3 path parameters
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INVOCATION="${SET_KNOBS[*]:+${SET_KNOBS[*]} }bash $(printf '%q' "$0")${*:+ $*}"
@@ -39,14 +48,40 @@ INVOCATION="${SET_KNOBS[*]:+${SET_KNOBS[*]} }bash $(printf '%q' "$0")${*:+ $*}"
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
-for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT; do
+for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT IDLE_CONNS HOLD_PAR \
+	MEM_ROUNDS BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED; do
 	is_uint "${!k}" || { echo "run.sh: $k must be a non-negative integer (got '${!k}')" >&2; exit 2; }
 done
-((ROUNDS >= 1 && DUR >= 1 && CONNS >= 1 && HS_CONNS >= 1 && H2_STREAMS >= 1)) ||
-	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS must be >= 1" >&2; exit 2; }
+((ROUNDS >= 1 && DUR >= 1 && CONNS >= 1 && HS_CONNS >= 1 && H2_STREAMS >= 1 && IDLE_CONNS >= 1 && HOLD_PAR >= 1 &&
+	MEM_ROUNDS >= 1 && BURST_CONNS >= 1 && BURST_ROUNDS >= 1)) ||
+	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS, IDLE_CONNS, HOLD_PAR, MEM_ROUNDS, BURST_CONNS, BURST_ROUNDS must be >= 1" >&2; exit 2; }
+[[ $LOADED == 0 || $LOADED == 1 ]] || { echo "run.sh: LOADED must be 0 or 1" >&2; exit 2; }
 for s in $SCENARIOS; do
-	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1) ;; *) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;; esac
+	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes) ;;
+	*) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;;
+	esac
 done
+# Scenarios measured as CPU per request with a load generator (run_once);
+# idle_*/burst measure memory on fresh proxy processes of their own.
+is_mem() { [[ $1 == idle_* || $1 == burst ]]; }
+WANT_MEM=0 WANT_ROUTES=0
+for s in $SCENARIOS; do is_mem "$s" && WANT_MEM=1; done
+[[ " $SCENARIOS " == *" routes "* ]] && WANT_ROUTES=1
+SPEC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/internal/oaslint/testdata/specs/node_modules/@octokit/openapi/generated/api.github.com.json
+if ((WANT_ROUTES)) && [[ ! -f $SPEC ]]; then
+	echo "run.sh: the routes scenario needs $SPEC: run 'make test-deps' (or: cd internal/oaslint/testdata/specs && npm ci)" >&2
+	exit 2
+fi
+# File descriptors: every held connection costs the proxy one (nginx: plus
+# upstream ones) and hsload one; nginx and tlsgate inherit this limit.
+MAX_HELD=0
+((WANT_MEM)) && MAX_HELD=$((IDLE_CONNS > BURST_CONNS ? IDLE_CONNS : BURST_CONNS))
+NOFILE_NEED=$((MAX_HELD + 4096))
+if (($(ulimit -n) < NOFILE_NEED)); then
+	ulimit -n "$NOFILE_NEED" 2>/dev/null ||
+		{ echo "run.sh: need 'ulimit -n' >= $NOFILE_NEED for $MAX_HELD held connections (hard limit: $(ulimit -Hn))" >&2; exit 2; }
+fi
+NGINX_CONNS=$((2 * MAX_HELD + 4096)) # worker_connections counts client and upstream connections
 # The mTLS scenarios use a second tlsgate (serve mode, with a config file)
 # and a second nginx server block, each on its own port.
 WANT_MTLS=0
@@ -84,12 +119,13 @@ cleanup() {
 		sleep 0.1
 	done
 	for pid in "${STARTED_PIDS[@]}" "${NGINX_WORKERS[@]}"; do
-		proc_alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+		if proc_alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 	done
 	wait 2>/dev/null || true
 	if ((rc != 0)); then
 		echo "run.sh: FAILED (exit $rc). Last lines of the server logs:" >&2
-		for f in "$T"/backend.log "$T"/tlsgate.log "$T"/tlsgate-mtls.log "$T"/nginx-error.log; do
+		for f in "$T"/backend.log "$T"/tlsgate.log "$T"/tlsgate-mtls.log "$T"/tlsgate-routes-*.log "$T"/tlsgate-mem.log \
+			"$T"/nginx-error.log; do
 			[[ -s "$f" ]] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }
 		done
 	fi
@@ -194,6 +230,14 @@ PICKED+=("$B_PORT")
 MA_PORT=$(pick_port) || die "no free port" # tlsgate serve (mTLS)
 PICKED+=("$MA_PORT")
 MB_PORT=$(pick_port) || die "no free port" # nginx mTLS server block
+PICKED+=("$MB_PORT")
+MEMA_PORT=$(pick_port) || die "no free port" # idle_*/burst: fresh tlsgate
+PICKED+=("$MEMA_PORT")
+MEMB_PORT=$(pick_port) || die "no free port" # idle_*/burst: fresh nginx
+PICKED+=("$MEMB_PORT")
+RA_PORT=$(pick_port) || die "no free port" # routes: tlsgate serve, GitHub spec site
+PICKED+=("$RA_PORT")
+RB_PORT=$(pick_port) || die "no free port" # routes: tlsgate serve, one-route site
 
 # ---------------------------------------------------------------- servers
 wait_ready() { # NAME PID URL [curl args...]
@@ -249,17 +293,57 @@ EOF
 		--cert "$CLIENT_CERT" --key "$CLIENT_KEY"
 fi
 
+# routes: two `tlsgate serve` instances, one site each, same upstream; A's
+# routes come from GitHub's OpenAPI document (routes_from), B has one route.
+# bench/openapi.sh runs just this scenario.
+TLSGATE_RA_PID="" TLSGATE_RB_PID="" TLSGATE_R_CMD=()
+if ((WANT_ROUTES)); then
+	cp "$SPEC" "$T/gh.json"
+	for c in gh one; do
+		if [[ $c == gh ]]; then p=$RA_PORT; else p=$RB_PORT; fi
+		{
+			echo "data_dir: $T/tlsgate-data-$c"
+			echo "listen: {https: \"127.0.0.1:$p\", http: \"off\"}"
+			echo "log: {format: json, access: false, level: warn}"
+			echo "sites:"
+			echo "  - hosts: [localhost, 127.0.0.1]"
+			echo "    default: true"
+			echo "    tls: {certificate: {cert: $CERT, key: $KEY}}"
+			if [[ $c == gh ]]; then
+				echo "    routes_from: {openapi: gh.json, upstreams: [\"http://127.0.0.1:$BACKEND_PORT\"]}"
+			else
+				echo "    routes: [{path: /repos/, upstreams: [\"http://127.0.0.1:$BACKEND_PORT\"]}]"
+			fi
+		} >"$T/routes-$c.yaml"
+		mkdir -p "$T/tlsgate-data-$c"
+		"$T/tlsgate" config validate "$T/routes-$c.yaml" >"$T/tlsgate-validate.log" 2>&1 ||
+			{ cat "$T/tlsgate-validate.log" >&2; die "tlsgate config validate failed for $T/routes-$c.yaml"; }
+		TLSGATE_R_CMD=("$T/tlsgate" serve --config "$T/routes-$c.yaml")
+		log "starting tlsgate (serve, routes: $c) on 127.0.0.1:$p (CPU $PROXY_CPU)"
+		taskset -c "$PROXY_CPU" "${TLSGATE_R_CMD[@]}" >"$T/tlsgate-routes-$c.log" 2>&1 &
+		pid=$!
+		STARTED_PIDS+=("$pid")
+		if [[ $c == gh ]]; then TLSGATE_RA_PID=$pid; else TLSGATE_RB_PID=$pid; fi
+		wait_ready "tlsgate (routes: $c)" "$pid" "https://127.0.0.1:$p$ROUTES_PATH" --cacert "$CA"
+	done
+fi
+
 mkdir -p "$T/nginx/tmp" "$T/nginx/logs"
 # `user` only matters when nginx runs as root (it does here): keep the workers
 # as the invoking user so they can use the temp dir. Ignored (with a warning)
 # for non-root users.
-cat >"$T/nginx.conf" <<EOF
+# write_nginx_conf FILE PORT PIDFILE MTLS(0|1): the nginx config of side B
+# (the idle_*/burst scenarios start extra nginx instances from it).
+write_nginx_conf() {
+	local file=$1 port=$2 pidfile=$3 mtls=$4
+	cat >"$file" <<EOF
 user $(id -un) $(id -gn);
 worker_processes 1;
-pid $T/nginx/nginx.pid;
+pid $pidfile;
+worker_rlimit_nofile $NGINX_CONNS;
 error_log $T/nginx-error.log warn;
 events {
-    worker_connections 4096;
+    worker_connections $NGINX_CONNS;
 }
 http {
     access_log off;
@@ -283,7 +367,7 @@ http {
     }
 
     server {
-        listen 127.0.0.1:$B_PORT ssl http2;
+        listen 127.0.0.1:$port ssl http2;
         server_name localhost;
 
         ssl_certificate     $CERT;
@@ -303,7 +387,7 @@ http {
             proxy_set_header Connection "";
         }
     }
-$(((WANT_MTLS)) && cat <<EOM
+$( ((mtls)) && cat <<EOM
 
     # mTLS: same certificate, TLS settings and upstream; a client
     # certificate from the client CA is required (none: HTTP 400).
@@ -339,6 +423,8 @@ EOM
 )
 }
 EOF
+}
+write_nginx_conf "$T/nginx.conf" "$B_PORT" "$T/nginx/nginx.pid" "$WANT_MTLS"
 NGINX_CMD=("$NGINX_BIN" -p "$T/nginx/" -e "$T/nginx-error.log" -c "$T/nginx.conf" -g 'daemon off;')
 "${NGINX_CMD[@]}" -t -q 2>"$T/nginx-t.log" || { cat "$T/nginx-t.log" >&2; die "nginx config test failed"; }
 log "starting nginx on 127.0.0.1:$B_PORT (CPU $PROXY_CPU)"
@@ -362,9 +448,11 @@ done
 # (nginx: master + workers; tlsgate: normally just itself).
 # Side A of the mtls_* scenarios (AM) is the second tlsgate (serve mode);
 # nginx serves both of its server blocks from the same processes.
-proxy_pids() { # A|AM|B
+proxy_pids() { # A|AM|RA|RB|B, or a PID
 	local main
-	case $1 in A) main=$TLSGATE_PID ;; AM) main=$TLSGATE_M_PID ;; *) main=$NGINX_PID ;; esac
+	case $1 in A) main=$TLSGATE_PID ;; AM) main=$TLSGATE_M_PID ;; RA) main=$TLSGATE_RA_PID ;;
+	RB) main=$TLSGATE_RB_PID ;; B) main=$NGINX_PID ;; *) main=$1 ;; esac
+	# shellcheck disable=SC2046 # one PID per word
 	echo "$main" $(pgrep -P "$main" | sort -n || true)
 }
 # utime+stime (fields 14 and 15 of /proc/PID/stat), in clock ticks, summed.
@@ -380,8 +468,9 @@ cpu_ticks() {
 }
 PIDS_A=$(proxy_pids A)
 PIDS_B=$(proxy_pids B)
-PIDS_AM=""
+PIDS_AM="" PIDS_RA="" PIDS_RB=""
 if ((WANT_MTLS)); then PIDS_AM=$(proxy_pids AM); fi
+if ((WANT_ROUTES)); then PIDS_RA=$(proxy_pids RA) PIDS_RB=$(proxy_pids RB); fi
 
 # ---------------------------------------------------------------- sanity checks
 BODY_DIRECT=$(curl -fsS --max-time 5 "http://127.0.0.1:$BACKEND_PORT/")
@@ -446,7 +535,19 @@ if ((WANT_MTLS)); then
 	done
 fi
 
-log "PIDs (attach pprof/perf here): tlsgate=$TLSGATE_PID${TLSGATE_M_PID:+  tlsgate (mTLS)=$TLSGATE_M_PID}  nginx master+workers=$PIDS_B  backend=$BACKEND_PID"
+if ((WANT_ROUTES)); then
+	for side in A B; do
+		if [[ $side == A ]]; then port=$RA_PORT name="tlsgate (routes: spec)"; else port=$RB_PORT name="tlsgate (routes: one)"; fi
+		body=$(curl -fsS --max-time 5 --cacert "$CA" "https://127.0.0.1:$port$ROUTES_PATH") || die "$name: GET $ROUTES_PATH failed"
+		[[ "$body" == "$BODY_DIRECT" ]] || die "$name: GET $ROUTES_PATH body differs from the backend's: '$body'"
+	done
+	code=$(curl -sS --max-time 5 --cacert "$CA" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$RA_PORT/no/such/operation") ||
+		die "tlsgate (routes: spec): GET /no/such/operation failed"
+	[[ $code != 200 ]] || die "tlsgate (routes: spec): a path that is no operation of the spec got 200: routes_from is not in effect"
+	log "routes ok: GET $ROUTES_PATH -> backend body on both; spec site answers $code for a path outside the spec"
+fi
+
+log "PIDs (attach pprof/perf here): tlsgate=$TLSGATE_PID${TLSGATE_M_PID:+  tlsgate (mTLS)=$TLSGATE_M_PID}${TLSGATE_RA_PID:+  tlsgate (routes: spec/one)=$TLSGATE_RA_PID/$TLSGATE_RB_PID}  nginx master+workers=$PIDS_B  backend=$BACKEND_PID"
 log "logs: $T/tlsgate.log${TLSGATE_M_PID:+ $T/tlsgate-mtls.log} $T/nginx-error.log $T/backend.log"
 
 # ---------------------------------------------------------------- scenarios
@@ -459,9 +560,13 @@ scenario_title() {
 	h1_16k) echo "HTTP/1.1 keep-alive, 16 KiB body" ;;
 	mtls_full) echo "mTLS: TLS 1.3 full handshake with a client certificate, 1 req/conn" ;;
 	mtls_h1) echo "mTLS: HTTP/1.1 keep-alive with a client certificate, 66 B body" ;;
+	idle_h1) echo "memory per idle HTTP/1.1 keep-alive connection ($IDLE_CONNS connections, one request each)" ;;
+	idle_h2) echo "memory per idle HTTP/2 connection ($IDLE_CONNS connections, one request each)" ;;
+	burst) echo "memory before / at / ${BURST_SETTLE}s after a burst of $BURST_CONNS HTTP/2 connections" ;;
+	routes) echo "tlsgate: site with GitHub's OpenAPI routes (routes_from) vs a one-route site, HTTP/1.1 keep-alive" ;;
 	esac
 }
-tool_of() { case $1 in h1 | h1_16k) echo wrk ;; h2) echo h2load ;; *) echo hsload ;; esac; }
+tool_of() { case $1 in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; *) echo hsload ;; esac; }
 is_mtls() { [[ $1 == mtls_* ]]; }
 
 # load_cmd SCENARIO PORT SECONDS -> sets LOAD (array)
@@ -470,6 +575,11 @@ load_cmd() {
 	case $1 in
 	h1) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url/") ;;
 	h1_16k) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url/16k") ;;
+	routes) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url$ROUTES_PATH") ;;
+	idle_h1 | idle_h2 | burst) # hold mode; the count is set by the caller (HOLD_N)
+		local proto=h1
+		[[ $1 == idle_h1 ]] || proto=h2
+		LOAD=("$T/hsload" -url "$url/" -hold "${HOLD_N:-N}" -proto "$proto" -c "$HOLD_PAR" -d "${d}s" -timeout 30s -cacert "$CA") ;;
 	h2) LOAD=(h2load -t1 -c "$CONNS" -m "$H2_STREAMS" -D "$d" "$url/") ;;
 	full) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA") ;;
 	resume) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA" -resume) ;;
@@ -524,6 +634,8 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 	local scen=$1 side=$2 round=$3 d=$4 measured=$5 port pids want_pids c0 c1 rc tool outf name pside=$2
 	if is_mtls "$scen"; then
 		if [[ $side == A ]]; then port=$MA_PORT name=tlsgate pside=AM want_pids=$PIDS_AM; else port=$MB_PORT name=nginx want_pids=$PIDS_B; fi
+	elif [[ $scen == routes ]]; then
+		if [[ $side == A ]]; then port=$RA_PORT name=tlsgate-spec pside=RA want_pids=$PIDS_RA; else port=$RB_PORT name=tlsgate-1route pside=RB want_pids=$PIDS_RB; fi
 	else
 		if [[ $side == A ]]; then port=$A_PORT name=tlsgate want_pids=$PIDS_A; else port=$B_PORT name=nginx want_pids=$PIDS_B; fi
 	fi
@@ -532,11 +644,13 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 	outf="$T/out.$scen.$side.$round"
 	pids=$(proxy_pids "$pside")
 	[[ "$pids" == "$want_pids" ]] || die "$name process set changed (crashed worker?): '$want_pids' -> '$pids'"
+	# shellcheck disable=SC2086 # $pids: one PID per word
 	c0=$(cpu_ticks $pids)
 	set +e
 	timeout -k 5 $((d + 60)) taskset -c "$LOAD_CPU" "${LOAD[@]}" >"$outf" 2>"$outf.err"
 	rc=$?
 	set -e
+	# shellcheck disable=SC2086
 	c1=$(cpu_ticks $pids)
 	((measured)) || { ((rc == 0)) || die "warm-up of $scen on $name failed (exit $rc): $(cat "$outf.err")"; return 0; }
 	if [[ $scen == resume ]] && ((rc == 3)); then
@@ -575,8 +689,206 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 		"$scen" "$name" "$round" "$ROUNDS" "$rps" "$cpu_us" "$req" "$err" $((c1 - c0)) "$extra")"
 }
 
+# ---------------------------------------------------------------- memory (idle_*, burst)
+# Memory of a proxy = the sum of Pss ("proportional set size", from
+# /proc/PID/smaps_rollup) over its processes, in kB. For nginx this counts
+# the pages master and worker share once (VmRSS would count them twice); for
+# the single tlsgate process Pss is its resident memory less what it shares
+# with other processes (nothing but the vdso for a static Go binary).
+# The fresh tlsgate runs its own copy of the binary, so that its text pages
+# are not shared with (and their Pss split among) the other tlsgates.
+# rss_kb (sum of VmRSS) goes to the log next to it, for comparison.
+mem_kb() { # PIDS...
+	local pid total=0 v
+	for pid in "$@"; do
+		v=$(awk '/^Pss:/ { print $2; exit }' "/proc/$pid/smaps_rollup" 2>/dev/null) ||
+			die "cannot read /proc/$pid/smaps_rollup (process gone?)"
+		[[ -n $v ]] || die "no Pss in /proc/$pid/smaps_rollup"
+		total=$((total + v))
+	done
+	echo "$total"
+}
+rss_kb() { # PIDS...
+	local pid total=0 v
+	for pid in "$@"; do
+		v=$(awk '/^VmRSS:/ { print $2; exit }' "/proc/$pid/status" 2>/dev/null) || die "cannot read /proc/$pid/status"
+		total=$((total + ${v:-0}))
+	done
+	echo "$total"
+}
+cp "$T/tlsgate" "$T/tlsgate-mem"
+MEMRAW="$T/mem.tsv" # scenario side round conns before_kB peak_kB after_kB(burst) ("-" = none)
+: >"$MEMRAW"
+write_nginx_conf "$T/nginx-mem.conf" "$MEMB_PORT" "$T/nginx/mem.pid" 0
+forget_pid() { # PID: no longer ours to kill on exit
+	local keep=() p
+	for p in "${STARTED_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+	STARTED_PIDS=("${keep[@]}")
+}
+stop_pid() { # PID [SIGNAL]: signal it, wait for it, forget it
+	kill "-${2:-TERM}" "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	forget_pid "$1"
+}
+# fresh_start A|B: a fresh proxy of that side on its own port (MEMA_PORT /
+# MEMB_PORT), one HTTP/1.1 and one HTTP/2 request through it; sets FRESH_PID,
+# FRESH_PIDS (main + children) and FRESH_PORT.
+fresh_start() {
+	local side=$1 i w=()
+	if [[ $side == A ]]; then
+		FRESH_PORT=$MEMA_PORT
+		taskset -c "$PROXY_CPU" "$T/tlsgate-mem" proxy --from "127.0.0.1:$FRESH_PORT" --to "http://127.0.0.1:$BACKEND_PORT" \
+			--cert "$CERT" --key "$KEY" --access-log=false >>"$T/tlsgate-mem.log" 2>&1 &
+	else
+		FRESH_PORT=$MEMB_PORT
+		# shellcheck disable=SC2094 # nginx -e names its log; the shell does not read it
+		taskset -c "$PROXY_CPU" "$NGINX_BIN" -p "$T/nginx/" -e "$T/nginx-error.log" -c "$T/nginx-mem.conf" -g 'daemon off;' \
+			>>"$T/nginx-error.log" 2>&1 &
+	fi
+	FRESH_PID=$!
+	STARTED_PIDS+=("$FRESH_PID")
+	wait_ready "fresh $side" "$FRESH_PID" "https://127.0.0.1:$FRESH_PORT/" --cacert "$CA"
+	curl -fsS --max-time 5 --cacert "$CA" --http2 -o /dev/null "https://127.0.0.1:$FRESH_PORT/" || die "fresh $side: h2 GET failed"
+	if [[ $side == B ]]; then
+		for ((i = 0; i < 50; i++)); do
+			mapfile -t w < <(pgrep -P "$FRESH_PID" || true)
+			((${#w[@]} >= 1)) && break
+			sleep 0.1
+		done
+		((${#w[@]} >= 1)) || die "fresh nginx has no worker process"
+	fi
+	FRESH_PIDS=$(proxy_pids "$FRESH_PID")
+}
+fresh_stop() { # PID
+	local i
+	stop_pid "$1"
+	for ((i = 0; i < 50; i++)); do port_in_use "$FRESH_PORT" || return 0; sleep 0.1; done
+	die "fresh proxy on port $FRESH_PORT still listening after it exited"
+}
+# hold_start SCENARIO SIDE PORT N: hsload -hold N on PORT; waits for its
+# "ready" line; sets HOLD_PID, HOLD_OUT. Fails on errors above MAX_ERR_PCT.
+hold_start() {
+	local scen=$1 side=$2 port=$3 n=$4 i line opened errs
+	HOLD_N=$n load_cmd "$scen" "$port" 600
+	HOLD_OUT="$T/out.$scen.$side.hold"
+	timeout -k 5 660 taskset -c "$LOAD_CPU" "${LOAD[@]}" >"$HOLD_OUT" 2>"$HOLD_OUT.err" &
+	HOLD_PID=$!
+	STARTED_PIDS+=("$HOLD_PID")
+	# Opening is bounded by the per-connection -timeout (30 s) x N / HOLD_PAR.
+	for ((i = 0; i < 6000; i++)); do
+		line=$(grep -m1 '^ready ' "$HOLD_OUT" 2>/dev/null || true)
+		[[ -n $line ]] && break
+		proc_alive "$HOLD_PID" || { cat "$HOLD_OUT" "$HOLD_OUT.err" >&2; die "$scen: hsload -hold exited before it was ready"; }
+		sleep 0.1
+	done
+	[[ -n $line ]] || die "$scen: hsload -hold not ready after 600 s"
+	opened=$(sed -E 's/.*"opened":([0-9]+).*/\1/' <<<"$line")
+	errs=$(sed -E 's/.*"errors":([0-9]+).*/\1/' <<<"$line")
+	if ((opened == 0 || errs * 100 > n * MAX_ERR_PCT)); then
+		echo "$line" >&2
+		die "$scen on side $side: $errs of $n connections failed (> $MAX_ERR_PCT%)"
+	fi
+	HOLD_OPENED=$opened
+	log "$scen side $side: hsload holds $opened connections ($line)"
+}
+
+mem_idle_round() { # SCENARIO ROUND
+	local scen=$1 r=$2 side name before after pid pids rss0 rss1 open_conns
+	for side in A B; do
+		[[ $side == A ]] && name=tlsgate || name=nginx
+		fresh_start "$side"
+		pid=$FRESH_PID pids=$FRESH_PIDS
+		sleep 2
+		# shellcheck disable=SC2086
+		before=$(mem_kb $pids) rss0=$(rss_kb $pids)
+		hold_start "$scen" "$side" "$FRESH_PORT" "$IDLE_CONNS"
+		sleep 2 # let it settle with all connections idle
+		[[ $(proxy_pids "$pid") == "$pids" ]] || die "$name process set changed during $scen (crashed worker?)"
+		# shellcheck disable=SC2086
+		after=$(mem_kb $pids) rss1=$(rss_kb $pids)
+		# All held connections must still be open on the proxy's side (nginx's
+		# keepalive_timeout is 75 s, tlsgate's idle timeout 120 s).
+		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
+		((open_conns >= HOLD_OPENED)) ||
+			die "$scen on $name: only $open_conns of $HOLD_OPENED held connections are still established (idle timeout while opening? lower IDLE_CONNS)"
+		stop_pid "$HOLD_PID"
+		printf '%s\t%s\t%d\t%d\t%d\t%d\t-\n' "$scen" "$side" "$r" "$HOLD_OPENED" "$before" "$after" >>"$MEMRAW"
+		log "$(printf '%-9s %-7s round %d/%d: Pss %d kB -> %d kB with %d idle connections: %.2f kB/conn (VmRSS sum %d -> %d kB)' \
+			"$scen" "$name" "$r" "$MEM_ROUNDS" "$before" "$after" "$HOLD_OPENED" \
+			"$(awk -v a="$after" -v b="$before" -v n="$HOLD_OPENED" 'BEGIN { print (a - b) / n }')" "$rss0" "$rss1")"
+		fresh_stop "$pid"
+	done
+}
+
+mem_burst_round() { # ROUND: both sides burst one after the other, then both settle
+	local r=$1 side name pid after open_conns
+	declare -A bpid bpids before peak closed rss
+	for side in A B; do
+		fresh_start "$side"
+		bpid[$side]=$FRESH_PID bpids[$side]=$FRESH_PIDS
+		sleep 2
+		# shellcheck disable=SC2086
+		before[$side]=$(mem_kb ${bpids[$side]})
+		# shellcheck disable=SC2086
+		rss[$side]="$(rss_kb ${bpids[$side]})"
+		hold_start burst "$side" "$FRESH_PORT" "$BURST_CONNS"
+		sleep 1
+		# shellcheck disable=SC2086
+		peak[$side]=$(mem_kb ${bpids[$side]})
+		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
+		((open_conns >= HOLD_OPENED)) ||
+			die "burst on side $side: only $open_conns of $HOLD_OPENED connections are established at the peak (idle timeout while opening?)"
+		# shellcheck disable=SC2086
+		rss[$side]+=" -> $(rss_kb ${bpids[$side]})"
+		stop_pid "$HOLD_PID" # hsload closes all its connections and exits
+		closed[$side]=$SECONDS
+		BURST_OPENED[$side]=$HOLD_OPENED
+	done
+	for side in A B; do
+		[[ $side == A ]] && name=tlsgate || name=nginx
+		pid=${bpid[$side]}
+		while ((SECONDS < closed[$side] + BURST_SETTLE)); do sleep 1; done
+		[[ $(proxy_pids "$pid") == "${bpids[$side]}" ]] || die "$name process set changed during burst (crashed worker?)"
+		# shellcheck disable=SC2086
+		after=$(mem_kb ${bpids[$side]})
+		# shellcheck disable=SC2086
+		rss[$side]+=" -> $(rss_kb ${bpids[$side]})"
+		FRESH_PORT=$([[ $side == A ]] && echo "$MEMA_PORT" || echo "$MEMB_PORT")
+		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
+		((open_conns == 0)) || log "burst: WARNING: $name still has $open_conns established client connections ${BURST_SETTLE}s after the close"
+		printf 'burst\t%s\t%d\t%d\t%d\t%d\t%d\n' "$side" "$r" "${BURST_OPENED[$side]}" "${before[$side]}" "${peak[$side]}" "$after" >>"$MEMRAW"
+		log "$(printf 'burst     %-7s round %d/%d: Pss %d kB before, %d kB with %d connections, %d kB %ds after they closed: after/before %.2f (VmRSS sum %s kB)' \
+			"$name" "$r" "$BURST_ROUNDS" "${before[$side]}" "${peak[$side]}" "${BURST_OPENED[$side]}" "$after" "$BURST_SETTLE" \
+			"$(awk -v a="$after" -v b="${before[$side]}" 'BEGIN { print a / b }')" "${rss[$side]}")"
+		fresh_stop "$pid"
+	done
+}
+declare -A BURST_OPENED
+
+# ---------------------------------------------------------------- loaded host
+BURNER_PID=""
+if ((LOADED)); then
+	# A busy loop on the proxies' core: the proxy under test gets about half
+	# of it (CFS), as on a host where something else is busy.
+	taskset -c "$PROXY_CPU" sh -c 'while :; do :; done' &
+	BURNER_PID=$!
+	STARTED_PIDS+=("$BURNER_PID")
+	log "LOADED=1: CPU burner (pid $BURNER_PID) busy on CPU $PROXY_CPU during all scenarios"
+fi
+
 declare -A LOAD_CMDLINE
 for scen in $SCENARIOS; do
+	if is_mem "$scen"; then
+		HOLD_N=$([[ $scen == burst ]] && echo "$BURST_CONNS" || echo "$IDLE_CONNS") load_cmd "$scen" PORT 600
+		LOAD_CMDLINE[$scen]="$(show_cmd taskset -c "$LOAD_CPU" "${LOAD[@]}") (until SIGTERM), on fresh proxies"
+		log "=== scenario $scen: $(scenario_title "$scen") -- ${LOAD_CMDLINE[$scen]}"
+		if [[ $scen == burst ]]; then
+			for ((r = 1; r <= BURST_ROUNDS; r++)); do mem_burst_round "$r"; done
+		else
+			for ((r = 1; r <= MEM_ROUNDS; r++)); do mem_idle_round "$scen" "$r"; done
+		fi
+		continue
+	fi
 	load_cmd "$scen" PORT "$DUR"
 	LOAD_CMDLINE[$scen]=$(show_cmd taskset -c "$LOAD_CPU" "${LOAD[@]}")
 	log "=== scenario $scen: $(scenario_title "$scen") -- ${LOAD_CMDLINE[$scen]}"
@@ -592,7 +904,8 @@ for scen in $SCENARIOS; do
 	done
 done
 
-for pid in $PIDS_A $PIDS_AM $PIDS_B "$BACKEND_PID"; do proc_alive "$pid" || die "process $pid died during the run"; done
+for pid in $PIDS_A $PIDS_AM $PIDS_RA $PIDS_RB $PIDS_B "$BACKEND_PID"; do proc_alive "$pid" || die "process $pid died during the run"; done
+if [[ -n $BURNER_PID ]]; then stop_pid "$BURNER_PID" KILL; fi
 
 # ---------------------------------------------------------------- report
 first_line() { local s; s=$("$@" 2>&1 || true); echo "${s%%$'\n'*}"; }
@@ -606,6 +919,104 @@ WRK_V=$(first_line wrk -v)
 WRK_V=${WRK_V%% Copyright*}
 H2LOAD_V=$(first_line h2load --version)
 OPENSSL_V=$(first_line openssl version)
+
+CPU_SCENS=""
+for scen in $SCENARIOS; do is_mem "$scen" || [[ $scen == routes ]] || CPU_SCENS+="${CPU_SCENS:+ }$scen"; done
+
+# Medians of per-round ratios. cpu_ratio SCEN COL: RAW column COL (8 = p99,
+# 10 = CPU/req) of side A ÷ side B, per round. Prints "" if there is none.
+AWK_MED='function sortn(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t } }
+function med(list,   a, n) { if (list == "") return ""; n = split(list, a, " "); sortn(a, n)
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }'
+raw_ratio() { # SCEN COL
+	awk -F'\t' -v s="$1" -v c="$2" "$AWK_MED"'
+	$1 == s && $c + 0 > 0 { v[$2, $3] = $c; r[$3] = 1 }
+	END { for (i in r) if ((("A", i) in v) && (("B", i) in v)) l = l " " v["A", i] / v["B", i]
+		m = med(l); if (m != "") printf "%.2f", m }' "$RAW"
+}
+# mem_stat SCEN SIDE WHAT: median over rounds of kB/conn (idle: (peak-before)/conns)
+# or after/before (burst); mem_ratio SCEN: median per-round A÷B of kB/conn.
+mem_stat() {
+	awk -F'\t' -v s="$1" -v sd="$2" -v w="$3" "$AWK_MED"'
+	$1 == s && $2 == sd { if (w == "kbconn") l = l " " ($6 - $5) / $4; else if (w == "settled") l = l " " $7 / $5
+		else if (w == "before") l = l " " $5; else if (w == "peak") l = l " " $6; else if (w == "after") l = l " " $7 }
+	END { m = med(l); if (m != "") printf((w == "kbconn" || w == "settled") ? "%.2f" : "%.0f", m) }' "$MEMRAW"
+}
+mem_ratio() {
+	awk -F'\t' -v s="$1" "$AWK_MED"'
+	$1 == s { v[$2, $3] = ($6 - $5) / $4; r[$3] = 1 }
+	END { for (i in r) if ((("A", i) in v) && (("B", i) in v) && v["B", i] > 0) l = l " " v["A", i] / v["B", i]
+		m = med(l); if (m != "") printf "%.2f", m }' "$MEMRAW"
+}
+report_extra() {
+	local scen
+	if [[ " $SCENARIOS " == *" idle_"* ]]; then
+		echo
+		echo "### Memory per idle keep-alive connection ($IDLE_CONNS connections, one request each, medians over $MEM_ROUNDS rounds)"
+		echo
+		echo "| scenario | Pss before kB tlsgate | with all idle kB tlsgate | kB/conn tlsgate | Pss before kB nginx | with all idle kB nginx | kB/conn nginx | kB/conn tlsgate÷nginx (lower = better) |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+		for scen in idle_h1 idle_h2; do
+			[[ " $SCENARIOS " == *" $scen "* ]] || continue
+			echo "| $scen | $(mem_stat "$scen" A before) | $(mem_stat "$scen" A peak) | $(mem_stat "$scen" A kbconn) | $(mem_stat "$scen" B before) | $(mem_stat "$scen" B peak) | $(mem_stat "$scen" B kbconn) | $(mem_ratio "$scen") |"
+		done
+		echo
+		echo "kB/conn = (Pss with all connections idle − Pss before) ÷ connections held; the ratio is the median of per-round ratios."
+	fi
+	if [[ " $SCENARIOS " == *" burst "* ]]; then
+		echo
+		echo "### Burst: $BURST_CONNS HTTP/2 connections (one request each), then all closed (medians over $BURST_ROUNDS rounds)"
+		echo
+		echo "| side | Pss before kB | Pss at peak kB | Pss ${BURST_SETTLE}s after close kB | after ÷ before |"
+		echo "|---|---:|---:|---:|---:|"
+		echo "| tlsgate | $(mem_stat burst A before) | $(mem_stat burst A peak) | $(mem_stat burst A after) | $(mem_stat burst A settled) |"
+		echo "| nginx | $(mem_stat burst B before) | $(mem_stat burst B peak) | $(mem_stat burst B after) | $(mem_stat burst B settled) |"
+	fi
+	if [[ " $SCENARIOS " == *" routes "* ]]; then
+		echo
+		echo "### Routes: GitHub's OpenAPI document (api.github.com.json, $(grep -o '"operationId"' "$T/gh.json" | wc -l) \"operationId\" entries; routes_from) vs one route, tlsgate only"
+		echo
+		echo "| site | req/s | CPU µs/req |"
+		echo "|---|---:|---:|"
+		awk -F'\t' "$AWK_MED"'
+		$1 == "routes" { rps[$2] = rps[$2] " " $7; cpu[$2] = cpu[$2] " " $10 }
+		END { printf "| one route (`routes: [{path: /repos/}]`) | %.0f | %.1f |\n", med(rps["B"]), med(cpu["B"])
+			printf "| GitHub spec (`routes_from: {openapi: gh.json}`) | %.0f | %.1f |\n", med(rps["A"]), med(cpu["A"]) }' "$RAW"
+		echo
+		echo "CPU/req spec ÷ one route (median of per-round ratios, $ROUNDS rounds): $(raw_ratio routes 10); request: \`GET $ROUTES_PATH\`"
+	fi
+	targets_table
+}
+# Targets (issue 17): NAME SCENARIO MEASURED LIMIT
+target_row() {
+	local what=$1 scen=$2 v=$3 lim=$4 met
+	if [[ " $SCENARIOS " != *" $scen "* ]]; then
+		echo "| $what | ≤ $lim | not run | not run |"
+	elif [[ -z $v ]]; then
+		echo "| $what | ≤ $lim | no data | no |"
+	else
+		met=$(awk -v v="$v" -v l="$lim" 'BEGIN { print (v + 0 <= l + 0) ? "yes" : "no" }')
+		echo "| $what | ≤ $lim | $v | $met |"
+	fi
+}
+targets_table() {
+	echo
+	if ((LOADED)); then echo "### Targets (issue 17) — LOADED=1 (CPU burner on the proxies' core)"; else echo "### Targets (issue 17)"; fi
+	echo
+	echo "| target | limit | measured (median ratio) | met |"
+	echo "|---|---:|---:|---|"
+	target_row "CPU/request h1, tlsgate÷nginx" h1 "$(raw_ratio h1 10)" 1.00
+	target_row "CPU/request h2, tlsgate÷nginx" h2 "$(raw_ratio h2 10)" 1.25
+	target_row "CPU/request 16 KiB (h1_16k), tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 10)" 1.00
+	target_row "CPU/full handshake, tlsgate÷nginx" full "$(raw_ratio full 10)" 1.00
+	target_row "CPU/resumed handshake, tlsgate÷nginx" resume "$(raw_ratio resume 10)" 0.95
+	target_row "p99 latency h1, tlsgate÷nginx" h1 "$(raw_ratio h1 8)" 1.00
+	target_row "p99 latency h1_16k, tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 8)" 1.00
+	target_row "memory per idle conn h1, tlsgate÷nginx" idle_h1 "$(mem_ratio idle_h1)" 1.00
+	target_row "memory per idle conn h2, tlsgate÷nginx" idle_h2 "$(mem_ratio idle_h2)" 1.00
+	target_row "tlsgate Pss ${BURST_SETTLE}s after a $BURST_CONNS-conn burst ÷ before" burst "$(mem_stat burst A settled)" 1.50
+	target_row "CPU/request routes, GitHub spec ÷ one route" routes "$(raw_ratio routes 10)" 1.02
+}
 
 {
 	echo "## tlsgate vs nginx — TLS-terminating reverse proxy benchmark"
@@ -626,8 +1037,16 @@ OPENSSL_V=$(first_line openssl version)
 	echo "- pinning: both proxies on CPU $PROXY_CPU; backend and load generators on CPU $LOAD_CPU; rounds interleaved A,B,A,B,…"
 	echo "- TLS seen by an OpenSSL client: tlsgate: ${NEGOTIATED[A]}; nginx: ${NEGOTIATED[B]} (hsload offers X25519 only)"
 	echo "- CPU = utime+stime of all proxy processes (/proc/PID/stat, CLK_TCK=$CLK_TCK) over the run ÷ requests served"
+	if ((WANT_MEM)); then
+		echo "- memory (idle_*, burst) = sum of Pss (/proc/PID/smaps_rollup) over the proxy's processes (nginx: master + worker), in kB, on a fresh proxy process per side and round (ports of their own, same command line/config as above; nginx: worker_connections $NGINX_CONNS, worker_rlimit_nofile $NGINX_CONNS; ulimit -n $(ulimit -n))"
+	fi
+	if ((LOADED)); then
+		echo "- **LOADED=1: loaded host** — a CPU burner (\`taskset -c $PROXY_CPU sh -c 'while :; do :; done'\`) was busy on the proxies' core $PROXY_CPU during every scenario, so the proxy under test got about half of that core"
+	else
+		echo "- LOADED=0: nothing else of ours ran on the proxies' core"
+	fi
 	echo
-	awk -F'\t' -v scen_list="$SCENARIOS" -v rounds="$ROUNDS" '
+	awk -F'\t' -v scen_list="$CPU_SCENS" -v rounds="$ROUNDS" '
 	function sortn(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t } }
 	function med(list,   a, n) { if (list == "") return ""; n = split(list, a, " "); sortn(a, n)
 		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
@@ -638,7 +1057,7 @@ OPENSSL_V=$(first_line openssl version)
 	  if ($8 >= 0) add(s SUBSEP side SUBSEP "p99", $8)
 	  if ($9 >= 0) add(s SUBSEP side SUBSEP "mbs", $9)
 	  rps[s, side, r] = $7; cpu[s, side, r] = $10
-	  if ($12 < 50) lowrun[s " " (side == "A" ? "tlsgate" : "nginx") " round " r " (" $12 " ticks)"] = 1 }
+	  if ($12 < 50) lowrun[s " " (s == "routes" ? (side == "A" ? "spec" : "one-route") : (side == "A" ? "tlsgate" : "nginx")) " round " r " (" $12 " ticks)"] = 1 }
 	END {
 	  title["h1"] = "HTTP/1.1 keep-alive, 66 B (wrk)"
 	  title["h2"] = "HTTP/2, 66 B (h2load)"
@@ -671,6 +1090,8 @@ OPENSSL_V=$(first_line openssl version)
 	}' "$RAW"
 	echo
 	echo "Medians over $ROUNDS rounds; the two ratio columns are medians of the per-round ratios (round i of A ÷ round i of B)."
+	report_extra
+	echo
 	echo "Load generators (PORT = the proxy under test):"
 	echo
 	for scen in $SCENARIOS; do echo "- $scen: \`${LOAD_CMDLINE[$scen]}\`"; done

@@ -48,6 +48,8 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", serve(small, "application/json"))
 	mux.HandleFunc("/16k", serve(big, "application/octet-stream"))
+	// The routes scenario (GitHub's OpenAPI operations) requests /repos/...
+	mux.HandleFunc("/repos/", serve(small, "application/json"))
 
 	srv := &http.Server{
 		Addr:              *listen,

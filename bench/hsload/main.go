@@ -17,6 +17,16 @@
 // first connection the client offers a TLS 1.3 session ticket (PSK) and the
 // server can resume; ConnectionState().DidResume is counted per connection.
 //
+// With -hold N the tool instead measures nothing itself: it opens N
+// connections (at most -c at a time), sends ONE GET on each (-proto h1:
+// HTTP/1.1 via ALPN http/1.1; -proto h2: HTTP/2 via ALPN h2, checked), reads
+// the response and keeps every connection open and idle. When all N are done
+// it prints one line "ready {...}" (JSON: opened, errors, seconds, first
+// error) and then holds them until SIGTERM/SIGINT or until -d has passed
+// since "ready" (or stdin reaches EOF, with -hold-stdin), then closes them all and
+// prints the usual JSON object (requests = connections held). bench/run.sh
+// uses it to measure a proxy's memory per idle keep-alive connection.
+//
 // Output is one JSON object on stdout:
 //
 //	{"requests":N,"errors":N,"resumed":N,"seconds":S,"non2xx":N,"connections":N,...}
@@ -45,9 +55,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -83,6 +95,9 @@ type options struct {
 	keyFile   string
 	curve     string
 	timeout   time.Duration
+	hold      int
+	holdStdin bool
+	proto     string
 }
 
 func main() {
@@ -98,6 +113,9 @@ func main() {
 	flag.StringVar(&o.keyFile, "key", "", "private key (PEM) of -cert")
 	flag.StringVar(&o.curve, "curve", "x25519", "key-exchange group to offer: x25519, p256, or default (Go's own list, which includes the post-quantum hybrid)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-connection deadline (dial+handshake+request+response); with -keepalive also per request")
+	flag.IntVar(&o.hold, "hold", 0, "open this many connections (at most -c at a time), one GET each, then hold them idle until a signal or -d (see -proto)")
+	flag.BoolVar(&o.holdStdin, "hold-stdin", false, "with -hold: also stop holding when stdin reaches EOF")
+	flag.StringVar(&o.proto, "proto", "h1", "with -hold: h1 (HTTP/1.1) or h2 (HTTP/2 via ALPN)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "hsload: unexpected arguments %q\n", flag.Args())
@@ -171,6 +189,9 @@ func run(o options) error {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return &cert, nil
 		}
+	}
+	if o.hold > 0 {
+		return hold(o, cfg, u)
 	}
 	if resume {
 		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(64)
@@ -373,4 +394,143 @@ func run(o options) error {
 		os.Exit(3)
 	}
 	return nil
+}
+
+// hold opens o.hold connections with one GET each and keeps them idle (-hold).
+func hold(o options, cfg *tls.Config, u *url.URL) error {
+	if o.proto != "h1" && o.proto != "h2" {
+		return fmt.Errorf("-proto must be h1 or h2, not %q", o.proto)
+	}
+	if o.resume || o.keepAlive {
+		return fmt.Errorf("-hold does not go with -resume or -keepalive")
+	}
+	// One http.Transport per connection: a fresh transport has no pooled
+	// connection, so its one GET dials exactly one connection, which then
+	// stays in that transport's idle pool (IdleConnTimeout 0: no limit; the
+	// HTTP/2 transport sends no PINGs by default) until CloseIdleConnections.
+	newTransport := func() *http.Transport {
+		c := cfg.Clone()
+		tr := &http.Transport{
+			TLSClientConfig:     c,
+			DisableCompression:  true,
+			MaxConnsPerHost:     1,
+			IdleConnTimeout:     0,
+			TLSHandshakeTimeout: o.timeout,
+		}
+		if o.proto == "h2" {
+			c.NextProtos = []string{"h2"}
+			tr.ForceAttemptHTTP2 = true
+		} else {
+			c.NextProtos = []string{"http/1.1"}
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no h2
+		}
+		return tr
+	}
+	wantMajor := 1
+	if o.proto == "h2" {
+		wantMajor = 2
+	}
+	var (
+		mu       sync.Mutex
+		held     []*http.Transport
+		errs     atomic.Int64
+		firstErr atomic.Value
+		next     atomic.Int64
+	)
+	noteErr := func(err error) {
+		errs.Add(1)
+		firstErr.CompareAndSwap(nil, err.Error())
+	}
+	one := func() {
+		tr := newTransport()
+		ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			noteErr(err)
+			return
+		}
+		req.Header.Set("User-Agent", "tlsgate-bench-hsload")
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			tr.CloseIdleConnections()
+			noteErr(err)
+			return
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch {
+		case err != nil:
+			err = fmt.Errorf("read body: %w", err)
+		case resp.StatusCode < 200 || resp.StatusCode > 299:
+			err = fmt.Errorf("status %s", resp.Status)
+		case resp.ProtoMajor != wantMajor:
+			err = fmt.Errorf("got %s, want HTTP/%d", resp.Proto, wantMajor)
+		case resp.Close:
+			err = fmt.Errorf("server closed the connection after the response")
+		}
+		if err != nil {
+			tr.CloseIdleConnections()
+			noteErr(err)
+			return
+		}
+		mu.Lock()
+		held = append(held, tr)
+		mu.Unlock()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < o.conc && i < o.hold; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(o.hold) {
+				one()
+			}
+		}()
+	}
+	wg.Wait()
+	ready := struct {
+		Opened     int     `json:"opened"`
+		Errors     int64   `json:"errors"`
+		Seconds    float64 `json:"seconds"`
+		Proto      string  `json:"proto"`
+		FirstError string  `json:"first_error,omitempty"`
+	}{Opened: len(held), Errors: errs.Load(), Seconds: time.Since(start).Seconds(), Proto: o.proto}
+	if v, _ := firstErr.Load().(string); v != "" {
+		ready.FirstError = v
+	}
+	b, _ := json.Marshal(ready)
+	fmt.Printf("ready %s\n", b)
+
+	// Hold until a signal, the -d deadline or (with -hold-stdin) stdin EOF.
+	stop := make(chan struct{}, 1)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	if o.holdStdin {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop <- struct{}{}
+		}()
+	}
+	held0 := time.Now()
+	select {
+	case <-sig:
+	case <-stop:
+	case <-time.After(o.dur):
+	}
+	signal.Stop(sig)
+	for _, tr := range held {
+		tr.CloseIdleConnections()
+	}
+	res := result{
+		Requests:  int64(len(held)),
+		Errors:    errs.Load(),
+		Seconds:   time.Since(held0).Seconds(),
+		Conns:     int64(len(held)),
+		Curve:     strings.ToLower(o.curve),
+		KeepAlive: true,
+	}
+	res.FirstError = ready.FirstError
+	return json.NewEncoder(os.Stdout).Encode(res)
 }
