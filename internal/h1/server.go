@@ -45,9 +45,15 @@ import (
 // net/http does. Most API requests finish sooner and never pay for it.
 const watchAfter = 50 * time.Millisecond
 
-// bufSize is the size of the read and write buffers a connection holds
-// while it serves a request (net/http's are 4 KiB too).
+// bufSize is the size of the read buffer a connection holds while it
+// serves a request (net/http's is 4 KiB too).
 const bufSize = 4 << 10
+
+// writeBufSize is the size of the write buffer a request holds while it
+// is served: one TLS record's worth of plaintext and a head, so that a
+// 16 KiB answer leaves in two writes (two records) rather than three or
+// more. net/http's is 4 KiB, held for the connection's whole life.
+const writeBufSize = 16<<10 + 1<<10
 
 // Server serves the HTTP/1.1 requests of TLS connections. Set the fields
 // before Serve; do not change them after.
@@ -505,7 +511,7 @@ func (c *conn) releaseReader() {
 
 var (
 	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
 )
 
 // prefixReader reads the byte the idle wait read, then the connection.
