@@ -128,16 +128,18 @@ fuzz:
 ## fuzz-edge: the request-path fuzzers of the security boundary (issue 13),
 ## each for EDGE_FUZZTIME, as part of make test: path normalisation, route
 ## paths, the direct path against httputil.ReverseProxy, the upstream
-## transport against http.Transport, the operation table, and the prefix
-## route tree against a scan of the routes. make fuzz runs every target longer.
+## transport against http.Transport, the operation table, the prefix route
+## tree against a scan of the routes, and internal/h1's HTTP/1.1 server
+## against net/http's (package:target). make fuzz runs every target longer.
 EDGE_FUZZTIME ?= 15s
-EDGE_FUZZ := FuzzNormalisePath FuzzRoutePath FuzzDirect FuzzTransportDiff FuzzOperationTable FuzzRouteMatch
+EDGE_FUZZ := proxy:FuzzNormalisePath proxy:FuzzRoutePath proxy:FuzzDirect proxy:FuzzTransportDiff \
+	proxy:FuzzOperationTable proxy:FuzzRouteMatch h1:FuzzDifferential
 fuzz-edge:
-	@have=$$($(GO) test -list '^Fuzz' ./internal/proxy/) || exit 1; \
-	for f in $(EDGE_FUZZ); do \
-		grep -qx "$$f" <<<"$$have" || { echo "fuzz-edge: $$f is missing from internal/proxy"; exit 1; }; \
+	@for pf in $(EDGE_FUZZ); do \
+		p=./internal/$${pf%%:*}/; f=$${pf#*:}; \
+		$(GO) test -list '^Fuzz' $$p | grep -qx "$$f" || { echo "fuzz-edge: $$f is missing from $$p"; exit 1; }; \
 		echo "fuzz-edge $$f ($(EDGE_FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(EDGE_FUZZTIME) ./internal/proxy/ || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(EDGE_FUZZTIME) $$p || exit 1; \
 	done
 
 ## bench: tlsgate vs nginx, side by side (see bench/README.md).

@@ -33,6 +33,7 @@ var layout = map[string][]string{
 	"internal/pkitest":    nil,
 	"internal/demoapi":    nil,
 	"internal/storage":    nil,
+	"internal/h1":         nil, // HTTP/1.1 serving; parses with net/http
 	// Layers above the leaves.
 	"internal/certs":   {"internal/ca"},
 	"internal/config":  {"internal/ca", "internal/loopback", "internal/mtls", "internal/tlspolicy"},

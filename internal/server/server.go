@@ -341,7 +341,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
 	s.https = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTPS),
-		TLSConfig:         base.Clone(), // net/http's HTTP/2 set-up edits it while h1 handshakes with base
+		TLSConfig:         base.Clone(),            // net/http's HTTP/2 set-up edits it while h1 handshakes with base
 		ReadHeaderTimeout: cfg.Timeouts.ReadHeader, // also bounds the TLS handshake
 		IdleTimeout:       cfg.Timeouts.Idle,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
