@@ -243,8 +243,9 @@ func (s *Server) Listen() error {
 //
 // While it serves, once a burst of at least 256 client connections has
 // fallen to half for 5 seconds, it returns the memory the burst grew to
-// the OS with runtime/debug.FreeOSMemory: a forced collection of the
-// whole process, at most once a minute, never with $GOGC=off.
+// the OS (forced collections of the whole process, then
+// runtime/debug.FreeOSMemory), at most once a minute, never with
+// $GOGC=off.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	srv := s.srv

@@ -13,9 +13,10 @@
 // A Trimmer counts open connections (its ConnState method is an
 // http.Server.ConnState hook) and remembers their recent peak. When the
 // count has stayed at or below half of a peak of at least MinPeak
-// connections for Quiet, it calls debug.FreeOSMemory once (a forced
-// collection plus a scavenge of all free pages) and starts a new peak from
-// the current count. Trims are at least MinInterval apart, so load that
+// connections for Quiet, it trims once: two forced collections (the
+// second frees what sync.Pools kept through the first), then
+// debug.FreeOSMemory's scavenge of all free pages; then it starts a new
+// peak from the current count. Trims are at least MinInterval apart, so load that
 // flaps around the threshold cannot cause a stream of forced collections.
 // With the garbage collector off ($GOGC=off) it never trims: that setting
 // asks for no collection before the memory limit.
@@ -63,7 +64,7 @@ type Trimmer struct {
 
 	log  *slog.Logger
 	now  func() time.Time
-	trim func() // debug.FreeOSMemory, replaced in tests
+	trim func() // freeOSMemory, replaced in tests
 
 	mu       sync.Mutex
 	open     int
@@ -81,8 +82,18 @@ func New(log *slog.Logger) *Trimmer {
 		MinInterval: DefaultMinInterval,
 		log:         log,
 		now:         time.Now,
-		trim:        debug.FreeOSMemory,
+		trim:        freeOSMemory,
 	}
+}
+
+// freeOSMemory collects twice, then returns the free pages to the OS.
+// One collection is not enough after a burst: sync.Pool contents (the
+// proxy's 32 KiB copy buffers, net/http's and HTTP/2's pooled buffers,
+// one per connection at the peak) survive a first collection in the
+// pools' victim caches and are only freed by the second.
+func freeOSMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // ConnState counts connections; set it as http.Server.ConnState (HTTP/2
