@@ -168,7 +168,9 @@ func (t *Trimmer) Check() bool {
 		"open_conns", open, "peak_conns", peak, "took", took.String(),
 		"rss_mib_before", mib(rssBefore), "rss_mib_after", mib(rss()),
 		"heap_inuse_mib_before", mib(before.HeapInuse), "heap_inuse_mib_after", mib(after.HeapInuse),
-		"heap_released_mib_before", mib(before.HeapReleased), "heap_released_mib_after", mib(after.HeapReleased))
+		"heap_released_mib_before", mib(before.HeapReleased), "heap_released_mib_after", mib(after.HeapReleased),
+		"stack_inuse_mib_after", mib(after.StackInuse), "go_sys_mib_after", mib(after.Sys-after.HeapReleased),
+		"goroutines_after", runtime.NumGoroutine())
 	return true
 }
 
