@@ -240,6 +240,12 @@ func (s *Server) Listen() error {
 // not called) until ctx is done, then stops accepting and lets in-flight
 // requests finish within ShutdownTimeout (or the config's
 // timeouts.shutdown). It returns nil after a clean shutdown.
+//
+// While it serves, once a burst of at least 256 client connections has
+// fallen to half for 5 seconds, it returns the memory the burst grew to
+// the OS (forced collections of the whole process, then
+// runtime/debug.FreeOSMemory), at most once a minute, never with
+// $GOGC=off.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	srv := s.srv

@@ -36,6 +36,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
+	"github.com/tlsgate/tlsgate/internal/memtrim"
 	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/plan"
@@ -339,6 +340,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	base := tlspolicy.Listener(s.configForClient)
 	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
+	// Client connections (HTTPS h1 and h2, HTTP redirects) are counted so
+	// that the memory a burst of them grew goes back to the OS once it has
+	// passed (package memtrim; issue 17). The admin listener's are not
+	// client traffic.
+	trim := memtrim.New(s.log)
 	s.https = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTPS),
 		TLSConfig:         base.Clone(),            // net/http's HTTP/2 set-up edits it while h1 handshakes with base
@@ -348,9 +354,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		ErrorLog:          errLog,
 		// Each connection caches its client-certificate verification.
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context { return mtls.WithConn(ctx) },
+		ConnState:   trim.ConnState,
 	}
 	rotCtx, stopRotation := context.WithCancel(ctx)
 	defer stopRotation()
+	go trim.Run(rotCtx)
 	if s.cluster != nil {
 		go s.cluster.ShareTicketKeys(rotCtx, s.tickets, cfg.Storage.Etcd.TicketRotation, ticketKeysKept)
 	} else {
@@ -379,6 +387,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			IdleTimeout:       cfg.Timeouts.Idle,
 			MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 			ErrorLog:          errLog,
+			ConnState:         trim.ConnState,
 		}
 		go func() { errc <- s.http.Serve(s.httpLn) }()
 	}
