@@ -431,3 +431,71 @@ func FuzzDifferential(f *testing.F) {
 		}
 	})
 }
+
+// TestConnStateBalanced: every connection this server reports as new it
+// reports once more as done, whether it served it, a handler took it,
+// or it went to Fallback (HTTP/2, or a request with a body), and
+// Fallback's own hook balances too: a count of open connections built
+// on the two hooks returns to zero.
+func TestConnStateBalanced(t *testing.T) {
+	var mu sync.Mutex
+	open := map[string]int{}
+	hook := func(who string) func(net.Conn, http.ConnState) {
+		return func(_ net.Conn, st http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch st {
+			case http.StateNew:
+				open[who]++
+			case http.StateClosed, http.StateHijacked:
+				open[who]--
+			}
+		}
+	}
+	h := behaviours()
+	quiet := log.New(io.Discard, "", 0)
+	cfg := serverTLS(t)
+	fb := &http.Server{Handler: h, ErrorLog: quiet, TLSConfig: cfg.Clone(), ConnState: hook("fallback")}
+	srv := &Server{Handler: h, Fallback: fb, TLSConfig: cfg, ErrorLog: quiet, ConnState: hook("h1"), IdleTimeout: time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fb.Serve(srv.Handoff())
+	go srv.Serve(ln)
+	defer srv.Close()
+	defer fb.Close()
+	addr := ln.Addr().String()
+	for _, raw := range []string{
+		"GET /plain HTTP/1.1\r\nHost: a\r\n\r\n",                   // served here
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx", // handed over
+		"GET /hijack HTTP/1.1\r\nHost: a\r\n\r\n",                  // taken by the handler
+	} {
+		exchange(t, addr, []byte(raw))
+	}
+	// HTTP/2, through net/http's client.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("got %s, want HTTP/2", resp.Proto)
+	}
+	tr.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		h1n, fbn := open["h1"], open["fallback"]
+		mu.Unlock()
+		if h1n == 0 && fbn == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("open connections by hook: h1 %d, fallback %d; want 0 and 0", h1n, fbn)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

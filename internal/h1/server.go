@@ -73,8 +73,11 @@ type Server struct {
 	// ConnContext, if set, derives each connection's context.
 	ConnContext func(context.Context, net.Conn) context.Context
 	// ConnState, if set, is called with http.StateNew when a connection
-	// is accepted and http.StateClosed (or StateHijacked) when it ends;
-	// connections handed to Fallback report to Fallback's hook.
+	// is accepted and once more, with http.StateHijacked or
+	// http.StateClosed, when this server is done with it: closed, taken
+	// by a handler, or handed to Fallback (whose own hook then reports it
+	// from StateNew on). A count of New minus the others is the number
+	// of connections this server holds.
 	ConnState func(net.Conn, http.ConnState)
 	// ErrorLog receives what net/http would log (handshake errors,
 	// panics, misuse of the ResponseWriter), in net/http's words.
@@ -271,7 +274,7 @@ func (s *Server) serveConn(raw net.Conn) {
 			tc.Close()
 		}
 		s.track(c, false)
-		if s.ConnState != nil && !handed {
+		if s.ConnState != nil {
 			if hijacked {
 				s.ConnState(tc, http.StateHijacked)
 			} else {

@@ -375,6 +375,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		ReadHeaderTimeout: s.https.ReadHeaderTimeout,
 		IdleTimeout:       s.https.IdleTimeout,
 		ConnContext:       s.https.ConnContext,
+		ConnState:         trim.ConnState,
 		ErrorLog:          errLog,
 	}
 	go func() { errc <- s.https.Serve(s.h1.Handoff()) }()
