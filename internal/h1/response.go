@@ -591,6 +591,10 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	w.bw.Reset(c.tc)
 	c.startWatch(cancel)
 	defer cancel()
+	// A handler that panics (http.ErrAbortHandler included) ends the
+	// connection: the watch must be done with it before serveConn
+	// releases the connection's reader and closes it.
+	defer c.endWatch()
 
 	h := c.srv.Handler
 	if req.RequestURI == "*" && req.Method == "OPTIONS" {
