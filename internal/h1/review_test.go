@@ -136,3 +136,169 @@ func TestReviewPanicStopsWatch(t *testing.T) {
 	}
 	time.Sleep(2 * watchAfter)
 }
+
+// TestReviewPipelineWithWatch: pipelined requests, sent at once, byte by
+// byte (one TLS record each) or while the previous handler runs long
+// enough for the client watch to read ahead, are answered in order and
+// whole, with a request with a body in the middle (handed over).
+func TestReviewPipelineWithWatch(t *testing.T) {
+	t.Parallel()
+	addr, srv := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow") {
+			time.Sleep(2 * watchAfter)
+		}
+		body, _ := io.ReadAll(r.Body)
+		io.WriteString(w, r.Method+" "+r.URL.Path+" "+string(body))
+	}), 3*time.Second)
+	reqs := []string{
+		"GET /slow1 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /slow2 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"DELETE /b HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /slow3 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+		"GET /slow4 HTTP/1.1\r\nHost: a\r\n\r\n",
+	}
+	want := []string{"GET /slow1 ", "GET /a ", "GET /slow2 ", "DELETE /b ", "GET /slow3 ", "POST /c hello", "GET /slow4 "}
+	for _, mode := range []string{"together", "bytes", "during"} {
+		c := reviewDial(t, addr)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			switch mode {
+			case "together":
+				io.WriteString(c, strings.Join(reqs, ""))
+			case "bytes":
+				for _, b := range []byte(strings.Join(reqs, "")) {
+					c.Write([]byte{b})
+				}
+			case "during":
+				for _, r := range reqs {
+					io.WriteString(c, r[:1])
+					time.Sleep(watchAfter + watchAfter/2)
+					io.WriteString(c, r[1:])
+				}
+			}
+		}()
+		br := bufio.NewReader(c)
+		for i, w := range want {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: response %d: %v", mode, i, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != w {
+				t.Fatalf("%s: response %d = %q, want %q", mode, i, b, w)
+			}
+		}
+	}
+	if srv.served.Load() == 0 {
+		t.Fatal("h1 served nothing")
+	}
+}
+
+// TestReviewTLSStateEveryPath: Request.TLS (with the client's
+// certificate) reaches the handler on every path: served here, handed
+// over after a request served here, and HTTP/2 by ALPN.
+func TestReviewTLSStateEveryPath(t *testing.T) {
+	t.Parallel()
+	quiet := log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := serverTLS(t)
+	cfg.ClientAuth = tls.RequireAnyClientCert
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n := -1
+		if r.TLS != nil {
+			n = len(r.TLS.PeerCertificates)
+		}
+		io.WriteString(w, r.Proto+" "+strings.Repeat("c", max(n, 0)))
+		if n < 0 {
+			io.WriteString(w, " notls")
+		}
+	})
+	fb := &http.Server{Handler: h, ReadHeaderTimeout: time.Second, ErrorLog: quiet, TLSConfig: cfg.Clone()}
+	srv := &Server{Handler: h, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: time.Second, ErrorLog: quiet}
+	go fb.Serve(srv.Handoff())
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); fb.Close() })
+
+	ccfg := &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{testCert}}
+	for _, proto := range []string{"http/1.1", "h2"} {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: ccfg.Clone(), ForceAttemptHTTP2: proto == "h2", MaxConnsPerHost: 1}}
+		if proto == "http/1.1" {
+			c.Transport.(*http.Transport).TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		for _, m := range []string{"GET", "POST", "GET"} {
+			var body io.Reader
+			if m == "POST" {
+				body = strings.NewReader("x")
+			}
+			req, _ := http.NewRequest(m, "https://"+ln.Addr().String()+"/", body)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.HasSuffix(string(b), " c") {
+				t.Errorf("%s %s: %q, want one client certificate", proto, m, b)
+			}
+		}
+		c.CloseIdleConnections()
+	}
+}
+
+// TestReviewShutdown: Shutdown closes an idle connection at once, lets a
+// request in flight finish with "Connection: close", does not serve the
+// request pipelined behind it, and returns when the connections are gone.
+func TestReviewShutdown(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	addr, srv := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			time.Sleep(300 * time.Millisecond)
+		}
+		io.WriteString(w, r.URL.Path)
+	}), 3*time.Second)
+	idle := reviewDial(t, addr)
+	idle.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(idle, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+	ibr := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(ibr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+
+	busy := reviewDial(t, addr)
+	busy.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-started
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- srv.Shutdown(t.Context()) }()
+
+	if _, err := ibr.ReadByte(); err == nil {
+		t.Error("idle connection got bytes after Shutdown")
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("idle connection closed after %v", d)
+	}
+	b, _ := io.ReadAll(busy)
+	if !bytes.Contains(b, []byte("Connection: close")) || !bytes.HasSuffix(b, []byte("/slow")) {
+		t.Errorf("in-flight answer %q, want /slow with Connection: close and nothing after", b)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
