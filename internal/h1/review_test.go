@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"log"
@@ -300,5 +301,71 @@ func TestReviewShutdown(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("Shutdown did not return")
+	}
+}
+
+// TestReviewHijackGetsReadAhead: a handler that hijacks gets the bytes
+// the server read past the head (pipelined, or one the client watch
+// read while the handler ran), each once and in order.
+func TestReviewHijackGetsReadAhead(t *testing.T) {
+	t.Parallel()
+	addr, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * watchAfter)
+		}
+		c, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		line, _ := rw.ReadString('\n')
+		rw.WriteString("got " + line)
+		rw.Flush()
+	}), 3*time.Second)
+	for _, tc := range []struct{ path, early string }{{"/fast", "hel"}, {"/slow", "hel"}, {"/slow", ""}} {
+		path := tc.path
+		c := reviewDial(t, addr)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"+tc.early)
+		time.Sleep(watchAfter * 2)
+		io.WriteString(c, "hello\n"[len(tc.early):])
+		b, _ := io.ReadAll(c)
+		if string(b) != "got hello\n" {
+			t.Errorf("%s: %q, want %q", path, b, "got hello\n")
+		}
+	}
+}
+
+// TestReviewShutdownPartialHead: a connection whose client has sent part
+// of a head (of the first request, or of a later one after fewer than 4
+// bytes) is not served once Shutdown begins, so Shutdown closes it rather
+// than wait for the client (net/http closes such connections too: they
+// are idle to it until the head is read).
+func TestReviewShutdownPartialHead(t *testing.T) {
+	t.Parallel()
+	for _, partial := range []string{"first", "later"} {
+		addr, srv := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), 5*time.Second)
+		c := reviewDial(t, addr)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if partial == "first" {
+			io.WriteString(c, "GET / HTTP/1.1\r\n")
+		} else {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			io.WriteString(c, "GE")
+		}
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		err := srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			t.Errorf("%s: Shutdown: %v after %v", partial, err, time.Since(start))
+		}
 	}
 }

@@ -174,8 +174,8 @@ func (s *Server) closeListeners() {
 	s.handoff.Close()
 }
 
-// closeIdle aborts the wait of every idle connection and reports whether
-// none is left.
+// closeIdle aborts the reads of every idle connection (waiting for a
+// request, or reading its head) and reports whether none is left.
 func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,6 +254,9 @@ func (s *Server) serveConn(raw net.Conn) {
 	tc := tls.Server(raw, s.TLSConfig)
 	c := &conn{srv: s, raw: raw, tc: tc}
 	c.pre.c = tc
+	// Idle (to Shutdown) until a request is read: a request read after
+	// Shutdown begins is not served, so waiting for one is pointless.
+	c.idle.Store(true)
 	if !s.track(c, true) {
 		raw.Close()
 		return
@@ -313,6 +316,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	cs := tc.ConnectionState()
 	if p := cs.NegotiatedProtocol; p != "" && p != "http/1.1" && p != "http/1.0" {
 		// HTTP/2: net/http serves it, unchanged.
+		c.setBusy()
 		tc.SetReadDeadline(time.Time{})
 		handed = s.handoff.give(tc)
 		return
@@ -344,6 +348,10 @@ func (c *conn) serve() (handed bool) {
 	s := c.srv
 	first := true
 	for {
+		c.idle.Store(true)
+		if s.closing.Load() {
+			return false
+		}
 		if !first {
 			// As net/http: the next request has IdleTimeout (or, without
 			// one, ReadHeaderTimeout) to start, and a connection whose
@@ -389,6 +397,7 @@ func (c *conn) serve() (handed bool) {
 			return c.handOver()
 		}
 		c.br.Discard(n)
+		c.setBusy()
 		if s.closing.Load() {
 			// As net/http: a request read during shutdown is not served.
 			return false
@@ -403,12 +412,7 @@ func (c *conn) serve() (handed bool) {
 // waitFirstByte waits, holding no buffer, for the first byte of the next
 // request (under the deadline the caller set) and keeps it in c.pre.
 func (c *conn) waitFirstByte() bool {
-	c.idle.Store(true)
-	if c.srv.closing.Load() {
-		return false
-	}
 	n, _ := c.tc.Read(c.pre.b[:])
-	c.idle.Store(false)
 	if n == 0 {
 		return false
 	}
@@ -531,9 +535,21 @@ func (c *conn) handOver() bool {
 		buffered = bytes.Clone(b)
 	}
 	c.releaseReader()
+	c.setBusy()
 	c.tc.SetReadDeadline(time.Time{})
 	c.srv.handed.Add(1)
 	return c.srv.handoff.give(&handedConn{Conn: c.tc, tc: c.tc, rest: buffered, headDeadline: c.headDeadline})
+}
+
+// setBusy marks the connection as no longer idle (it serves a request,
+// or net/http will); during Shutdown it also waits out a closeIdle pass
+// that saw it idle, so that the read deadline it sets next stands.
+func (c *conn) setBusy() {
+	c.idle.Store(false)
+	if c.srv.closing.Load() {
+		c.srv.mu.Lock()
+		c.srv.mu.Unlock()
+	}
 }
 
 func (c *conn) releaseReader() {
