@@ -369,3 +369,56 @@ func TestReviewShutdownPartialHead(t *testing.T) {
 		}
 	}
 }
+
+// exchangeBytes is exchange with every byte in a TLS record of its own.
+func exchangeBytes(t testing.TB, addr string, raw []byte) []byte {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	go func() {
+		for i := range raw {
+			if _, err := c.Write(raw[i : i+1]); err != nil {
+				return
+			}
+		}
+		c.CloseWrite()
+	}()
+	out, _ := io.ReadAll(c)
+	return out
+}
+
+// TestReviewDifferentialByteRecords: the differential corpus, each byte
+// in its own TLS record, so that every head is read in pieces (the head
+// end search runs on every prefix).
+func TestReviewDifferentialByteRecords(t *testing.T) {
+	t.Parallel()
+	p := newPair(t, behaviours())
+	raws := append([]string(nil), requests...)
+	raws = append(raws,
+		"GET /plain HTTP/1.1\r\nHost: a\r\n\n",
+		"GET /plain HTTP/1.1\nHost: a\r\n\r\n",
+		"GET /plain HTTP/1.1\r\nHost: a\n\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /plain HTTP/1.1\r\nHost: a\r\nX: \r\r\n\r\n",
+		"GET /plain HTTP/1.1\r\nHost: a\r\nX: \n\r\r\n\r\n",
+		"GET /plain HTTP/1.1\r\nHost: a\r\n\r\nGET /plain HTTP/1.1\r\nHost: a\n\r\nGET /plain HTTP/1.1\r\nHost: a\r\n\r\n",
+	)
+	for _, raw := range raws {
+		if len(raw) > 1000 {
+			continue
+		}
+		std := normalise(exchangeBytes(t, p.std, []byte(raw)))
+		fast := normalise(exchangeBytes(t, p.fast, []byte(raw)))
+		if std != fast {
+			t.Errorf("request %q:\n%s", raw, firstDiff(std, fast))
+		}
+		std = normalise(exchange(t, p.std, []byte(raw)))
+		fast = normalise(exchange(t, p.fast, []byte(raw)))
+		if std != fast {
+			t.Errorf("request %q (one write):\n%s", raw, firstDiff(std, fast))
+		}
+	}
+}
