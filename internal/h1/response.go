@@ -56,6 +56,11 @@ type response struct {
 	// after that, so that a handler's stray goroutine cannot write into
 	// buffers that serve another request by then.
 	done bool
+	// mu serializes the writer's methods with the end of the request (its
+	// buffers go back to the pools): a goroutine can outlive the handler
+	// and still hold the writer, as ReverseProxy's 1xx relay does on the
+	// Transport's read loop when a round trip is canceled.
+	mu sync.Mutex
 	// Separate scratch arrays: the date and the length are written out
 	// after the status line is built.
 	scratch [64]byte
@@ -64,6 +69,8 @@ type response struct {
 }
 
 func (w *response) Header() http.Header {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.header == nil && w.wroteHeader && !w.sentHeader {
 		w.header = w.handlerHeader.Clone()
 	}
@@ -92,6 +99,12 @@ func relevantCaller() runtime.Frame {
 }
 
 func (w *response) WriteHeader(code int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeHeader(code)
+}
+
+func (w *response) writeHeader(code int) {
 	if w.done {
 		return
 	}
@@ -134,6 +147,8 @@ func (w *response) WriteHeader(code int) {
 var excludedHeadersNoBody = map[string]bool{"Content-Length": true, "Transfer-Encoding": true}
 
 func (w *response) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		return 0, http.ErrHijacked
 	}
@@ -145,7 +160,7 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -244,11 +259,13 @@ func (w *response) noteErr(err error) {
 func (w *response) Flush() { _ = w.FlushError() }
 
 func (w *response) FlushError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done || w.c.hijacked {
 		return http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	_, err := w.flushPend()
 	if e2 := w.bw.Flush(); err == nil {
@@ -268,6 +285,8 @@ func (w *response) EnableFullDuplex() error { return nil }
 
 // Hijack hands the connection to the handler, as net/http's.
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done || w.c.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
@@ -431,11 +450,11 @@ func (w *response) declareTrailer(k string) {
 }
 
 // finish is net/http's finishRequest; it reports whether the connection
-// may serve another request.
+// may serve another request. w.mu is held.
 func (w *response) finish() bool {
 	w.handlerDone = true
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	w.flushPend()
 	if w.chunking {
@@ -591,6 +610,17 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	w.bw.Reset(c.tc)
 	c.startWatch(cancel)
 	defer cancel()
+	// A handler that panics (http.ErrAbortHandler included) ends the
+	// connection: the watch must be done with it before serveConn
+	// releases the connection's reader and closes it.
+	defer func() {
+		c.endWatch()
+		// After a panic too: the writer's buffers are not pooled then,
+		// but a stray goroutine must not write after the close.
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	}()
 
 	h := c.srv.Handler
 	if req.RequestURI == "*" && req.Method == "OPTIONS" {
@@ -598,7 +628,10 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	}
 	h.ServeHTTP(w, req)
 	c.endWatch()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if c.hijacked {
+		w.done = true
 		return false
 	}
 	ok := w.finish()

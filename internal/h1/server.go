@@ -177,8 +177,8 @@ func (s *Server) closeListeners() {
 	s.handoff.Close()
 }
 
-// closeIdle aborts the wait of every idle connection and reports whether
-// none is left.
+// closeIdle aborts the reads of every idle connection (waiting for a
+// request, or reading its head) and reports whether none is left.
 func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -233,6 +233,10 @@ type conn struct {
 	// headR reads the buffered head for the parser.
 	headR bytes.Reader
 
+	// headDeadline is the read deadline of the head being read (zero:
+	// none); a connection handed over keeps it for that head.
+	headDeadline time.Time
+
 	idle     atomic.Bool
 	hijacked bool
 	werr     error
@@ -253,6 +257,9 @@ func (s *Server) serveConn(raw net.Conn) {
 	tc := tls.Server(raw, s.TLSConfig)
 	c := &conn{srv: s, raw: raw, tc: tc}
 	c.pre.c = tc
+	// Idle (to Shutdown) until a request is read: a request read after
+	// Shutdown begins is not served, so waiting for one is pointless.
+	c.idle.Store(true)
 	if !s.track(c, true) {
 		raw.Close()
 		return
@@ -305,12 +312,14 @@ func (s *Server) serveConn(raw net.Conn) {
 	// As net/http: the first request's head has ReadHeaderTimeout from
 	// the end of the handshake.
 	if d := s.ReadHeaderTimeout; d > 0 {
-		tc.SetReadDeadline(time.Now().Add(d))
+		c.headDeadline = time.Now().Add(d)
+		tc.SetReadDeadline(c.headDeadline)
 	}
 	tc.SetWriteDeadline(time.Time{})
 	cs := tc.ConnectionState()
 	if p := cs.NegotiatedProtocol; p != "" && p != "http/1.1" && p != "http/1.0" {
 		// HTTP/2: net/http serves it, unchanged.
+		c.setBusy()
 		tc.SetReadDeadline(time.Time{})
 		handed = s.handoff.give(tc)
 		return
@@ -342,6 +351,10 @@ func (c *conn) serve() (handed bool) {
 	s := c.srv
 	first := true
 	for {
+		c.idle.Store(true)
+		if s.closing.Load() {
+			return false
+		}
 		if !first {
 			// As net/http: the next request has IdleTimeout (or, without
 			// one, ReadHeaderTimeout) to start, and a connection whose
@@ -368,11 +381,16 @@ func (c *conn) serve() (handed bool) {
 			if _, err := c.br.Peek(4); err != nil {
 				return false
 			}
+			// As net/http: a later request's head has ReadHeaderTimeout
+			// from its first bytes; the first request's runs from the
+			// end of the handshake (set in serveConn).
+			c.headDeadline = time.Time{}
+			if d := s.ReadHeaderTimeout; d > 0 {
+				c.headDeadline = time.Now().Add(d)
+				c.tc.SetReadDeadline(c.headDeadline)
+			}
 		}
 		first = false
-		if d := s.ReadHeaderTimeout; d > 0 {
-			c.tc.SetReadDeadline(time.Now().Add(d))
-		}
 		n, ok := c.peekHead()
 		if !ok {
 			return c.handOver()
@@ -382,6 +400,7 @@ func (c *conn) serve() (handed bool) {
 			return c.handOver()
 		}
 		c.br.Discard(n)
+		c.setBusy()
 		if s.closing.Load() {
 			// As net/http: a request read during shutdown is not served.
 			return false
@@ -396,12 +415,7 @@ func (c *conn) serve() (handed bool) {
 // waitFirstByte waits, holding no buffer, for the first byte of the next
 // request (under the deadline the caller set) and keeps it in c.pre.
 func (c *conn) waitFirstByte() bool {
-	c.idle.Store(true)
-	if c.srv.closing.Load() {
-		return false
-	}
 	n, _ := c.tc.Read(c.pre.b[:])
-	c.idle.Store(false)
 	if n == 0 {
 		return false
 	}
@@ -416,10 +430,12 @@ func (c *conn) peekHead() (int, bool) {
 	from := 0
 	for {
 		buf, err := c.br.Peek(c.br.Buffered())
-		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
-			return from + i + 4, true
+		if end, crlf := headEnd(buf, from); end > 0 {
+			// A head that ends with a bare LF is net/http's to parse,
+			// now: its client may be waiting for the answer.
+			return end, crlf
 		}
-		from = max(0, len(buf)-3)
+		from = max(0, len(buf)-2)
 		if err != nil || len(buf) == c.br.Size() {
 			return 0, false
 		}
@@ -429,7 +445,30 @@ func (c *conn) peekHead() (int, bool) {
 	}
 }
 
-var crlfcrlf = []byte("\r\n\r\n")
+// headEnd finds the blank line that ends a head in buf, looking from
+// from on: it returns the head's length and whether the blank line is
+// CRLF CRLF, or 0 when there is none yet. A head line ends in LF (CR LF
+// or bare LF, as textproto reads lines), and the head at the first empty
+// line, "\n\n" or "\n\r\n".
+func headEnd(buf []byte, from int) (int, bool) {
+	for {
+		i := bytes.IndexByte(buf[from:], '\n')
+		if i < 0 {
+			return 0, false
+		}
+		i += from
+		switch {
+		case i+1 < len(buf) && buf[i+1] == '\n':
+			return i + 2, false
+		case i+2 < len(buf) && buf[i+1] == '\r' && buf[i+2] == '\n':
+			return i + 3, i > 0 && buf[i-1] == '\r'
+		case i+2 >= len(buf) && (i+1 == len(buf) || buf[i+1] == '\r'):
+			// Too early to tell.
+			return 0, false
+		}
+		from = i + 1
+	}
+}
 
 // parse parses the head of n bytes with net/http's parser and returns the
 // request, or nil when the request is not one this server serves.
@@ -499,9 +538,21 @@ func (c *conn) handOver() bool {
 		buffered = bytes.Clone(b)
 	}
 	c.releaseReader()
+	c.setBusy()
 	c.tc.SetReadDeadline(time.Time{})
 	c.srv.handed.Add(1)
-	return c.srv.handoff.give(&handedConn{Conn: c.tc, tc: c.tc, rest: buffered})
+	return c.srv.handoff.give(&handedConn{Conn: c.tc, tc: c.tc, rest: buffered, headDeadline: c.headDeadline})
+}
+
+// setBusy marks the connection as no longer idle (it serves a request,
+// or net/http will); during Shutdown it also waits out a closeIdle pass
+// that saw it idle, so that the read deadline it sets next stands.
+func (c *conn) setBusy() {
+	c.idle.Store(false)
+	if c.srv.closing.Load() {
+		c.srv.mu.Lock()
+		c.srv.mu.Unlock()
+	}
 }
 
 func (c *conn) releaseReader() {
@@ -545,6 +596,30 @@ type handedConn struct {
 	net.Conn
 	tc   *tls.Conn
 	rest []byte
+	// headDeadline bounds the head this server began to read: net/http's
+	// first read deadline (its ReadHeaderTimeout, from the handover) may
+	// not extend it, or a slow client would get the bound twice.
+	headDeadline time.Time
+	mu           sync.Mutex
+}
+
+func (h *handedConn) SetReadDeadline(t time.Time) error {
+	h.mu.Lock()
+	if dl := h.headDeadline; !dl.IsZero() {
+		h.headDeadline = time.Time{}
+		if !t.IsZero() && t.After(dl) {
+			t = dl
+		}
+	}
+	h.mu.Unlock()
+	return h.tc.SetReadDeadline(t)
+}
+
+func (h *handedConn) SetDeadline(t time.Time) error {
+	if err := h.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return h.tc.SetWriteDeadline(t)
 }
 
 func (h *handedConn) Read(b []byte) (int, error) {
