@@ -499,3 +499,28 @@ func TestConnStateBalanced(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWriteDeadlineEndsWithRequest: a write deadline a handler set
+// through http.ResponseController does not cut the connection's next
+// answer short (net/http clears it after each request; h1 clears it only
+// when a handler set one).
+func TestWriteDeadlineEndsWithRequest(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/short", func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			t.Error(err)
+		}
+		io.WriteString(w, "short")
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(150 * time.Millisecond)
+		io.WriteString(w, "slow")
+	})
+	p := newPair(t, mux)
+	raw := []byte("GET /short HTTP/1.1\r\nHost: a\r\n\r\nGET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	std := normalise(exchange(t, p.std, raw))
+	fast := normalise(exchange(t, p.fast, raw))
+	if std != fast || !strings.HasSuffix(fast, "slow") {
+		t.Errorf("net/http:\n%s\nh1:\n%s", std, fast)
+	}
+}

@@ -276,8 +276,11 @@ func (w *response) FlushError() error {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.tc.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.tc.SetWriteDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.tc.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.writeDeadline.Store(true)
+	return w.c.tc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex serves http.ResponseController; a request without a
 // body is full duplex already.
@@ -636,7 +639,12 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	}
 	ok := w.finish()
 	w.done = true
-	c.tc.SetWriteDeadline(time.Time{})
+	if c.writeDeadline.Swap(false) {
+		// As net/http, a deadline the handler set ends with its request.
+		// Only then: clearing it costs the send timeout's re-arming
+		// (proxy.SendTimeoutListener) on the next write.
+		c.tc.SetWriteDeadline(time.Time{})
+	}
 	w.bw.Reset(nil)
 	writers.Put(w.bw)
 	pends.Put(w.pendBuf)

@@ -239,7 +239,9 @@ type conn struct {
 
 	idle     atomic.Bool
 	hijacked bool
-	werr     error
+	// writeDeadline is set when a handler set a write deadline.
+	writeDeadline atomic.Bool
+	werr          error
 
 	// The client watch of the request in flight (see watch.go).
 	watchMu    sync.Mutex
