@@ -553,6 +553,7 @@ func (c *conn) setBusy() {
 	c.idle.Store(false)
 	if c.srv.closing.Load() {
 		c.srv.mu.Lock()
+		//lint:ignore SA2001 a barrier: wait out a closeIdle pass in progress
 		c.srv.mu.Unlock()
 	}
 }
