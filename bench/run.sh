@@ -13,7 +13,7 @@ set -euo pipefail
 # Remember which knobs the caller set explicitly, to print the command line.
 KNOBS=(ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS SCENARIOS PROXY_CPU LOAD_CPU
 	MAX_ERR_PCT TLSGATE_BIN NGINX_BIN KEEP OUT IDLE_CONNS HOLD_PAR MEM_ROUNDS
-	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED)
+	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED IDLE_SETTLE)
 SET_KNOBS=()
 for k in "${KNOBS[@]}"; do
 	if [[ -n "${!k+x}" ]]; then SET_KNOBS+=("$k=$(printf '%q' "${!k}")"); fi
@@ -36,6 +36,7 @@ OUT=${OUT:-}                # also write the markdown report here
 IDLE_CONNS=${IDLE_CONNS:-5000}  # idle_h1/idle_h2: idle keep-alive connections held open
 HOLD_PAR=${HOLD_PAR:-100}       # idle_*/burst: connections being opened at a time
 MEM_ROUNDS=${MEM_ROUNDS:-3}     # idle_*: rounds (A, B each on fresh processes)
+IDLE_SETTLE=${IDLE_SETTLE:-2}   # idle_*: seconds all connections are idle before the reading
 BURST_CONNS=${BURST_CONNS:-5000} # burst: h2 connections open at the peak
 BURST_SETTLE=${BURST_SETTLE:-60} # burst: seconds after the close before the last reading
 BURST_ROUNDS=${BURST_ROUNDS:-1} # burst: rounds
@@ -48,7 +49,7 @@ INVOCATION="${SET_KNOBS[*]:+${SET_KNOBS[*]} }bash $(printf '%q' "$0")${*:+ $*}"
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
-for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT IDLE_CONNS HOLD_PAR \
+for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT IDLE_CONNS IDLE_SETTLE HOLD_PAR \
 	MEM_ROUNDS BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED; do
 	is_uint "${!k}" || { echo "run.sh: $k must be a non-negative integer (got '${!k}')" >&2; exit 2; }
 done
@@ -802,7 +803,7 @@ mem_idle_round() { # SCENARIO ROUND
 		# shellcheck disable=SC2086
 		before=$(mem_kb $pids) rss0=$(rss_kb $pids)
 		hold_start "$scen" "$side" "$FRESH_PORT" "$IDLE_CONNS"
-		sleep 2 # let it settle with all connections idle
+		sleep "$IDLE_SETTLE" # all connections idle this long
 		[[ $(proxy_pids "$pid") == "$pids" ]] || die "$name process set changed during $scen (crashed worker?)"
 		# shellcheck disable=SC2086
 		after=$(mem_kb $pids) rss1=$(rss_kb $pids)
@@ -952,7 +953,7 @@ report_extra() {
 	local scen
 	if [[ " $SCENARIOS " == *" idle_"* ]]; then
 		echo
-		echo "### Memory per idle keep-alive connection ($IDLE_CONNS connections, one request each, medians over $MEM_ROUNDS rounds)"
+		echo "### Memory per idle keep-alive connection ($IDLE_CONNS connections, one request each, read ${IDLE_SETTLE}s after all were idle, medians over $MEM_ROUNDS rounds)"
 		echo
 		echo "| scenario | Pss before kB tlsgate | with all idle kB tlsgate | kB/conn tlsgate | Pss before kB nginx | with all idle kB nginx | kB/conn nginx | kB/conn tlsgate÷nginx (lower = better) |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -1012,8 +1013,8 @@ targets_table() {
 	target_row "CPU/resumed handshake, tlsgate÷nginx" resume "$(raw_ratio resume 10)" 0.95
 	target_row "p99 latency h1, tlsgate÷nginx" h1 "$(raw_ratio h1 8)" 1.00
 	target_row "p99 latency h1_16k, tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 8)" 1.00
-	target_row "memory per idle conn h1, tlsgate÷nginx" idle_h1 "$(mem_ratio idle_h1)" 1.00
-	target_row "memory per idle conn h2, tlsgate÷nginx" idle_h2 "$(mem_ratio idle_h2)" 1.00
+	target_row "memory per idle conn h1 (${IDLE_SETTLE}s idle), tlsgate÷nginx" idle_h1 "$(mem_ratio idle_h1)" 1.00
+	target_row "memory per idle conn h2 (${IDLE_SETTLE}s idle), tlsgate÷nginx" idle_h2 "$(mem_ratio idle_h2)" 1.00
 	target_row "tlsgate Pss ${BURST_SETTLE}s after a $BURST_CONNS-conn burst ÷ before" burst "$(mem_stat burst A settled)" 1.50
 	target_row "CPU/request routes, GitHub spec ÷ one route" routes "$(raw_ratio routes 10)" 1.02
 }

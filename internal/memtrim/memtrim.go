@@ -13,7 +13,9 @@
 // A Trimmer counts open connections (its ConnState method is an
 // http.Server.ConnState hook) and remembers their recent peak. When the
 // count has stayed at or below half of a peak of at least MinPeak
-// connections for Quiet, it trims once: two forced collections (the
+// connections for Quiet, or when MinPeak or more connections opened since
+// the last trim are held idle (none opened or closed for Quiet), it trims
+// once: two forced collections (the
 // second frees what sync.Pools kept through the first), then
 // debug.FreeOSMemory's scavenge of all free pages; then it starts a new
 // peak from the current count. Trims are at least MinInterval apart, so load that
@@ -66,11 +68,13 @@ type Trimmer struct {
 	now  func() time.Time
 	trim func() // freeOSMemory, replaced in tests
 
-	mu       sync.Mutex
-	open     int
-	peak     int       // largest open count since the last trim
-	lowSince time.Time // when open last fell to or below peak/2; zero while above
-	lastTrim time.Time
+	mu         sync.Mutex
+	open       int
+	peak       int       // largest open count since the last trim
+	lowSince   time.Time // when open last fell to or below peak/2; zero while above
+	lastTrim   time.Time
+	base       int       // open count at the last trim (0 before the first)
+	lastChange time.Time // when a connection last opened or closed
 }
 
 // New returns a Trimmer with the default thresholds that logs its trims
@@ -101,7 +105,9 @@ func freeOSMemory() {
 func (t *Trimmer) ConnState(_ net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
+		now := t.now()
 		t.mu.Lock()
+		t.lastChange = now
 		t.open++
 		if t.open > t.peak {
 			t.peak = t.open
@@ -113,6 +119,7 @@ func (t *Trimmer) ConnState(_ net.Conn, s http.ConnState) {
 	case http.StateClosed, http.StateHijacked:
 		now := t.now()
 		t.mu.Lock()
+		t.lastChange = now
 		t.open--
 		if t.open*2 <= t.peak && t.lowSince.IsZero() {
 			t.lowSince = now
@@ -131,7 +138,15 @@ func (t *Trimmer) Open() int {
 // due reports whether a trim is due now and, if so, starts a new peak as
 // though it had run. Caller holds t.mu.
 func (t *Trimmer) due(now time.Time) bool {
-	if t.peak < t.MinPeak || t.lowSince.IsZero() || now.Sub(t.lowSince) < t.Quiet {
+	burst := t.peak >= t.MinPeak && !t.lowSince.IsZero() && now.Sub(t.lowSince) >= t.Quiet
+	// A ramp: MinPeak or more connections opened since the last trim and
+	// are still open, and none opened or closed for Quiet. Their
+	// handshakes left garbage that no collection will take while they
+	// idle (nothing allocates), so it stays resident until Go's forced
+	// collection every two minutes; idle keep-alive connections time
+	// out about then.
+	ramp := t.open-t.base >= t.MinPeak && !t.lastChange.IsZero() && now.Sub(t.lastChange) >= t.Quiet
+	if !burst && !ramp {
 		return false
 	}
 	if !t.lastTrim.IsZero() && now.Sub(t.lastTrim) < t.MinInterval {
@@ -139,6 +154,7 @@ func (t *Trimmer) due(now time.Time) bool {
 	}
 	t.lastTrim = now
 	t.peak = t.open
+	t.base = t.open
 	t.lowSince = time.Time{}
 	return true
 }
@@ -164,7 +180,7 @@ func (t *Trimmer) Check() bool {
 	t.trim()
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
-	t.log.Debug("returned memory to the OS after a connection burst",
+	t.log.Debug("returned memory to the OS after connections opened or closed in numbers",
 		"open_conns", open, "peak_conns", peak, "took", took.String(),
 		"rss_mib_before", mib(rssBefore), "rss_mib_after", mib(rss()),
 		"heap_inuse_mib_before", mib(before.HeapInuse), "heap_inuse_mib_after", mib(after.HeapInuse),

@@ -128,3 +128,27 @@ func TestCountsHTTP2Connections(t *testing.T) {
 		t.Fatalf("peak %d: connections were not counted", tr.peak)
 	}
 }
+
+// TestTrimsAfterQuietRamp: MinPeak or more connections opened and then
+// held idle (none opened or closed for Quiet) trim once; more of them
+// trim again, no sooner than MinInterval; a steady trickle of new
+// connections never counts as quiet.
+func TestTrimsAfterQuietRamp(t *testing.T) {
+	f := newFake(t)
+	f.conns(300, http.StateNew)
+	f.after(DefaultQuiet-time.Second, 0)
+	f.after(time.Second, 1)
+	f.after(time.Hour, 1) // the same connections, still idle: done
+	f.conns(300, http.StateNew)
+	f.after(DefaultQuiet, 2) // an hour since the last trim
+	f.conns(300, http.StateNew)
+	f.after(DefaultQuiet, 2) // within MinInterval of the last
+	f.after(DefaultMinInterval, 3)
+
+	g := newFake(t)
+	for range 600 {
+		g.conns(1, http.StateNew)
+		g.after(time.Second, 0)
+	}
+	g.after(DefaultQuiet, 1) // the trickle stopped
+}
