@@ -1,5 +1,5 @@
 // Package memtrim returns memory to the operating system once a burst of
-// client connections has passed.
+// client connections has passed, or a ramp of them has gone idle.
 //
 // Go gives freed heap back to the OS only through its background
 // scavenger, which keeps everything up to the heap goal, and the heap goal
