@@ -20,7 +20,7 @@ import (
 func TestReviewStrayWritesStayOnTheirConnection(t *testing.T) {
 	var stop atomic.Bool
 	var strays sync.WaitGroup
-	addr, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, _, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/stray" {
 			io.WriteString(w, "ok")
 			return

@@ -16,20 +16,9 @@ import (
 
 // reviewServer starts this server (and its fallback) with handler h and
 // the given ReadHeaderTimeout, and returns its address.
-func reviewServer(t *testing.T, h http.Handler, rht time.Duration) (string, *Server) {
+func reviewServer(t *testing.T, h http.Handler, rht time.Duration) (string, *Server, *counts) {
 	t.Helper()
-	quiet := log.New(io.Discard, "", 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := serverTLS(t)
-	fb := &http.Server{Handler: h, ReadHeaderTimeout: rht, IdleTimeout: 10 * time.Second, ErrorLog: quiet, TLSConfig: cfg.Clone()}
-	srv := &Server{Handler: h, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: rht, IdleTimeout: 10 * time.Second, ErrorLog: quiet}
-	go fb.Serve(srv.Handoff())
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); fb.Close() })
-	return ln.Addr().String(), srv
+	return startH1(t, h, rht, 10*time.Second)
 }
 
 func reviewDial(t *testing.T, addr string) *tls.Conn {
@@ -53,7 +42,7 @@ func TestReviewBareLFHeadServedAtOnce(t *testing.T) {
 		"GET /x HTTP/1.1\r\nHost: a\n\r\n",
 		"GET /x HTTP/1.1\r\nHost: a\r\n\n",
 	} {
-		addr, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), 3*time.Second)
+		addr, _, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), 3*time.Second)
 		c := reviewDial(t, addr)
 		start := time.Now()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -80,7 +69,7 @@ func TestReviewHandoverKeepsHeadDeadline(t *testing.T) {
 	t.Parallel()
 	const rht = time.Second
 	for _, name := range []string{"oversize", "timeout"} {
-		addr, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), rht)
+		addr, _, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), rht)
 		c := reviewDial(t, addr)
 		start := time.Now()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -122,7 +111,7 @@ func TestReviewHandoverKeepsHeadDeadline(t *testing.T) {
 // pool: run with -race.
 func TestReviewPanicStopsWatch(t *testing.T) {
 	t.Parallel()
-	addr, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, _, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "partial")
 		panic(http.ErrAbortHandler)
 	}), 3*time.Second)
@@ -144,7 +133,7 @@ func TestReviewPanicStopsWatch(t *testing.T) {
 // whole, with a request with a body in the middle (handed over).
 func TestReviewPipelineWithWatch(t *testing.T) {
 	t.Parallel()
-	addr, srv := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, _, n := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/slow") {
 			time.Sleep(2 * watchAfter)
 		}
@@ -193,7 +182,7 @@ func TestReviewPipelineWithWatch(t *testing.T) {
 			}
 		}
 	}
-	if srv.served.Load() == 0 {
+	if n.served.Load() == 0 {
 		t.Fatal("h1 served nothing")
 	}
 }
@@ -259,7 +248,7 @@ func TestReviewTLSStateEveryPath(t *testing.T) {
 func TestReviewShutdown(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{}, 1)
-	addr, srv := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, srv, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			started <- struct{}{}
 			time.Sleep(300 * time.Millisecond)
@@ -309,7 +298,7 @@ func TestReviewShutdown(t *testing.T) {
 // read while the handler ran), each once and in order.
 func TestReviewHijackGetsReadAhead(t *testing.T) {
 	t.Parallel()
-	addr, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, _, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(3 * watchAfter)
 		}
@@ -345,7 +334,7 @@ func TestReviewHijackGetsReadAhead(t *testing.T) {
 func TestReviewShutdownPartialHead(t *testing.T) {
 	t.Parallel()
 	for _, partial := range []string{"first", "later"} {
-		addr, srv := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), 5*time.Second)
+		addr, srv, _ := reviewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), 5*time.Second)
 		c := reviewDial(t, addr)
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if partial == "first" {
@@ -368,27 +357,6 @@ func TestReviewShutdownPartialHead(t *testing.T) {
 			t.Errorf("%s: Shutdown: %v after %v", partial, err, time.Since(start))
 		}
 	}
-}
-
-// exchangeBytes is exchange with every byte in a TLS record of its own.
-func exchangeBytes(t testing.TB, addr string, raw []byte) []byte {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	go func() {
-		for i := range raw {
-			if _, err := c.Write(raw[i : i+1]); err != nil {
-				return
-			}
-		}
-		c.CloseWrite()
-	}()
-	out, _ := io.ReadAll(c)
-	return out
 }
 
 // TestReviewDifferentialByteRecords: the differential corpus, each byte

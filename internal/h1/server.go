@@ -89,10 +89,6 @@ type Server struct {
 	mu          sync.Mutex
 	ln          net.Listener
 	conns       map[*conn]struct{}
-
-	// served and handed count requests served here and connections
-	// handed to Fallback (for tests).
-	served, handed atomic.Int64
 }
 
 // Handoff is the listener on which Fallback must serve.
@@ -407,7 +403,6 @@ func (c *conn) serve() (handed bool) {
 			// As net/http: a request read during shutdown is not served.
 			return false
 		}
-		s.served.Add(1)
 		if !c.serveRequest(req) {
 			return false
 		}
@@ -542,7 +537,6 @@ func (c *conn) handOver() bool {
 	c.releaseReader()
 	c.setBusy()
 	c.tc.SetReadDeadline(time.Time{})
-	c.srv.handed.Add(1)
 	return c.srv.handoff.give(&handedConn{Conn: c.tc, tc: c.tc, rest: buffered, headDeadline: c.headDeadline})
 }
 

@@ -28,13 +28,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tlsgate/tlsgate/internal/h1"
-
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
 	"github.com/tlsgate/tlsgate/internal/cluster"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/datadir"
+	"github.com/tlsgate/tlsgate/internal/h1"
 	"github.com/tlsgate/tlsgate/internal/hostmap"
 	"github.com/tlsgate/tlsgate/internal/memtrim"
 	"github.com/tlsgate/tlsgate/internal/metrics"
