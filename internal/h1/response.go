@@ -625,11 +625,9 @@ func (c *conn) serveRequest(req *http.Request) bool {
 		w.mu.Unlock()
 	}()
 
-	h := c.srv.Handler
-	if req.RequestURI == "*" && req.Method == "OPTIONS" {
-		h = globalOptions{}
-	}
-	h.ServeHTTP(w, req)
+	// "OPTIONS *" never comes here (eligible wants an origin-form
+	// target): net/http answers it.
+	c.srv.Handler.ServeHTTP(w, req)
 	c.endWatch()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -653,9 +651,3 @@ func (c *conn) serveRequest(req *http.Request) bool {
 }
 
 var pends = sync.Pool{New: func() any { return new([chunkBuffer]byte) }}
-
-type globalOptions struct{}
-
-func (globalOptions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Length", "0")
-}
