@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libdns/libdns"
 	"github.com/mholt/acmez/v3/acme"
 
 	"github.com/tlsgate/tlsgate/internal/dns01"
@@ -147,6 +148,8 @@ func TestRefusedKey(t *testing.T) {
 	other.Secret = "c2VjcmV0IG9mIGFub3RoZXIga2V5IGVudGlyZWx5IQ=="
 	unknown := rfc2136(k)
 	unknown.KeyName = "nobody"
+	algorithm := rfc2136(k)
+	algorithm.KeyAlgorithm = "hmac-sha512"
 	for _, tc := range []struct {
 		name string
 		p    *dns01.RFC2136
@@ -155,6 +158,7 @@ func TestRefusedKey(t *testing.T) {
 	}{
 		{"wrong secret", other, `TSIG key "acme-key." not accepted (NOTAUTH/BADSIG)`, "BADSIG"},
 		{"unknown key", unknown, `TSIG key "nobody." not accepted (NOTAUTH/BADKEY)`, "BADKEY"},
+		{"wrong algorithm", algorithm, `TSIG key "acme-key." not accepted (NOTAUTH/BADKEY)`, "BADKEY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := solver(tc.p, k.Addr).Present(ctx(t), challenge("example.test", "tok"))
@@ -170,6 +174,13 @@ func TestRefusedKey(t *testing.T) {
 	}
 	if got := k.TXT(t, "_acme-challenge.example.test"); len(got) != 0 {
 		t.Fatalf("a refused update wrote %q", got)
+	}
+	// A zone the server does not serve: Knot's NOTAUTH is unsigned, so
+	// the error cannot blame the key alone.
+	_, err := rfc2136(k).AppendRecords(ctx(t), "other.test.", []libdns.Record{libdns.TXT{Name: "_acme-challenge", Text: "x"}})
+	want := "DNS server " + k.Addr + ` refused the update of _acme-challenge.other.test TXT (NOTAUTH): it is not authoritative for zone other.test, or did not accept TSIG key "acme-key."`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("update of a zone the server lacks: %v\nwant %q", err, want)
 	}
 }
 
@@ -287,4 +298,19 @@ func TestExec(t *testing.T) {
 			t.Fatalf("a hook with a 200ms timeout held Present for %v", d)
 		}
 	})
+}
+
+// TestCNAMELoop: a CNAME loop on _acme-challenge ends Present with the
+// chain, and nothing is written.
+func TestCNAMELoop(t *testing.T) {
+	t.Parallel()
+	k := testpeer.StartKnot(t, t.TempDir(), testpeer.KnotZone{Name: "example.test", Records: []string{
+		"_acme-challenge.a CNAME b.example.test.",
+		"b CNAME _acme-challenge.a.example.test.",
+	}})
+	err := solver(rfc2136(k), k.Addr).Present(ctx(t), challenge("a.example.test", "tok"))
+	want := "dns-01: CNAME loop at _acme-challenge.a.example.test: _acme-challenge.a.example.test. -> b.example.test."
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Present with a CNAME loop: %v\nwant %q", err, want)
+	}
 }

@@ -167,13 +167,19 @@ func (p *RFC2136) exchange(ctx context.Context, m *dns.Msg, what string, rrs []d
 		return fmt.Errorf("DNS server %s refused the %s of %s: TSIG key %q not accepted (%s/BADTIME): the clocks of this host and the server differ by more than 5 minutes",
 			server, what, subject, key, dns.RcodeToString[r.Rcode])
 	}
-	if tsigErr == dns.RcodeBadSig || tsigErr == dns.RcodeBadKey || r.Rcode == dns.RcodeNotAuth {
-		code := dns.RcodeToString[r.Rcode]
-		if tsigErr != 0 {
-			code += "/" + dns.RcodeToString[int(tsigErr)]
+	zone := strings.TrimSuffix(m.Question[0].Name, ".")
+	if tsigErr == dns.RcodeBadSig || tsigErr == dns.RcodeBadKey {
+		return fmt.Errorf("DNS server %s refused the %s of %s: TSIG key %q not accepted (%s/%s) — check key_name, key_algorithm and the secret in key_file",
+			server, what, subject, key, dns.RcodeToString[r.Rcode], dns.RcodeToString[int(tsigErr)])
+	}
+	if r.Rcode == dns.RcodeNotAuth {
+		if r.IsTsig() != nil && err == nil {
+			// The answer is signed with our key: the key is fine.
+			return fmt.Errorf("DNS server %s refused the %s of %s (NOTAUTH): it is not authoritative for zone %s — is server the zone's primary?",
+				server, what, subject, zone)
 		}
-		return fmt.Errorf("DNS server %s refused the %s of %s: TSIG key %q not accepted (%s) — check key_name, key_algorithm and the secret in key_file",
-			server, what, subject, key, code)
+		return fmt.Errorf("DNS server %s refused the %s of %s (NOTAUTH): it is not authoritative for zone %s, or did not accept TSIG key %q — check server, key_name, key_algorithm and the secret in key_file",
+			server, what, subject, zone, key)
 	}
 	if err != nil {
 		// The answer did not verify: the server signed it with another key.
@@ -183,11 +189,11 @@ func (p *RFC2136) exchange(ctx context.Context, m *dns.Msg, what string, rrs []d
 	case dns.RcodeSuccess:
 		return nil
 	case dns.RcodeRefused:
-		return fmt.Errorf("DNS server %s refused the %s of %s (REFUSED): does its ACL allow updates with TSIG key %q for zone %s?", server, what, subject, key, m.Question[0].Name)
+		return fmt.Errorf("DNS server %s refused the %s of %s (REFUSED): does its ACL allow updates with TSIG key %q for zone %s?", server, what, subject, key, zone)
 	case dns.RcodeNotZone:
-		return fmt.Errorf("DNS server %s refused the %s of %s (NOTZONE): it is not the primary of zone %s", server, what, subject, m.Question[0].Name)
+		return fmt.Errorf("DNS server %s refused the %s of %s (NOTZONE): the name is not in zone %s", server, what, subject, zone)
 	default:
-		return fmt.Errorf("DNS server %s refused the %s of %s in zone %s (%s)", server, what, subject, m.Question[0].Name, dns.RcodeToString[r.Rcode])
+		return fmt.Errorf("DNS server %s refused the %s of %s in zone %s (%s)", server, what, subject, zone, dns.RcodeToString[r.Rcode])
 	}
 }
 
