@@ -471,6 +471,15 @@ sites:
 	if n := f.orders(); n != 1 {
 		t.Errorf("Pebble received %d orders for one wildcard name served by two gateways, want 1", n)
 	}
+	// certs list finds the wildcard's certificate in etcd.
+	out, errOut, code := runCLI(t, nil, "certs", "list", "--config", f.nodes[1].config, "--json")
+	var rows []struct {
+		Name   string `json:"name"`
+		Serial string `json:"serial"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 1 || rows[0].Name != "*.api.example.test" || rows[0].Serial != serial {
+		t.Errorf("certs list: exit %d, %v, want *.api.example.test with serial %s\n%s\n%s", code, err, serial, out, errOut)
+	}
 	// The record is removed after validation, soon after issuance.
 	deadline := time.Now().Add(10 * time.Second)
 	for txt := knot.TXT(t, "_acme-challenge.api.example.test"); len(txt) > 0; txt = knot.TXT(t, "_acme-challenge.api.example.test") {
