@@ -9,7 +9,7 @@ GOVULNCHECK_VERSION := v1.9.0
 PEBBLE_VERSION      := v2.10.1
 
 # Debian packages the integration tests talk to.
-TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client testssl.sh default-jdk-headless
+TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client testssl.sh default-jdk-headless knot dnsutils
 
 .PHONY: all build test test-deps lint-deps bench-lint tools vet lint vuln vuln-verbose unit fuzz fuzz-edge bench demo clean
 
@@ -26,7 +26,7 @@ test: test-deps tools vet lint vuln unit fuzz-edge
 
 ## test-deps: install the real programs integration tests talk to.
 test-deps: lint-deps
-	@missing=""; for p in curl openssl nginx chromium promtool etcd testssl java; do PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in curl openssl nginx chromium promtool etcd testssl java knotd nsupdate; do PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing test peers:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -35,6 +35,7 @@ var layout = map[string][]string{
 	"internal/demoapi":    nil,
 	"internal/storage":    nil,
 	"internal/h1":         nil, // HTTP/1.1 serving; parses with net/http
+	"internal/dns01":      nil, // dns-01 challenge: DNS UPDATE, exec hooks, propagation
 	// Layers above the leaves.
 	"internal/certs":   {"internal/ca"},
 	"internal/config":  {"internal/ca", "internal/loopback", "internal/mtls", "internal/tlspolicy"},
@@ -43,7 +44,7 @@ var layout = map[string][]string{
 	"internal/metrics": {"internal/inventory"},
 	"internal/status":  {"internal/inventory"},
 	"internal/probe":   {"internal/scan"},
-	"internal/acme":    {"internal/certs", "internal/config", "internal/storage"},
+	"internal/acme":    {"internal/certs", "internal/config", "internal/dns01", "internal/storage"},
 	"internal/cluster": {"internal/certs", "internal/config", "internal/storage", "internal/tlspolicy"},
 	"internal/plan": {"internal/acme", "internal/certs", "internal/cluster", "internal/config", "internal/datadir",
 		"internal/mtls", "internal/oaslint", "internal/proxy", "internal/storage", "internal/tlspolicy"},
@@ -55,6 +56,7 @@ var owners = map[string][]string{
 	"go.etcd.io/etcd/":                     {"internal/cluster"},
 	"github.com/caddyserver/certmagic":     {"internal/acme", "internal/storage", "internal/cluster"},
 	"github.com/prometheus/client_golang/": {"internal/metrics", "internal/probe", "internal/server", ""},
+	"github.com/miekg/dns":                 {"internal/dns01", "internal/testpeer"},
 }
 
 // TestLayout holds the module's imports to layout and owners.

@@ -409,3 +409,83 @@ sites:
 		}
 	}
 }
+
+// TestFleetDNS01: two gateways sharing etcd, with the same dns-01 wildcard
+// site, order its certificate once (the issuance lock in etcd) and both
+// serve it. The TXT record goes into a real Knot, where Pebble looks.
+func TestFleetDNS01(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f := &fleet{t: t, dir: dir}
+	f.etcd = testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	knot := testpeer.StartKnot(t, filepath.Join(dir, "knot"), testpeer.KnotZone{Name: "example.test"})
+	f.pebble = testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{DNSServer: knot.Addr})
+	f.key = filepath.Join(dir, "storage.key")
+	os.WriteFile(f.key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	endpoints, _ := json.Marshal(f.etcd.Endpoints)
+	up := httpBackend(t)
+	for _, name := range []string{"a", "b"} {
+		n := &fleetNode{name: name, https: testpeer.FreePort(t), config: filepath.Join(dir, name+".yaml")}
+		f.nodes = append(f.nodes, n)
+		cfg := fmt.Sprintf(`data_dir: %s
+listen: {https: "127.0.0.1:%d", http: "off"}
+log: {format: json, access: false}
+storage:
+  etcd: {endpoints: %s, encryption_key_file: %s, node: %s}
+acme:
+  directory: "%s"
+  email: fleet-dns01@example.com
+  ca_roots: [%s]
+  profile: default
+  challenges: [dns-01]
+  dns: {provider: rfc2136, server: "%s", key_name: %s, key_file: %s, resolvers: ["%s"], propagation_timeout: 20s}
+sites:
+  - hosts: ["*.api.example.test"]
+    tls: {certificate: {source: acme}}
+    routes: [{upstreams: [%q]}]
+`, filepath.Join(dir, name+"-data"), n.https, endpoints, f.key, name, f.pebble.Directory, f.pebble.APICAFile,
+			knot.Addr, knot.KeyName, knot.SecretFile, knot.Addr, up)
+		if err := os.WriteFile(n.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range f.nodes { // both at once: they race for the order
+		n.p = start(t, nil, "serve", "--config", n.config)
+	}
+	f.roots = f.pebble.IssuerRoots(t)
+
+	var serial string
+	for _, n := range f.nodes {
+		for _, name := range []string{"a.api.example.test", "b.api.example.test"} {
+			leaf := f.waitServed(n, name, 90*time.Second)
+			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "*.api.example.test" {
+				t.Fatalf("%s serves %s a certificate for %v", n.name, name, leaf.DNSNames)
+			}
+			if s := leaf.SerialNumber.Text(16); serial == "" {
+				serial = s
+			} else if s != serial {
+				t.Errorf("node %s serves %s serial %s, want the one certificate %s", n.name, name, s, serial)
+			}
+		}
+	}
+	if n := f.orders(); n != 1 {
+		t.Errorf("Pebble received %d orders for one wildcard name served by two gateways, want 1", n)
+	}
+	// certs list finds the wildcard's certificate in etcd.
+	out, errOut, code := runCLI(t, nil, "certs", "list", "--config", f.nodes[1].config, "--json")
+	var rows []struct {
+		Name   string `json:"name"`
+		Serial string `json:"serial"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 1 || rows[0].Name != "*.api.example.test" || rows[0].Serial != serial {
+		t.Errorf("certs list: exit %d, %v, want *.api.example.test with serial %s\n%s\n%s", code, err, serial, out, errOut)
+	}
+	// The record is removed after validation, soon after issuance.
+	deadline := time.Now().Add(10 * time.Second)
+	for txt := knot.TXT(t, "_acme-challenge.api.example.test"); len(txt) > 0; txt = knot.TXT(t, "_acme-challenge.api.example.test") {
+		if time.Now().After(deadline) {
+			t.Fatalf("TXT _acme-challenge.api.example.test left behind: %q", txt)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

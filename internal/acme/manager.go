@@ -7,7 +7,8 @@
 // gateway's own listeners, one log line per request outcome, and a status
 // record per certificate for `tlsgate certs list`.
 //
-// It imports certs, config (key types, challenge names) and storage; of
+// It imports certs, config (key types, challenge names), dns01 (the dns-01
+// solver) and storage; of
 // heavy dependencies it alone (with storage's interface) imports
 // certmagic. It must not import server, plan or cluster: the server hands
 // it a storage.Storage, files or etcd, chosen by the plan.
@@ -32,6 +33,7 @@ import (
 
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/dns01"
 	"github.com/tlsgate/tlsgate/internal/storage"
 )
 
@@ -49,6 +51,7 @@ const ALPNProto = "acme-tls/1"
 const (
 	HTTP01    = config.ChallengeHTTP01
 	TLSALPN01 = config.ChallengeTLSALPN01
+	DNS01     = config.ChallengeDNS01
 )
 
 // Settings say which CA issues a site's certificates, and how.
@@ -62,6 +65,8 @@ type Settings struct {
 	HTTP01    bool           // solve http-01 on the HTTP listener
 	TLSALPN01 bool           // solve tls-alpn-01 on the HTTPS listener
 	Profile   string         // certificate profile to ask for; "" the CA's default
+	DNS01     bool           // solve dns-01 through DNS, exclusively (no http-01, tls-alpn-01)
+	DNS       DNS            // how dns-01 publishes its records
 	// RootsID identifies Roots (a digest of its certificates) so equal
 	// settings share one ACME client; the pool itself cannot be compared.
 	RootsID string
@@ -70,7 +75,36 @@ type Settings struct {
 // key identifies settings that can share one ACME account and client.
 func (s Settings) key() string {
 	return strings.Join([]string{s.Directory, s.Email, s.EABKeyID, s.EABMACKey, s.RootsID, s.KeyType,
-		fmt.Sprint(s.HTTP01, s.TLSALPN01), s.Profile}, "\x00")
+		fmt.Sprint(s.HTTP01, s.TLSALPN01), s.Profile, fmt.Sprintf("%v %q", s.DNS01, s.DNS)}, "\x00")
+}
+
+// DNS configures dns-01 (config.DNSProvider with the key file read).
+type DNS struct {
+	Provider           string   // config.DNSProviderRFC2136 or config.DNSProviderExec
+	Server             string   // rfc2136: the primary, host[:port]
+	KeyName            string   // rfc2136: TSIG key name
+	KeyAlgorithm       string   // rfc2136: TSIG algorithm; "" hmac-sha256
+	Secret             string   // rfc2136: the TSIG key's base64 secret
+	Command            []string // exec: the hook
+	Resolvers          []string // where to look up and check; nil: system, then the zone's servers
+	PropagationTimeout time.Duration
+}
+
+// solver returns the dns-01 solver d describes.
+func (d DNS) solver(log *slog.Logger) *dns01.Solver {
+	var p dns01.Provider
+	switch d.Provider {
+	case config.DNSProviderExec:
+		p = &dns01.Exec{Command: slices.Clone(d.Command)}
+	default:
+		p = &dns01.RFC2136{Server: d.Server, KeyName: d.KeyName, KeyAlgorithm: d.KeyAlgorithm, Secret: d.Secret}
+	}
+	return &dns01.Solver{
+		Provider:           p,
+		Resolvers:          slices.Clone(d.Resolvers),
+		PropagationTimeout: d.PropagationTimeout,
+		Log:                log,
+	}
 }
 
 // KeyTypes maps the config's key type names (config.ACMEKeyTypes) to
@@ -187,6 +221,11 @@ func (m *Manager) config(s Settings) *issuerConfig {
 		DisableHTTPChallenge:    !s.HTTP01,
 		DisableTLSALPNChallenge: !s.TLSALPN01,
 		Logger:                  m.zlog,
+	}
+	if s.DNS01 {
+		// With a DNS01Solver certmagic offers the CA dns-01 alone.
+		tmpl.DNS01Solver = s.DNS.solver(m.log)
+		tmpl.DisableHTTPChallenge, tmpl.DisableTLSALPNChallenge = true, true
 	}
 	if s.EABKeyID != "" {
 		tmpl.ExternalAccount = &acme.EAB{KeyID: s.EABKeyID, MACKey: s.EABMACKey}

@@ -157,6 +157,9 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 }
 
 func (ic *issuerConfig) challenges() string {
+	if ic.issuer.DNS01Solver != nil {
+		return DNS01 // certmagic offers the CA nothing else then
+	}
 	var c []string
 	if !ic.issuer.DisableHTTPChallenge {
 		c = append(c, HTTP01)

@@ -359,12 +359,77 @@ type ACME struct {
 	// on listen.http, which must be reachable as port 80 of every name)
 	// and tls-alpn-01 (answered on listen.https, reachable as port 443).
 	// Default: both, or tls-alpn-01 alone when listen.http is off.
-	// Wildcard names need dns-01, which this version does not offer.
+	// dns-01 publishes a TXT record through the dns: provider; it is the
+	// only challenge for wildcard names (*.example.com) and needs no
+	// listener reachable from the CA. When dns-01 is listed it is the
+	// only one used: the others are ignored.
 	Challenges []string `yaml:"challenges"`
 	// Profile asks the CA for a certificate profile, e.g. Let's Encrypt's
 	// "shortlived" (6-day certificates) or "tlsserver". Default: the CA's.
 	Profile string `yaml:"profile"`
+	// DNS is how dns-01 publishes its TXT records. A site's dns: block
+	// replaces the top-level one as a whole.
+	DNS DNSProvider `yaml:"dns"`
 }
+
+// DNSProvider says how the dns-01 challenge writes
+// _acme-challenge.<domain> TXT records, and where it checks that they are
+// visible before asking the CA to look.
+type DNSProvider struct {
+	// Provider is "rfc2136" (DNS UPDATE signed with a TSIG key, sent to
+	// Server: BIND, Knot, PowerDNS, Windows DNS) or "exec" (Command is run
+	// for each record). Required with dns-01.
+	Provider string `yaml:"provider"`
+	// Server is the zone's primary, host:port (port 53 if left out), that
+	// accepts the updates. rfc2136 only; required.
+	Server string `yaml:"server"`
+	// KeyName is the TSIG key's name as the server knows it, such as
+	// "acme-update.". rfc2136 only; required.
+	KeyName string `yaml:"key_name"`
+	// KeyAlgorithm is the TSIG algorithm: hmac-sha256 (default),
+	// hmac-sha1, hmac-sha224, hmac-sha384 or hmac-sha512. rfc2136 only.
+	KeyAlgorithm string `yaml:"key_algorithm"`
+	// KeyFile holds the TSIG key's base64 secret (the secret: value of
+	// tsig-keygen's or keymgr's output), so it stays out of the config.
+	// Whoever reads it can change the zone as far as the server's ACL for
+	// the key allows: limit that ACL to _acme-challenge names and keep the
+	// file readable by tlsgate alone. rfc2136 only; required.
+	KeyFile string `yaml:"key_file"`
+	// Command is run without a shell as COMMAND... present FQDN VALUE to
+	// add a record and COMMAND... cleanup FQDN VALUE to remove it (lego's
+	// exec provider convention; FQDN ends with a dot), with tlsgate's
+	// environment. Exit status 0 means done; its standard error goes into
+	// the error otherwise. exec only; required.
+	Command []string `yaml:"command"`
+	// Resolvers are DNS servers (host:port) asked to find the zone and to
+	// check that the record is visible before the CA is told to look.
+	// Default: the system's resolvers to find the zone, then the zone's
+	// own name servers (its NS records, port 53). Set it for a hidden
+	// primary or split-horizon DNS, e.g. to the primary itself.
+	Resolvers []string `yaml:"resolvers"`
+	// PropagationTimeout bounds the wait for the record to be visible on
+	// every checked server. Default 2m.
+	PropagationTimeout time.Duration `yaml:"propagation_timeout"`
+}
+
+// IsZero reports whether nothing is set.
+func (d DNSProvider) IsZero() bool {
+	return d.Provider == "" && d.Server == "" && d.KeyName == "" && d.KeyAlgorithm == "" && d.KeyFile == "" &&
+		len(d.Command) == 0 && len(d.Resolvers) == 0 && d.PropagationTimeout == 0
+}
+
+// DNS provider names: the provider values.
+const (
+	DNSProviderRFC2136 = "rfc2136"
+	DNSProviderExec    = "exec"
+)
+
+// DNSProviders are the accepted provider values.
+var DNSProviders = []string{DNSProviderRFC2136, DNSProviderExec}
+
+// TSIGAlgorithms are the accepted key_algorithm values; the first is the
+// default.
+var TSIGAlgorithms = []string{"hmac-sha256", "hmac-sha1", "hmac-sha224", "hmac-sha384", "hmac-sha512"}
 
 // EAB is an External Account Binding: a key ID and HMAC key from the CA.
 type EAB struct {
@@ -377,7 +442,7 @@ type EAB struct {
 // IsZero reports whether nothing is set.
 func (a ACME) IsZero() bool {
 	return a.Directory == "" && a.Email == "" && a.EAB == (EAB{}) && len(a.CARoots) == 0 &&
-		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == ""
+		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == "" && a.DNS.IsZero()
 }
 
 // ACME challenge types (RFC 8555 section 8). Package acme solves them
@@ -430,6 +495,9 @@ func (c *Config) SiteACME(i int) ACME {
 	}
 	if a.Profile == "" {
 		a.Profile = g.Profile
+	}
+	if a.DNS.IsZero() {
+		a.DNS = g.DNS
 	}
 	if a.Directory == "" {
 		a.Directory = DefaultACMEDirectory

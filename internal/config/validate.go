@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -439,10 +440,74 @@ func (c *Config) validateACME(path string, a ACME, add func(string, string, ...a
 			}
 		case ChallengeTLSALPN01:
 		case ChallengeDNS01:
-			add(cp, "dns-01 is not available in this version: use http-01 or tls-alpn-01")
 		default:
-			add(cp, "%q is not a challenge type: use http-01 or tls-alpn-01", ch)
+			add(cp, "%q is not a challenge type: use http-01, tls-alpn-01 or dns-01", ch)
 		}
+	}
+	if !a.DNS.IsZero() {
+		validateDNSProvider(path+".dns", a.DNS, add)
+	}
+}
+
+// dnsServerAddr reports whether s is host:port, or (if hostOnly is
+// allowed) a host name or IP address alone.
+func dnsServerAddr(s string, hostOnly bool) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		if !hostOnly || s == "" || strings.ContainsAny(s, " /[]") {
+			return false
+		}
+		if _, err := netip.ParseAddr(s); err == nil {
+			return true
+		}
+		return !strings.Contains(s, ":")
+	}
+	n, err := strconv.Atoi(port)
+	return host != "" && err == nil && n > 0 && n < 65536
+}
+
+// validateDNSProvider checks a dns: block as written.
+func validateDNSProvider(path string, d DNSProvider, add func(string, string, ...any)) {
+	switch d.Provider {
+	case "":
+		add(path+".provider", "no DNS provider: use rfc2136 (DNS UPDATE with a TSIG key) or exec (a command of yours)")
+	case DNSProviderRFC2136:
+		if d.Server == "" {
+			add(path+".server", "rfc2136 needs the server that accepts the updates (the zone's primary, host:port)")
+		} else if !dnsServerAddr(d.Server, true) {
+			add(path+".server", "%q is not host:port (e.g. ns1.example.com:53)", d.Server)
+		}
+		if d.KeyName == "" {
+			add(path+".key_name", "rfc2136 needs the TSIG key's name, as the server knows it (e.g. acme-update.)")
+		}
+		if d.KeyFile == "" {
+			add(path+".key_file", "rfc2136 needs the file holding the TSIG key's base64 secret")
+		}
+		if d.KeyAlgorithm != "" && !slices.Contains(TSIGAlgorithms, strings.ToLower(d.KeyAlgorithm)) {
+			add(path+".key_algorithm", "%q is not a TSIG algorithm: use %s", d.KeyAlgorithm, strings.Join(TSIGAlgorithms, ", "))
+		}
+		if len(d.Command) > 0 {
+			add(path+".command", "command is for provider exec: remove it, or set provider: exec")
+		}
+	case DNSProviderExec:
+		if len(d.Command) == 0 || d.Command[0] == "" {
+			add(path+".command", "exec needs the command to run, as a list: [/usr/local/bin/dns-hook] (run as COMMAND present|cleanup FQDN VALUE)")
+		}
+		for _, k := range []struct{ key, v string }{{"server", d.Server}, {"key_name", d.KeyName}, {"key_algorithm", d.KeyAlgorithm}, {"key_file", d.KeyFile}} {
+			if k.v != "" {
+				add(path+"."+k.key, "%s is for provider rfc2136: remove it, or set provider: rfc2136", k.key)
+			}
+		}
+	default:
+		add(path+".provider", "%q is not a DNS provider: use %s", d.Provider, strings.Join(DNSProviders, " or "))
+	}
+	for k, r := range d.Resolvers {
+		if !dnsServerAddr(r, false) {
+			add(fmt.Sprintf("%s.resolvers[%d]", path, k), "%q is not host:port (e.g. 10.0.0.53:53)", r)
+		}
+	}
+	if d.PropagationTimeout < 0 {
+		add(path+".propagation_timeout", "must be a positive duration such as 2m")
 	}
 }
 
@@ -451,13 +516,24 @@ func (c *Config) validateACME(path string, a ACME, add func(string, string, ...a
 func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 	s := &c.Sites[i]
 	sp := fmt.Sprintf("sites[%d]", i)
-	c.validateACME(sp+".tls.certificate.acme", s.TLS.Certificate.ACME, add)
+	own := s.TLS.Certificate.ACME
+	c.validateACME(sp+".tls.certificate.acme", own, add)
+	eff := c.SiteACME(i)
+	dns01 := slices.Contains(eff.Challenges, ChallengeDNS01)
+	if dns01 && eff.DNS.IsZero() {
+		if len(own.Challenges) > 0 {
+			add(sp+".tls.certificate.acme.challenges", "dns-01 needs a DNS provider to publish its TXT records: add a dns: block (provider: rfc2136 or exec) to this acme: block or the top-level one")
+		} else {
+			// Once per site, at the site: several may inherit acme.challenges.
+			add(sp+".tls.certificate", "dns-01 (from acme.challenges) needs a DNS provider to publish its TXT records: add a dns: block (provider: rfc2136 or exec) to acme:")
+		}
+	}
 	for j, h := range s.Hosts {
 		n := NormalizeHost(h)
 		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
 		switch {
-		case strings.HasPrefix(n, "*."):
-			add(hp, "%q: wildcard certificates need the dns-01 challenge, which this version does not offer: list the names, or use source files", h)
+		case strings.HasPrefix(n, "*.") && !dns01:
+			add(hp, "%q: wildcard certificates need the dns-01 challenge (the CA checks a TXT record, not a server): add dns-01 with a dns provider to challenges, or list the names", h)
 		case !strings.Contains(n, ".") && net.ParseIP(n) == nil,
 			loopback.Name(n),
 			strings.HasSuffix(n, ".local"), strings.HasSuffix(n, ".internal"),

@@ -3,6 +3,7 @@ package plan_test
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -42,10 +43,18 @@ func TestExamplesCheck(t *testing.T) {
 				return pkitest.WriteFiles(t, dir, fmt.Sprint("pair", n), ca.Issue(t, pkitest.Leaf{Names: names, Client: client}))
 			}
 			root := ca.WriteRoot(t, dir)
+			tsig := filepath.Join(dir, "tsig.key")
+			os.WriteFile(tsig, []byte("c2VjcmV0\n"), 0o600)
+			if cfg.ACME.DNS.KeyFile != "" {
+				cfg.ACME.DNS.KeyFile = tsig
+			}
 			for i := range cfg.Sites {
 				s := &cfg.Sites[i]
 				if c := &s.TLS.Certificate; c.Source == config.SourceFiles {
 					c.Cert, c.Key = pair(s.Hosts, false)
+				}
+				if d := &s.TLS.Certificate.ACME.DNS; d.KeyFile != "" {
+					d.KeyFile = tsig
 				}
 				for k := range s.ClientAuth.CA {
 					s.ClientAuth.CA[k] = root

@@ -23,6 +23,7 @@ package plan
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -380,6 +381,29 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 		EABKeyID:  a.EAB.KeyID,
 	}
 	var errs []error
+	if s.DNS01 = slices.Contains(a.Challenges, config.ChallengeDNS01); s.DNS01 {
+		d := a.DNS
+		s.DNS = acme.DNS{
+			Provider: d.Provider, Server: d.Server, KeyName: d.KeyName, KeyAlgorithm: d.KeyAlgorithm,
+			Command: d.Command, Resolvers: d.Resolvers, PropagationTimeout: d.PropagationTimeout,
+		}
+		if d.Provider == config.DNSProviderRFC2136 && d.KeyFile != "" {
+			p := path("dns.key_file", !own.DNS.IsZero())
+			b, err := os.ReadFile(d.KeyFile)
+			secret := strings.TrimSpace(string(b))
+			switch {
+			case err != nil:
+				errs = append(errs, cfg.Errorf(p, "reading the TSIG secret: %v", err))
+			case secret == "":
+				errs = append(errs, cfg.Errorf(p, "%s is empty: put the TSIG key's base64 secret in it (the secret: value of tsig-keygen's or keymgr's output)", d.KeyFile))
+			default:
+				if _, err := base64.StdEncoding.DecodeString(secret); err != nil {
+					errs = append(errs, cfg.Errorf(p, "%s does not hold a base64 TSIG secret (the secret: value of tsig-keygen's or keymgr's output): %v", d.KeyFile, err))
+				}
+				s.DNS.Secret = secret
+			}
+		}
+	}
 	if a.EAB.MACKeyFile != "" {
 		b, err := os.ReadFile(a.EAB.MACKeyFile)
 		if err != nil {

@@ -221,3 +221,46 @@ log: {level: loud}
 		t.Errorf("problems at:\n%s\nwant:\n%s\n\n%v", strings.Join(got, "\n"), strings.Join(want, "\n"), err)
 	}
 }
+
+// TestACMESettingsDNS01: the TSIG secret is read from key_file into the
+// settings; a missing, empty or non-base64 file is an error at the key
+// that names it, with the file.
+func TestACMESettingsDNS01(t *testing.T) {
+	dir := t.TempDir()
+	good, empty, bad := filepath.Join(dir, "tsig.key"), filepath.Join(dir, "empty.key"), filepath.Join(dir, "bad.key")
+	os.WriteFile(good, []byte("c2VjcmV0\n"), 0o600)
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	os.WriteFile(bad, []byte("key \"acme\" { secret \"x\"; };\n"), 0o600)
+	site := func(host, keyFile string) string {
+		return `  - hosts: ['` + host + `']
+    tls: {certificate: {acme: {challenges: [dns-01], dns: {provider: rfc2136, server: 127.0.0.1, key_name: k., key_file: ` + keyFile + `}}}}
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+`
+	}
+	cfg := load(t, dir, `acme:
+  challenges: [dns-01]
+  dns: {provider: rfc2136, server: 'ns1.example.com:53', key_name: acme-update., key_file: `+good+`, resolvers: ['127.0.0.1:5353'], propagation_timeout: 30s}
+sites:
+  - hosts: ['*.example.com', example.com]
+    routes: [{upstreams: ["http://127.0.0.1:9"]}]
+    tls: {certificate: {source: acme}}
+`+site("*.a.example.net", filepath.Join(dir, "missing.key"))+site("*.b.example.net", empty)+site("*.c.example.net", bad))
+	s, errs := plan.ACMESettings(cfg, 0)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if !s.DNS01 || s.HTTP01 || s.TLSALPN01 || s.DNS.Secret != "c2VjcmV0" || s.DNS.Server != "ns1.example.com:53" ||
+		s.DNS.KeyName != "acme-update." || s.DNS.Resolvers[0] != "127.0.0.1:5353" || s.DNS.PropagationTimeout != 30*time.Second {
+		t.Errorf("settings: %+v", s)
+	}
+	for i, want := range []string{
+		`sites[1].tls.certificate.acme.dns.key_file: reading the TSIG secret: open ` + filepath.Join(dir, "missing.key") + `: no such file or directory`,
+		`sites[2].tls.certificate.acme.dns.key_file: ` + empty + ` is empty: put the TSIG key's base64 secret in it`,
+		`sites[3].tls.certificate.acme.dns.key_file: ` + bad + ` does not hold a base64 TSIG secret`,
+	} {
+		_, errs := plan.ACMESettings(cfg, i+1)
+		if len(errs) != 1 || !strings.Contains(errs[0].Error(), want) {
+			t.Errorf("site %d: %v, want %q", i+1, errs, want)
+		}
+	}
+}

@@ -50,6 +50,12 @@ type PebbleOptions struct {
 	// badNonce (PEBBLE_WFE_NONCEREJECT), to exercise client retries. Zero
 	// keeps Pebble's default of 5; -1 means none.
 	NonceReject int
+
+	// DNSServer, when set, is the DNS server (127.0.0.1:PORT, UDP) Pebble
+	// asks during validation instead of a pebble-challtestsrv of its own:
+	// a Knot from StartKnot, for dns-01 against records a client really
+	// published. http-01 and tls-alpn-01 then need A records there.
+	DNSServer string
 }
 
 // Pebble is a running Pebble ACME test CA with its pebble-challtestsrv DNS
@@ -96,7 +102,10 @@ const pebbleStartTimeout = 20 * time.Second
 func StartPebble(t testing.TB, dir string, opts PebbleOptions) *Pebble {
 	t.Helper()
 	pebbleBin := Require(t, "pebble")
-	challBin := Require(t, "pebble-challtestsrv")
+	challBin := ""
+	if opts.DNSServer == "" {
+		challBin = Require(t, "pebble-challtestsrv")
+	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -124,10 +133,16 @@ func StartPebble(t testing.TB, dir string, opts PebbleOptions) *Pebble {
 		}
 		if t.Failed() {
 			logTail(t, filepath.Join(dir, "pebble.log"))
-			logTail(t, filepath.Join(dir, "challtestsrv.log"))
+			if opts.DNSServer == "" {
+				logTail(t, filepath.Join(dir, "challtestsrv.log"))
+			}
 		}
 	})
-	p.startChallSrv(t, challBin)
+	if opts.DNSServer != "" {
+		p.dnsAddr = opts.DNSServer
+	} else {
+		p.startChallSrv(t, challBin)
+	}
 
 	// Another test binary may take a port between stablePort and Pebble's
 	// listen: then try other ports.
