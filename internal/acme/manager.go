@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -399,10 +400,16 @@ func (s *Source) Hosts() []string { return s.hosts }
 func (s *Source) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := hello.ServerName
 	if name == "" {
-		// A client that connected by address: serve the site's first name.
+		// A client that connected by address sends no SNI: serve the
+		// certificate of that address when the site has one (RFC 8738),
+		// else the site's first name.
+		name = s.hosts[0]
+		if ip := localIP(hello); ip != "" && slices.Contains(s.hosts, ip) {
+			name = ip
+		}
 		h := *hello
-		h.ServerName = s.hosts[0]
-		hello, name = &h, s.hosts[0]
+		h.ServerName = name
+		hello = &h
 	}
 	cert, err := s.ic.magic.GetCertificate(hello)
 	if err == nil && cert != nil && isChallenge(hello) {
@@ -416,6 +423,19 @@ func (s *Source) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 		return nil, fmt.Errorf("no certificate for %s yet: %w", name, err)
 	}
 	return cert, nil
+}
+
+// localIP is the address the client connected to, as the config spells
+// hosts (hostmap.Normalize), or "" when unknown.
+func localIP(hello *tls.ClientHelloInfo) string {
+	if hello.Conn == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(hello.Conn.LocalAddr().String())
+	if err != nil {
+		return ""
+	}
+	return ap.Addr().Unmap().WithZone("").String()
 }
 
 func isChallenge(hello *tls.ClientHelloInfo) bool {

@@ -420,6 +420,17 @@ func TestParseValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "acme IP addresses need http-01 or tls-alpn-01",
+			yaml: "sites:\n  - hosts: [a.example.com, 192.0.2.7, '2001:db8::7']\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n" +
+				"  - hosts: [192.0.2.8]\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01, tls-alpn-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:3:59: sites[0].tls.certificate.acme.challenges[0]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
+				`tlsgate.yaml:2:28: sites[0].hosts[1]: "192.0.2.7" is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges`,
+				`tlsgate.yaml:2:39: sites[0].hosts[2]: "2001:db8::7" is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges`,
+				`tlsgate.yaml:6:59: sites[1].tls.certificate.acme.challenges[0]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
+			},
+		},
+		{
 			name: "acme settings on another source",
 			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: internal, acme: {email: ops@example.com}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 			want: []string{`tlsgate.yaml:3:49: sites[0].tls.certificate.acme: acme: settings are only used with source: acme (this site's source is internal)`},

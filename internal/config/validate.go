@@ -452,6 +452,10 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 	s := &c.Sites[i]
 	sp := fmt.Sprintf("sites[%d]", i)
 	c.validateACME(sp+".tls.certificate.acme", s.TLS.Certificate.ACME, add)
+	challenges := c.SiteACME(i).Challenges
+	// RFC 8738: an IP address is validated by http-01 or tls-alpn-01;
+	// dns-01 has no name to put a TXT record under.
+	ipValidatable := slices.Contains(challenges, ChallengeHTTP01) || slices.Contains(challenges, ChallengeTLSALPN01)
 	for j, h := range s.Hosts {
 		n := NormalizeHost(h)
 		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
@@ -463,6 +467,8 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 			strings.HasSuffix(n, ".local"), strings.HasSuffix(n, ".internal"),
 			strings.HasSuffix(n, ".home.arpa"), strings.HasSuffix(n, ".invalid"):
 			add(hp, "%q is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)", h)
+		case net.ParseIP(n) != nil && !ipValidatable:
+			add(hp, "%q is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges", h)
 		}
 	}
 }

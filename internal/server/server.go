@@ -466,7 +466,13 @@ func addrString(ln net.Listener) string {
 
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	st := s.state.Load()
-	if si := st.siteForTLS(hello.ServerName, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
+	name := hello.ServerName
+	if ip, ok := acme.ChallengeIP(hello); ok {
+		// tls-alpn-01 for an IP address names its reverse-DNS name
+		// (RFC 8738): the address's site answers it.
+		name = ip.String()
+	}
+	if si := st.siteForTLS(name, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
 		if tlspolicy.OffersNone(si.tls.NextProtos, hello.SupportedProtos) {
 			return si.tlsNoALPN, nil
 		}
