@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
@@ -34,7 +37,8 @@ import (
 // share one.
 
 type acmeSetup struct {
-	name       string // host to certify
+	name       string // host to certify (a name under example.com, or a loopback IP)
+	listen     string // the gateway's listen address; "" 127.0.0.1
 	challenges string // YAML list body, e.g. "http-01"
 	httpOff    bool
 	profile    string // Pebble profile to order
@@ -59,12 +63,16 @@ type acmeEnv struct {
 func startACME(t *testing.T, s acmeSetup) *acmeEnv {
 	t.Helper()
 	dir := t.TempDir()
+	listen := s.listen
+	if listen == "" {
+		listen = "127.0.0.1"
+	}
 	httpsPort := testpeer.FreePort(t)
 	httpPort := 0
 	httpListen := "off"
 	if !s.httpOff {
 		httpPort = testpeer.FreePort(t)
-		httpListen = fmt.Sprintf("127.0.0.1:%d", httpPort)
+		httpListen = net.JoinHostPort(listen, fmt.Sprint(httpPort))
 	}
 	profiles := s.profiles
 	if profiles == nil {
@@ -82,18 +90,18 @@ func startACME(t *testing.T, s acmeSetup) *acmeEnv {
 	}
 	up := backend(t, "api")
 	yaml := fmt.Sprintf(`data_dir: %s
-listen: {https: "127.0.0.1:%d", http: "%s"}
+listen: {https: "%s", http: "%s"}
 acme:
   directory: %s
   email: test-%d@example.com
   ca_roots: [%s]
 sites:
-  - hosts: [%s]
+  - hosts: ["%s"]
     tls: {certificate: {source: acme, acme: {profile: %s%s%s}}}
     routes: [{upstreams: ["%s"]}]
   - hosts: [localhost]
     routes: [{upstreams: ["%s"]}]
-`, filepath.Join(dir, "data"), httpsPort, httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
+`, filepath.Join(dir, "data"), net.JoinHostPort(listen, fmt.Sprint(httpsPort)), httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
 		s.name, profile, challenges, s.siteACME, up, up)
 	g := startGatewayOpts(t, yaml, s.opts)
 	return &acmeEnv{name: s.name, g: g, pebble: p, dir: dir, yaml: yaml, opts: s.opts}
@@ -238,7 +246,7 @@ func TestACMEKeptAcrossRestartAndReload(t *testing.T) {
 		t.Fatalf("after a restart: serial %x, want the stored %x", leaf.SerialNumber, first.SerialNumber)
 	}
 
-	without := strings.Replace(e.yaml, "- hosts: ["+e.name+"]", "- hosts: [gone.example.com]", 1)
+	without := strings.Replace(e.yaml, `- hosts: ["`+e.name+`"]`, "- hosts: [gone.example.com]", 1)
 	without = strings.Replace(without, "source: acme, acme: {profile: default, challenges: [tls-alpn-01]}", "source: internal", 1)
 	if err := os.WriteFile(e.g.configPath, []byte(without), 0o600); err != nil {
 		t.Fatal(err)
@@ -569,4 +577,62 @@ sites:
 	if first, again := id(a), id(a); first != again {
 		t.Error("the same roots give different RootsIDs")
 	}
+}
+
+// TestACMEIPAddress: a site whose host is an IP address gets a
+// certificate with that IP address SAN (RFC 8738), by http-01 and by
+// tls-alpn-01, whose validation handshake names the address's reverse-DNS
+// name as SNI. A client connecting to https://ADDRESS:PORT/ (Go sends no
+// SNI for an address) verifies the IP SAN against Pebble's issuing root.
+// The cases run one after another: certmagic keeps active challenges in
+// a process-wide map by identifier.
+func TestACMEIPAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ ip, challenge string }{
+		{"127.0.0.1", "http-01"},
+		{"127.0.0.1", "tls-alpn-01"},
+		{"::1", "http-01"},
+		{"::1", "tls-alpn-01"},
+	} {
+		t.Run(tc.ip+" "+tc.challenge, func(t *testing.T) {
+			e := startACME(t, acmeSetup{name: tc.ip, listen: tc.ip, challenges: tc.challenge})
+			roots := e.pebble.IssuerRoots(t)
+			leaf := e.waitCert(t, roots, 60*time.Second, nil)
+			if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP(tc.ip)) || len(leaf.DNSNames) != 0 {
+				t.Errorf("certificate names: IPs %v, DNS %v; want the one IP address %s", leaf.IPAddresses, leaf.DNSNames, tc.ip)
+			}
+			if !strings.Contains(e.g.logs.String(), "challenges="+tc.challenge) {
+				t.Errorf("log does not say %s was used:\n%s", tc.challenge, e.g.logs)
+			}
+			if tc.challenge == "tls-alpn-01" && !strings.Contains(e.g.logs.String(), "server_name="+reverseName(t, tc.ip)) {
+				t.Errorf("no tls-alpn-01 handshake for %s's reverse-DNS name in the log:\n%s", tc.ip, e.g.logs)
+			}
+
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+			defer c.CloseIdleConnections()
+			resp, err := c.Get("https://" + e.g.https + "/hello")
+			if err != nil {
+				t.Fatalf("GET https://%s/: %v", e.g.https, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "api") {
+				t.Errorf("GET https://%s/: %s %q", e.g.https, resp.Status, body)
+			}
+			if resp.TLS.ServerName != "" {
+				t.Errorf("the client sent SNI %q for an IP address", resp.TLS.ServerName)
+			}
+		})
+	}
+}
+
+// reverseName is ip's reverse-DNS name without the final dot, as
+// tls-alpn-01 names it (RFC 8738 section 6).
+func reverseName(t *testing.T, ip string) string {
+	t.Helper()
+	names, err := dns.ReverseAddr(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(names, ".")
 }
