@@ -97,6 +97,14 @@ type Options struct {
 	// RenewalWindowRatio is the fraction of a certificate's lifetime left
 	// when renewal starts if the CA gives no ARI window; 0 means 1/3.
 	RenewalWindowRatio float64
+	// DisableARI ignores the CA's renewal information (RFC 9773):
+	// renewal then starts at RenewalWindowRatio alone, and renewals do
+	// not tell the CA which certificate they replace. For tests: Pebble
+	// suggests a window of ±24 h around the point where a third of the
+	// lifetime is left, clamped to the lifetime, so for a certificate of
+	// seconds the window is the whole lifetime and the renewal time a
+	// random pick in it.
+	DisableARI bool
 	// OneShot is for a caller that makes one attempt and reports its
 	// error itself (tlsgate certs renew): a failed order is logged at
 	// debug level, without the promise of a retry that a gateway keeps.
@@ -168,9 +176,10 @@ func (m *Manager) config(s Settings) *issuerConfig {
 		Storage:            m.opts.Storage,
 		Logger:             m.zlog,
 		RenewalWindowRatio: m.opts.RenewalWindowRatio,
+		DisableARI:         m.opts.DisableARI,
 		KeySource:          certmagic.StandardKeyGenerator{KeyType: keyType(s.KeyType)},
 		OnEvent: func(ctx context.Context, event string, data map[string]any) error {
-			m.onEvent(ic, event, data)
+			m.onEvent(ctx, ic, event, data)
 			return nil
 		},
 	})

@@ -65,6 +65,10 @@ type Options struct {
 	// for short-lived test certificates; zero keeps the defaults.
 	ACMERenewCheckInterval time.Duration
 	ACMERenewalWindowRatio float64
+	// ACMEDisableARI ignores the CA's renewal windows (acme.Options):
+	// for tests against Pebble, whose window does not scale down to
+	// certificates that live seconds.
+	ACMEDisableARI bool
 }
 
 // Server is a running gateway. Create it with New, then Listen and Serve.
@@ -210,6 +214,7 @@ func (s *Server) openACME() *acme.Manager {
 			OnResult:           onResult,
 			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
 			RenewalWindowRatio: s.opts.ACMERenewalWindowRatio,
+			DisableARI:         s.opts.ACMEDisableARI,
 		})
 	}
 	return s.acme
