@@ -40,6 +40,7 @@ import (
 type acmeSetup struct {
 	name       string // host to certify (a name under example.com, or a loopback IP)
 	listen     string // the gateway's listen address; "" 127.0.0.1
+	firstHost  string // a host listed before name, when set
 	challenges string // YAML list body, e.g. "http-01"
 	httpOff    bool
 	profile    string // Pebble profile to order
@@ -89,6 +90,10 @@ func startACME(t *testing.T, s acmeSetup) *acmeEnv {
 	if s.challenges != "" {
 		challenges = ", challenges: [" + s.challenges + "]"
 	}
+	hosts := `"` + s.name + `"`
+	if s.firstHost != "" {
+		hosts = `"` + s.firstHost + `", ` + hosts
+	}
 	up := backend(t, "api")
 	yaml := fmt.Sprintf(`data_dir: %s
 listen: {https: "%s", http: "%s"}
@@ -97,13 +102,13 @@ acme:
   email: test-%d@example.com
   ca_roots: [%s]
 sites:
-  - hosts: ["%s"]
+  - hosts: [%s]
     tls: {certificate: {source: acme, acme: {profile: %s%s%s}}}
     routes: [{upstreams: ["%s"]}]
   - hosts: [localhost]
     routes: [{upstreams: ["%s"]}]
 `, filepath.Join(dir, "data"), net.JoinHostPort(listen, fmt.Sprint(httpsPort)), httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
-		s.name, profile, challenges, s.siteACME, up, up)
+		hosts, profile, challenges, s.siteACME, up, up)
 	g := startGatewayOpts(t, yaml, s.opts)
 	return &acmeEnv{name: s.name, g: g, pebble: p, dir: dir, yaml: yaml, opts: s.opts}
 }
@@ -453,6 +458,7 @@ func TestACMEProfileKeptAcrossRenewals(t *testing.T) {
 		deadline := time.Now().Add(within)
 		for strings.Count(e.g.logs.String(), what) < n {
 			if time.Now().After(deadline) {
+				checkIssued(t, e.g.logs.String(), lifetime, 0) // a long-lived certificate from a dropped profile?
 				t.Fatalf("%q logged %d times within %s, want %d\nlogs:\n%s", what, strings.Count(e.g.logs.String(), what), within, n, e.g.logs)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -717,14 +723,17 @@ sites:
 // a process-wide map by identifier.
 func TestACMEIPAddress(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ ip, challenge string }{
-		{"127.0.0.1", "http-01"},
-		{"127.0.0.1", "tls-alpn-01"},
-		{"::1", "http-01"},
-		{"::1", "tls-alpn-01"},
+	for _, tc := range []struct{ ip, challenge, firstHost string }{
+		{"127.0.0.1", "http-01", ""},
+		{"127.0.0.1", "tls-alpn-01", ""},
+		{"::1", "http-01", ""},
+		{"::1", "tls-alpn-01", ""},
+		// A site whose first host is a name: a client connecting to the
+		// address still gets the address's certificate.
+		{"127.0.0.1", "tls-alpn-01", "ipsite.example.com"},
 	} {
-		t.Run(tc.ip+" "+tc.challenge, func(t *testing.T) {
-			e := startACME(t, acmeSetup{name: tc.ip, listen: tc.ip, challenges: tc.challenge})
+		t.Run(tc.firstHost+" "+tc.ip+" "+tc.challenge, func(t *testing.T) {
+			e := startACME(t, acmeSetup{name: tc.ip, listen: tc.ip, challenges: tc.challenge, firstHost: tc.firstHost})
 			roots := e.pebble.IssuerRoots(t)
 			leaf := e.waitCert(t, roots, 60*time.Second, nil)
 			if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP(tc.ip)) || len(leaf.DNSNames) != 0 {
