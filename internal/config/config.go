@@ -342,7 +342,8 @@ const (
 // address send no SNI; the gateway answers them with the certificate of
 // the address they connected to. CAs that issue IP certificates usually do
 // so only under a short-lived profile: Let's Encrypt only under
-// "shortlived" (6 days, renewed with about 2 days left).
+// "shortlived" (6 days, renewed with about 2 days left), and only for
+// public addresses; Validate refuses other IP hosts for its directories.
 type ACME struct {
 	// Directory is the CA's directory URL (https). Default Let's Encrypt
 	// production, https://acme-v02.api.letsencrypt.org/directory. Try a
@@ -399,6 +400,9 @@ const (
 	ChallengeDNS01     = "dns-01"
 	// DefaultACMEDirectory is Let's Encrypt production.
 	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+	// LetsEncryptShortLived is Let's Encrypt's profile of 6-day
+	// certificates, the only one under which it certifies IP addresses.
+	LetsEncryptShortLived = "shortlived"
 )
 
 // ACME key types: the key_type values. Package acme maps each to the key

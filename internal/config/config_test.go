@@ -421,13 +421,25 @@ func TestParseValidate(t *testing.T) {
 		},
 		{
 			name: "acme IP addresses need http-01 or tls-alpn-01",
-			yaml: "sites:\n  - hosts: [a.example.com, 192.0.2.7, '2001:db8::7']\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n" +
+			yaml: "acme: {directory: 'https://ca.example.net/dir'}\nsites:\n  - hosts: [a.example.com, 192.0.2.7, '2001:db8::7']\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n" +
 				"  - hosts: [192.0.2.8]\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01, tls-alpn-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 			want: []string{
-				`tlsgate.yaml:3:59: sites[0].tls.certificate.acme.challenges[0]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
-				`tlsgate.yaml:2:28: sites[0].hosts[1]: "192.0.2.7" is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges`,
-				`tlsgate.yaml:2:39: sites[0].hosts[2]: "2001:db8::7" is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges`,
-				`tlsgate.yaml:6:59: sites[1].tls.certificate.acme.challenges[0]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
+				`tlsgate.yaml:4:59: sites[0].tls.certificate.acme.challenges[0]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
+				`tlsgate.yaml:3:28: sites[0].hosts[1]: "192.0.2.7" is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges`,
+				`tlsgate.yaml:3:39: sites[0].hosts[2]: "2001:db8::7" is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges`,
+				`tlsgate.yaml:7:59: sites[1].tls.certificate.acme.challenges[0]: dns-01 is not available in this version: use http-01 or tls-alpn-01`,
+			},
+		},
+		{
+			name: "acme IP addresses at Let's Encrypt",
+			yaml: "sites:\n  - hosts: [203.0.113.9, 10.0.0.5, 127.0.0.1, '::1', 'fd00::1']\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n" +
+				"  - hosts: [203.0.113.10, '2001:db8::10']\n    tls: {certificate: {source: acme, acme: {profile: shortlived, directory: 'https://acme-staging-v02.api.letsencrypt.org/directory'}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:2:13: sites[0].hosts[0]: "203.0.113.9" is an IP address: Let's Encrypt certifies addresses only under the shortlived profile (6-day certificates): set profile: shortlived in this site's acme: block`,
+				`tlsgate.yaml:2:26: sites[0].hosts[1]: "10.0.0.5" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+				`tlsgate.yaml:2:36: sites[0].hosts[2]: "127.0.0.1" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+				`tlsgate.yaml:2:47: sites[0].hosts[3]: "::1" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+				`tlsgate.yaml:2:54: sites[0].hosts[4]: "fd00::1" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
 			},
 		},
 		{

@@ -452,10 +452,11 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 	s := &c.Sites[i]
 	sp := fmt.Sprintf("sites[%d]", i)
 	c.validateACME(sp+".tls.certificate.acme", s.TLS.Certificate.ACME, add)
-	challenges := c.SiteACME(i).Challenges
+	a := c.SiteACME(i)
 	// RFC 8738: an IP address is validated by http-01 or tls-alpn-01;
 	// dns-01 has no name to put a TXT record under.
-	ipValidatable := slices.Contains(challenges, ChallengeHTTP01) || slices.Contains(challenges, ChallengeTLSALPN01)
+	ipValidatable := slices.Contains(a.Challenges, ChallengeHTTP01) || slices.Contains(a.Challenges, ChallengeTLSALPN01)
+	le := letsEncrypt(a.Directory)
 	for j, h := range s.Hosts {
 		n := NormalizeHost(h)
 		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
@@ -470,7 +471,26 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 		case net.ParseIP(n) != nil && !ipValidatable:
 			add(hp, "%q is an IP address, which dns-01 cannot validate (RFC 8738): allow http-01 or tls-alpn-01 in this site's acme.challenges", h)
 		}
+		if ip, err := netip.ParseAddr(n); err == nil && le {
+			switch {
+			case !ip.IsGlobalUnicast() || ip.IsPrivate():
+				add(hp, "%q is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA", h)
+			case a.Profile != LetsEncryptShortLived:
+				add(hp, "%q is an IP address: Let's Encrypt certifies addresses only under the %s profile (6-day certificates): set profile: %s in this site's acme: block", h, LetsEncryptShortLived, LetsEncryptShortLived)
+			}
+		}
 	}
+}
+
+// letsEncrypt reports whether directory is Let's Encrypt's, production
+// or staging: a public CA with rules of its own for IP addresses.
+func letsEncrypt(directory string) bool {
+	u, err := url.Parse(directory)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "acme-v02.api.letsencrypt.org" || h == "acme-staging-v02.api.letsencrypt.org"
 }
 
 // validateIdentityHeaders refuses identity header names that are not
