@@ -32,7 +32,7 @@ func TestCertsListAndRenew(t *testing.T) {
 	// Pebble gives an order without a profile a random one: the other
 	// profiles' lifetimes would show one that certs renew dropped.
 	peb := testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: httpPort, TLSPort: httpsPort,
-		Profiles: map[string]time.Duration{"default": 90 * 24 * time.Hour, "decoy-1d": 24 * time.Hour, "decoy-7d": 7 * 24 * time.Hour, "decoy-30d": 30 * 24 * time.Hour}})
+		Profiles: testpeer.WithDecoys("default", 90*24*time.Hour)})
 	ca := pkitest.NewCA(t, "Files CA")
 	certFile, keyFile := pkitest.WriteFiles(t, dir, "files", ca.Issue(t, pkitest.Leaf{Names: []string{"files.example.com"}}))
 	backend := httpBackend(t)

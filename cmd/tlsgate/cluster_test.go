@@ -310,7 +310,7 @@ func TestCertsFleet(t *testing.T) {
 	// The decoy profiles' lifetimes would show an order that lost the
 	// configured profile on its way through etcd and certs renew.
 	f.pebble = testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: a.http, TLSPort: a.https,
-		Profiles: map[string]time.Duration{"default": 90 * 24 * time.Hour, "decoy-1d": 24 * time.Hour, "decoy-7d": 7 * 24 * time.Hour, "decoy-30d": 30 * 24 * time.Hour}})
+		Profiles: testpeer.WithDecoys("default", 90*24*time.Hour)})
 	f.key = filepath.Join(dir, "storage.key")
 	os.WriteFile(f.key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
 	f.writeConfig(a)

@@ -331,7 +331,7 @@ func TestACMERenewUnderLoad(t *testing.T) {
 	t.Parallel()
 	const lifetime = 30 * time.Second
 	e := startACME(t, acmeSetup{name: "renew.example.com", challenges: "http-01, tls-alpn-01", profile: "shortlived",
-		profiles: withDecoys("shortlived", lifetime),
+		profiles: testpeer.WithDecoys("shortlived", lifetime),
 		opts:     Options{ACMERenewCheckInterval: time.Second, ACMEDisableARI: true}})
 	roots := e.pebble.IssuerRoots(t)
 	first := e.waitCert(t, roots, 60*time.Second, nil)
@@ -451,7 +451,7 @@ func TestACMEProfileKeptAcrossRenewals(t *testing.T) {
 	// lifetime: each is renewed at a random time before a third is left.
 	const lifetime = 20 * time.Second
 	e := startACME(t, acmeSetup{name: "profile.example.com", challenges: "tls-alpn-01", profile: "short",
-		profiles: withDecoys("short", lifetime),
+		profiles: testpeer.WithDecoys("short", lifetime),
 		opts:     Options{ACMERenewCheckInterval: time.Second}})
 	waitLogged := func(what string, n int, within time.Duration) {
 		t.Helper()
@@ -481,12 +481,6 @@ func TestACMEProfileKeptAcrossRenewals(t *testing.T) {
 	if n := strings.Count(string(pebbleLog), "is a replacement of"); n == 0 {
 		t.Errorf("Pebble saw no ARI replacement order: the renewals did not name the certificate they replace")
 	}
-}
-
-// withDecoys returns Pebble profiles: the one a test orders under, and
-// others of clearly different lifetimes.
-func withDecoys(name string, lifetime time.Duration) map[string]time.Duration {
-	return map[string]time.Duration{name: lifetime, "decoy-47s": 47 * time.Second, "decoy-1h": time.Hour, "default": 90 * 24 * time.Hour}
 }
 
 // certLifetime is a certificate's validity period: NotAfter is
