@@ -29,7 +29,10 @@ func TestCertsListAndRenew(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	httpsPort, httpPort := testpeer.FreePort(t), testpeer.FreePort(t)
-	peb := testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: httpPort, TLSPort: httpsPort})
+	// Pebble gives an order without a profile a random one: the other
+	// profiles' lifetimes would show one that certs renew dropped.
+	peb := testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: httpPort, TLSPort: httpsPort,
+		Profiles: testpeer.WithDecoys("default", 90*24*time.Hour)})
 	ca := pkitest.NewCA(t, "Files CA")
 	certFile, keyFile := pkitest.WriteFiles(t, dir, "files", ca.Issue(t, pkitest.Leaf{Names: []string{"files.example.com"}}))
 	backend := httpBackend(t)
@@ -122,6 +125,9 @@ sites:
 	renewed := list()["certs.example.com"]
 	if renewed.Serial == first || renewed.LastResult != "renewed" {
 		t.Fatalf("after renew --force: %+v (first serial %s)", renewed, first)
+	}
+	if renewed.DaysLeft == nil || *renewed.DaysLeft < 85 {
+		t.Errorf("certs renew --force got a certificate with %v days left, want the default profile's 90: the profile was dropped", renewed.DaysLeft)
 	}
 	// The gateway serves it after a reload.
 	p.cmd.Process.Signal(syscall.SIGHUP)

@@ -307,7 +307,10 @@ func TestCertsFleet(t *testing.T) {
 			config: filepath.Join(dir, name+".yaml")})
 	}
 	a, b := f.nodes[0], f.nodes[1]
-	f.pebble = testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: a.http, TLSPort: a.https})
+	// The decoy profiles' lifetimes would show an order that lost the
+	// configured profile on its way through etcd and certs renew.
+	f.pebble = testpeer.StartPebble(t, filepath.Join(dir, "pebble"), testpeer.PebbleOptions{HTTPPort: a.http, TLSPort: a.https,
+		Profiles: testpeer.WithDecoys("default", 90*24*time.Hour)})
 	f.key = filepath.Join(dir, "storage.key")
 	os.WriteFile(f.key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
 	f.writeConfig(a)
@@ -355,6 +358,10 @@ func TestCertsFleet(t *testing.T) {
 	for {
 		cs, err := f.handshake(a, "fleet1.example.com", nil)
 		if err == nil && cs.PeerCertificates[0].SerialNumber.Text(16) == renewed.Serial {
+			leaf := cs.PeerCertificates[0]
+			if life := leaf.NotAfter.Sub(leaf.NotBefore); life < 89*24*time.Hour {
+				t.Errorf("the certificate certs renew got lives %s, want the default profile's 90 days: the profile was dropped", life)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

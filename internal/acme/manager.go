@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -130,6 +131,14 @@ type Options struct {
 	// RenewalWindowRatio is the fraction of a certificate's lifetime left
 	// when renewal starts if the CA gives no ARI window; 0 means 1/3.
 	RenewalWindowRatio float64
+	// DisableARI ignores the CA's renewal information (RFC 9773):
+	// renewal then starts at RenewalWindowRatio alone, and renewals do
+	// not tell the CA which certificate they replace. For tests: Pebble
+	// suggests a window of ±24 h around the point where a third of the
+	// lifetime is left, clamped to the lifetime, so for a certificate of
+	// seconds the window is the whole lifetime and the renewal time a
+	// random pick in it.
+	DisableARI bool
 	// OneShot is for a caller that makes one attempt and reports its
 	// error itself (tlsgate certs renew): a failed order is logged at
 	// debug level, without the promise of a retry that a gateway keeps.
@@ -201,9 +210,10 @@ func (m *Manager) config(s Settings) *issuerConfig {
 		Storage:            m.opts.Storage,
 		Logger:             m.zlog,
 		RenewalWindowRatio: m.opts.RenewalWindowRatio,
+		DisableARI:         m.opts.DisableARI,
 		KeySource:          certmagic.StandardKeyGenerator{KeyType: keyType(s.KeyType)},
 		OnEvent: func(ctx context.Context, event string, data map[string]any) error {
-			m.onEvent(ic, event, data)
+			m.onEvent(ctx, ic, event, data)
 			return nil
 		},
 	})
@@ -438,10 +448,16 @@ func (s *Source) Hosts() []string { return s.hosts }
 func (s *Source) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := hello.ServerName
 	if name == "" {
-		// A client that connected by address: serve the site's first name.
+		// A client that connected by address sends no SNI: serve the
+		// certificate of that address when the site has one (RFC 8738),
+		// else the site's first name.
+		name = s.hosts[0]
+		if ip := localIP(hello); ip != "" && slices.Contains(s.hosts, ip) {
+			name = ip
+		}
 		h := *hello
-		h.ServerName = s.hosts[0]
-		hello, name = &h, s.hosts[0]
+		h.ServerName = name
+		hello = &h
 	}
 	cert, err := s.ic.magic.GetCertificate(hello)
 	if err == nil && cert != nil && isChallenge(hello) {
@@ -455,6 +471,19 @@ func (s *Source) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 		return nil, fmt.Errorf("no certificate for %s yet: %w", name, err)
 	}
 	return cert, nil
+}
+
+// localIP is the address the client connected to, as the config spells
+// hosts (hostmap.Normalize), or "" when unknown.
+func localIP(hello *tls.ClientHelloInfo) string {
+	if hello.Conn == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(hello.Conn.LocalAddr().String())
+	if err != nil {
+		return ""
+	}
+	return ap.Addr().Unmap().WithZone("").String()
 }
 
 func isChallenge(hello *tls.ClientHelloInfo) bool {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/storage"
 )
 
@@ -102,7 +103,7 @@ func LoadStatus(ctx context.Context, store storage.Storage, name string) (Status
 
 // onEvent turns certmagic's events into one log line per request outcome
 // and the status record.
-func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
+func (m *Manager) onEvent(ctx context.Context, ic *issuerConfig, event string, data map[string]any) {
 	name, _ := data["identifier"].(string)
 	if name == "" {
 		return
@@ -124,7 +125,11 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 		if renewal {
 			result = ResultRenewed
 		}
-		m.log.Info("certificate "+result, "name", name, "ca", ca)
+		args := []any{"name", name, "ca", ca}
+		if path, _ := data["certificate_path"].(string); path != "" {
+			args = append(args, m.describeStored(ctx, path)...)
+		}
+		m.log.Info("certificate "+result, args...)
 		if m.opts.OnResult != nil {
 			m.opts.OnResult(name, true)
 		}
@@ -175,4 +180,29 @@ func (ic *issuerConfig) challenges() string {
 		s += "," + x
 	}
 	return s
+}
+
+// describeStored returns log attributes of the certificate just stored
+// at path: its serial, validity and lifetime (what the CA's profile
+// chose). Nothing when it cannot be read: the outcome is logged anyway.
+func (m *Manager) describeStored(ctx context.Context, path string) []any {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := m.opts.Storage.Load(ctx, path)
+	if err != nil {
+		return nil
+	}
+	chain, err := certs.ParsePEMCertificates(b)
+	if err != nil || len(chain) == 0 {
+		return nil
+	}
+	leaf := chain[0]
+	return []any{
+		"serial", leaf.SerialNumber.Text(16),
+		"not_before", leaf.NotBefore.UTC().Format(time.RFC3339),
+		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339),
+		// NotAfter is inclusive (RFC 5280): a certificate valid for 90
+		// days has NotAfter 1 s before NotBefore + 90 days.
+		"lifetime", leaf.NotAfter.Add(time.Second).Sub(leaf.NotBefore).String(),
+	}
 }

@@ -335,6 +335,15 @@ const (
 // automatically: when the CA's renewal information (ARI) says so, else
 // when a third of its lifetime is left. A failed renewal is retried with
 // back-off while the current certificate keeps serving.
+//
+// A site's hosts may include IP addresses (RFC 8738): the certificate then
+// has an IP address SAN, validated by http-01 (http://ADDRESS/ on port 80)
+// or tls-alpn-01 (port 443), never dns-01. Clients that connect to an
+// address send no SNI; the gateway answers them with the certificate of
+// the address they connected to. CAs that issue IP certificates usually do
+// so only under a short-lived profile: Let's Encrypt only under
+// "shortlived" (6 days, renewed with about 2 days left), and only for
+// public addresses; Validate refuses other IP hosts for its directories.
 type ACME struct {
 	// Directory is the CA's directory URL (https). Default Let's Encrypt
 	// production, https://acme-v02.api.letsencrypt.org/directory. Try a
@@ -365,7 +374,10 @@ type ACME struct {
 	// only one used: the others are ignored.
 	Challenges []string `yaml:"challenges"`
 	// Profile asks the CA for a certificate profile, e.g. Let's Encrypt's
-	// "shortlived" (6-day certificates) or "tlsserver". Default: the CA's.
+	// "shortlived" (6-day certificates; required for IP addresses) or
+	// "tlsserver". Every order names it, renewals included, so each
+	// certificate has the profile's lifetime. Default: the CA's (a CA
+	// may pick any of its profiles for an order that names none).
 	Profile string `yaml:"profile"`
 	// DNS is how dns-01 publishes its TXT records. A site's dns: block
 	// replaces the top-level one as a whole.
@@ -453,6 +465,9 @@ const (
 	ChallengeDNS01     = "dns-01"
 	// DefaultACMEDirectory is Let's Encrypt production.
 	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+	// LetsEncryptShortLived is Let's Encrypt's profile of 6-day
+	// certificates, the only one under which it certifies IP addresses.
+	LetsEncryptShortLived = "shortlived"
 )
 
 // ACME key types: the key_type values. Package acme maps each to the key

@@ -454,6 +454,28 @@ func TestParseValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "acme IP addresses need http-01 or tls-alpn-01",
+			yaml: "acme: {directory: 'https://ca.example.net/dir', dns: {provider: exec, command: [/bin/hook]}}\nsites:\n  - hosts: [a.example.com, 192.0.2.7, '2001:db8::7']\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n" +
+				"  - hosts: [192.0.2.8]\n    tls: {certificate: {source: acme, acme: {challenges: [dns-01, tls-alpn-01]}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:3:28: sites[0].hosts[1]: "192.0.2.7" is an IP address, which dns-01 cannot validate (RFC 8738): use challenges http-01 and/or tls-alpn-01 without dns-01 for this site (a site of its own if other hosts need dns-01)`,
+				`tlsgate.yaml:3:39: sites[0].hosts[2]: "2001:db8::7" is an IP address, which dns-01 cannot validate (RFC 8738): use challenges http-01 and/or tls-alpn-01 without dns-01 for this site (a site of its own if other hosts need dns-01)`,
+				`tlsgate.yaml:6:13: sites[1].hosts[0]: "192.0.2.8" is an IP address, which dns-01 cannot validate (RFC 8738): use challenges http-01 and/or tls-alpn-01 without dns-01 for this site (a site of its own if other hosts need dns-01)`,
+			},
+		},
+		{
+			name: "acme IP addresses at Let's Encrypt",
+			yaml: "sites:\n  - hosts: [203.0.113.9, 10.0.0.5, 127.0.0.1, '::1', 'fd00::1']\n    tls: {certificate: {source: acme}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n" +
+				"  - hosts: [203.0.113.10, '2001:db8::10']\n    tls: {certificate: {source: acme, acme: {profile: shortlived, directory: 'https://acme-staging-v02.api.letsencrypt.org/directory'}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
+			want: []string{
+				`tlsgate.yaml:2:13: sites[0].hosts[0]: "203.0.113.9" is an IP address: Let's Encrypt certifies addresses only under the shortlived profile (6-day certificates): set profile: shortlived in this site's acme: block`,
+				`tlsgate.yaml:2:26: sites[0].hosts[1]: "10.0.0.5" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+				`tlsgate.yaml:2:36: sites[0].hosts[2]: "127.0.0.1" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+				`tlsgate.yaml:2:47: sites[0].hosts[3]: "::1" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+				`tlsgate.yaml:2:54: sites[0].hosts[4]: "fd00::1" is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA`,
+			},
+		},
+		{
 			name: "acme settings on another source",
 			yaml: "sites:\n  - hosts: [a.example.com]\n    tls: {certificate: {source: internal, acme: {email: ops@example.com}}}\n    routes: [{upstreams: [http://127.0.0.1:9000]}]\n",
 			want: []string{`tlsgate.yaml:3:49: sites[0].tls.certificate.acme: acme: settings are only used with source: acme (this site's source is internal)`},

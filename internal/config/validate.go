@@ -518,9 +518,9 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 	sp := fmt.Sprintf("sites[%d]", i)
 	own := s.TLS.Certificate.ACME
 	c.validateACME(sp+".tls.certificate.acme", own, add)
-	eff := c.SiteACME(i)
-	dns01 := slices.Contains(eff.Challenges, ChallengeDNS01)
-	if dns01 && eff.DNS.IsZero() {
+	a := c.SiteACME(i)
+	dns01 := slices.Contains(a.Challenges, ChallengeDNS01)
+	if dns01 && a.DNS.IsZero() {
 		if len(own.Challenges) > 0 {
 			add(sp+".tls.certificate.acme.challenges", "dns-01 needs a DNS provider to publish its TXT records: add a dns: block (provider: rfc2136 or exec) to this acme: block or the top-level one")
 		} else {
@@ -528,6 +528,11 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 			add(sp+".tls.certificate", "dns-01 (from acme.challenges) needs a DNS provider to publish its TXT records: add a dns: block (provider: rfc2136 or exec) to acme:")
 		}
 	}
+	// RFC 8738: an IP address is validated by http-01 or tls-alpn-01;
+	// dns-01 has no name to put a TXT record under. With dns-01 listed it
+	// is the only challenge offered (package acme), so it must be absent.
+	ipValidatable := !dns01 && (slices.Contains(a.Challenges, ChallengeHTTP01) || slices.Contains(a.Challenges, ChallengeTLSALPN01))
+	le := letsEncrypt(a.Directory)
 	for j, h := range s.Hosts {
 		n := NormalizeHost(h)
 		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
@@ -539,8 +544,29 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 			strings.HasSuffix(n, ".local"), strings.HasSuffix(n, ".internal"),
 			strings.HasSuffix(n, ".home.arpa"), strings.HasSuffix(n, ".invalid"):
 			add(hp, "%q is not a public name, so no ACME CA can validate it: use source internal for it (a separate site)", h)
+		case net.ParseIP(n) != nil && !ipValidatable:
+			add(hp, "%q is an IP address, which dns-01 cannot validate (RFC 8738): use challenges http-01 and/or tls-alpn-01 without dns-01 for this site (a site of its own if other hosts need dns-01)", h)
+		}
+		if ip, err := netip.ParseAddr(n); err == nil && le {
+			switch {
+			case !ip.IsGlobalUnicast() || ip.IsPrivate():
+				add(hp, "%q is not a public address, so Let's Encrypt cannot validate it: use source internal for it (a separate site), or a private ACME CA", h)
+			case a.Profile != LetsEncryptShortLived:
+				add(hp, "%q is an IP address: Let's Encrypt certifies addresses only under the %s profile (6-day certificates): set profile: %s in this site's acme: block", h, LetsEncryptShortLived, LetsEncryptShortLived)
+			}
 		}
 	}
+}
+
+// letsEncrypt reports whether directory is Let's Encrypt's, production
+// or staging: a public CA with rules of its own for IP addresses.
+func letsEncrypt(directory string) bool {
+	u, err := url.Parse(directory)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "acme-v02.api.letsencrypt.org" || h == "acme-staging-v02.api.letsencrypt.org"
 }
 
 // validateIdentityHeaders refuses identity header names that are not

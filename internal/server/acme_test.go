@@ -6,17 +6,21 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
@@ -34,7 +38,9 @@ import (
 // share one.
 
 type acmeSetup struct {
-	name       string // host to certify
+	name       string // host to certify (a name under example.com, or a loopback IP)
+	listen     string // the gateway's listen address; "" 127.0.0.1
+	firstHost  string // a host listed before name, when set
 	challenges string // YAML list body, e.g. "http-01"
 	httpOff    bool
 	profile    string // Pebble profile to order
@@ -59,12 +65,16 @@ type acmeEnv struct {
 func startACME(t *testing.T, s acmeSetup) *acmeEnv {
 	t.Helper()
 	dir := t.TempDir()
+	listen := s.listen
+	if listen == "" {
+		listen = "127.0.0.1"
+	}
 	httpsPort := testpeer.FreePort(t)
 	httpPort := 0
 	httpListen := "off"
 	if !s.httpOff {
 		httpPort = testpeer.FreePort(t)
-		httpListen = fmt.Sprintf("127.0.0.1:%d", httpPort)
+		httpListen = net.JoinHostPort(listen, fmt.Sprint(httpPort))
 	}
 	profiles := s.profiles
 	if profiles == nil {
@@ -80,9 +90,13 @@ func startACME(t *testing.T, s acmeSetup) *acmeEnv {
 	if s.challenges != "" {
 		challenges = ", challenges: [" + s.challenges + "]"
 	}
+	hosts := `"` + s.name + `"`
+	if s.firstHost != "" {
+		hosts = `"` + s.firstHost + `", ` + hosts
+	}
 	up := backend(t, "api")
 	yaml := fmt.Sprintf(`data_dir: %s
-listen: {https: "127.0.0.1:%d", http: "%s"}
+listen: {https: "%s", http: "%s"}
 acme:
   directory: %s
   email: test-%d@example.com
@@ -93,8 +107,8 @@ sites:
     routes: [{upstreams: ["%s"]}]
   - hosts: [localhost]
     routes: [{upstreams: ["%s"]}]
-`, filepath.Join(dir, "data"), httpsPort, httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
-		s.name, profile, challenges, s.siteACME, up, up)
+`, filepath.Join(dir, "data"), net.JoinHostPort(listen, fmt.Sprint(httpsPort)), httpListen, p.Directory, time.Now().UnixNano(), p.APICAFile,
+		hosts, profile, challenges, s.siteACME, up, up)
 	g := startGatewayOpts(t, yaml, s.opts)
 	return &acmeEnv{name: s.name, g: g, pebble: p, dir: dir, yaml: yaml, opts: s.opts}
 }
@@ -238,7 +252,7 @@ func TestACMEKeptAcrossRestartAndReload(t *testing.T) {
 		t.Fatalf("after a restart: serial %x, want the stored %x", leaf.SerialNumber, first.SerialNumber)
 	}
 
-	without := strings.Replace(e.yaml, "- hosts: ["+e.name+"]", "- hosts: [gone.example.com]", 1)
+	without := strings.Replace(e.yaml, `- hosts: ["`+e.name+`"]`, "- hosts: [gone.example.com]", 1)
 	without = strings.Replace(without, "source: acme, acme: {profile: default, challenges: [tls-alpn-01]}", "source: internal", 1)
 	if err := os.WriteFile(e.g.configPath, []byte(without), 0o600); err != nil {
 		t.Fatal(err)
@@ -300,76 +314,199 @@ func TestACMEExternalAccountBinding(t *testing.T) {
 	}
 }
 
-// TestACMERenewUnderLoad has Pebble issue 30-second certificates and
-// checks the gateway renews them while clients keep connecting, without
-// a failed request and without a restart.
+// TestACMERenewUnderLoad: short-lived certificates (Let's Encrypt's
+// "shortlived" profile, 6 days, scaled down to a Pebble profile of the
+// same name issuing 30-second certificates) renewed while clients keep
+// connecting, over about four lifetimes. No request fails, no expired
+// certificate is served, each certificate is replaced when 20–45% of
+// its lifetime is left (tlsgate renews at a third; the switch lags by up
+// to a check interval and the order), and every certificate has the
+// profile's lifetime (Pebble's other profiles would show a dropped one).
+//
+// ARI is off (acme.Options.DisableARI): Pebble's window for a
+// 30-second certificate is its whole lifetime, so with ARI the renewal
+// time would be Pebble's random pick, not tlsgate's.
+// TestACMEProfileKeptAcrossRenewals covers renewals with ARI.
 func TestACMERenewUnderLoad(t *testing.T) {
 	t.Parallel()
-	e := startACME(t, acmeSetup{name: "renew.example.com", challenges: "http-01, tls-alpn-01", profile: "short",
-		profiles: map[string]time.Duration{"short": 30 * time.Second},
-		opts:     Options{ACMERenewCheckInterval: time.Second}})
+	const lifetime = 30 * time.Second
+	e := startACME(t, acmeSetup{name: "renew.example.com", challenges: "http-01, tls-alpn-01", profile: "shortlived",
+		profiles: testpeer.WithDecoys("shortlived", lifetime),
+		opts:     Options{ACMERenewCheckInterval: time.Second, ACMEDisableARI: true}})
 	roots := e.pebble.IssuerRoots(t)
 	first := e.waitCert(t, roots, 60*time.Second, nil)
 	t.Logf("first certificate: serial %x, %s → %s", first.SerialNumber, first.NotBefore.Format(time.TimeOnly), first.NotAfter.Format(time.TimeOnly))
 
-	// Bounded load: 3 clients, new connection per request, until a second
-	// renewal was seen, at most 60 s and 6000 requests.
+	// Bounded load: 3 clients, a new connection per request, until the
+	// served certificate switched 4 times; at most 4 lifetimes + 10 s and
+	// 12000 requests.
+	type served struct {
+		from, to *x509.Certificate
+		at       time.Time
+	}
 	var (
 		ok, failed atomic.Int64
 		mu         sync.Mutex
-		serials    = map[string]bool{first.SerialNumber.Text(16): true}
+		current    = first
+		seen       = map[string]*x509.Certificate{first.SerialNumber.Text(16): first}
+		switches   []served
+		expired    []string
 		firstErr   error
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*lifetime+10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil && ok.Load()+failed.Load() < 6000 {
+			for ctx.Err() == nil && ok.Load()+failed.Load() < 12000 {
 				tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: e.name, RootCAs: roots}, DisableKeepAlives: true}
 				c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 				req, _ := http.NewRequest("GET", "https://"+e.g.https+"/hello", nil)
 				req.Host = e.name
 				resp, err := c.Do(req)
+				now := time.Now()
 				if err == nil {
 					resp.Body.Close()
 					if resp.StatusCode != 200 {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
 				}
+				mu.Lock()
 				if err != nil {
 					failed.Add(1)
-					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
 					}
-					mu.Unlock()
 				} else {
 					ok.Add(1)
-					mu.Lock()
-					serials[resp.TLS.PeerCertificates[0].SerialNumber.Text(16)] = true
-					if len(serials) >= 3 {
-						cancel()
+					leaf := resp.TLS.PeerCertificates[0]
+					if now.After(leaf.NotAfter.Add(time.Second)) {
+						expired = append(expired, fmt.Sprintf("serial %x at %s", leaf.SerialNumber, now.Format(time.StampMilli)))
 					}
-					mu.Unlock()
+					if serial := leaf.SerialNumber.Text(16); seen[serial] == nil {
+						seen[serial] = leaf
+						if leaf.NotBefore.After(current.NotBefore) {
+							switches = append(switches, served{current, leaf, now})
+							current = leaf
+						}
+						if len(switches) >= 4 {
+							cancel()
+						}
+					}
 				}
-				time.Sleep(20 * time.Millisecond)
+				mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
 			}
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d requests, %d failed, %d certificates served", ok.Load(), failed.Load(), len(serials))
+	t.Logf("%d requests, %d failed, %d certificates served", ok.Load(), failed.Load(), len(seen))
 	if failed.Load() > 0 {
 		t.Errorf("%d requests failed during renewal; first: %v", failed.Load(), firstErr)
 	}
-	if len(serials) < 3 {
-		t.Fatalf("saw %d certificates in 60 s of 30-second certificates: renewal did not happen twice\nlogs:\n%s", len(serials), e.g.logs)
+	if len(expired) > 0 {
+		t.Errorf("expired certificates served: %v", expired)
 	}
+	if len(switches) < 3 {
+		t.Fatalf("the served certificate switched %d times in %s of %s certificates: renewal did not keep up\nlogs:\n%s",
+			len(switches), 4*lifetime+10*time.Second, lifetime, e.g.logs)
+	}
+	// The fraction of the old certificate's lifetime left when the new
+	// one was first served, and when the CA issued it.
+	var atSwitch, atIssue []string
+	for _, s := range switches {
+		expires := s.from.NotAfter.Add(time.Second)
+		left := float64(expires.Sub(s.at)) / float64(certLifetime(s.from))
+		atSwitch = append(atSwitch, fmt.Sprintf("%.3f", left))
+		atIssue = append(atIssue, fmt.Sprintf("%.3f", float64(expires.Sub(s.to.NotBefore))/float64(certLifetime(s.from))))
+		if left < 0.20 || left > 0.45 {
+			t.Errorf("certificate %x was replaced with %.0f%% of its lifetime left (%s of %s); want 20–45%% (renewal at a third)",
+				s.from.SerialNumber, 100*left, expires.Sub(s.at).Round(time.Millisecond), certLifetime(s.from))
+		}
+	}
+	t.Logf("lifetime left at each switch of the served certificate: %v (the CA issued the new one at %v)", atSwitch, atIssue)
+	for serial, c := range seen {
+		if got := certLifetime(c); got != lifetime {
+			t.Errorf("served certificate %s lives %s, want the shortlived profile's %s: the profile was dropped", serial, got, lifetime)
+		}
+	}
+	checkIssued(t, e.g.logs.String(), lifetime, len(seen))
 	if !strings.Contains(e.g.logs.String(), "certificate renewed") {
 		t.Errorf("no 'certificate renewed' log line")
 	}
+}
+
+// TestACMEProfileKeptAcrossRenewals: every certificate ordered for a
+// site has its profile's lifetime, through renewals that tell the CA
+// which certificate they replace (ARI, RFC 9773) and after a restart that
+// reads the certificate from storage. Pebble's other profiles have other
+// lifetimes and it gives an order without a profile a random one, so a
+// dropped profile shows (with 4 profiles, each order has a 3 in 4 chance
+// of showing it).
+func TestACMEProfileKeptAcrossRenewals(t *testing.T) {
+	t.Parallel()
+	// With ARI on, Pebble's window for these certificates is their whole
+	// lifetime: each is renewed at a random time before a third is left.
+	const lifetime = 20 * time.Second
+	e := startACME(t, acmeSetup{name: "profile.example.com", challenges: "tls-alpn-01", profile: "short",
+		profiles: testpeer.WithDecoys("short", lifetime),
+		opts:     Options{ACMERenewCheckInterval: time.Second}})
+	waitLogged := func(what string, n int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for strings.Count(e.g.logs.String(), what) < n {
+			if time.Now().After(deadline) {
+				checkIssued(t, e.g.logs.String(), lifetime, 0) // a long-lived certificate from a dropped profile?
+				t.Fatalf("%q logged %d times within %s, want %d\nlogs:\n%s", what, strings.Count(e.g.logs.String(), what), within, n, e.g.logs)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitLogged(`msg="certificate renewed"`, 2, 60*time.Second)
+	before := e.g.logs.String()
+	if err := e.g.stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.g = startGatewayOpts(t, e.yaml, e.opts)
+	e.waitCert(t, e.pebble.IssuerRoots(t), 10*time.Second, nil)
+	waitLogged(`msg="certificate renewed"`, 2, 60*time.Second)
+	checkIssued(t, before+e.g.logs.String(), lifetime, 5)
+
+	pebbleLog, err := os.ReadFile(filepath.Join(e.dir, "pebble.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(pebbleLog), "is a replacement of"); n == 0 {
+		t.Errorf("Pebble saw no ARI replacement order: the renewals did not name the certificate they replace")
+	}
+}
+
+// certLifetime is a certificate's validity period: NotAfter is
+// inclusive (RFC 5280), and Pebble sets it to NotBefore + validity - 1s.
+func certLifetime(c *x509.Certificate) time.Duration {
+	return c.NotAfter.Add(time.Second).Sub(c.NotBefore)
+}
+
+// issuedRE finds the certificates the gateway logs as obtained or renewed.
+var issuedRE = regexp.MustCompile(`msg="certificate (?:obtained|renewed)" .*serial=(\S+) .*lifetime=(\S+)`)
+
+// checkIssued checks that the gateway logged at least n issued
+// certificates and that each has the wanted lifetime.
+func checkIssued(t *testing.T, logs string, lifetime time.Duration, n int) {
+	t.Helper()
+	var got []string
+	for _, m := range issuedRE.FindAllStringSubmatch(logs, -1) {
+		got = append(got, m[1]+" "+m[2])
+		if m[2] != lifetime.String() {
+			t.Errorf("certificate %s lives %s, want the ordered profile's %s: the profile was dropped", m[1], m[2], lifetime)
+		}
+	}
+	if len(got) < n {
+		t.Errorf("%d certificates logged as issued, want at least %d: %v", len(got), n, got)
+	}
+	t.Logf("issued (serial, lifetime): %v", got)
 }
 
 // TestACMERenewWhileCADown stops Pebble (SIGSTOP: it keeps its accounts,
@@ -569,4 +706,65 @@ sites:
 	if first, again := id(a), id(a); first != again {
 		t.Error("the same roots give different RootsIDs")
 	}
+}
+
+// TestACMEIPAddress: a site whose host is an IP address gets a
+// certificate with that IP address SAN (RFC 8738), by http-01 and by
+// tls-alpn-01, whose validation handshake names the address's reverse-DNS
+// name as SNI. A client connecting to https://ADDRESS:PORT/ (Go sends no
+// SNI for an address) verifies the IP SAN against Pebble's issuing root.
+// The cases run one after another: certmagic keeps active challenges in
+// a process-wide map by identifier.
+func TestACMEIPAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ ip, challenge, firstHost string }{
+		{"127.0.0.1", "http-01", ""},
+		{"127.0.0.1", "tls-alpn-01", ""},
+		{"::1", "http-01", ""},
+		{"::1", "tls-alpn-01", ""},
+		// A site whose first host is a name: a client connecting to the
+		// address still gets the address's certificate.
+		{"127.0.0.1", "tls-alpn-01", "ipsite.example.com"},
+	} {
+		t.Run(tc.firstHost+" "+tc.ip+" "+tc.challenge, func(t *testing.T) {
+			e := startACME(t, acmeSetup{name: tc.ip, listen: tc.ip, challenges: tc.challenge, firstHost: tc.firstHost})
+			roots := e.pebble.IssuerRoots(t)
+			leaf := e.waitCert(t, roots, 60*time.Second, nil)
+			if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP(tc.ip)) || len(leaf.DNSNames) != 0 {
+				t.Errorf("certificate names: IPs %v, DNS %v; want the one IP address %s", leaf.IPAddresses, leaf.DNSNames, tc.ip)
+			}
+			if !strings.Contains(e.g.logs.String(), "challenges="+tc.challenge) {
+				t.Errorf("log does not say %s was used:\n%s", tc.challenge, e.g.logs)
+			}
+			if tc.challenge == "tls-alpn-01" && !strings.Contains(e.g.logs.String(), "server_name="+reverseName(t, tc.ip)) {
+				t.Errorf("no tls-alpn-01 handshake for %s's reverse-DNS name in the log:\n%s", tc.ip, e.g.logs)
+			}
+
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+			defer c.CloseIdleConnections()
+			resp, err := c.Get("https://" + e.g.https + "/hello")
+			if err != nil {
+				t.Fatalf("GET https://%s/: %v", e.g.https, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "api") {
+				t.Errorf("GET https://%s/: %s %q", e.g.https, resp.Status, body)
+			}
+			if resp.TLS.ServerName != "" {
+				t.Errorf("the client sent SNI %q for an IP address", resp.TLS.ServerName)
+			}
+		})
+	}
+}
+
+// reverseName is ip's reverse-DNS name without the final dot, as
+// tls-alpn-01 names it (RFC 8738 section 6).
+func reverseName(t *testing.T, ip string) string {
+	t.Helper()
+	names, err := dns.ReverseAddr(ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(names, ".")
 }

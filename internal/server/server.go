@@ -65,6 +65,10 @@ type Options struct {
 	// for short-lived test certificates; zero keeps the defaults.
 	ACMERenewCheckInterval time.Duration
 	ACMERenewalWindowRatio float64
+	// ACMEDisableARI ignores the CA's renewal windows (acme.Options):
+	// for tests against Pebble, whose window does not scale down to
+	// certificates that live seconds.
+	ACMEDisableARI bool
 }
 
 // Server is a running gateway. Create it with New, then Listen and Serve.
@@ -210,6 +214,7 @@ func (s *Server) openACME() *acme.Manager {
 			OnResult:           onResult,
 			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
 			RenewalWindowRatio: s.opts.ACMERenewalWindowRatio,
+			DisableARI:         s.opts.ACMEDisableARI,
 		})
 	}
 	return s.acme
@@ -466,7 +471,13 @@ func addrString(ln net.Listener) string {
 
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	st := s.state.Load()
-	if si := st.siteForTLS(hello.ServerName, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
+	name := hello.ServerName
+	if ip, ok := acme.ChallengeIP(hello); ok {
+		// tls-alpn-01 for an IP address names its reverse-DNS name
+		// (RFC 8738): the address's site answers it.
+		name = ip.String()
+	}
+	if si := st.siteForTLS(name, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
 		if tlspolicy.OffersNone(si.tls.NextProtos, hello.SupportedProtos) {
 			return si.tlsNoALPN, nil
 		}

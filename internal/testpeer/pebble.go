@@ -58,6 +58,22 @@ type PebbleOptions struct {
 	DNSServer string
 }
 
+// WithDecoys returns Profiles for a test that orders under the profile
+// name, valid for validity: that profile and three decoys of other
+// lifetimes (47 s, 1 h, 7 days). Pebble gives an order that names no
+// profile a random one, so a certificate without the named profile's
+// validity shows that the client dropped the profile (3 times in 4).
+func WithDecoys(name string, validity time.Duration) map[string]time.Duration {
+	p := map[string]time.Duration{"decoy-47s": 47 * time.Second, "decoy-1h": time.Hour, "decoy-7d": 7 * 24 * time.Hour}
+	for n, v := range p {
+		if v == validity || n == name {
+			panic(fmt.Sprintf("testpeer.WithDecoys(%q, %v): the decoy %s is alike", name, validity, n))
+		}
+	}
+	p[name] = validity
+	return p
+}
+
 // Pebble is a running Pebble ACME test CA with its pebble-challtestsrv DNS
 // server (answering 127.0.0.1 for every A query and nothing for AAAA), both
 // on 127.0.0.1 only. Authorizations are never reused (PEBBLE_AUTHZREUSE=0),
