@@ -102,7 +102,7 @@ func LoadStatus(ctx context.Context, store storage.Storage, name string) (Status
 
 // onEvent turns certmagic's events into one log line per request outcome
 // and the status record.
-func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
+func (m *Manager) onEvent(ctx context.Context, ic *issuerConfig, event string, data map[string]any) {
 	name, _ := data["identifier"].(string)
 	if name == "" {
 		return
@@ -125,7 +125,12 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 			result = ResultRenewed
 		}
 		m.log.Info("certificate "+result, "name", name, "ca", ca)
-		if m.opts.OnResult != nil {
+		if ic.gate != nil {
+			// On demand: counted by site, names are unbounded.
+			if ic.obs != nil {
+				ic.obs.Order(true)
+			}
+		} else if m.opts.OnResult != nil {
 			m.opts.OnResult(name, true)
 		}
 		m.status.update(name, func(st *Status) {
@@ -139,6 +144,8 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 		}
 		args := []any{"name", name, "ca", ca, "challenges", ic.challenges(), "renewal", renewal, "err", msg}
 		switch {
+		case ic.gate != nil && !renewal:
+			m.log.Warn("on-demand certificate request failed; the name is refused until its back-off ends", append(args, "site", ic.site)...)
 		case m.opts.OneShot:
 			m.log.Debug("certificate request failed", args...)
 		case renewal:
@@ -146,7 +153,14 @@ func (m *Manager) onEvent(ic *issuerConfig, event string, data map[string]any) {
 		default:
 			m.log.Error("certificate request failed; retrying with back-off (1 min, 2 min, ... up to 6 h)", args...)
 		}
-		if m.opts.OnResult != nil {
+		if ic.gate != nil {
+			if ic.obs != nil {
+				ic.obs.Order(false)
+			}
+			if !renewal {
+				ic.onOrderFailed(ctx, name)
+			}
+		} else if m.opts.OnResult != nil {
 			m.opts.OnResult(name, false)
 		}
 		m.status.update(name, func(st *Status) {
