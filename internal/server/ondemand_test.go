@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/acme/ondemand"
+	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
@@ -454,5 +457,17 @@ func TestOnDemandBackoff(t *testing.T) {
 	}
 	if !strings.Contains(e.g.logs.String(), "on-demand certificate request failed") {
 		t.Errorf("no log line for the failed order")
+	}
+}
+
+// TestOnDemandReasonsMatch: the refusal reasons the metrics pre-create
+// and document are the gate's, all of them.
+func TestOnDemandReasonsMatch(t *testing.T) {
+	var gate []string
+	for _, r := range ondemand.Reasons {
+		gate = append(gate, string(r))
+	}
+	if !slices.Equal(gate, metrics.OnDemandReasons) {
+		t.Errorf("ondemand.Reasons %v != metrics.OnDemandReasons %v", gate, metrics.OnDemandReasons)
 	}
 }
