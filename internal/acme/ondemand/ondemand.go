@@ -111,7 +111,7 @@ type Gate struct {
 	mu       sync.Mutex           // guards the fields below
 	refused  map[string]time.Time // name -> until when the ask's refusal stands
 	backoff  map[string]backoffState
-	orders   []time.Time     // when the orders of the current window began, oldest first
+	orders   []time.Time          // when the orders of the current window began, oldest first
 	inflight map[string]time.Time // names with an order in flight, since when
 }
 
