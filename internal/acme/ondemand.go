@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 
 	"github.com/caddyserver/certmagic"
 
 	"github.com/tlsgate/tlsgate/internal/acme/ondemand"
 	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/storage"
 )
 
 // On-demand TLS, certmagic's way: the site's certmagic.Config has an
@@ -136,3 +139,21 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 // OnDemand reports whether the source obtains certificates on demand
 // (its hosts are then patterns, not certificate names).
 func (s *Source) OnDemand() bool { return s.ic.gate != nil }
+
+// Held lists the names with a certificate in store from the CA at
+// directory: on-demand names are known only from there.
+func Held(ctx context.Context, store storage.Storage, directory string) ([]string, error) {
+	issuer := (&certmagic.ACMEIssuer{CA: directory}).IssuerKey()
+	keys, err := store.List(ctx, certmagic.StorageKeys.CertsPrefix(issuer), false)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var names []string
+	for _, k := range keys {
+		names = append(names, path.Base(k))
+	}
+	return names, nil
+}

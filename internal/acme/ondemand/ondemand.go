@@ -113,6 +113,7 @@ type Gate struct {
 	backoff  map[string]backoffState
 	orders   []time.Time          // when the orders of the current window began, oldest first
 	inflight map[string]time.Time // names with an order in flight, since when
+	lastWarn time.Time            // when an unreachable ask endpoint was last logged
 }
 
 type backoffState struct {
@@ -214,6 +215,7 @@ func (g *Gate) Decide(ctx context.Context, name string, held bool) (*Ticket, err
 		g.obs.Allowed(KindHeld)
 		return nil, nil
 	case askErr != nil:
+		g.warnAskError(name, askErr)
 		return nil, g.refuse(name, AskError, askErr)
 	case held:
 		g.obs.Allowed(KindHeld)
@@ -257,6 +259,21 @@ func (g *Gate) refuse(name string, r Reason, err error) error {
 	g.obs.Refused(string(r))
 	g.log.Debug("on-demand certificate refused", "name", name, "reason", string(r), "err", err)
 	return &RefusedError{Name: name, Reason: r, Err: err}
+}
+
+// warnAskError logs an unreachable ask endpoint at most once a minute:
+// every new name is refused meanwhile, which an operator must know.
+func (g *Gate) warnAskError(name string, err error) {
+	now := g.now()
+	g.mu.Lock()
+	quiet := now.Sub(g.lastWarn) < time.Minute
+	if !quiet {
+		g.lastWarn = now
+	}
+	g.mu.Unlock()
+	if !quiet {
+		g.log.Warn("on-demand ask endpoint unreachable: new names are refused (fail closed), held names keep being served", "name", name, "ask", g.policy.Ask, "err", err)
+	}
 }
 
 // remember records the ask endpoint's refusal of name.
