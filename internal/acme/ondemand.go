@@ -78,11 +78,20 @@ func (m *Manager) decide(ctx context.Context, ic *issuerConfig, name string) err
 	return nil
 }
 
-// held reports whether storage has a certificate for name from ic's CA.
-// A storage error counts as not held: the name is then decided as new,
-// which fails closed.
+// held reports whether storage has a certificate for name from ic's CA:
+// its certificate, key and metadata, as certmagic requires before it
+// loads rather than orders (so that a held name never becomes an order
+// past the gate's limits). A storage error counts as not held: the name
+// is then decided as new, which fails closed.
 func (ic *issuerConfig) held(ctx context.Context, name string) bool {
-	return ic.magic.Storage.Exists(ctx, certmagic.StorageKeys.SiteCert(ic.issuer.IssuerKey(), name))
+	issuer := ic.issuer.IssuerKey()
+	for _, k := range []string{certmagic.StorageKeys.SiteCert(issuer, name),
+		certmagic.StorageKeys.SitePrivateKey(issuer, name), certmagic.StorageKeys.SiteMeta(issuer, name)} {
+		if !ic.magic.Storage.Exists(ctx, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // release ends name's admitted order, if one is open.

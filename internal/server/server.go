@@ -495,9 +495,9 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 		// the handler or upstream would take for the site's.
 		si, ok = tlsSite, tlsSite != nil
 	}
-	if ok && si == st.catchAll && hostmap.Normalize(r.Host) != hostmap.Normalize(r.TLS.ServerName) {
-		// The catch-all serves each connection the one name its
-		// certificate was allowed for (on demand), not any Host.
+	if ok && si.onDemand && hostmap.Normalize(r.Host) != hostmap.Normalize(r.TLS.ServerName) {
+		// An on-demand site serves each connection the one name its
+		// certificate was allowed for, not any Host its patterns take.
 		ok = false
 	}
 	if !ok || si != tlsSite {

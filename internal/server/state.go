@@ -56,6 +56,9 @@ type site struct {
 	tlsNoALPN *tls.Config
 	cert      certs.Source
 	handler   *proxy.Site
+	// onDemand: the certificate of each connection was allowed for its
+	// SNI name alone, so a request must name the same host.
+	onDemand bool
 }
 
 // caOpener returns the internal CA, creating it on first use.
@@ -151,6 +154,7 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			}
 			st.acmeSources = append(st.acmeSources, src)
 			s.cert = src
+			s.onDemand = ps.Certificate.ACME.OnDemand != nil
 		}
 		var verifier *mtls.Verifier
 		ticketLabel := s.name
