@@ -244,6 +244,15 @@ func TestOnDemandRefusedName(t *testing.T) {
 	if got := e.metric(t, "tlsgate_acme_on_demand_refused_total", map[string]string{"site": "*", "reason": "cached_refusal"}); got != 1 {
 		t.Errorf("refused{cached_refusal} = %v, want 1", got)
 	}
+	// A reload that keeps the site keeps what its gate remembers.
+	if err := e.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.handshake(name)
+	refusedAlert(t, name+" after a reload", err)
+	if n := e.ask.count(name); n != 1 {
+		t.Errorf("after a reload the endpoint was asked again (%d times): the refusal cache was lost", n)
+	}
 	// Another, allowed name of the same site still gets its certificate.
 	if _, err := e.handshake("welcome.refused.example.com"); err != nil {
 		t.Fatalf("an allowed name after a refused one: %v", err)
@@ -436,6 +445,7 @@ func TestOnDemandBackoff(t *testing.T) {
 	_, err := e.handshake(name)
 	refusedAlert(t, "first handshake of a name the CA cannot validate", err)
 	orders := e.pebble.Orders(t)
+	t.Logf("the failed attempt made %d order(s); Pebble validated the name %d time(s)", orders, e.pebble.Validations(t, name))
 	if orders < 1 {
 		t.Fatalf("the failed attempt made no order (Pebble log):\n%s", e.pebble.Log(t))
 	}
