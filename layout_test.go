@@ -44,8 +44,10 @@ var layout = map[string][]string{
 	"internal/metrics": {"internal/inventory"},
 	"internal/status":  {"internal/inventory"},
 	"internal/probe":   {"internal/scan"},
-	"internal/acme":    {"internal/certs", "internal/config", "internal/dns01", "internal/storage"},
-	"internal/cluster": {"internal/certs", "internal/config", "internal/storage", "internal/tlspolicy"},
+	"internal/acme":    {"internal/acme/ondemand", "internal/certs", "internal/config", "internal/dns01", "internal/storage"},
+	// on-demand TLS decisions: ask endpoint, refusal cache, back-off, limits
+	"internal/acme/ondemand": {"internal/config"},
+	"internal/cluster":       {"internal/certs", "internal/config", "internal/storage", "internal/tlspolicy"},
 	"internal/plan": {"internal/acme", "internal/certs", "internal/cluster", "internal/config", "internal/datadir",
 		"internal/mtls", "internal/oaslint", "internal/proxy", "internal/storage", "internal/tlspolicy"},
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/hostmap"
 	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/storage"
 )
@@ -133,7 +135,11 @@ func certsList(ctx context.Context, cfg *config.Config, store storage.Storage, a
 				Issuer: "tlsgate local CA", Problem: "issued by the gateway at start-up, 7 days, renewed automatically; not stored"})
 		case config.SourceACME:
 			a := cfg.SiteACME(i)
-			for _, h := range s.Hosts {
+			names := s.Hosts
+			if a.OnDemand != nil {
+				names = onDemandNames(ctx, cfg, i, store, a.Directory)
+			}
+			for _, h := range names {
 				name := config.NormalizeHost(h)
 				r := certRow{Name: name, Site: site, Source: c.Source, CA: a.Directory}
 				if chain, err := acme.Stored(ctx, store, a.Directory, name); err == nil {
@@ -384,4 +390,35 @@ func (w *lockWatch) RenewLockLease(ctx context.Context, key string, lease time.D
 		return r.RenewLockLease(ctx, key, lease)
 	}
 	return nil
+}
+
+// onDemandNames are the names of on-demand site i: its listed names, and
+// those held in storage (obtained during handshakes) that its patterns
+// take ("*": every name no other site lists).
+func onDemandNames(ctx context.Context, cfg *config.Config, i int, store storage.Storage, directory string) []string {
+	hosts := hostmap.New[int]()
+	catchAll := -1
+	var names []string
+	for j, s := range cfg.Sites {
+		for _, h := range s.Hosts {
+			n := config.NormalizeHost(h)
+			switch {
+			case n == config.CatchAll:
+				catchAll = j
+			default:
+				hosts.Add(n, j)
+			}
+			if j == i && !strings.Contains(n, "*") {
+				names = append(names, n)
+			}
+		}
+	}
+	held, _ := acme.Held(ctx, store, directory)
+	for _, n := range held {
+		j, ok := hosts.Lookup(n)
+		if ok && j == i && !slices.Contains(names, n) || !ok && catchAll == i {
+			names = append(names, n)
+		}
+	}
+	return names
 }

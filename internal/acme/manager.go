@@ -32,6 +32,7 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 	"go.uber.org/zap"
 
+	"github.com/tlsgate/tlsgate/internal/acme/ondemand"
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/dns01"
@@ -71,12 +72,20 @@ type Settings struct {
 	// RootsID identifies Roots (a digest of its certificates) so equal
 	// settings share one ACME client; the pool itself cannot be compared.
 	RootsID string
+	// OnDemand, when set, obtains certificates during the first handshake
+	// for each name, as its gate allows (see package ondemand), instead
+	// of for the site's hosts at start-up. Defaults must be set.
+	OnDemand *config.OnDemand
 }
 
 // key identifies settings that can share one ACME account and client.
 func (s Settings) key() string {
-	return strings.Join([]string{s.Directory, s.Email, s.EABKeyID, s.EABMACKey, s.RootsID, s.KeyType,
+	k := strings.Join([]string{s.Directory, s.Email, s.EABKeyID, s.EABMACKey, s.RootsID, s.KeyType,
 		fmt.Sprint(s.HTTP01, s.TLSALPN01), s.Profile, fmt.Sprintf("%v %q", s.DNS01, s.DNS)}, "\x00")
+	if s.OnDemand != nil {
+		k += fmt.Sprintf("\x00on-demand %+v", *s.OnDemand)
+	}
+	return k
 }
 
 // DNS configures dns-01 (config.DNSProvider with the key file read).
@@ -106,6 +115,14 @@ func (d DNS) solver(log *slog.Logger) *dns01.Solver {
 		PropagationTimeout: d.PropagationTimeout,
 		Log:                log,
 	}
+}
+
+// OnDemandObserver is told an on-demand site's decisions and the outcome
+// of its orders (metrics). Its methods are called concurrently.
+type OnDemandObserver interface {
+	ondemand.Observer
+	// Order reports an order's outcome (first issuance or renewal).
+	Order(ok bool)
 }
 
 // KeyTypes maps the config's key type names (config.ACMEKeyTypes) to
@@ -139,6 +156,9 @@ type Options struct {
 	// seconds the window is the whole lifetime and the renewal time a
 	// random pick in it.
 	DisableARI bool
+	// OnDemand, when set, returns the observer of an on-demand site's
+	// decisions and orders, by the site's name (its first host).
+	OnDemand func(site string) OnDemandObserver
 	// OneShot is for a caller that makes one attempt and reports its
 	// error itself (tlsgate certs renew): a failed order is logged at
 	// debug level, without the promise of a retry that a gateway keeps.
@@ -156,8 +176,9 @@ type Manager struct {
 	status *statusBook
 
 	mu      sync.Mutex
-	configs map[string]*issuerConfig // by Settings.key()
+	configs map[string]*issuerConfig // by Settings.key(), and the site for on-demand ones
 	byName  map[string]*issuerConfig // which config manages a name
+	dynamic map[string]*issuerConfig // which on-demand config allowed a name
 	started bool
 	ports   Ports
 	pending []*Source // created before Start
@@ -169,6 +190,13 @@ type issuerConfig struct {
 	settings Settings
 	magic    *certmagic.Config
 	issuer   *certmagic.ACMEIssuer
+
+	// On-demand configs only (gate != nil): one per site.
+	site      string
+	gate      *ondemand.Gate
+	obs       OnDemandObserver
+	ticketsMu sync.Mutex
+	tickets   map[string]*ondemand.Ticket // admitted orders not done yet, by name
 }
 
 // NewManager starts a Manager. Call Close when done.
@@ -179,6 +207,7 @@ func NewManager(opts Options) *Manager {
 		zlog:    newZapLogger(opts.Log),
 		configs: map[string]*issuerConfig{},
 		byName:  map[string]*issuerConfig{},
+		dynamic: map[string]*issuerConfig{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.status = newStatusBook(opts.Storage, opts.Log)
@@ -188,6 +217,9 @@ func NewManager(opts Options) *Manager {
 			defer m.mu.Unlock()
 			for _, n := range c.Names {
 				if ic, ok := m.byName[n]; ok {
+					return ic.magic, nil
+				}
+				if ic, ok := m.dynamic[n]; ok {
 					return ic.magic, nil
 				}
 			}
@@ -200,8 +232,13 @@ func NewManager(opts Options) *Manager {
 }
 
 // config returns the certmagic config for s, creating it on first use.
-func (m *Manager) config(s Settings) *issuerConfig {
+// An on-demand config is the site's own (site is its first host): its
+// gate's memory and limits are not shared with another site.
+func (m *Manager) config(s Settings, site string) *issuerConfig {
 	k := s.key()
+	if s.OnDemand != nil {
+		k += "\x00site " + site
+	}
 	if ic, ok := m.configs[k]; ok {
 		return ic
 	}
@@ -242,6 +279,9 @@ func (m *Manager) config(s Settings) *issuerConfig {
 	}
 	ic.issuer = certmagic.NewACMEIssuer(ic.magic, tmpl)
 	ic.magic.Issuers = []certmagic.Issuer{ic.issuer}
+	if s.OnDemand != nil {
+		m.onDemand(ic, site)
+	}
 	if m.started {
 		ic.setPorts(m.ports)
 	}
@@ -286,7 +326,7 @@ func keyType(name string) certmagic.KeyType {
 func (m *Manager) Source(s Settings, hosts []string) *Source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ic := m.config(s)
+	ic := m.config(s, hosts[0])
 	src := &Source{m: m, ic: ic, hosts: slices.Clone(hosts)}
 	for _, h := range hosts {
 		if prev, ok := m.byName[h]; ok && prev != ic {
@@ -319,6 +359,9 @@ func (m *Manager) Start(p Ports) {
 }
 
 func (m *Manager) manage(src *Source) {
+	if src.ic.gate != nil {
+		return // on demand: nothing is loaded or ordered before a handshake asks
+	}
 	for _, h := range src.hosts {
 		m.status.touch(h, src.ic.settings.Directory)
 	}
@@ -379,6 +422,9 @@ func (m *Manager) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bo
 	m.mu.Lock()
 	ic := m.byName[normalize(r.Host)]
 	if ic == nil {
+		ic = m.dynamic[normalize(r.Host)]
+	}
+	if ic == nil {
 		// A token for a name no site serves: try every client, as another
 		// node sharing our storage may have started it.
 		for _, c := range m.configs {
@@ -406,8 +452,9 @@ func normalize(host string) string {
 // first: a running gateway sharing the storage answers the challenges
 // when it holds the ports.
 func (m *Manager) Renew(ctx context.Context, s Settings, name string, force bool) (bool, error) {
+	s.OnDemand = nil // one name, renewed or ordered now: no gate
 	m.mu.Lock()
-	ic := m.config(s)
+	ic := m.config(s, name)
 	m.byName[name] = ic
 	m.mu.Unlock()
 	cert, err := ic.magic.CacheManagedCertificate(ctx, name)
@@ -446,6 +493,9 @@ func (s *Source) Hosts() []string { return s.hosts }
 // fails (an internal_error alert) rather than showing a certificate for
 // another name.
 func (s *Source) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if s.ic.gate != nil {
+		return s.onDemandCertificate(hello)
+	}
 	name := hello.ServerName
 	if name == "" {
 		// A client that connected by address sends no SNI: serve the

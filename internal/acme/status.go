@@ -130,7 +130,12 @@ func (m *Manager) onEvent(ctx context.Context, ic *issuerConfig, event string, d
 			args = append(args, m.describeStored(ctx, path)...)
 		}
 		m.log.Info("certificate "+result, args...)
-		if m.opts.OnResult != nil {
+		if ic.gate != nil {
+			// On demand: counted by site, names are unbounded.
+			if ic.obs != nil {
+				ic.obs.Order(true)
+			}
+		} else if m.opts.OnResult != nil {
 			m.opts.OnResult(name, true)
 		}
 		m.status.update(name, func(st *Status) {
@@ -144,6 +149,8 @@ func (m *Manager) onEvent(ctx context.Context, ic *issuerConfig, event string, d
 		}
 		args := []any{"name", name, "ca", ca, "challenges", ic.challenges(), "renewal", renewal, "err", msg}
 		switch {
+		case ic.gate != nil && !renewal:
+			m.log.Warn("on-demand certificate request failed; the name is refused until its back-off ends", append(args, "site", ic.site)...)
 		case m.opts.OneShot:
 			m.log.Debug("certificate request failed", args...)
 		case renewal:
@@ -151,7 +158,14 @@ func (m *Manager) onEvent(ctx context.Context, ic *issuerConfig, event string, d
 		default:
 			m.log.Error("certificate request failed; retrying with back-off (1 min, 2 min, ... up to 6 h)", args...)
 		}
-		if m.opts.OnResult != nil {
+		if ic.gate != nil {
+			if ic.obs != nil {
+				ic.obs.Order(false)
+			}
+			if !renewal {
+				ic.onOrderFailed(ctx, name)
+			}
+		} else if m.opts.OnResult != nil {
 			m.opts.OnResult(name, false)
 		}
 		m.status.update(name, func(st *Status) {

@@ -196,7 +196,8 @@ const ListenOff = "off"
 type Site struct {
 	// Hosts are the names this site answers to: DNS names, "*.example.com"
 	// wildcards (one label) or IP addresses. Required. A name may belong to
-	// one site only.
+	// one site only. A site with acme on_demand may also list "*": every
+	// SNI name no other site lists (see OnDemand).
 	Hosts []string `yaml:"hosts"`
 
 	// Default makes this site answer TLS clients that send no SNI and whose
@@ -382,6 +383,12 @@ type ACME struct {
 	// DNS is how dns-01 publishes its TXT records. A site's dns: block
 	// replaces the top-level one as a whole.
 	DNS DNSProvider `yaml:"dns"`
+	// OnDemand, in a site's acme: block only (it is not inherited from
+	// the top-level acme:), obtains each name's certificate during the
+	// first TLS handshake that asks for it, instead of at start-up: for
+	// names not known in advance, such as customers' own domains pointed
+	// at the gateway. See OnDemand. Off (nil) by default.
+	OnDemand *OnDemand `yaml:"on_demand"`
 }
 
 // DNSProvider says how the dns-01 challenge writes
@@ -443,6 +450,115 @@ var DNSProviders = []string{DNSProviderRFC2136, DNSProviderExec}
 // default.
 var TSIGAlgorithms = []string{"hmac-sha256", "hmac-sha1", "hmac-sha224", "hmac-sha384", "hmac-sha512"}
 
+// OnDemand is on-demand TLS, as Caddy's on_demand_tls: the certificate
+// of a name is ordered during the first handshake whose SNI names it, once
+// the ask endpoint has allowed the name. The handshake waits for the order
+// (a few seconds with a healthy CA); a refused name gets a TLS alert
+// (internal_error) and no order is made.
+//
+// Hosts: the site's hosts say which SNI names reach it, as for any site.
+// An on-demand site may list "*.customers.example.com" (each name under
+// it, one label deep, gets a certificate of its own, not a wildcard
+// certificate) and "*", which matches every SNI name that no other site
+// lists: the catch-all site Caddy users know. At most one site may have
+// "*"; clients that send no SNI never reach it (it cannot be the default).
+//
+// Which names get certificates is the ask endpoint's decision, never
+// the client's: without one, anyone who points a DNS name at the gateway
+// could have it order certificates until the CA's rate limits stop every
+// site. A name is decided in this order: a refusal remembered from the
+// ask endpoint (refusal_cache) refuses; a name whose last order failed
+// is refused until its back-off ends; then the ask endpoint is asked;
+// then a new order must fit under rate and max_concurrent.
+//
+// Names already held (a certificate in storage, from this or another
+// gateway of the fleet) are served without rate or concurrency limits
+// and keep being served when the ask endpoint is down or unreachable; a
+// held name is asked again when it is first loaded after a start and
+// before each renewal (certmagic renews on-demand certificates from a
+// handshake, when due), and a definite "no" (non-2xx) stops serving it.
+type OnDemand struct {
+	// Ask is an http:// or https:// URL the gateway GETs with
+	// ?domain=NAME added (as Caddy does) before ordering a certificate
+	// for NAME. A 2xx answer allows the name; any other status refuses
+	// it, and so do a connection error and a timeout (fail closed).
+	// Required.
+	Ask string `yaml:"ask"`
+	// AskTimeout bounds one ask request. Default 3s.
+	AskTimeout time.Duration `yaml:"ask_timeout"`
+	// Rate bounds new orders: at most Orders in any window of Per (a
+	// sliding window), across the site. A name allowed by the ask
+	// endpoint beyond it is refused (not remembered: the next handshake
+	// may find room). Default 10 per 1m.
+	Rate OnDemandRate `yaml:"rate"`
+	// MaxConcurrent caps the orders in flight at once for the site;
+	// handshakes for more new names are refused meanwhile. Default 4.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// RefusalCache is how long the ask endpoint's "no" for a name is
+	// remembered: handshakes for it are refused without asking again.
+	// Default 1m. Errors of the ask endpoint are not remembered.
+	RefusalCache time.Duration `yaml:"refusal_cache"`
+	// Backoff spaces the orders of a name whose order failed (the CA
+	// could not validate it, say): no new order for it before Initial
+	// has passed, doubling after each further failure up to Max.
+	Backoff OnDemandBackoff `yaml:"backoff"`
+}
+
+// OnDemandRate is a number of orders per interval.
+type OnDemandRate struct {
+	// Orders allowed per interval. Default 10.
+	Orders int `yaml:"orders"`
+	// Per is the interval (a sliding window). Default 1m.
+	Per time.Duration `yaml:"per"`
+}
+
+// OnDemandBackoff is the per-name back-off after a failed order.
+type OnDemandBackoff struct {
+	// Initial is the wait after the first failure. Default 1m.
+	Initial time.Duration `yaml:"initial"`
+	// Max is the longest wait. Default 1h.
+	Max time.Duration `yaml:"max"`
+}
+
+// Default on-demand settings, and why. 10 orders a minute lets a handful
+// of new customers through at once yet caps a flood at 600 orders an hour;
+// Let's Encrypt allows an account 300 new orders per 3 hours, so a gateway
+// that expects steady growth should set a lower sustained rate (e.g. 90
+// per 1h). 4 orders in flight keep a burst of handshakes from holding
+// many goroutines that each wait on the CA. A 3 s ask keeps the first
+// handshake inside clients' usual 10 s handshake timeout. A 1 m refusal
+// cache and back-off start absorb floods yet let an operator's fix take
+// effect within a minute; back-off stops at 1 h so a name fixed later is
+// retried the same day.
+const (
+	DefaultOnDemandOrders        = 10
+	DefaultOnDemandPer           = time.Minute
+	DefaultOnDemandMaxConcurrent = 4
+	DefaultOnDemandAskTimeout    = 3 * time.Second
+	DefaultOnDemandRefusalCache  = time.Minute
+	DefaultOnDemandBackoff       = time.Minute
+	DefaultOnDemandBackoffMax    = time.Hour
+)
+
+// Defaults fills o's unset fields.
+func (o *OnDemand) Defaults() {
+	setDur(&o.AskTimeout, DefaultOnDemandAskTimeout)
+	setDur(&o.RefusalCache, DefaultOnDemandRefusalCache)
+	setDur(&o.Rate.Per, DefaultOnDemandPer)
+	setDur(&o.Backoff.Initial, DefaultOnDemandBackoff)
+	setDur(&o.Backoff.Max, DefaultOnDemandBackoffMax)
+	if o.Rate.Orders == 0 {
+		o.Rate.Orders = DefaultOnDemandOrders
+	}
+	if o.MaxConcurrent == 0 {
+		o.MaxConcurrent = DefaultOnDemandMaxConcurrent
+	}
+}
+
+// CatchAll is the host of an on-demand site that matches every SNI name
+// no other site lists.
+const CatchAll = "*"
+
 // EAB is an External Account Binding: a key ID and HMAC key from the CA.
 type EAB struct {
 	KeyID string `yaml:"key_id"`
@@ -454,7 +570,7 @@ type EAB struct {
 // IsZero reports whether nothing is set.
 func (a ACME) IsZero() bool {
 	return a.Directory == "" && a.Email == "" && a.EAB == (EAB{}) && len(a.CARoots) == 0 &&
-		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == "" && a.DNS.IsZero()
+		a.KeyType == "" && len(a.Challenges) == 0 && a.Profile == "" && a.DNS.IsZero() && a.OnDemand == nil
 }
 
 // ACME challenge types (RFC 8555 section 8). Package acme solves them
@@ -711,6 +827,9 @@ func (c *Config) Defaults() {
 			default:
 				s.TLS.Certificate.Source = SourceInternal
 			}
+		}
+		if od := s.TLS.Certificate.ACME.OnDemand; od != nil {
+			od.Defaults()
 		}
 		if s.HSTS.MaxAge == nil {
 			v := DefaultHSTSMaxAge

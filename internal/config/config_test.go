@@ -250,7 +250,7 @@ func TestParseValidate(t *testing.T) {
 				`tlsgate.yaml:4:9: sites[0].hosts[1]: "b.example.com:8443" is not a host name: give the name only, without scheme, port or path`,
 				`tlsgate.yaml:5:9: sites[0].hosts[2]: "c.example.com/app" is not a host name: give the name only, without scheme, port or path`,
 				`tlsgate.yaml:6:9: sites[0].hosts[3]: "foo.*.example.com" is not a valid host: a wildcard may only be the whole first label, as in *.example.com`,
-				`tlsgate.yaml:7:9: sites[0].hosts[4]: "*" is not a valid host: a wildcard may only be the whole first label, as in *.example.com`,
+				`tlsgate.yaml:7:9: sites[0].hosts[4]: "*" (every name) needs on-demand certificates: add tls.certificate.acme.on_demand with an ask URL, or list the names`,
 				`tlsgate.yaml:8:9: sites[0].hosts[5]: "d!.example.com" has the character '!', not allowed in DNS names (use punycode for IDNs)`,
 				`tlsgate.yaml:9:9: sites[0].hosts[6]: "e..example.com" is not a valid DNS name`,
 			},

@@ -87,6 +87,9 @@ func (c *Config) Validate() error {
 
 	if !c.ACME.IsZero() {
 		c.validateACME("acme", c.ACME, add)
+		if c.ACME.OnDemand != nil {
+			add("acme.on_demand", "on-demand TLS is set per site: move it to the site's tls.certificate.acme.on_demand")
+		}
 	}
 
 	if c.CA.CRLURL != "" {
@@ -161,11 +164,19 @@ func (c *Config) validateSite(i int, owner map[string]string, add func(string, s
 	for j, h := range s.Hosts {
 		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
 		norm := NormalizeHost(h)
-		if err := checkHostName(norm); err != nil {
+		if norm == CatchAll {
+			if s.TLS.Certificate.ACME.OnDemand == nil {
+				add(hp, "\"*\" (every name) needs on-demand certificates: add tls.certificate.acme.on_demand with an ask URL, or list the names")
+				continue
+			}
+		} else if err := checkHostName(norm); err != nil {
 			add(hp, "%q %v", h, err)
 			continue
 		}
-		if prev, dup := owner[norm]; dup {
+		if prev, dup := owner[norm]; dup && norm == CatchAll {
+			add(hp, "\"*\" is already a host of %s: only one site can take every unlisted name", prev)
+			continue
+		} else if dup {
 			add(hp, "%q is already a host of %s: a host belongs to one site", h, prev)
 			continue
 		}
@@ -533,10 +544,20 @@ func (c *Config) validateACMESite(i int, add func(string, string, ...any)) {
 	// is the only challenge offered (package acme), so it must be absent.
 	ipValidatable := !dns01 && (slices.Contains(a.Challenges, ChallengeHTTP01) || slices.Contains(a.Challenges, ChallengeTLSALPN01))
 	le := letsEncrypt(a.Directory)
+	od := own.OnDemand
+	if od != nil {
+		validateOnDemand(sp+".tls.certificate.acme.on_demand", od, add)
+		if s.Default {
+			add(sp+".default", "an on-demand site cannot be the default: a client without SNI names no certificate to obtain")
+		}
+	}
 	for j, h := range s.Hosts {
 		n := NormalizeHost(h)
 		hp := fmt.Sprintf("%s.hosts[%d]", sp, j)
 		switch {
+		case od != nil && (n == CatchAll || strings.HasPrefix(n, "*.")):
+			// On demand, each name under the pattern gets its own
+			// certificate: no wildcard certificate, no dns-01.
 		case strings.HasPrefix(n, "*.") && !dns01:
 			add(hp, "%q: wildcard certificates need the dns-01 challenge (the CA checks a TXT record, not a server): add dns-01 with a dns provider to challenges, or list the names", h)
 		case !strings.Contains(n, ".") && net.ParseIP(n) == nil,
@@ -617,4 +638,36 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateOnDemand checks a site's on_demand block (Defaults has run).
+func validateOnDemand(p string, o *OnDemand, add func(string, string, ...any)) {
+	if o.Ask == "" {
+		add(p+".ask", "required: the URL the gateway asks (GET ?domain=NAME, 2xx allows) before ordering a certificate for a name; without it any client could make the gateway order certificates")
+	} else if u, err := url.Parse(o.Ask); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add(p+".ask", "%q is not an http:// or https:// URL, like http://127.0.0.1:9000/allowed", o.Ask)
+	} else if u.User != nil || u.Fragment != "" {
+		add(p+".ask", "%q must not carry credentials or a fragment", o.Ask)
+	}
+	if o.AskTimeout < 0 {
+		add(p+".ask_timeout", "must be positive (default %s)", DefaultOnDemandAskTimeout)
+	}
+	if o.Rate.Orders < 0 {
+		add(p+".rate.orders", "must be at least 1 (default %d)", DefaultOnDemandOrders)
+	}
+	if o.Rate.Per < time.Second {
+		add(p+".rate.per", "must be at least 1s (default %s)", DefaultOnDemandPer)
+	}
+	if o.MaxConcurrent < 0 {
+		add(p+".max_concurrent", "must be at least 1 (default %d)", DefaultOnDemandMaxConcurrent)
+	}
+	if o.RefusalCache < 0 {
+		add(p+".refusal_cache", "must be positive (default %s)", DefaultOnDemandRefusalCache)
+	}
+	if o.Backoff.Initial < 0 {
+		add(p+".backoff.initial", "must be positive (default %s)", DefaultOnDemandBackoff)
+	}
+	if o.Backoff.Max < o.Backoff.Initial {
+		add(p+".backoff.max", "%s is shorter than backoff.initial %s", o.Backoff.Max, o.Backoff.Initial)
+	}
 }

@@ -52,6 +52,10 @@ type Metrics struct {
 	latency           *prometheus.HistogramVec
 	upstreamErrors    *prometheus.CounterVec
 	acmeAttempts      *prometheus.CounterVec
+	onDemandAsks      *prometheus.CounterVec
+	onDemandAllowed   *prometheus.CounterVec
+	onDemandRefused   *prometheus.CounterVec
+	onDemandOrders    *prometheus.CounterVec
 
 	mu         sync.Mutex
 	inventory  func() Inventory
@@ -126,8 +130,25 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "tlsgate_acme_renewal_attempts_total",
 		Help: "ACME certificate orders (first issuance and renewals) by name and result (success, failure).",
 	}, []string{"name", "result"})
+	m.onDemandAsks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_acme_on_demand_asks_total",
+		Help: "Requests to an on-demand site's ask endpoint, by site and result (allowed: 2xx, denied: another status, error: no answer or timeout).",
+	}, []string{"site", "result"})
+	m.onDemandAllowed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_acme_on_demand_allowed_total",
+		Help: "On-demand names allowed during a handshake, by site and kind (new: an order was admitted; held: a certificate in storage may be loaded or renewed).",
+	}, []string{"site", "kind"})
+	m.onDemandRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_acme_on_demand_refused_total",
+		Help: "On-demand names refused during a handshake (the client gets a TLS alert, no order is made), by site and reason: " + strings.Join(OnDemandReasons, ", ") + ".",
+	}, []string{"site", "reason"})
+	m.onDemandOrders = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_acme_on_demand_orders_total",
+		Help: "ACME orders of on-demand sites (first issuance and renewals), by site and result (success, failure).",
+	}, []string{"site", "result"})
 	all := append([]prometheus.Collector{m.handshakes, m.handshakeFailures, m.clientCerts, m.requests, m.latency,
-		m.upstreamErrors, m.acmeAttempts, &inventoryCollector{m}}, runtime...)
+		m.upstreamErrors, m.acmeAttempts, m.onDemandAsks, m.onDemandAllowed, m.onDemandRefused, m.onDemandOrders,
+		&inventoryCollector{m}}, runtime...)
 	for i, c := range all {
 		if err := reg.Register(c); err != nil {
 			for _, done := range all[:i] {
@@ -433,6 +454,57 @@ func (m *Metrics) ACMEResult(name string, ok bool) {
 		result = "success"
 	}
 	m.acmeAttempts.WithLabelValues(name, result).Inc()
+}
+
+// OnDemandReasons are the values of tlsgate_acme_on_demand_refused_total's
+// reason label (package ondemand's Reasons; metrics imports nothing of
+// acme).
+var OnDemandReasons = []string{"ask_denied", "ask_error", "rate_limited", "backoff", "cached_refusal", "concurrency"}
+
+// OnDemand returns the recorder of an on-demand site's decisions and
+// orders, with every series of the site made at 0 (alert rules use
+// increase()).
+func (m *Metrics) OnDemand(site string) *OnDemandSite {
+	for _, r := range []string{"allowed", "denied", "error"} {
+		m.onDemandAsks.WithLabelValues(site, r)
+	}
+	for _, k := range []string{"new", "held"} {
+		m.onDemandAllowed.WithLabelValues(site, k)
+	}
+	for _, r := range OnDemandReasons {
+		m.onDemandRefused.WithLabelValues(site, r)
+	}
+	for _, r := range []string{"success", "failure"} {
+		m.onDemandOrders.WithLabelValues(site, r)
+	}
+	return &OnDemandSite{m: m, site: site}
+}
+
+// OnDemandSite records one on-demand site's decisions and orders
+// (acme.OnDemandObserver). Safe for concurrent use.
+type OnDemandSite struct {
+	m    *Metrics
+	site string
+}
+
+// Asked counts a request to the ask endpoint.
+func (o *OnDemandSite) Asked(result string) { o.m.onDemandAsks.WithLabelValues(o.site, result).Inc() }
+
+// Allowed counts an allowed name.
+func (o *OnDemandSite) Allowed(kind string) { o.m.onDemandAllowed.WithLabelValues(o.site, kind).Inc() }
+
+// Refused counts a refused name.
+func (o *OnDemandSite) Refused(reason string) {
+	o.m.onDemandRefused.WithLabelValues(o.site, reason).Inc()
+}
+
+// Order counts an order's outcome.
+func (o *OnDemandSite) Order(ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	o.m.onDemandOrders.WithLabelValues(o.site, result).Inc()
 }
 
 // inventoryCollector reports certificates, upstream health and recent

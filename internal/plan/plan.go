@@ -380,6 +380,11 @@ func ACMESettings(cfg *config.Config, i int) (acme.Settings, []error) {
 		TLSALPN01: slices.Contains(a.Challenges, config.ChallengeTLSALPN01),
 		EABKeyID:  a.EAB.KeyID,
 	}
+	if od := a.OnDemand; od != nil {
+		p := *od
+		p.Defaults() // set by config.Defaults already; a plan built in code may not have run it
+		s.OnDemand = &p
+	}
 	var errs []error
 	if s.DNS01 = slices.Contains(a.Challenges, config.ChallengeDNS01); s.DNS01 {
 		d := a.DNS

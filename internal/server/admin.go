@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"log"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -58,6 +59,9 @@ func (s *Server) inventory() metrics.Inventory {
 		src := st.cfg.Sites[i].TLS.Certificate.Source
 		if a, ok := si.cert.(*acme.Source); ok {
 			for _, h := range a.Hosts() {
+				if a.OnDemand() && strings.Contains(h, "*") {
+					continue // a pattern: its names' certificates are not listed (unbounded)
+				}
 				inv.Certificates = append(inv.Certificates, certInfo(si.name, h, src, a.LeafFor(h), s.opts.ACMERenewalWindowRatio))
 			}
 		} else if si.cert != nil {

@@ -66,8 +66,11 @@ sites:
   - hosts: [acme.example.com]
     tls: {certificate: {source: acme, acme: {profile: default}}}
     routes: [{upstreams: ["%s"]}]
+  - hosts: ["*"]
+    tls: {certificate: {source: acme, acme: {profile: default, on_demand: {ask: "http://%s/ask"}}}}
+    routes: [{upstreams: ["%s"]}]
 `, filepath.Join(dir, "data"), testpeer.ClosedAddr(t), ca.WriteRoot(t, dir), certFile, keyFile, clientCA.WriteRoot(t, dir),
-		up, testpeer.ClosedAddr(t), up, up))
+		up, testpeer.ClosedAddr(t), up, up, testpeer.ClosedAddr(t), up))
 	admin := g.srv.AdminAddr().String()
 	// The first ACME order fails: then no background work still writes
 	// to data_dir when the test's cleanup removes it.

@@ -205,13 +205,16 @@ func (s *Server) openACME() *acme.Manager {
 	defer s.acmeMu.Unlock()
 	if s.acme == nil {
 		var onResult func(string, bool)
-		if s.metrics != nil {
-			onResult = s.metrics.ACMEResult
+		var onDemand func(string) acme.OnDemandObserver
+		if m := s.metrics; m != nil {
+			onResult = m.ACMEResult
+			onDemand = func(site string) acme.OnDemandObserver { return m.OnDemand(site) }
 		}
 		s.acme = acme.NewManager(acme.Options{
 			Storage:            s.store,
 			Log:                s.log,
 			OnResult:           onResult,
+			OnDemand:           onDemand,
 			RenewCheckInterval: s.opts.ACMERenewCheckInterval,
 			RenewalWindowRatio: s.opts.ACMERenewalWindowRatio,
 			DisableARI:         s.opts.ACMEDisableARI,
@@ -495,12 +498,18 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	tlsSite := st.siteForTLS(r.TLS.ServerName, local)
-	si, ok := st.byHost.Lookup(r.Host)
+	si := st.siteForHost(r.Host)
+	ok := si != nil
 	if !ok && r.TLS.ServerName == "" && tlsSite == st.defaultSite && hostIsAddress(r.Host) {
 		// A client that sent no SNI reached the default site: it may name
 		// the address it connected to, not a name of its choosing that
 		// the handler or upstream would take for the site's.
 		si, ok = tlsSite, tlsSite != nil
+	}
+	if ok && si.onDemand && hostmap.Normalize(r.Host) != hostmap.Normalize(r.TLS.ServerName) {
+		// An on-demand site serves each connection the one name its
+		// certificate was allowed for, not any Host its patterns take.
+		ok = false
 	}
 	if !ok || si != tlsSite {
 		w.Header().Set("Content-Type", "application/json")
@@ -527,7 +536,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host := hostmap.Normalize(r.Host)
-	if _, ok := st.byHost.Lookup(host); !ok {
+	if _, ok := st.byHost.Lookup(host); !ok && !st.holdsOnDemand(host) {
 		// Redirecting arbitrary Host values would make us an open redirector.
 		http.Error(w, "tlsgate: unknown host; this address only redirects to HTTPS for the sites it serves", http.StatusMisdirectedRequest)
 		return

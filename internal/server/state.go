@@ -37,6 +37,7 @@ type state struct {
 	cfg         *config.Config
 	sites       []*site
 	byHost      *hostmap.Map[*site]
+	catchAll    *site // the on-demand site with host "*", for SNI names no site lists
 	defaultSite *site
 	reject      *tls.Config
 	ticketCfgs  map[*tls.Config]string
@@ -55,6 +56,9 @@ type site struct {
 	tlsNoALPN *tls.Config
 	cert      certs.Source
 	handler   *proxy.Site
+	// onDemand: the certificate of each connection was allowed for its
+	// SNI name alone, so a request must name the same host.
+	onDemand bool
 }
 
 // caOpener returns the internal CA, creating it on first use.
@@ -143,13 +147,14 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			s.cert = in
 		case config.SourceACME:
 			src := d.openACME().Source(ps.Certificate.ACME, ps.Hosts)
-			if d.metrics != nil {
+			if d.metrics != nil && ps.Certificate.ACME.OnDemand == nil {
 				for _, h := range ps.Hosts {
 					d.metrics.ACMEName(h)
 				}
 			}
 			st.acmeSources = append(st.acmeSources, src)
 			s.cert = src
+			s.onDemand = ps.Certificate.ACME.OnDemand != nil
 		}
 		var verifier *mtls.Verifier
 		ticketLabel := s.name
@@ -250,6 +255,10 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 			errs = append(errs, cfg.Errorf(ps.Key+".routes", "%v", err))
 		}
 		for _, h := range ps.Hosts {
+			if h == config.CatchAll {
+				st.catchAll = s
+				continue
+			}
 			st.byHost.Add(h, s)
 		}
 		if ps.Default {
@@ -269,10 +278,7 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 // the default site.
 func (st *state) siteForTLS(serverName string, local net.Addr) *site {
 	if serverName != "" {
-		if s, ok := st.byHost.Lookup(serverName); ok {
-			return s
-		}
-		return nil
+		return st.siteForHost(serverName)
 	}
 	if ta, ok := local.(*net.TCPAddr); ok {
 		if s, ok := st.byHost.Lookup(ta.IP.String()); ok {
@@ -280,6 +286,29 @@ func (st *state) siteForTLS(serverName string, local net.Addr) *site {
 		}
 	}
 	return st.defaultSite
+}
+
+// siteForHost finds the site of a host name (SNI or Host): a listed
+// name or pattern, else the catch-all on-demand site, else nil.
+func (st *state) siteForHost(host string) *site {
+	if s, ok := st.byHost.Lookup(host); ok {
+		return s
+	}
+	if st.catchAll != nil && hostmap.Normalize(host) != "" && !hostIsAddress(host) {
+		return st.catchAll
+	}
+	return nil
+}
+
+// holdsOnDemand reports whether the catch-all site has a certificate for
+// host in memory: the plain-HTTP listener then redirects it, as it does
+// listed names. Other names get 421 (not an open redirector).
+func (st *state) holdsOnDemand(host string) bool {
+	if st.catchAll == nil {
+		return false
+	}
+	src, ok := st.catchAll.cert.(*acme.Source)
+	return ok && src.LeafFor(host) != nil
 }
 
 // watch starts following the state's CRL files until close.

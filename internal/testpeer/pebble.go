@@ -91,6 +91,7 @@ type Pebble struct {
 	dir     string
 	config  string   // pebble config file
 	dnsAddr string   // pebble-challtestsrv DNS, TCP and UDP
+	dnsMgmt string   // pebble-challtestsrv management API, http://127.0.0.1:PORT
 	env     []string // pebble's environment
 	client  *http.Client
 	chall   *process // pebble-challtestsrv
@@ -210,6 +211,7 @@ func (p *Pebble) startChallSrv(t testing.TB, program string) {
 		}
 		if err == nil {
 			p.chall = proc
+			p.dnsMgmt = "http://" + mgmt
 			return
 		}
 		proc.stop()
@@ -664,4 +666,50 @@ func quoteEmpty(args []string) []string {
 		}
 	}
 	return out
+}
+
+// Log returns what Pebble has logged so far (all its runs).
+func (p *Pebble) Log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.dir, "pebble.log"))
+	if err != nil {
+		t.Fatalf("reading Pebble's log: %v", err)
+	}
+	return string(b)
+}
+
+// Orders counts the orders Pebble has accepted since it started: it logs
+// `Added order "ID" to the db` for each new-order request it accepts.
+func (p *Pebble) Orders(t testing.TB) int {
+	t.Helper()
+	return strings.Count(p.Log(t), "Added order ")
+}
+
+// Validations counts the challenge validations Pebble's VA has started
+// for name: it logs each task with the identifier (`Value:"NAME"`). An
+// order reaches validation unless the client abandons it first.
+func (p *Pebble) Validations(t testing.TB, name string) int {
+	t.Helper()
+	n := 0
+	for _, l := range strings.Split(p.Log(t), "\n") {
+		if strings.Contains(l, "Pulled a task from the Tasks queue") && strings.Contains(l, `Value:"`+name+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// ServFail makes Pebble's DNS answer SERVFAIL for host, so that every
+// validation of host fails (as for a customer name whose DNS is broken).
+func (p *Pebble) ServFail(t testing.TB, host string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"host": host})
+	resp, err := p.client.Post(p.dnsMgmt+"/set-servfail", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("pebble-challtestsrv set-servfail: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("pebble-challtestsrv set-servfail %s: %s", host, resp.Status)
+	}
 }

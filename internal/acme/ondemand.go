@@ -1,0 +1,168 @@
+package acme
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/tlsgate/tlsgate/internal/acme/ondemand"
+	"github.com/tlsgate/tlsgate/internal/certs"
+	"github.com/tlsgate/tlsgate/internal/storage"
+)
+
+// On-demand TLS, certmagic's way: the site's certmagic.Config has an
+// OnDemandConfig whose DecisionFunc is the site's ondemand.Gate. For a
+// name not in the cache, certmagic asks the DecisionFunc, then loads the
+// name from storage or, failing that, orders it while the handshake
+// waits (one order per name at a time: certmagic's obtainCertWaitChans).
+// A cached on-demand certificate is renewed from a handshake when due,
+// after asking the DecisionFunc again; certmagic's background maintenance
+// leaves on-demand certificates alone.
+//
+// What certmagic does not do, and this file adds: it no longer limits
+// the rate or number of on-demand orders (the gate does), and it retries
+// a failed order inside the same handshake after a minute, and again,
+// for up to 180 s; here an on-demand order is one attempt: its failure
+// ends the handshake at once and starts the name's back-off.
+
+// onDemand makes ic the on-demand config of site. m.mu is held.
+func (m *Manager) onDemand(ic *issuerConfig, site string) {
+	ic.site = site
+	ic.tickets = map[string]*ondemand.Ticket{}
+	if m.opts.OnDemand != nil {
+		ic.obs = m.opts.OnDemand(site)
+	}
+	var obs ondemand.Observer
+	if ic.obs != nil {
+		obs = ic.obs
+	}
+	gate, err := ondemand.New(*ic.settings.OnDemand, obs, m.log.With("site", site))
+	if err != nil {
+		// config.Validate refuses such a policy; fail closed regardless.
+		m.log.Error("on-demand TLS is off for this site: every new name is refused", "site", site, "err", err)
+	}
+	ic.gate = gate
+	ic.magic.OnDemand = &certmagic.OnDemandConfig{
+		DecisionFunc: func(ctx context.Context, name string) error { return m.decide(ctx, ic, name) },
+	}
+}
+
+// errNoGate refuses every name of a site whose gate could not be made.
+var errNoGate = errors.New("on-demand TLS is misconfigured for this site")
+
+// decide is the DecisionFunc of ic.
+func (m *Manager) decide(ctx context.Context, ic *issuerConfig, name string) error {
+	if ic.gate == nil {
+		return errNoGate
+	}
+	t, err := ic.gate.Decide(ctx, name, ic.held(ctx, name))
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.dynamic[name] = ic
+	m.mu.Unlock()
+	if t != nil {
+		ic.ticketsMu.Lock()
+		if old := ic.tickets[name]; old != nil {
+			old.Done(false) // never ended (the order did not start): free its slot
+		}
+		ic.tickets[name] = t
+		ic.ticketsMu.Unlock()
+	}
+	return nil
+}
+
+// held reports whether storage has a certificate for name from ic's CA:
+// its certificate, key and metadata, as certmagic requires before it
+// loads rather than orders (so that a held name never becomes an order
+// past the gate's limits). A storage error counts as not held: the name
+// is then decided as new, which fails closed.
+func (ic *issuerConfig) held(ctx context.Context, name string) bool {
+	issuer := ic.issuer.IssuerKey()
+	for _, k := range []string{certmagic.StorageKeys.SiteCert(issuer, name),
+		certmagic.StorageKeys.SitePrivateKey(issuer, name), certmagic.StorageKeys.SiteMeta(issuer, name)} {
+		if !ic.magic.Storage.Exists(ctx, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// release ends name's admitted order, if one is open.
+func (ic *issuerConfig) release(name string, ok bool) {
+	ic.ticketsMu.Lock()
+	t := ic.tickets[name]
+	delete(ic.tickets, name)
+	ic.ticketsMu.Unlock()
+	t.Done(ok)
+}
+
+// cancelKey carries the cancel function of an on-demand handshake's
+// context, so that a failed order ends the handshake (see onOrderFailed).
+type cancelKey struct{}
+
+// onOrderFailed is told of a failed on-demand order: it ends the order's
+// attempt, so certmagic does not retry it within the handshake, and
+// starts the name's back-off.
+func (ic *issuerConfig) onOrderFailed(ctx context.Context, name string) {
+	ic.release(name, false)
+	if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+		cancel()
+	}
+}
+
+// onDemandCertificate is GetCertificate of an on-demand site.
+func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := normalize(hello.ServerName)
+	if name == "" {
+		return nil, errors.New("no server name (SNI): an on-demand site cannot tell which certificate to obtain")
+	}
+	if isChallenge(hello) {
+		return s.ic.magic.GetCertificate(hello)
+	}
+	parent := hello.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	ctx = context.WithValue(ctx, cancelKey{}, context.CancelFunc(cancel))
+	cert, err := s.ic.magic.GetCertificateWithContext(ctx, hello)
+	ok := err == nil && cert != nil && cert.Leaf != nil && certs.Covers(cert.Leaf, name)
+	s.ic.release(name, ok)
+	if err == nil && !ok {
+		err = errors.New("no certificate for this name in the cache")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("no certificate for %s: %w", name, err)
+	}
+	return cert, nil
+}
+
+// OnDemand reports whether the source obtains certificates on demand
+// (its hosts are then patterns, not certificate names).
+func (s *Source) OnDemand() bool { return s.ic.gate != nil }
+
+// Held lists the names with a certificate in store from the CA at
+// directory: on-demand names are known only from there.
+func Held(ctx context.Context, store storage.Storage, directory string) ([]string, error) {
+	issuer := (&certmagic.ACMEIssuer{CA: directory}).IssuerKey()
+	keys, err := store.List(ctx, certmagic.StorageKeys.CertsPrefix(issuer), false)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var names []string
+	for _, k := range keys {
+		names = append(names, path.Base(k))
+	}
+	return names, nil
+}
