@@ -314,3 +314,53 @@ func TestCNAMELoop(t *testing.T) {
 		t.Fatalf("Present with a CNAME loop: %v\nwant %q", err, want)
 	}
 }
+
+// TestAuthoritativeCheck runs the default propagation check (no
+// resolvers): the zone's NS records are looked up through the system's
+// resolvers and their addresses asked. The stand-ins are real Knot
+// servers on a high port, as a test cannot bind port 53.
+func TestAuthoritativeCheck(t *testing.T) {
+	t.Parallel()
+	k := testpeer.StartKnot(t, t.TempDir(), testpeer.KnotZone{Name: "example.test"})
+	_, port, _ := strings.Cut(k.Addr, ":")
+	ctx := ctx(t)
+
+	t.Run("visible", func(t *testing.T) {
+		s := dns01.WithSystemResolvers(solver(rfc2136(k)), port, k.Addr)
+		c := challenge("auth.example.test", "tok")
+		if err := s.Present(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Wait(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CleanUp(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// The update goes to k, but the zone's name servers, as the system
+	// resolver (stale) tells them, are stale's: the check must ask them,
+	// not the server that took the update, and so never sees the record.
+	t.Run("asks the NS records, not the update server", func(t *testing.T) {
+		stale := testpeer.StartKnot(t, t.TempDir(), testpeer.KnotZone{Name: "example.test"})
+		_, stalePort, _ := strings.Cut(stale.Addr, ":")
+		s := dns01.WithSystemResolvers(solver(rfc2136(k)), stalePort, stale.Addr)
+		s.PropagationTimeout = time.Second
+		c := challenge("stale.example.test", "tok")
+		if err := s.Present(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.CleanUp(context.Background(), c) })
+		err := s.Wait(ctx, c)
+		if err == nil {
+			t.Fatal("Wait succeeded though the zone's name server never had the record")
+		}
+		if want := "127.0.0.1:" + stalePort + ": no TXT record"; !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not contain %q", err, want)
+		}
+		if got := k.TXT(t, "_acme-challenge.stale.example.test"); len(got) != 1 {
+			t.Errorf("the update server holds %q, want the one value", got)
+		}
+	})
+}

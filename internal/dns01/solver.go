@@ -86,6 +86,13 @@ type Solver struct {
 
 	mu      sync.Mutex
 	records map[string]presented // by challenge key; guarded by mu
+
+	// Tests only (export_test.go): the servers that stand in for
+	// /etc/resolv.conf, and the port the zone's name servers are asked
+	// on ("" means 53), so the default path runs against a test server
+	// that cannot bind port 53.
+	systemResolvers []string
+	authPort        string
 }
 
 // presented is a TXT record Present made, for Wait and CleanUp.
@@ -248,6 +255,9 @@ func (s *Solver) lookupServers() ([]string, error) {
 	if len(s.Resolvers) > 0 {
 		return withPort(s.Resolvers), nil
 	}
+	if len(s.systemResolvers) > 0 {
+		return s.systemResolvers, nil
+	}
 	cfg, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 	if err != nil || len(cfg.Servers) == 0 {
 		return nil, fmt.Errorf("no resolvers configured and none in /etc/resolv.conf (%v): set resolvers", err)
@@ -331,6 +341,10 @@ func (s *Solver) authoritative(ctx context.Context, zone string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
+	port := s.authPort
+	if port == "" {
+		port = "53"
+	}
 	var out []string
 	for _, rr := range r.Answer {
 		ns, ok := rr.(*dns.NS)
@@ -345,9 +359,9 @@ func (s *Solver) authoritative(ctx context.Context, zone string) ([]string, erro
 			for _, rr := range a.Answer {
 				switch v := rr.(type) {
 				case *dns.A:
-					out = append(out, net.JoinHostPort(v.A.String(), "53"))
+					out = append(out, net.JoinHostPort(v.A.String(), port))
 				case *dns.AAAA:
-					out = append(out, net.JoinHostPort(v.AAAA.String(), "53"))
+					out = append(out, net.JoinHostPort(v.AAAA.String(), port))
 				}
 			}
 		}
