@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
+	"strings"
 
 	"github.com/caddyserver/certmagic"
 
@@ -126,6 +128,12 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 	if isChallenge(hello) {
 		return s.ic.magic.GetCertificate(hello)
 	}
+	if !hostName(strings.ToLower(hello.ServerName)) {
+		// certmagic would map it (IDNA, spaces trimmed) to another name,
+		// ask for and order that one, and the ticket of the order would
+		// never be given back under this one; or order a wildcard.
+		return nil, fmt.Errorf("server name (SNI) %q is not a DNS host name (ASCII letters, digits and hyphens; A-labels for IDNs): no certificate is obtained for it", hello.ServerName)
+	}
 	parent := hello.Context()
 	if parent == nil {
 		parent = context.Background()
@@ -143,6 +151,31 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 		return nil, fmt.Errorf("no certificate for %s: %w", name, err)
 	}
 	return cert, nil
+}
+
+// hostName reports whether name (lower case) is a DNS host name as SNI
+// carries it (RFC 6066 section 3, RFC 5890 A-labels): labels of 1 to 63
+// letters, digits and inner hyphens, 253 characters in all, no wildcard,
+// not an IP address. certmagic keeps such a name as it is, so the name
+// asked about, ordered and released is the client's.
+func hostName(name string) bool {
+	if len(name) == 0 || len(name) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return false
+	}
+	for l := range strings.SplitSeq(name, ".") {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // OnDemand reports whether the source obtains certificates on demand

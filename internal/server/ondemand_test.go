@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -479,5 +480,53 @@ func TestOnDemandReasonsMatch(t *testing.T) {
 	}
 	if !slices.Equal(gate, metrics.OnDemandReasons) {
 		t.Errorf("ondemand.Reasons %v != metrics.OnDemandReasons %v", gate, metrics.OnDemandReasons)
+	}
+}
+
+// TestOnDemandRefusesNonHostnameSNI: an SNI that is not a DNS host name
+// in A-label form (a wildcard, "*", a name certmagic would rewrite by
+// IDNA mapping or trimming spaces, one with a port) is refused before
+// the ask endpoint is asked: it must not be asked, nor an order made,
+// for a name that is not the one the client sent, nor for a wildcard.
+// (Such an order's slot was never given back: with max_concurrent: 1
+// one handshake stopped every new name for 4 minutes.)
+func TestOnDemandRefusesNonHostnameSNI(t *testing.T) {
+	t.Parallel()
+	e := startOnDemand(t, func(string) bool { return true }, ", max_concurrent: 1")
+	for _, sni := range []string{
+		"*.wild.example.com",
+		"*",
+		"bücher.idn.example.com",  // certmagic asks for xn--bcher-kva.idn.example.com
+		"ｆｕｌｌ.idn.example.com",    // fullwidth: IDNA maps it to full.idn.example.com
+		"spaced.example.com ",     // certmagic trims the space
+		"port.example.com:443",    // not a host name
+		"under_score.example.com", // not a host name a CA certifies
+		strings.Repeat("a", 64) + ".example.com",
+	} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", e.g.https,
+			&tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+			t.Errorf("SNI %q: handshake succeeded, want refused", sni)
+			continue
+		}
+		refusedAlert(t, sni, err)
+	}
+	e.ask.mu.Lock()
+	asked := maps.Clone(e.ask.asked)
+	e.ask.mu.Unlock()
+	if len(asked) != 0 {
+		t.Errorf("the ask endpoint was asked about names no client sent as a host name: %v", asked)
+	}
+	if n := e.pebble.Orders(t); n != 0 {
+		t.Errorf("Pebble accepted %d orders for SNI values that are not host names, want 0", n)
+	}
+	// An upper-case spelling of a host name is that host name, and it
+	// gets the one slot of max_concurrent.
+	if _, err := e.handshake("UPPER.Case.Example.COM"); err != nil {
+		t.Fatalf("upper-case SNI after the refused ones: %v", err)
+	}
+	if n := e.ask.count("upper.case.example.com"); n != 1 {
+		t.Errorf("upper-case SNI asked %d times as upper.case.example.com, want 1", n)
 	}
 }
