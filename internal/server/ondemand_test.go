@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -528,5 +530,45 @@ func TestOnDemandRefusesNonHostnameSNI(t *testing.T) {
 	}
 	if n := e.ask.count("upper.case.example.com"); n != 1 {
 		t.Errorf("upper-case SNI asked %d times as upper.case.example.com, want 1", n)
+	}
+}
+
+// TestReverseNameSNIServesNoOtherSite: a handshake that looks like a
+// tls-alpn-01 validation of an address (SNI 1.0.0.127.in-addr.arpa,
+// ALPN acme-tls/1 alone) is set up by the address's site. When that site
+// cannot answer tls-alpn-01 (its certificate is not from ACME), the
+// client must not get a connection of that site's certificate and TLS
+// policy on which the catch-all site, chosen by the SNI, serves requests.
+func TestReverseNameSNIServesNoOtherSite(t *testing.T) {
+	t.Parallel()
+	e := startOnDemand(t, func(string) bool { return true }, "")
+	withIP := strings.Replace(e.yaml, "hosts: [localhost]", `hosts: [localhost, "127.0.0.1"]`, 1)
+	if withIP == e.yaml {
+		t.Fatal("the config of startOnDemand changed: no localhost site to add the address to")
+	}
+	if err := os.WriteFile(e.g.configPath, []byte(withIP), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	const sni = "1.0.0.127.in-addr.arpa"
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", e.g.https,
+		&tls.Config{ServerName: sni, NextProtos: []string{"acme-tls/1"}, InsecureSkipVerify: true})
+	if err != nil {
+		return // refused: nothing is served
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", sni)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return // closed without an answer
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a connection made with the 127.0.0.1 site's certificate %v (ALPN %q) served %s: %d %s",
+			c.ConnectionState().PeerCertificates[0].Subject, c.ConnectionState().NegotiatedProtocol, sni, resp.StatusCode, body)
 	}
 }
