@@ -504,6 +504,7 @@ func TestOnDemandRefusesNonHostnameSNI(t *testing.T) {
 		"port.example.com:443",    // not a host name
 		"under_score.example.com", // not a host name a CA certifies
 		strings.Repeat("a", 64) + ".example.com",
+		strings.Repeat("abcdefgh.", 40) + "example.com", // 371 characters: each kept in the refusal cache
 	} {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", e.g.https,
 			&tls.Config{ServerName: sni, InsecureSkipVerify: true})
