@@ -89,6 +89,9 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // at worst asks the endpoint again, or allows an order earlier).
 const maxEntries = 100_000
 
+// lowWater is what a sweep of a full memory leaves at most.
+const lowWater = maxEntries - maxEntries/10
+
 // staleOrder is when an order whose Ticket was never done stops counting
 // as in flight: certmagic gives an on-demand order 180 s.
 const staleOrder = 4 * time.Minute
@@ -314,20 +317,21 @@ func (g *Gate) done(name string, ok bool) {
 	g.log.Info("on-demand order failed; no new order for this name until its back-off ends", "name", name, "until", b.until.UTC().Format(time.RFC3339))
 }
 
-// sweep deletes the entries of m that are stale, and if none is, one
-// arbitrary entry, so that m stays under maxEntries.
+// sweep deletes the entries of m that are stale, then arbitrary ones
+// until at most lowWater are left: a full map is swept once per
+// maxEntries/10 new names, not at every one (a walk of maxEntries under
+// g.mu for each name of a flood).
 func sweep[V any](m map[string]V, stale func(V) bool) {
-	n := len(m)
 	for k, v := range m {
 		if stale(v) {
 			delete(m, k)
 		}
 	}
-	if len(m) == n {
-		for k := range m {
-			delete(m, k)
+	for k := range m {
+		if len(m) <= lowWater {
 			break
 		}
+		delete(m, k)
 	}
 }
 

@@ -3,6 +3,7 @@ package ondemand
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -255,8 +256,32 @@ func TestSweep(t *testing.T) {
 	if len(m) != 1 || m["b"] != 2 {
 		t.Errorf("stale entry not swept: %v", m)
 	}
-	sweep(m, func(int) bool { return false })
-	if len(m) != 0 {
-		t.Errorf("full map without stale entries not reduced: %v", m)
+}
+
+// TestFullMemorySweptOnce: once the refusal memory is full of fresh
+// entries, a new refusal must not walk the whole map for each new name
+// (a flood of random names then makes every decision of the site, held
+// names included, wait on g.mu for a walk of maxEntries): a sweep leaves
+// room for many names.
+func TestFullMemorySweptOnce(t *testing.T) {
+	t.Parallel()
+	g, _, clk, _, _ := newGate(t, config.OnDemand{RefusalCache: time.Hour}, func(string) int { return http.StatusForbidden })
+	g.mu.Lock()
+	for i := range maxEntries {
+		g.refused[fmt.Sprintf("n%d.example.com", i)] = clk.now().Add(time.Hour)
+	}
+	g.mu.Unlock()
+	if _, err := g.Decide(context.Background(), "new.example.com", false); reason(err) != AskDenied {
+		t.Fatalf("new name: %v, want %s", err, AskDenied)
+	}
+	g.mu.Lock()
+	n := len(g.refused)
+	_, kept := g.refused["new.example.com"]
+	g.mu.Unlock()
+	if !kept {
+		t.Error("the new refusal was not remembered")
+	}
+	if n > maxEntries-maxEntries/20 {
+		t.Errorf("after a sweep of the full memory %d of %d entries are left: the next new name sweeps it again", n, maxEntries)
 	}
 }
