@@ -34,8 +34,8 @@ import (
 type Reason string
 
 const (
-	AskDenied     Reason = "ask_denied"     // the ask endpoint answered other than 2xx
-	AskError      Reason = "ask_error"      // the ask endpoint could not be reached or timed out
+	AskDenied     Reason = "ask_denied"     // the ask endpoint answered other than 2xx, 5xx or 429
+	AskError      Reason = "ask_error"      // the ask endpoint could not be reached, timed out, or answered 5xx or 429
 	RateLimited   Reason = "rate_limited"   // the site's rate of new orders is used up
 	Backoff       Reason = "backoff"        // the name's last order failed, and its back-off runs
 	CachedRefusal Reason = "cached_refusal" // the ask endpoint refused the name recently
@@ -341,7 +341,8 @@ type deniedError struct{ status string }
 func (e *deniedError) Error() string { return "the ask endpoint answered " + e.status }
 
 // askEndpoint GETs ask?domain=name: nil for 2xx, a *deniedError for
-// another status, any other error when there was no answer.
+// another status but 5xx and 429, any other error when there was no
+// answer about the name.
 func (g *Gate) askEndpoint(ctx context.Context, name string) error {
 	u := *g.ask
 	q := u.Query()
@@ -362,6 +363,12 @@ func (g *Gate) askEndpoint(ctx context.Context, name string) error {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxAskBody))
 	resp.Body.Close()
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		// The endpoint (or its proxy) failing or shedding load is no
+		// answer about the name: not remembered, and held names stay.
+		g.obs.Asked(AskFailed)
+		return fmt.Errorf("the ask endpoint failed: %s", resp.Status)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		g.obs.Asked(AskRefused)
 		return &deniedError{resp.Status}
