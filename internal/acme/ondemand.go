@@ -76,9 +76,21 @@ func (m *Manager) decide(ctx context.Context, ic *issuerConfig, name string) err
 		}
 		ic.tickets[name] = t
 		ic.ticketsMu.Unlock()
+		if h, ok := ctx.Value(ticketKey{}).(*ticketHolder); ok {
+			h.t = t
+		}
 	}
 	return nil
 }
+
+// ticketKey carries a handshake's ticketHolder: the ticket of the order
+// its own decision admitted, if any. Only that one is the handshake's to
+// end: one that waited for another handshake's order of the same name
+// and gave up (its context ended, certmagic's 2-minute wait ran out)
+// must not end that order's ticket while the order runs on.
+type ticketKey struct{}
+
+type ticketHolder struct{ t *ondemand.Ticket }
 
 // held reports whether storage has a certificate for name from ic's CA:
 // its certificate, key and metadata, as certmagic requires before it
@@ -105,6 +117,20 @@ func (ic *issuerConfig) release(name string, ok bool) {
 	t.Done(ok)
 }
 
+// releaseTicket ends t, name's order admitted by this handshake (nil:
+// none was).
+func (ic *issuerConfig) releaseTicket(name string, t *ondemand.Ticket, ok bool) {
+	if t == nil {
+		return
+	}
+	ic.ticketsMu.Lock()
+	if ic.tickets[name] == t {
+		delete(ic.tickets, name)
+	}
+	ic.ticketsMu.Unlock()
+	t.Done(ok)
+}
+
 // cancelKey carries the cancel function of an on-demand handshake's
 // context, so that a failed order ends the handshake (see onOrderFailed).
 type cancelKey struct{}
@@ -113,7 +139,11 @@ type cancelKey struct{}
 // attempt, so certmagic does not retry it within the handshake, and
 // starts the name's back-off.
 func (ic *issuerConfig) onOrderFailed(ctx context.Context, name string) {
-	ic.release(name, false)
+	if h, ok := ctx.Value(ticketKey{}).(*ticketHolder); ok {
+		ic.releaseTicket(name, h.t, false)
+	} else {
+		ic.release(name, false)
+	}
 	if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
 		cancel()
 	}
@@ -141,9 +171,11 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	ctx = context.WithValue(ctx, cancelKey{}, context.CancelFunc(cancel))
+	own := &ticketHolder{}
+	ctx = context.WithValue(ctx, ticketKey{}, own)
 	cert, err := s.ic.magic.GetCertificateWithContext(ctx, hello)
 	ok := err == nil && cert != nil && cert.Leaf != nil && certs.Covers(cert.Leaf, name)
-	s.ic.release(name, ok)
+	s.ic.releaseTicket(name, own.t, ok)
 	if err == nil && !ok {
 		err = errors.New("no certificate for this name in the cache")
 	}
