@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
+	"strings"
 
 	"github.com/caddyserver/certmagic"
 
@@ -74,9 +76,21 @@ func (m *Manager) decide(ctx context.Context, ic *issuerConfig, name string) err
 		}
 		ic.tickets[name] = t
 		ic.ticketsMu.Unlock()
+		if h, ok := ctx.Value(ticketKey{}).(*ticketHolder); ok {
+			h.t = t
+		}
 	}
 	return nil
 }
+
+// ticketKey carries a handshake's ticketHolder: the ticket of the order
+// its own decision admitted, if any. Only that one is the handshake's to
+// end: one that waited for another handshake's order of the same name
+// and gave up (its context ended, certmagic's 2-minute wait ran out)
+// must not end that order's ticket while the order runs on.
+type ticketKey struct{}
+
+type ticketHolder struct{ t *ondemand.Ticket }
 
 // held reports whether storage has a certificate for name from ic's CA:
 // its certificate, key and metadata, as certmagic requires before it
@@ -103,6 +117,20 @@ func (ic *issuerConfig) release(name string, ok bool) {
 	t.Done(ok)
 }
 
+// releaseTicket ends t, name's order admitted by this handshake (nil:
+// none was).
+func (ic *issuerConfig) releaseTicket(name string, t *ondemand.Ticket, ok bool) {
+	if t == nil {
+		return
+	}
+	ic.ticketsMu.Lock()
+	if ic.tickets[name] == t {
+		delete(ic.tickets, name)
+	}
+	ic.ticketsMu.Unlock()
+	t.Done(ok)
+}
+
 // cancelKey carries the cancel function of an on-demand handshake's
 // context, so that a failed order ends the handshake (see onOrderFailed).
 type cancelKey struct{}
@@ -111,7 +139,11 @@ type cancelKey struct{}
 // attempt, so certmagic does not retry it within the handshake, and
 // starts the name's back-off.
 func (ic *issuerConfig) onOrderFailed(ctx context.Context, name string) {
-	ic.release(name, false)
+	if h, ok := ctx.Value(ticketKey{}).(*ticketHolder); ok {
+		ic.releaseTicket(name, h.t, false)
+	} else {
+		ic.release(name, false)
+	}
 	if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
 		cancel()
 	}
@@ -126,6 +158,12 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 	if isChallenge(hello) {
 		return s.ic.magic.GetCertificate(hello)
 	}
+	if !hostName(strings.ToLower(hello.ServerName)) {
+		// certmagic would map it (IDNA, spaces trimmed) to another name,
+		// ask for and order that one, and the ticket of the order would
+		// never be given back under this one; or order a wildcard.
+		return nil, fmt.Errorf("server name (SNI) %q is not a DNS host name (ASCII letters, digits and hyphens; A-labels for IDNs): no certificate is obtained for it", hello.ServerName)
+	}
 	parent := hello.Context()
 	if parent == nil {
 		parent = context.Background()
@@ -133,9 +171,11 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	ctx = context.WithValue(ctx, cancelKey{}, context.CancelFunc(cancel))
+	own := &ticketHolder{}
+	ctx = context.WithValue(ctx, ticketKey{}, own)
 	cert, err := s.ic.magic.GetCertificateWithContext(ctx, hello)
 	ok := err == nil && cert != nil && cert.Leaf != nil && certs.Covers(cert.Leaf, name)
-	s.ic.release(name, ok)
+	s.ic.releaseTicket(name, own.t, ok)
 	if err == nil && !ok {
 		err = errors.New("no certificate for this name in the cache")
 	}
@@ -143,6 +183,31 @@ func (s *Source) onDemandCertificate(hello *tls.ClientHelloInfo) (*tls.Certifica
 		return nil, fmt.Errorf("no certificate for %s: %w", name, err)
 	}
 	return cert, nil
+}
+
+// hostName reports whether name (lower case) is a DNS host name as SNI
+// carries it (RFC 6066 section 3, RFC 5890 A-labels): labels of 1 to 63
+// letters, digits and inner hyphens, 253 characters in all, no wildcard,
+// not an IP address. certmagic keeps such a name as it is, so the name
+// asked about, ordered and released is the client's.
+func hostName(name string) bool {
+	if len(name) == 0 || len(name) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return false
+	}
+	for l := range strings.SplitSeq(name, ".") {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // OnDemand reports whether the source obtains certificates on demand

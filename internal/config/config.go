@@ -476,12 +476,15 @@ var TSIGAlgorithms = []string{"hmac-sha256", "hmac-sha1", "hmac-sha224", "hmac-s
 // and keep being served when the ask endpoint is down or unreachable; a
 // held name is asked again when it is first loaded after a start and
 // before each renewal (certmagic renews on-demand certificates from a
-// handshake, when due), and a definite "no" (non-2xx) stops serving it.
+// handshake, when due), and a definite "no" (non-2xx, but not 5xx or
+// 429) stops serving it.
 type OnDemand struct {
 	// Ask is an http:// or https:// URL the gateway GETs with
 	// ?domain=NAME added (as Caddy does) before ordering a certificate
 	// for NAME. A 2xx answer allows the name; any other status refuses
-	// it, and so do a connection error and a timeout (fail closed).
+	// it, and so do a connection error, a timeout, a 5xx and a 429 (fail
+	// closed). These last four are the endpoint failing, not a "no": they
+	// are not remembered, and a held name stays served through them.
 	// Required.
 	Ask string `yaml:"ask"`
 	// AskTimeout bounds one ask request. Default 3s.

@@ -364,3 +364,26 @@ func TestAuthoritativeCheck(t *testing.T) {
 		}
 	})
 }
+
+// TestExecTimeoutKillsChildren: a hook past its timeout is killed with
+// every process it started (nsupdate under a shell script, say), so that
+// none of them changes the zone after Present has reported the failure
+// (and CleanUp has run), nor piles up with each retry.
+func TestExecTimeoutKillsChildren(t *testing.T) {
+	t.Parallel()
+	sh := testpeer.Require(t, "sh")
+	mark := filepath.Join(t.TempDir(), "late-update")
+	// The subshell stands for the hook's nsupdate: a child, not exec'd.
+	e := &dns01.Exec{Command: []string{sh, "-c", `(sleep 1; echo "$3" > "$0") & wait`, mark}, Timeout: 200 * time.Millisecond}
+	_, err := e.AppendRecords(ctx(t), "example.test.", []libdns.Record{libdns.TXT{Name: "_acme-challenge", Text: "v"}})
+	if err == nil || !strings.Contains(err.Error(), "killed after 200ms") {
+		t.Fatalf("AppendRecords with a hook that hangs: %v; want killed after 200ms", err)
+	}
+	deadline := time.Now().Add(3 * time.Second) // the child would write after 1 s
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(mark); err == nil {
+			t.Fatal("a child of the killed hook ran on and made its change after the timeout")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

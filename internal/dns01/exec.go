@@ -25,7 +25,9 @@ const DefaultExecTimeout = time.Minute
 //	COMMAND... cleanup _acme-challenge.example.com. VALUE
 //
 // The name is absolute, with its trailing dot. The command is run without
-// a shell, with the gateway's environment; exit status 0 means done. Its
+// a shell, with the gateway's environment; exit status 0 means done. Past
+// its timeout it is killed with the processes it started (its process
+// group, on Unix). Its
 // standard error (the last 1 KiB) goes into the error when it fails.
 // Exec implements libdns.RecordAppender and libdns.RecordDeleter for TXT
 // records; its methods may be called concurrently, and so the command must
@@ -80,6 +82,7 @@ func (e *Exec) run(ctx context.Context, action, fqdn, value string) error {
 	defer cancel()
 	args := append(append([]string{}, e.Command[1:]...), action, fqdn, value)
 	cmd := exec.CommandContext(ctx, e.Command[0], args...)
+	killGroup(cmd)
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	// A hook that leaves a child holding stderr open must not hold us

@@ -1,15 +1,18 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -479,5 +482,94 @@ func TestOnDemandReasonsMatch(t *testing.T) {
 	}
 	if !slices.Equal(gate, metrics.OnDemandReasons) {
 		t.Errorf("ondemand.Reasons %v != metrics.OnDemandReasons %v", gate, metrics.OnDemandReasons)
+	}
+}
+
+// TestOnDemandRefusesNonHostnameSNI: an SNI that is not a DNS host name
+// in A-label form (a wildcard, "*", a name certmagic would rewrite by
+// IDNA mapping or trimming spaces, one with a port) is refused before
+// the ask endpoint is asked: it must not be asked, nor an order made,
+// for a name that is not the one the client sent, nor for a wildcard.
+// (Such an order's slot was never given back: with max_concurrent: 1
+// one handshake stopped every new name for 4 minutes.)
+func TestOnDemandRefusesNonHostnameSNI(t *testing.T) {
+	t.Parallel()
+	e := startOnDemand(t, func(string) bool { return true }, ", max_concurrent: 1")
+	for _, sni := range []string{
+		"*.wild.example.com",
+		"*",
+		"bücher.idn.example.com",  // certmagic asks for xn--bcher-kva.idn.example.com
+		"ｆｕｌｌ.idn.example.com",    // fullwidth: IDNA maps it to full.idn.example.com
+		"spaced.example.com ",     // certmagic trims the space
+		"port.example.com:443",    // not a host name
+		"under_score.example.com", // not a host name a CA certifies
+		strings.Repeat("a", 64) + ".example.com",
+		strings.Repeat("abcdefgh.", 40) + "example.com", // 371 characters: each kept in the refusal cache
+	} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", e.g.https,
+			&tls.Config{ServerName: sni, InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+			t.Errorf("SNI %q: handshake succeeded, want refused", sni)
+			continue
+		}
+		refusedAlert(t, sni, err)
+	}
+	e.ask.mu.Lock()
+	asked := maps.Clone(e.ask.asked)
+	e.ask.mu.Unlock()
+	if len(asked) != 0 {
+		t.Errorf("the ask endpoint was asked about names no client sent as a host name: %v", asked)
+	}
+	if n := e.pebble.Orders(t); n != 0 {
+		t.Errorf("Pebble accepted %d orders for SNI values that are not host names, want 0", n)
+	}
+	// An upper-case spelling of a host name is that host name, and it
+	// gets the one slot of max_concurrent.
+	if _, err := e.handshake("UPPER.Case.Example.COM"); err != nil {
+		t.Fatalf("upper-case SNI after the refused ones: %v", err)
+	}
+	if n := e.ask.count("upper.case.example.com"); n != 1 {
+		t.Errorf("upper-case SNI asked %d times as upper.case.example.com, want 1", n)
+	}
+}
+
+// TestReverseNameSNIServesNoOtherSite: a handshake that looks like a
+// tls-alpn-01 validation of an address (SNI 1.0.0.127.in-addr.arpa,
+// ALPN acme-tls/1 alone) is set up by the address's site. When that site
+// cannot answer tls-alpn-01 (its certificate is not from ACME), the
+// client must not get a connection of that site's certificate and TLS
+// policy on which the catch-all site, chosen by the SNI, serves requests.
+func TestReverseNameSNIServesNoOtherSite(t *testing.T) {
+	t.Parallel()
+	e := startOnDemand(t, func(string) bool { return true }, "")
+	withIP := strings.Replace(e.yaml, "hosts: [localhost]", `hosts: [localhost, "127.0.0.1"]`, 1)
+	if withIP == e.yaml {
+		t.Fatal("the config of startOnDemand changed: no localhost site to add the address to")
+	}
+	if err := os.WriteFile(e.g.configPath, []byte(withIP), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	const sni = "1.0.0.127.in-addr.arpa"
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", e.g.https,
+		&tls.Config{ServerName: sni, NextProtos: []string{"acme-tls/1"}, InsecureSkipVerify: true})
+	if err != nil {
+		return // refused: nothing is served
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", sni)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return // closed without an answer
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("a connection made with the 127.0.0.1 site's certificate %v (ALPN %q) served %s: %d %s",
+			c.ConnectionState().PeerCertificates[0].Subject, c.ConnectionState().NegotiatedProtocol, sni, resp.StatusCode, body)
 	}
 }

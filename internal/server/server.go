@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -474,13 +475,17 @@ func addrString(ln net.Listener) string {
 
 func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	st := s.state.Load()
-	name := hello.ServerName
 	if ip, ok := acme.ChallengeIP(hello); ok {
 		// tls-alpn-01 for an IP address names its reverse-DNS name
-		// (RFC 8738): the address's site answers it.
-		name = ip.String()
+		// (RFC 8738): the address's site answers it, when it can. Only
+		// with its acme-tls/1 config: a connection of that site must
+		// not fall back to HTTP, where the SNI would pick another site.
+		if si := st.siteForTLS(ip.String(), hello.Conn.LocalAddr()); si != nil && si.tls != nil &&
+			slices.Contains(si.tls.NextProtos, acme.ALPNProto) {
+			return si.tls, nil
+		}
 	}
-	if si := st.siteForTLS(name, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
+	if si := st.siteForTLS(hello.ServerName, hello.Conn.LocalAddr()); si != nil && si.tls != nil {
 		if tlspolicy.OffersNone(si.tls.NextProtos, hello.SupportedProtos) {
 			return si.tlsNoALPN, nil
 		}

@@ -34,8 +34,8 @@ import (
 type Reason string
 
 const (
-	AskDenied     Reason = "ask_denied"     // the ask endpoint answered other than 2xx
-	AskError      Reason = "ask_error"      // the ask endpoint could not be reached or timed out
+	AskDenied     Reason = "ask_denied"     // the ask endpoint answered other than 2xx, 5xx or 429
+	AskError      Reason = "ask_error"      // the ask endpoint could not be reached, timed out, or answered 5xx or 429
 	RateLimited   Reason = "rate_limited"   // the site's rate of new orders is used up
 	Backoff       Reason = "backoff"        // the name's last order failed, and its back-off runs
 	CachedRefusal Reason = "cached_refusal" // the ask endpoint refused the name recently
@@ -88,6 +88,9 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // Past it, expired entries are swept, then arbitrary ones dropped (which
 // at worst asks the endpoint again, or allows an order earlier).
 const maxEntries = 100_000
+
+// lowWater is what a sweep of a full memory leaves at most.
+const lowWater = maxEntries - maxEntries/10
 
 // staleOrder is when an order whose Ticket was never done stops counting
 // as in flight: certmagic gives an on-demand order 180 s.
@@ -314,20 +317,21 @@ func (g *Gate) done(name string, ok bool) {
 	g.log.Info("on-demand order failed; no new order for this name until its back-off ends", "name", name, "until", b.until.UTC().Format(time.RFC3339))
 }
 
-// sweep deletes the entries of m that are stale, and if none is, one
-// arbitrary entry, so that m stays under maxEntries.
+// sweep deletes the entries of m that are stale, then arbitrary ones
+// until at most lowWater are left: a full map is swept once per
+// maxEntries/10 new names, not at every one (a walk of maxEntries under
+// g.mu for each name of a flood).
 func sweep[V any](m map[string]V, stale func(V) bool) {
-	n := len(m)
 	for k, v := range m {
 		if stale(v) {
 			delete(m, k)
 		}
 	}
-	if len(m) == n {
-		for k := range m {
-			delete(m, k)
+	for k := range m {
+		if len(m) <= lowWater {
 			break
 		}
+		delete(m, k)
 	}
 }
 
@@ -337,7 +341,8 @@ type deniedError struct{ status string }
 func (e *deniedError) Error() string { return "the ask endpoint answered " + e.status }
 
 // askEndpoint GETs ask?domain=name: nil for 2xx, a *deniedError for
-// another status, any other error when there was no answer.
+// another status but 5xx and 429, any other error when there was no
+// answer about the name.
 func (g *Gate) askEndpoint(ctx context.Context, name string) error {
 	u := *g.ask
 	q := u.Query()
@@ -358,6 +363,12 @@ func (g *Gate) askEndpoint(ctx context.Context, name string) error {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxAskBody))
 	resp.Body.Close()
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		// The endpoint (or its proxy) failing or shedding load is no
+		// answer about the name: not remembered, and held names stay.
+		g.obs.Asked(AskFailed)
+		return fmt.Errorf("the ask endpoint failed: %s", resp.Status)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		g.obs.Asked(AskRefused)
 		return &deniedError{resp.Status}

@@ -3,6 +3,7 @@ package ondemand
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -153,6 +154,37 @@ func TestAskErrors(t *testing.T) {
 	}
 }
 
+// TestAskOverloaded: a 5xx or 429 from the ask endpoint (its proxy with
+// the service down, or the service shedding load, as a flood of random
+// names makes it) is the endpoint failing, not a "no" for the name: a
+// held name keeps being served and nothing is remembered.
+func TestAskOverloaded(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+		g, obs, _, asked, mu := newGate(t, config.OnDemand{RefusalCache: time.Hour}, func(string) int { return status })
+		ctx := context.Background()
+		if tk, err := g.Decide(ctx, "held.example.com", true); err != nil || tk != nil {
+			t.Errorf("%d: held name: ticket %v, err %v; want served (fail open)", status, tk, err)
+		}
+		for range 2 {
+			if _, err := g.Decide(ctx, "new.example.com", false); reason(err) != AskError {
+				t.Errorf("%d: new name: %v, want %s", status, err, AskError)
+			}
+		}
+		if _, err := g.Decide(ctx, "held.example.com", true); err != nil {
+			t.Errorf("%d: held name, second handshake: %v (the failure was remembered as a refusal)", status, err)
+		}
+		mu.Lock()
+		if asked["new.example.com"] != 2 {
+			t.Errorf("%d: new name asked %d times, want 2 (errors are not remembered)", status, asked["new.example.com"])
+		}
+		mu.Unlock()
+		if obs.get("ask:error") != 4 || obs.get("ask:denied") != 0 {
+			t.Errorf("%d: observer counts: %v", status, obs.n)
+		}
+	}
+}
+
 func TestRateAndConcurrency(t *testing.T) {
 	t.Parallel()
 	g, obs, clk, asked, mu := newGate(t, config.OnDemand{Rate: config.OnDemandRate{Orders: 3, Per: time.Minute}, MaxConcurrent: 2},
@@ -255,8 +287,32 @@ func TestSweep(t *testing.T) {
 	if len(m) != 1 || m["b"] != 2 {
 		t.Errorf("stale entry not swept: %v", m)
 	}
-	sweep(m, func(int) bool { return false })
-	if len(m) != 0 {
-		t.Errorf("full map without stale entries not reduced: %v", m)
+}
+
+// TestFullMemorySweptOnce: once the refusal memory is full of fresh
+// entries, a new refusal must not walk the whole map for each new name
+// (a flood of random names then makes every decision of the site, held
+// names included, wait on g.mu for a walk of maxEntries): a sweep leaves
+// room for many names.
+func TestFullMemorySweptOnce(t *testing.T) {
+	t.Parallel()
+	g, _, clk, _, _ := newGate(t, config.OnDemand{RefusalCache: time.Hour}, func(string) int { return http.StatusForbidden })
+	g.mu.Lock()
+	for i := range maxEntries {
+		g.refused[fmt.Sprintf("n%d.example.com", i)] = clk.now().Add(time.Hour)
+	}
+	g.mu.Unlock()
+	if _, err := g.Decide(context.Background(), "new.example.com", false); reason(err) != AskDenied {
+		t.Fatalf("new name: %v, want %s", err, AskDenied)
+	}
+	g.mu.Lock()
+	n := len(g.refused)
+	_, kept := g.refused["new.example.com"]
+	g.mu.Unlock()
+	if !kept {
+		t.Error("the new refusal was not remembered")
+	}
+	if n > maxEntries-maxEntries/20 {
+		t.Errorf("after a sweep of the full memory %d of %d entries are left: the next new name sweeps it again", n, maxEntries)
 	}
 }
