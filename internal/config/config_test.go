@@ -62,11 +62,7 @@ const site = `sites:
 
 func TestParseValidate(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		yaml string
-		want []string // exact error texts, in order; none for a valid config
-	}{
+	runValidateCases(t, []validateCase{
 		{name: "valid minimal", yaml: site},
 		{
 			name: "valid uppercase host with trailing dot",
@@ -656,7 +652,20 @@ func TestParseValidate(t *testing.T) {
 				`tlsgate.yaml:8:22: timeouts.upstream_response: must be positive`,
 			},
 		},
-	}
+	})
+}
+
+// validateCase is a config and the exact error texts check reports for
+// it, in order; none for a valid config.
+type validateCase struct {
+	name string
+	yaml string
+	want []string
+}
+
+// runValidateCases checks each case in a parallel subtest.
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

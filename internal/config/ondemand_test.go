@@ -1,7 +1,6 @@
 package config
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +14,7 @@ func TestOnDemandValidate(t *testing.T) {
 	siteWith := func(hosts, od string) string {
 		return strings.Replace(strings.Replace(head, "%s", hosts, 1), "%s", od, 1)
 	}
-	tests := []struct {
-		name string
-		yaml string
-		want []string
-	}{
+	runValidateCases(t, []validateCase{
 		{name: "catch-all", yaml: siteWith(`["*"]`, `{ask: "http://127.0.0.1:9/ok"}`)},
 		{name: "pattern and names", yaml: siteWith(`["*.customers.example.com", shop.example.net]`, `{ask: "https://auth.example.com/ask?token=1"}`)},
 		{
@@ -64,17 +59,7 @@ func TestOnDemandValidate(t *testing.T) {
 			yaml: siteWith(`["*"]`, `{ask: "http://127.0.0.1:9/ok"}`) + "    default: true\n",
 			want: []string{`tlsgate.yaml:5:14: sites[0].default: an on-demand site cannot be the default: a client without SNI names no certificate to obtain`},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := check(tt.yaml)
-			got := messages(t, err)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("errors:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tt.want, "\n      "))
-			}
-		})
-	}
+	})
 }
 
 // TestOnDemandDefaults: unset fields take the documented defaults, and a
