@@ -37,6 +37,20 @@ func solver(p dns01.Provider, resolvers ...string) *dns01.Solver {
 	return &dns01.Solver{Provider: p, Resolvers: resolvers, PropagationTimeout: 10 * time.Second, PollInterval: 100 * time.Millisecond}
 }
 
+// solve presents c's record, waits until it is visible, and removes it.
+func solve(ctx context.Context, t *testing.T, s *dns01.Solver, c acme.Challenge) {
+	t.Helper()
+	if err := s.Present(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -251,15 +265,7 @@ func TestExec(t *testing.T) {
 	s := solver(&dns01.Exec{Command: []string{hook}, Timeout: 20 * time.Second}, k.Addr)
 	ctx := ctx(t)
 	c := challenge("api.example.test", "tok")
-	if err := s.Present(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Wait(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CleanUp(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	solve(ctx, t, s, c)
 	if got := k.TXT(t, "_acme-challenge.api.example.test"); len(got) != 0 {
 		t.Fatalf("after cleanup, TXT = %q", got)
 	}
@@ -328,15 +334,7 @@ func TestAuthoritativeCheck(t *testing.T) {
 	t.Run("visible", func(t *testing.T) {
 		s := dns01.WithSystemResolvers(solver(rfc2136(k)), port, k.Addr)
 		c := challenge("auth.example.test", "tok")
-		if err := s.Present(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Wait(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.CleanUp(ctx, c); err != nil {
-			t.Fatal(err)
-		}
+		solve(ctx, t, s, c)
 	})
 
 	// The update goes to k, but the zone's name servers, as the system
