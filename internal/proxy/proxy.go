@@ -281,7 +281,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dropUpgrade(r.Header)
-	if s.opts.Send > 0 && r.ProtoMajor == 2 {
+	if s.opts.Send > 0 && r.ProtoMajor >= 2 { // HTTP/2 and HTTP/3 streams
 		sw := newSendWriter(w, s.opts.Send)
 		defer sw.finish()
 		w = sw
