@@ -523,3 +523,57 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestHTTP3MetricsAndGracefulShutdown: an HTTP/3 handshake is counted
+// with alpn "h3" and its request under the site's route, as on TCP; a
+// request in flight when the gateway stops finishes, and the UDP
+// listener is gone afterwards.
+func TestHTTP3MetricsAndGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	yaml := strings.Replace(oneSite(p, "intermediate", backend(t, "a"), ""), "log: {format: text}", "log: {format: text}\nadmin: {listen: \"127.0.0.1:0\"}", 1)
+	g := startGateway(t, yaml)
+	udp := g.udp(t)
+	c := h3Client(t, udp, p.ca.Pool(), nil, nil)
+	resp, err := c.Get("https://localhost/fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	fams := scrape(t, g.srv.AdminAddr().String())
+	if n := value(fams, "tlsgate_tls_handshakes_total", map[string]string{"alpn": "h3", "version": "TLS 1.3"}); n < 1 {
+		t.Errorf("no handshake counted with alpn h3")
+	}
+	if n := value(fams, "tlsgate_http_requests_total", map[string]string{"route": "/", "code": "2xx"}); n < 1 {
+		t.Errorf("the HTTP/3 request was not counted")
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		resp, err := c.Get("https://localhost/slow?sleep=1s")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the request is in flight
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.stop() }()
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight HTTP/3 request during shutdown: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	// The port is free again: binding it succeeds.
+	pc, err := net.ListenPacket("udp", udp)
+	if err != nil {
+		t.Fatalf("UDP %s still bound after shutdown: %v", udp, err)
+	}
+	pc.Close()
+}
