@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		addrs := srv.Addrs()
 		port := addrs.HTTPS.(*net.TCPAddr).Port
 		fmt.Fprintf(stdout, "\ntlsgate demo: a demo API behind the gateway.\n\n")
-		fmt.Fprintf(stdout, "  HTTPS  https://localhost:%d  (TLS 1.2/1.3, HTTP/2, HSTS)\n", port)
+		fmt.Fprintf(stdout, "  HTTPS  https://localhost:%d  (TLS 1.2/1.3, HTTP/2, HTTP/3, HSTS)\n", port)
 		if a := addrs.HTTP; a != nil {
 			fmt.Fprintf(stdout, "  HTTP   http://localhost:%d   (redirects to HTTPS)\n", a.(*net.TCPAddr).Port)
 		}
@@ -106,6 +106,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d/internal/payments   (403: no client certificate)\n", root, port)
 		if a := addrs.HTTP; a != nil {
 			fmt.Fprintf(stdout, "  curl -i http://localhost:%d/api/health\n", a.(*net.TCPAddr).Port)
+		}
+		if a := addrs.HTTP3; a != nil {
+			// Debian's curl has no HTTP/3. Chromium trusts the leaf by
+			// its SPKI (it refuses a root's there); with an IP address
+			// it sends no SNI and gets the site of that address.
+			fmt.Fprintf(stdout, "\nTry HTTP/3 (QUIC on UDP %d) in Chromium:\n", port)
+			fmt.Fprintf(stdout, "  SPKI=$(openssl s_client -connect 127.0.0.1:%d </dev/null 2>/dev/null | openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)\n", port)
+			fmt.Fprintf(stdout, "  chromium --user-data-dir=$(mktemp -d) --origin-to-force-quic-on=127.0.0.1:%d --ignore-certificate-errors-spki-list=$SPKI https://127.0.0.1:%d/api/health\n", port, port)
+			fmt.Fprintf(stdout, "  (DevTools > Network > Protocol shows h3)\n")
 		}
 		if a := addrs.Admin; a != nil {
 			fmt.Fprintf(stdout, "\nStatus page: http://%s/   Prometheus metrics: http://%s/metrics\n", a, a)

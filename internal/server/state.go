@@ -57,9 +57,9 @@ type site struct {
 	// h3 is the site's config for HTTP/3 (tlspolicy.QUIC): the same
 	// certificate and client CAs, TLS 1.3 and "h3" only, ticket keys of
 	// its own label (ticketLabel + "|h3"). Nil when listen.http3 is off.
-	h3 *tls.Config
-	cert      certs.Source
-	handler   *proxy.Site
+	h3      *tls.Config
+	cert    certs.Source
+	handler *proxy.Site
 	// onDemand: the certificate of each connection was allowed for its
 	// SNI name alone, so a request must name the same host.
 	onDemand bool
