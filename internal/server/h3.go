@@ -15,6 +15,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -69,6 +70,9 @@ type handshakeGate struct {
 	inProgress  atomic.Int64
 	retryAbove  int64
 	refuseAbove int64
+	// failed, when set, is told why a handshake ended before it completed
+	// (metrics and the debug log, as net/http's handshake errors on TCP).
+	failed func(error)
 }
 
 // Why these numbers: 64 concurrent handshakes is far more than one
@@ -98,9 +102,16 @@ func (g *handshakeGate) connContext(ctx context.Context, _ *quic.ClientInfo) (co
 		return ctx, errHandshakesBusy
 	}
 	var once sync.Once
-	done := func() { once.Do(func() { g.inProgress.Add(-1) }) }
-	context.AfterFunc(ctx, done)
-	return context.WithValue(ctx, handshakeDoneKey{}, done), nil
+	finish := func(completed bool) {
+		once.Do(func() {
+			g.inProgress.Add(-1)
+			if !completed && g.failed != nil {
+				g.failed(context.Cause(ctx))
+			}
+		})
+	}
+	context.AfterFunc(ctx, func() { finish(false) })
+	return context.WithValue(ctx, handshakeDoneKey{}, func() { finish(true) }), nil
 }
 
 // handshakeDone marks the handshake of a connection's context complete.
@@ -129,6 +140,15 @@ func (s *Server) listenH3(cfg *config.Config) error {
 		return fmt.Errorf("listening for HTTP/3 on UDP %s: %w (or set listen.http3: off)", ta, err)
 	}
 	gate := &handshakeGate{retryAbove: h3RetryAbove, refuseAbove: h3RefuseAbove}
+	gate.failed = func(err error) {
+		if err == nil {
+			return
+		}
+		if s.metrics != nil {
+			s.metrics.HandshakeFailure(metrics.FailureReason(err.Error()))
+		}
+		s.log.Debug("quic handshake error", "err", err)
+	}
 	s.h3Ln = &h3Listener{
 		udp:  udp,
 		gate: gate,

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -491,6 +492,14 @@ func TestHTTP3InitialFlood(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("real client: %d", resp.StatusCode)
 	}
+	// The flood's handshakes end at timeouts.read_header (2s here).
+	deadline := time.Now().Add(10 * time.Second)
+	for gate.inProgress.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d flood handshakes still in progress 10s later: the handshake timeout does not apply", gate.inProgress.Load())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // craftedInitial is a QUIC v1 Initial packet as a flood would send it: a
@@ -548,6 +557,18 @@ func TestHTTP3MetricsAndGracefulShutdown(t *testing.T) {
 	if n := value(fams, "tlsgate_http_requests_total", map[string]string{"route": "/", "code": "2xx"}); n < 1 {
 		t.Errorf("the HTTP/3 request was not counted")
 	}
+	// A QUIC handshake for a name no site has fails as on TCP, and is
+	// counted with the same reason.
+	if _, err := h3Client(t, udp, p.ca.Pool(), nil, nil).Get("https://unknown.test/"); err == nil {
+		t.Fatal("a QUIC handshake for an unknown name succeeded")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for value(scrape(t, g.srv.AdminAddr().String()), "tlsgate_tls_handshake_failures_total", map[string]string{"reason": "unknown_sni"}) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed QUIC handshake was not counted as unknown_sni:\n%s", g.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	done := make(chan error, 1)
 	go func() {
@@ -576,4 +597,42 @@ func TestHTTP3MetricsAndGracefulShutdown(t *testing.T) {
 		t.Fatalf("UDP %s still bound after shutdown: %v", udp, err)
 	}
 	pc.Close()
+}
+
+// TestHTTP3HeaderLimit: limits.max_header_bytes holds over HTTP/3 as over
+// TCP: 100 KiB of headers never reach the upstream.
+func TestHTTP3HeaderLimit(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	var reached atomic.Int32
+	up := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Big") != "" {
+			reached.Add(1)
+		}
+	}))
+	g := startGateway(t, oneSite(p, "intermediate", up, ""))
+	c := h3Client(t, g.udp(t), p.ca.Pool(), nil, nil)
+	req, _ := http.NewRequest("GET", "https://localhost/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 100<<10))
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("100 KiB of headers over HTTP/3: %d", resp.StatusCode)
+		}
+	}
+	if reached.Load() != 0 {
+		t.Error("100 KiB of headers reached the upstream over HTTP/3")
+	}
+	// A request under the limit is served.
+	req, _ = http.NewRequest("GET", "https://localhost/", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 1<<10))
+	resp, err = h3Client(t, g.udp(t), p.ca.Pool(), nil, nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || reached.Load() != 1 {
+		t.Errorf("1 KiB of headers: %d, upstream reached %d times", resp.StatusCode, reached.Load())
+	}
 }
