@@ -636,3 +636,37 @@ func TestHTTP3HeaderLimit(t *testing.T) {
 		t.Errorf("1 KiB of headers: %d, upstream reached %d times", resp.StatusCode, reached.Load())
 	}
 }
+
+// TestHTTP3SendTimeout: a client that stops reading an HTTP/3 answer has
+// its stream reset after timeouts.send, as on TCP, and the upstream's
+// request ends; without it the write would wait as long as the client
+// keeps the connection alive.
+func TestHTTP3SendTimeout(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	ended := make(chan struct{})
+	up := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(ended)
+		chunk := make([]byte, 64<<10)
+		for range 2000 { // 125 MiB at most: far beyond every window
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	yaml := strings.Replace(oneSite(p, "intermediate", up, ""), "timeouts: {", "timeouts: {send: 1s, ", 1)
+	g := startGateway(t, yaml)
+	c := h3Client(t, g.udp(t), p.ca.Pool(), nil, nil)
+	c.Timeout = 0
+	resp, err := c.Get("https://localhost/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Read nothing: the gateway's writes stall on QUIC flow control.
+	select {
+	case <-ended:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the upstream's answer was still being sent 15s after the client stopped reading (timeouts.send: 1s)")
+	}
+}
