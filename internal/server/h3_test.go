@@ -670,3 +670,66 @@ func TestHTTP3SendTimeout(t *testing.T) {
 		t.Fatal("the upstream's answer was still being sent 15s after the client stopped reading (timeouts.send: 1s)")
 	}
 }
+
+// TestHTTP3StreamAndIdleLimits: one connection gets at most h3MaxStreams
+// requests at once (the rest wait for a stream, none fails), and a
+// connection with nothing to do ends after timeouts.idle.
+func TestHTTP3StreamAndIdleLimits(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	var inFlight, peak atomic.Int32
+	up := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := peak.Load()
+			if n <= m || peak.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}))
+	yaml := strings.Replace(oneSite(p, "intermediate", up, ""), "timeouts: {", "timeouts: {idle: 1s, ", 1)
+	g := startGateway(t, yaml)
+	udp := g.udp(t)
+	c := h3Client(t, udp, p.ca.Pool(), nil, nil) // one QUIC connection for all
+	const n = h3MaxStreams + 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			resp, err := c.Get("https://localhost/")
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("request: %v", err)
+	}
+	t.Logf("%d requests, at most %d at the upstream at once", n, peak.Load())
+	if got := peak.Load(); got > h3MaxStreams || got < h3MaxStreams/2 {
+		t.Errorf("%d requests of one connection at the upstream at once, want at most %d (and the test must reach near it)", got, h3MaxStreams)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, udp, &tls.Config{ServerName: "localhost", RootCAs: p.ca.Pool(), NextProtos: []string{"h3"}},
+		&quic.Config{MaxIdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	select {
+	case <-conn.Context().Done():
+	case <-ctx.Done():
+		t.Fatal("an idle QUIC connection was still open 5s later (timeouts.idle: 1s)")
+	}
+}
