@@ -42,6 +42,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS `ADDR`")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP redirect `ADDR`, or off")
 	adminAddr := fs.String("admin", config.DefaultAdmin, "admin `ADDR` (metrics and status page), or off")
+	http3 := fs.Bool("http3", true, "also serve HTTP/3 (QUIC) on UDP at the HTTPS port")
 	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +77,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			},
 			ClientAuth: config.ClientAuth{InternalCA: true},
 		}},
+	}
+	if !*http3 {
+		cfg.Listen.HTTP3 = config.ListenOff
 	}
 	cfg.Log.Format = *logFormat
 	cfg.Defaults()

@@ -137,7 +137,7 @@ func (s *Server) listenH3(cfg *config.Config) error {
 	ta := s.httpsLn.Addr().(*net.TCPAddr)
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone})
 	if err != nil {
-		return fmt.Errorf("listening for HTTP/3 on UDP %s: %w (or set listen.http3: off)", ta, err)
+		return fmt.Errorf("listening for HTTP/3 on UDP %s: %w (or turn HTTP/3 off: listen.http3: off)", ta, err)
 	}
 	gate := &handshakeGate{retryAbove: h3RetryAbove, refuseAbove: h3RefuseAbove}
 	gate.failed = func(err error) {
