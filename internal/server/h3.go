@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -39,7 +41,8 @@ import (
 //     an early one): early data can be replayed by anyone who saw it,
 //     and the upstream APIs behind the gateway cannot tell.
 //   - limits: handshake timeout timeouts.read_header (as on TCP, where it
-//     bounds the handshake), idle timeout timeouts.idle,
+//     bounds the handshake), idle timeout timeouts.idle (HTTP/3's; QUIC's
+//     h3IdleMargin later),
 //     limits.max_header_bytes, h3MaxStreams streams per connection,
 //     and handshakeGate against floods of Initial packets.
 
@@ -52,6 +55,14 @@ const h3MaxStreams = 100
 // sent that the handler has not read: 1 MiB, as Go's HTTP/2 server
 // (quic-go's default allows 15 MiB per connection).
 const h3ReceiveWindow = 1 << 20
+
+// h3IdleMargin is how much longer the QUIC layer waits for a packet than
+// the HTTP/3 layer waits for a request (timeouts.idle): HTTP/3's idle
+// close sends CONNECTION_CLOSE and the client knows at once; QUIC's own
+// idle timeout closes silently and the client finds out only on its own
+// timer. QUIC's stays as the backstop for a peer that went silent with a
+// request open.
+const h3IdleMargin = 10 * time.Second
 
 // altSvcMaxAge is how long (seconds) a client may remember that HTTP/3 is
 // offered: a day, so that turning it off takes effect within one.
@@ -139,6 +150,12 @@ func (s *Server) listenH3(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("listening for HTTP/3 on UDP %s: %w (or turn HTTP/3 off: listen.http3: off)", ta, err)
 	}
+	// A stateless reset (RFC 9000 10.3) tells a client at once that its
+	// connection is gone (a restart, a silent idle close) instead of
+	// leaving it to time out. The key lives as long as the process:
+	// connections do not outlive it anyway.
+	var resetKey quic.StatelessResetKey
+	rand.Read(resetKey[:])
 	gate := &handshakeGate{retryAbove: h3RetryAbove, refuseAbove: h3RefuseAbove}
 	gate.failed = func(err error) {
 		if err == nil {
@@ -154,6 +171,7 @@ func (s *Server) listenH3(cfg *config.Config) error {
 		gate: gate,
 		tr: &quic.Transport{
 			Conn:                udp,
+			StatelessResetKey:   &resetKey,
 			VerifySourceAddress: gate.verifySource,
 			ConnContext:         gate.connContext,
 		},
@@ -185,7 +203,7 @@ func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
 	}
 	ln, err := s.h3Ln.tr.Listen(tlspolicy.QUICListener(s.configForQUIC), &quic.Config{
 		HandshakeIdleTimeout:           cfg.Timeouts.ReadHeader,
-		MaxIdleTimeout:                 cfg.Timeouts.Idle,
+		MaxIdleTimeout:                 cfg.Timeouts.Idle + h3IdleMargin,
 		MaxIncomingStreams:             h3MaxStreams,
 		InitialStreamReceiveWindow:     min(512<<10, h3ReceiveWindow),
 		MaxStreamReceiveWindow:         h3ReceiveWindow,
