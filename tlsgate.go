@@ -280,6 +280,9 @@ type Addrs struct {
 	HTTP net.Addr
 	// Admin is the admin listener; nil when off.
 	Admin net.Addr
+	// HTTP3 is the HTTP/3 (QUIC, UDP) listener, on HTTPS's address and
+	// port; nil when off.
+	HTTP3 net.Addr
 }
 
 // Addrs returns the bound addresses (useful with port 0); zero before
@@ -289,7 +292,7 @@ func (s *Server) Addrs() Addrs {
 	if err != nil {
 		return Addrs{}
 	}
-	return Addrs{HTTPS: srv.HTTPSAddr(), HTTP: srv.HTTPAddr(), Admin: srv.AdminAddr()}
+	return Addrs{HTTPS: srv.HTTPSAddr(), HTTP: srv.HTTPAddr(), Admin: srv.AdminAddr(), HTTP3: srv.HTTP3Addr()}
 }
 
 // LocalCA returns the local CA's root certificate, creating the CA in the

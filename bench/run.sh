@@ -25,7 +25,7 @@ WARMUP=${WARMUP:-1}         # seconds of unmeasured warm-up per side per scenari
 CONNS=${CONNS:-50}          # wrk / h2load connections
 H2_STREAMS=${H2_STREAMS:-10} # h2load -m (concurrent streams per connection)
 HS_CONNS=${HS_CONNS:-50}    # hsload concurrency
-SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes"}
+SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes h3"}
 PROXY_CPU=${PROXY_CPU:-0}   # core both proxies are pinned to
 LOAD_CPU=${LOAD_CPU:-1}     # core the backend and load generators are pinned to
 MAX_ERR_PCT=${MAX_ERR_PCT:-1}
@@ -58,7 +58,7 @@ done
 	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS, IDLE_CONNS, HOLD_PAR, MEM_ROUNDS, BURST_CONNS, BURST_ROUNDS must be >= 1" >&2; exit 2; }
 [[ $LOADED == 0 || $LOADED == 1 ]] || { echo "run.sh: LOADED must be 0 or 1" >&2; exit 2; }
 for s in $SCENARIOS; do
-	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes) ;;
+	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes | h3) ;;
 	*) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;;
 	esac
 done
@@ -168,6 +168,7 @@ if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1)" ]]; then
 log "building bench/backend and bench/hsload"
 go build -o "$T/backend" ./bench/backend
 go build -o "$T/hsload" ./bench/hsload
+go build -o "$T/h3load" ./bench/h3load
 
 # ---------------------------------------------------------------- certificates
 log "generating ECDSA P-256 CA + leaf for 127.0.0.1/localhost"
@@ -536,6 +537,18 @@ if ((WANT_MTLS)); then
 	done
 fi
 
+if [[ " $SCENARIOS " == *" h3 "* ]]; then
+	# HTTP/3 on tlsgate's UDP port (same as HTTPS), advertised by Alt-Svc;
+	# h3load checks every response is HTTP/3.
+	altsvc=$(curl -fsS --max-time 5 --cacert "$CA" -o /dev/null -D - "https://127.0.0.1:$A_PORT/" | tr -d '\r' | awk -F': ' 'tolower($1) == "alt-svc" { print $2 }')
+	[[ $altsvc == "h3=\":$A_PORT\""* ]] || die "tlsgate: no Alt-Svc h3 for port $A_PORT on HTTPS responses (got '$altsvc')"
+	timeout 30 "$T/h3load" -url "https://127.0.0.1:$A_PORT/" -c 1 -m 1 -d 2s -cacert "$CA" >"$T/h3-check" 2>&1 ||
+		die "tlsgate: h3load failed: $(cat "$T/h3-check")"
+	[[ $(awk 'match($0, /"errors":[0-9]+/) { print substr($0, RSTART + 9, RLENGTH - 9) }' "$T/h3-check") == 0 ]] ||
+		die "tlsgate: h3load saw errors: $(cat "$T/h3-check")"
+	log "tlsgate HTTP/3 ok: Alt-Svc $altsvc; h3load: $(cat "$T/h3-check")"
+fi
+
 if ((WANT_ROUTES)); then
 	for side in A B; do
 		if [[ $side == A ]]; then port=$RA_PORT name="tlsgate (routes: spec)"; else port=$RB_PORT name="tlsgate (routes: one)"; fi
@@ -565,9 +578,10 @@ scenario_title() {
 	idle_h2) echo "memory per idle HTTP/2 connection ($IDLE_CONNS connections, one request each)" ;;
 	burst) echo "memory before / at / ${BURST_SETTLE}s after a burst of $BURST_CONNS HTTP/2 connections" ;;
 	routes) echo "tlsgate: site with GitHub's OpenAPI routes (routes_from) vs a one-route site, HTTP/1.1 keep-alive" ;;
+	h3) echo "tlsgate: HTTP/3 (h3load) vs its own HTTP/2 (h2load), 66 B body" ;;
 	esac
 }
-tool_of() { case $1 in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; *) echo hsload ;; esac; }
+tool_of() { case $1 in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; h3) echo h3load ;; *) echo hsload ;; esac; }
 is_mtls() { [[ $1 == mtls_* ]]; }
 
 # load_cmd SCENARIO PORT SECONDS -> sets LOAD (array)
@@ -582,6 +596,9 @@ load_cmd() {
 		[[ $1 == idle_h1 ]] || proto=h2
 		LOAD=("$T/hsload" -url "$url/" -hold "${HOLD_N:-N}" -proto "$proto" -c "$HOLD_PAR" -d "${d}s" -timeout 30s -cacert "$CA") ;;
 	h2) LOAD=(h2load -t1 -c "$CONNS" -m "$H2_STREAMS" -D "$d" "$url/") ;;
+	# Debian's h2load has no HTTP/3: h3load (quic-go's client), same
+	# connections and requests in flight as h2 (side B of h3 runs exactly that).
+	h3) LOAD=("$T/h3load" -url "$url/" -c "$CONNS" -m "$H2_STREAMS" -d "${d}s" -cacert "$CA") ;;
 	full) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA") ;;
 	resume) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA" -resume) ;;
 	mtls_full) LOAD=("$T/hsload" -url "$url/" -c "$HS_CONNS" -d "${d}s" -n 10000000 -cacert "$CA"
@@ -622,6 +639,7 @@ parse_h2load() {
 		printf "%d %d %d %.2f -1 -1 0\n", ok, e, non, rps }
 	' "$1"
 }
+parse_h3load() { parse_hsload "$1"; } # h3load prints hsload's JSON
 parse_hsload() {
 	awk '
 	function num(key,   m) { if (match($0, "\"" key "\":[0-9.eE+-]+")) { m = substr($0, RSTART, RLENGTH); sub(/^[^:]*:/, "", m); return m + 0 } return "" }
@@ -637,11 +655,19 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 		if [[ $side == A ]]; then port=$MA_PORT name=tlsgate pside=AM want_pids=$PIDS_AM; else port=$MB_PORT name=nginx want_pids=$PIDS_B; fi
 	elif [[ $scen == routes ]]; then
 		if [[ $side == A ]]; then port=$RA_PORT name=tlsgate-spec pside=RA want_pids=$PIDS_RA; else port=$RB_PORT name=tlsgate-1route pside=RB want_pids=$PIDS_RB; fi
+	elif [[ $scen == h3 ]]; then # one tlsgate; side B is its HTTP/2
+		port=$A_PORT pside=A want_pids=$PIDS_A
+		if [[ $side == A ]]; then name=tlsgate-h3; else name=tlsgate-h2; fi
 	else
 		if [[ $side == A ]]; then port=$A_PORT name=tlsgate want_pids=$PIDS_A; else port=$B_PORT name=nginx want_pids=$PIDS_B; fi
 	fi
-	load_cmd "$scen" "$port" "$d"
-	tool=$(tool_of "$scen")
+	if [[ $scen == h3 && $side == B ]]; then
+		load_cmd h2 "$port" "$d"
+		tool=h2load
+	else
+		load_cmd "$scen" "$port" "$d"
+		tool=$(tool_of "$scen")
+	fi
 	outf="$T/out.$scen.$side.$round"
 	pids=$(proxy_pids "$pside")
 	[[ "$pids" == "$want_pids" ]] || die "$name process set changed (crashed worker?): '$want_pids' -> '$pids'"
@@ -922,7 +948,7 @@ H2LOAD_V=$(first_line h2load --version)
 OPENSSL_V=$(first_line openssl version)
 
 CPU_SCENS=""
-for scen in $SCENARIOS; do is_mem "$scen" || [[ $scen == routes ]] || CPU_SCENS+="${CPU_SCENS:+ }$scen"; done
+for scen in $SCENARIOS; do is_mem "$scen" || [[ $scen == routes || $scen == h3 ]] || CPU_SCENS+="${CPU_SCENS:+ }$scen"; done
 
 # Medians of per-round ratios. cpu_ratio SCEN COL: RAW column COL (8 = p99,
 # 10 = CPU/req) of side A ÷ side B, per round. Prints "" if there is none.
@@ -985,6 +1011,21 @@ report_extra() {
 			printf "| GitHub spec (`routes_from: {openapi: gh.json}`) | %.0f | %.1f |\n", med(rps["A"]), med(cpu["A"]) }' "$RAW"
 		echo
 		echo "CPU/req spec ÷ one route (median of per-round ratios, $ROUNDS rounds): $(raw_ratio routes 10); request: \`GET $ROUTES_PATH\`"
+	fi
+	if [[ " $SCENARIOS " == *" h3 "* ]]; then
+		echo
+		echo "### HTTP/3 vs HTTP/2, tlsgate only (same process, same port: UDP for h3, TCP for h2; $CONNS connections × $H2_STREAMS requests in flight)"
+		echo
+		echo "Debian's nginx and h2load have no HTTP/3, so HTTP/3 is measured against tlsgate's own HTTP/2. Load generators: h3load (bench/h3load, quic-go's http3.Transport) and h2load."
+		echo
+		echo "| protocol | req/s | CPU µs/req |"
+		echo "|---|---:|---:|"
+		awk -F'\t' "$AWK_MED"'
+		$1 == "h3" { rps[$2] = rps[$2] " " $7; cpu[$2] = cpu[$2] " " $10 }
+		END { printf "| HTTP/2 (h2load) | %.0f | %.1f |\n", med(rps["B"]), med(cpu["B"])
+			printf "| HTTP/3 (h3load) | %.0f | %.1f |\n", med(rps["A"]), med(cpu["A"]) }' "$RAW"
+		echo
+		echo "CPU/req HTTP/3 ÷ HTTP/2 (median of per-round ratios, $ROUNDS rounds): $(raw_ratio h3 10); h2 side: \`$(load_cmd h2 PORT "$DUR"; show_cmd taskset -c "$LOAD_CPU" "${LOAD[@]}")\`"
 	fi
 	targets_table
 }
@@ -1058,7 +1099,7 @@ targets_table() {
 	  if ($8 >= 0) add(s SUBSEP side SUBSEP "p99", $8)
 	  if ($9 >= 0) add(s SUBSEP side SUBSEP "mbs", $9)
 	  rps[s, side, r] = $7; cpu[s, side, r] = $10
-	  if ($12 < 50) lowrun[s " " (s == "routes" ? (side == "A" ? "spec" : "one-route") : (side == "A" ? "tlsgate" : "nginx")) " round " r " (" $12 " ticks)"] = 1 }
+	  if ($12 < 50) lowrun[s " " (s == "routes" ? (side == "A" ? "spec" : "one-route") : s == "h3" ? (side == "A" ? "h3" : "h2") : (side == "A" ? "tlsgate" : "nginx")) " round " r " (" $12 " ticks)"] = 1 }
 	END {
 	  title["h1"] = "HTTP/1.1 keep-alive, 66 B (wrk)"
 	  title["h2"] = "HTTP/2, 66 B (h2load)"

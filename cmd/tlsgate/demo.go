@@ -42,6 +42,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "HTTPS `ADDR`")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP redirect `ADDR`, or off")
 	adminAddr := fs.String("admin", config.DefaultAdmin, "admin `ADDR` (metrics and status page), or off")
+	http3 := fs.Bool("http3", true, "also serve HTTP/3 (QUIC) on UDP at the HTTPS port")
 	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +78,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			ClientAuth: config.ClientAuth{InternalCA: true},
 		}},
 	}
+	if !*http3 {
+		cfg.Listen.HTTP3 = config.ListenOff
+	}
 	cfg.Log.Format = *logFormat
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -90,7 +94,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		addrs := srv.Addrs()
 		port := addrs.HTTPS.(*net.TCPAddr).Port
 		fmt.Fprintf(stdout, "\ntlsgate demo: a demo API behind the gateway.\n\n")
-		fmt.Fprintf(stdout, "  HTTPS  https://localhost:%d  (TLS 1.2/1.3, HTTP/2, HSTS)\n", port)
+		fmt.Fprintf(stdout, "  HTTPS  https://localhost:%d  (TLS 1.2/1.3, HTTP/2, HTTP/3, HSTS)\n", port)
 		if a := addrs.HTTP; a != nil {
 			fmt.Fprintf(stdout, "  HTTP   http://localhost:%d   (redirects to HTTPS)\n", a.(*net.TCPAddr).Port)
 		}
@@ -106,6 +110,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  curl --cacert %s https://localhost:%d/internal/payments   (403: no client certificate)\n", root, port)
 		if a := addrs.HTTP; a != nil {
 			fmt.Fprintf(stdout, "  curl -i http://localhost:%d/api/health\n", a.(*net.TCPAddr).Port)
+		}
+		if a := addrs.HTTP3; a != nil {
+			// Debian's curl has no HTTP/3. Chromium trusts the leaf by
+			// its SPKI (it refuses a root's there); with an IP address
+			// it sends no SNI and gets the site of that address.
+			fmt.Fprintf(stdout, "\nTry HTTP/3 (QUIC on UDP %d) in Chromium:\n", port)
+			fmt.Fprintf(stdout, "  SPKI=$(openssl s_client -connect 127.0.0.1:%d </dev/null 2>/dev/null | openssl x509 -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)\n", port)
+			fmt.Fprintf(stdout, "  chromium --user-data-dir=$(mktemp -d) --origin-to-force-quic-on=127.0.0.1:%d --ignore-certificate-errors-spki-list=$SPKI https://127.0.0.1:%d/api/health\n", port, port)
+			fmt.Fprintf(stdout, "  (DevTools > Network > Protocol shows h3)\n")
 		}
 		if a := addrs.Admin; a != nil {
 			fmt.Fprintf(stdout, "\nStatus page: http://%s/   Prometheus metrics: http://%s/metrics\n", a, a)

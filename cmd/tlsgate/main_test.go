@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
@@ -389,6 +393,9 @@ func TestDemo(t *testing.T) {
 				}
 			}
 		}
+		if run == 0 {
+			checkDemoHTTP3(t, p.out())
+		}
 		root, err := os.ReadFile(filepath.Join(data, "ca", "root.pem"))
 		if err != nil {
 			t.Fatal(err)
@@ -597,5 +604,34 @@ func TestProbeSurvivesSIGHUP(t *testing.T) {
 		p.exited <- nil
 	case <-time.After(15 * time.Second):
 		t.Fatal("no exit after SIGTERM")
+	}
+}
+
+// checkDemoHTTP3 runs the demo's printed SPKI command and checks that it
+// names the leaf the gateway serves over QUIC to a client that, as
+// Chromium with an IP address, sends no SNI: the value the printed
+// Chromium line trusts.
+func checkDemoHTTP3(t *testing.T, out string) {
+	t.Helper()
+	testpeer.Require(t, "openssl")
+	m := regexp.MustCompile(`(?m)^  (SPKI=.*)$`).FindStringSubmatch(out)
+	port := regexp.MustCompile(`--origin-to-force-quic-on=127\.0\.0\.1:(\d+) `).FindStringSubmatch(out)
+	if m == nil || port == nil {
+		t.Fatalf("demo printed no HTTP/3 instructions:\n%s", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	printed, err := exec.CommandContext(ctx, "sh", "-c", m[1]+`; printf %s "$SPKI"`).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", m[1], err)
+	}
+	conn, err := quic.DialAddr(ctx, "127.0.0.1:"+port[1], &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h3"}}, nil)
+	if err != nil {
+		t.Fatalf("QUIC handshake with the demo: %v", err)
+	}
+	defer conn.CloseWithError(0, "")
+	sum := sha256.Sum256(conn.ConnectionState().TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	if want := base64.StdEncoding.EncodeToString(sum[:]); string(printed) != want {
+		t.Errorf("the printed SPKI command gives %q; the leaf served over QUIC has %q", printed, want)
 	}
 }

@@ -66,6 +66,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	profile := fs.String("profile", config.ProfileIntermediate, "TLS `profile`: intermediate (TLS 1.2+1.3) or modern (TLS 1.3 only)")
 	redirect := fs.String("redirect-from", "", "also listen for plain HTTP on `ADDR` and redirect it to HTTPS")
 	accessLog := fs.Bool("access-log", true, "log one line per request (false for benchmarks)")
+	http3 := fs.Bool("http3", true, "also serve HTTP/3 (QUIC) on UDP at --from's port, advertised with Alt-Svc")
 	dataDir := fs.String("data-dir", "", "state `DIR` for the local CA (default $TLSGATE_DATA_DIR, $XDG_DATA_HOME/tlsgate or ~/.local/share/tlsgate)")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text or auto")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -113,6 +114,9 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Sites[0].Routes[0].UpstreamTLS = ut
+	if !*http3 {
+		cfg.Listen.HTTP3 = config.ListenOff
+	}
 	cfg.DataDir = *dataDir
 	cfg.Log.Access = accessLog
 	cfg.Log.Format, cfg.Log.Level = *logFormat, *logLevel

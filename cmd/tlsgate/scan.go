@@ -490,6 +490,14 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		alpn = "none"
 	}
 	fmt.Fprintf(w, "  ALPN %s; resumption: tickets %s, session IDs %s\n", alpn, scanYesNo(ft.SessionTickets), scanYesNo(ft.SessionIDs))
+	switch h := ft.HTTP3; {
+	case h == nil:
+		fmt.Fprintln(w, "  HTTP/3 not advertised (no Alt-Svc h3)")
+	case h.Handshake:
+		fmt.Fprintf(w, "  HTTP/3 yes: Alt-Svc %s; QUIC handshake on UDP %d (%s)\n", h.AltSvc, h.Port, h.Version)
+	default:
+		fmt.Fprintf(w, "  HTTP/3 %s: Alt-Svc %s, but no QUIC handshake on UDP %d (%s)\n", a.wrap(sgrYellow, "advertised only"), h.AltSvc, h.Port, h.Error)
+	}
 	fmt.Fprintf(w, "  secure renegotiation %s; compression %s; TLS_FALLBACK_SCSV %s; heartbeat %s; Heartbleed %s\n",
 		reneg, scanYesNo(ft.Compression), ft.FallbackSCSV, scanYesNo(ft.Heartbeat), scanYesNo(ft.Heartbleed))
 

@@ -210,6 +210,10 @@ sites:
 	if r.Grade.Letter != "A+" || r.HTTP.Redirect == nil || !r.HTTP.Redirect.ToHTTPS || !r.Features.H2 || r.Features.FallbackSCSV != "supported" {
 		t.Fatalf("tlsgate serve: grade %s (caps %+v), redirect %+v, h2 %v, fallback %s", r.Grade.Letter, r.Grade.Caps, r.HTTP.Redirect, r.Features.H2, r.Features.FallbackSCSV)
 	}
+	// HTTP/3 is on by default: advertised, and a QUIC handshake works.
+	if h := r.Features.HTTP3; h == nil || !h.Handshake || h.Port != httpsPort || h.Version != "TLS 1.3" {
+		t.Errorf("tlsgate serve: HTTP/3 %+v, want Alt-Svc h3 on UDP %d and a QUIC handshake", h, httpsPort)
+	}
 	var pq bool
 	for _, g := range r.Groups {
 		pq = pq || g.Name == "X25519MLKEM768"

@@ -25,6 +25,8 @@ var demoVocabulary = &vocabulary{
 	source: "the demo's config",
 	keys: strings.NewReplacer(
 		"listen.https", "--https",
+		"listen.http3: off", "--http3=false",
+		"listen.http3", "--http3",
 		"listen.http", "--http",
 		"admin.listen", "--admin",
 		"data_dir", "--data-dir",
@@ -50,6 +52,8 @@ var proxyVocabulary = &vocabulary{
 		"remove them from the site's hosts", "change the --from host",
 		"the site's hosts", "the --from host",
 		"listen.https", "--from",
+		"listen.http3: off", "--http3=false",
+		"listen.http3", "--http3",
 		"listen.http", "--redirect-from",
 		"data_dir", "--data-dir",
 		"log.format", "--log-format",

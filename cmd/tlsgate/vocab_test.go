@@ -29,6 +29,12 @@ func TestFlagVocabulary(t *testing.T) {
 	}
 	defer busy.Close()
 	taken := busy.Addr().String()
+	busyUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyUDP.Close()
+	takenUDP := busyUDP.LocalAddr().String() // its TCP port is (almost always) free
 	dataDir := filepath.Join(dir, "data")
 
 	for _, tc := range []struct {
@@ -43,6 +49,8 @@ func TestFlagVocabulary(t *testing.T) {
 			[]string{"tlsgate: error: --profile: \"bogus\" is not a profile"}},
 		{[]string{"proxy", "--from", taken, "--to", "http://127.0.0.1:1", "--data-dir", dataDir},
 			[]string{"address already in use", "tlsgate: hint: another process may hold the port: pick another port with --from"}},
+		{[]string{"proxy", "--from", takenUDP, "--to", "http://127.0.0.1:1", "--data-dir", dataDir},
+			[]string{"listening for HTTP/3 on UDP " + takenUDP, "address already in use", "turn HTTP/3 off: --http3=false"}},
 		{[]string{"demo", "--https", taken, "--http", "off", "--admin", "off", "--data-dir", dataDir},
 			[]string{"address already in use", "tlsgate: hint: another process may hold the port: pick other addresses with --https, --http and --admin"}},
 	} {

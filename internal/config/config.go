@@ -86,7 +86,22 @@ type Listen struct {
 	// HTTP is the plain-HTTP listener that only redirects to HTTPS (and will
 	// answer ACME http-01 challenges). "off" disables it. Default ":80".
 	HTTP string `yaml:"http"`
+	// HTTP3 serves HTTP/3 (QUIC, RFC 9114) on UDP at listen.https's
+	// address and port, beside the TCP listener, and advertises it on
+	// every HTTPS response (Alt-Svc). "on" (the default) or "off". It
+	// serves the same sites, certificates, routes, client-certificate
+	// checks and headers as TCP, with TLS 1.3 only and without 0-RTT
+	// (early data is replayable, so it never reaches an upstream). Open
+	// the UDP port in the firewall as well as the TCP one. Changes only
+	// on restart, as the rest of listen.
+	HTTP3 string `yaml:"http3"`
 }
+
+// HTTP3Enabled reports whether the HTTP/3 listener is on.
+func (l Listen) HTTP3Enabled() bool { return l.HTTP3 != ListenOff }
+
+// ListenOn is the value of Listen.HTTP3 that enables it (the default).
+const ListenOn = "on"
 
 // CA configures the internal CA. The zero value adds no CRL distribution
 // point to certificates and publishes nothing.
@@ -815,6 +830,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Listen.HTTP == "" {
 		c.Listen.HTTP = DefaultHTTP
+	}
+	if c.Listen.HTTP3 == "" {
+		c.Listen.HTTP3 = ListenOn
 	}
 	for i := range c.Sites {
 		s := &c.Sites[i]

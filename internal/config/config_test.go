@@ -72,6 +72,12 @@ func TestParseValidate(t *testing.T) {
 `,
 		},
 		{name: "listen http off", yaml: site + "listen: {https: \"127.0.0.1:8443\", http: \"off\"}\n"},
+		{name: "listen http3 off", yaml: site + "listen: {https: \"127.0.0.1:8443\", http3: off}\n"},
+		{
+			name: "listen http3 neither on nor off",
+			yaml: site + "listen: {https: \"127.0.0.1:8443\", http3: quic}\n",
+			want: []string{`tlsgate.yaml:6:42: listen.http3: "quic": use on or off`},
+		},
 
 		// Identity header names: header names, distinct, not the gateway's own.
 		{name: "identity headers renamed", yaml: site + "    identity_headers: {dn: X-SSL-Client-DN, cert: x-ssl-client-cert}\n"},

@@ -37,6 +37,10 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.Listen.HTTP3 != ListenOn && c.Listen.HTTP3 != ListenOff {
+		add("listen.http3", "%q: use on or off", c.Listen.HTTP3)
+	}
+
 	if c.Admin.Enabled() {
 		if err := checkHostPort(c.Admin.Listen); err != nil {
 			add("admin.listen", "%v (or \"off\")", err)

@@ -37,7 +37,7 @@ type Options struct {
 	// Observer, when set, is told about every request (metrics).
 	Observer Observer
 	// Send bounds the wait between two successful writes of an answer to
-	// an HTTP/2 client (nginx's send_timeout): a stream whose client stops
+	// an HTTP/2 or HTTP/3 client (nginx's send_timeout): a stream whose client stops
 	// reading is reset, and its upstream connection released. HTTP/1.1
 	// connections get the same bound from the listener (SendTimeoutListener).
 	// It also bounds writes to upstreams (nginx's proxy_send_timeout).
@@ -281,7 +281,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dropUpgrade(r.Header)
-	if s.opts.Send > 0 && r.ProtoMajor == 2 {
+	if s.opts.Send > 0 && r.ProtoMajor >= 2 { // HTTP/2 and HTTP/3 streams
 		sw := newSendWriter(w, s.opts.Send)
 		defer sw.finish()
 		w = sw

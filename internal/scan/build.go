@@ -87,6 +87,7 @@ func (s *scanner) result(ctx context.Context, f *facts) *Result {
 			ft.ALPN = append(ft.ALPN, ti.alpn)
 		}
 		ft.SessionTickets = ti.resumed
+		ft.HTTP3 = ti.http3
 	}
 	ft.H2 = len(ft.ALPN) > 0 && ft.ALPN[0] == "h2"
 	ft.SessionIDs = f.sessionID

@@ -119,6 +119,10 @@ func Findings(r *Result) []Finding {
 	}
 
 	ft := r.Features
+	if h := ft.HTTP3; h != nil && !h.Handshake {
+		// Clients fall back to TCP, after a delay each time.
+		add("http3.unreachable", SeverityLow, fmt.Sprintf("HTTP/3 is advertised on UDP port %d but no QUIC handshake succeeds there", h.Port), h.Error)
+	}
 	if ft.Heartbleed {
 		add("tls.heartbleed", SeverityCritical, "vulnerable to Heartbleed (CVE-2014-0160)", "")
 	}

@@ -116,6 +116,9 @@ func (s *scanner) probe(ctx context.Context) (*facts, error) {
 	})
 	run(func() {
 		info := s.tlsProbe(ctx)
+		if info != nil {
+			info.http3 = s.http3Probe(ctx, info.altSvc)
+		}
 		mu.Lock()
 		f.tlsInfo = info
 		mu.Unlock()

@@ -162,6 +162,8 @@ type Features struct {
 	FallbackSCSV string `json:"fallback_scsv"`
 	Heartbeat    bool   `json:"heartbeat"`  // the heartbeat extension is accepted
 	Heartbleed   bool   `json:"heartbleed"` // CVE-2014-0160
+	// HTTP3 is nil when GET / over TLS advertises no h3 (Alt-Svc).
+	HTTP3 *HTTP3 `json:"http3,omitempty"`
 }
 
 // Severity of a finding.

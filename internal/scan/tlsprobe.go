@@ -23,6 +23,8 @@ type tlsInfo struct {
 	httpErr    error
 	alpn       string // chosen from h2, http/1.1
 	resumed    bool
+	altSvc     string // Alt-Svc of GET /, "" when absent
+	http3      *HTTP3 // nil unless Alt-Svc offers h3
 }
 
 func (s *scanner) tlsConfig() *tls.Config {
@@ -72,7 +74,7 @@ func (s *scanner) tlsProbe(ctx context.Context) *tlsInfo {
 	}
 	st := tc.ConnectionState()
 	info := &tlsInfo{state: &st}
-	info.httpStatus, info.hsts, info.hstsSeen, info.httpErr = s.getRoot(tc)
+	info.httpStatus, info.hsts, info.hstsSeen, info.altSvc, info.httpErr = s.getRoot(tc)
 	release()
 
 	cfg2 := s.tlsConfig()
@@ -93,7 +95,7 @@ func (s *scanner) tlsProbe(ctx context.Context) *tlsInfo {
 // getRoot sends GET / on an established connection and returns the status
 // and Strict-Transport-Security header. Reading the answer also takes in
 // TLS 1.3 session tickets.
-func (s *scanner) getRoot(c net.Conn) (status int, hsts string, seen bool, err error) {
+func (s *scanner) getRoot(c net.Conn) (status int, hsts string, seen bool, altSvc string, err error) {
 	c.SetDeadline(time.Now().Add(min(s.opts.Timeout, 3*time.Second)))
 	host := s.host
 	if strings.Contains(host, ":") {
@@ -104,11 +106,11 @@ func (s *scanner) getRoot(c net.Conn) (status int, hsts string, seen bool, err e
 	}
 	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: tlsgate-scan\r\nAccept: */*\r\nConnection: close\r\n\r\n"
 	if _, err := io.WriteString(c, req); err != nil {
-		return 0, "", false, err
+		return 0, "", false, "", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(io.LimitReader(c, 1<<20)), nil)
 	if err != nil {
-		return 0, "", false, fmt.Errorf("GET / over TLS: %w", err)
+		return 0, "", false, "", fmt.Errorf("GET / over TLS: %w", err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -116,7 +118,7 @@ func (s *scanner) getRoot(c net.Conn) (status int, hsts string, seen bool, err e
 	if seen && len(v) > 0 {
 		hsts = v[0]
 	}
-	return resp.StatusCode, hsts, seen, nil
+	return resp.StatusCode, hsts, seen, resp.Header.Get("Alt-Svc"), nil
 }
 
 // sniffer keeps the first bytes read from a connection.

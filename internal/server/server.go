@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
@@ -95,6 +96,11 @@ type Server struct {
 	// h1 serves HTTPS connections; it hands HTTP/2 and unusual HTTP/1.1
 	// connections to https (package h1).
 	h1 *h1.Server
+	// h3Ln and h3 serve HTTP/3 (h3.go); nil when listen.http3 is off.
+	// altSvc advertises it on TCP responses ("" when off); set by Serve.
+	h3Ln   *h3Listener
+	h3     *http3.Server
+	altSvc string
 
 	dataDir string           // resolved; the internal CA lives under it
 	store   storage.Storage  // the plan's storage: files or the cluster's
@@ -278,10 +284,15 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("listening for HTTPS on %s: %w", cfg.Listen.HTTPS, err)
 	}
 	s.httpsLn = ln
+	if err := s.listenH3(cfg); err != nil {
+		s.httpsLn.Close()
+		return err
+	}
 	if cfg.Listen.HTTP != config.ListenOff {
 		ln, err := net.Listen("tcp", cfg.Listen.HTTP)
 		if err != nil {
 			s.httpsLn.Close()
+			s.closeH3()
 			return fmt.Errorf("listening for HTTP on %s: %w", cfg.Listen.HTTP, err)
 		}
 		s.httpLn = ln
@@ -290,6 +301,7 @@ func (s *Server) Listen() error {
 		ln, err := net.Listen("tcp", cfg.Admin.Listen)
 		if err != nil {
 			s.httpsLn.Close()
+			s.closeH3()
 			if s.httpLn != nil {
 				s.httpLn.Close()
 			}
@@ -310,6 +322,7 @@ func (s *Server) Close() {
 			ln.Close()
 		}
 	}
+	s.closeH3()
 	s.state.Load().close()
 	s.closeACME()
 	if s.cluster != nil {
@@ -373,7 +386,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, ticketKeysKept)
 	}
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
+	s.altSvc = s.altSvcValue()
 	// Writes that stall past timeouts.send end the connection (h2 streams:
 	// proxy.Options.Send).
 	s.h1 = &h1.Server{
@@ -388,6 +402,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	go func() { errc <- s.https.Serve(s.h1.Handoff()) }()
 	go func() { errc <- s.h1.Serve(proxy.SendTimeoutListener(s.httpsLn, cfg.Timeouts.Send)) }()
+	if err := s.serveH3(cfg, errc); err != nil {
+		s.shutdown(s.cfg.Load().Timeouts.Shutdown)
+		return err
+	}
 	if s.httpLn != nil {
 		s.http = &http.Server{
 			Handler:           http.HandlerFunc(s.serveHTTP),
@@ -404,7 +422,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.admin = s.adminServer(errLog)
 		go func() { errc <- s.admin.Serve(s.adminLn) }()
 	}
-	s.log.Info("serving", "https", s.httpsLn.Addr().String(), "http", addrString(s.httpLn), "admin", addrString(s.adminLn), "sites", len(s.state.Load().sites))
+	s.log.Info("serving", "https", s.httpsLn.Addr().String(), "http3", s.h3AddrString(), "http", addrString(s.httpLn), "admin", addrString(s.adminLn), "sites", len(s.state.Load().sites))
 
 	// The grace period is the live config's: timeouts.shutdown reloads.
 	select {
@@ -440,6 +458,19 @@ func (s *Server) shutdown(grace time.Duration) error {
 			}
 		}()
 	}
+	if s.h3 != nil {
+		// Sends GOAWAY and waits for requests in flight, as on TCP.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.h3.Shutdown(ctx); err != nil {
+				s.h3.Close()
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
 	if s.h1 != nil {
 		wg.Add(1)
 		go func() {
@@ -453,6 +484,7 @@ func (s *Server) shutdown(grace time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	s.closeH3()
 	s.state.Load().close()
 	s.closeACME()
 	if s.cluster != nil {
@@ -515,6 +547,9 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 		// An on-demand site serves each connection the one name its
 		// certificate was allowed for, not any Host its patterns take.
 		ok = false
+	}
+	if v := s.altSvc; v != "" && r.ProtoMajor < 3 {
+		w.Header().Set("Alt-Svc", v)
 	}
 	if !ok || si != tlsSite {
 		w.Header().Set("Content-Type", "application/json")

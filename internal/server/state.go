@@ -54,8 +54,12 @@ type site struct {
 	// tlsNoALPN is tls without ALPN, for clients offering none of its
 	// protocols (tlspolicy.OffersNone); it shares tls's ticket keys.
 	tlsNoALPN *tls.Config
-	cert      certs.Source
-	handler   *proxy.Site
+	// h3 is the site's config for HTTP/3 (tlspolicy.QUIC): the same
+	// certificate and client CAs, TLS 1.3 and "h3" only, ticket keys of
+	// its own label (ticketLabel + "|h3"). Nil when listen.http3 is off.
+	h3      *tls.Config
+	cert    certs.Source
+	handler *proxy.Site
 	// onDemand: the certificate of each connection was allowed for its
 	// SNI name alone, so a request must name the same host.
 	onDemand bool
@@ -202,6 +206,13 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 				st.ticketCfgs[s.tls] = ticketLabel
 				st.ticketCfgs[s.tlsNoALPN] = ticketLabel
 			}
+			if s.tls != nil && cfg.Listen.HTTP3Enabled() {
+				// The same options but for ALPN; its own ticket label
+				// keeps QUIC and TCP sessions apart, as the client-CA
+				// part of the label keeps policies apart.
+				s.h3, _ = tlspolicy.QUIC(topts) // the options were accepted just above
+				st.ticketCfgs[s.h3] = ticketLabel + "|h3"
+			}
 		}
 		routes := make([]proxy.RouteConfig, len(ps.Routes))
 		for j, r := range ps.Routes {
@@ -280,8 +291,15 @@ func (st *state) siteForTLS(serverName string, local net.Addr) *site {
 	if serverName != "" {
 		return st.siteForHost(serverName)
 	}
-	if ta, ok := local.(*net.TCPAddr); ok {
-		if s, ok := st.byHost.Lookup(ta.IP.String()); ok {
+	var ip net.IP
+	switch a := local.(type) {
+	case *net.TCPAddr:
+		ip = a.IP
+	case *net.UDPAddr: // HTTP/3
+		ip = a.IP
+	}
+	if ip != nil {
+		if s, ok := st.byHost.Lookup(ip.String()); ok {
 			return s
 		}
 	}

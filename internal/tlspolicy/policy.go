@@ -245,3 +245,31 @@ func UpstreamClient(u Upstream) *tls.Config {
 	}
 	return c
 }
+
+// ALPNHTTP3 is the ALPN protocol of HTTP/3 (RFC 9114).
+const ALPNHTTP3 = "h3"
+
+// QUIC returns a site's server config for its HTTP/3 (QUIC) listener:
+// Server(o) with TLS 1.3 only (RFC 9001 requires it) and "h3" as the
+// only application protocol. It is built, not cloned from the TCP
+// config, so that its session tickets are sealed with its own keys
+// (WrapSession refers to the config it was built for): track it under
+// its own ticket label and tickets never cross between TCP and QUIC.
+// 0-RTT is not enabled here: it is the QUIC layer's setting
+// (quic.Config.Allow0RTT), and the gateway leaves it off.
+func QUIC(o Options) (*tls.Config, error) {
+	o.NextProtos = []string{ALPNHTTP3}
+	c, err := Server(o)
+	if err != nil {
+		return nil, err
+	}
+	c.MinVersion = tls.VersionTLS13
+	c.CipherSuites = nil // TLS 1.3 suites are not configurable
+	return c, nil
+}
+
+// QUICListener returns the config of the HTTP/3 listener itself: as
+// Listener, it only picks a site's QUIC config per handshake.
+func QUICListener(configForClient func(*tls.ClientHelloInfo) (*tls.Config, error)) *tls.Config {
+	return &tls.Config{GetConfigForClient: configForClient, MinVersion: tls.VersionTLS13, NextProtos: []string{ALPNHTTP3}}
+}

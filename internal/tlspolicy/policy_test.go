@@ -372,3 +372,66 @@ func TestKeyExchangeGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestQUIC: a site's QUIC config is TLS 1.3 with h3 alone, whatever the
+// profile and the ALPN list asked for (an ACME site's acme-tls/1 is not
+// served over QUIC), keeps the client CAs, and seals tickets with its
+// own keys rather than those of the TCP config built from the same
+// options.
+func TestQUIC(t *testing.T) {
+	t.Parallel()
+	pool := x509.NewCertPool()
+	pki := newPKI(t)
+	o := tlspolicy.Options{Profile: tlspolicy.Intermediate, GetCertificate: pki.getCert,
+		NextProtos: []string{"h2", "http/1.1", "acme-tls/1"}, ClientCAs: pool, TicketLifetime: time.Hour}
+	c, err := tlspolicy.QUIC(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MinVersion != tls.VersionTLS13 || c.MaxVersion != tls.VersionTLS13 || c.CipherSuites != nil {
+		t.Errorf("versions %x-%x, suites %v: want TLS 1.3 only", c.MinVersion, c.MaxVersion, c.CipherSuites)
+	}
+	if !slices.Equal(c.NextProtos, []string{"h3"}) {
+		t.Errorf("ALPN %v, want [h3]", c.NextProtos)
+	}
+	if c.ClientCAs != pool || c.ClientAuth != tls.RequestClientCert {
+		t.Errorf("client auth %v with CAs %p, want RequestClientCert with %p", c.ClientAuth, c.ClientCAs, pool)
+	}
+	o.ClientCAs = nil
+	c, _ = tlspolicy.QUIC(o)
+	tcp, _ := tlspolicy.Server(o)
+	tcp.SetSessionTicketKeys([][32]byte{{1}})
+	c.SetSessionTicketKeys([][32]byte{{2}})
+	cache := tls.NewLRUClientSessionCache(4)
+	resumed := func(srv *tls.Config) bool {
+		t.Helper()
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		go func() {
+			sc := tls.Server(a, srv)
+			if sc.Handshake() == nil {
+				sc.Write([]byte("x")) // after the session ticket
+			}
+			sc.Close()
+		}()
+		cfg := pki.client()
+		cfg.ClientSessionCache, cfg.NextProtos = cache, []string{"h3", "http/1.1"}
+		cc := tls.Client(b, cfg)
+		if err := cc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		cc.Read(make([]byte, 1))
+		return cc.ConnectionState().DidResume
+	}
+	resumed(c)
+	if !resumed(c) {
+		t.Fatal("no resumption on the QUIC config itself: the test proves nothing")
+	}
+	if resumed(tcp) {
+		t.Error("a ticket of the QUIC config resumed on the TCP config built from the same options: they share keys")
+	}
+	if _, err := tlspolicy.QUIC(tlspolicy.Options{Profile: "old", GetCertificate: o.GetCertificate}); err == nil {
+		t.Error("an unknown profile was accepted")
+	}
+}

@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/metrics"
+	"github.com/tlsgate/tlsgate/internal/mtls"
+	"github.com/tlsgate/tlsgate/internal/tlspolicy"
+)
+
+// HTTP/3 (listen.http3) serves the HTTPS handler over QUIC on UDP, at the
+// HTTPS listener's address and port. What it shares with the TCP path,
+// and how:
+//
+//   - site selection: configForQUIC is configForClient with each site's
+//     QUIC config (tlspolicy.QUIC: same certificate source, client CAs
+//     and handshake hook; TLS 1.3 and "h3" only). Reloads swap the state
+//     it reads, so certificates and sites change as on TCP.
+//   - requests: the same serveHTTPS (Host must match the SNI's site,
+//     421 otherwise), so the same routes, per-route client-certificate
+//     checks with CRLs per request, security, forwarding and identity
+//     headers, access log and metrics.
+//   - resumption: each site's QUIC config has ticket keys of its own
+//     label (the site's, client CAs included, plus "|h3"): a session
+//     never resumes on another site, under other client CAs, or on TCP.
+//   - 0-RTT is off (quic.Config.Allow0RTT false, and the listener is not
+//     an early one): early data can be replayed by anyone who saw it,
+//     and the upstream APIs behind the gateway cannot tell.
+//   - limits: handshake timeout timeouts.read_header (as on TCP, where it
+//     bounds the handshake), idle timeout timeouts.idle (HTTP/3's; QUIC's
+//     h3IdleMargin later),
+//     limits.max_header_bytes, h3MaxStreams streams per connection,
+//     and handshakeGate against floods of Initial packets.
+
+// h3MaxStreams is how many request streams a client may have open on one
+// connection: Go's HTTP/2 server allows 250; quic-go's default of 100 is
+// kept, which is stricter and as much as browsers use.
+const h3MaxStreams = 100
+
+// h3ReceiveWindow bounds what one connection (and one stream) may have
+// sent that the handler has not read: 1 MiB, as Go's HTTP/2 server
+// (quic-go's default allows 15 MiB per connection).
+const h3ReceiveWindow = 1 << 20
+
+// h3IdleMargin is how much longer the QUIC layer waits for a packet than
+// the HTTP/3 layer waits for a request (timeouts.idle): HTTP/3's idle
+// close sends CONNECTION_CLOSE and the client knows at once; QUIC's own
+// idle timeout closes silently and the client finds out only on its own
+// timer. QUIC's stays as the backstop for a peer that went silent with a
+// request open.
+const h3IdleMargin = 10 * time.Second
+
+// altSvcMaxAge is how long (seconds) a client may remember that HTTP/3 is
+// offered: a day, so that turning it off takes effect within one.
+const altSvcMaxAge = 86400
+
+// handshakeGate bounds the state that QUIC Initial packets can make the
+// gateway hold. Each Initial with a new connection ID starts a
+// handshake, with buffers and goroutines, before anything is known of
+// the sender; Initials are small UDP packets whose source address is
+// easily forged. Past retryAbove handshakes in progress, a new
+// connection attempt must first prove its address with a Retry round
+// trip (RFC 9000 8.1.2): a forger never sees the Retry, so it makes no
+// state at all. Past refuseAbove, even proven addresses are refused
+// (CONNECTION_REFUSED) until handshakes finish or time out.
+type handshakeGate struct {
+	inProgress  atomic.Int64
+	retryAbove  int64
+	refuseAbove int64
+	// failed, when set, is told why a handshake ended before it completed
+	// (metrics and the debug log, as net/http's handshake errors on TCP).
+	failed func(error)
+}
+
+// Why these numbers: 64 concurrent handshakes is far more than one
+// gateway sees from well-behaved clients in the time of one round trip,
+// and only costs an extra round trip when exceeded; 1024 handshakes is
+// a few tens of MiB at worst.
+const (
+	h3RetryAbove  = 64
+	h3RefuseAbove = 1024
+)
+
+type handshakeDoneKey struct{}
+
+var errHandshakesBusy = errors.New("too many QUIC handshakes in progress")
+
+// verifySource is quic.Transport.VerifySourceAddress.
+func (g *handshakeGate) verifySource(net.Addr) bool {
+	return g.inProgress.Load() >= g.retryAbove
+}
+
+// connContext is quic.Transport.ConnContext: it counts the handshake
+// until it completes (done, called by the HTTP/3 server when it takes
+// the connection) or the connection ends.
+func (g *handshakeGate) connContext(ctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+	if g.inProgress.Add(1) > g.refuseAbove {
+		g.inProgress.Add(-1)
+		return ctx, errHandshakesBusy
+	}
+	var once sync.Once
+	finish := func(completed bool) {
+		once.Do(func() {
+			g.inProgress.Add(-1)
+			if !completed && g.failed != nil {
+				g.failed(context.Cause(ctx))
+			}
+		})
+	}
+	context.AfterFunc(ctx, func() { finish(false) })
+	return context.WithValue(ctx, handshakeDoneKey{}, func() { finish(true) }), nil
+}
+
+// handshakeDone marks the handshake of a connection's context complete.
+func handshakeDone(ctx context.Context) {
+	if done, ok := ctx.Value(handshakeDoneKey{}).(func()); ok {
+		done()
+	}
+}
+
+// h3Listener is the bound UDP socket and its QUIC transport.
+type h3Listener struct {
+	udp  *net.UDPConn
+	tr   *quic.Transport
+	gate *handshakeGate
+}
+
+// listenH3 binds UDP at the HTTPS listener's address and port (bound
+// first, so that port 0 gets the same port on both).
+func (s *Server) listenH3(cfg *config.Config) error {
+	if !cfg.Listen.HTTP3Enabled() {
+		return nil
+	}
+	ta := s.httpsLn.Addr().(*net.TCPAddr)
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone})
+	if err != nil {
+		return fmt.Errorf("listening for HTTP/3 on UDP %s: %w (or turn HTTP/3 off: listen.http3: off)", ta, err)
+	}
+	// A stateless reset (RFC 9000 10.3) tells a client at once that its
+	// connection is gone (a restart, a silent idle close) instead of
+	// leaving it to time out. The key lives as long as the process:
+	// connections do not outlive it anyway.
+	var resetKey quic.StatelessResetKey
+	rand.Read(resetKey[:])
+	gate := &handshakeGate{retryAbove: h3RetryAbove, refuseAbove: h3RefuseAbove}
+	gate.failed = func(err error) {
+		if err == nil {
+			return
+		}
+		if s.metrics != nil {
+			s.metrics.HandshakeFailure(metrics.FailureReason(err.Error()))
+		}
+		s.log.Debug("quic handshake error", "err", err)
+	}
+	s.h3Ln = &h3Listener{
+		udp:  udp,
+		gate: gate,
+		tr: &quic.Transport{
+			Conn:                udp,
+			StatelessResetKey:   &resetKey,
+			VerifySourceAddress: gate.verifySource,
+			ConnContext:         gate.connContext,
+		},
+	}
+	return nil
+}
+
+// HTTP3Addr is the bound HTTP/3 (UDP) address, or nil when it is off.
+func (s *Server) HTTP3Addr() net.Addr {
+	if s.h3Ln == nil {
+		return nil
+	}
+	return s.h3Ln.udp.LocalAddr()
+}
+
+// closeH3 releases the UDP socket (Close, or Serve's end).
+func (s *Server) closeH3() {
+	if s.h3Ln != nil {
+		s.h3Ln.tr.Close()
+		s.h3Ln.udp.Close()
+	}
+}
+
+// serveH3 starts the HTTP/3 server on the bound socket; errc gets its
+// end.
+func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
+	if s.h3Ln == nil {
+		return nil
+	}
+	ln, err := s.h3Ln.tr.Listen(tlspolicy.QUICListener(s.configForQUIC), &quic.Config{
+		HandshakeIdleTimeout:           cfg.Timeouts.ReadHeader,
+		MaxIdleTimeout:                 cfg.Timeouts.Idle + h3IdleMargin,
+		MaxIncomingStreams:             h3MaxStreams,
+		InitialStreamReceiveWindow:     min(512<<10, h3ReceiveWindow),
+		MaxStreamReceiveWindow:         h3ReceiveWindow,
+		InitialConnectionReceiveWindow: h3ReceiveWindow,
+		MaxConnectionReceiveWindow:     h3ReceiveWindow,
+		Allow0RTT:                      false,
+	})
+	if err != nil {
+		return fmt.Errorf("starting HTTP/3 on %s: %w", s.h3Ln.udp.LocalAddr(), err)
+	}
+	s.h3 = &http3.Server{
+		Handler:        http.HandlerFunc(s.serveHTTPS),
+		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		IdleTimeout:    cfg.Timeouts.Idle,
+		Logger:         s.log.With("listener", "http3"),
+		ConnContext: func(ctx context.Context, _ *quic.Conn) context.Context {
+			handshakeDone(ctx)
+			// Each connection caches its client-certificate
+			// verification, as on TCP.
+			return mtls.WithConn(ctx)
+		},
+	}
+	go func() {
+		err := s.h3.ServeListener(ln)
+		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
+			return
+		}
+		errc <- fmt.Errorf("HTTP/3: %w", err)
+	}()
+	return nil
+}
+
+// configForQUIC picks a site's QUIC config by SNI, as configForClient
+// does for TCP; unknown names get the config that refuses every
+// handshake.
+func (s *Server) configForQUIC(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	st := s.state.Load()
+	if si := st.siteForTLS(hello.ServerName, hello.Conn.LocalAddr()); si != nil && si.h3 != nil {
+		return si.h3, nil
+	}
+	s.log.Debug("quic handshake for unknown name", "sni", hello.ServerName, "remote", hello.Conn.RemoteAddr().String())
+	return st.reject, nil
+}
+
+// altSvc is the Alt-Svc value advertising HTTP/3 on TCP responses, or ""
+// when it is off.
+func (s *Server) altSvcValue() string {
+	if s.h3Ln == nil {
+		return ""
+	}
+	return `h3=":` + strconv.Itoa(s.h3Ln.udp.LocalAddr().(*net.UDPAddr).Port) + `"; ma=` + strconv.Itoa(altSvcMaxAge)
+}
+
+func (s *Server) h3AddrString() string {
+	if a := s.HTTP3Addr(); a != nil {
+		return a.String()
+	}
+	return "off"
+}
