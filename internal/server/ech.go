@@ -33,11 +33,12 @@ type echService struct {
 
 	mu        sync.Mutex // serialises changes to the ring's file; guards published
 	published []byte     // the config list last published in DNS
-	wake      chan struct{}
+	wake      chan struct{} // the ring changed: publish
+	kick      chan struct{} // the ring changed: recompute the rotation timer
 }
 
 func newECHService(dataDir string, c *cluster.Cluster, cfg func() *config.Config, log *slog.Logger) *echService {
-	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, wake: make(chan struct{}, 1)}
+	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
 }
 
 // settings are the live config's key settings; an empty public name when
@@ -81,9 +82,11 @@ func (e *echService) apply(r ech.Ring) {
 	if cur, ok := r.Current(); ok && !bytes.Equal(cur.Config, prev.Config) {
 		e.log.Info("ECH key in use", "config_id", cur.ID, "public_name", cur.PublicName, "keys", len(r.Keys))
 	}
-	select {
-	case e.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{e.wake, e.kick} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -140,6 +143,8 @@ func (e *echService) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-e.kick:
+			continue
 		case <-time.After(wait):
 		}
 		if err := e.load(ctx); err != nil {
