@@ -233,6 +233,37 @@ func (s *Server) RotateECH(ctx context.Context) error {
 // record's ech value), nil when ECH is off.
 func (s *Server) ECHConfigList() []byte { return s.ech.keys.Ring().PublishedList() }
 
+// RotateECHKeys makes a new current ECH key for cfg now, without
+// serving: 'tlsgate ech rotate'.
+func RotateECHKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	e, closeFn, err := offlineECH(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err = e.rotate(ctx)
+	return err
+}
+
+// offlineECH is the ECH keys of cfg for a command that does not serve.
+func offlineECH(cfg *config.Config, log *slog.Logger) (*echService, func(), error) {
+	if !cfg.ECHEnabled() {
+		return nil, nil, errors.New("ECH is off: set ech.public_name to a host of one of the sites (a DNS name such as ech.example.com), or remove ech.enabled: false")
+	}
+	var c *cluster.Cluster
+	closeFn := func() {}
+	if cfg.Storage.Etcd != nil {
+		var err error
+		if _, c, err = plan.StorageOf(cfg).Open(cfg, "ech", log); err != nil {
+			return nil, nil, err
+		}
+		closeFn = func() { c.Close() }
+	}
+	return newECHService(datadir.Resolve(cfg.DataDir), c, func() *config.Config { return cfg }, log), closeFn, nil
+}
+
 // ECHShow is what 'tlsgate ech show' prints.
 type ECHShow struct {
 	// PublicName is the outer server name.
@@ -255,18 +286,11 @@ type ECHShow struct {
 // names are the HTTPS record names; nil means ech.publish.names, else
 // every site host that is a DNS name.
 func ShowECH(ctx context.Context, cfg *config.Config, names []string, log *slog.Logger) (*ECHShow, error) {
-	if !cfg.ECHEnabled() {
-		return nil, errors.New("ECH is off: set ech.public_name to a host of one of the sites (a DNS name such as ech.example.com), or remove ech.enabled: false")
+	e, closeFn, err := offlineECH(cfg, log)
+	if err != nil {
+		return nil, err
 	}
-	var c *cluster.Cluster
-	if cfg.Storage.Etcd != nil {
-		var err error
-		if _, c, err = plan.StorageOf(cfg).Open(cfg, "ech-show", log); err != nil {
-			return nil, err
-		}
-		defer c.Close()
-	}
-	e := newECHService(datadir.Resolve(cfg.DataDir), c, func() *config.Config { return cfg }, log)
+	defer closeFn()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := e.load(ctx); err != nil {
