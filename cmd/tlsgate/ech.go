@@ -92,4 +92,3 @@ func echHint(err error) error {
 	}
 	return err
 }
-

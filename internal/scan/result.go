@@ -162,6 +162,9 @@ type Features struct {
 	FallbackSCSV string `json:"fallback_scsv"`
 	Heartbeat    bool   `json:"heartbeat"`  // the heartbeat extension is accepted
 	Heartbleed   bool   `json:"heartbleed"` // CVE-2014-0160
+	// ECH is Encrypted Client Hello, from the host's DNS HTTPS record;
+	// nil when not checked (Options.LookupECH).
+	ECH *ECH `json:"ech,omitempty"`
 }
 
 // Severity of a finding.

@@ -31,8 +31,8 @@ type echService struct {
 	cfg  func() *config.Config
 	log  *slog.Logger
 
-	mu        sync.Mutex // serialises changes to the ring's file; guards published
-	published []byte     // the config list last published in DNS
+	mu        sync.Mutex    // serialises changes to the ring's file; guards published
+	published []byte        // the config list last published in DNS
 	wake      chan struct{} // the ring changed: publish
 	kick      chan struct{} // the ring changed: recompute the rotation timer
 }
