@@ -123,3 +123,37 @@ sites:
 		t.Errorf("scan of a name without a record:\n%s", out)
 	}
 }
+
+// TestDemoECH: the demo serves ECH (public name ech.localhost) and prints
+// the config a client needs; Go's client with it reaches localhost.
+func TestDemoECH(t *testing.T) {
+	t.Parallel()
+	p := start(t, nil, "demo", "--https", "127.0.0.1:0", "--http", "off", "--admin", "off", "--data-dir", t.TempDir(), "--log-format", "json")
+	waitFor(t, "the printed instructions", p.out, `Press Ctrl-C to stop`)
+	port := waitFor(t, "the HTTPS address", p.out, `HTTPS  https://localhost:(\d+)`)[1]
+	root := waitFor(t, "the CA root", p.out, `Local CA root: (\S+)`)[1]
+	b64 := waitFor(t, "the ECH config", p.out, `Encrypted Client Hello: on, public name ech\.localhost\.[^\n]*\n[^\n]*\n  (\S+)`)[1]
+	list, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, err := os.ReadFile(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	raw, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	c := tls.Client(raw, &tls.Config{ServerName: "localhost", RootCAs: roots, EncryptedClientHelloConfigList: list})
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("ECH handshake with the demo's config: %v", err)
+	}
+	if !c.ConnectionState().ECHAccepted {
+		t.Error("the demo did not accept ECH")
+	}
+}

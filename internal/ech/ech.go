@@ -266,8 +266,10 @@ func CheckPublicName(name string) error {
 		return fmt.Errorf("%q is an IP address: give a DNS name", name)
 	}
 	for _, l := range labels {
-		if l == "" || len(l) > 63 {
-			return fmt.Errorf("%q is not a DNS name", name)
+		// What Go's client accepts (crypto/tls validDNSName): letters,
+		// digits and inner hyphens.
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return fmt.Errorf("%q is not a DNS name clients accept (letters, digits and inner hyphens only)", name)
 		}
 	}
 	return nil
