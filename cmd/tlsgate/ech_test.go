@@ -44,6 +44,9 @@ sites:
     routes: [{upstreams: [%q]}]
 `, data, httpsPort, k.Addr, k.KeyName, k.SecretFile, httpBackend(t), httpBackend(t))), 0o600)
 
+	if out, errOut, code := runCLI(t, nil, "config", "validate", cfg); code != 0 || !strings.Contains(out, "Encrypted Client Hello: on, public name public.example.test") {
+		t.Errorf("config validate: exit %d\n%s%s", code, out, errOut)
+	}
 	stdout, stderr, code := runCLI(t, nil, "ech", "show", "--config", cfg, "--format", "json")
 	if code != 0 {
 		t.Fatalf("ech show: exit %d\n%s", code, stderr)
