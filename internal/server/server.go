@@ -628,7 +628,11 @@ func (s *Server) Reload() error {
 	old := s.state.Load()
 	s.cfg.Store(cfg)
 	s.activate(st)
-	if err := s.loadECH(); err != nil {
+	if s.cluster != nil {
+		// Not waited for: with etcd unreachable it would hold the reload
+		// up to its deadline, and the watch applies the fleet's keys anyway.
+		go s.loadECH()
+	} else if err := s.loadECH(); err != nil {
 		s.log.Warn("reloading the ECH keys failed; the previous ones stay in use", "err", err)
 	}
 	if m := s.ACME(); m != nil {
