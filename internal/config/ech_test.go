@@ -68,3 +68,20 @@ func TestECHPublicNameDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestECHFleetOptIn: with storage.etcd, ECH is on only when asked for.
+func TestECHFleetOptIn(t *testing.T) {
+	t.Parallel()
+	const base = "storage: {etcd: {endpoints: [\"http://127.0.0.1:2379\"], encryption_key_file: /k}}\nsites: [{hosts: [a.example.com]}]\n"
+	for yaml, want := range map[string]bool{
+		base: false, base + "ech: {public_name: a.example.com}": true, base + "ech: {enabled: true}": true,
+	} {
+		c, err := Parse(testFile, []byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ECHEnabled() != want {
+			t.Errorf("%s: enabled %v, want %v", yaml, c.ECHEnabled(), want)
+		}
+	}
+}
