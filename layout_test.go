@@ -36,9 +36,12 @@ var layout = map[string][]string{
 	"internal/storage":    nil,
 	"internal/h1":         nil, // HTTP/1.1 serving; parses with net/http
 	"internal/dns01":      nil, // dns-01 challenge: DNS UPDATE, exec hooks, propagation
+
+	// Encrypted Client Hello keys and configs.
+	"internal/ech": {"internal/atomicfile"},
 	// Layers above the leaves.
 	"internal/certs":   {"internal/ca"},
-	"internal/config":  {"internal/ca", "internal/loopback", "internal/mtls", "internal/tlspolicy"},
+	"internal/config":  {"internal/ca", "internal/ech", "internal/loopback", "internal/mtls", "internal/tlspolicy"},
 	"internal/oaslint": {"internal/loopback", "internal/sarif"},
 	"internal/proxy":   {"internal/mtls", "internal/inventory"},
 	"internal/metrics": {"internal/inventory"},
@@ -47,7 +50,7 @@ var layout = map[string][]string{
 	"internal/acme":    {"internal/acme/ondemand", "internal/certs", "internal/config", "internal/dns01", "internal/storage"},
 	// on-demand TLS decisions: ask endpoint, refusal cache, back-off, limits
 	"internal/acme/ondemand": {"internal/config"},
-	"internal/cluster":       {"internal/certs", "internal/config", "internal/storage", "internal/tlspolicy"},
+	"internal/cluster":       {"internal/certs", "internal/config", "internal/ech", "internal/storage", "internal/tlspolicy"},
 	"internal/plan": {"internal/acme", "internal/certs", "internal/cluster", "internal/config", "internal/datadir",
 		"internal/mtls", "internal/oaslint", "internal/proxy", "internal/storage", "internal/tlspolicy"},
 }

@@ -320,6 +320,17 @@ func (s *Server) IssueClientCert(name string, uris []string, validity time.Durat
 	return ca.IssueClient(auth, name, uris, validity)
 }
 
+// ECHConfigList is the Encrypted Client Hello config clients should use
+// now (the ech= value of a DNS HTTPS record, undecoded), or nil when ECH
+// is off or the server is not listening.
+func (s *Server) ECHConfigList() []byte {
+	srv, err := s.live()
+	if err != nil {
+		return nil
+	}
+	return srv.ECHConfigList()
+}
+
 func (s *Server) localCA() (*ca.Authority, error) {
 	srv, err := s.live()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"github.com/tlsgate/tlsgate"
 	"io"
@@ -24,8 +25,10 @@ const demoUsage = `Usage: tlsgate demo [flags]
 
 Starts a small demo API on loopback and the gateway in front of it, on
 built-in defaults: HTTPS on 127.0.0.1:8443 with a certificate for
-localhost, 127.0.0.1 and ::1 from a local CA that tlsgate creates on first
-run in its data directory (and reuses after), and HTTP on 127.0.0.1:8080
+localhost, 127.0.0.1, ::1 and ech.localhost (the public name of Encrypted
+Client Hello, which is on; the demo prints its config) from a local CA
+that tlsgate creates on first run in its data directory (and reuses
+after), and HTTP on 127.0.0.1:8080
 redirecting to HTTPS, and the admin listener (status page and Prometheus
 metrics) on 127.0.0.1:9180. It prints curl commands that work. Ctrl-C
 stops it.
@@ -67,7 +70,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Listen:  config.Listen{HTTPS: *httpsAddr, HTTP: *httpAddr},
 		Admin:   config.Admin{Listen: *adminAddr},
 		Sites: []config.Site{{
-			Hosts: []string{"localhost", "127.0.0.1", "::1"},
+			// ech.localhost is the public name of Encrypted Client Hello:
+			// clients refuse a one-label name such as localhost.
+			Hosts: []string{"localhost", "127.0.0.1", "::1", "ech.localhost"},
 			Routes: []config.Route{
 				{Path: "/api/", Upstreams: []string{upstream}},
 				{Path: "/public/", Upstreams: []string{upstream}},
@@ -122,6 +127,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if a := addrs.Admin; a != nil {
 			fmt.Fprintf(stdout, "\nStatus page: http://%s/   Prometheus metrics: http://%s/metrics\n", a, a)
+		}
+		if list := srv.ECHConfigList(); list != nil {
+			fmt.Fprintf(stdout, "\nEncrypted Client Hello: on, public name ech.localhost. Its config, the ech= value of a DNS HTTPS record\n(clients learn it from DNS; see README, Encrypted Client Hello):\n  %s\n", base64.StdEncoding.EncodeToString(list))
 		}
 		fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n\n")
 		return nil

@@ -190,6 +190,7 @@ func TestHelp(t *testing.T) {
 		{"certs"}, {"certs", "list"}, {"certs", "renew"},
 		{"probe"}, {"lint"}, {"scan"},
 		{"cluster"}, {"cluster", "status"},
+		{"ech"}, {"ech", "show"}, {"ech", "rotate"},
 	}
 	// Every command of tlsgate's usage is in the table.
 	listed := map[string]bool{}

@@ -26,6 +26,7 @@ Usage:
   tlsgate lint FILE|DIR...            check OpenAPI documents for insecure transport (CI)
   tlsgate scan HOST[:PORT]            grade a TLS endpoint like SSL Labs (A+ to F)
   tlsgate cluster status --config F   the fleet sharing etcd: members, ticket-key rotator, certificates
+  tlsgate ech show|rotate --config F  Encrypted Client Hello: the DNS HTTPS record to publish
   tlsgate version                     print the version
 
 Run 'tlsgate COMMAND -h' for a command's flags and examples.
@@ -169,6 +170,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runScan(ctx, rest, stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, rest, stdout, stderr)
+	case "ech":
+		return runECH(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/dns01"
 	"github.com/tlsgate/tlsgate/internal/sarif"
 	"github.com/tlsgate/tlsgate/internal/scan"
 )
@@ -76,6 +77,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) instead of the system roots")
 	httpPort := fs.Int("http-port", 80, "plain-HTTP `PORT` checked for a redirect to HTTPS; 0 skips the check")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up on a connection after `DURATION`")
+	dnsServer := fs.String("dns-server", "system", "DNS server `ADDR` (host:port) asked for the host's HTTPS record, to check Encrypted Client Hello; \"system\" is the first of /etc/resolv.conf, \"off\" skips the check")
 	color := fs.color()
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -132,6 +134,23 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--ip and --sni apply to one target, got %d", len(jobs))
 	}
 	opts := scan.Options{ServerName: *sni, IP: *ip, HTTPPort: *httpPort, Timeout: *timeout}
+	switch *dnsServer {
+	case "off":
+	case "system":
+		opts.LookupECH = func(ctx context.Context, host string) ([]byte, error) {
+			server, err := dns01.SystemResolver()
+			if err != nil {
+				return nil, err
+			}
+			return dns01.LookupECH(ctx, server, host)
+		}
+	default:
+		if _, _, err := net.SplitHostPort(*dnsServer); err != nil {
+			return usagef("--dns-server %q: give host:port (such as 127.0.0.1:53), system or off", *dnsServer)
+		}
+		server := *dnsServer
+		opts.LookupECH = func(ctx context.Context, host string) ([]byte, error) { return dns01.LookupECH(ctx, server, host) }
+	}
 	if *caFile != "" {
 		pool, err := loadScanRoots(*caFile)
 		if err != nil {
@@ -500,6 +519,20 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 	}
 	fmt.Fprintf(w, "  secure renegotiation %s; compression %s; TLS_FALLBACK_SCSV %s; heartbeat %s; Heartbleed %s\n",
 		reneg, scanYesNo(ft.Compression), ft.FallbackSCSV, scanYesNo(ft.Heartbeat), scanYesNo(ft.Heartbleed))
+	if e := ft.ECH; e != nil {
+		switch {
+		case e.Accepted:
+			fmt.Fprintf(w, "  Encrypted Client Hello: published (public name %s), accepted\n", e.PublicName)
+		case e.Published && e.Retry:
+			fmt.Fprintf(w, "  Encrypted Client Hello: published (public name %s), rejected with retry configs: the HTTPS record is stale\n", e.PublicName)
+		case e.Published:
+			fmt.Fprintf(w, "  Encrypted Client Hello: published (public name %s), not accepted: %s\n", e.PublicName, e.Error)
+		case e.Error != "":
+			fmt.Fprintf(w, "  Encrypted Client Hello: unknown (%s)\n", e.Error)
+		default:
+			fmt.Fprintln(w, "  Encrypted Client Hello: no (the HTTPS record publishes no ECH config)")
+		}
+	}
 
 	if len(r.Findings) > 0 {
 		fmt.Fprintln(w, "\nFindings")

@@ -76,6 +76,10 @@ type Config struct {
 	// CRL.
 	CA CA `yaml:"ca"`
 
+	// ECH is Encrypted Client Hello on the HTTPS listener: keys, their
+	// rotation and publication in DNS.
+	ECH ECH `yaml:"ech"`
+
 	src *source // where values were read from; nil for configs built in code
 }
 
@@ -126,6 +130,91 @@ type CA struct {
 	// crl_url; the URL's host and port must reach listen.http.
 	ServeCRL bool `yaml:"serve_crl"`
 }
+
+// ECH configures Encrypted Client Hello (draft-ietf-tls-esni) on the
+// HTTPS listener. A client that found the gateway's ECHConfigList in the
+// DNS HTTPS record of a name encrypts its real ClientHello (server name,
+// ALPN) under the gateway's key and sends it inside an outer hello naming
+// only PublicName: on-path observers see every connection go to the
+// public name. The keys belong to the listener, not to a site: the
+// gateway decrypts the hello before it knows the site. The site is then
+// chosen by the inner server name, with that site's certificate,
+// client-auth policy and session tickets, exactly as without ECH.
+//
+// ECH needs TLS 1.3: a client offering ECH never negotiates 1.2, and
+// clients without the HTTPS record (or without ECH) connect as before.
+//
+// Keys are X25519 HPKE keys, kept in DATA_DIR/ech-keys.json (mode 0600),
+// or with storage.etcd in etcd, encrypted like the session-ticket keys
+// and rotated by one elected gateway, so every gateway of the fleet
+// decrypts every client's hello. 'tlsgate ech show' prints what to
+// publish.
+//
+// On by default (Enabled unset) when a public name is set or can be
+// derived from the sites (see PublicName); off otherwise, which
+// 'tlsgate config validate' does not treat as an error. With
+// storage.etcd it is on only when asked for (public_name set or enabled:
+// true): with ECH on, the fleet test's quorum-loss step (a reload adding
+// a name while etcd has no quorum) leaves the new name unissued, a
+// problem not yet understood. Changes on reload, except storage (a
+// restart).
+type ECH struct {
+	// Enabled turns ECH off with false. Unset or true: on when there is a
+	// public name; true without one is an error.
+	Enabled *bool `yaml:"enabled"`
+	// PublicName is the outer server name: a DNS name of two labels or
+	// more (clients refuse "localhost" or an IP address) that one of the
+	// sites lists among its hosts, so that the gateway has a certificate
+	// for it. A client whose config is stale (its key was retired) is
+	// answered under this name with the current config and retries (the
+	// "retry configs" of the draft); without such a certificate it could
+	// not. Default: the first host of the default site, else of the first
+	// site, that is such a name (not a wildcard, IP address or single
+	// label); none there leaves ECH off. Every connection's outer SNI
+	// shows it in clear: pick a name that says nothing about which site a
+	// client wants, such as ech.example.com, listed in a site of its own
+	// or with the others.
+	PublicName string `yaml:"public_name"`
+	// Rotate is how long a key stays current (published and sent as retry
+	// config). Default 24h; at least 1m.
+	Rotate time.Duration `yaml:"rotate"`
+	// Grace is how long a key still decrypts after the next one replaced
+	// it, for clients holding the old HTTPS record: set it above the
+	// record's TTL plus the time resolvers and clients keep it. A client
+	// past it is sent the current config and retries once, a round trip
+	// more. Default 48h.
+	Grace time.Duration `yaml:"grace"`
+	// Publish, when set, keeps the HTTPS records of Names current: at
+	// start and after every rotation the gateway replaces each name's
+	// HTTPS record set by DNS UPDATE through acme.dns (which must be
+	// rfc2136), with one record "1 . alpn=h2,http/1.1 ech=<current
+	// config list>". The TSIG key's ACL must allow HTTPS records of these
+	// names. Without it, publish what 'tlsgate ech show' prints.
+	Publish *ECHPublish `yaml:"publish"`
+}
+
+// ECHPublish names the DNS HTTPS records the gateway keeps current.
+type ECHPublish struct {
+	// Names are the owner names of the HTTPS records, such as
+	// api.example.com: the names clients connect to. Their whole HTTPS
+	// record set is replaced. Required.
+	Names []string `yaml:"names"`
+	// Zone is the zone the names are in, such as example.com: the zone of
+	// the DNS UPDATE. Required.
+	Zone string `yaml:"zone"`
+	// TTL of the records. Default 5m; keep it well under ech.grace.
+	TTL time.Duration `yaml:"ttl"`
+	// Port, when set, adds port=PORT to the record, for a gateway that
+	// clients reach on a port other than 443.
+	Port int `yaml:"port"`
+}
+
+// Default ECH settings.
+const (
+	DefaultECHRotate     = 24 * time.Hour
+	DefaultECHGrace      = 48 * time.Hour
+	DefaultECHPublishTTL = 5 * time.Minute
+)
 
 // Admin configures the admin listener, which serves Prometheus metrics at
 // /metrics and a status page at / (certificates and their expiry, the
@@ -874,6 +963,11 @@ func (c *Config) Defaults() {
 			e.Prefix = DefaultEtcdPrefix
 		}
 		setDur(&e.TicketRotation, DefaultTicketRotation)
+	}
+	setDur(&c.ECH.Rotate, DefaultECHRotate)
+	setDur(&c.ECH.Grace, DefaultECHGrace)
+	if p := c.ECH.Publish; p != nil {
+		setDur(&p.TTL, DefaultECHPublishTTL)
 	}
 	t := &c.Timeouts
 	setDur(&t.ReadHeader, DefaultReadHeader)

@@ -126,7 +126,7 @@ func TestParseValidate(t *testing.T) {
 		{
 			name: "short unknown key gets no far-fetched suggestion",
 			yaml: "foo: 1\n",
-			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, ca, data_dir, limits, listen, log, sites, storage, timeouts, trusted_proxies)`},
+			want: []string{`tlsgate.yaml:1:1: foo: unknown key "foo" (known keys here: acme, admin, ca, data_dir, ech, limits, listen, log, sites, storage, timeouts, trusted_proxies)`},
 		},
 		{
 			name: "repeated key",

@@ -127,6 +127,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateECH(add)
+
 	t := c.Timeouts
 	for _, d := range []struct {
 		key string

@@ -164,6 +164,9 @@ type Features struct {
 	Heartbleed   bool   `json:"heartbleed"` // CVE-2014-0160
 	// HTTP3 is nil when GET / over TLS advertises no h3 (Alt-Svc).
 	HTTP3 *HTTP3 `json:"http3,omitempty"`
+	// ECH is Encrypted Client Hello, from the host's DNS HTTPS record;
+	// nil when not checked (Options.LookupECH).
+	ECH *ECH `json:"ech,omitempty"`
 }
 
 // Severity of a finding.

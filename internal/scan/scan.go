@@ -49,6 +49,10 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock certificates are judged by; nil means time.Now.
 	Now func() time.Time
+	// LookupECH returns the ECHConfigList of the host's DNS HTTPS record
+	// (nil when it has none); nil skips the ECH check. `tlsgate scan`
+	// asks the system resolver or --dns-server.
+	LookupECH func(ctx context.Context, host string) ([]byte, error)
 }
 
 // ConnErrorKind says why a target could not be scanned.
@@ -224,6 +228,9 @@ func Scan(ctx context.Context, target string, opts Options) (*Result, error) {
 		return nil, err
 	}
 	r := s.result(ctx, f)
+	if opts.LookupECH != nil {
+		r.Features.ECH = s.probeECH(ctx)
+	}
 	r.Started = started
 	r.DurationMS = time.Since(started).Milliseconds()
 	r.Connections = int(s.conns.Load())

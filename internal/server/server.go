@@ -106,6 +106,7 @@ type Server struct {
 	store   storage.Storage  // the plan's storage: files or the cluster's
 	metrics *metrics.Metrics // nil unless the admin listener is on or opts.Registerer is set
 	cluster *cluster.Cluster // nil unless storage is etcd
+	ech     *echService      // the listener's ECH keys; an empty ring when ECH is off
 	adminLn net.Listener
 	admin   *http.Server
 }
@@ -148,6 +149,14 @@ func NewFromPlan(p *plan.Gateway, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	s.store, s.cluster = store, c
+	s.ech = newECHService(p.DataDir, c, s.cfg.Load, s.log)
+	if err := s.loadECH(); err != nil {
+		if s.cluster != nil {
+			s.cluster.Close()
+		}
+		s.unregisterMetrics()
+		return nil, err
+	}
 	st, err := build(p, s.parts())
 	if err != nil {
 		s.closeACME()
@@ -190,7 +199,8 @@ func (s *Server) unregisterMetrics() {
 
 // parts are what build needs from the server.
 func (s *Server) parts() parts {
-	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics, ticketLifetime: s.ticketLifetime(), crlMu: &s.crlMu}
+	return parts{log: s.log, openCA: s.openCA, openACME: s.openACME, metrics: s.metrics, ticketLifetime: s.ticketLifetime(), crlMu: &s.crlMu,
+		echKeys: s.ech.keys.ForHandshake}
 }
 
 func (s *Server) openCA() (*ca.Authority, error) {
@@ -359,7 +369,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	cfg := s.cfg.Load()
-	base := tlspolicy.Listener(s.configForClient)
+	base := tlspolicy.WithECH(tlspolicy.Listener(s.configForClient), s.ech.keys.ForHandshake)
 	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
 	// Client connections (HTTPS h1 and h2, HTTP redirects) are counted so
 	// that the memory a burst of them grew goes back to the OS once it has
@@ -385,6 +395,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	} else {
 		go s.tickets.Rotate(rotCtx, s.opts.TicketRotation, ticketKeysKept)
 	}
+	go s.ech.run(rotCtx)
 
 	errc := make(chan error, 5)
 	s.altSvc = s.altSvcValue()
@@ -652,6 +663,13 @@ func (s *Server) Reload() error {
 	old := s.state.Load()
 	s.cfg.Store(cfg)
 	s.activate(st)
+	if s.cluster != nil {
+		// Not waited for: with etcd unreachable it would hold the reload
+		// up to its deadline, and the watch applies the fleet's keys anyway.
+		go s.loadECH()
+	} else if err := s.loadECH(); err != nil {
+		s.log.Warn("reloading the ECH keys failed; the previous ones stay in use", "err", err)
+	}
 	if m := s.ACME(); m != nil {
 		m.Retain(st.acmeSources)
 		s.startACME()

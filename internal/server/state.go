@@ -83,6 +83,9 @@ type parts struct {
 	openACME       acmeOpener
 	metrics        *metrics.Metrics
 	crlMu          *sync.Mutex // see crlPublisher
+	// echKeys are the listener's ECH keys, which every site config sends
+	// as retry configs (tlspolicy.WithECH).
+	echKeys tlspolicy.ECHKeys
 }
 
 // build makes live state from a plan: certificate sources, client
@@ -184,6 +187,7 @@ func build(p *plan.Gateway, d parts) (*state, error) {
 				Profile:        ps.Profile,
 				GetCertificate: s.cert.GetCertificate,
 				TicketLifetime: d.ticketLifetime,
+				ECHKeys:        d.echKeys,
 			}
 			if ps.Certificate.Source == config.SourceACME {
 				// tls-alpn-01 validation handshakes (RFC 8737) offer only this.

@@ -118,6 +118,27 @@ func Listener(configForClient func(*tls.ClientHelloInfo) (*tls.Config, error)) *
 	return &tls.Config{GetConfigForClient: configForClient, NextProtos: ALPN()}
 }
 
+// ECHKeys returns the Encrypted Client Hello keys in use (package ech's
+// Keys.ForHandshake): tls.Config.GetEncryptedClientHelloKeys.
+type ECHKeys func(*tls.ClientHelloInfo) ([]tls.EncryptedClientHelloKey, error)
+
+// WithECH returns a copy of the listener config c (see Listener) that
+// decrypts Encrypted Client Hellos with keys. crypto/tls decrypts with
+// the listener's keys before GetConfigForClient runs, so the site is
+// chosen by the inner (real) server name, and its config (with its
+// certificate, client-auth policy and ticket keys) serves the handshake
+// as without ECH. A hello that does not decrypt (stale config, GREASE)
+// goes on as the outer hello, whose server name is the public name; the
+// site config then answering sends the retry configs, so site configs
+// carry the same keys (Options.ECHKeys). An accepted ECH handshake is
+// always TLS 1.3 (crypto/tls refuses 1.2 inside ECH), whatever the
+// site's profile allows for other clients.
+func WithECH(c *tls.Config, keys ECHKeys) *tls.Config {
+	n := c.Clone()
+	n.GetEncryptedClientHelloKeys = keys
+	return n
+}
+
 // Options describe one server-side tls.Config.
 type Options struct {
 	// Profile selects versions and suites. Required.
@@ -141,6 +162,10 @@ type Options struct {
 	// does not let a server change), so without this a ticket would
 	// outlive the rotation that is meant to bound it.
 	TicketLifetime time.Duration
+	// ECHKeys, when set, are the listener's ECH keys (see WithECH): a
+	// site config only uses them to send retry configs to a client whose
+	// ECH config did not decrypt.
+	ECHKeys ECHKeys
 }
 
 // Server returns a server tls.Config for o. Key-exchange groups are Go's
@@ -183,6 +208,9 @@ func Server(o Options) (*tls.Config, error) {
 			}
 			return ss, nil
 		}
+	}
+	if o.ECHKeys != nil {
+		c.GetEncryptedClientHelloKeys = o.ECHKeys
 	}
 	if o.ClientCAs != nil {
 		c.ClientAuth = tls.RequestClientCert

@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/tlsgate/tlsgate/internal/ech"
+)
+
+// The fleet's Encrypted Client Hello keys are kept as the session-ticket
+// keys are: one sealed value (ech/ring), watched and applied by every
+// node, changed by one node elected through etcd (ech/rotator). Every
+// gateway therefore decrypts the hello of any client, whichever gateway's
+// config it holds.
+
+func (c *Cluster) echKey() string { return c.key("ech", "ring") }
+
+func (c *Cluster) loadECH(ctx context.Context) (ech.Ring, int64, error) {
+	cctx, cancel := withDeadline(ctx)
+	defer cancel()
+	resp, err := c.cli.Get(cctx, c.echKey())
+	if err != nil {
+		return ech.Ring{}, 0, err
+	}
+	if len(resp.Kvs) == 0 {
+		return ech.Ring{}, 0, nil
+	}
+	r, err := c.decodeECH(resp.Kvs[0].Value)
+	return r, resp.Kvs[0].ModRevision, err
+}
+
+func (c *Cluster) decodeECH(v []byte) (ech.Ring, error) {
+	plain, _, err := c.sealer.open(c.echKey(), v)
+	if err != nil {
+		return ech.Ring{}, err
+	}
+	var r ech.Ring
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return ech.Ring{}, fmt.Errorf("ECH keys in etcd: %w", err)
+	}
+	if err := r.Check(); err != nil {
+		return ech.Ring{}, fmt.Errorf("ECH keys in etcd: %w", err)
+	}
+	return r, nil
+}
+
+// errECHRace: another node changed the ring between our read and write.
+var errECHRace = errors.New("the ECH keys changed meanwhile")
+
+// putECH writes r if the stored ring is still at rev (0: absent).
+func (c *Cluster) putECH(ctx context.Context, r ech.Ring, rev int64) error {
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	sealed := c.sealer.seal(c.echKey(), plain, time.Now())
+	return retry(ctx, func(ctx context.Context) error {
+		resp, err := c.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(c.echKey()), "=", rev)).
+			Then(clientv3.OpPut(c.echKey(), string(sealed))).
+			Commit()
+		if err != nil {
+			return err
+		}
+		if !resp.Succeeded {
+			return errECHRace
+		}
+		return nil
+	})
+}
+
+// LoadECH returns the fleet's ECH keys. The first gateway of a fleet
+// (none stored yet) makes them for s. 'tlsgate ech show' and a starting
+// gateway read them with it.
+func (c *Cluster) LoadECH(ctx context.Context, s ech.Settings) (ech.Ring, error) {
+	for range 3 {
+		r, rev, err := c.loadECH(ctx)
+		if err != nil {
+			return ech.Ring{}, fmt.Errorf("reading the fleet's ECH keys from etcd: %w", err)
+		}
+		if len(r.Keys) > 0 {
+			return r, nil
+		}
+		if r, _, err = r.Update(s, time.Now()); err != nil {
+			return ech.Ring{}, err
+		}
+		if err := c.putECH(ctx, r, rev); err == nil {
+			return r, nil
+		} else if !errors.Is(err, errECHRace) {
+			return ech.Ring{}, fmt.Errorf("storing the fleet's ECH keys in etcd: %w", err)
+		}
+	}
+	return ech.Ring{}, errors.New("storing the fleet's ECH keys in etcd: other gateways keep changing them; try again")
+}
+
+// RotateECH makes a new current ECH key for the fleet now (the others
+// stay for their grace period) and returns the new ring. Every gateway
+// applies it through its watch.
+func (c *Cluster) RotateECH(ctx context.Context, s ech.Settings) (ech.Ring, error) {
+	for range 3 {
+		r, rev, err := c.loadECH(ctx)
+		if err != nil {
+			return ech.Ring{}, fmt.Errorf("reading the fleet's ECH keys from etcd: %w", err)
+		}
+		if r, err = r.Rotated(s, time.Now()); err != nil {
+			return ech.Ring{}, err
+		}
+		if r, _, err = r.Update(s, time.Now()); err != nil {
+			return ech.Ring{}, err
+		}
+		if err := c.putECH(ctx, r, rev); err == nil {
+			return r, nil
+		} else if !errors.Is(err, errECHRace) {
+			return ech.Ring{}, fmt.Errorf("storing the fleet's ECH keys in etcd: %w", err)
+		}
+	}
+	return ech.Ring{}, errors.New("rotating the fleet's ECH keys: other gateways keep changing them; try again")
+}
+
+// ShareECH keeps the fleet's ECH keys applied (set is called with every
+// ring read) until ctx ends; one elected node brings the ring up to date
+// (settings() says how: it is read at each check, so a reload applies).
+// When etcd is unreachable the last ring stays in use.
+func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, set func(ech.Ring)) {
+	go c.campaignECH(ctx, settings)
+	for ctx.Err() == nil {
+		r, rev, err := c.loadECH(ctx)
+		if err != nil {
+			c.log.Warn("cannot read the fleet's ECH keys from etcd; keeping the current ones", "err", err)
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		if len(r.Keys) > 0 {
+			set(r)
+		}
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		for resp := range c.cli.Watch(wctx, c.echKey(), clientv3.WithRev(rev+1)) {
+			if resp.Err() != nil {
+				break
+			}
+			for _, ev := range resp.Events {
+				if ev.Type != clientv3.EventTypePut {
+					continue
+				}
+				r, err := c.decodeECH(ev.Kv.Value)
+				if err != nil {
+					c.log.Warn("unreadable ECH keys in etcd; keeping the current ones", "err", err)
+					continue
+				}
+				set(r)
+				c.log.Debug("ECH keys updated", "keys", len(r.Keys))
+			}
+		}
+		cancel()
+		sleep(ctx, 500*time.Millisecond)
+	}
+}
+
+func (c *Cluster) campaignECH(ctx context.Context, settings func() ech.Settings) {
+	for ctx.Err() == nil {
+		gctx, cancel := withDeadline(ctx)
+		lease, err := c.cli.Grant(gctx, int64(electionTTL/time.Second))
+		cancel()
+		if err != nil {
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		sess, err := concurrency.NewSession(c.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(ctx))
+		if err != nil {
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		e := concurrency.NewElection(sess, c.key("ech", "rotator"))
+		if err := e.Campaign(ctx, c.node); err != nil {
+			sess.Close()
+			sleep(ctx, time.Second)
+			continue
+		}
+		c.log.Info("this node rotates the fleet's ECH keys", "node", c.node)
+		c.updateECHWhileLeader(ctx, sess, settings)
+		rctx, cancel := withDeadline(context.WithoutCancel(ctx))
+		e.Resign(rctx)
+		cancel()
+		sess.Close()
+	}
+}
+
+// echMaxWait bounds the leader's sleep, so that a reload's new settings
+// (a new public name) apply within it.
+const echMaxWait = time.Minute
+
+func (c *Cluster) updateECHWhileLeader(ctx context.Context, sess *concurrency.Session, settings func() ech.Settings) {
+	for {
+		s := settings()
+		wait := 2 * time.Second
+		if s.PublicName == "" {
+			wait = echMaxWait // ECH is off on this node (for now)
+		} else if r, rev, err := c.loadECH(ctx); err == nil {
+			next, changed, err := r.Update(s, time.Now())
+			if err == nil && changed {
+				err = c.putECH(ctx, next, rev)
+			}
+			if err != nil {
+				c.log.Warn("rotating the fleet's ECH keys failed; retrying", "err", err)
+			} else {
+				wait = min(time.Until(next.NextChange(s)), echMaxWait)
+				wait = max(wait, time.Second)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-sess.Done():
+			c.log.Warn("lost the ECH-key rotator role (etcd session expired); campaigning again")
+			return
+		case <-time.After(wait):
+		}
+	}
+}

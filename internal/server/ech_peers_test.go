@@ -1,0 +1,107 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/dns01"
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// TestECHFleet: two gateways sharing etcd decrypt each other's clients:
+// the config gateway A publishes is accepted by gateway B, before and
+// after a rotation made on A.
+func TestECHFleet(t *testing.T) {
+	dir := t.TempDir()
+	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	key := filepath.Join(dir, "storage.key")
+	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	endpoints, _ := json.Marshal(e.Endpoints)
+	etcdYAML := fmt.Sprintf("ech: {public_name: public.example.test}\nstorage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key)
+	a := newECHFixture(t, etcdYAML)
+	b := newECHFixture(t, etcdYAML)
+
+	check := func(what string) {
+		t.Helper()
+		list := a.g.srv.ECHConfigList()
+		if len(list) == 0 {
+			t.Fatal("gateway A has no ECH config")
+		}
+		// B applies the fleet's ring through its etcd watch.
+		deadline := time.Now().Add(15 * time.Second)
+		for !bytes.Equal(b.g.srv.ECHConfigList(), list) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: gateway B does not use gateway A's ECH config after 15s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r, err := b.get(t, &tls.Config{EncryptedClientHelloConfigList: list}, "api.example.test", "/")
+		if err != nil || !r.cs.ECHAccepted {
+			t.Fatalf("%s: gateway B with gateway A's config: %v", what, err)
+		}
+	}
+	check("first ring")
+	old := a.g.srv.ECHConfigList()
+	if err := a.g.srv.RotateECH(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check("after rotation")
+	// The previous config still decrypts on B during the grace period.
+	if r, err := b.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
+		t.Fatalf("gateway B with the previous config: %v", err)
+	}
+}
+
+// TestECHPublishKnot: with ech.publish and an rfc2136 acme.dns, the
+// gateway keeps the HTTPS record that real Knot DNS serves current: the
+// record carries the config in use, and a rotation replaces it. A client
+// taking the config from the record connects with ECH.
+func TestECHPublishKnot(t *testing.T) {
+	dir := t.TempDir()
+	k := testpeer.StartKnot(t, filepath.Join(dir, "knot"), testpeer.KnotZone{Name: "example.test"})
+	f := newECHFixture(t, fmt.Sprintf(`ech:
+  public_name: public.example.test
+  publish: {zone: example.test, names: [api.example.test], ttl: 60s}
+acme:
+  dns: {provider: rfc2136, server: %q, key_name: %q, key_file: %q}`, k.Addr, k.KeyName, k.SecretFile))
+
+	record := func(want []byte) []byte {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			got, err := dns01.LookupECH(ctx, k.Addr, "api.example.test")
+			cancel()
+			if err == nil && bytes.Equal(got, want) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Knot serves ech=%x (err %v), want the gateway's current config %x", got, err, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	before := record(f.g.srv.ECHConfigList())
+	r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: before}, "api.example.test", "/")
+	if err != nil || !r.cs.ECHAccepted {
+		t.Fatalf("client with the config from DNS: %v", err)
+	}
+	if err := f.g.srv.RotateECH(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := record(f.g.srv.ECHConfigList())
+	if bytes.Equal(before, after) {
+		t.Fatal("the record did not change on rotation")
+	}
+	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: after}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
+		t.Fatalf("client with the rotated config from DNS: %v", err)
+	}
+}
