@@ -61,7 +61,7 @@ sites:
 	}
 	list, err := base64.StdEncoding.DecodeString(show.ConfigList)
 	if err != nil || show.PublicName != "public.example.test" || len(show.Records) != 1 ||
-		!strings.HasPrefix(show.Records[0], "api.example.test.\t60\tIN\tHTTPS\t1 . alpn=\"h2,http/1.1\" ech=\""+show.ConfigList+"\"") {
+		!strings.HasPrefix(show.Records[0], "api.example.test.\t60\tIN\tHTTPS\t1 . alpn=\"h3,h2,http/1.1\" ech=\""+show.ConfigList+"\"") {
 		t.Fatalf("ech show printed %+v", show)
 	}
 	text, _, code := runCLI(t, nil, "ech", "show", "--config", cfg)

@@ -215,7 +215,13 @@ func (e *echService) publish(ctx context.Context) error {
 
 // httpsRecord is the HTTPS record of name that carries list.
 func httpsRecord(cfg *config.Config, name string, list []byte) dns01.HTTPSRecord {
-	rec := dns01.HTTPSRecord{Name: name, TTL: config.DefaultECHPublishTTL, ALPN: tlspolicy.ALPN(), ECH: list}
+	alpn := tlspolicy.ALPN()
+	if cfg.Listen.HTTP3Enabled() {
+		// HTTP/3 listens on the HTTPS port: a client that reads the
+		// record may go straight to QUIC (RFC 9460 section 7.1.2).
+		alpn = append([]string{tlspolicy.ALPNHTTP3}, alpn...)
+	}
+	rec := dns01.HTTPSRecord{Name: name, TTL: config.DefaultECHPublishTTL, ALPN: alpn, ECH: list}
 	if p := cfg.ECH.Publish; p != nil {
 		rec.TTL, rec.Port = p.TTL, p.Port
 	}

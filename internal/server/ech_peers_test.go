@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/tlsgate/tlsgate/internal/dns01"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
@@ -90,6 +93,11 @@ acme:
 		}
 	}
 	before := record(f.g.srv.ECHConfigList())
+	// HTTP/3 is on (the default): the record tells clients they may go
+	// straight to QUIC.
+	if alpn := recordALPN(t, k.Addr, "api.example.test"); !slices.Equal(alpn, []string{"h3", "h2", "http/1.1"}) {
+		t.Errorf("the HTTPS record's alpn is %q, want h3,h2,http/1.1", alpn)
+	}
 	r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: before}, "api.example.test", "/")
 	if err != nil || !r.cs.ECHAccepted {
 		t.Fatalf("client with the config from DNS: %v", err)
@@ -104,4 +112,25 @@ acme:
 	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: after}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
 		t.Fatalf("client with the rotated config from DNS: %v", err)
 	}
+}
+
+// recordALPN is the alpn of name's HTTPS record on server.
+func recordALPN(t *testing.T, server, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeHTTPS)
+	r, err := dns.Exchange(m, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rr := range r.Answer {
+		if h, ok := rr.(*dns.HTTPS); ok {
+			for _, kv := range h.Value {
+				if a, ok := kv.(*dns.SVCBAlpn); ok {
+					return a.Alpn
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -201,7 +201,7 @@ func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
 	if s.h3Ln == nil {
 		return nil
 	}
-	ln, err := s.h3Ln.tr.Listen(tlspolicy.QUICListener(s.configForQUIC), &quic.Config{
+	ln, err := s.h3Ln.tr.Listen(tlspolicy.WithECH(tlspolicy.QUICListener(s.configForQUIC), s.ech.keys.ForHandshake), &quic.Config{
 		HandshakeIdleTimeout:           cfg.Timeouts.ReadHeader,
 		MaxIdleTimeout:                 cfg.Timeouts.Idle + h3IdleMargin,
 		MaxIncomingStreams:             h3MaxStreams,
