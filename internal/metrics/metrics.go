@@ -56,6 +56,10 @@ type Metrics struct {
 	onDemandAllowed   *prometheus.CounterVec
 	onDemandRefused   *prometheus.CounterVec
 	onDemandOrders    *prometheus.CounterVec
+	echAccepted       *prometheus.CounterVec
+	echPublish        *prometheus.CounterVec
+	echKeys           prometheus.Gauge
+	echKeyCreated     prometheus.Gauge
 
 	mu         sync.Mutex
 	inventory  func() Inventory
@@ -146,8 +150,28 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "tlsgate_acme_on_demand_orders_total",
 		Help: "ACME orders of on-demand sites (first issuance and renewals), by site and result (success, failure).",
 	}, []string{"site", "result"})
+	m.echAccepted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_tls_ech_accepted_total",
+		Help: "Completed TLS handshakes (TCP and QUIC) whose Encrypted Client Hello was decrypted, by site (the inner, real server name's site).",
+	}, []string{"site"})
+	m.echPublish = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsgate_ech_publish_total",
+		Help: "Updates of the DNS HTTPS records that carry the ECH config (ech.publish), by result (success, failure).",
+	}, []string{"result"})
+	for _, r := range []string{"success", "failure"} {
+		m.echPublish.WithLabelValues(r)
+	}
+	m.echKeys = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tlsgate_ech_keys",
+		Help: "ECH keys that decrypt client hellos now: the current one and those in their grace period; 0 when ECH is off.",
+	})
+	m.echKeyCreated = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tlsgate_ech_key_created_timestamp_seconds",
+		Help: "When the current ECH key (the one published) was made, Unix time; 0 when ECH is off.",
+	})
 	all := append([]prometheus.Collector{m.handshakes, m.handshakeFailures, m.clientCerts, m.requests, m.latency,
 		m.upstreamErrors, m.acmeAttempts, m.onDemandAsks, m.onDemandAllowed, m.onDemandRefused, m.onDemandOrders,
+		m.echAccepted, m.echPublish, m.echKeys, m.echKeyCreated,
 		&inventoryCollector{m}}, runtime...)
 	for i, c := range all {
 		if err := reg.Register(c); err != nil {
@@ -197,6 +221,29 @@ func (m *Metrics) Handshake(site string, cs *tls.ConnectionState) {
 	}
 	m.handshakes.WithLabelValues(site, tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite),
 		groupName(cs.CurveID), alpn, strconv.FormatBool(cs.DidResume)).Inc()
+	if cs.ECHAccepted {
+		m.echAccepted.WithLabelValues(site).Inc()
+	}
+}
+
+// ECHKeys reports the live ECH key ring: how many keys decrypt and when
+// the current one was made (zero when ECH is off).
+func (m *Metrics) ECHKeys(n int, created time.Time) {
+	m.echKeys.Set(float64(n))
+	if created.IsZero() {
+		m.echKeyCreated.Set(0)
+	} else {
+		m.echKeyCreated.Set(float64(created.Unix()))
+	}
+}
+
+// ECHPublish counts one update of the ECH HTTPS records.
+func (m *Metrics) ECHPublish(ok bool) {
+	r := "success"
+	if !ok {
+		r = "failure"
+	}
+	m.echPublish.WithLabelValues(r).Inc()
 }
 
 // groupName names a key-exchange group. A resumed TLS 1.2 session, which

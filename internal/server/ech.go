@@ -17,6 +17,7 @@ import (
 	"github.com/tlsgate/tlsgate/internal/datadir"
 	"github.com/tlsgate/tlsgate/internal/dns01"
 	"github.com/tlsgate/tlsgate/internal/ech"
+	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/plan"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
 )
@@ -30,6 +31,7 @@ type echService struct {
 	c    *cluster.Cluster
 	cfg  func() *config.Config
 	log  *slog.Logger
+	m    *metrics.Metrics // may be nil
 
 	mu        sync.Mutex    // serialises changes to the ring's file; guards published
 	published []byte        // the config list last published in DNS
@@ -37,8 +39,8 @@ type echService struct {
 	kick      chan struct{} // the ring changed: recompute the rotation timer
 }
 
-func newECHService(dataDir string, c *cluster.Cluster, cfg func() *config.Config, log *slog.Logger) *echService {
-	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+func newECHService(dataDir string, c *cluster.Cluster, cfg func() *config.Config, log *slog.Logger, m *metrics.Metrics) *echService {
+	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, m: m, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
 }
 
 // settings are the live config's key settings; an empty public name when
@@ -79,6 +81,10 @@ func (e *echService) load(ctx context.Context) error {
 func (e *echService) apply(r ech.Ring) {
 	prev, _ := e.keys.Ring().Current()
 	e.keys.Set(r)
+	if e.m != nil {
+		cur, _ := r.Current()
+		e.m.ECHKeys(len(r.Keys), cur.Created)
+	}
 	if cur, ok := r.Current(); ok && !bytes.Equal(cur.Config, prev.Config) {
 		e.log.Info("ECH key in use", "config_id", cur.ID, "public_name", cur.PublicName, "keys", len(r.Keys))
 	}
@@ -203,8 +209,14 @@ func (e *echService) publish(ctx context.Context) error {
 	for _, name := range p.Names {
 		rec := httpsRecord(cfg, name, list)
 		if err := prov.ReplaceHTTPS(ctx, p.Zone, rec); err != nil {
+			if e.m != nil {
+				e.m.ECHPublish(false)
+			}
 			return fmt.Errorf("ech.publish: %w", err)
 		}
+	}
+	if e.m != nil {
+		e.m.ECHPublish(true)
 	}
 	e.mu.Lock()
 	e.published = list
@@ -267,7 +279,7 @@ func offlineECH(cfg *config.Config, log *slog.Logger) (*echService, func(), erro
 		}
 		closeFn = func() { c.Close() }
 	}
-	return newECHService(datadir.Resolve(cfg.DataDir), c, func() *config.Config { return cfg }, log), closeFn, nil
+	return newECHService(datadir.Resolve(cfg.DataDir), c, func() *config.Config { return cfg }, log, nil), closeFn, nil
 }
 
 // ECHShow is what 'tlsgate ech show' prints.

@@ -98,6 +98,19 @@ sites:
 		resp.Body.Close()
 	}
 	get("/", client)
+	// One handshake over Encrypted Client Hello (on by default).
+	if list := g.srv.ECHConfigList(); list == nil {
+		t.Fatal("ECH is off")
+	} else {
+		c, err := tls.Dial("tcp", g.https, &tls.Config{ServerName: "files.example.com", RootCAs: ca.Pool(), Certificates: []tls.Certificate{*client}, EncryptedClientHelloConfigList: list})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.ConnectionState().ECHAccepted {
+			t.Error("ECH not accepted")
+		}
+		c.Close()
+	}
 	get("/dead/", client)
 	if _, err := tls.Dial("tcp", g.https, &tls.Config{ServerName: "other.example.com", InsecureSkipVerify: true}); err == nil {
 		t.Fatal("unknown SNI accepted")

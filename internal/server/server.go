@@ -149,7 +149,7 @@ func NewFromPlan(p *plan.Gateway, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	s.store, s.cluster = store, c
-	s.ech = newECHService(p.DataDir, c, s.cfg.Load, s.log)
+	s.ech = newECHService(p.DataDir, c, s.cfg.Load, s.log, s.metrics)
 	if err := s.loadECH(); err != nil {
 		if s.cluster != nil {
 			s.cluster.Close()
