@@ -31,7 +31,7 @@ var knownMetrics = []string{
 	"probe_http_duration_seconds", "probe_http_last_modified_timestamp_seconds",
 	"tlsgate_certificate_not_after_timestamp_seconds", "tlsgate_certificate_not_before_timestamp_seconds",
 	"tlsgate_certificate_renewal_due_timestamp_seconds", "tlsgate_acme_renewal_attempts_total",
-	"tlsgate_probes_total", "tlsgate_probe_duration_seconds",
+	"tlsgate_probes_total", "tlsgate_probe_duration_seconds", "tlsgate_ech_publish_total",
 }
 
 var metricName = regexp.MustCompile(`\b(?:probe|tlsgate)_[a-z0-9_]+\b`)
@@ -73,7 +73,7 @@ type ruleFile struct {
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	out := promtool(t, "check", "rules", "alerts.yml")
-	if !strings.Contains(out, "SUCCESS: 9 rules found") {
+	if !strings.Contains(out, "SUCCESS: 10 rules found") {
 		t.Errorf("promtool check rules:\n%s", out)
 	}
 
@@ -94,6 +94,7 @@ func TestAlertRules(t *testing.T) {
 		"TLSGateCertificateExpiresIn7Days":  "critical",
 		"TLSGateCertificateRenewalOverdue":  "warning",
 		"TLSGateACMERenewalFailing":         "warning",
+		"TLSGateECHPublishFailing":          "warning",
 
 		"TLSGateACMECertificateRenewalWindowHalfGone": "critical",
 	}
@@ -312,6 +313,32 @@ tests:
               description: "3 ACME orders for failing.example.com failed in the last hour and none succeeded. The gateway keeps retrying and logs the CA's problem document with each failure; ` + "`tlsgate certs list`" + ` shows the certificate's expiry."
       - eval_time: 190m
         alertname: TLSGateACMERenewalFailing
+        exp_alerts: []
+  # ECH publication: failing every 30 s for 40 minutes (two per minute),
+  # then working; a gateway whose one failure was followed by a success.
+  - interval: 1m
+    input_series:
+      - series: 'tlsgate_ech_publish_total{instance="gw:9443",job="tlsgate",result="failure"}'
+        values: '0+2x40 80x40'
+      - series: 'tlsgate_ech_publish_total{instance="gw:9443",job="tlsgate",result="success"}'
+        values: '0x40 1x40'
+      - series: 'tlsgate_ech_publish_total{instance="ok:9443",job="tlsgate",result="failure"}'
+        values: '0 1x80'
+      - series: 'tlsgate_ech_publish_total{instance="ok:9443",job="tlsgate",result="success"}'
+        values: '0 0 1x79'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: TLSGateECHPublishFailing
+        exp_alerts: []
+      - eval_time: 35m
+        alertname: TLSGateECHPublishFailing
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: "gw:9443", job: tlsgate, result: failure}
+            exp_annotations:
+              summary: "ECH config not published in DNS by gw:9443"
+              description: "The gateway could not update the DNS HTTPS records of ech.publish for 15 minutes (30 failed updates). Clients keep the previous ECH config: they get the current one as retry configs, one extra round trip per new connection. The log line \"publishing the ECH config in DNS failed\" has the DNS server's answer; check acme.dns (server, TSIG key) and ech.publish.zone."
+      - eval_time: 60m
+        alertname: TLSGateECHPublishFailing
         exp_alerts: []
 `
 
