@@ -17,6 +17,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/memtrim"
 	"github.com/tlsgate/tlsgate/internal/metrics"
 	"github.com/tlsgate/tlsgate/internal/mtls"
 	"github.com/tlsgate/tlsgate/internal/tlspolicy"
@@ -197,7 +198,7 @@ func (s *Server) closeH3() {
 
 // serveH3 starts the HTTP/3 server on the bound socket; errc gets its
 // end.
-func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
+func (s *Server) serveH3(cfg *config.Config, trim *memtrim.Trimmer, errc chan<- error) error {
 	if s.h3Ln == nil {
 		return nil
 	}
@@ -219,8 +220,13 @@ func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 		IdleTimeout:    cfg.Timeouts.Idle,
 		Logger:         s.log.With("listener", "http3"),
-		ConnContext: func(ctx context.Context, _ *quic.Conn) context.Context {
+		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
 			handshakeDone(ctx)
+			// QUIC connections count towards the memory trimmer's peak
+			// as TCP ones do; the connection's context ends when it
+			// closes.
+			trim.ConnState(nil, http.StateNew)
+			context.AfterFunc(c.Context(), func() { trim.ConnState(nil, http.StateClosed) })
 			// Each connection caches its client-certificate
 			// verification, as on TCP.
 			return mtls.WithConn(ctx)

@@ -733,3 +733,39 @@ func TestHTTP3StreamAndIdleLimits(t *testing.T) {
 		t.Fatal("an idle QUIC connection was still open 5s later (timeouts.idle: 1s)")
 	}
 }
+
+// TestHTTP3ConnectionsCounted: QUIC connections count towards the memory
+// trimmer's connection peak as TCP ones do (package memtrim), from the
+// handshake to the close.
+func TestHTTP3ConnectionsCounted(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	g := startGateway(t, oneSite(p, "intermediate", backend(t, "a"), ""))
+	trim := g.srv.trim.Load()
+	for deadline := time.Now().Add(5 * time.Second); trim == nil; trim = g.srv.trim.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("Serve did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := trim.Open()
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool()}, QUICConfig: &quic.Config{HandshakeIdleTimeout: 5 * time.Second},
+		Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+			return quic.DialAddr(ctx, g.udp(t), tlsCfg, qc)
+		}}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://localhost/fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if n := trim.Open(); n != before+1 {
+		t.Errorf("%d connections open with one QUIC connection up, %d before", n, before)
+	}
+	tr.Close()
+	for deadline := time.Now().Add(5 * time.Second); trim.Open() != before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open 5 s after the QUIC connection closed, %d before", trim.Open(), before)
+		}
+	}
+}

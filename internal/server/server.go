@@ -101,6 +101,8 @@ type Server struct {
 	h3Ln   *h3Listener
 	h3     *http3.Server
 	altSvc string
+	// trim counts client connections (set by Serve; read by tests).
+	trim atomic.Pointer[memtrim.Trimmer]
 
 	dataDir string           // resolved; the internal CA lives under it
 	store   storage.Storage  // the plan's storage: files or the cluster's
@@ -371,11 +373,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	base := tlspolicy.WithECH(tlspolicy.Listener(s.configForClient), s.ech.keys.ForHandshake)
 	errLog := slog.NewLogLogger(&serverErrorHandler{Handler: s.log.Handler(), metrics: s.metrics}, slog.LevelWarn)
-	// Client connections (HTTPS h1 and h2, HTTP redirects) are counted so
+	// Client connections (HTTPS h1, h2 and h3, HTTP redirects) are counted so
 	// that the memory a burst of them grew goes back to the OS once it has
 	// passed (package memtrim; issue 17). The admin listener's are not
 	// client traffic.
 	trim := memtrim.New(s.log)
+	s.trim.Store(trim)
 	s.https = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTPS),
 		TLSConfig:         base.Clone(),            // net/http's HTTP/2 set-up edits it while h1 handshakes with base
@@ -413,7 +416,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	go func() { errc <- s.https.Serve(s.h1.Handoff()) }()
 	go func() { errc <- s.h1.Serve(proxy.SendTimeoutListener(s.httpsLn, cfg.Timeouts.Send)) }()
-	if err := s.serveH3(cfg, errc); err != nil {
+	if err := s.serveH3(cfg, trim, errc); err != nil {
 		s.shutdown(s.cfg.Load().Timeouts.Shutdown)
 		return err
 	}
