@@ -129,7 +129,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "\nStatus page: http://%s/   Prometheus metrics: http://%s/metrics\n", a, a)
 		}
 		if list := srv.ECHConfigList(); list != nil {
-			fmt.Fprintf(stdout, "\nEncrypted Client Hello: on, public name ech.localhost. Its config, the ech= value of a DNS HTTPS record\n(clients learn it from DNS; see README, Encrypted Client Hello):\n  %s\n", base64.StdEncoding.EncodeToString(list))
+			b64 := base64.StdEncoding.EncodeToString(list)
+			fmt.Fprintf(stdout, "\nEncrypted Client Hello: on, public name ech.localhost. Its config, the ech= value of a DNS HTTPS record\n(clients learn it from DNS; see README, Encrypted Client Hello):\n  %s\n", b64)
+			fmt.Fprintf(stdout, "Check it (a hello for localhost, encrypted; the wire shows only ech.localhost):\n  tlsgate scan --ca %s --ech-config %s localhost:%d\n", root, b64, port)
 		}
 		fmt.Fprintf(stdout, "\nPress Ctrl-C to stop.\n\n")
 		return nil

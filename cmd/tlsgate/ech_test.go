@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/ech"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
@@ -158,5 +159,31 @@ func TestDemoECH(t *testing.T) {
 	}
 	if !c.ConnectionState().ECHAccepted {
 		t.Error("the demo did not accept ECH")
+	}
+	// The check the demo prints works as printed.
+	printed := waitFor(t, "the ECH check", p.out, `\n  tlsgate (scan --ca \S+ --ech-config \S+ localhost:\d+)\n`)[1]
+	out, serr, code := runCLI(t, nil, append(strings.Fields(printed), "--http-port", "0")...)
+	if !strings.Contains(out, "Encrypted Client Hello: the given config (public name ech.localhost) is accepted") {
+		t.Errorf("the printed scan (exit %d) does not report ECH accepted:\n%s\n%s", code, out, serr)
+	}
+	// A config of other keys is rejected, with retry configs.
+	foreign, _, err := ech.Ring{}.Update(ech.Settings{PublicName: "ech.localhost", Rotate: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = runCLI(t, nil, "scan", "--ca", root, "--http-port", "0", "--format", "json", "--ech-config", base64.StdEncoding.EncodeToString(foreign.PublishedList()), "localhost:"+port)
+	var r struct {
+		Features struct {
+			ECH *struct {
+				Given, Published, Accepted bool
+				Retry                      bool `json:"retry_configs"`
+			} `json:"ech"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if e := r.Features.ECH; e == nil || !e.Given || e.Published || e.Accepted || !e.Retry {
+		t.Errorf("scan with a foreign ECH config: %+v\n%s", e, out)
 	}
 }

@@ -46,6 +46,7 @@ func docFlags(t *testing.T, text string) (problems []string, checked int) {
 		"certs":   {"list", "renew"},
 		"cluster": {"status"},
 		"config":  {"validate", "explain"},
+		"ech":     {"show", "rotate"},
 	}
 	helps := map[string]string{}
 	help := func(cmd []string) string {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -77,6 +78,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	caFile := fs.String("ca", "", "trust the CA certificates in `FILE` (PEM) instead of the system roots")
 	httpPort := fs.Int("http-port", 80, "plain-HTTP `PORT` checked for a redirect to HTTPS; 0 skips the check")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up on a connection after `DURATION`")
+	echConfig := fs.String("ech-config", "", "try Encrypted Client Hello with this config list (`BASE64`: the ech= value 'tlsgate ech show' prints) instead of the one in the host's DNS HTTPS record")
 	dnsServer := fs.String("dns-server", "system", "DNS server `ADDR` (host:port) asked for the host's HTTPS record, to check Encrypted Client Hello; \"system\" is the first of /etc/resolv.conf, \"off\" skips the check")
 	color := fs.color()
 	pos, err := fs.parse(args)
@@ -150,6 +152,13 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		server := *dnsServer
 		opts.LookupECH = func(ctx context.Context, host string) ([]byte, error) { return dns01.LookupECH(ctx, server, host) }
+	}
+	if *echConfig != "" {
+		list, err := base64.StdEncoding.DecodeString(*echConfig)
+		if err != nil || len(list) < 2 {
+			return usagef("--ech-config: not a base64 ECHConfigList (the ech= value that 'tlsgate ech show' prints)")
+		}
+		opts.ECHConfigList = list
 	}
 	if *caFile != "" {
 		pool, err := loadScanRoots(*caFile)
@@ -521,6 +530,12 @@ func writeScanText(w io.Writer, r *scan.Result, color bool) {
 		reneg, scanYesNo(ft.Compression), ft.FallbackSCSV, scanYesNo(ft.Heartbeat), scanYesNo(ft.Heartbleed))
 	if e := ft.ECH; e != nil {
 		switch {
+		case e.Given && e.Accepted:
+			fmt.Fprintf(w, "  Encrypted Client Hello: the given config (public name %s) is accepted\n", e.PublicName)
+		case e.Given && e.Retry:
+			fmt.Fprintf(w, "  Encrypted Client Hello: the given config (public name %s) is %s; the server sent retry configs (a stale or another server's config)\n", e.PublicName, a.wrap(sgrYellow, "rejected"))
+		case e.Given:
+			fmt.Fprintf(w, "  Encrypted Client Hello: the given config (public name %s) is not accepted: %s\n", e.PublicName, e.Error)
 		case e.Accepted:
 			fmt.Fprintf(w, "  Encrypted Client Hello: published (public name %s), accepted\n", e.PublicName)
 		case e.Published && e.Retry:

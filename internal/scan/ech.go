@@ -14,6 +14,9 @@ import (
 type ECH struct {
 	// Published: the HTTPS record of the host carries an ech= config list.
 	Published bool `json:"published"`
+	// Given: the config tried was given by the caller (--ech-config), and
+	// DNS was not asked; Published is then false.
+	Given bool `json:"given,omitempty"`
 	// PublicName is the outer server name of the first config: what
 	// on-path observers see instead of the host.
 	PublicName string `json:"public_name,omitempty"`
@@ -32,17 +35,23 @@ type ECH struct {
 // tries a handshake with it.
 func (s *scanner) probeECH(ctx context.Context) *ECH {
 	e := &ECH{}
-	lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	list, err := s.opts.LookupECH(lctx, s.host)
-	cancel()
-	if err != nil {
-		e.Error = err.Error()
-		return e
+	list := s.opts.ECHConfigList
+	if list != nil {
+		e.Given = true
+	} else {
+		lctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+		var err error
+		list, err = s.opts.LookupECH(lctx, s.host)
+		cancel()
+		if err != nil {
+			e.Error = err.Error()
+			return e
+		}
+		if len(list) == 0 {
+			return e
+		}
+		e.Published = true
 	}
-	if len(list) == 0 {
-		return e
-	}
-	e.Published = true
 	e.PublicName = echPublicName(list)
 	cfg := s.tlsConfig()
 	cfg.MinVersion = tls.VersionTLS13

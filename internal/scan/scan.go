@@ -53,6 +53,11 @@ type Options struct {
 	// (nil when it has none); nil skips the ECH check. `tlsgate scan`
 	// asks the system resolver or --dns-server.
 	LookupECH func(ctx context.Context, host string) ([]byte, error)
+	// ECHConfigList, when set, is the ECH config to try instead of the
+	// one in DNS (`tlsgate scan --ech-config`, with what `tlsgate ech
+	// show` prints): the check of a gateway before its record is
+	// published. LookupECH is then not called.
+	ECHConfigList []byte
 }
 
 // ConnErrorKind says why a target could not be scanned.
@@ -228,7 +233,7 @@ func Scan(ctx context.Context, target string, opts Options) (*Result, error) {
 		return nil, err
 	}
 	r := s.result(ctx, f)
-	if opts.LookupECH != nil {
+	if opts.LookupECH != nil || opts.ECHConfigList != nil {
 		r.Features.ECH = s.probeECH(ctx)
 	}
 	r.Started = started
