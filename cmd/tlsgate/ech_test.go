@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/dns01"
 	"github.com/tlsgate/tlsgate/internal/ech"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
@@ -125,6 +127,44 @@ sites:
 		"--dns-server", k.Addr, fmt.Sprintf("public.example.test:%d", httpsPort))
 	if !strings.Contains(out, "Encrypted Client Hello: no") {
 		t.Errorf("scan of a name without a record:\n%s", out)
+	}
+
+	// Records the gateway does not hold the keys of, put in place of the
+	// one it published: with its public name (stale: retry configs), then
+	// with another public name (refused); each is a finding.
+	secret, err := os.ReadFile(k.SecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := &dns01.RFC2136{Server: k.Addr, KeyName: k.KeyName, Secret: strings.TrimSpace(string(secret))}
+	for _, c := range []struct{ name, publicName, finding string }{
+		{"api.example.test", "public.example.test", "ech.stale"},
+		{"api.example.test", "other.example.test", "ech.refused"},
+	} {
+		foreign, _, err := ech.Ring{}.Update(ech.Settings{PublicName: c.publicName, Rotate: time.Hour}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := prov.ReplaceHTTPS(context.Background(), "example.test", dns01.HTTPSRecord{Name: c.name, TTL: time.Minute, ALPN: []string{"h2"}, ECH: foreign.PublishedList()}); err != nil {
+			t.Fatal(err)
+		}
+		out, _, _ := runCLI(t, nil, "scan", "--ca", filepath.Join(data, "ca", "root.pem"), "--http-port", "0", "--ip", "127.0.0.1",
+			"--dns-server", k.Addr, "--format", "json", fmt.Sprintf("%s:%d", c.name, httpsPort))
+		var r struct {
+			Findings []struct{ ID string }
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !slices.ContainsFunc(r.Findings, func(f struct{ ID string }) bool { return f.ID == c.finding }) {
+			t.Errorf("scan with a record of public name %s: no %s finding\n%s", c.publicName, c.finding, out)
+		}
+	}
+	// An address has no HTTPS record: no ECH check.
+	out, _, _ = runCLI(t, nil, "scan", "--ca", filepath.Join(data, "ca", "root.pem"), "--http-port", "0",
+		"--dns-server", k.Addr, fmt.Sprintf("127.0.0.1:%d", httpsPort))
+	if strings.Contains(out, "Encrypted Client Hello") {
+		t.Errorf("scan of an address checked ECH:\n%s", out)
 	}
 }
 

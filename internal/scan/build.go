@@ -89,6 +89,7 @@ func (s *scanner) result(ctx context.Context, f *facts) *Result {
 		ft.SessionTickets = ti.resumed
 		ft.HTTP3 = ti.http3
 	}
+	ft.ECH = f.ech
 	ft.H2 = len(ft.ALPN) > 0 && ft.ALPN[0] == "h2"
 	ft.SessionIDs = f.sessionID
 	if v := f.highestLegacy(); v != 0 {

@@ -123,6 +123,17 @@ func Findings(r *Result) []Finding {
 		// Clients fall back to TCP, after a delay each time.
 		add("http3.unreachable", SeverityLow, fmt.Sprintf("HTTP/3 is advertised on UDP port %d but no QUIC handshake succeeds there", h.Port), h.Error)
 	}
+	if e := ft.ECH; e != nil && e.Published && !e.Accepted {
+		if e.Retry {
+			// Clients retry with the configs sent: one more handshake
+			// for every new connection.
+			add("ech.stale", SeverityLow, "the ECH config in the DNS HTTPS record is rejected; the server sends other configs to retry with (the record is stale or names another server's keys)", e.Error)
+		} else {
+			// Without retry configs a client fails, or retries without
+			// ECH and shows the name.
+			add("ech.refused", SeverityMedium, "the DNS HTTPS record publishes ECH, but the server accepts no hello encrypted with it and sends no retry configs", e.Error)
+		}
+	}
 	if ft.Heartbleed {
 		add("tls.heartbleed", SeverityCritical, "vulnerable to Heartbleed (CVE-2014-0160)", "")
 	}

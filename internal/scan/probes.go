@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,6 +24,7 @@ type facts struct {
 	fallback   string
 	heartbleed bool
 	redirect   *Redirect
+	ech        *ECH // nil when not checked
 }
 
 // suiteList is what one protocol version accepted.
@@ -128,6 +131,16 @@ func (s *scanner) probe(ctx context.Context) (*facts, error) {
 			ok := s.sessionIDProbe(ctx)
 			mu.Lock()
 			f.sessionID = ok
+			mu.Unlock()
+		})
+	}
+	if s.opts.ECHConfigList != nil || s.opts.LookupECH != nil && !isIP(s.host) {
+		// An address has no HTTPS record (and a client sends no SNI to
+		// it, so no ECH either) unless a config is given.
+		run(func() {
+			e := s.probeECH(ctx)
+			mu.Lock()
+			f.ech = e
 			mu.Unlock()
 		})
 	}
@@ -420,4 +433,10 @@ func (s *scanner) sessionIDProbe(ctx context.Context) bool {
 		return false
 	}
 	return resp.Resumed && bytes.Equal(resp.Hello.SessionID, id)
+}
+
+// isIP reports whether host is an IP address literal.
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil
 }

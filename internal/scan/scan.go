@@ -233,9 +233,6 @@ func Scan(ctx context.Context, target string, opts Options) (*Result, error) {
 		return nil, err
 	}
 	r := s.result(ctx, f)
-	if opts.LookupECH != nil || opts.ECHConfigList != nil {
-		r.Features.ECH = s.probeECH(ctx)
-	}
 	r.Started = started
 	r.DurationMS = time.Since(started).Milliseconds()
 	r.Connections = int(s.conns.Load())
