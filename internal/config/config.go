@@ -187,9 +187,11 @@ type ECH struct {
 	// Publish, when set, keeps the HTTPS records of Names current: at
 	// start and after every rotation the gateway replaces each name's
 	// HTTPS record set by DNS UPDATE through acme.dns (which must be
-	// rfc2136), with one record "1 . alpn=h2,http/1.1 ech=<current
-	// config list>". The TSIG key's ACL must allow HTTPS records of these
-	// names. Without it, publish what 'tlsgate ech show' prints.
+	// rfc2136), with one record "1 . alpn=h3,h2,http/1.1 ech=<current
+	// config list>" (h3 while listen.http3 is on). With ECH turned off
+	// (enabled: false) the records are rewritten without ech=. The TSIG
+	// key's ACL must allow HTTPS records of these names. Without it,
+	// publish what 'tlsgate ech show' prints.
 	Publish *ECHPublish `yaml:"publish"`
 }
 

@@ -84,10 +84,11 @@ func coversHost(h, name string) bool {
 
 func (c *Config) validateECH(add func(string, string, ...any)) {
 	e := c.ECH
-	if e.Enabled != nil && !*e.Enabled {
-		return
-	}
-	if e.PublicName != "" {
+	switch {
+	case e.Enabled != nil && !*e.Enabled:
+		// No public name needed; ech.publish is still checked below: it
+		// withdraws the ech= value.
+	case e.PublicName != "":
 		name := NormalizeHost(e.PublicName)
 		if err := ech.CheckPublicName(name); err != nil {
 			add("ech.public_name", "%v", err)
@@ -104,7 +105,7 @@ func (c *Config) validateECH(add func(string, string, ...any)) {
 				add("ech.public_name", "%q is not a host of any site: clients with a stale ECH config complete their handshake under this name to get the current one, so the gateway needs its certificate; add it to a site's hosts", e.PublicName)
 			}
 		}
-	} else if e.Enabled != nil && *e.Enabled && c.ECHPublicName() == "" && len(c.Sites) > 0 {
+	case e.Enabled != nil && *e.Enabled && c.ECHPublicName() == "" && len(c.Sites) > 0:
 		add("ech.public_name", "ech.enabled is true but no site has a host usable as the public name (a DNS name of two labels or more): set ech.public_name to one of the sites' hosts")
 	}
 	if e.Rotate < time.Minute {

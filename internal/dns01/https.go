@@ -28,7 +28,7 @@ type HTTPSRecord struct {
 }
 
 // String is the record in zone-file syntax, as an operator would add it:
-// "api.example.com. 300 IN HTTPS 1 . alpn="h2,http/1.1" ech="..."".
+// "api.example.com. 300 IN HTTPS 1 . alpn="h3,h2,http/1.1" ech="..."".
 func (r HTTPSRecord) String() string {
 	return r.rr().String()
 }

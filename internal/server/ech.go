@@ -33,10 +33,11 @@ type echService struct {
 	log  *slog.Logger
 	m    *metrics.Metrics // may be nil
 
-	mu        sync.Mutex    // serialises changes to the ring's file; guards published
-	published []byte        // the config list last published in DNS
-	wake      chan struct{} // the ring changed: publish
-	kick      chan struct{} // the ring changed: recompute the rotation timer
+	mu          sync.Mutex    // serialises changes to the ring's file; guards published and publishedOK
+	published   []byte        // the config list last published in DNS; empty: records without ech=
+	publishedOK bool          // published is what DNS holds
+	wake        chan struct{} // the ring changed: publish
+	kick        chan struct{} // the ring changed: recompute the rotation timer
 }
 
 func newECHService(dataDir string, c *cluster.Cluster, cfg func() *config.Config, log *slog.Logger, m *metrics.Metrics) *echService {
@@ -58,7 +59,7 @@ func (e *echService) settings() ech.Settings {
 func (e *echService) load(ctx context.Context) error {
 	s := e.settings()
 	if s.PublicName == "" {
-		e.keys.Set(ech.Ring{})
+		e.apply(ech.Ring{}) // the publisher withdraws the ech= value
 		return nil
 	}
 	var r ech.Ring
@@ -187,15 +188,20 @@ func (e *echService) publishLoop(ctx context.Context) {
 func (e *echService) publish(ctx context.Context) error {
 	cfg := e.cfg()
 	p := cfg.ECH.Publish
-	if p == nil || !cfg.ECHEnabled() {
+	if p == nil {
 		return nil
 	}
-	list := e.keys.Ring().PublishedList()
-	if list == nil {
-		return nil
+	// With ECH off the records stay, without their ech= value: a client
+	// holding a config the gateway no longer decrypts would get no retry
+	// configs, and fail or fall back only after a failed handshake.
+	list := []byte{}
+	if cfg.ECHEnabled() {
+		if list = e.keys.Ring().PublishedList(); list == nil {
+			return nil
+		}
 	}
 	e.mu.Lock()
-	same := bytes.Equal(list, e.published)
+	same := e.publishedOK && bytes.Equal(list, e.published)
 	e.mu.Unlock()
 	if same {
 		return nil
@@ -219,8 +225,12 @@ func (e *echService) publish(ctx context.Context) error {
 		e.m.ECHPublish(true)
 	}
 	e.mu.Lock()
-	e.published = list
+	e.published, e.publishedOK = list, true
 	e.mu.Unlock()
+	if len(list) == 0 {
+		e.log.Info("ECH is off: withdrew the ECH config from the HTTPS records in DNS", "names", strings.Join(p.Names, ","), "zone", p.Zone)
+		return nil
+	}
 	e.log.Info("published the ECH config in DNS", "names", strings.Join(p.Names, ","), "zone", p.Zone)
 	return nil
 }
@@ -344,7 +354,7 @@ func (s *Server) loadECH() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	s.ech.mu.Lock()
-	s.ech.published = nil // publish again: the names or the record may have changed
+	s.ech.publishedOK = false // publish again: the names or the record may have changed
 	s.ech.mu.Unlock()
 	err := s.ech.load(ctx)
 	if err != nil && s.cluster != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,26 @@ acme:
 	}
 	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: after}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
 		t.Fatalf("client with the rotated config from DNS: %v", err)
+	}
+
+	// Turned off by a reload: the record stays, without its ech= value.
+	yaml, err := os.ReadFile(f.g.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := strings.Replace(string(yaml), "  public_name: public.example.test\n", "  enabled: false\n", 1)
+	if off == string(yaml) {
+		t.Fatal("the fixture's config changed shape")
+	}
+	if err := os.WriteFile(f.g.configPath, []byte(off), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	record(nil)
+	if alpn := recordALPN(t, k.Addr, "api.example.test"); len(alpn) == 0 {
+		t.Error("the HTTPS record went away with ECH; only its ech= value should")
 	}
 }
 
