@@ -3,7 +3,9 @@ package cluster
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -18,7 +20,10 @@ import (
 //
 // with the storage key and the mtime as associated data, so a value
 // cannot be moved to another key or given another date unnoticed.
-type sealer struct{ aead cipher.AEAD }
+type sealer struct {
+	aead cipher.AEAD
+	prk  []byte // HKDF-SHA256 pseudorandom key of the storage key, for Derive
+}
 
 const sealMagic = "tg1"
 
@@ -39,7 +44,21 @@ func newSealer(keyFile []byte) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead}, nil
+	prk, err := hkdf.Extract(sha256.New, raw, []byte("tlsgate derived keys"))
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{aead: aead, prk: prk}, nil
+}
+
+// Derive returns a 32-byte key for purpose, the same on every gateway
+// with the same storage key and independent of the sealing key and of
+// the keys of other purposes (HKDF-SHA256).
+func (c *Cluster) Derive(purpose string) [32]byte {
+	var k [32]byte
+	b, _ := hkdf.Expand(sha256.New, c.sealer.prk, "tlsgate "+purpose, 32) // 32 bytes of SHA-256 never fail
+	copy(k[:], b)
+	return k
 }
 
 func (s *sealer) seal(key string, value []byte, mtime time.Time) []byte {

@@ -62,6 +62,11 @@ func TestECHFleet(t *testing.T) {
 	if r, err := b.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
 		t.Fatalf("gateway B with the previous config: %v", err)
 	}
+	// QUIC's stateless reset key is the fleet's too: a client whose
+	// packets reach another gateway believes its reset.
+	if ta, tb := resetToken(t, a.g.udp(t)), resetToken(t, b.g.udp(t)); !bytes.Equal(ta, tb) {
+		t.Errorf("gateways of one fleet make different stateless reset tokens (%x, %x)", ta, tb)
+	}
 }
 
 // TestECHPublishKnot: with ech.publish and an rfc2136 acme.dns, the

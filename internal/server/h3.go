@@ -2,12 +2,17 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +21,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/tlsgate/tlsgate/internal/atomicfile"
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/memtrim"
 	"github.com/tlsgate/tlsgate/internal/metrics"
@@ -152,11 +158,15 @@ func (s *Server) listenH3(cfg *config.Config) error {
 		return fmt.Errorf("listening for HTTP/3 on UDP %s: %w (or turn HTTP/3 off: listen.http3: off)", ta, err)
 	}
 	// A stateless reset (RFC 9000 10.3) tells a client at once that its
-	// connection is gone (a restart, a silent idle close) instead of
-	// leaving it to time out. The key lives as long as the process:
-	// connections do not outlive it anyway.
-	var resetKey quic.StatelessResetKey
-	rand.Read(resetKey[:])
+	// connection is gone (a restart, a silent idle close, a packet routed
+	// to another gateway of the fleet) instead of leaving it to time out.
+	// A client believes one only if its token is made with the key of the
+	// gateway that made the connection, so the key outlives the process
+	// and is the fleet's: derived from the storage key with etcd, else
+	// kept in the data dir. Retry tokens are sealed with a key made the
+	// same way, so that one made before a restart, or by another gateway,
+	// still validates the client's address.
+	resetKey, tokenKey := s.quicKeys()
 	gate := &handshakeGate{retryAbove: h3RetryAbove, refuseAbove: h3RefuseAbove}
 	gate.failed = func(err error) {
 		if err == nil {
@@ -173,6 +183,7 @@ func (s *Server) listenH3(cfg *config.Config) error {
 		tr: &quic.Transport{
 			Conn:                udp,
 			StatelessResetKey:   &resetKey,
+			TokenGeneratorKey:   &tokenKey,
 			VerifySourceAddress: gate.verifySource,
 			ConnContext:         gate.connContext,
 		},
@@ -268,4 +279,52 @@ func (s *Server) h3AddrString() string {
 		return a.String()
 	}
 	return "off"
+}
+
+// quicKeyFile is the data dir's secret from which the QUIC keys of a
+// gateway without etcd are derived.
+const quicKeyFile = "quic.key"
+
+// quicKeys are the stateless-reset and Retry-token keys: derived from the
+// storage key with etcd (the same on every gateway), else from a secret
+// in the data dir (the same across restarts). Without a writable data dir
+// they are random, and live as long as the process.
+func (s *Server) quicKeys() (quic.StatelessResetKey, quic.TokenGeneratorKey) {
+	var master [32]byte
+	if s.cluster != nil {
+		master = s.cluster.Derive("quic keys")
+	} else if b, err := loadOrCreateSecret(filepath.Join(s.dataDir, quicKeyFile)); err == nil {
+		master = b
+	} else {
+		s.log.Warn("HTTP/3: no lasting QUIC key; clients ignore stateless resets sent after a restart and wait for their idle timeout instead", "err", err)
+		rand.Read(master[:])
+	}
+	reset, _ := hkdf.Key(sha256.New, master[:], nil, "tlsgate quic stateless reset", 32)
+	token, _ := hkdf.Key(sha256.New, master[:], nil, "tlsgate quic retry token", 32)
+	return quic.StatelessResetKey(reset), quic.TokenGeneratorKey(token)
+}
+
+// loadOrCreateSecret reads 32 bytes from path, or makes them and writes
+// them there (mode 0600) when there is no file.
+func loadOrCreateSecret(path string) ([32]byte, error) {
+	var k [32]byte
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != len(k) {
+			return k, fmt.Errorf("%s: want %d bytes, found %d (delete it: a new one is made)", path, len(k), len(b))
+		}
+		copy(k[:], b)
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return k, err
+	}
+	rand.Read(k[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return k, err
+	}
+	if err := atomicfile.Write(path, k[:], 0o600); err != nil {
+		return k, err
+	}
+	return k, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -767,5 +769,61 @@ func TestHTTP3ConnectionsCounted(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections open 5 s after the QUIC connection closed, %d before", trim.Open(), before)
 		}
+	}
+}
+
+// resetToken sends the gateway's UDP port a short-header packet for a
+// connection it does not have and returns the stateless reset token of
+// its answer (RFC 9000 10.3: the last 16 bytes). The connection ID is
+// fixed, so the token depends only on the gateway's reset key.
+func resetToken(t *testing.T, udp string) []byte {
+	t.Helper()
+	c, err := net.Dial("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pkt := make([]byte, 64)
+	pkt[0] = 0x40 | 0x01 // short header, fixed bit
+	for i := 1; i < 21; i++ {
+		pkt[i] = byte(i) // the destination connection ID
+	}
+	buf := make([]byte, 1500)
+	for range 5 { // UDP: ask again if an answer is lost
+		c.Write(pkt)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := c.Read(buf)
+		if err == nil && n >= 21 {
+			return bytes.Clone(buf[n-16 : n])
+		}
+	}
+	t.Fatal("no stateless reset from " + udp)
+	return nil
+}
+
+// TestHTTP3StatelessResetKeyLasts: the stateless reset key outlives the
+// process (it is kept in the data dir), so a client whose connection a
+// restart ended believes the reset the new process sends; another data
+// dir has another key.
+func TestHTTP3StatelessResetKeyLasts(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	dataDir := t.TempDir()
+	yaml := oneSite(p, "intermediate", backend(t, "a"), "") + "data_dir: " + dataDir + "\n"
+	first := startGateway(t, yaml)
+	token := resetToken(t, first.udp(t))
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, quicKeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the QUIC key file: %v, mode %v; want 0600", err, fi.Mode())
+	}
+	again := startGateway(t, yaml)
+	if got := resetToken(t, again.udp(t)); !bytes.Equal(got, token) {
+		t.Errorf("after a restart on the same data dir the reset token is %x, was %x", got, token)
+	}
+	other := startGateway(t, oneSite(p, "intermediate", backend(t, "a"), ""))
+	if got := resetToken(t, other.udp(t)); bytes.Equal(got, token) {
+		t.Error("a gateway with another data dir makes the same reset token")
 	}
 }
