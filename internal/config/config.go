@@ -99,6 +99,12 @@ type Listen struct {
 	// the UDP port in the firewall as well as the TCP one. Changes only
 	// on restart, as the rest of listen.
 	HTTP3 string `yaml:"http3"`
+	// HTTP3Port is the UDP port the Alt-Svc header names, when clients
+	// reach HTTP/3 on another port than the one the gateway listens on
+	// (a load balancer or NAT mapping UDP 443 to 8443): as Traefik's
+	// http3.advertisedPort. Default 0: listen.https's port. It names a
+	// port only: clients use it on the host they connected to.
+	HTTP3Port int `yaml:"http3_advertised_port"`
 }
 
 // HTTP3Enabled reports whether the HTTP/3 listener is on.

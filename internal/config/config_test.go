@@ -78,6 +78,17 @@ func TestParseValidate(t *testing.T) {
 			yaml: site + "listen: {https: \"127.0.0.1:8443\", http3: quic}\n",
 			want: []string{`tlsgate.yaml:6:42: listen.http3: "quic": use on or off`},
 		},
+		{name: "listen http3 advertised port", yaml: site + "listen: {https: \"127.0.0.1:8443\", http3_advertised_port: 443}\n"},
+		{
+			name: "listen http3 advertised port out of range",
+			yaml: site + "listen: {https: \"127.0.0.1:8443\", http3_advertised_port: 70000}\n",
+			want: []string{`tlsgate.yaml:6:58: listen.http3_advertised_port: 70000 is not a port: give the UDP port clients reach HTTP/3 on (1-65535), or 0 for listen.https's`},
+		},
+		{
+			name: "listen http3 advertised port with http3 off",
+			yaml: site + "listen: {https: \"127.0.0.1:8443\", http3: off, http3_advertised_port: 443}\n",
+			want: []string{`tlsgate.yaml:6:70: listen.http3_advertised_port: is set but listen.http3 is off: nothing is advertised`},
+		},
 
 		// Identity header names: header names, distinct, not the gateway's own.
 		{name: "identity headers renamed", yaml: site + "    identity_headers: {dn: X-SSL-Client-DN, cert: x-ssl-client-cert}\n"},

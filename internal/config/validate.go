@@ -37,6 +37,11 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if p := c.Listen.HTTP3Port; p < 0 || p > 65535 {
+		add("listen.http3_advertised_port", "%d is not a port: give the UDP port clients reach HTTP/3 on (1-65535), or 0 for listen.https's", p)
+	} else if p != 0 && !c.Listen.HTTP3Enabled() {
+		add("listen.http3_advertised_port", "is set but listen.http3 is off: nothing is advertised")
+	}
 	if c.Listen.HTTP3 != ListenOn && c.Listen.HTTP3 != ListenOff {
 		add("listen.http3", "%q: use on or off", c.Listen.HTTP3)
 	}

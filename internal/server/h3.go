@@ -271,7 +271,11 @@ func (s *Server) altSvcValue() string {
 	if s.h3Ln == nil {
 		return ""
 	}
-	return `h3=":` + strconv.Itoa(s.h3Ln.udp.LocalAddr().(*net.UDPAddr).Port) + `"; ma=` + strconv.Itoa(altSvcMaxAge)
+	port := s.h3Ln.udp.LocalAddr().(*net.UDPAddr).Port
+	if p := s.cfg.Load().Listen.HTTP3Port; p != 0 {
+		port = p
+	}
+	return `h3=":` + strconv.Itoa(port) + `"; ma=` + strconv.Itoa(altSvcMaxAge)
 }
 
 func (s *Server) h3AddrString() string {

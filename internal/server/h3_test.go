@@ -827,3 +827,20 @@ func TestHTTP3StatelessResetKeyLasts(t *testing.T) {
 		t.Error("a gateway with another data dir makes the same reset token")
 	}
 }
+
+// TestHTTP3AdvertisedPort: listen.http3_advertised_port is the port
+// Alt-Svc names (a balancer mapping UDP 443 to the gateway's port).
+func TestHTTP3AdvertisedPort(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	yaml := strings.Replace(oneSite(p, "intermediate", backend(t, "A"), ""), `http: "127.0.0.1:0"}`, `http: off, http3_advertised_port: 443}`, 1)
+	g := startGateway(t, yaml)
+	resp, err := p.client(g.https, true).Get("https://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v, want := resp.Header.Get("Alt-Svc"), `h3=":443"; ma=86400`; v != want {
+		t.Errorf("Alt-Svc %q, want %q", v, want)
+	}
+}
