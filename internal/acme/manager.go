@@ -419,11 +419,15 @@ func (m *Manager) keepManaged(ic *issuerConfig, name string) {
 		err := m.manageOnce(ic, name)
 		if err == nil || m.ctx.Err() != nil {
 			if attempt > 1 && err == nil {
-				m.log.Info("storage answers again; certificate managed", "name", name, "attempts", attempt)
+				m.log.Info("certificate loaded or ordered after retrying", "name", name, "attempts", attempt)
 			}
 			return
 		}
-		m.log.Warn("cannot load or order the certificate yet; retrying", "name", name, "attempt", attempt, "in", wait.String(), "err", err)
+		level := slog.LevelDebug // while storage stays down: a warning every 10 attempts (5 minutes)
+		if attempt%10 == 1 {
+			level = slog.LevelWarn
+		}
+		m.log.Log(m.ctx, level, "cannot load or order the certificate yet; retrying", "name", name, "attempt", attempt, "in", wait.String(), "err", err)
 		select {
 		case <-m.ctx.Done():
 			return
