@@ -249,10 +249,14 @@ func TestFleet(t *testing.T) {
 	if _, err := f.handshake(f.nodes[0], "late.example.com", nil); err == nil {
 		t.Fatal("late.example.com was issued without an etcd quorum")
 	}
+	// a could not even look for it in storage: it retries by itself.
+	waitFor(t, "a failing to read storage for late.example.com", f.nodes[0].p.errOut,
+		`"msg":"cannot load or order the certificate yet; retrying","name":"late.example.com"`)
 	f.etcd.Restart(t, leader)
 	f.etcd.Restart(t, second)
-	// certmagic retries a failed order after a minute.
+	quorum := time.Now()
 	f.waitServed(f.nodes[0], "late.example.com", 150*time.Second)
+	t.Logf("late.example.com served %v after the etcd quorum was back", time.Since(quorum).Round(100*time.Millisecond))
 
 	// 8. A gateway killed while holding an issuance lock: another node
 	// takes over once the lock's lease expires.

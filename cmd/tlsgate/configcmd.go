@@ -85,8 +85,6 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  Encrypted Client Hello: on, public name %s ('tlsgate ech show --config %s' prints the DNS HTTPS record)\n", cfg.ECHPublicName(), path)
 	case cfg.ECH.Enabled != nil && !*cfg.ECH.Enabled:
 		fmt.Fprintln(stdout, "  Encrypted Client Hello: off (ech.enabled: false)")
-	case cfg.Storage.Etcd != nil && cfg.ECH.PublicName == "" && cfg.ECH.Enabled == nil:
-		fmt.Fprintln(stdout, "  Encrypted Client Hello: off (with storage.etcd, set ech.public_name to turn it on)")
 	default:
 		fmt.Fprintln(stdout, "  Encrypted Client Hello: off: no site host can be its public name; set ech.public_name to a host of a site that is a DNS name of two labels or more")
 	}

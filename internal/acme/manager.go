@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -184,6 +185,10 @@ type Manager struct {
 	pending []*Source // created before Start
 	ctx     context.Context
 	cancel  context.CancelFunc
+
+	// managing are the names whose certificate keepManaged is loading or
+	// ordering.
+	managing map[managed]bool
 }
 
 type issuerConfig struct {
@@ -208,6 +213,8 @@ func NewManager(opts Options) *Manager {
 		configs: map[string]*issuerConfig{},
 		byName:  map[string]*issuerConfig{},
 		dynamic: map[string]*issuerConfig{},
+
+		managing: map[managed]bool{},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.status = newStatusBook(opts.Storage, opts.Log)
@@ -363,30 +370,108 @@ func (m *Manager) manage(src *Source) {
 		return // on demand: nothing is loaded or ordered before a handshake asks
 	}
 	for _, h := range src.hosts {
-		m.status.touch(h, src.ic.settings.Directory)
-	}
-	// ManageAsync loads certificates from storage first and orders only
-	// what is missing; names already in the cache are left alone. It reads
-	// storage before returning, so it runs in the background: a reload
-	// must not wait for a slow or unreachable shared storage.
-	// An error here means storage could not be read (not "no certificate
-	// yet", which orders one): retry, or the names would never be served.
-	go func() {
-		wait := time.Second
-		for {
-			err := src.ic.magic.ManageAsync(m.ctx, src.hosts)
-			if err == nil || m.ctx.Err() != nil {
-				return
-			}
-			m.log.Warn("cannot load certificates from storage; retrying", "names", src.hosts, "in", wait.String(), "err", err)
-			select {
-			case <-m.ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, time.Minute)
+		k := managed{src.ic, h}
+		if m.managing[k] {
+			continue // a reload kept the site: its loop goes on
 		}
+		m.managing[k] = true
+		go m.keepManaged(src.ic, h)
+	}
+}
+
+// managed is a name and the config that manages it.
+type managed struct {
+	ic   *issuerConfig
+	name string
+}
+
+// manageRetryMax bounds the wait between two attempts to load (or order)
+// a certificate while storage fails: once storage answers again, a name
+// is loaded or ordered within this (plus one storage timeout).
+const manageRetryMax = 30 * time.Second
+
+// keepManaged gets name's certificate into the cache, from storage or
+// ordered when storage has none, after which certmagic's maintenance
+// renews it. It runs in the background: a reload must not wait for a slow
+// or unreachable shared storage. Any failure before the order (storage
+// cannot be read or written, the issuance lock cannot be taken: etcd
+// without a quorum) is retried here, every second at first and then at
+// most every manageRetryMax, until the name is cached or no site uses ic
+// for it any more. certmagic's ManageAsync would not: it reads storage
+// once per name in a goroutine of its own and, when that read fails,
+// only logs it and never manages the name (ManageAsync returns nil).
+// Failed orders are certmagic's to retry, on its own schedule.
+func (m *Manager) keepManaged(ic *issuerConfig, name string) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.managing, managed{ic, name})
+		m.mu.Unlock()
 	}()
+	m.status.touch(name, ic.settings.Directory)
+	wait := time.Second
+	for attempt := 1; m.ctx.Err() == nil; attempt++ {
+		m.mu.Lock()
+		live := m.byName[name] == ic
+		m.mu.Unlock()
+		if !live {
+			return
+		}
+		err := m.manageOnce(ic, name)
+		if err == nil || m.ctx.Err() != nil {
+			if attempt > 1 && err == nil {
+				m.log.Info("certificate loaded or ordered after retrying", "name", name, "attempts", attempt)
+			}
+			return
+		}
+		level := slog.LevelDebug // while storage stays down: a warning every 10 attempts (5 minutes)
+		if attempt%10 == 1 {
+			level = slog.LevelWarn
+		}
+		m.log.Log(m.ctx, level, "cannot load or order the certificate yet; retrying", "name", name, "attempt", attempt, "in", wait.String(), "err", err)
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, manageRetryMax)
+	}
+}
+
+// manageOnce caches name's certificate from storage, first ordering one
+// when storage has none. An error means it is not cached.
+func (m *Manager) manageOnce(ic *issuerConfig, name string) error {
+	if m.cached(name) {
+		return nil
+	}
+	_, err := m.opts.Storage.Load(m.ctx, certmagic.StorageKeys.SitePrivateKey(ic.issuer.IssuerKey(), name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Blocks until issued: certmagic retries failed orders itself (after
+		// 1, 2, 2, 5, 10 minutes...). What it returns is a failure before
+		// ordering (storage, the lock), or its giving up.
+		if err := ic.magic.ObtainCertAsync(m.ctx, name); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	// Loads it into the cache, then updates its renewal information and
+	// renews it if due.
+	err = ic.magic.ManageSync(m.ctx, []string{name})
+	if err != nil && m.cached(name) {
+		return nil // a failed renewal: certmagic's maintenance retries it
+	}
+	return err
+}
+
+// cached reports whether the cache holds a certificate for name.
+func (m *Manager) cached(name string) bool {
+	for _, c := range m.cache.AllMatchingCertificates(name) {
+		if slices.Contains(c.Names, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Retain stops maintaining certificates for names no live site uses.

@@ -25,6 +25,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/tlsgate/tlsgate/internal/certs"
 	"github.com/tlsgate/tlsgate/internal/config"
@@ -35,6 +37,10 @@ import (
 // election (about a second with etcd's defaults scaled for LANs), shorter
 // than anything a handshake or an operator would wait for.
 const opTimeout = 5 * time.Second
+
+// reconnectMax bounds the wait between two connection attempts to an etcd
+// endpoint that does not answer.
+const reconnectMax = 2 * time.Second
 
 // Cluster is a connection to the fleet's etcd.
 type Cluster struct {
@@ -88,6 +94,12 @@ func prepare(c config.Etcd) (clientv3.Config, *sealer, error) {
 		// The etcd client logs with zap; its chatter (retries, balancer
 		// changes) stays out of the gateway's log.
 		Logger: zap.NewNop(),
+		// gRPC waits up to 2 minutes between reconnections to an endpoint
+		// that was down for long; etcd back, a gateway would stay cut off
+		// from it meanwhile (no ticket keys, no new certificates).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMax}, MinConnectTimeout: opTimeout,
+		})},
 	}
 	if c.TLS.CA != "" || c.TLS.Cert != "" {
 		var u tlspolicy.Upstream

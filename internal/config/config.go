@@ -158,12 +158,8 @@ type CA struct {
 //
 // On by default (Enabled unset) when a public name is set or can be
 // derived from the sites (see PublicName); off otherwise, which
-// 'tlsgate config validate' does not treat as an error. With
-// storage.etcd it is on only when asked for (public_name set or enabled:
-// true): with ECH on, the fleet test's quorum-loss step (a reload adding
-// a name while etcd has no quorum) leaves the new name unissued, a
-// problem not yet understood. Changes on reload, except storage (a
-// restart).
+// 'tlsgate config validate' does not treat as an error. Changes on
+// reload, except storage (a restart).
 type ECH struct {
 	// Enabled turns ECH off with false. Unset or true: on when there is a
 	// public name; true without one is an error.

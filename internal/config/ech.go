@@ -37,14 +37,9 @@ func (c *Config) ECHPublicName() string {
 }
 
 // ECHEnabled reports whether the gateway serves ECH: ech.enabled is not
-// false and there is a public name. With storage.etcd, ECH is on only when
-// the config asks for it (ech.public_name or ech.enabled: true): see
-// ECH's doc comment.
+// false and there is a public name.
 func (c *Config) ECHEnabled() bool {
 	if c.ECH.Enabled != nil && !*c.ECH.Enabled {
-		return false
-	}
-	if c.Storage.Etcd != nil && c.ECH.Enabled == nil && c.ECH.PublicName == "" {
 		return false
 	}
 	return c.ECHPublicName() != ""

@@ -69,12 +69,13 @@ func TestECHPublicNameDefault(t *testing.T) {
 	}
 }
 
-// TestECHFleetOptIn: with storage.etcd, ECH is on only when asked for.
-func TestECHFleetOptIn(t *testing.T) {
+// TestECHFleetDefault: with storage.etcd, as with a data dir, ECH is on
+// by default and off with ech.enabled: false.
+func TestECHFleetDefault(t *testing.T) {
 	t.Parallel()
 	const base = "storage: {etcd: {endpoints: [\"http://127.0.0.1:2379\"], encryption_key_file: /k}}\nsites: [{hosts: [a.example.com]}]\n"
 	for yaml, want := range map[string]bool{
-		base: false, base + "ech: {public_name: a.example.com}": true, base + "ech: {enabled: true}": true,
+		base: true, base + "ech: {public_name: a.example.com}": true, base + "ech: {enabled: true}": true, base + "ech: {enabled: false}": false,
 	} {
 		c, err := Parse(testFile, []byte(yaml))
 		if err != nil {
