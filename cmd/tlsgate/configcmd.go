@@ -83,6 +83,9 @@ func validateConfig(path string, stdout, stderr io.Writer) error {
 	switch {
 	case cfg.ECHEnabled():
 		fmt.Fprintf(stdout, "  Encrypted Client Hello: on, public name %s ('tlsgate ech show --config %s' prints the DNS HTTPS record)\n", cfg.ECHPublicName(), path)
+		if cfg.ECHHidesNothing() {
+			fmt.Fprintf(stdout, "    note: %s is the only name served, so observers learn it anyway; to hide which site a client wants, serve several names and set ech.public_name to a name of its own (such as ech.example.com) listed in a site's hosts\n", cfg.ECHPublicName())
+		}
 	case cfg.ECH.Enabled != nil && !*cfg.ECH.Enabled:
 		fmt.Fprintln(stdout, "  Encrypted Client Hello: off (ech.enabled: false)")
 	default:

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -43,6 +44,25 @@ func (c *Config) ECHEnabled() bool {
 		return false
 	}
 	return c.ECHPublicName() != ""
+}
+
+// ECHHidesNothing reports whether the public name is the only name the
+// gateway serves (addresses aside): on-path observers then learn the
+// server name anyway, and ECH hides only the rest of the hello.
+func (c *Config) ECHHidesNothing() bool {
+	pub := c.ECHPublicName()
+	for _, s := range c.Sites {
+		for _, h := range s.Hosts {
+			h = NormalizeHost(h)
+			if h == pub {
+				continue
+			}
+			if _, err := netip.ParseAddr(strings.Trim(h, "[]")); err != nil {
+				return false // another name, a wildcard or the catch-all
+			}
+		}
+	}
+	return true
 }
 
 // ECHSettings are the key settings of ech.

@@ -86,3 +86,28 @@ func TestECHFleetDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestECHHidesNothing: a public name that is the only name served
+// (addresses aside) hides nothing; another name, a wildcard or the
+// catch-all beside it does.
+func TestECHHidesNothing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		yaml string
+		want bool
+	}{
+		{`sites: [{hosts: [api.example.com, 127.0.0.1, "::1"]}]`, true},
+		{`sites: [{hosts: [api.example.com]}, {hosts: [b.example.com]}]`, false},
+		{`sites: [{hosts: [api.example.com, "*.x.example.com"]}]`, false},
+		{`sites: [{hosts: [api.example.com]}, {hosts: ["*"]}]`, false},
+		{"ech: {public_name: ech.example.com}\nsites: [{hosts: [ech.example.com, api.example.com]}]", false},
+	} {
+		c, err := Parse(testFile, []byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ECHHidesNothing(); got != tc.want {
+			t.Errorf("%s: hides nothing %v, want %v", tc.yaml, got, tc.want)
+		}
+	}
+}
