@@ -29,7 +29,9 @@ import (
 //   - site selection: configForQUIC is configForClient with each site's
 //     QUIC config (tlspolicy.QUIC: same certificate source, client CAs
 //     and handshake hook; TLS 1.3 and "h3" only). Reloads swap the state
-//     it reads, so certificates and sites change as on TCP.
+//     it reads, so certificates and sites change as on TCP. ECH hellos
+//     are decrypted by the listener first (the same keys as TCP's), so
+//     the inner name picks the site.
 //   - requests: the same serveHTTPS (Host must match the SNI's site,
 //     421 otherwise), so the same routes, per-route client-certificate
 //     checks with CRLs per request, security, forwarding and identity
@@ -201,7 +203,12 @@ func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
 	if s.h3Ln == nil {
 		return nil
 	}
-	ln, err := s.h3Ln.tr.Listen(tlspolicy.QUICListener(s.configForQUIC), &quic.Config{
+	// ECH as on TCP (tlspolicy.WithECH): the listener decrypts the hello
+	// before configForQUIC picks the site by the inner name. Without it
+	// the site configs would refuse every ECH hello with retry configs
+	// that never decrypt here either.
+	tlsConf := tlspolicy.WithECH(tlspolicy.QUICListener(s.configForQUIC), s.ech.keys.ForHandshake)
+	ln, err := s.h3Ln.tr.Listen(tlsConf, &quic.Config{
 		HandshakeIdleTimeout:           cfg.Timeouts.ReadHeader,
 		MaxIdleTimeout:                 cfg.Timeouts.Idle + h3IdleMargin,
 		MaxIncomingStreams:             h3MaxStreams,
