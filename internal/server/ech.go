@@ -90,6 +90,18 @@ func (e *echService) apply(r ech.Ring) {
 	}
 }
 
+// applyShared applies a ring read from etcd (the fleet's): only while
+// this gateway's own config has ECH on. The fleet's ring is there as long
+// as any gateway uses ECH; a gateway whose config turns it off (at start
+// or by reload) must not decrypt with it, nor send its retry configs.
+func (e *echService) applyShared(r ech.Ring) {
+	if e.settings().PublicName == "" {
+		e.keys.Set(ech.Ring{})
+		return
+	}
+	e.apply(r)
+}
+
 // rotate makes a new current key now.
 func (e *echService) rotate(ctx context.Context) (ech.Ring, error) {
 	s := e.settings()
@@ -130,7 +142,7 @@ const echMaxWait = time.Minute
 func (e *echService) run(ctx context.Context) {
 	go e.publishLoop(ctx)
 	if e.c != nil {
-		e.c.ShareECH(ctx, e.settings, e.apply)
+		e.c.ShareECH(ctx, e.settings, e.applyShared)
 		return
 	}
 	for {

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tlsgate/tlsgate/internal/testpeer"
+)
+
+// TestReviewECHOffInFleet: a gateway whose config turns ECH off
+// (ech.enabled: false) does not decrypt ECH hellos with the fleet's keys
+// that another gateway keeps in etcd, at start or after a reload that
+// turns it off. Before the fix the etcd watch applied the fleet's ring
+// whatever the local config said, so an operator could not turn ECH off
+// on a node (after a key leak, or for a client that breaks on it).
+func TestReviewECHOffInFleet(t *testing.T) {
+	dir := t.TempDir()
+	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	key := filepath.Join(dir, "storage.key")
+	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	endpoints, _ := json.Marshal(e.Endpoints)
+	storage := fmt.Sprintf("storage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key)
+	a := newECHFixture(t, "ech: {public_name: public.example.test}\n"+storage)
+	list := a.g.srv.ECHConfigList()
+	if len(list) == 0 {
+		t.Fatal("gateway A has no ECH config")
+	}
+	b := newECHFixture(t, "ech: {enabled: false}\n"+storage)
+	// Give B's watch time to read the fleet's ring (it does within
+	// milliseconds when it applies it at all).
+	offOn := func(f *echFixture, what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			if l := f.g.srv.ECHConfigList(); l != nil {
+				t.Fatalf("%s: ECH is off in its config but it uses config %x", what, l)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: list}, "api.example.test", "/")
+		var rej *tls.ECHRejectionError
+		if !errors.As(err, &rej) {
+			t.Fatalf("%s: a hello with the fleet's config: %v, want it refused (ECH off)", what, err)
+		}
+		if len(rej.RetryConfigList) != 0 {
+			t.Errorf("%s: ECH off, but retry configs sent", what)
+		}
+	}
+	offOn(b, "gateway B started with ech.enabled: false")
+
+	// Gateway C starts with ECH, then a reload turns it off.
+	c := newECHFixture(t, "ech: {public_name: public.example.test}\n"+storage)
+	deadline := time.Now().Add(15 * time.Second)
+	for !bytes.Equal(c.g.srv.ECHConfigList(), list) {
+		if time.Now().After(deadline) {
+			t.Fatal("control: gateway C does not use the fleet's config")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cfgPath := c.g.configPath
+	y, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y = bytes.Replace(y, []byte("ech: {public_name: public.example.test}"), []byte("ech: {enabled: false}"), 1)
+	if err := os.WriteFile(cfgPath, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	// A rotation on A is what C's watch sees next.
+	if err := a.g.srv.RotateECH(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	list = a.g.srv.ECHConfigList()
+	offOn(c, "gateway C after a reload to ech.enabled: false")
+}
