@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +114,182 @@ func staleECHList(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return r.PublishedList()
+}
+
+// TestReviewHTTP3RequestHeadTimeout: a request stream whose HEADERS
+// frame never completes is reset after timeouts.read_header, as an
+// HTTP/1.1 request head is on TCP, while the client keeps its QUIC
+// connection alive. Before the fix nothing bounded it: each such stream
+// held a goroutine and a header buffer (up to 8 KiB at once, up to
+// limits.max_header_bytes as bytes trickle in) for as long as the
+// client sent a packet now and then, h3MaxStreams of them per
+// connection.
+func TestReviewHTTP3RequestHeadTimeout(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	yaml := strings.Replace(oneSite(p, "intermediate", backend(t, "A"), ""), "read_header: 2s", "read_header: 1s, idle: 60s", 1)
+	g := startGateway(t, yaml)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, g.udp(t),
+		&tls.Config{ServerName: "localhost", RootCAs: p.ca.Pool(), NextProtos: []string{"h3"}},
+		&quic.Config{KeepAlivePeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	const streams = 4
+	strs := make([]*quic.Stream, streams)
+	for i := range strs {
+		str, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A HEADERS frame (type 0x01) announcing 1000 bytes, then 3.
+		if _, err := str.Write([]byte{0x01, 0x43, 0xe8, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		strs[i] = str
+	}
+	start := time.Now()
+	for i, str := range strs {
+		str.SetReadDeadline(start.Add(8 * time.Second))
+		_, err := str.Read(make([]byte, 1))
+		var serr *quic.StreamError
+		if !errors.As(err, &serr) {
+			t.Fatalf("stream %d with an unfinished request head: read %v after %v; want it reset by the gateway after timeouts.read_header (1s)", i, err, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	t.Logf("%d unfinished request heads reset after %v", streams, time.Since(start).Round(time.Millisecond))
+	// The connection itself still serves a complete request.
+	if conn.Context().Err() != nil {
+		t.Fatal("the connection was closed; only the streams should be")
+	}
+	// Control: a request whose head arrives in time is served on a fresh
+	// connection (slow streams do not break the listener).
+	resp, err := h3Client(t, g.udp(t), p.ca.Pool(), nil, nil).Get("https://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("control request: %d", resp.StatusCode)
+	}
+}
+
+// TestReviewHTTP3SlowBodyAfterHead: the request-head deadline ends with
+// the head: an upload that makes progress may take longer than
+// timeouts.read_header (the body has timeouts.body_read per read).
+func TestReviewHTTP3SlowBodyAfterHead(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	got := make(chan int, 1)
+	up := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- len(b)
+	}))
+	yaml := strings.Replace(oneSite(p, "intermediate", up, ""), "read_header: 2s", "read_header: 1s", 1)
+	g := startGateway(t, yaml)
+	pr, pw := io.Pipe()
+	go func() {
+		for range 5 {
+			time.Sleep(500 * time.Millisecond)
+			if _, err := pw.Write(make([]byte, 1000)); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, "https://localhost/upload", pr)
+	resp, err := h3Client(t, g.udp(t), p.ca.Pool(), nil, nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("a 2.5s upload with read_header 1s: %d", resp.StatusCode)
+	}
+	select {
+	case n := <-got:
+		if n != 5000 {
+			t.Errorf("the upstream got %d bytes, want 5000", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream got no body")
+	}
+}
+
+// TestReviewHTTP3ShutdownRefusesNewRequests: during a graceful shutdown
+// a request in flight on a connection finishes, a new request on the same
+// connection is refused with H3_REQUEST_REJECTED (safe for the client to
+// retry elsewhere: nothing was processed) and never reaches the
+// upstream, and the connection is closed afterwards.
+func TestReviewHTTP3ShutdownRefusesNewRequests(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t, "localhost", "127.0.0.1")
+	var reached atomic.Int32
+	up := newLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if r.URL.Path == "/slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
+	}))
+	g := startGateway(t, oneSite(p, "intermediate", up, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, g.udp(t), &tls.Config{ServerName: "localhost", RootCAs: p.ca.Pool(), NextProtos: []string{"h3"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	cc := (&http3.Transport{}).NewClientConn(conn)
+	do := func(path string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://localhost"+path, nil)
+		return cc.RoundTrip(req)
+	}
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := do("/slow")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		slow <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for reached.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request never reached the upstream")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.stop() }()
+	time.Sleep(300 * time.Millisecond) // the shutdown has begun
+	resp, err := do("/new")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("a new request during shutdown was answered %d", resp.StatusCode)
+	}
+	var serr *http3.Error
+	if !errors.As(err, &serr) || serr.ErrorCode != http3.ErrCodeRequestRejected {
+		t.Errorf("new request during shutdown: %v, want H3_REQUEST_REJECTED", err)
+	}
+	if err := <-slow; err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+	if n := reached.Load(); n != 1 {
+		t.Errorf("the upstream got %d requests, want only the one in flight", n)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the connection was still open 5s after the shutdown")
+	}
 }
