@@ -164,6 +164,12 @@ func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, se
 
 func (c *Cluster) campaignECH(ctx context.Context, settings func() ech.Settings) {
 	for ctx.Err() == nil {
+		if settings().PublicName == "" {
+			// ECH is off here: leave the role to a node that uses it, or
+			// the fleet's keys would never rotate nor expire.
+			sleep(ctx, echOffCheck)
+			continue
+		}
 		gctx, cancel := withDeadline(ctx)
 		lease, err := c.cli.Grant(gctx, int64(electionTTL/time.Second))
 		cancel()
@@ -191,6 +197,10 @@ func (c *Cluster) campaignECH(ctx context.Context, settings func() ech.Settings)
 	}
 }
 
+// echOffCheck is how often a node with ECH off looks whether a reload
+// turned it on, to campaign for the rotator role again.
+const echOffCheck = 5 * time.Second
+
 // echMaxWait bounds the leader's sleep, so that a reload's new settings
 // (a new public name) apply within it.
 const echMaxWait = time.Minute
@@ -200,8 +210,10 @@ func (c *Cluster) updateECHWhileLeader(ctx context.Context, sess *concurrency.Se
 		s := settings()
 		wait := 2 * time.Second
 		if s.PublicName == "" {
-			wait = echMaxWait // ECH is off on this node (for now)
-		} else if r, rev, err := c.loadECH(ctx); err == nil {
+			c.log.Info("ECH is off on this node: leaving the ECH-key rotator role to another")
+			return // resign (campaignECH waits while ECH is off)
+		}
+		if r, rev, err := c.loadECH(ctx); err == nil {
 			next, changed, err := r.Update(s, time.Now())
 			if err == nil && changed {
 				err = c.putECH(ctx, next, rev)

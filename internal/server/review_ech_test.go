@@ -84,3 +84,47 @@ func TestReviewECHOffInFleet(t *testing.T) {
 	list = a.g.srv.ECHConfigList()
 	offOn(c, "gateway C after a reload to ech.enabled: false")
 }
+
+// TestReviewECHFleetLeaderWithECHOff: in a fleet where the node elected
+// to rotate the ECH keys has ECH off in its config, the keys of the
+// nodes that use ECH still rotate and expire: a previous key stops
+// decrypting after ech.grace. Before the fix that node held the election
+// and did nothing, so the fleet's old keys decrypted forever and the
+// current one never rotated.
+func TestReviewECHFleetLeaderWithECHOff(t *testing.T) {
+	dir := t.TempDir()
+	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	key := filepath.Join(dir, "storage.key")
+	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	endpoints, _ := json.Marshal(e.Endpoints)
+	storage := fmt.Sprintf("storage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key)
+	off := newECHFixture(t, "ech: {enabled: false}\n"+storage)
+	// The ECH-off node campaigns first (before the fix: and wins).
+	deadline := time.Now().Add(5 * time.Second)
+	for !bytes.Contains([]byte(off.g.logs.String()), []byte("this node rotates the fleet's ECH keys")) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	on := newECHFixture(t, "ech: {public_name: public.example.test, grace: 2s}\n"+storage)
+	old := on.g.srv.ECHConfigList()
+	if len(old) == 0 {
+		t.Fatal("no ECH config on the ECH node")
+	}
+	if err := on.g.srv.RotateECH(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(on.g.srv.ech.keys.Ring().Keys); n != 2 {
+		t.Fatalf("%d keys after a rotation, want 2", n)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for len(on.g.srv.ech.keys.Ring().Keys) > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the previous ECH key still decrypts 20s after a rotation with ech.grace 2s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err := on.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/")
+	var rej *tls.ECHRejectionError
+	if !errors.As(err, &rej) {
+		t.Fatalf("a hello with the expired config: %v, want it refused", err)
+	}
+}
