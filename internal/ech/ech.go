@@ -181,17 +181,41 @@ func (r Ring) Update(s Settings, now time.Time) (next Ring, changed bool, err er
 		}
 		changed = true
 	}
-	kept := []Key{next.Keys[0]}
-	for i := 1; i < len(next.Keys); i++ {
+	next, pruned := next.Pruned(s.Grace, now)
+	return next, changed || pruned, nil
+}
+
+// Pruned returns r without the keys whose grace period ended by now;
+// changed says whether it dropped any. The current key always stays.
+func (r Ring) Pruned(grace time.Duration, now time.Time) (next Ring, changed bool) {
+	if len(r.Keys) == 0 {
+		return r, false
+	}
+	kept := []Key{r.Keys[0]}
+	for i := 1; i < len(r.Keys); i++ {
 		// Key i stopped being current when key i-1 was made.
-		if now.Sub(next.Keys[i-1].Created) < s.Grace {
-			kept = append(kept, next.Keys[i])
+		if now.Sub(r.Keys[i-1].Created) < grace {
+			kept = append(kept, r.Keys[i])
 		} else {
 			changed = true
 		}
 	}
-	next.Keys = kept
-	return next, changed, nil
+	if !changed {
+		return r, false
+	}
+	return Ring{Keys: kept}, true
+}
+
+// GraceEnds is when the first of r's previous keys stops decrypting
+// (Pruned drops it); zero when r has no previous key.
+func (r Ring) GraceEnds(grace time.Duration) time.Time {
+	var first time.Time
+	for i := 1; i < len(r.Keys); i++ {
+		if t := r.Keys[i-1].Created.Add(grace); first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }
 
 // Rotated returns r with a new current key, the others kept.
@@ -297,6 +321,21 @@ func (k *Keys) Ring() Ring {
 		return rk.ring
 	}
 	return Ring{}
+}
+
+// Prune drops the live keys whose grace period ended by now (see
+// Ring.Pruned), unless another ring was set meanwhile.
+func (k *Keys) Prune(grace time.Duration, now time.Time) {
+	for {
+		rk := k.ring.Load()
+		if rk == nil {
+			return
+		}
+		next, changed := rk.ring.Pruned(grace, now)
+		if !changed || k.ring.CompareAndSwap(rk, &ringKeys{ring: next, tls: next.TLSKeys()}) {
+			return
+		}
+	}
 }
 
 // ForHandshake is tls.Config.GetEncryptedClientHelloKeys: the live keys.

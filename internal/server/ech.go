@@ -35,10 +35,11 @@ type echService struct {
 	published []byte        // the config list last published in DNS
 	wake      chan struct{} // the ring changed: publish
 	kick      chan struct{} // the ring changed: recompute the rotation timer
+	prune     chan struct{} // the ring changed: recompute the grace timer
 }
 
 func newECHService(dataDir string, c *cluster.Cluster, cfg func() *config.Config, log *slog.Logger) *echService {
-	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), prune: make(chan struct{}, 1)}
 }
 
 // settings are the live config's key settings; an empty public name when
@@ -82,7 +83,7 @@ func (e *echService) apply(r ech.Ring) {
 	if cur, ok := r.Current(); ok && !bytes.Equal(cur.Config, prev.Config) {
 		e.log.Info("ECH key in use", "config_id", cur.ID, "public_name", cur.PublicName, "keys", len(r.Keys))
 	}
-	for _, c := range []chan struct{}{e.wake, e.kick} {
+	for _, c := range []chan struct{}{e.wake, e.kick, e.prune} {
 		select {
 		case c <- struct{}{}:
 		default:
@@ -141,6 +142,7 @@ const echMaxWait = time.Minute
 // run rotates and publishes until ctx ends.
 func (e *echService) run(ctx context.Context) {
 	go e.publishLoop(ctx)
+	go e.pruneLoop(ctx)
 	if e.c != nil {
 		e.c.ShareECH(ctx, e.settings, e.applyShared)
 		return
@@ -162,6 +164,28 @@ func (e *echService) run(ctx context.Context) {
 		if err := e.load(ctx); err != nil {
 			e.log.Warn("rotating the ECH keys failed; the current ones stay in use", "err", err)
 		}
+	}
+}
+
+// pruneLoop drops previous keys from the live ring when their grace
+// period ends. The ring's owner does so too (the file's, or the fleet's
+// elected node in etcd), but only when it can write: with the data dir
+// unwritable or etcd unreachable, a previous key would otherwise go on
+// decrypting for as long as that lasts.
+func (e *echService) pruneLoop(ctx context.Context) {
+	for {
+		wait := echMaxWait
+		if end := e.keys.Ring().GraceEnds(e.settings().Grace); !end.IsZero() {
+			wait = max(min(time.Until(end), echMaxWait), 10*time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.prune:
+			continue
+		case <-time.After(wait):
+		}
+		e.keys.Prune(e.settings().Grace, time.Now())
 	}
 }
 

@@ -128,3 +128,42 @@ func TestReviewECHFleetLeaderWithECHOff(t *testing.T) {
 		t.Fatalf("a hello with the expired config: %v, want it refused", err)
 	}
 }
+
+// TestReviewECHGraceWithoutEtcd: a fleet node keeps its ECH keys when
+// etcd is unreachable, but a previous key still stops decrypting at the
+// end of its grace period: losing etcd does not make an old key (one
+// that may have leaked, or that clients were told to stop using) live
+// for as long as the outage lasts.
+func TestReviewECHGraceWithoutEtcd(t *testing.T) {
+	dir := t.TempDir()
+	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	key := filepath.Join(dir, "storage.key")
+	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	endpoints, _ := json.Marshal(e.Endpoints)
+	f := newECHFixture(t, fmt.Sprintf("ech: {public_name: public.example.test, grace: 3s}\nstorage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key))
+	old := f.g.srv.ECHConfigList()
+	if err := f.g.srv.RotateECH(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cur := f.g.srv.ECHConfigList()
+	e.Kill(t, 0)
+	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
+		t.Fatalf("control: the previous config within its grace: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(f.g.srv.ech.keys.Ring().Keys) > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("with etcd down, the previous ECH key still decrypts 15s after a rotation with ech.grace 3s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/")
+	var rej *tls.ECHRejectionError
+	if !errors.As(err, &rej) {
+		t.Fatalf("the expired config with etcd down: %v, want it refused", err)
+	}
+	// The current key goes on working without etcd.
+	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: cur}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
+		t.Fatalf("the current config with etcd down: %v", err)
+	}
+}
