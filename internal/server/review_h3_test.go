@@ -293,3 +293,30 @@ func TestReviewHTTP3ShutdownRefusesNewRequests(t *testing.T) {
 		t.Error("the connection was still open 5s after the shutdown")
 	}
 }
+
+// TestReviewHTTP3IdentityHeadersUnforgeable: client copies of the
+// identity headers (and their underscore spellings) sent over HTTP/3
+// never reach the upstream, as over TCP (TestIdentityHeadersExactAndUnforgeable).
+func TestReviewHTTP3IdentityHeadersUnforgeable(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t)
+	forged := http.Header{
+		"X-Client-Verify":  {"SUCCESS"},
+		"X-Client-Dn":      {"CN=admin"},
+		"X-Client-Cert":    {"forged"},
+		"X_client_verify":  {"SUCCESS"},
+		"X-Client-San-Uri": {"spiffe://example.org/admin"},
+	}
+	udp := f.g.udp(t)
+	roots := f.front.ca.Pool()
+	for _, path := range []string{"/public/x", "/opt/x"} {
+		_, got, _ := getIdentity(t, h3Client(t, udp, roots, nil, nil), path, forged)
+		if len(got) != 1 || strings.Join(got["X-Client-Verify"], "|") != "NONE" {
+			t.Errorf("%s over HTTP/3 without a certificate: backend got %v, want only X-Client-Verify: NONE", path, got)
+		}
+		_, got, _ = getIdentity(t, h3Client(t, udp, roots, f.payments, nil), path, forged)
+		if strings.Join(got["X-Client-Verify"], "|") != "SUCCESS" || strings.Join(got["X-Client-Dn"], "|") != "CN=payments" || strings.Join(got["X-Client-Cert"], "|") == "forged" {
+			t.Errorf("%s over HTTP/3 with a certificate: backend got %v", path, got)
+		}
+	}
+}
