@@ -295,7 +295,7 @@ func TestReviewHTTP3ShutdownRefusesNewRequests(t *testing.T) {
 }
 
 // TestReviewHTTP3IdentityHeadersUnforgeable: client copies of the
-// identity headers (and their underscore spellings) sent over HTTP/3
+// identity headers sent over HTTP/3
 // never reach the upstream, as over TCP (TestIdentityHeadersExactAndUnforgeable).
 func TestReviewHTTP3IdentityHeadersUnforgeable(t *testing.T) {
 	t.Parallel()
