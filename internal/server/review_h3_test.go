@@ -320,3 +320,41 @@ func TestReviewHTTP3IdentityHeadersUnforgeable(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewHTTP3SiteRemovedOnReload: after a reload drops a site, new
+// QUIC handshakes for its name fail and a QUIC connection made before the
+// reload gets 421 for it, never the upstream, as on TCP.
+func TestReviewHTTP3SiteRemovedOnReload(t *testing.T) {
+	t.Parallel()
+	pa, pb := newPKI(t, "a.test"), newPKI(t, "b.test")
+	site := func(p *pki, host, name string) string {
+		return fmt.Sprintf("  - hosts: [%s]\n    tls: {certificate: {cert: %s, key: %s}}\n    routes: [{path: /, upstreams: [%s]}]\n", host, p.certFile, p.keyFile, backend(t, name))
+	}
+	head := "listen: {https: \"127.0.0.1:0\", http: off}\nsites:\n"
+	a, b := site(pa, "a.test", "A"), site(pb, "b.test", "B")
+	g := startGateway(t, head+a+b)
+	udp := g.udp(t)
+	kept := h3Client(t, udp, pb.ca.Pool(), nil, nil)
+	get := func(c *http.Client) (int, string, error) {
+		resp, err := c.Get("https://b.test/")
+		if err != nil {
+			return 0, "", err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body), nil
+	}
+	if code, body, err := get(kept); err != nil || code != 200 || !strings.Contains(body, "backend=B") {
+		t.Fatalf("before the reload: %d %q %v", code, body, err)
+	}
+	writeRename(t, g.configPath, []byte(head+a), 0o600)
+	if err := g.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, err := get(kept); err == nil && (code != http.StatusMisdirectedRequest || strings.Contains(body, "backend=B")) {
+		t.Errorf("the removed site on a QUIC connection made before the reload: %d %q, want 421", code, body)
+	}
+	if _, _, err := get(h3Client(t, udp, pb.ca.Pool(), nil, nil)); err == nil {
+		t.Error("a new QUIC handshake for the removed site succeeded")
+	}
+}
