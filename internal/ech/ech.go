@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -60,9 +61,33 @@ type Key struct {
 	PublicName string `json:"public_name"`
 }
 
+// String describes k without its private key, so that printing a key
+// (or a ring, or a struct holding one) never shows it; %#v too.
+func (k Key) String() string {
+	return fmt.Sprintf("ECH key %d for %s, made %s", k.ID, k.PublicName, k.Created.Format(time.RFC3339))
+}
+
+// GoString is String: %#v must not print the private key either.
+func (k Key) GoString() string { return k.String() }
+
+// LogValue is how slog shows k: without its private key.
+func (k Key) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("id", int(k.ID)), slog.String("public_name", k.PublicName), slog.Time("created", k.Created))
+}
+
 // Ring is the live keys, newest first.
 type Ring struct {
 	Keys []Key `json:"keys"`
+}
+
+// LogValue is how slog shows r: its keys' IDs, never their private
+// keys (slog's JSON handler would otherwise marshal them).
+func (r Ring) LogValue() slog.Value {
+	ids := make([]int, len(r.Keys))
+	for i, k := range r.Keys {
+		ids[i] = int(k.ID)
+	}
+	return slog.GroupValue(slog.Any("ids", ids))
 }
 
 // Current is the newest key, the one published; ok is false for an empty
