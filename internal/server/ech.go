@@ -32,6 +32,8 @@ type echService struct {
 	log  *slog.Logger
 
 	mu        sync.Mutex    // serialises changes to the ring's file; guards published
+	revMu     sync.Mutex    // guards rev
+	rev       int64         // etcd revision of the live ring (a fleet's); 0 without
 	published []byte        // the config list last published in DNS
 	wake      chan struct{} // the ring changed: publish
 	kick      chan struct{} // the ring changed: recompute the rotation timer
@@ -63,7 +65,11 @@ func (e *echService) load(ctx context.Context) error {
 	var r ech.Ring
 	var err error
 	if e.c != nil {
-		r, err = e.c.LoadECH(ctx, s)
+		var rev int64
+		if r, rev, err = e.c.LoadECH(ctx, s); err == nil {
+			e.applyAt(r, rev)
+			return nil
+		}
 	} else {
 		e.mu.Lock()
 		r, err = ech.LoadOrUpdate(e.path, s, time.Now())
@@ -95,11 +101,25 @@ func (e *echService) apply(r ech.Ring) {
 // this gateway's own config has ECH on. The fleet's ring is there as long
 // as any gateway uses ECH; a gateway whose config turns it off (at start
 // or by reload) must not decrypt with it, nor send its retry configs.
-func (e *echService) applyShared(r ech.Ring) {
+func (e *echService) applyShared(r ech.Ring, rev int64) {
 	if e.settings().PublicName == "" {
 		e.keys.Set(ech.Ring{})
 		return
 	}
+	e.applyAt(r, rev)
+}
+
+// applyAt applies a fleet's ring of etcd revision rev unless a newer one
+// is live: the watch can deliver a ring after this gateway applied a
+// later one itself (its rotation, or its start's read), and going back
+// would drop the fleet's current key here.
+func (e *echService) applyAt(r ech.Ring, rev int64) {
+	e.revMu.Lock()
+	defer e.revMu.Unlock()
+	if rev < e.rev && len(e.keys.Ring().Keys) > 0 {
+		return
+	}
+	e.rev = rev
 	e.apply(r)
 }
 
@@ -110,9 +130,9 @@ func (e *echService) rotate(ctx context.Context) (ech.Ring, error) {
 		return ech.Ring{}, errors.New("ECH is off: no public name")
 	}
 	if e.c != nil {
-		r, err := e.c.RotateECH(ctx, s)
+		r, rev, err := e.c.RotateECH(ctx, s)
 		if err == nil {
-			e.apply(r)
+			e.applyAt(r, rev)
 		}
 		return r, err
 	}

@@ -234,9 +234,9 @@ func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
 			return mtls.WithConn(ctx)
 		},
 	}
-	s.h3 = newH3Server(h3, cfg.Timeouts.ReadHeader)
+	s.h3 = newH3Server(h3, ln, cfg.Timeouts.ReadHeader)
 	go func() {
-		err := s.h3.serve(ln)
+		err := s.h3.serve()
 		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
 			return
 		}
@@ -266,6 +266,7 @@ func (s *Server) serveH3(cfg *config.Config, errc chan<- error) error {
 // after its requests are done.
 type h3Server struct {
 	srv        *http3.Server
+	ln         *quic.Listener
 	readHeader time.Duration
 
 	grace     context.Context // done: graceful shutdown started
@@ -275,8 +276,8 @@ type h3Server struct {
 	conns     sync.WaitGroup
 }
 
-func newH3Server(srv *http3.Server, readHeader time.Duration) *h3Server {
-	h := &h3Server{srv: srv, readHeader: readHeader}
+func newH3Server(srv *http3.Server, ln *quic.Listener, readHeader time.Duration) *h3Server {
+	h := &h3Server{srv: srv, ln: ln, readHeader: readHeader}
 	h.grace, h.stopGrace = context.WithCancel(context.Background())
 	h.closed, h.stopAll = context.WithCancel(context.Background())
 	return h
@@ -298,9 +299,9 @@ const (
 
 // serve accepts connections until shutdown; it returns
 // http.ErrServerClosed then.
-func (h *h3Server) serve(ln *quic.Listener) error {
+func (h *h3Server) serve() error {
 	for {
-		conn, err := ln.Accept(h.grace)
+		conn, err := h.ln.Accept(h.grace)
 		if h.grace.Err() != nil {
 			if err == nil {
 				conn.CloseWithError(h3NoError, "")
@@ -376,6 +377,9 @@ func (h *h3Server) serveConn(conn *quic.Conn) {
 // flight until ctx ends, then closes every connection.
 func (h *h3Server) shutdown(ctx context.Context) error {
 	h.stopGrace()
+	// Handshakes in progress or not yet accepted are refused
+	// (CONNECTION_REFUSED); established connections go on.
+	h.ln.Close()
 	done := make(chan struct{})
 	go func() {
 		h.conns.Wait()

@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tlsgate/tlsgate/internal/config"
+	"github.com/tlsgate/tlsgate/internal/ech"
 	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
@@ -165,5 +168,33 @@ func TestReviewECHGraceWithoutEtcd(t *testing.T) {
 	// The current key goes on working without etcd.
 	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: cur}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
 		t.Fatalf("the current config with etcd down: %v", err)
+	}
+}
+
+// TestReviewECHFleetRingNeverGoesBack: a fleet ring read from etcd
+// (the watch, or the start's read) that is older than the one this
+// gateway already applied (its own rotation) is not applied: going back
+// would make the fleet's new current key fail here, and with etcd
+// unreachable right after, stay so. TestReviewECHGraceWithoutEtcd hit
+// this under load.
+func TestReviewECHFleetRingNeverGoesBack(t *testing.T) {
+	cfg, err := config.Parse("t.yaml", []byte("ech: {public_name: a.example.test}\nsites: [{hosts: [a.example.test], routes: [{upstreams: [\"http://127.0.0.1:9\"]}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newECHService(t.TempDir(), nil, func() *config.Config { return cfg }, slog.New(slog.DiscardHandler))
+	s := cfg.ECHSettings()
+	older, _, _ := ech.Ring{}.Update(s, time.Now())
+	newer, _ := older.Rotated(s, time.Now())
+	e.applyAt(newer, 20)     // this gateway's rotation, etcd revision 20
+	e.applyShared(older, 10) // the watch's earlier event
+	if cur, _ := e.keys.Ring().Current(); cur.ID != newer.Keys[0].ID {
+		t.Fatalf("the fleet's ring went back to an older revision: current key %d, want %d", cur.ID, newer.Keys[0].ID)
+	}
+	e.applyShared(newer, 20) // the same ring again: fine
+	third, _ := newer.Rotated(s, time.Now())
+	e.applyShared(third, 30)
+	if cur, _ := e.keys.Ring().Current(); cur.ID != third.Keys[0].ID {
+		t.Fatalf("a newer ring was not applied")
 	}
 }
