@@ -53,14 +53,16 @@ func (c *Cluster) decodeECH(v []byte) (ech.Ring, error) {
 // errECHRace: another node changed the ring between our read and write.
 var errECHRace = errors.New("the ECH keys changed meanwhile")
 
-// putECH writes r if the stored ring is still at rev (0: absent).
-func (c *Cluster) putECH(ctx context.Context, r ech.Ring, rev int64) error {
+// putECH writes r if the stored ring is still at rev (0: absent) and
+// returns its new revision.
+func (c *Cluster) putECH(ctx context.Context, r ech.Ring, rev int64) (int64, error) {
 	plain, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	sealed := c.sealer.seal(c.echKey(), plain, time.Now())
-	return retry(ctx, func(ctx context.Context) error {
+	var written int64
+	err = retry(ctx, func(ctx context.Context) error {
 		resp, err := c.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(c.echKey()), "=", rev)).
 			Then(clientv3.OpPut(c.echKey(), string(sealed))).
@@ -71,63 +73,67 @@ func (c *Cluster) putECH(ctx context.Context, r ech.Ring, rev int64) error {
 		if !resp.Succeeded {
 			return errECHRace
 		}
+		written = resp.Header.Revision
 		return nil
 	})
+	return written, err
 }
 
-// LoadECH returns the fleet's ECH keys. The first gateway of a fleet
-// (none stored yet) makes them for s. 'tlsgate ech show' and a starting
-// gateway read them with it.
-func (c *Cluster) LoadECH(ctx context.Context, s ech.Settings) (ech.Ring, error) {
+// LoadECH returns the fleet's ECH keys and their etcd revision (rings of
+// higher revisions are newer). The first gateway of a fleet (none stored
+// yet) makes them for s. 'tlsgate ech show' and a starting gateway read
+// them with it.
+func (c *Cluster) LoadECH(ctx context.Context, s ech.Settings) (ech.Ring, int64, error) {
 	for range 3 {
 		r, rev, err := c.loadECH(ctx)
 		if err != nil {
-			return ech.Ring{}, fmt.Errorf("reading the fleet's ECH keys from etcd: %w", err)
+			return ech.Ring{}, 0, fmt.Errorf("reading the fleet's ECH keys from etcd: %w", err)
 		}
 		if len(r.Keys) > 0 {
-			return r, nil
+			return r, rev, nil
 		}
 		if r, _, err = r.Update(s, time.Now()); err != nil {
-			return ech.Ring{}, err
+			return ech.Ring{}, 0, err
 		}
-		if err := c.putECH(ctx, r, rev); err == nil {
-			return r, nil
+		if written, err := c.putECH(ctx, r, rev); err == nil {
+			return r, written, nil
 		} else if !errors.Is(err, errECHRace) {
-			return ech.Ring{}, fmt.Errorf("storing the fleet's ECH keys in etcd: %w", err)
+			return ech.Ring{}, 0, fmt.Errorf("storing the fleet's ECH keys in etcd: %w", err)
 		}
 	}
-	return ech.Ring{}, errors.New("storing the fleet's ECH keys in etcd: other gateways keep changing them; try again")
+	return ech.Ring{}, 0, errors.New("storing the fleet's ECH keys in etcd: other gateways keep changing them; try again")
 }
 
 // RotateECH makes a new current ECH key for the fleet now (the others
-// stay for their grace period) and returns the new ring. Every gateway
-// applies it through its watch.
-func (c *Cluster) RotateECH(ctx context.Context, s ech.Settings) (ech.Ring, error) {
+// stay for their grace period) and returns the new ring and its
+// revision. Every gateway applies it through its watch.
+func (c *Cluster) RotateECH(ctx context.Context, s ech.Settings) (ech.Ring, int64, error) {
 	for range 3 {
 		r, rev, err := c.loadECH(ctx)
 		if err != nil {
-			return ech.Ring{}, fmt.Errorf("reading the fleet's ECH keys from etcd: %w", err)
+			return ech.Ring{}, 0, fmt.Errorf("reading the fleet's ECH keys from etcd: %w", err)
 		}
 		if r, err = r.Rotated(s, time.Now()); err != nil {
-			return ech.Ring{}, err
+			return ech.Ring{}, 0, err
 		}
 		if r, _, err = r.Update(s, time.Now()); err != nil {
-			return ech.Ring{}, err
+			return ech.Ring{}, 0, err
 		}
-		if err := c.putECH(ctx, r, rev); err == nil {
-			return r, nil
+		if written, err := c.putECH(ctx, r, rev); err == nil {
+			return r, written, nil
 		} else if !errors.Is(err, errECHRace) {
-			return ech.Ring{}, fmt.Errorf("storing the fleet's ECH keys in etcd: %w", err)
+			return ech.Ring{}, 0, fmt.Errorf("storing the fleet's ECH keys in etcd: %w", err)
 		}
 	}
-	return ech.Ring{}, errors.New("rotating the fleet's ECH keys: other gateways keep changing them; try again")
+	return ech.Ring{}, 0, errors.New("rotating the fleet's ECH keys: other gateways keep changing them; try again")
 }
 
 // ShareECH keeps the fleet's ECH keys applied (set is called with every
-// ring read) until ctx ends; one elected node brings the ring up to date
+// ring read, and its revision: a caller that also applies rings of its
+// own (LoadECH, RotateECH) must skip older ones) until ctx ends; one elected node brings the ring up to date
 // (settings() says how: it is read at each check, so a reload applies).
 // When etcd is unreachable the last ring stays in use.
-func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, set func(ech.Ring)) {
+func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, set func(ech.Ring, int64)) {
 	go c.campaignECH(ctx, settings)
 	for ctx.Err() == nil {
 		r, rev, err := c.loadECH(ctx)
@@ -137,7 +143,7 @@ func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, se
 			continue
 		}
 		if len(r.Keys) > 0 {
-			set(r)
+			set(r, rev)
 		}
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		for resp := range c.cli.Watch(wctx, c.echKey(), clientv3.WithRev(rev+1)) {
@@ -153,7 +159,7 @@ func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, se
 					c.log.Warn("unreadable ECH keys in etcd; keeping the current ones", "err", err)
 					continue
 				}
-				set(r)
+				set(r, ev.Kv.ModRevision)
 				c.log.Debug("ECH keys updated", "keys", len(r.Keys))
 			}
 		}
@@ -164,6 +170,12 @@ func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, se
 
 func (c *Cluster) campaignECH(ctx context.Context, settings func() ech.Settings) {
 	for ctx.Err() == nil {
+		if settings().PublicName == "" {
+			// ECH is off here: leave the role to a node that uses it, or
+			// the fleet's keys would never rotate nor expire.
+			sleep(ctx, echOffCheck)
+			continue
+		}
 		gctx, cancel := withDeadline(ctx)
 		lease, err := c.cli.Grant(gctx, int64(electionTTL/time.Second))
 		cancel()
@@ -191,6 +203,10 @@ func (c *Cluster) campaignECH(ctx context.Context, settings func() ech.Settings)
 	}
 }
 
+// echOffCheck is how often a node with ECH off looks whether a reload
+// turned it on, to campaign for the rotator role again.
+const echOffCheck = 5 * time.Second
+
 // echMaxWait bounds the leader's sleep, so that a reload's new settings
 // (a new public name) apply within it.
 const echMaxWait = time.Minute
@@ -200,11 +216,13 @@ func (c *Cluster) updateECHWhileLeader(ctx context.Context, sess *concurrency.Se
 		s := settings()
 		wait := 2 * time.Second
 		if s.PublicName == "" {
-			wait = echMaxWait // ECH is off on this node (for now)
-		} else if r, rev, err := c.loadECH(ctx); err == nil {
+			c.log.Info("ECH is off on this node: leaving the ECH-key rotator role to another")
+			return // resign (campaignECH waits while ECH is off)
+		}
+		if r, rev, err := c.loadECH(ctx); err == nil {
 			next, changed, err := r.Update(s, time.Now())
 			if err == nil && changed {
-				err = c.putECH(ctx, next, rev)
+				_, err = c.putECH(ctx, next, rev)
 			}
 			if err != nil {
 				c.log.Warn("rotating the fleet's ECH keys failed; retrying", "err", err)

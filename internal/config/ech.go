@@ -82,6 +82,19 @@ func (c *Config) ECHSettings() ech.Settings {
 	return s
 }
 
+// servesHost reports whether a site serves name (listed, under a
+// one-label wildcard, or by an on-demand catch-all site).
+func (c *Config) servesHost(name string) bool {
+	for _, s := range c.Sites {
+		for _, h := range s.Hosts {
+			if coversHost(h, name) || NormalizeHost(h) == CatchAll {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // coversHost reports whether a site host h gives a certificate for name:
 // h is name, or a one-label wildcard above it.
 func coversHost(h, name string) bool {
@@ -149,6 +162,12 @@ func (c *Config) validateECH(add func(string, string, ...any)) {
 				add(path, "%q is not a DNS name", p.Names[i])
 			} else if zone != "" && n != zone && !strings.HasSuffix(n, "."+zone) {
 				add(path, "%q is not in zone %s", p.Names[i], zone)
+			} else if !c.servesHost(n) {
+				// The update replaces every HTTPS record of the name: one
+				// the gateway does not serve would lose its own records,
+				// and its clients would send ECH to a server without
+				// these keys.
+				add(path, "%q is not a host of any site: the gateway would replace that name's HTTPS records with its own; list only names its sites serve", p.Names[i])
 			}
 		}
 		if p.TTL < time.Second || (e.Grace > 0 && p.TTL >= e.Grace) {

@@ -29,6 +29,8 @@ sites:
 		{"short rotation", "ech: {rotate: 1s, grace: -1s}" + sites, []string{"ech.rotate: must be at least 1m", "ech.grace: must be a positive duration"}},
 		{"publish without rfc2136", "ech: {publish: {zone: example.com, names: [api.example.com, api.example.net]}}" + sites,
 			[]string{"ech.publish: publishing the HTTPS record uses acme.dns", `ech.publish.names[1]: "api.example.net" is not in zone example.com`}},
+		{"publish a name no site serves", "ech: {publish: {zone: example.com, names: [api.example.com, x.edge.example.com, www.example.com]}}\nacme: {dns: {provider: rfc2136, server: ns1.example.com, key_name: k., key_file: /k}}" + sites,
+			[]string{`ech.publish.names[2]: "www.example.com" is not a host of any site`}},
 		{"publish without names", "ech: {publish: {ttl: 72h}}\nacme: {dns: {provider: rfc2136, server: ns1.example.com, key_name: k., key_file: /k}}" + sites,
 			[]string{"ech.publish.zone: required", "ech.publish.names: required", "ech.publish.ttl: must be at least 1s and well under ech.grace"}},
 	} {

@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -60,9 +61,33 @@ type Key struct {
 	PublicName string `json:"public_name"`
 }
 
+// String describes k without its private key, so that printing a key
+// (or a ring, or a struct holding one) never shows it; %#v too.
+func (k Key) String() string {
+	return fmt.Sprintf("ECH key %d for %s, made %s", k.ID, k.PublicName, k.Created.Format(time.RFC3339))
+}
+
+// GoString is String: %#v must not print the private key either.
+func (k Key) GoString() string { return k.String() }
+
+// LogValue is how slog shows k: without its private key.
+func (k Key) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("id", int(k.ID)), slog.String("public_name", k.PublicName), slog.Time("created", k.Created))
+}
+
 // Ring is the live keys, newest first.
 type Ring struct {
 	Keys []Key `json:"keys"`
+}
+
+// LogValue is how slog shows r: its keys' IDs, never their private
+// keys (slog's JSON handler would otherwise marshal them).
+func (r Ring) LogValue() slog.Value {
+	ids := make([]int, len(r.Keys))
+	for i, k := range r.Keys {
+		ids[i] = int(k.ID)
+	}
+	return slog.GroupValue(slog.Any("ids", ids))
 }
 
 // Current is the newest key, the one published; ok is false for an empty
@@ -181,17 +206,41 @@ func (r Ring) Update(s Settings, now time.Time) (next Ring, changed bool, err er
 		}
 		changed = true
 	}
-	kept := []Key{next.Keys[0]}
-	for i := 1; i < len(next.Keys); i++ {
+	next, pruned := next.Pruned(s.Grace, now)
+	return next, changed || pruned, nil
+}
+
+// Pruned returns r without the keys whose grace period ended by now;
+// changed says whether it dropped any. The current key always stays.
+func (r Ring) Pruned(grace time.Duration, now time.Time) (next Ring, changed bool) {
+	if len(r.Keys) == 0 {
+		return r, false
+	}
+	kept := []Key{r.Keys[0]}
+	for i := 1; i < len(r.Keys); i++ {
 		// Key i stopped being current when key i-1 was made.
-		if now.Sub(next.Keys[i-1].Created) < s.Grace {
-			kept = append(kept, next.Keys[i])
+		if now.Sub(r.Keys[i-1].Created) < grace {
+			kept = append(kept, r.Keys[i])
 		} else {
 			changed = true
 		}
 	}
-	next.Keys = kept
-	return next, changed, nil
+	if !changed {
+		return r, false
+	}
+	return Ring{Keys: kept}, true
+}
+
+// GraceEnds is when the first of r's previous keys stops decrypting
+// (Pruned drops it); zero when r has no previous key.
+func (r Ring) GraceEnds(grace time.Duration) time.Time {
+	var first time.Time
+	for i := 1; i < len(r.Keys); i++ {
+		if t := r.Keys[i-1].Created.Add(grace); first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }
 
 // Rotated returns r with a new current key, the others kept.
@@ -297,6 +346,21 @@ func (k *Keys) Ring() Ring {
 		return rk.ring
 	}
 	return Ring{}
+}
+
+// Prune drops the live keys whose grace period ended by now (see
+// Ring.Pruned), unless another ring was set meanwhile.
+func (k *Keys) Prune(grace time.Duration, now time.Time) {
+	for {
+		rk := k.ring.Load()
+		if rk == nil {
+			return
+		}
+		next, changed := rk.ring.Pruned(grace, now)
+		if !changed || k.ring.CompareAndSwap(rk, &ringKeys{ring: next, tls: next.TLSKeys()}) {
+			return
+		}
+	}
 }
 
 // ForHandshake is tls.Config.GetEncryptedClientHelloKeys: the live keys.

@@ -1,11 +1,18 @@
 package ech_test
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +149,44 @@ func TestGoClient(t *testing.T) {
 	}
 	if cs, err := dial(rej.RetryConfigList); err != nil || !cs.ECHAccepted {
 		t.Fatalf("retry: %v", err)
+	}
+}
+
+// TestReviewKeysNotExposed: a ring file other users can read is refused
+// (the keys read every ECH client's real server name), and a key or ring
+// printed or logged never shows its private key, while JSON (the file and
+// etcd form) keeps it.
+func TestReviewKeysNotExposed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ech.FileName)
+	r, err := ech.LoadOrUpdate(path, settings, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ech.Load(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a world-readable ring file: %v, want a refusal saying chmod 600", err)
+	}
+	os.Chmod(path, 0o600)
+	if _, err := ech.Load(path); err != nil {
+		t.Fatal(err)
+	}
+
+	secret := hex.EncodeToString(r.Keys[0].PrivateKey)
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("x", "key", r.Keys[0], "ring", r)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "key", r.Keys[0], "ring", r)
+	fmt.Fprintf(&logged, "%v %+v %v %+v %#v", r.Keys[0], r.Keys[0], r, r, r)
+	out := logged.String()
+	raw := string(r.Keys[0].PrivateKey)
+	for _, enc := range []string{secret, base64.StdEncoding.EncodeToString(r.Keys[0].PrivateKey), fmt.Sprint(r.Keys[0].PrivateKey), raw} {
+		if strings.Contains(out, enc) {
+			t.Fatalf("the private key shows in logs or %%v output:\n%s", out)
+		}
+	}
+	b, _ := json.Marshal(r)
+	if !strings.Contains(string(b), base64.StdEncoding.EncodeToString(r.Keys[0].PrivateKey)) {
+		t.Error("JSON lost the private key: the ring could not be stored")
 	}
 }

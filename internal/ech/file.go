@@ -24,6 +24,11 @@ func Load(path string) (Ring, error) {
 	if err != nil {
 		return Ring{}, fmt.Errorf("reading the ECH keys: %w", err)
 	}
+	// As for TLS keys (package certs): whoever reads these reads every
+	// ECH client's real server name.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		return Ring{}, fmt.Errorf("ECH keys %s have mode %04o: other users can read the private keys: run chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
 	var r Ring
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Ring{}, fmt.Errorf("ECH keys %s: %w (delete the file to start over with new keys)", path, err)

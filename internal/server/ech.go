@@ -34,14 +34,17 @@ type echService struct {
 	m    *metrics.Metrics // may be nil
 
 	mu          sync.Mutex    // serialises changes to the ring's file; guards published and publishedOK
+	revMu       sync.Mutex    // guards rev
+	rev         int64         // etcd revision of the live ring (a fleet's); 0 without
 	published   []byte        // the config list last published in DNS; empty: records without ech=
 	publishedOK bool          // published is what DNS holds
 	wake        chan struct{} // the ring changed: publish
 	kick        chan struct{} // the ring changed: recompute the rotation timer
+	prune       chan struct{} // the ring changed: recompute the grace timer
 }
 
 func newECHService(dataDir string, c *cluster.Cluster, cfg func() *config.Config, log *slog.Logger, m *metrics.Metrics) *echService {
-	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, m: m, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+	return &echService{path: filepath.Join(dataDir, ech.FileName), c: c, cfg: cfg, log: log, m: m, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1), prune: make(chan struct{}, 1)}
 }
 
 // settings are the live config's key settings; an empty public name when
@@ -65,7 +68,11 @@ func (e *echService) load(ctx context.Context) error {
 	var r ech.Ring
 	var err error
 	if e.c != nil {
-		r, err = e.c.LoadECH(ctx, s)
+		var rev int64
+		if r, rev, err = e.c.LoadECH(ctx, s); err == nil {
+			e.applyAt(r, rev)
+			return nil
+		}
 	} else {
 		e.mu.Lock()
 		r, err = ech.LoadOrUpdate(e.path, s, time.Now())
@@ -89,12 +96,38 @@ func (e *echService) apply(r ech.Ring) {
 	if cur, ok := r.Current(); ok && !bytes.Equal(cur.Config, prev.Config) {
 		e.log.Info("ECH key in use", "config_id", cur.ID, "public_name", cur.PublicName, "keys", len(r.Keys))
 	}
-	for _, c := range []chan struct{}{e.wake, e.kick} {
+	for _, c := range []chan struct{}{e.wake, e.kick, e.prune} {
 		select {
 		case c <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// applyShared applies a ring read from etcd (the fleet's): only while
+// this gateway's own config has ECH on. The fleet's ring is there as long
+// as any gateway uses ECH; a gateway whose config turns it off (at start
+// or by reload) must not decrypt with it, nor send its retry configs.
+func (e *echService) applyShared(r ech.Ring, rev int64) {
+	if e.settings().PublicName == "" {
+		e.keys.Set(ech.Ring{})
+		return
+	}
+	e.applyAt(r, rev)
+}
+
+// applyAt applies a fleet's ring of etcd revision rev unless a newer one
+// is live: the watch can deliver a ring after this gateway applied a
+// later one itself (its rotation, or its start's read), and going back
+// would drop the fleet's current key here.
+func (e *echService) applyAt(r ech.Ring, rev int64) {
+	e.revMu.Lock()
+	defer e.revMu.Unlock()
+	if rev < e.rev && len(e.keys.Ring().Keys) > 0 {
+		return
+	}
+	e.rev = rev
+	e.apply(r)
 }
 
 // rotate makes a new current key now.
@@ -104,9 +137,9 @@ func (e *echService) rotate(ctx context.Context) (ech.Ring, error) {
 		return ech.Ring{}, errors.New("ECH is off: no public name")
 	}
 	if e.c != nil {
-		r, err := e.c.RotateECH(ctx, s)
+		r, rev, err := e.c.RotateECH(ctx, s)
 		if err == nil {
-			e.apply(r)
+			e.applyAt(r, rev)
 		}
 		return r, err
 	}
@@ -136,8 +169,9 @@ const echMaxWait = time.Minute
 // run rotates and publishes until ctx ends.
 func (e *echService) run(ctx context.Context) {
 	go e.publishLoop(ctx)
+	go e.pruneLoop(ctx)
 	if e.c != nil {
-		e.c.ShareECH(ctx, e.settings, e.apply)
+		e.c.ShareECH(ctx, e.settings, e.applyShared)
 		return
 	}
 	for {
@@ -157,6 +191,28 @@ func (e *echService) run(ctx context.Context) {
 		if err := e.load(ctx); err != nil {
 			e.log.Warn("rotating the ECH keys failed; the current ones stay in use", "err", err)
 		}
+	}
+}
+
+// pruneLoop drops previous keys from the live ring when their grace
+// period ends. The ring's owner does so too (the file's, or the fleet's
+// elected node in etcd), but only when it can write: with the data dir
+// unwritable or etcd unreachable, a previous key would otherwise go on
+// decrypting for as long as that lasts.
+func (e *echService) pruneLoop(ctx context.Context) {
+	for {
+		wait := echMaxWait
+		if end := e.keys.Ring().GraceEnds(e.settings().Grace); !end.IsZero() {
+			wait = max(min(time.Until(end), echMaxWait), 10*time.Millisecond)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.prune:
+			continue
+		case <-time.After(wait):
+		}
+		e.keys.Prune(e.settings().Grace, time.Now())
 	}
 }
 

@@ -36,7 +36,9 @@ import (
 //   - site selection: configForQUIC is configForClient with each site's
 //     QUIC config (tlspolicy.QUIC: same certificate source, client CAs
 //     and handshake hook; TLS 1.3 and "h3" only). Reloads swap the state
-//     it reads, so certificates and sites change as on TCP.
+//     it reads, so certificates and sites change as on TCP. ECH hellos
+//     are decrypted by the listener first (the same keys as TCP's), so
+//     the inner name picks the site.
 //   - requests: the same serveHTTPS (Host must match the SNI's site,
 //     421 otherwise), so the same routes, per-route client-certificate
 //     checks with CRLs per request, security, forwarding and identity
@@ -48,8 +50,9 @@ import (
 //     an early one): early data can be replayed by anyone who saw it,
 //     and the upstream APIs behind the gateway cannot tell.
 //   - limits: handshake timeout timeouts.read_header (as on TCP, where it
-//     bounds the handshake), idle timeout timeouts.idle (HTTP/3's; QUIC's
-//     h3IdleMargin later),
+//     bounds the handshake), and timeouts.read_header again for each
+//     request head (h3Server), idle timeout timeouts.idle (HTTP/3's;
+//     QUIC's h3IdleMargin later),
 //     limits.max_header_bytes, h3MaxStreams streams per connection,
 //     and handshakeGate against floods of Initial packets.
 
@@ -213,7 +216,12 @@ func (s *Server) serveH3(cfg *config.Config, trim *memtrim.Trimmer, errc chan<- 
 	if s.h3Ln == nil {
 		return nil
 	}
-	ln, err := s.h3Ln.tr.Listen(tlspolicy.WithECH(tlspolicy.QUICListener(s.configForQUIC), s.ech.keys.ForHandshake), &quic.Config{
+	// ECH as on TCP (tlspolicy.WithECH): the listener decrypts the hello
+	// before configForQUIC picks the site by the inner name. Without it
+	// the site configs would refuse every ECH hello with retry configs
+	// that never decrypt here either.
+	tlsConf := tlspolicy.WithECH(tlspolicy.QUICListener(s.configForQUIC), s.ech.keys.ForHandshake)
+	ln, err := s.h3Ln.tr.Listen(tlsConf, &quic.Config{
 		HandshakeIdleTimeout:           cfg.Timeouts.ReadHeader,
 		MaxIdleTimeout:                 cfg.Timeouts.Idle + h3IdleMargin,
 		MaxIncomingStreams:             h3MaxStreams,
@@ -226,7 +234,7 @@ func (s *Server) serveH3(cfg *config.Config, trim *memtrim.Trimmer, errc chan<- 
 	if err != nil {
 		return fmt.Errorf("starting HTTP/3 on %s: %w", s.h3Ln.udp.LocalAddr(), err)
 	}
-	s.h3 = &http3.Server{
+	h3 := &http3.Server{
 		Handler:        http.HandlerFunc(s.serveHTTPS),
 		MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 		IdleTimeout:    cfg.Timeouts.Idle,
@@ -243,14 +251,173 @@ func (s *Server) serveH3(cfg *config.Config, trim *memtrim.Trimmer, errc chan<- 
 			return mtls.WithConn(ctx)
 		},
 	}
+	s.h3 = newH3Server(h3, ln, cfg.Timeouts.ReadHeader)
 	go func() {
-		err := s.h3.ServeListener(ln)
+		err := s.h3.serve()
 		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
 			return
 		}
 		errc <- fmt.Errorf("HTTP/3: %w", err)
 	}()
 	return nil
+}
+
+// h3Server is the HTTP/3 accept loop. It is http3.Server's (ServeListener)
+// but for one thing: each request stream has timeouts.read_header to
+// deliver its request head, as an HTTP/1.1 request head has on TCP
+// (h1.Server.ReadHeaderTimeout). http3.Server bounds nothing there: a
+// stream that never completes its HEADERS frame holds a goroutine and a
+// header buffer for as long as the client keeps its connection alive,
+// h3MaxStreams of them per connection, and QUIC's idle timeout never
+// fires while the client sends a packet now and then. The stream's read
+// deadline is set when it is accepted and cleared by serveHTTPS once the
+// head is read (the body then has timeouts.body_read per read, as on
+// TCP).
+//
+// Graceful shutdown differs from http3.Server's in one way: its GOAWAY
+// frame goes on a control stream that http3.RawServerConn keeps to
+// itself, so none is sent. Instead, requests already in flight finish,
+// streams opened meanwhile are refused with H3_REQUEST_REJECTED (which
+// tells the client that nothing was processed and it may retry them
+// elsewhere), and each connection is closed with H3_NO_ERROR h3Linger
+// after its requests are done.
+type h3Server struct {
+	srv        *http3.Server
+	ln         *quic.Listener
+	readHeader time.Duration
+
+	grace     context.Context // done: graceful shutdown started
+	stopGrace context.CancelFunc
+	closed    context.Context // done: connections are closed now
+	stopAll   context.CancelFunc
+	conns     sync.WaitGroup
+}
+
+func newH3Server(srv *http3.Server, ln *quic.Listener, readHeader time.Duration) *h3Server {
+	h := &h3Server{srv: srv, ln: ln, readHeader: readHeader}
+	h.grace, h.stopGrace = context.WithCancel(context.Background())
+	h.closed, h.stopAll = context.WithCancel(context.Background())
+	return h
+}
+
+// h3Linger is how long a connection stays open in a graceful shutdown
+// after its last request finished, so that the answer's last packets
+// can be acknowledged (or retransmitted) before the connection closes:
+// many round trips, yet short next to timeouts.shutdown.
+const h3Linger = time.Second
+
+// HTTP/3 error codes (RFC 9114 8.1) that http3 does not export as
+// ApplicationErrorCode values.
+const (
+	h3NoError         = quic.ApplicationErrorCode(http3.ErrCodeNoError)
+	h3InternalError   = quic.ApplicationErrorCode(http3.ErrCodeInternalError)
+	h3RequestRejected = quic.StreamErrorCode(http3.ErrCodeRequestRejected)
+)
+
+// serve accepts connections until shutdown; it returns
+// http.ErrServerClosed then.
+func (h *h3Server) serve() error {
+	for {
+		conn, err := h.ln.Accept(h.grace)
+		if h.grace.Err() != nil {
+			if err == nil {
+				conn.CloseWithError(h3NoError, "")
+			}
+			return http.ErrServerClosed
+		}
+		if err != nil {
+			return err
+		}
+		h.conns.Go(func() { h.serveConn(conn) })
+	}
+}
+
+// serveConn serves one connection's streams until it ends.
+func (h *h3Server) serveConn(conn *quic.Conn) {
+	hc, err := h.srv.NewRawServerConn(conn)
+	if err != nil {
+		conn.CloseWithError(h3InternalError, "")
+		return
+	}
+	go func() {
+		for {
+			str, err := conn.AcceptUniStream(context.Background())
+			if err != nil {
+				return
+			}
+			go hc.HandleUnidirectionalStream(str)
+		}
+	}()
+	var reqs sync.WaitGroup
+	defer reqs.Wait()
+	ctx := h.grace
+	for {
+		str, err := conn.AcceptStream(ctx)
+		if err != nil {
+			if conn.Context().Err() != nil {
+				return // closed, by either side
+			}
+			if h.closed.Err() != nil {
+				hc.CloseWithError(h3NoError, "")
+				return
+			}
+			// Graceful shutdown: close once the requests in flight are
+			// done; refuse new ones meanwhile.
+			ctx = h.closed
+			go func() {
+				reqs.Wait()
+				// The last answers may still be unacknowledged: closing
+				// at once would discard them. Linger (as net/http does
+				// before a reset) unless the client closes first.
+				select {
+				case <-conn.Context().Done():
+				case <-h.closed.Done():
+				case <-time.After(h3Linger):
+				}
+				hc.CloseWithError(h3NoError, "")
+			}()
+			continue
+		}
+		if ctx == h.closed {
+			str.CancelRead(h3RequestRejected)
+			str.CancelWrite(h3RequestRejected)
+			continue
+		}
+		if h.readHeader > 0 {
+			str.SetReadDeadline(time.Now().Add(h.readHeader))
+		}
+		reqs.Go(func() { hc.HandleRequestStream(str) })
+	}
+}
+
+// shutdown stops accepting connections and requests, waits for those in
+// flight until ctx ends, then closes every connection.
+func (h *h3Server) shutdown(ctx context.Context) error {
+	h.stopGrace()
+	// Handshakes in progress or not yet accepted are refused
+	// (CONNECTION_REFUSED); established connections go on.
+	h.ln.Close()
+	done := make(chan struct{})
+	go func() {
+		h.conns.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		h.stopAll()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// clearHeadDeadline lifts the request-head deadline h3Server set on an
+// HTTP/3 request's stream, once the head is read.
+func clearHeadDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 3 {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 }
 
 // configForQUIC picks a site's QUIC config by SNI, as configForClient

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/quic-go/quic-go/http3"
 
 	"github.com/tlsgate/tlsgate/internal/acme"
 	"github.com/tlsgate/tlsgate/internal/ca"
@@ -99,7 +98,7 @@ type Server struct {
 	// h3Ln and h3 serve HTTP/3 (h3.go); nil when listen.http3 is off.
 	// altSvc advertises it on TCP responses ("" when off); set by Serve.
 	h3Ln   *h3Listener
-	h3     *http3.Server
+	h3     *h3Server
 	altSvc string
 	// trim counts client connections (set by Serve; read by tests).
 	trim atomic.Pointer[memtrim.Trimmer]
@@ -473,12 +472,11 @@ func (s *Server) shutdown(grace time.Duration) error {
 		}()
 	}
 	if s.h3 != nil {
-		// Sends GOAWAY and waits for requests in flight, as on TCP.
+		// Waits for requests in flight and refuses new ones (h3Server).
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.h3.Shutdown(ctx); err != nil {
-				s.h3.Close()
+			if err := s.h3.shutdown(ctx); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -546,6 +544,7 @@ func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 // 421 Misdirected Request (RFC 9110 15.5.20): a connection set up for one
 // site, with its certificate and client-auth policy, never serves another.
 func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
+	clearHeadDeadline(w, r)
 	st := s.state.Load()
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	tlsSite := st.siteForTLS(r.TLS.ServerName, local)
