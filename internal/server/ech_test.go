@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
-
 	"github.com/tlsgate/tlsgate/internal/ech"
 	"github.com/tlsgate/tlsgate/internal/pkitest"
 )
@@ -281,79 +278,5 @@ sites:
 	f := newECHFixture(t, `ech: {enabled: false}`)
 	if l := f.g.srv.ECHConfigList(); l != nil {
 		t.Error("ECH on with enabled: false")
-	}
-}
-
-// TestHTTP3ECH: ECH over QUIC, as over TCP. quic-go's HTTP/3 client with
-// the published config has its hello accepted; the inner name chooses
-// the site (its certificate, its upstream, its client-auth routes); a
-// stale config gets the current one as retry configs and succeeds with
-// it.
-func TestHTTP3ECH(t *testing.T) {
-	f := newECHFixture(t, `ech: {public_name: public.example.test}`)
-	list := f.g.srv.ECHConfigList()
-	udp := f.g.udp(t)
-	// get makes one HTTP/3 request on a new QUIC connection and returns
-	// the connection's TLS state.
-	get := func(cfg *tls.Config, path string) (*http.Response, string, tls.ConnectionState, error) {
-		t.Helper()
-		cfg = cfg.Clone()
-		cfg.RootCAs = f.ca.Pool()
-		var cs tls.ConnectionState
-		tr := &http3.Transport{
-			TLSClientConfig: cfg,
-			QUICConfig:      &quic.Config{HandshakeIdleTimeout: 5 * time.Second},
-			Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, qc *quic.Config) (*quic.Conn, error) {
-				c, err := quic.DialAddr(ctx, udp, tlsCfg, qc)
-				if err == nil {
-					cs = c.ConnectionState().TLS
-				}
-				return c, err
-			},
-		}
-		defer tr.Close()
-		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://api.example.test" + path)
-		if err != nil {
-			return nil, "", cs, err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(body), cs, nil
-	}
-
-	withCert := &tls.Config{EncryptedClientHelloConfigList: list, Certificates: []tls.Certificate{*f.client}}
-	resp, body, cs, err := get(withCert, "/secure/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cs.ECHAccepted || cs.NegotiatedProtocol != "h3" {
-		t.Fatalf("ECHAccepted %v, ALPN %q", cs.ECHAccepted, cs.NegotiatedProtocol)
-	}
-	if names := cs.PeerCertificates[0].DNSNames; !slices.Equal(names, []string{"api.example.test"}) {
-		t.Errorf("certificate for %v, want the inner site's (api.example.test)", names)
-	}
-	if resp.StatusCode != 200 || !strings.Contains(body, "backend=api") {
-		t.Errorf("require route with a client certificate over ECH+HTTP/3: %d %q", resp.StatusCode, body)
-	}
-	resp, body, cs, err = get(&tls.Config{EncryptedClientHelloConfigList: list}, "/secure/x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cs.ECHAccepted || resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("require route without a client certificate over ECH+HTTP/3: accepted %v, %d %q; want a refusal", cs.ECHAccepted, resp.StatusCode, body)
-	}
-
-	foreign, _, err := ech.Ring{}.Update(ech.Settings{PublicName: "public.example.test", Rotate: time.Hour}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, _, err = get(&tls.Config{EncryptedClientHelloConfigList: foreign.PublishedList()}, "/")
-	var rej *tls.ECHRejectionError
-	if !errors.As(err, &rej) || !bytes.Equal(rej.RetryConfigList, list) {
-		t.Fatalf("stale config over HTTP/3: got %v, want an ECHRejectionError carrying the current config", err)
-	}
-	resp, body, cs, err = get(&tls.Config{EncryptedClientHelloConfigList: rej.RetryConfigList}, "/")
-	if err != nil || !cs.ECHAccepted || resp.StatusCode != 200 || !strings.Contains(body, "backend=api") {
-		t.Fatalf("retry with the server's configs over HTTP/3: %v (accepted %v)", err, cs.ECHAccepted)
 	}
 }
