@@ -119,11 +119,15 @@ func (e *echService) applyShared(r ech.Ring, rev int64) {
 // applyAt applies a fleet's ring of etcd revision rev unless a newer one
 // is live: the watch can deliver a ring after this gateway applied a
 // later one itself (its rotation, or its start's read), and going back
-// would drop the fleet's current key here.
+// would drop the fleet's current key here. A ring of a lower revision
+// whose current key is younger than the live one's is newer all the
+// same: etcd was wiped or restored, and its revisions start again.
 func (e *echService) applyAt(r ech.Ring, rev int64) {
 	e.revMu.Lock()
 	defer e.revMu.Unlock()
-	if rev < e.rev && len(e.keys.Ring().Keys) > 0 {
+	live, haveLive := e.keys.Ring().Current()
+	in, _ := r.Current()
+	if rev < e.rev && haveLive && !in.Created.After(live.Created) {
 		return
 	}
 	e.rev = rev

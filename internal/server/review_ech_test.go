@@ -197,4 +197,11 @@ func TestReviewECHFleetRingNeverGoesBack(t *testing.T) {
 	if cur, _ := e.keys.Ring().Current(); cur.ID != third.Keys[0].ID {
 		t.Fatalf("a newer ring was not applied")
 	}
+	// etcd wiped or restored: revisions start again, and a gateway makes
+	// a new ring; its key is younger than the live one, so it applies.
+	fresh, _, _ := ech.Ring{}.Update(s, time.Now().Add(time.Second))
+	e.applyShared(fresh, 2)
+	if cur, _ := e.keys.Ring().Current(); cur.ID != fresh.Keys[0].ID || !bytes.Equal(cur.Config, fresh.Keys[0].Config) {
+		t.Fatal("after an etcd wipe the fleet's new ring was ignored (its revision is lower)")
+	}
 }
