@@ -134,7 +134,13 @@ func (c *Cluster) RotateECH(ctx context.Context, s ech.Settings) (ech.Ring, int6
 // (settings() says how: it is read at each check, so a reload applies).
 // When etcd is unreachable the last ring stays in use.
 func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, set func(ech.Ring, int64)) {
-	go c.campaignECH(ctx, settings)
+	// A node with ECH off leaves the role to one that uses it, or the
+	// fleet's keys would never rotate nor expire.
+	on := func() bool { return settings().PublicName != "" }
+	go c.lead(ctx, "ech", on, func(ctx context.Context, sess *concurrency.Session) {
+		c.log.Info("this node rotates the fleet's ECH keys", "node", c.node)
+		c.updateECHWhileLeader(ctx, sess, settings)
+	})
 	for ctx.Err() == nil {
 		r, rev, err := c.loadECH(ctx)
 		if err != nil {
@@ -168,45 +174,6 @@ func (c *Cluster) ShareECH(ctx context.Context, settings func() ech.Settings, se
 	}
 }
 
-func (c *Cluster) campaignECH(ctx context.Context, settings func() ech.Settings) {
-	for ctx.Err() == nil {
-		if settings().PublicName == "" {
-			// ECH is off here: leave the role to a node that uses it, or
-			// the fleet's keys would never rotate nor expire.
-			sleep(ctx, echOffCheck)
-			continue
-		}
-		gctx, cancel := withDeadline(ctx)
-		lease, err := c.cli.Grant(gctx, int64(electionTTL/time.Second))
-		cancel()
-		if err != nil {
-			sleep(ctx, 2*time.Second)
-			continue
-		}
-		sess, err := concurrency.NewSession(c.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(ctx))
-		if err != nil {
-			sleep(ctx, 2*time.Second)
-			continue
-		}
-		e := concurrency.NewElection(sess, c.key("ech", "rotator"))
-		if err := e.Campaign(ctx, c.node); err != nil {
-			sess.Close()
-			sleep(ctx, time.Second)
-			continue
-		}
-		c.log.Info("this node rotates the fleet's ECH keys", "node", c.node)
-		c.updateECHWhileLeader(ctx, sess, settings)
-		rctx, cancel := withDeadline(context.WithoutCancel(ctx))
-		e.Resign(rctx)
-		cancel()
-		sess.Close()
-	}
-}
-
-// echOffCheck is how often a node with ECH off looks whether a reload
-// turned it on, to campaign for the rotator role again.
-const echOffCheck = 5 * time.Second
-
 // echMaxWait bounds the leader's sleep, so that a reload's new settings
 // (a new public name) apply within it.
 const echMaxWait = time.Minute
@@ -217,7 +184,7 @@ func (c *Cluster) updateECHWhileLeader(ctx context.Context, sess *concurrency.Se
 		wait := 2 * time.Second
 		if s.PublicName == "" {
 			c.log.Info("ECH is off on this node: leaving the ECH-key rotator role to another")
-			return // resign (campaignECH waits while ECH is off)
+			return // resign (lead waits while ECH is off)
 		}
 		if r, rev, err := c.loadECH(ctx); err == nil {
 			next, changed, err := r.Update(s, time.Now())

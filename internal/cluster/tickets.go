@@ -30,7 +30,10 @@ const electionTTL = 10 * time.Second
 // unreachable, the last ring stays in use (resumption across nodes may
 // fail for new tickets, nothing else does).
 func (c *Cluster) ShareTicketKeys(ctx context.Context, tk *tlspolicy.TicketKeys, interval time.Duration, keep int) {
-	go c.campaign(ctx, interval, keep)
+	go c.lead(ctx, "tickets", nil, func(ctx context.Context, sess *concurrency.Session) {
+		c.log.Info("this node rotates the fleet's session-ticket keys", "node", c.node, "every", interval.String())
+		c.rotateWhileLeader(ctx, sess, interval, keep)
+	})
 	c.watchTickets(ctx, tk)
 }
 
@@ -93,38 +96,6 @@ func (c *Cluster) watchTickets(ctx context.Context, tk *tlspolicy.TicketKeys) {
 		}
 		cancel()
 		sleep(ctx, 500*time.Millisecond)
-	}
-}
-
-// campaign runs for the rotator's role; the winner rotates until it loses
-// its session (etcd unreachable longer than electionTTL), then campaigns
-// again.
-func (c *Cluster) campaign(ctx context.Context, interval time.Duration, keep int) {
-	for ctx.Err() == nil {
-		gctx, cancel := withDeadline(ctx)
-		lease, err := c.cli.Grant(gctx, int64(electionTTL/time.Second))
-		cancel()
-		if err != nil {
-			sleep(ctx, 2*time.Second)
-			continue
-		}
-		sess, err := concurrency.NewSession(c.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(ctx))
-		if err != nil {
-			sleep(ctx, 2*time.Second)
-			continue
-		}
-		e := concurrency.NewElection(sess, c.key("tickets", "rotator"))
-		if err := e.Campaign(ctx, c.node); err != nil {
-			sess.Close()
-			sleep(ctx, time.Second)
-			continue
-		}
-		c.log.Info("this node rotates the fleet's session-ticket keys", "node", c.node, "every", interval.String())
-		c.rotateWhileLeader(ctx, sess, interval, keep)
-		rctx, cancel := withDeadline(context.WithoutCancel(ctx))
-		e.Resign(rctx)
-		cancel()
-		sess.Close()
 	}
 }
 
