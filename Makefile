@@ -6,7 +6,7 @@ BIN   := $(CURDIR)/bin
 # Pinned tool versions (installed into ./bin on first use).
 STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
-PEBBLE_VERSION      := v2.10.1
+PEBBLE_VERSION      := v2.10.3
 
 # Debian packages the integration tests talk to.
 TEST_PACKAGES := curl openssl ca-certificates nginx-light chromium prometheus etcd-server etcd-client testssl.sh default-jdk-headless knot dnsutils

@@ -415,7 +415,7 @@ func (p *Pebble) writeAPICert(t testing.TB) {
 }
 
 // writeConfig writes Pebble's JSON configuration (field names from
-// cmd/pebble/main.go of Pebble v2.10.1).
+// cmd/pebble/main.go of Pebble v2.10.3).
 func (p *Pebble) writeConfig(t testing.TB, opts PebbleOptions, listen, mgmt int) {
 	t.Helper()
 	type profile struct {
