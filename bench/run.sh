@@ -1110,8 +1110,10 @@ targets_table() {
 	  title["mtls_h1"] = "mTLS: HTTP/1.1 keep-alive + client cert, 66 B (hsload -keepalive -cert)"
 	  low = ""
 	  for (k in lowrun) low = low (low == "" ? "" : ", ") k
-	  print "| scenario | req/s tlsgate | req/s nginx | p99 ms tlsgate | p99 ms nginx | CPU µs/req tlsgate | CPU µs/req nginx | CPU/req tlsgate÷nginx (lower = better) | req/s tlsgate÷nginx (higher = better) | MiB/s tlsgate | MiB/s nginx |"
-	  print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	  if (scen_list != "") { # none with SCENARIOS of memory, routes or h3 only
+	    print "| scenario | req/s tlsgate | req/s nginx | p99 ms tlsgate | p99 ms nginx | CPU µs/req tlsgate | CPU µs/req nginx | CPU/req tlsgate÷nginx (lower = better) | req/s tlsgate÷nginx (higher = better) | MiB/s tlsgate | MiB/s nginx |"
+	    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	  }
 	  n = split(scen_list, S, " ")
 	  for (i = 1; i <= n; i++) {
 	    s = S[i]; rr = ""; cr = ""
@@ -1130,8 +1132,10 @@ targets_table() {
 	  }
 	  if (low != "") printf "\nLow-confidence runs (under 50 CPU ticks, so over ±2%% tick error; the machine was probably busy): %s.\n", low
 	}' "$RAW"
-	echo
-	echo "Medians over $ROUNDS rounds; the two ratio columns are medians of the per-round ratios (round i of A ÷ round i of B)."
+	if [[ -n $CPU_SCENS ]]; then
+		echo
+		echo "Medians over $ROUNDS rounds; the two ratio columns are medians of the per-round ratios (round i of A ÷ round i of B)."
+	fi
 	report_extra
 	echo
 	echo "Load generators (PORT = the proxy under test):"
