@@ -300,6 +300,7 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 			t.mu.Lock()
 			continue
 		}
+		c.attachBuffers()
 		c.reused = true
 		c.takenAt = now
 		return c, nil
@@ -319,8 +320,8 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 }
 
 func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
-	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr}
-	c.br = bufio.NewReaderSize(&c.lr, 4096)
+	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, key: addr}
+	c.attachBuffers()
 	c.fd = -1
 	if sc, ok := nc.(syscall.Conn); ok {
 		rc, err := sc.SyscallConn()
@@ -334,11 +335,42 @@ func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
 	return c, nil
 }
 
+// Buffers of upstream connections, held only while a connection carries
+// a request: a pooled connection holds none. After a burst the pool keeps
+// up to maxIdlePerUpstream connections per upstream for as long as
+// upstreamIdleTimeout, and their two 4 KiB buffers were 4 MiB of the 21
+// MiB over its starting RSS that tlsgate still held 60 s after a burst of
+// 5,000 HTTP/2 connections (issue 17, bench/burst.sh).
+var (
+	upstreamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	upstreamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// attachBuffers gives c a reader and a writer from the pools.
+func (c *h1Conn) attachBuffers() {
+	c.br = upstreamReaders.Get().(*bufio.Reader)
+	c.br.Reset(&c.lr)
+	c.bw = upstreamWriters.Get().(*bufio.Writer)
+	c.bw.Reset(c.nc)
+}
+
+// releaseBuffers returns c's buffers to the pools. Only for a connection
+// with nothing buffered (putConn checks), whose answer was read to its end
+// (h1Body reads nothing after that).
+func (c *h1Conn) releaseBuffers() {
+	c.br.Reset(nil)
+	upstreamReaders.Put(c.br)
+	c.br = nil
+	c.bw.Reset(nil)
+	upstreamWriters.Put(c.bw)
+	c.bw = nil
+}
+
 // alive peeks at the socket without blocking and reports whether nothing
 // has arrived: a closed connection reads EOF, and any byte is one the
 // upstream sent without being asked.
 func (c *h1Conn) alive() bool {
-	if c.br.Buffered() > 0 {
+	if c.br != nil && c.br.Buffered() > 0 {
 		return false
 	}
 	if c.fd < 0 {
@@ -377,10 +409,11 @@ func (c *h1Conn) peek() bool {
 // (http.Transport's background reader has the same window): the upstream
 // answering that request.
 func (t *h1Transport) putConn(c *h1Conn) {
-	if c.br.Buffered() > 0 {
+	if c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
 		c.nc.Close()
 		return
 	}
+	c.releaseBuffers()
 	// The request took microseconds: its start is close enough to its end
 	// for idle bookkeeping measured in seconds, and saves a clock read.
 	c.idleAt = c.takenAt

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -196,4 +197,57 @@ func certPool(srv *httptest.Server) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(srv.Certificate())
 	return p
+}
+
+// TestPooledConnHoldsNoBuffers: an upstream connection waiting in the pool
+// holds neither its 4 KiB reader nor its writer (after a burst the pool
+// keeps hundreds of connections; issue 17), gets them back when reused,
+// and carries the next request on the same connection. Answers with a
+// Content-Length body, a chunked body and no body are each pooled so.
+func TestPooledConnHoldsNoBuffers(t *testing.T) {
+	t.Parallel()
+	up := newScriptUpstream(t, func(conn, n int, req *http.Request) (string, string, time.Duration) {
+		switch n {
+		case 2:
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nchunk\r\n0\r\n\r\n", "", 0
+		case 3:
+			return "HTTP/1.1 204 No Content\r\n\r\n", "", 0
+		}
+		return ownAnswer(conn, n), "", 0
+	})
+	tr := newH1Transport(2*time.Second, 2*time.Second, DefaultMaxUpstreamHeaderBytes, newTransport(2*time.Second, 2*time.Second, DefaultMaxUpstreamHeaderBytes, nil))
+	defer tr.CloseIdleConnections()
+	addr := up.ln.Addr().String()
+	want := []string{"conn 1 request 1", "chunk", "", "conn 1 request 4"}
+	for i, w := range want {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, err := http.NewRequestWithContext(ctx, "GET", up.url()+"/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err != nil || string(b) != w {
+			t.Fatalf("request %d: body %q, %v; want %q", i+1, b, err, w)
+		}
+		tr.mu.Lock()
+		idle := tr.idle[addr]
+		if len(idle) != 1 {
+			tr.mu.Unlock()
+			t.Fatalf("after request %d: %d pooled connections, want 1", i+1, len(idle))
+		}
+		br, bw := idle[0].br, idle[0].bw
+		tr.mu.Unlock()
+		if br != nil || bw != nil {
+			t.Errorf("after request %d: the pooled connection holds a reader (%v) or a writer (%v)", i+1, br != nil, bw != nil)
+		}
+	}
+	if n := up.conns.Load(); n != 1 {
+		t.Errorf("%d upstream connections, want 1 (reused)", n)
+	}
 }
