@@ -55,8 +55,13 @@ type h1Transport struct {
 	maxIdlePerHost int
 	fallback       *http.Transport
 
-	mu   sync.Mutex // guards idle
+	mu   sync.Mutex // guards idle and reaper
 	idle map[string][]*h1Conn
+	// reaper closes connections pooled longer than idleTimeout; it is
+	// armed while any connection is pooled. getConn alone would find them
+	// only when the pool is drained down to them: it takes the newest
+	// first, and with no traffic it does not run.
+	reaper *time.Timer
 }
 
 type h1Conn struct {
@@ -424,7 +429,55 @@ func (t *h1Transport) putConn(c *h1Conn) {
 		return
 	}
 	t.idle[c.key] = append(t.idle[c.key], c)
+	if t.reaper == nil {
+		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+	}
 	t.mu.Unlock()
+}
+
+// reap closes the pooled connections idle longer than idleTimeout and
+// arms the reaper again for the next one to expire, if any is left.
+func (t *h1Transport) reap() {
+	t.mu.Lock()
+	expired, next := t.prune(time.Now())
+	if t.reaper != nil { // else CloseIdleConnections stopped it
+		if next > 0 {
+			t.reaper.Reset(max(next, time.Second))
+		} else {
+			t.reaper = nil
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range expired {
+		c.nc.Close()
+	}
+}
+
+// prune takes the connections idle longer than idleTimeout at now off the
+// pool and returns them, to be closed outside t.mu, and how long until the
+// next of those left expires (0 when none is left). Caller holds t.mu.
+func (t *h1Transport) prune(now time.Time) (expired []*h1Conn, next time.Duration) {
+	for key, list := range t.idle {
+		kept := list[:0]
+		for _, c := range list {
+			left := t.idleTimeout - now.Sub(c.idleAt)
+			if left < 0 {
+				expired = append(expired, c)
+				continue
+			}
+			if next == 0 || left < next {
+				next = max(left, 1)
+			}
+			kept = append(kept, c)
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(t.idle, key)
+		} else {
+			t.idle[key] = kept
+		}
+	}
+	return expired, next
 }
 
 // CloseIdleConnections closes every pooled connection.
@@ -432,6 +485,10 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*h1Conn{}
+	if t.reaper != nil {
+		t.reaper.Stop()
+		t.reaper = nil
+	}
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {

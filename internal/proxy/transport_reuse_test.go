@@ -251,3 +251,61 @@ func TestPooledConnHoldsNoBuffers(t *testing.T) {
 		t.Errorf("%d upstream connections, want 1 (reused)", n)
 	}
 }
+
+// TestIdleUpstreamConnsExpire: pooled upstream connections idle longer
+// than the idle timeout are closed by the reaper, including the oldest,
+// which getConn (newest first) reaches only once the pool is drained, and
+// with no request at all; the younger stay pooled.
+func TestIdleUpstreamConnsExpire(t *testing.T) {
+	t.Parallel()
+	tr := newH1Transport(time.Second, time.Second, DefaultMaxUpstreamHeaderBytes, newTransport(time.Second, time.Second, DefaultMaxUpstreamHeaderBytes, nil))
+	defer tr.CloseIdleConnections()
+	start := time.Now()
+	var peers []net.Conn
+	for i, age := range []time.Duration{3 * tr.idleTimeout, 2 * tr.idleTimeout, tr.idleTimeout / 2, 0} {
+		nc, peer := net.Pipe()
+		defer peer.Close()
+		peers = append(peers, peer)
+		c, err := newH1Conn(nc, "upstream:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.takenAt = start.Add(-age)
+		tr.putConn(c)
+		if i == 0 {
+			tr.mu.Lock()
+			armed := tr.reaper != nil
+			tr.mu.Unlock()
+			if !armed {
+				t.Fatal("no reaper armed with a connection pooled")
+			}
+		}
+	}
+	tr.mu.Lock()
+	expired, next := tr.prune(start)
+	left := len(tr.idle["upstream:80"])
+	tr.mu.Unlock()
+	for _, c := range expired {
+		c.nc.Close()
+	}
+	if len(expired) != 2 || left != 2 {
+		t.Fatalf("%d expired, %d left pooled; want 2 and 2", len(expired), left)
+	}
+	if next <= 0 || next > tr.idleTimeout/2 {
+		t.Errorf("next expiry in %v, want in (0, %v]", next, tr.idleTimeout/2)
+	}
+	// The two oldest are closed (their peers read EOF), the others not.
+	for i, peer := range peers {
+		peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := peer.Read(make([]byte, 1))
+		if closed := err == io.EOF; closed != (i < 2) {
+			t.Errorf("connection %d: closed %v (%v), want %v", i, closed, err, i < 2)
+		}
+	}
+	tr.CloseIdleConnections()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.reaper != nil {
+		t.Error("the reaper is still armed after CloseIdleConnections")
+	}
+}
