@@ -89,7 +89,14 @@ type Server struct {
 	mu          sync.Mutex
 	ln          net.Listener
 	conns       map[*conn]struct{}
+	connsPeak   int // most entries conns has held since it was made
 }
+
+// A map of connections that grew past shrinkMin entries is rebuilt once it
+// holds a quarter of its peak: Go maps never shrink, and after a burst of
+// 5,000 connections (issue 17) this one kept its 5,000 slots. Rebuilding
+// copies at most a quarter of the entries deleted since the last rebuild.
+const shrinkMin = 1024
 
 // Handoff is the listener on which Fallback must serve.
 func (s *Server) Handoff() net.Listener {
@@ -197,8 +204,16 @@ func (s *Server) track(c *conn, add bool) bool {
 			s.conns = make(map[*conn]struct{})
 		}
 		s.conns[c] = struct{}{}
+		s.connsPeak = max(s.connsPeak, len(s.conns))
 	} else {
 		delete(s.conns, c)
+		if s.connsPeak >= shrinkMin && len(s.conns) <= s.connsPeak/4 {
+			m := make(map[*conn]struct{}, len(s.conns))
+			for c := range s.conns {
+				m[c] = struct{}{}
+			}
+			s.conns, s.connsPeak = m, len(m)
+		}
 	}
 	return true
 }

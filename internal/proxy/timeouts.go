@@ -237,11 +237,19 @@ var stalls stallRegistry
 type stallRegistry struct {
 	once   sync.Once
 	shards [16]struct {
-		mu sync.Mutex
-		m  map[*sendWriter]struct{}
-		_  [48]byte // keep shards on separate cache lines
+		mu   sync.Mutex
+		m    map[*sendWriter]struct{}
+		peak int      // most entries m has held since it was made
+		_    [40]byte // keep shards on separate cache lines
 	}
 }
+
+// A shard's map that grew past stallShrinkMin entries is rebuilt once it
+// holds a quarter of its peak: Go maps never shrink, and after a burst of
+// 5,000 requests (issue 17) the shards kept their slots, which watch also
+// walks every second. Rebuilding copies at most a quarter of the entries
+// deleted since the last rebuild.
+const stallShrinkMin = 128
 
 func (r *stallRegistry) shard(w *sendWriter) int {
 	return int(uintptr(unsafe.Pointer(w))>>6) % len(r.shards)
@@ -255,6 +263,7 @@ func (r *stallRegistry) add(w *sendWriter) {
 		sh.m = map[*sendWriter]struct{}{}
 	}
 	sh.m[w] = struct{}{}
+	sh.peak = max(sh.peak, len(sh.m))
 	sh.mu.Unlock()
 }
 
@@ -262,6 +271,13 @@ func (r *stallRegistry) remove(w *sendWriter) {
 	sh := &r.shards[r.shard(w)]
 	sh.mu.Lock()
 	delete(sh.m, w)
+	if sh.peak >= stallShrinkMin && len(sh.m) <= sh.peak/4 {
+		m := make(map[*sendWriter]struct{}, len(sh.m))
+		for w := range sh.m {
+			m[w] = struct{}{}
+		}
+		sh.m, sh.peak = m, len(m)
+	}
 	sh.mu.Unlock()
 }
 

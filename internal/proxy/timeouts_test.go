@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -347,5 +348,44 @@ func TestBodyReadDeadline(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStallShardShrinks: a stall registry shard grown by a burst of
+// requests is rebuilt at its size once three quarters of its peak have
+// finished (Go maps never shrink; issue 17), and keeps the rest.
+func TestStallShardShrinks(t *testing.T) {
+	var r stallRegistry
+	r.once.Do(func() {}) // no watcher: nothing here is written
+	const peak = 4 * stallShrinkMin
+	var ws []*sendWriter
+	for len(ws) < peak { // writers that fall in shard 0
+		w := &sendWriter{}
+		if r.shard(w) == 0 {
+			ws = append(ws, w)
+		}
+	}
+	for _, w := range ws {
+		r.add(w)
+	}
+	sh := &r.shards[0]
+	grown := reflect.ValueOf(sh.m).UnsafePointer()
+	for _, w := range ws[:peak-peak/4-1] {
+		r.remove(w)
+	}
+	if reflect.ValueOf(sh.m).UnsafePointer() != grown {
+		t.Fatalf("rebuilt at %d of a peak of %d, want at %d", len(sh.m), peak, peak/4)
+	}
+	r.remove(ws[peak-peak/4-1])
+	if reflect.ValueOf(sh.m).UnsafePointer() == grown {
+		t.Fatalf("not rebuilt at %d of a peak of %d", len(sh.m), peak)
+	}
+	if len(sh.m) != peak/4 || sh.peak != peak/4 {
+		t.Fatalf("after the rebuild: %d writers, peak %d; want %d", len(sh.m), sh.peak, peak/4)
+	}
+	for _, w := range ws[peak-peak/4:] {
+		if _, ok := sh.m[w]; !ok {
+			t.Fatal("a pending writer was lost in the rebuild")
+		}
 	}
 }

@@ -55,8 +55,13 @@ type h1Transport struct {
 	maxIdlePerHost int
 	fallback       *http.Transport
 
-	mu   sync.Mutex // guards idle
+	mu   sync.Mutex // guards idle and reaper
 	idle map[string][]*h1Conn
+	// reaper closes connections pooled longer than idleTimeout; it is
+	// armed while any connection is pooled. getConn alone would find them
+	// only when the pool is drained down to them: it takes the newest
+	// first, and with no traffic it does not run.
+	reaper *time.Timer
 }
 
 type h1Conn struct {
@@ -300,6 +305,7 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 			t.mu.Lock()
 			continue
 		}
+		c.attachBuffers()
 		c.reused = true
 		c.takenAt = now
 		return c, nil
@@ -319,8 +325,8 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 }
 
 func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
-	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, bw: bufio.NewWriterSize(nc, 4096), key: addr}
-	c.br = bufio.NewReaderSize(&c.lr, 4096)
+	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, key: addr}
+	c.attachBuffers()
 	c.fd = -1
 	if sc, ok := nc.(syscall.Conn); ok {
 		rc, err := sc.SyscallConn()
@@ -334,11 +340,42 @@ func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
 	return c, nil
 }
 
+// Buffers of upstream connections, held only while a connection carries
+// a request: a pooled connection holds none. After a burst the pool keeps
+// up to maxIdlePerUpstream connections per upstream for as long as
+// upstreamIdleTimeout, and their two 4 KiB buffers were 4 MiB of the 21
+// MiB over its starting RSS that tlsgate still held 60 s after a burst of
+// 5,000 HTTP/2 connections (issue 17, bench/burst.sh).
+var (
+	upstreamReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	upstreamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// attachBuffers gives c a reader and a writer from the pools.
+func (c *h1Conn) attachBuffers() {
+	c.br = upstreamReaders.Get().(*bufio.Reader)
+	c.br.Reset(&c.lr)
+	c.bw = upstreamWriters.Get().(*bufio.Writer)
+	c.bw.Reset(c.nc)
+}
+
+// releaseBuffers returns c's buffers to the pools. Only for a connection
+// with nothing buffered (putConn checks), whose answer was read to its end
+// (h1Body reads nothing after that).
+func (c *h1Conn) releaseBuffers() {
+	c.br.Reset(nil)
+	upstreamReaders.Put(c.br)
+	c.br = nil
+	c.bw.Reset(nil)
+	upstreamWriters.Put(c.bw)
+	c.bw = nil
+}
+
 // alive peeks at the socket without blocking and reports whether nothing
 // has arrived: a closed connection reads EOF, and any byte is one the
 // upstream sent without being asked.
 func (c *h1Conn) alive() bool {
-	if c.br.Buffered() > 0 {
+	if c.br != nil && c.br.Buffered() > 0 {
 		return false
 	}
 	if c.fd < 0 {
@@ -377,10 +414,11 @@ func (c *h1Conn) peek() bool {
 // (http.Transport's background reader has the same window): the upstream
 // answering that request.
 func (t *h1Transport) putConn(c *h1Conn) {
-	if c.br.Buffered() > 0 {
+	if c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
 		c.nc.Close()
 		return
 	}
+	c.releaseBuffers()
 	// The request took microseconds: its start is close enough to its end
 	// for idle bookkeeping measured in seconds, and saves a clock read.
 	c.idleAt = c.takenAt
@@ -391,7 +429,55 @@ func (t *h1Transport) putConn(c *h1Conn) {
 		return
 	}
 	t.idle[c.key] = append(t.idle[c.key], c)
+	if t.reaper == nil {
+		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+	}
 	t.mu.Unlock()
+}
+
+// reap closes the pooled connections idle longer than idleTimeout and
+// arms the reaper again for the next one to expire, if any is left.
+func (t *h1Transport) reap() {
+	t.mu.Lock()
+	expired, next := t.prune(time.Now())
+	if t.reaper != nil { // else CloseIdleConnections stopped it
+		if next > 0 {
+			t.reaper.Reset(max(next, time.Second))
+		} else {
+			t.reaper = nil
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range expired {
+		c.nc.Close()
+	}
+}
+
+// prune takes the connections idle longer than idleTimeout at now off the
+// pool and returns them, to be closed outside t.mu, and how long until the
+// next of those left expires (0 when none is left). Caller holds t.mu.
+func (t *h1Transport) prune(now time.Time) (expired []*h1Conn, next time.Duration) {
+	for key, list := range t.idle {
+		kept := list[:0]
+		for _, c := range list {
+			left := t.idleTimeout - now.Sub(c.idleAt)
+			if left < 0 {
+				expired = append(expired, c)
+				continue
+			}
+			if next == 0 || left < next {
+				next = max(left, 1)
+			}
+			kept = append(kept, c)
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(t.idle, key)
+		} else {
+			t.idle[key] = kept
+		}
+	}
+	return expired, next
 }
 
 // CloseIdleConnections closes every pooled connection.
@@ -399,6 +485,10 @@ func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*h1Conn{}
+	if t.reaper != nil {
+		t.reaper.Stop()
+		t.reaper = nil
+	}
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {

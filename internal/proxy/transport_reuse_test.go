@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -196,4 +197,115 @@ func certPool(srv *httptest.Server) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(srv.Certificate())
 	return p
+}
+
+// TestPooledConnHoldsNoBuffers: an upstream connection waiting in the pool
+// holds neither its 4 KiB reader nor its writer (after a burst the pool
+// keeps hundreds of connections; issue 17), gets them back when reused,
+// and carries the next request on the same connection. Answers with a
+// Content-Length body, a chunked body and no body are each pooled so.
+func TestPooledConnHoldsNoBuffers(t *testing.T) {
+	t.Parallel()
+	up := newScriptUpstream(t, func(conn, n int, req *http.Request) (string, string, time.Duration) {
+		switch n {
+		case 2:
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nchunk\r\n0\r\n\r\n", "", 0
+		case 3:
+			return "HTTP/1.1 204 No Content\r\n\r\n", "", 0
+		}
+		return ownAnswer(conn, n), "", 0
+	})
+	tr := newH1Transport(2*time.Second, 2*time.Second, DefaultMaxUpstreamHeaderBytes, newTransport(2*time.Second, 2*time.Second, DefaultMaxUpstreamHeaderBytes, nil))
+	defer tr.CloseIdleConnections()
+	addr := up.ln.Addr().String()
+	want := []string{"conn 1 request 1", "chunk", "", "conn 1 request 4"}
+	for i, w := range want {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, err := http.NewRequestWithContext(ctx, "GET", up.url()+"/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err != nil || string(b) != w {
+			t.Fatalf("request %d: body %q, %v; want %q", i+1, b, err, w)
+		}
+		tr.mu.Lock()
+		idle := tr.idle[addr]
+		if len(idle) != 1 {
+			tr.mu.Unlock()
+			t.Fatalf("after request %d: %d pooled connections, want 1", i+1, len(idle))
+		}
+		br, bw := idle[0].br, idle[0].bw
+		tr.mu.Unlock()
+		if br != nil || bw != nil {
+			t.Errorf("after request %d: the pooled connection holds a reader (%v) or a writer (%v)", i+1, br != nil, bw != nil)
+		}
+	}
+	if n := up.conns.Load(); n != 1 {
+		t.Errorf("%d upstream connections, want 1 (reused)", n)
+	}
+}
+
+// TestIdleUpstreamConnsExpire: pooled upstream connections idle longer
+// than the idle timeout are closed by the reaper, including the oldest,
+// which getConn (newest first) reaches only once the pool is drained, and
+// with no request at all; the younger stay pooled.
+func TestIdleUpstreamConnsExpire(t *testing.T) {
+	t.Parallel()
+	tr := newH1Transport(time.Second, time.Second, DefaultMaxUpstreamHeaderBytes, newTransport(time.Second, time.Second, DefaultMaxUpstreamHeaderBytes, nil))
+	defer tr.CloseIdleConnections()
+	start := time.Now()
+	var peers []net.Conn
+	for i, age := range []time.Duration{3 * tr.idleTimeout, 2 * tr.idleTimeout, tr.idleTimeout / 2, 0} {
+		nc, peer := net.Pipe()
+		defer peer.Close()
+		peers = append(peers, peer)
+		c, err := newH1Conn(nc, "upstream:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.takenAt = start.Add(-age)
+		tr.putConn(c)
+		if i == 0 {
+			tr.mu.Lock()
+			armed := tr.reaper != nil
+			tr.mu.Unlock()
+			if !armed {
+				t.Fatal("no reaper armed with a connection pooled")
+			}
+		}
+	}
+	tr.mu.Lock()
+	expired, next := tr.prune(start)
+	left := len(tr.idle["upstream:80"])
+	tr.mu.Unlock()
+	for _, c := range expired {
+		c.nc.Close()
+	}
+	if len(expired) != 2 || left != 2 {
+		t.Fatalf("%d expired, %d left pooled; want 2 and 2", len(expired), left)
+	}
+	if next <= 0 || next > tr.idleTimeout/2 {
+		t.Errorf("next expiry in %v, want in (0, %v]", next, tr.idleTimeout/2)
+	}
+	// The two oldest are closed (their peers read EOF), the others not.
+	for i, peer := range peers {
+		peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := peer.Read(make([]byte, 1))
+		if closed := err == io.EOF; closed != (i < 2) {
+			t.Errorf("connection %d: closed %v (%v), want %v", i, closed, err, i < 2)
+		}
+	}
+	tr.CloseIdleConnections()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.reaper != nil {
+		t.Error("the reaper is still armed after CloseIdleConnections")
+	}
 }
