@@ -3,7 +3,9 @@ package mtls
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"sync"
 	"time"
 )
@@ -26,6 +28,22 @@ type connKey struct{}
 // it as http.Server.ConnContext.
 func WithConn(ctx context.Context) context.Context {
 	return context.WithValue(ctx, connKey{}, &connState{})
+}
+
+// ForConn is WithConn for http.Server.ConnContext: it adds the cache only
+// when c may carry a client certificate. A connection whose TLS handshake
+// is complete without one gets ctx unchanged: Check has nothing to verify
+// on it, and no certificate can come later (a Go TLS server neither
+// renegotiates nor asks for one after the handshake), so the cache would
+// be held for nothing for the connection's life (208 bytes, issue 17).
+// A connection that is not a finished TLS connection gets the cache.
+func ForConn(ctx context.Context, c net.Conn) context.Context {
+	if s, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		if cs := s.ConnectionState(); cs.HandshakeComplete && len(cs.PeerCertificates) == 0 {
+			return ctx
+		}
+	}
+	return WithConn(ctx)
 }
 
 // Check verifies the client certificates of a request (leaf first, as in

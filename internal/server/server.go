@@ -385,8 +385,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		IdleTimeout:       cfg.Timeouts.Idle,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          errLog,
-		// Each connection caches its client-certificate verification.
-		ConnContext: func(ctx context.Context, _ net.Conn) context.Context { return mtls.WithConn(ctx) },
+		// Each connection with a client certificate caches its verification.
+		ConnContext: mtls.ForConn,
 		ConnState:   trim.ConnState,
 	}
 	rotCtx, stopRotation := context.WithCancel(ctx)
