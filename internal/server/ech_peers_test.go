@@ -24,12 +24,8 @@ import (
 // the config gateway A publishes is accepted by gateway B, before and
 // after a rotation made on A.
 func TestECHFleet(t *testing.T) {
-	dir := t.TempDir()
-	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
-	key := filepath.Join(dir, "storage.key")
-	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
-	endpoints, _ := json.Marshal(e.Endpoints)
-	etcdYAML := fmt.Sprintf("ech: {public_name: public.example.test}\nstorage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key)
+	storage, _ := etcdStorage(t)
+	etcdYAML := "ech: {public_name: public.example.test}\n" + storage
 	a := newECHFixture(t, etcdYAML)
 	b := newECHFixture(t, etcdYAML)
 
@@ -159,4 +155,29 @@ func recordALPN(t *testing.T, server, name string) []string {
 		}
 	}
 	return nil
+}
+
+// etcdStorage starts a one-member etcd and returns the storage config of
+// gateways sharing it (one storage key) and the etcd.
+func etcdStorage(t *testing.T) (string, *testpeer.Etcd) {
+	t.Helper()
+	dir := t.TempDir()
+	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
+	key := filepath.Join(dir, "storage.key")
+	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
+	endpoints, _ := json.Marshal(e.Endpoints)
+	return fmt.Sprintf("storage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key), e
+}
+
+// waitOneECHKey waits until g decrypts with its current ECH key alone
+// (the previous ones' grace is over), and fails with why after within.
+func waitOneECHKey(t *testing.T, g *gateway, within time.Duration, why string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for len(g.srv.ech.keys.Ring().Keys) > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal(why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -181,13 +181,7 @@ func TestECHStaleConfig(t *testing.T) {
 		t.Fatalf("previous config within grace: %v", err)
 	}
 	// Past the grace period (2s) the old key is dropped.
-	deadline := time.Now().Add(15 * time.Second)
-	for len(f.g.srv.ech.keys.Ring().Keys) > 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the previous key was still live 15s after a 2s grace period")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitOneECHKey(t, f.g, 15*time.Second, "the previous key was still live 15s after a 2s grace period")
 	if got := retryWith(old); !bytes.Equal(got, f.g.srv.ECHConfigList()) {
 		t.Error("the retry configs are not the current config")
 	}

@@ -3,19 +3,14 @@ package server
 import (
 	"bytes"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tlsgate/tlsgate/internal/config"
 	"github.com/tlsgate/tlsgate/internal/ech"
-	"github.com/tlsgate/tlsgate/internal/testpeer"
 )
 
 // TestReviewECHOffInFleet: a gateway whose config turns ECH off
@@ -25,12 +20,7 @@ import (
 // whatever the local config said, so an operator could not turn ECH off
 // on a node (after a key leak, or for a client that breaks on it).
 func TestReviewECHOffInFleet(t *testing.T) {
-	dir := t.TempDir()
-	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
-	key := filepath.Join(dir, "storage.key")
-	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
-	endpoints, _ := json.Marshal(e.Endpoints)
-	storage := fmt.Sprintf("storage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key)
+	storage, _ := etcdStorage(t)
 	a := newECHFixture(t, "ech: {public_name: public.example.test}\n"+storage)
 	list := a.g.srv.ECHConfigList()
 	if len(list) == 0 {
@@ -95,12 +85,7 @@ func TestReviewECHOffInFleet(t *testing.T) {
 // and did nothing, so the fleet's old keys decrypted forever and the
 // current one never rotated.
 func TestReviewECHFleetLeaderWithECHOff(t *testing.T) {
-	dir := t.TempDir()
-	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
-	key := filepath.Join(dir, "storage.key")
-	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
-	endpoints, _ := json.Marshal(e.Endpoints)
-	storage := fmt.Sprintf("storage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key)
+	storage, _ := etcdStorage(t)
 	off := newECHFixture(t, "ech: {enabled: false}\n"+storage)
 	// The ECH-off node campaigns first (before the fix: and wins).
 	deadline := time.Now().Add(5 * time.Second)
@@ -118,13 +103,7 @@ func TestReviewECHFleetLeaderWithECHOff(t *testing.T) {
 	if n := len(on.g.srv.ech.keys.Ring().Keys); n != 2 {
 		t.Fatalf("%d keys after a rotation, want 2", n)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for len(on.g.srv.ech.keys.Ring().Keys) > 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the previous ECH key still decrypts 20s after a rotation with ech.grace 2s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitOneECHKey(t, on.g, 20*time.Second, "the previous ECH key still decrypts 20s after a rotation with ech.grace 2s")
 	_, err := on.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/")
 	var rej *tls.ECHRejectionError
 	if !errors.As(err, &rej) {
@@ -138,12 +117,8 @@ func TestReviewECHFleetLeaderWithECHOff(t *testing.T) {
 // that may have leaked, or that clients were told to stop using) live
 // for as long as the outage lasts.
 func TestReviewECHGraceWithoutEtcd(t *testing.T) {
-	dir := t.TempDir()
-	e := testpeer.StartEtcd(t, filepath.Join(dir, "etcd"), 1)
-	key := filepath.Join(dir, "storage.key")
-	os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))), 0o600)
-	endpoints, _ := json.Marshal(e.Endpoints)
-	f := newECHFixture(t, fmt.Sprintf("ech: {public_name: public.example.test, grace: 3s}\nstorage: {etcd: {endpoints: %s, encryption_key_file: %s}}", endpoints, key))
+	storage, e := etcdStorage(t)
+	f := newECHFixture(t, "ech: {public_name: public.example.test, grace: 3s}\n"+storage)
 	old := f.g.srv.ECHConfigList()
 	if err := f.g.srv.RotateECH(t.Context()); err != nil {
 		t.Fatal(err)
@@ -153,13 +128,7 @@ func TestReviewECHGraceWithoutEtcd(t *testing.T) {
 	if r, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/"); err != nil || !r.cs.ECHAccepted {
 		t.Fatalf("control: the previous config within its grace: %v", err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for len(f.g.srv.ech.keys.Ring().Keys) > 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("with etcd down, the previous ECH key still decrypts 15s after a rotation with ech.grace 3s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitOneECHKey(t, f.g, 15*time.Second, "with etcd down, the previous ECH key still decrypts 15s after a rotation with ech.grace 3s")
 	_, err := f.get(t, &tls.Config{EncryptedClientHelloConfigList: old}, "api.example.test", "/")
 	var rej *tls.ECHRejectionError
 	if !errors.As(err, &rej) {
