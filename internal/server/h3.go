@@ -481,6 +481,11 @@ func loadOrCreateSecret(path string) ([32]byte, error) {
 	var k [32]byte
 	b, err := os.ReadFile(path)
 	if err == nil {
+		// As for TLS and ECH keys: whoever reads it can end any client's
+		// connection with a forged stateless reset, and mint Retry tokens.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			return k, fmt.Errorf("%s has mode %04o: other users can read the key that ends connections (stateless reset): run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
 		if len(b) != len(k) {
 			return k, fmt.Errorf("%s: want %d bytes, found %d (delete it: a new one is made)", path, len(k), len(b))
 		}

@@ -844,3 +844,25 @@ func TestHTTP3AdvertisedPort(t *testing.T) {
 		t.Errorf("Alt-Svc %q, want %q", v, want)
 	}
 }
+
+// TestQUICKeyFileMode: a world-readable quic.key is refused (the gateway
+// then runs on a random key, with a warning that names the fix); a 0600
+// one is read back unchanged.
+func TestQUICKeyFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), quicKeyFile)
+	k1, err := loadOrCreateSecret(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := loadOrCreateSecret(path)
+	if err != nil || k2 != k1 {
+		t.Fatalf("read back: %v, same key %v", err, k2 == k1)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadOrCreateSecret(path)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("world-readable key: err %v, want one naming chmod 600 %s", err, path)
+	}
+}
