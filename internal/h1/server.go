@@ -35,6 +35,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -241,6 +242,11 @@ type conn struct {
 	// br reads request heads; nil while the connection is idle.
 	br  *bufio.Reader
 	pre prefixReader
+	// rc is raw's socket, where an idle connection waits (idlewait.go);
+	// nil where raw has none.
+	rc         syscall.RawConn
+	readableFn func(uintptr) bool
+	waited     bool
 	// headR reads the buffered head for the parser.
 	headR bytes.Reader
 
@@ -302,6 +308,21 @@ func (s *Server) serveConn(raw net.Conn) {
 			}
 		}
 	}()
+	var serve bool
+	if serve, handed = c.begin(); serve {
+		handed = c.serve()
+	}
+}
+
+// begin does the TLS handshake and sets up the connection. It reports
+// whether this server serves the connection's requests, or whether it
+// handed the connection over (HTTP/2). It is a function of its own so
+// that its frame, the largest of the connection's, is not on the stack
+// while the connection idles: there, the frames below the idle wait must
+// stay under a quarter of 8 KiB (less the runtime's guard) for the stack
+// to shrink (idlewait.go).
+func (c *conn) begin() (serve, handed bool) {
+	s, raw, tc := c.srv, c.raw, c.tc
 	if ra := raw.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
@@ -320,7 +341,7 @@ func (s *Server) serveConn(raw net.Conn) {
 			reason = err.Error()
 		}
 		s.logf("http: TLS handshake error from %s: %v", c.remote, reason)
-		return
+		return false, false
 	}
 	// As net/http: the first request's head has ReadHeaderTimeout from
 	// the end of the handshake.
@@ -334,8 +355,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		// HTTP/2: net/http serves it, unchanged.
 		c.setBusy()
 		tc.SetReadDeadline(time.Time{})
-		handed = s.handoff.give(tc)
-		return
+		return false, s.handoff.give(tc)
 	}
 	c.tlsS = &cs
 	ctx = context.WithValue(ctx, http.ServerContextKey, s.Fallback)
@@ -344,9 +364,10 @@ func (s *Server) serveConn(raw net.Conn) {
 		ctx = s.ConnContext(ctx, tc)
 	}
 	c.ctx = ctx
+	c.initIdleWait()
 	c.watchDone = make(chan struct{}, 1)
 	c.watchFn = c.watchClient
-	handed = c.serve()
+	return true, false
 }
 
 // looksLikeHTTP is net/http's tlsRecordHeaderLooksLikeHTTP.
@@ -368,6 +389,9 @@ func (c *conn) serve() (handed bool) {
 		if s.closing.Load() {
 			return false
 		}
+		// The wait for the request's first byte ends at the first head's
+		// deadline (set in serveConn), or for a later request:
+		dl := c.headDeadline
 		if !first {
 			// As net/http: the next request has IdleTimeout (or, without
 			// one, ReadHeaderTimeout) to start, and a connection whose
@@ -376,15 +400,15 @@ func (c *conn) serve() (handed bool) {
 			if d <= 0 {
 				d = s.ReadHeaderTimeout
 			}
+			dl = time.Time{}
 			if d > 0 {
-				c.tc.SetReadDeadline(time.Now().Add(d))
-			} else {
-				c.tc.SetReadDeadline(time.Time{})
+				dl = time.Now().Add(d)
 			}
+			c.tc.SetReadDeadline(dl)
 		}
 		if c.br == nil || c.br.Buffered() == 0 {
 			c.releaseReader()
-			if !c.pre.pending && !c.waitFirstByte() {
+			if !c.pre.pending && !c.waitFirstByte(dl) {
 				return false
 			}
 			c.br = readers.Get().(*bufio.Reader)
@@ -425,8 +449,18 @@ func (c *conn) serve() (handed bool) {
 }
 
 // waitFirstByte waits, holding no buffer, for the first byte of the next
-// request (under the deadline the caller set) and keeps it in c.pre.
-func (c *conn) waitFirstByte() bool {
+// request (under the deadline dl, which the caller set) and keeps it in
+// c.pre.
+func (c *conn) waitFirstByte(dl time.Time) bool {
+	if c.rc != nil {
+		switch c.waitIdle(dl) {
+		case waitFailed:
+			return false
+		case waitTook:
+			c.pre.pending = true
+			return true
+		}
+	}
 	n, _ := c.tc.Read(c.pre.b[:])
 	if n == 0 {
 		return false
