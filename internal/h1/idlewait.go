@@ -45,7 +45,7 @@ func (c *conn) initIdleWait() {
 }
 
 // waitIdle waits until the connection has something to read, under the
-// read deadline dl, which is already set.
+// read deadline dl, which it sets.
 func (c *conn) waitIdle(dl time.Time) waitResult {
 	// tls.Conn may hold the next request already: a record read from the
 	// socket with the last one (a pipelining client). Take a byte of it

@@ -390,7 +390,7 @@ func (c *conn) serve() (handed bool) {
 			return false
 		}
 		// The wait for the request's first byte ends at the first head's
-		// deadline (set in serveConn), or for a later request:
+		// deadline (set in begin), or for a later request:
 		dl := c.headDeadline
 		if !first {
 			// As net/http: the next request has IdleTimeout (or, without
@@ -404,7 +404,9 @@ func (c *conn) serve() (handed bool) {
 			if d > 0 {
 				dl = time.Now().Add(d)
 			}
-			c.tc.SetReadDeadline(dl)
+			if c.rc == nil || c.pre.pending || c.br != nil && c.br.Buffered() > 0 {
+				c.tc.SetReadDeadline(dl)
+			} // else waitIdle sets it
 		}
 		if c.br == nil || c.br.Buffered() == 0 {
 			c.releaseReader()
@@ -420,7 +422,7 @@ func (c *conn) serve() (handed bool) {
 			}
 			// As net/http: a later request's head has ReadHeaderTimeout
 			// from its first bytes; the first request's runs from the
-			// end of the handshake (set in serveConn).
+			// end of the handshake (set in begin).
 			c.headDeadline = time.Time{}
 			if d := s.ReadHeaderTimeout; d > 0 {
 				c.headDeadline = time.Now().Add(d)
@@ -449,8 +451,8 @@ func (c *conn) serve() (handed bool) {
 }
 
 // waitFirstByte waits, holding no buffer, for the first byte of the next
-// request (under the deadline dl, which the caller set) and keeps it in
-// c.pre.
+// request under the read deadline dl (which the caller set, or waitIdle
+// sets) and keeps it in c.pre.
 func (c *conn) waitFirstByte(dl time.Time) bool {
 	if c.rc != nil {
 		switch c.waitIdle(dl) {
