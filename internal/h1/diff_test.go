@@ -65,6 +65,12 @@ type counts struct{ served, handed atomic.Int64 }
 // startH1 starts a Server and its Fallback on 127.0.0.1, serving h.
 func startH1(t testing.TB, h http.Handler, readHeader, idle time.Duration) (string, *Server, *counts) {
 	t.Helper()
+	return startH1Park(t, h, readHeader, idle, 0)
+}
+
+// startH1Park is startH1 with the server's parkAfter (idlewait.go).
+func startH1Park(t testing.TB, h http.Handler, readHeader, idle, parkAfter time.Duration) (string, *Server, *counts) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +90,7 @@ func startH1(t testing.TB, h http.Handler, readHeader, idle time.Duration) (stri
 				n.handed.Add(1)
 			}
 		}}
-	srv := &Server{Handler: served, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: readHeader, IdleTimeout: idle, ErrorLog: quiet}
+	srv := &Server{Handler: served, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: readHeader, IdleTimeout: idle, ErrorLog: quiet, parkAfter: parkAfter}
 	go fb.Serve(srv.Handoff())
 	go srv.Serve(ln)
 	t.Cleanup(func() {

@@ -11,21 +11,25 @@ import (
 // crypto/tls's record layer (readRecordOrCCS alone is 472 bytes) on top of
 // the poller's, too many for the runtime to shrink the 8 KiB stack the
 // handshake grew: it shrinks a parked goroutine's stack by half at a
-// collection only when less than a quarter of it is in use. So an idle
-// connection waits for its next request on the socket itself, with a
-// peek that reads nothing, and calls tls.Conn.Read only once a byte (or
-// the end of the connection) is there; its stack then shrinks to 4 KiB at
-// the next collection (issue 17: 4 KiB of an idle HTTP/1.1 connection's
-// 17 kB). The bytes read, and what is written, do not change.
+// collection only when less than a quarter of it is in use.
+//
+// So a connection waits for its next request in tls.Conn.Read for
+// parkAfter at most (a busy client's next request comes sooner, and costs
+// nothing more than before), and once it has idled that long, on the
+// socket itself, with a peek that reads nothing; it calls tls.Conn.Read
+// again once a byte, the end of the connection or an error is there. Its
+// stack then shrinks to 4 KiB at the next collection (issue 17: 4 KiB of
+// an idle HTTP/1.1 connection's 17 kB). The bytes read, and what is
+// written, do not change.
+//
+// tls.Conn.Read that fails with a timeout leaves the connection usable:
+// crypto/tls keeps a partial record and makes only errors that are not
+// temporary sticky. It fails that way only when it holds no whole record,
+// so after it the next byte can only come from the socket.
 
-// waitResult is how an idle wait ended.
-type waitResult int
-
-const (
-	waitReadable waitResult = iota // the socket has a byte, EOF or an error: read the connection
-	waitTook                       // c.pre.b holds the next request's first byte, which tls.Conn held already
-	waitFailed                     // the deadline passed or the connection was closed
-)
+// defaultParkAfter is how long an idle connection waits in tls.Conn.Read
+// before it waits on its socket.
+const defaultParkAfter = time.Second
 
 // initIdleWait sets c.rc when raw is a socket.
 func (c *conn) initIdleWait() {
@@ -44,27 +48,45 @@ func (c *conn) initIdleWait() {
 	c.readableFn = c.readable
 }
 
-// waitIdle waits until the connection has something to read, under the
-// read deadline dl, which it sets.
-func (c *conn) waitIdle(dl time.Time) waitResult {
-	// tls.Conn may hold the next request already: a record read from the
-	// socket with the last one (a pipelining client). Take a byte of it
-	// without waiting; with the deadline passed, tls.Conn returns a
-	// timeout and stays usable when it holds no whole record.
-	c.tc.SetReadDeadline(aLongTimeAgo)
-	n, err := c.tc.Read(c.pre.b[:])
-	c.tc.SetReadDeadline(dl)
-	if n == 1 {
-		return waitTook
+// waitFirstByte waits, holding no buffer, for the first byte of the next
+// request until the read deadline dl (zero: none), and keeps it in c.pre.
+func (c *conn) waitFirstByte(dl time.Time) bool {
+	until, park := dl, false
+	if c.rc != nil {
+		after := c.srv.parkAfter
+		if after <= 0 {
+			after = defaultParkAfter
+		}
+		if t := time.Now().Add(after); dl.IsZero() || t.Before(dl) {
+			until, park = t, true
+		}
 	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		return waitFailed
+	c.tc.SetReadDeadline(until)
+	n, err := c.tc.Read(c.pre.b[:])
+	if n == 0 && park && errors.Is(err, os.ErrDeadlineExceeded) {
+		if !c.waitSocket(dl) {
+			return false
+		}
+		n, _ = c.tc.Read(c.pre.b[:])
+	}
+	if n == 0 {
+		return false
+	}
+	c.pre.pending = true
+	return true
+}
+
+// waitSocket waits until the socket has a byte, the end of the
+// connection or an error to read, or the deadline dl passes (false).
+func (c *conn) waitSocket(dl time.Time) bool {
+	c.tc.SetReadDeadline(dl)
+	// Shutdown may have set its deadline in the past between the timeout
+	// and the line above: it marks the server closing before it does.
+	if c.srv.closing.Load() {
+		return false
 	}
 	c.waited = false
-	if err := c.rc.Read(c.readableFn); err != nil {
-		return waitFailed
-	}
-	return waitReadable
+	return c.rc.Read(c.readableFn) == nil
 }
 
 // readable is the function of the socket's RawConn.Read: it reports

@@ -91,6 +91,9 @@ type Server struct {
 	ln          net.Listener
 	conns       map[*conn]struct{}
 	connsPeak   int // most entries conns has held since it was made
+	// parkAfter is how long an idle connection waits in tls.Conn.Read
+	// before it waits on its socket (idlewait.go); zero: defaultParkAfter.
+	parkAfter time.Duration
 }
 
 // A map of connections that grew past shrinkMin entries is rebuilt once it
@@ -344,10 +347,9 @@ func (c *conn) begin() (serve, handed bool) {
 		return false, false
 	}
 	// As net/http: the first request's head has ReadHeaderTimeout from
-	// the end of the handshake.
+	// the end of the handshake (waitFirstByte sets it).
 	if d := s.ReadHeaderTimeout; d > 0 {
 		c.headDeadline = time.Now().Add(d)
-		tc.SetReadDeadline(c.headDeadline)
 	}
 	tc.SetWriteDeadline(time.Time{})
 	cs := tc.ConnectionState()
@@ -404,9 +406,9 @@ func (c *conn) serve() (handed bool) {
 			if d > 0 {
 				dl = time.Now().Add(d)
 			}
-			if c.rc == nil || c.pre.pending || c.br != nil && c.br.Buffered() > 0 {
+			if c.pre.pending || c.br != nil && c.br.Buffered() > 0 {
 				c.tc.SetReadDeadline(dl)
-			} // else waitIdle sets it
+			} // else waitFirstByte sets it
 		}
 		if c.br == nil || c.br.Buffered() == 0 {
 			c.releaseReader()
@@ -448,27 +450,6 @@ func (c *conn) serve() (handed bool) {
 			return false
 		}
 	}
-}
-
-// waitFirstByte waits, holding no buffer, for the first byte of the next
-// request under the read deadline dl (which the caller set, or waitIdle
-// sets) and keeps it in c.pre.
-func (c *conn) waitFirstByte(dl time.Time) bool {
-	if c.rc != nil {
-		switch c.waitIdle(dl) {
-		case waitFailed:
-			return false
-		case waitTook:
-			c.pre.pending = true
-			return true
-		}
-	}
-	n, _ := c.tc.Read(c.pre.b[:])
-	if n == 0 {
-		return false
-	}
-	c.pre.pending = true
-	return true
 }
 
 // peekHead buffers the request's head and returns its length, or false
