@@ -50,7 +50,9 @@ func (c *conn) initIdleWait() {
 
 // waitFirstByte waits, holding no buffer, for the first byte of the next
 // request until the read deadline dl (zero: none), and keeps it in c.pre.
-func (c *conn) waitFirstByte(dl time.Time) bool {
+// It reports the read deadline it left set: dl, or an earlier one when the
+// byte came before parkAfter.
+func (c *conn) waitFirstByte(dl time.Time) (time.Time, bool) {
 	until, park := dl, false
 	if c.rc != nil {
 		after := c.srv.parkAfter
@@ -65,15 +67,16 @@ func (c *conn) waitFirstByte(dl time.Time) bool {
 	n, err := c.tc.Read(c.pre.b[:])
 	if n == 0 && park && errors.Is(err, os.ErrDeadlineExceeded) {
 		if !c.waitSocket(dl) {
-			return false
+			return dl, false
 		}
+		until = dl
 		n, _ = c.tc.Read(c.pre.b[:])
 	}
 	if n == 0 {
-		return false
+		return until, false
 	}
 	c.pre.pending = true
-	return true
+	return until, true
 }
 
 // waitSocket waits until the socket has a byte, the end of the

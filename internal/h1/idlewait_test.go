@@ -296,3 +296,54 @@ func TestIdleWaitTakesBufferedRecord(t *testing.T) {
 		t.Errorf("%d requests served by h1, want 2", got)
 	}
 }
+
+// TestIdleWaitDeadlinesAfterFirstByte: waitFirstByte's wait in
+// tls.Conn.Read ends earlier than the idle deadline, but a request whose
+// first bytes came before that does not inherit it: its first 4 bytes have
+// the idle timeout (as net/http), its head ReadHeaderTimeout, or without
+// one the idle timeout; the first request's head has ReadHeaderTimeout
+// from the end of the handshake. Each case sends a head in two TLS
+// records with a pause past parkAfter between them; h1 must serve it.
+func TestIdleWaitDeadlinesAfterFirstByte(t *testing.T) {
+	const park = 30 * time.Millisecond
+	const pause = 200 * time.Millisecond
+	for _, tc := range []struct {
+		name       string
+		readHeader time.Duration
+		first      bool   // the connection's first request
+		part       string // sent before the pause
+	}{
+		{"later request, fewer than 4 bytes", 5 * time.Second, false, "GE"},
+		{"later request, head", 5 * time.Second, false, "GET /slow HT"},
+		{"later request without ReadHeaderTimeout", 0, false, "GET /slow HT"},
+		{"first request, head", 5 * time.Second, true, "GET /slow HT"},
+		{"first request without ReadHeaderTimeout", 0, true, "GET /slow HT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _, n := startH1Park(t, http.HandlerFunc(echoPath), tc.readHeader, 5*time.Second, park)
+			c := reviewDial(t, addr)
+			br := bufio.NewReader(c)
+			want := int64(1)
+			if !tc.first {
+				if b := get(t, c, br, "/one"); b != "/one" {
+					t.Fatalf("body %q", b)
+				}
+				want = 2
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tc.part)
+			time.Sleep(pause)
+			io.WriteString(c, strings.TrimPrefix("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", tc.part))
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := io.ReadAll(res.Body); string(b) != "/slow" {
+				t.Errorf("body %q", b)
+			}
+			if got := n.served.Load(); got != want {
+				t.Errorf("%d requests served by h1, want %d (the head timed out and went to net/http?)", got, want)
+			}
+		})
+	}
+}

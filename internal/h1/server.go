@@ -32,6 +32,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -392,7 +393,8 @@ func (c *conn) serve() (handed bool) {
 			return false
 		}
 		// The wait for the request's first byte ends at the first head's
-		// deadline (set in begin), or for a later request:
+		// deadline (from the end of the handshake), or for a later
+		// request:
 		dl := c.headDeadline
 		if !first {
 			// As net/http: the next request has IdleTimeout (or, without
@@ -406,21 +408,37 @@ func (c *conn) serve() (handed bool) {
 			if d > 0 {
 				dl = time.Now().Add(d)
 			}
-			if c.pre.pending || c.br != nil && c.br.Buffered() > 0 {
-				c.tc.SetReadDeadline(dl)
-			} // else waitFirstByte sets it
 		}
+		// set is the read deadline in force: waitFirstByte may end its
+		// wait in tls.Conn.Read before dl (idlewait.go).
+		set := dl
 		if c.br == nil || c.br.Buffered() == 0 {
 			c.releaseReader()
-			if !c.pre.pending && !c.waitFirstByte(dl) {
-				return false
+			if c.pre.pending {
+				c.tc.SetReadDeadline(dl)
+			} else {
+				var ok bool
+				if set, ok = c.waitFirstByte(dl); !ok {
+					return false
+				}
 			}
 			c.br = readers.Get().(*bufio.Reader)
 			c.br.Reset(&c.pre)
+		} else {
+			c.tc.SetReadDeadline(dl)
 		}
 		if !first {
 			if _, err := c.br.Peek(4); err != nil {
-				return false
+				if set == dl || !errors.Is(err, os.ErrDeadlineExceeded) {
+					return false
+				}
+				// The first bytes came before waitFirstByte's deadline,
+				// the fourth not: it still has until dl.
+				c.tc.SetReadDeadline(dl)
+				set = dl
+				if _, err := c.br.Peek(4); err != nil {
+					return false
+				}
 			}
 			// As net/http: a later request's head has ReadHeaderTimeout
 			// from its first bytes; the first request's runs from the
@@ -429,7 +447,14 @@ func (c *conn) serve() (handed bool) {
 			if d := s.ReadHeaderTimeout; d > 0 {
 				c.headDeadline = time.Now().Add(d)
 				c.tc.SetReadDeadline(c.headDeadline)
+				set = c.headDeadline
 			}
+		}
+		// The first head has its deadline, dl, and without
+		// ReadHeaderTimeout a later head has dl too: waitFirstByte's
+		// earlier one does not apply to them.
+		if (first || c.headDeadline.IsZero()) && set != dl {
+			c.tc.SetReadDeadline(dl)
 		}
 		first = false
 		n, ok := c.peekHead()
