@@ -13,7 +13,7 @@ set -euo pipefail
 # Remember which knobs the caller set explicitly, to print the command line.
 KNOBS=(ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS SCENARIOS PROXY_CPU LOAD_CPU
 	MAX_ERR_PCT TLSGATE_BIN NGINX_BIN KEEP OUT IDLE_CONNS HOLD_PAR MEM_ROUNDS
-	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED IDLE_SETTLE)
+	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED IDLE_SETTLE IDLE_SETTLE2)
 SET_KNOBS=()
 for k in "${KNOBS[@]}"; do
 	if [[ -n "${!k+x}" ]]; then SET_KNOBS+=("$k=$(printf '%q' "${!k}")"); fi
@@ -36,7 +36,8 @@ OUT=${OUT:-}                # also write the markdown report here
 IDLE_CONNS=${IDLE_CONNS:-5000}  # idle_h1/idle_h2: idle keep-alive connections held open
 HOLD_PAR=${HOLD_PAR:-100}       # idle_*/burst: connections being opened at a time
 MEM_ROUNDS=${MEM_ROUNDS:-3}     # idle_*: rounds (A, B each on fresh processes)
-IDLE_SETTLE=${IDLE_SETTLE:-2}   # idle_*: seconds all connections are idle before the reading
+IDLE_SETTLE=${IDLE_SETTLE:-2}   # idle_*: seconds all connections are idle before the first reading
+IDLE_SETTLE2=${IDLE_SETTLE2:-10} # idle_*: ... before the second reading (0 = none; else > IDLE_SETTLE)
 BURST_CONNS=${BURST_CONNS:-5000} # burst: h2 connections open at the peak
 BURST_SETTLE=${BURST_SETTLE:-60} # burst: seconds after the close before the last reading
 BURST_ROUNDS=${BURST_ROUNDS:-1} # burst: rounds
@@ -49,13 +50,14 @@ INVOCATION="${SET_KNOBS[*]:+${SET_KNOBS[*]} }bash $(printf '%q' "$0")${*:+ $*}"
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
-for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT IDLE_CONNS IDLE_SETTLE HOLD_PAR \
+for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_PCT IDLE_CONNS IDLE_SETTLE IDLE_SETTLE2 HOLD_PAR \
 	MEM_ROUNDS BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED; do
 	is_uint "${!k}" || { echo "run.sh: $k must be a non-negative integer (got '${!k}')" >&2; exit 2; }
 done
 ((ROUNDS >= 1 && DUR >= 1 && CONNS >= 1 && HS_CONNS >= 1 && H2_STREAMS >= 1 && IDLE_CONNS >= 1 && HOLD_PAR >= 1 &&
 	MEM_ROUNDS >= 1 && BURST_CONNS >= 1 && BURST_ROUNDS >= 1)) ||
 	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS, IDLE_CONNS, HOLD_PAR, MEM_ROUNDS, BURST_CONNS, BURST_ROUNDS must be >= 1" >&2; exit 2; }
+((IDLE_SETTLE2 == 0 || IDLE_SETTLE2 > IDLE_SETTLE)) || { echo "run.sh: IDLE_SETTLE2 must be 0 or more than IDLE_SETTLE" >&2; exit 2; }
 [[ $LOADED == 0 || $LOADED == 1 ]] || { echo "run.sh: LOADED must be 0 or 1" >&2; exit 2; }
 for s in $SCENARIOS; do
 	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes | h3) ;;
@@ -744,7 +746,7 @@ rss_kb() { # PIDS...
 	echo "$total"
 }
 cp "$T/tlsgate" "$T/tlsgate-mem"
-MEMRAW="$T/mem.tsv" # scenario side round conns before_kB peak_kB after_kB(burst) ("-" = none)
+MEMRAW="$T/mem.tsv" # scenario side round conns before_kB peak_kB after_kB ("-" = none): idle_*: peak = IDLE_SETTLE, after = IDLE_SETTLE2 reading
 : >"$MEMRAW"
 write_nginx_conf "$T/nginx-mem.conf" "$MEMB_PORT" "$T/nginx/mem.pid" 0
 forget_pid() { # PID: no longer ours to kill on exit
@@ -820,7 +822,7 @@ hold_start() {
 }
 
 mem_idle_round() { # SCENARIO ROUND
-	local scen=$1 r=$2 side name before after pid pids rss0 rss1 open_conns
+	local scen=$1 r=$2 side name before after after2 pid pids rss0 rss1 rss2 open_conns
 	for side in A B; do
 		[[ $side == A ]] && name=tlsgate || name=nginx
 		fresh_start "$side"
@@ -833,16 +835,23 @@ mem_idle_round() { # SCENARIO ROUND
 		[[ $(proxy_pids "$pid") == "$pids" ]] || die "$name process set changed during $scen (crashed worker?)"
 		# shellcheck disable=SC2086
 		after=$(mem_kb $pids) rss1=$(rss_kb $pids)
+		after2=- rss2=-
+		if ((IDLE_SETTLE2 > 0)); then
+			sleep $((IDLE_SETTLE2 - IDLE_SETTLE))
+			# shellcheck disable=SC2086
+			after2=$(mem_kb $pids) rss2=$(rss_kb $pids)
+		fi
 		# All held connections must still be open on the proxy's side (nginx's
 		# keepalive_timeout is 75 s, tlsgate's idle timeout 120 s).
 		open_conns=$(ss -Htn state established "( sport = :$FRESH_PORT )" 2>/dev/null | wc -l)
 		((open_conns >= HOLD_OPENED)) ||
 			die "$scen on $name: only $open_conns of $HOLD_OPENED held connections are still established (idle timeout while opening? lower IDLE_CONNS)"
 		stop_pid "$HOLD_PID"
-		printf '%s\t%s\t%d\t%d\t%d\t%d\t-\n' "$scen" "$side" "$r" "$HOLD_OPENED" "$before" "$after" >>"$MEMRAW"
-		log "$(printf '%-9s %-7s round %d/%d: Pss %d kB -> %d kB with %d idle connections: %.2f kB/conn (VmRSS sum %d -> %d kB)' \
-			"$scen" "$name" "$r" "$MEM_ROUNDS" "$before" "$after" "$HOLD_OPENED" \
-			"$(awk -v a="$after" -v b="$before" -v n="$HOLD_OPENED" 'BEGIN { print (a - b) / n }')" "$rss0" "$rss1")"
+		printf '%s\t%s\t%d\t%d\t%d\t%d\t%s\n' "$scen" "$side" "$r" "$HOLD_OPENED" "$before" "$after" "$after2" >>"$MEMRAW"
+		log "$(printf '%-9s %-7s round %d/%d: Pss %d kB -> %d kB (%ds idle) -> %s kB (%ds) with %d idle connections: %.2f kB/conn, %s kB/conn (VmRSS sum %d -> %d -> %s kB)' \
+			"$scen" "$name" "$r" "$MEM_ROUNDS" "$before" "$after" "$IDLE_SETTLE" "$after2" "$IDLE_SETTLE2" "$HOLD_OPENED" \
+			"$(awk -v a="$after" -v b="$before" -v n="$HOLD_OPENED" 'BEGIN { print (a - b) / n }')" \
+			"$(awk -v a="$after2" -v b="$before" -v n="$HOLD_OPENED" 'BEGIN { if (a == "-") print "-"; else printf "%.2f", (a - b) / n }')" "$rss0" "$rss1" "$rss2")"
 		fresh_stop "$pid"
 	done
 }
@@ -965,13 +974,14 @@ raw_ratio() { # SCEN COL
 # or after/before (burst); mem_ratio SCEN: median per-round A÷B of kB/conn.
 mem_stat() {
 	awk -F'\t' -v s="$1" -v sd="$2" -v w="$3" "$AWK_MED"'
-	$1 == s && $2 == sd { if (w == "kbconn") l = l " " ($6 - $5) / $4; else if (w == "settled") l = l " " $7 / $5
+	$1 == s && $2 == sd { if (w == "kbconn") l = l " " ($6 - $5) / $4; else if (w == "kbconn2") { if ($7 != "-") l = l " " ($7 - $5) / $4 }
+		else if (w == "settled") l = l " " $7 / $5
 		else if (w == "before") l = l " " $5; else if (w == "peak") l = l " " $6; else if (w == "after") l = l " " $7 }
-	END { m = med(l); if (m != "") printf((w == "kbconn" || w == "settled") ? "%.2f" : "%.0f", m) }' "$MEMRAW"
+	END { m = med(l); if (m != "") printf((w ~ /^kbconn/ || w == "settled") ? "%.2f" : "%.0f", m) }' "$MEMRAW"
 }
-mem_ratio() {
-	awk -F'\t' -v s="$1" "$AWK_MED"'
-	$1 == s { v[$2, $3] = ($6 - $5) / $4; r[$3] = 1 }
+mem_ratio() { # SCEN [2: the IDLE_SETTLE2 reading]
+	awk -F'\t' -v s="$1" -v c="$(( ${2:-1} == 2 ? 7 : 6 ))" "$AWK_MED"'
+	$1 == s && $c != "-" { v[$2, $3] = ($c - $5) / $4; r[$3] = 1 }
 	END { for (i in r) if ((("A", i) in v) && (("B", i) in v) && v["B", i] > 0) l = l " " v["A", i] / v["B", i]
 		m = med(l); if (m != "") printf "%.2f", m }' "$MEMRAW"
 }
@@ -979,16 +989,20 @@ report_extra() {
 	local scen
 	if [[ " $SCENARIOS " == *" idle_"* ]]; then
 		echo
-		echo "### Memory per idle keep-alive connection ($IDLE_CONNS connections, one request each, read ${IDLE_SETTLE}s after all were idle, medians over $MEM_ROUNDS rounds)"
+		local when="${IDLE_SETTLE}s"
+		((IDLE_SETTLE2 > 0)) && when+=" and ${IDLE_SETTLE2}s"
+		echo "### Memory per idle keep-alive connection ($IDLE_CONNS connections, one request each, read $when after all were idle, medians over $MEM_ROUNDS rounds)"
 		echo
-		echo "| scenario | Pss before kB tlsgate | with all idle kB tlsgate | kB/conn tlsgate | Pss before kB nginx | with all idle kB nginx | kB/conn nginx | kB/conn tlsgate÷nginx (lower = better) |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+		echo "| scenario | reading | Pss before kB tlsgate | with all idle kB tlsgate | kB/conn tlsgate | Pss before kB nginx | with all idle kB nginx | kB/conn nginx | kB/conn tlsgate÷nginx (lower = better) |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 		for scen in idle_h1 idle_h2; do
 			[[ " $SCENARIOS " == *" $scen "* ]] || continue
-			echo "| $scen | $(mem_stat "$scen" A before) | $(mem_stat "$scen" A peak) | $(mem_stat "$scen" A kbconn) | $(mem_stat "$scen" B before) | $(mem_stat "$scen" B peak) | $(mem_stat "$scen" B kbconn) | $(mem_ratio "$scen") |"
+			echo "| $scen | ${IDLE_SETTLE}s idle | $(mem_stat "$scen" A before) | $(mem_stat "$scen" A peak) | $(mem_stat "$scen" A kbconn) | $(mem_stat "$scen" B before) | $(mem_stat "$scen" B peak) | $(mem_stat "$scen" B kbconn) | $(mem_ratio "$scen") |"
+			((IDLE_SETTLE2 > 0)) &&
+				echo "| $scen | ${IDLE_SETTLE2}s idle | $(mem_stat "$scen" A before) | $(mem_stat "$scen" A after) | $(mem_stat "$scen" A kbconn2) | $(mem_stat "$scen" B before) | $(mem_stat "$scen" B after) | $(mem_stat "$scen" B kbconn2) | $(mem_ratio "$scen" 2) |"
 		done
 		echo
-		echo "kB/conn = (Pss with all connections idle − Pss before) ÷ connections held; the ratio is the median of per-round ratios."
+		echo "kB/conn = (Pss with all connections idle − Pss before) ÷ connections held; the ratio is the median of per-round ratios. Both readings are of the same connections."
 	fi
 	if [[ " $SCENARIOS " == *" burst "* ]]; then
 		echo
@@ -1056,6 +1070,10 @@ targets_table() {
 	target_row "p99 latency h1_16k, tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 8)" 1.00
 	target_row "memory per idle conn h1 (${IDLE_SETTLE}s idle), tlsgate÷nginx" idle_h1 "$(mem_ratio idle_h1)" 1.00
 	target_row "memory per idle conn h2 (${IDLE_SETTLE}s idle), tlsgate÷nginx" idle_h2 "$(mem_ratio idle_h2)" 1.00
+	if ((IDLE_SETTLE2 > 0)); then
+		target_row "memory per idle conn h1 (${IDLE_SETTLE2}s idle), tlsgate÷nginx" idle_h1 "$(mem_ratio idle_h1 2)" 1.00
+		target_row "memory per idle conn h2 (${IDLE_SETTLE2}s idle), tlsgate÷nginx" idle_h2 "$(mem_ratio idle_h2 2)" 1.00
+	fi
 	target_row "tlsgate Pss ${BURST_SETTLE}s after a $BURST_CONNS-conn burst ÷ before" burst "$(mem_stat burst A settled)" 1.50
 	target_row "CPU/request routes, GitHub spec ÷ one route" routes "$(raw_ratio routes 10)" 1.02
 }

@@ -56,7 +56,16 @@ func serverTLS(t testing.TB) *tls.Config {
 type pair struct {
 	std, fast string
 	n         *counts
+	// parked is a second h1 server whose idle connections wait on the
+	// socket at once (parkAfter 1 ns; idlewait.go), so that the
+	// differential tests cover that wait as well as the one in
+	// tls.Conn.Read.
+	parked string
+	pn     *counts
 }
+
+// h1s are the pair's h1 servers.
+func (p *pair) h1s() []string { return []string{p.fast, p.parked} }
 
 // counts tells which path served: requests this server answered itself,
 // connections it handed to Fallback.
@@ -64,6 +73,12 @@ type counts struct{ served, handed atomic.Int64 }
 
 // startH1 starts a Server and its Fallback on 127.0.0.1, serving h.
 func startH1(t testing.TB, h http.Handler, readHeader, idle time.Duration) (string, *Server, *counts) {
+	t.Helper()
+	return startH1Park(t, h, readHeader, idle, 0)
+}
+
+// startH1Park is startH1 with the server's parkAfter (idlewait.go).
+func startH1Park(t testing.TB, h http.Handler, readHeader, idle, parkAfter time.Duration) (string, *Server, *counts) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +99,7 @@ func startH1(t testing.TB, h http.Handler, readHeader, idle time.Duration) (stri
 				n.handed.Add(1)
 			}
 		}}
-	srv := &Server{Handler: served, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: readHeader, IdleTimeout: idle, ErrorLog: quiet}
+	srv := &Server{Handler: served, Fallback: fb, TLSConfig: cfg, ReadHeaderTimeout: readHeader, IdleTimeout: idle, ErrorLog: quiet, parkAfter: parkAfter}
 	go fb.Serve(srv.Handoff())
 	go srv.Serve(ln)
 	t.Cleanup(func() {
@@ -106,7 +121,8 @@ func newPair(t testing.TB, h http.Handler) *pair {
 	go std.Serve(tls.NewListener(stdLn, cfg))
 	t.Cleanup(func() { std.Close() })
 	fast, _, n := startH1(t, h, 2*time.Second, 2*time.Second)
-	return &pair{std: stdLn.Addr().String(), fast: fast, n: n}
+	parked, _, pn := startH1Park(t, h, 2*time.Second, 2*time.Second, time.Nanosecond)
+	return &pair{std: stdLn.Addr().String(), fast: fast, n: n, parked: parked, pn: pn}
 }
 
 // exchange sends raw on a new HTTP/1.1 connection, closes its sending
@@ -421,17 +437,21 @@ func TestDifferential(t *testing.T) {
 	}
 	for _, raw := range raws {
 		std := normalise(exchange(t, p.std, []byte(raw)))
-		fast := normalise(exchange(t, p.fast, []byte(raw)))
-		if std != fast {
-			t.Errorf("request %q:\n%s", raw, firstDiff(std, fast))
+		for _, addr := range p.h1s() {
+			fast := normalise(exchange(t, addr, []byte(raw)))
+			if std != fast {
+				t.Errorf("request %q (h1 at %s):\n%s", raw, addr, firstDiff(std, fast))
+			}
 		}
 	}
 	// Both paths ran: most of the requests above are served here, the
 	// rest handed over.
-	served, handed := p.n.served.Load(), p.n.handed.Load()
-	t.Logf("served here: %d requests; handed to net/http: %d connections", served, handed)
-	if served < 150 || handed < 20 {
-		t.Errorf("served %d, handed %d: the test no longer exercises both paths", served, handed)
+	for _, n := range []*counts{p.n, p.pn} {
+		served, handed := n.served.Load(), n.handed.Load()
+		t.Logf("served here: %d requests; handed to net/http: %d connections", served, handed)
+		if served < 150 || handed < 20 {
+			t.Errorf("served %d, handed %d: the test no longer exercises both paths", served, handed)
+		}
 	}
 }
 
@@ -458,10 +478,12 @@ func FuzzDifferential(f *testing.F) {
 			// panics log, and hijack answers are the handler's own
 			return
 		}
+		// Half the inputs go to the h1 server that waits on the socket.
+		addr := p.h1s()[len(raw)%2]
 		t0 := time.Now()
 		std := normalise(exchange(t, p.std, raw))
 		t1 := time.Now()
-		fast := normalise(exchange(t, p.fast, raw))
+		fast := normalise(exchange(t, addr, raw))
 		t2 := time.Now()
 		if std != fast {
 			t.Errorf("request %q:\n%s", raw, firstDiff(std, fast))

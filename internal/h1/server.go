@@ -32,9 +32,11 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -90,6 +92,9 @@ type Server struct {
 	ln          net.Listener
 	conns       map[*conn]struct{}
 	connsPeak   int // most entries conns has held since it was made
+	// parkAfter is how long an idle connection waits in tls.Conn.Read
+	// before it waits on its socket (idlewait.go); zero: defaultParkAfter.
+	parkAfter time.Duration
 }
 
 // A map of connections that grew past shrinkMin entries is rebuilt once it
@@ -241,6 +246,11 @@ type conn struct {
 	// br reads request heads; nil while the connection is idle.
 	br  *bufio.Reader
 	pre prefixReader
+	// rc is raw's socket, where an idle connection waits (idlewait.go);
+	// nil where raw has none.
+	rc         syscall.RawConn
+	readableFn func(uintptr) bool
+	waited     bool
 	// headR reads the buffered head for the parser.
 	headR bytes.Reader
 
@@ -302,6 +312,21 @@ func (s *Server) serveConn(raw net.Conn) {
 			}
 		}
 	}()
+	var serve bool
+	if serve, handed = c.begin(); serve {
+		handed = c.serve()
+	}
+}
+
+// begin does the TLS handshake and sets up the connection. It reports
+// whether this server serves the connection's requests, or whether it
+// handed the connection over (HTTP/2). It is a function of its own so
+// that its frame, the largest of the connection's, is not on the stack
+// while the connection idles: there, the frames below the idle wait must
+// stay under a quarter of 8 KiB (less the runtime's guard) for the stack
+// to shrink (idlewait.go).
+func (c *conn) begin() (serve, handed bool) {
+	s, raw, tc := c.srv, c.raw, c.tc
 	if ra := raw.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
@@ -320,13 +345,12 @@ func (s *Server) serveConn(raw net.Conn) {
 			reason = err.Error()
 		}
 		s.logf("http: TLS handshake error from %s: %v", c.remote, reason)
-		return
+		return false, false
 	}
 	// As net/http: the first request's head has ReadHeaderTimeout from
-	// the end of the handshake.
+	// the end of the handshake (waitFirstByte sets it).
 	if d := s.ReadHeaderTimeout; d > 0 {
 		c.headDeadline = time.Now().Add(d)
-		tc.SetReadDeadline(c.headDeadline)
 	}
 	tc.SetWriteDeadline(time.Time{})
 	cs := tc.ConnectionState()
@@ -334,8 +358,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		// HTTP/2: net/http serves it, unchanged.
 		c.setBusy()
 		tc.SetReadDeadline(time.Time{})
-		handed = s.handoff.give(tc)
-		return
+		return false, s.handoff.give(tc)
 	}
 	c.tlsS = &cs
 	ctx = context.WithValue(ctx, http.ServerContextKey, s.Fallback)
@@ -344,9 +367,10 @@ func (s *Server) serveConn(raw net.Conn) {
 		ctx = s.ConnContext(ctx, tc)
 	}
 	c.ctx = ctx
+	c.initIdleWait()
 	c.watchDone = make(chan struct{}, 1)
 	c.watchFn = c.watchClient
-	handed = c.serve()
+	return true, false
 }
 
 // looksLikeHTTP is net/http's tlsRecordHeaderLooksLikeHTTP.
@@ -368,6 +392,10 @@ func (c *conn) serve() (handed bool) {
 		if s.closing.Load() {
 			return false
 		}
+		// The wait for the request's first byte ends at the first head's
+		// deadline (from the end of the handshake), or for a later
+		// request:
+		dl := c.headDeadline
 		if !first {
 			// As net/http: the next request has IdleTimeout (or, without
 			// one, ReadHeaderTimeout) to start, and a connection whose
@@ -376,32 +404,57 @@ func (c *conn) serve() (handed bool) {
 			if d <= 0 {
 				d = s.ReadHeaderTimeout
 			}
+			dl = time.Time{}
 			if d > 0 {
-				c.tc.SetReadDeadline(time.Now().Add(d))
-			} else {
-				c.tc.SetReadDeadline(time.Time{})
+				dl = time.Now().Add(d)
 			}
 		}
+		// set is the read deadline in force: waitFirstByte may end its
+		// wait in tls.Conn.Read before dl (idlewait.go).
+		set := dl
 		if c.br == nil || c.br.Buffered() == 0 {
 			c.releaseReader()
-			if !c.pre.pending && !c.waitFirstByte() {
-				return false
+			if c.pre.pending {
+				c.tc.SetReadDeadline(dl)
+			} else {
+				var ok bool
+				if set, ok = c.waitFirstByte(dl); !ok {
+					return false
+				}
 			}
 			c.br = readers.Get().(*bufio.Reader)
 			c.br.Reset(&c.pre)
+		} else {
+			c.tc.SetReadDeadline(dl)
 		}
 		if !first {
 			if _, err := c.br.Peek(4); err != nil {
-				return false
+				if set == dl || !errors.Is(err, os.ErrDeadlineExceeded) {
+					return false
+				}
+				// The first bytes came before waitFirstByte's deadline,
+				// the fourth not: it still has until dl.
+				c.tc.SetReadDeadline(dl)
+				set = dl
+				if _, err := c.br.Peek(4); err != nil {
+					return false
+				}
 			}
 			// As net/http: a later request's head has ReadHeaderTimeout
 			// from its first bytes; the first request's runs from the
-			// end of the handshake (set in serveConn).
+			// end of the handshake (set in begin).
 			c.headDeadline = time.Time{}
 			if d := s.ReadHeaderTimeout; d > 0 {
 				c.headDeadline = time.Now().Add(d)
 				c.tc.SetReadDeadline(c.headDeadline)
+				set = c.headDeadline
 			}
+		}
+		// The first head has its deadline, dl, and without
+		// ReadHeaderTimeout a later head has dl too: waitFirstByte's
+		// earlier one does not apply to them.
+		if (first || c.headDeadline.IsZero()) && set != dl {
+			c.tc.SetReadDeadline(dl)
 		}
 		first = false
 		n, ok := c.peekHead()
@@ -422,17 +475,6 @@ func (c *conn) serve() (handed bool) {
 			return false
 		}
 	}
-}
-
-// waitFirstByte waits, holding no buffer, for the first byte of the next
-// request (under the deadline the caller set) and keeps it in c.pre.
-func (c *conn) waitFirstByte() bool {
-	n, _ := c.tc.Read(c.pre.b[:])
-	if n == 0 {
-		return false
-	}
-	c.pre.pending = true
-	return true
 }
 
 // peekHead buffers the request's head and returns its length, or false
