@@ -29,8 +29,9 @@ import (
 //
 //   - "proxy": the config `tlsgate proxy --access-log=false` builds, as
 //     bench/run.sh runs it (HTTP/3 on, so Alt-Svc is set; no admin).
-//   - "serve": the same with the access log (to a discarding handler at
-//     info level) and the admin listener (Prometheus metrics) on.
+//   - "serve": the same with the access log and the admin listener
+//     (Prometheus metrics) on; the log is JSON at info level, written to
+//     io.Discard, so each request's line is formatted as in production.
 func BenchmarkGatewayGET(b *testing.B) {
 	body := []byte(`{"ok":true,"service":"tlsgate-bench-backend","payload":"0123456"}` + "\n")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,9 +47,12 @@ func BenchmarkGatewayGET(b *testing.B) {
 	upstream := "http://" + ln.Addr().String()
 
 	p := newPKI(b, "localhost", "127.0.0.1")
-	for _, v := range []struct{ name, extra string }{
-		{"proxy", "log: {access: false, format: json}\n"},
-		{"serve", "log: {access: true, format: json}\nadmin: {listen: \"127.0.0.1:0\"}\n"},
+	for _, v := range []struct {
+		name, extra string
+		log         slog.Handler
+	}{
+		{"proxy", "log: {access: false, format: json}\n", slog.DiscardHandler},
+		{"serve", "log: {access: true, format: json}\nadmin: {listen: \"127.0.0.1:0\"}\n", slog.NewJSONHandler(io.Discard, nil)},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			yaml := fmt.Sprintf(`
@@ -59,7 +63,7 @@ sites:
     tls: {certificate: {cert: %s, key: %s}}
     routes: [{path: /, upstreams: [%s]}]
 %s`, p.certFile, p.keyFile, upstream, v.extra)
-			addr := benchGateway(b, yaml)
+			addr := benchGateway(b, yaml, slog.New(v.log))
 			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: p.ca.Pool(), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
 			if err != nil {
 				b.Fatal(err)
@@ -90,8 +94,9 @@ sites:
 	}
 }
 
-// benchGateway serves yaml until b ends and returns its HTTPS address.
-func benchGateway(b *testing.B, yaml string) string {
+// benchGateway serves yaml, logging to log, until b ends and returns its
+// HTTPS address.
+func benchGateway(b *testing.B, yaml string, log *slog.Logger) string {
 	dir := b.TempDir()
 	path := filepath.Join(dir, "tlsgate.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -102,7 +107,7 @@ func benchGateway(b *testing.B, yaml string) string {
 		b.Fatalf("loading config: %v", err)
 	}
 	cfg.DataDir = filepath.Join(dir, "data")
-	srv, err := New(cfg, Options{Log: slog.New(slog.DiscardHandler), ConfigPath: path})
+	srv, err := New(cfg, Options{Log: log, ConfigPath: path})
 	if err != nil {
 		b.Fatalf("building gateway: %v", err)
 	}
