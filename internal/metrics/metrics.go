@@ -431,8 +431,12 @@ func codeClass(status int) string {
 	if status < 100 || status > 599 {
 		return "other"
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return codeClasses[status/100-1]
 }
+
+// codeClasses are the status classes, made once (a concatenation per
+// request allocated).
+var codeClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // UpstreamError counts a request that failed at the upstream.
 func (m *Metrics) UpstreamError(site, route, kind string) {
