@@ -50,10 +50,10 @@ type response struct {
 	wantsClose    bool
 	trailers      []string
 
-	// pend holds the body before the header is written; pendBuf is its
-	// pooled array.
+	// pend holds the body before the header is written; pendBuf holds
+	// its array and the head's scratch space, pooled.
 	pend    []byte
-	pendBuf *[chunkBuffer]byte
+	pendBuf *pendBuf
 	// done is set when the handler has returned: the writer refuses use
 	// after that, so that a handler's stray goroutine cannot write into
 	// buffers that serve another request by then.
@@ -63,11 +63,6 @@ type response struct {
 	// and still hold the writer, as ReverseProxy's 1xx relay does on the
 	// Transport's read loop when a round trip is canceled.
 	mu sync.Mutex
-	// Separate scratch arrays: the date and the length are written out
-	// after the status line is built.
-	scratch [64]byte
-	dateBuf [len(http.TimeFormat)]byte
-	clenBuf [20]byte
 }
 
 func (w *response) Header() http.Header {
@@ -288,7 +283,7 @@ func (w *response) writeBody(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.chunking {
-		b := strconv.AppendInt(w.scratch[:0], int64(len(p)), 16)
+		b := strconv.AppendInt(w.pendBuf.scratch[:0], int64(len(p)), 16)
 		b = append(b, '\r', '\n')
 		if _, err := w.bw.Write(b); err != nil {
 			w.noteErr(err)
@@ -418,7 +413,7 @@ func (w *response) writeHead(p []byte) {
 
 	if w.handlerDone && !trailers && !hasTE && bodyAllowedForStatus(w.status) && !has(header, "Content-Length") && (!isHEAD || len(p) > 0) {
 		w.contentLength = int64(len(p))
-		set.contentLength = strconv.AppendInt(w.clenBuf[:0], int64(len(p)), 10)
+		set.contentLength = strconv.AppendInt(w.pendBuf.clen[:0], int64(len(p)), 10)
 	}
 	hasCL := w.contentLength != -1
 
@@ -444,7 +439,7 @@ func (w *response) writeHead(p []byte) {
 	}
 
 	if !has(header, "Date") {
-		set.date = time.Now().UTC().AppendFormat(w.dateBuf[:0], http.TimeFormat)
+		set.date = time.Now().UTC().AppendFormat(w.pendBuf.date[:0], http.TimeFormat)
 	}
 
 	if hasCL && hasTE && te != "identity" {
@@ -488,7 +483,7 @@ func has(h http.Header, key string) bool {
 }
 
 func (w *response) writeStatusLine(code int) {
-	b := append(w.scratch[:0], "HTTP/1.1 "...)
+	b := append(w.pendBuf.scratch[:0], "HTTP/1.1 "...)
 	if text := http.StatusText(code); text != "" {
 		b = strconv.AppendInt(b, int64(code), 10)
 		b = append(b, ' ')
@@ -665,8 +660,8 @@ func (c *conn) serveRequest(req *http.Request) bool {
 	ctx, cancel := context.WithCancel(c.ctx)
 	req = req.WithContext(ctx)
 	w := &response{c: c, req: req, handlerHeader: make(http.Header, headerHint), contentLength: -1}
-	w.pendBuf = pends.Get().(*[chunkBuffer]byte)
-	w.pend = w.pendBuf[:0]
+	w.pendBuf = pends.Get().(*pendBuf)
+	w.pend = w.pendBuf.body[:0]
 	w.wantsClose = hasToken(req.Header.Get("Connection"), "close")
 	w.bw = writers.Get().(*bufio.Writer)
 	w.bw.Reset(c.tc)
@@ -717,4 +712,16 @@ func (c *conn) serveRequest(req *http.Request) bool {
 // per request). Sized for 12 it takes room for 14 at once.
 const headerHint = 12
 
-var pends = sync.Pool{New: func() any { return new([chunkBuffer]byte) }}
+// pendBuf is a request's pooled buffers, held while it is served: the
+// body before the header is written, and scratch arrays for the head
+// (separate: the date and the length are written out after the status
+// line is built). In the response they were 113 bytes of every
+// request's allocation.
+type pendBuf struct {
+	body    [chunkBuffer]byte
+	scratch [64]byte
+	date    [len(http.TimeFormat)]byte
+	clen    [20]byte
+}
+
+var pends = sync.Pool{New: func() any { return new(pendBuf) }}
