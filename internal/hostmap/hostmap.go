@@ -66,8 +66,12 @@ func Normalize(host string) string {
 }
 
 func normalizeOnce(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// SplitHostPort fails, and allocates its error, on a host without a
+	// colon: the usual Host header, checked on every request.
+	if strings.IndexByte(host, ':') >= 0 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	host = strings.TrimSuffix(host, ".")

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,10 @@ type Metrics struct {
 	echPublish        *prometheus.CounterVec
 	echKeys           prometheus.Gauge
 	echKeyCreated     prometheus.Gauge
+
+	// series caches the request series of each site and route (see
+	// routeSeries); copied on write under mu, read without a lock.
+	series atomic.Pointer[map[routeKey]*routeSeries]
 
 	mu         sync.Mutex
 	inventory  func() Inventory
@@ -413,26 +418,92 @@ func (m *Metrics) Request(site, route, method string, status int, d time.Duratio
 	if route == "" {
 		route = "none"
 	}
-	m.requests.WithLabelValues(site, route, methodLabel(method), codeClass(status)).Inc()
-	m.latency.WithLabelValues(site, route).Observe(d.Seconds())
+	rs := m.routeSeries(site, route)
+	mi, ci := methodIndex(method), codeIndex(status)
+	c := rs.requests[mi][ci].Load()
+	if c == nil {
+		// Made on first use, as WithLabelValues would: a series appears
+		// once it counts a request, never at zero.
+		c = &counter{m.requests.WithLabelValues(site, route, methodLabels[mi], codeLabels[ci])}
+		rs.requests[mi][ci].Store(c)
+	}
+	c.Inc()
+	rs.latency.Observe(d.Seconds())
+}
+
+// routeKey names the request series of one site and route.
+type routeKey struct{ site, route string }
+
+// routeSeries are one site and route's request series, looked up once:
+// WithLabelValues validates and hashes its labels and takes the vector's
+// lock on every call, twice per request. The counters by method and
+// status class are made on first use.
+type routeSeries struct {
+	latency  prometheus.Observer
+	requests [len(methodLabels)][len(codeLabels)]atomic.Pointer[counter]
+}
+
+type counter struct{ prometheus.Counter }
+
+// routeSeries returns the series of site and route, made on first use.
+// Their number is bounded as the labels are: by the configured sites and
+// routes (prometheus keeps every child of a vector too).
+func (m *Metrics) routeSeries(site, route string) *routeSeries {
+	k := routeKey{site, route}
+	if p := m.series.Load(); p != nil {
+		if rs, ok := (*p)[k]; ok {
+			return rs
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.series.Load()
+	if old != nil {
+		if rs, ok := (*old)[k]; ok {
+			return rs
+		}
+	}
+	next := make(map[routeKey]*routeSeries, 1)
+	if old != nil {
+		next = make(map[routeKey]*routeSeries, len(*old)+1)
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	rs := &routeSeries{latency: m.latency.WithLabelValues(site, route)}
+	next[k] = rs
+	m.series.Store(&next)
+	return rs
+}
+
+// methodLabels and codeLabels are the values of the method and code
+// labels; methodIndex and codeIndex say which a request gets.
+var (
+	methodLabels = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "other"}
+	codeLabels   = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+)
+
+func methodIndex(m string) int {
+	for i, l := range methodLabels[:len(methodLabels)-1] {
+		if m == l {
+			return i
+		}
+	}
+	return len(methodLabels) - 1
+}
+
+func codeIndex(status int) int {
+	if status < 100 || status > 599 {
+		return len(codeLabels) - 1
+	}
+	return status/100 - 1
 }
 
 // methodLabel keeps the method label bounded: any method outside the
 // standard set is "other".
-func methodLabel(m string) string {
-	switch m {
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
-		return m
-	}
-	return "other"
-}
+func methodLabel(m string) string { return methodLabels[methodIndex(m)] }
 
-func codeClass(status int) string {
-	if status < 100 || status > 599 {
-		return "other"
-	}
-	return strconv.Itoa(status/100) + "xx"
-}
+func codeClass(status int) string { return codeLabels[codeIndex(status)] }
 
 // UpstreamError counts a request that failed at the upstream.
 func (m *Metrics) UpstreamError(site, route, kind string) {

@@ -256,3 +256,75 @@ func TestResumedTLS12Group(t *testing.T) {
 		t.Errorf("groupName(0) = %s, want none (RSA key exchange)", groupName(0))
 	}
 }
+
+// TestRequestSeries: the cached series count what WithLabelValues would,
+// from concurrent callers, and only the series that counted a request
+// exist (none made at zero).
+func TestRequestSeries(t *testing.T) {
+	m, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		site, route, method string
+		status              int
+	}
+	calls := []call{
+		{"a", "/", "GET", 200}, {"a", "/", "GET", 204}, {"a", "/", "PROPFIND", 404},
+		{"a", "", "DELETE", 503}, {"b", "/", "GET", 200}, {"b", "/v1/", "HEAD", 99},
+		{"b", "/v1/", "OPTIONS", 600}, {"a", "/v1/", "GET", 301},
+	}
+	const rounds = 50
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range rounds {
+				c := calls[(g+i)%len(calls)]
+				m.Request(c.site, c.route, c.method, c.status, time.Millisecond)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	wantReq := map[string]float64{}
+	wantLat := map[string]uint64{}
+	for g := range 4 {
+		for i := range rounds {
+			c := calls[(g+i)%len(calls)]
+			route := c.route
+			if route == "" {
+				route = "none"
+			}
+			wantReq[fmt.Sprintf("%s %s %s %s", c.site, route, methodLabel(c.method), codeClass(c.status))]++
+			wantLat[c.site+" "+route]++
+		}
+	}
+	fams, err := m.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotReq := map[string]float64{}
+	gotLat := map[string]uint64{}
+	for _, f := range fams {
+		for _, mt := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range mt.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			switch f.GetName() {
+			case "tlsgate_http_requests_total":
+				gotReq[fmt.Sprintf("%s %s %s %s", l["site"], l["route"], l["method"], l["code"])] = mt.GetCounter().GetValue()
+			case "tlsgate_http_request_duration_seconds":
+				gotLat[l["site"]+" "+l["route"]] = mt.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if fmt.Sprint(gotReq) != fmt.Sprint(wantReq) {
+		t.Errorf("requests:\n got %v\nwant %v", gotReq, wantReq)
+	}
+	if fmt.Sprint(gotLat) != fmt.Sprint(wantLat) {
+		t.Errorf("latency counts:\n got %v\nwant %v", gotLat, wantLat)
+	}
+}

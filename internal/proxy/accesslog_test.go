@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"strings"
@@ -79,4 +80,18 @@ func (h *recordHandler) find(msg, key string, val any) map[string]any {
 		}
 	}
 	return nil
+}
+
+// TestCipherSuiteName: the access log's cached names are crypto/tls's,
+// for every suite ID.
+func TestCipherSuiteName(t *testing.T) {
+	t.Parallel()
+	for id := range 1 << 16 {
+		if got, want := cipherSuiteName(uint16(id)), tls.CipherSuiteName(uint16(id)); got != want {
+			t.Fatalf("cipherSuiteName(%#04x) = %q, want %q", id, got, want)
+		}
+	}
+	if len(cipherNames) == 0 {
+		t.Fatal("no cached names")
+	}
 }

@@ -202,10 +202,19 @@ func (s *Site) Close() {
 // filter the headers, and send the request upstream on one of two paths,
 // the direct path (direct.go) or httputil.ReverseProxy (reverseproxy.go).
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := &infoCtx{Context: r.Context()}
+	obs := s.opts.Observer
+	var ctx *infoCtx
+	var lw *logWriter
+	if s.opts.AccessLog || obs != nil {
+		lc := &loggedCtx{infoCtx: infoCtx{Context: r.Context()}}
+		ctx, lw = &lc.infoCtx, &lc.lw
+	} else {
+		ctx = &infoCtx{Context: r.Context()}
+	}
 	inf := &ctx.info
 	inf.id, inf.header = s.requestID(r), w.Header()
-	inf.ids = []string{inf.id}
+	inf.idsBuf[0] = inf.id
+	inf.ids = inf.idsBuf[:1:1]
 	s.setPolicyHeaders(inf.header, inf.ids, r.TLS != nil)
 
 	// Method and path first: the route, its policy and what the upstream
@@ -233,9 +242,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case po != nil:
 		inf.route = po.template
 	}
-	if obs := s.opts.Observer; s.opts.AccessLog || obs != nil {
+	if lw != nil {
 		start := time.Now()
-		lw := &logWriter{ResponseWriter: w, status: 0}
+		lw.ResponseWriter = w
 		defer func() {
 			if s.opts.AccessLog {
 				s.logAccess(r, lw, inf, start)

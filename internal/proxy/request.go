@@ -24,6 +24,7 @@ import (
 type info struct {
 	id       string
 	ids      []string     // {id}, shared by the response and upstream request headers (read-only)
+	idsBuf   [1]string    // ids' array, in the same allocation
 	client   *mtls.Result // the verified client, on sites that trust client CAs
 	upstream string
 	// route and path are the matched route ("" when none) and the
@@ -52,6 +53,13 @@ func (i *info) bodyError() error {
 type infoCtx struct {
 	context.Context
 	info info
+}
+
+// loggedCtx is an infoCtx with the request's logWriter, for requests that
+// are logged or measured: still one allocation.
+type loggedCtx struct {
+	infoCtx
+	lw logWriter
 }
 
 func (c *infoCtx) Value(key any) any {

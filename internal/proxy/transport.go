@@ -76,6 +76,10 @@ type h1Conn struct {
 	stopCtx  func() bool // stops the context watcher of the current request
 	canceled atomic.Bool // the context watcher fired: the deadline is poisoned
 
+	// abort is the context watcher's function (abortIO), made once per
+	// connection: a closure per request allocated.
+	abort func()
+
 	// fd is nc's socket, read once when the connection is made, for the
 	// check before each reuse (peek); -1 when nc has no file descriptor
 	// (tests wrap connections). peekBuf is peek's scratch space.
@@ -326,6 +330,7 @@ func (t *h1Transport) getConn(ctx context.Context, addr string) (*h1Conn, error)
 
 func newH1Conn(nc net.Conn, addr string) (*h1Conn, error) {
 	c := &h1Conn{nc: nc, lr: limitedConn{nc: nc, n: math.MaxInt64}, key: addr}
+	c.abort = c.abortIO
 	c.attachBuffers()
 	c.fd = -1
 	if sc, ok := nc.(syscall.Conn); ok {
@@ -502,10 +507,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, o *h1Request, got1xx func(int, textpr
 	req := o.req
 	// Unblock reads and writes when the client goes away.
 	if done := req.Context().Done(); done != nil {
-		c.stopCtx = context.AfterFunc(req.Context(), func() {
-			c.canceled.Store(true)
-			c.nc.SetDeadline(time.Unix(1, 0))
-		})
+		c.stopCtx = context.AfterFunc(req.Context(), c.abort)
 	} else {
 		c.stopCtx = nil
 	}
@@ -588,6 +590,12 @@ func (c *h1Conn) roundTrip(t *h1Transport, o *h1Request, got1xx func(int, textpr
 	}
 	resp.Body = &h1Body{rc: resp.Body, c: c, t: t, reusable: reusable}
 	return resp, nil
+}
+
+// abortIO marks the request canceled and unblocks its reads and writes.
+func (c *h1Conn) abortIO() {
+	c.canceled.Store(true)
+	c.nc.SetDeadline(time.Unix(1, 0))
 }
 
 // repoison puts the cancelled deadline back after a deadline was set: the

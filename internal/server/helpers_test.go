@@ -161,7 +161,7 @@ type pki struct {
 	dir      string
 }
 
-func newPKI(t *testing.T, names ...string) *pki {
+func newPKI(t testing.TB, names ...string) *pki {
 	t.Helper()
 	dir := t.TempDir()
 	ca := pkitest.NewCA(t, "tlsgate test CA")

@@ -100,6 +100,11 @@ type Server struct {
 	h3Ln   *h3Listener
 	h3     *h3Server
 	altSvc string
+	// altSvcField is {altSvc}, made once and shared read-only by every
+	// response's header map (its capacity is its length, so an append
+	// copies it), as proxy shares its security headers' values: Set
+	// allocated a slice per request.
+	altSvcField []string
 	// trim counts client connections (set by Serve; read by tests).
 	trim atomic.Pointer[memtrim.Trimmer]
 
@@ -401,6 +406,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	errc := make(chan error, 5)
 	s.altSvc = s.altSvcValue()
+	s.altSvcField = []string{s.altSvc}[:1:1]
 	// Writes that stall past timeouts.send end the connection (h2 streams:
 	// proxy.Options.Send).
 	s.h1 = &h1.Server{
@@ -562,7 +568,7 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 		ok = false
 	}
 	if v := s.altSvc; v != "" && r.ProtoMajor < 3 {
-		w.Header().Set("Alt-Svc", v)
+		w.Header()["Alt-Svc"] = s.altSvcField
 	}
 	if !ok || si != tlsSite {
 		w.Header().Set("Content-Type", "application/json")
