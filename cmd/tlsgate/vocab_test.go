@@ -29,12 +29,26 @@ func TestFlagVocabulary(t *testing.T) {
 	}
 	defer busy.Close()
 	taken := busy.Addr().String()
-	busyUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A UDP port taken, whose TCP port the test holds too until the case
+	// that needs it free runs: a port free when picked may be taken by
+	// then (any outgoing connection on the machine may use it).
+	var busyUDP net.PacketConn
+	var holdTCP net.Listener
+	for range 100 {
+		if holdTCP, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if busyUDP, err = net.ListenPacket("udp", holdTCP.Addr().String()); err == nil {
+			break
+		}
+		holdTCP.Close()
+	}
+	if busyUDP == nil {
+		t.Fatalf("no port free for both TCP and UDP: %v", err)
 	}
 	defer busyUDP.Close()
-	takenUDP := busyUDP.LocalAddr().String() // its TCP port is (almost always) free
+	defer holdTCP.Close()
+	takenUDP := busyUDP.LocalAddr().String()
 	dataDir := filepath.Join(dir, "data")
 
 	for _, tc := range []struct {
@@ -55,6 +69,9 @@ func TestFlagVocabulary(t *testing.T) {
 			[]string{"address already in use", "tlsgate: hint: another process may hold the port: pick other addresses with --https, --http and --admin"}},
 	} {
 		t.Run(strings.Join(tc.args[:3], " "), func(t *testing.T) {
+			if tc.args[2] == takenUDP {
+				holdTCP.Close()
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
