@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,7 +125,25 @@ func TestFleet(t *testing.T) {
 	f.writeConfig(f.nodes[0])
 	f.writeConfig(f.nodes[1])
 	f.writeConfig(f.nodes[2], "solo.example.com") // only c serves solo
-	for _, n := range f.nodes {                   // all at once
+	// Node a first, until it listens: the CA validates every name's
+	// http-01 challenge on a's port, and an order placed by b or c before
+	// a listens fails and is placed again (under load a takes a second or
+	// more to connect to etcd and listen). Then b and c at once, while a
+	// orders too: one order per name still needs the fleet's lock.
+	f.nodes[0].p = start(t, nil, "serve", "--config", f.nodes[0].config)
+	aHTTP := net.JoinHostPort("127.0.0.1", strconv.Itoa(f.nodes[0].http))
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", aHTTP, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 300 {
+			t.Fatalf("node a does not listen on %s after 30 s: %v", aHTTP, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, n := range f.nodes[1:] {
 		n.p = start(t, nil, "serve", "--config", n.config)
 	}
 	f.roots = f.pebble.IssuerRoots(t)
