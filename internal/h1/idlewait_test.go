@@ -170,29 +170,7 @@ func TestIdleWaitShutdown(t *testing.T) {
 // the connection waits on its socket), is served.
 func TestIdleWaitPartialRecord(t *testing.T) {
 	addr, _, n := startH1Park(t, http.HandlerFunc(echoPath), 10*time.Second, 10*time.Second, 20*time.Millisecond)
-	raw, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	bc := &bufferedConn{Conn: raw}
-	c := tls.Client(bc, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	hsDone := make(chan error, 1)
-	go func() { hsDone <- c.Handshake() }()
-	for range 500 {
-		if bc.held() > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := bc.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-hsDone; err != nil {
-		t.Fatal(err)
-	}
-	bc.flush()
+	c, bc, raw := dialHeld(t, addr)
 	io.WriteString(c, "GET /split HTTP/1.1\r\nHost: x\r\n\r\n")
 	bc.mu.Lock()
 	rec := bytes.Clone(bc.buf.Bytes())
@@ -252,30 +230,7 @@ func TestIdleWaitTakesBufferedRecord(t *testing.T) {
 	addr, _, n := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.URL.Path)
 	}), 10*time.Second, 10*time.Second)
-	raw, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	bc := &bufferedConn{Conn: raw}
-	c := tls.Client(bc, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	// The handshake's writes go out at once; the requests' are held.
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	hsDone := make(chan error, 1)
-	go func() { hsDone <- c.Handshake() }()
-	for range 500 {
-		if bc.held() > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := bc.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-hsDone; err != nil {
-		t.Fatal(err)
-	}
-	bc.flush() // the client's Finished, if the handshake wrote it after the first flush
+	c, bc, _ := dialHeld(t, addr)
 	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
 	io.WriteString(c, "GET /two HTTP/1.1\r\nHost: x\r\n\r\n")
 	if err := bc.flush(); err != nil {
@@ -346,4 +301,37 @@ func TestIdleWaitDeadlinesAfterFirstByte(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialHeld connects to addr and completes the TLS handshake through a
+// bufferedConn, whose later writes are then held until flush: two TLS
+// records can reach the server in one TCP write, or one record in two.
+// It returns the TLS connection, its bufferedConn and the TCP connection.
+func dialHeld(t *testing.T, addr string) (*tls.Conn, *bufferedConn, net.Conn) {
+	t.Helper()
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	bc := &bufferedConn{Conn: raw}
+	c := tls.Client(bc, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	// The handshake's writes go out at once; later writes are held.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	hsDone := make(chan error, 1)
+	go func() { hsDone <- c.Handshake() }()
+	for range 500 {
+		if bc.held() > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := bc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hsDone; err != nil {
+		t.Fatal(err)
+	}
+	bc.flush() // the client's Finished, if the handshake wrote it after the first flush
+	return c, bc, raw
 }
