@@ -2,19 +2,13 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/tlsgate/tlsgate/internal/config"
 )
 
 // BenchmarkGatewayGET is the whole HTTP/1.1 path as served: a TLS client
@@ -97,33 +91,5 @@ sites:
 // benchGateway serves yaml, logging to log, until b ends and returns its
 // HTTPS address.
 func benchGateway(b *testing.B, yaml string, log *slog.Logger) string {
-	dir := b.TempDir()
-	path := filepath.Join(dir, "tlsgate.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		b.Fatalf("loading config: %v", err)
-	}
-	cfg.DataDir = filepath.Join(dir, "data")
-	srv, err := New(cfg, Options{Log: log, ConfigPath: path})
-	if err != nil {
-		b.Fatalf("building gateway: %v", err)
-	}
-	if err := srv.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			b.Errorf("gateway did not stop within 40s")
-		}
-	})
-	return srv.HTTPSAddr().String()
+	return startGatewayOpts(b, yaml, Options{Log: log}).https
 }

@@ -56,9 +56,9 @@ func startGateway(t *testing.T, yaml string) *gateway {
 	return startGatewayOpts(t, yaml, Options{})
 }
 
-// startGatewayOpts is startGateway with server options (Log and
-// ConfigPath are filled in).
-func startGatewayOpts(t *testing.T, yaml string, opts Options) *gateway {
+// startGatewayOpts is startGateway with server options (ConfigPath is
+// filled in, and Log unless set: the test's log, kept in gateway.logs).
+func startGatewayOpts(t testing.TB, yaml string, opts Options) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tlsgate.yaml")
@@ -73,8 +73,10 @@ func startGatewayOpts(t *testing.T, yaml string, opts Options) *gateway {
 		cfg.DataDir = filepath.Join(dir, "data")
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts.Log, opts.ConfigPath = log, path
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	opts.ConfigPath = path
 	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("building gateway: %v", err)
@@ -111,7 +113,7 @@ func startGatewayOpts(t *testing.T, yaml string, opts Options) *gateway {
 }
 
 // testWriter sends logs to t.Log only while the test runs.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	if testing.Verbose() {
