@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/tlsgate/tlsgate/internal/memtrim"
 )
 
 // watchAfter is how long a handler runs before the server starts watching
@@ -97,10 +99,9 @@ type Server struct {
 	parkAfter time.Duration
 }
 
-// A map of connections that grew past shrinkMin entries is rebuilt once it
-// holds a quarter of its peak: Go maps never shrink, and after a burst of
-// 5,000 connections (issue 17) this one kept its 5,000 slots. Rebuilding
-// copies at most a quarter of the entries deleted since the last rebuild.
+// The map of connections is rebuilt (memtrim.Shrunk) once it grew past
+// shrinkMin entries and holds a quarter of its peak: after a burst of
+// 5,000 connections (issue 17) it kept its 5,000 slots.
 const shrinkMin = 1024
 
 // Handoff is the listener on which Fallback must serve.
@@ -212,13 +213,7 @@ func (s *Server) track(c *conn, add bool) bool {
 		s.connsPeak = max(s.connsPeak, len(s.conns))
 	} else {
 		delete(s.conns, c)
-		if s.connsPeak >= shrinkMin && len(s.conns) <= s.connsPeak/4 {
-			m := make(map[*conn]struct{}, len(s.conns))
-			for c := range s.conns {
-				m[c] = struct{}{}
-			}
-			s.conns, s.connsPeak = m, len(m)
-		}
+		s.conns, s.connsPeak = memtrim.Shrunk(s.conns, s.connsPeak, shrinkMin)
 	}
 	return true
 }
