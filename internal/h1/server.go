@@ -40,8 +40,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
-
-	"github.com/tlsgate/tlsgate/internal/memtrim"
 )
 
 // watchAfter is how long a handler runs before the server starts watching
@@ -99,9 +97,10 @@ type Server struct {
 	parkAfter time.Duration
 }
 
-// The map of connections is rebuilt (memtrim.Shrunk) once it grew past
-// shrinkMin entries and holds a quarter of its peak: after a burst of
-// 5,000 connections (issue 17) it kept its 5,000 slots.
+// A map of connections that grew past shrinkMin entries is rebuilt once it
+// holds a quarter of its peak: Go maps never shrink, and after a burst of
+// 5,000 connections (issue 17) this one kept its 5,000 slots. Rebuilding
+// copies at most a quarter of the entries deleted since the last rebuild.
 const shrinkMin = 1024
 
 // Handoff is the listener on which Fallback must serve.
@@ -213,7 +212,13 @@ func (s *Server) track(c *conn, add bool) bool {
 		s.connsPeak = max(s.connsPeak, len(s.conns))
 	} else {
 		delete(s.conns, c)
-		s.conns, s.connsPeak = memtrim.Shrunk(s.conns, s.connsPeak, shrinkMin)
+		if s.connsPeak >= shrinkMin && len(s.conns) <= s.connsPeak/4 {
+			m := make(map[*conn]struct{}, len(s.conns))
+			for c := range s.conns {
+				m[c] = struct{}{}
+			}
+			s.conns, s.connsPeak = m, len(m)
+		}
 	}
 	return true
 }

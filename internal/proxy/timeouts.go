@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"github.com/tlsgate/tlsgate/internal/memtrim"
 )
 
 // Timeouts between two steps of progress, as nginx bounds them, so that a
@@ -246,10 +244,11 @@ type stallRegistry struct {
 	}
 }
 
-// A shard's map is rebuilt (memtrim.Shrunk) once it grew past
-// stallShrinkMin entries and holds a quarter of its peak: after a burst of
+// A shard's map that grew past stallShrinkMin entries is rebuilt once it
+// holds a quarter of its peak: Go maps never shrink, and after a burst of
 // 5,000 requests (issue 17) the shards kept their slots, which watch also
-// walks every second.
+// walks every second. Rebuilding copies at most a quarter of the entries
+// deleted since the last rebuild.
 const stallShrinkMin = 128
 
 func (r *stallRegistry) shard(w *sendWriter) int {
@@ -272,7 +271,13 @@ func (r *stallRegistry) remove(w *sendWriter) {
 	sh := &r.shards[r.shard(w)]
 	sh.mu.Lock()
 	delete(sh.m, w)
-	sh.m, sh.peak = memtrim.Shrunk(sh.m, sh.peak, stallShrinkMin)
+	if sh.peak >= stallShrinkMin && len(sh.m) <= sh.peak/4 {
+		m := make(map[*sendWriter]struct{}, len(sh.m))
+		for w := range sh.m {
+			m[w] = struct{}{}
+		}
+		sh.m, sh.peak = m, len(m)
+	}
 	sh.mu.Unlock()
 }
 
