@@ -13,7 +13,7 @@ set -euo pipefail
 # Remember which knobs the caller set explicitly, to print the command line.
 KNOBS=(ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS SCENARIOS PROXY_CPU LOAD_CPU
 	MAX_ERR_PCT TLSGATE_BIN NGINX_BIN KEEP OUT IDLE_CONNS HOLD_PAR MEM_ROUNDS
-	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED IDLE_SETTLE IDLE_SETTLE2)
+	BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED IDLE_SETTLE IDLE_SETTLE2 LAT_RPS)
 SET_KNOBS=()
 for k in "${KNOBS[@]}"; do
 	if [[ -n "${!k+x}" ]]; then SET_KNOBS+=("$k=$(printf '%q' "${!k}")"); fi
@@ -25,7 +25,7 @@ WARMUP=${WARMUP:-1}         # seconds of unmeasured warm-up per side per scenari
 CONNS=${CONNS:-50}          # wrk / h2load connections
 H2_STREAMS=${H2_STREAMS:-10} # h2load -m (concurrent streams per connection)
 HS_CONNS=${HS_CONNS:-50}    # hsload concurrency
-SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes h3"}
+SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k lat_h1 lat_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes h3"}
 PROXY_CPU=${PROXY_CPU:-0}   # core both proxies are pinned to
 LOAD_CPU=${LOAD_CPU:-1}     # core the backend and load generators are pinned to
 MAX_ERR_PCT=${MAX_ERR_PCT:-1}
@@ -42,6 +42,7 @@ BURST_CONNS=${BURST_CONNS:-5000} # burst: h2 connections open at the peak
 BURST_SETTLE=${BURST_SETTLE:-60} # burst: seconds after the close before the last reading
 BURST_ROUNDS=${BURST_ROUNDS:-1} # burst: rounds
 LOADED=${LOADED:-0}             # 1 = a CPU burner shares PROXY_CPU during the scenarios
+LAT_RPS=${LAT_RPS:-}            # lat_*: offered load, req/s (default 15000; 7500 with LOADED=1)
 ROUTES_PATH=/repos/tlsgate/tlsgate/actions/runs/123456/jobs # routes: an operation with 3 path parameters
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,13 +55,16 @@ for k in ROUNDS DUR WARMUP CONNS H2_STREAMS HS_CONNS PROXY_CPU LOAD_CPU MAX_ERR_
 	MEM_ROUNDS BURST_CONNS BURST_SETTLE BURST_ROUNDS LOADED; do
 	is_uint "${!k}" || { echo "run.sh: $k must be a non-negative integer (got '${!k}')" >&2; exit 2; }
 done
+if [[ -z $LAT_RPS ]]; then LAT_RPS=$((LOADED == 1 ? 7500 : 15000)); fi
+is_uint "$LAT_RPS" && ((LAT_RPS >= 1)) || { echo "run.sh: LAT_RPS must be a positive integer (got '$LAT_RPS')" >&2; exit 2; }
+LAT_OFFERED=$LAT_RPS
 ((ROUNDS >= 1 && DUR >= 1 && CONNS >= 1 && HS_CONNS >= 1 && H2_STREAMS >= 1 && IDLE_CONNS >= 1 && HOLD_PAR >= 1 &&
 	MEM_ROUNDS >= 1 && BURST_CONNS >= 1 && BURST_ROUNDS >= 1)) ||
 	{ echo "run.sh: ROUNDS, DUR, CONNS, HS_CONNS, H2_STREAMS, IDLE_CONNS, HOLD_PAR, MEM_ROUNDS, BURST_CONNS, BURST_ROUNDS must be >= 1" >&2; exit 2; }
 ((IDLE_SETTLE2 == 0 || IDLE_SETTLE2 > IDLE_SETTLE)) || { echo "run.sh: IDLE_SETTLE2 must be 0 or more than IDLE_SETTLE" >&2; exit 2; }
 [[ $LOADED == 0 || $LOADED == 1 ]] || { echo "run.sh: LOADED must be 0 or 1" >&2; exit 2; }
 for s in $SCENARIOS; do
-	case $s in h1 | h2 | full | resume | h1_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes | h3) ;;
+	case $s in h1 | h2 | full | resume | h1_16k | lat_h1 | lat_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes | h3) ;;
 	*) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;;
 	esac
 done
@@ -574,6 +578,8 @@ scenario_title() {
 	full) echo "TLS 1.3 full handshake, 1 req/conn" ;;
 	resume) echo "TLS 1.3 resumed handshake, 1 req/conn" ;;
 	h1_16k) echo "HTTP/1.1 keep-alive, 16 KiB body" ;;
+	lat_h1) echo "latency of HTTP/1.1 keep-alive, 66 B body, at the same offered load ($LAT_OFFERED req/s, Poisson arrivals)" ;;
+	lat_16k) echo "latency of HTTP/1.1 keep-alive, 16 KiB body, at the same offered load ($LAT_OFFERED req/s, Poisson arrivals)" ;;
 	mtls_full) echo "mTLS: TLS 1.3 full handshake with a client certificate, 1 req/conn" ;;
 	mtls_h1) echo "mTLS: HTTP/1.1 keep-alive with a client certificate, 66 B body" ;;
 	idle_h1) echo "memory per idle HTTP/1.1 keep-alive connection ($IDLE_CONNS connections, one request each)" ;;
@@ -583,7 +589,7 @@ scenario_title() {
 	h3) echo "tlsgate: HTTP/3 (h3load) vs its own HTTP/2 (h2load), 66 B body" ;;
 	esac
 }
-tool_of() { case $1 in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; h3) echo h3load ;; *) echo hsload ;; esac; }
+tool_of() { case $1 in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; lat_*) echo hsload_lat ;; h3) echo h3load ;; *) echo hsload ;; esac; }
 is_mtls() { [[ $1 == mtls_* ]]; }
 
 # load_cmd SCENARIO PORT SECONDS -> sets LOAD (array)
@@ -598,6 +604,14 @@ load_cmd() {
 		[[ $1 == idle_h1 ]] || proto=h2
 		LOAD=("$T/hsload" -url "$url/" -hold "${HOLD_N:-N}" -proto "$proto" -c "$HOLD_PAR" -d "${d}s" -timeout 30s -cacert "$CA") ;;
 	h2) LOAD=(h2load -t1 -c "$CONNS" -m "$H2_STREAMS" -D "$d" "$url/") ;;
+	# Open loop at a fixed rate below both proxies' capacity: requests
+	# arrive as a Poisson process of LAT_RPS a second over CONNS HTTP/1.1
+	# keep-alive connections, whether or not the answers keep up; each
+	# request's latency counts from its scheduled arrival.
+	lat_h1 | lat_16k)
+		local path=/
+		[[ $1 == lat_16k ]] && path=/16k
+		LOAD=("$T/hsload" -url "$url$path" -c "$CONNS" -d "${d}s" -keepalive -rate "$LAT_RPS" -cacert "$CA") ;;
 	# Debian's h2load has no HTTP/3: h3load (quic-go's client), same
 	# connections and requests in flight as h2 (side B of h3 runs exactly that).
 	h3) LOAD=("$T/h3load" -url "$url/" -c "$CONNS" -m "$H2_STREAMS" -d "${d}s" -cacert "$CA") ;;
@@ -640,6 +654,13 @@ parse_h2load() {
 		e = failed; if (errored + tmo > e) e = errored + tmo
 		printf "%d %d %d %.2f -1 -1 0\n", ok, e, non, rps }
 	' "$1"
+}
+# parse_hsload_lat: hsload -rate; p99 from its "latency_ms" (nearest rank
+# over every answered request).
+parse_hsload_lat() {
+	local p99
+	p99=$(grep -o '"p99":[0-9.eE+-]*' "$1" | cut -d: -f2) && [[ -n $p99 ]] || return 1
+	parse_hsload "$1" | awk -v p="$p99" '{ $5 = sprintf("%.3f", p); print }'
 }
 parse_h3load() { parse_hsload "$1"; } # h3load prints hsload's JSON
 parse_hsload() {
@@ -699,6 +720,13 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 	if ((err * 100 > (req + err) * MAX_ERR_PCT)); then
 		cat "$outf" "$outf.err" >&2
 		die "$scen on $name: $err errors out of $((req + err)) (> $MAX_ERR_PCT%)"
+	fi
+	if [[ $scen == lat_* ]]; then
+		# the load offered must be the load served, or the proxy was saturated
+		if awk -v r="$rps" -v o="$LAT_OFFERED" 'BEGIN { exit !(r < 0.95 * o) }'; then
+			LAT_SHORT+=("$name round $round: $(printf '%.0f' "$rps") of $LAT_OFFERED req/s")
+			log "WARNING: $scen on $name served $(printf '%.0f' "$rps") req/s of $LAT_OFFERED offered: saturated, so its p99 is not at the same load (lower LAT_RPS)"
+		fi
 	fi
 	if [[ $scen == resume ]] && ((res == 0)); then
 		cat "$outf" >&2
@@ -913,6 +941,7 @@ if ((LOADED)); then
 fi
 
 declare -A LOAD_CMDLINE
+LAT_SHORT=()
 for scen in $SCENARIOS; do
 	if is_mem "$scen"; then
 		HOLD_N=$([[ $scen == burst ]] && echo "$BURST_CONNS" || echo "$IDLE_CONNS") load_cmd "$scen" PORT 600
@@ -1066,8 +1095,8 @@ targets_table() {
 	target_row "CPU/request 16 KiB (h1_16k), tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 10)" 1.00
 	target_row "CPU/full handshake, tlsgate÷nginx" full "$(raw_ratio full 10)" 1.00
 	target_row "CPU/resumed handshake, tlsgate÷nginx" resume "$(raw_ratio resume 10)" 0.95
-	target_row "p99 latency h1, tlsgate÷nginx" h1 "$(raw_ratio h1 8)" 1.00
-	target_row "p99 latency h1_16k, tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 8)" 1.00
+	target_row "p99 latency h1 at the same offered load ($LAT_OFFERED req/s, lat_h1), tlsgate÷nginx" lat_h1 "$(raw_ratio lat_h1 8)" 1.00
+	target_row "p99 latency 16 KiB at the same offered load ($LAT_OFFERED req/s, lat_16k), tlsgate÷nginx" lat_16k "$(raw_ratio lat_16k 8)" 1.00
 	target_row "memory per idle conn h1 (${IDLE_SETTLE}s idle), tlsgate÷nginx" idle_h1 "$(mem_ratio idle_h1)" 1.00
 	target_row "memory per idle conn h2 (${IDLE_SETTLE}s idle), tlsgate÷nginx" idle_h2 "$(mem_ratio idle_h2)" 1.00
 	if ((IDLE_SETTLE2 > 0)); then
@@ -1124,6 +1153,8 @@ targets_table() {
 	  title["full"] = "TLS 1.3 full handshake, 1 req/conn (hsload)"
 	  title["resume"] = "TLS 1.3 resumed handshake, 1 req/conn (hsload -resume)"
 	  title["h1_16k"] = "HTTP/1.1 keep-alive, 16 KiB (wrk)"
+	  title["lat_h1"] = "HTTP/1.1 keep-alive, 66 B, same offered load (hsload -rate)"
+	  title["lat_16k"] = "HTTP/1.1 keep-alive, 16 KiB, same offered load (hsload -rate)"
 	  title["mtls_full"] = "mTLS: TLS 1.3 full handshake + client cert, 1 req/conn (hsload -cert)"
 	  title["mtls_h1"] = "mTLS: HTTP/1.1 keep-alive + client cert, 66 B (hsload -keepalive -cert)"
 	  low = ""
@@ -1153,6 +1184,14 @@ targets_table() {
 	if [[ -n $CPU_SCENS ]]; then
 		echo
 		echo "Medians over $ROUNDS rounds; the two ratio columns are medians of the per-round ratios (round i of A ÷ round i of B)."
+		if [[ " $SCENARIOS " == *" lat_"* ]]; then
+			echo
+			echo "p99 of wrk rows: closed loop, each proxy as fast as it goes (its own load). p99 of lat_* rows: open loop, $LAT_OFFERED req/s (LAT_RPS) offered to each as Poisson arrivals over $CONNS keep-alive connections, each request timed from its scheduled arrival (hsload -rate); the load generator and the backend share CPU $LOAD_CPU, so their queueing is in both sides' figures."
+			if ((${#LAT_SHORT[@]})); then
+				echo
+				echo "**Offered load not served** (saturated, so those p99s are not at the same load; lower LAT_RPS): ${LAT_SHORT[*]}."
+			fi
+		fi
 	fi
 	report_extra
 	echo

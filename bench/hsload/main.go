@@ -9,6 +9,15 @@
 // pipelining), like wrk; it reconnects only if the connection fails or the
 // server closes it. Then requests/s is requests/s, not handshakes/s.
 //
+// With -keepalive -rate R the load is open loop instead: the requests
+// arrive as a Poisson process of R a second in all (each worker's own of
+// R/c, on its connection, opened before the clock starts), whether or not
+// the answers keep up. A request's latency runs from its scheduled arrival,
+// not from when its connection was free to send it, so time spent waiting
+// behind a slow answer counts (no coordinated omission), and the output
+// gains "latency_ms" percentiles and "offered_rate". bench/run.sh uses it
+// to compare p99 latency at the same offered load.
+//
 // With -cert and -key the client presents that certificate (mutual TLS)
 // whenever the server asks for one.
 //
@@ -51,11 +60,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +93,10 @@ type result struct {
 	ClientCert bool    `json:"client_cert"`
 	Curve      string  `json:"curve"`
 	FirstError string  `json:"first_error,omitempty"`
+	// -rate only: the offered load and the latency percentiles of the
+	// requests that arrived within -d and were answered.
+	OfferedRate float64            `json:"offered_rate,omitempty"`
+	Latency     map[string]float64 `json:"latency_ms,omitempty"`
 }
 
 type options struct {
@@ -98,6 +114,7 @@ type options struct {
 	hold      int
 	holdStdin bool
 	proto     string
+	rate      float64
 }
 
 func main() {
@@ -108,6 +125,7 @@ func main() {
 	flag.Int64Var(&o.maxReq, "n", 10_000_000, "maximum number of requests to attempt (without -keepalive: connections)")
 	flag.BoolVar(&o.resume, "resume", false, "share a TLS client session cache so connections resume via TLS 1.3 tickets")
 	flag.BoolVar(&o.keepAlive, "keepalive", false, "each worker keeps one connection and sends its requests on it (HTTP/1.1 keep-alive)")
+	flag.Float64Var(&o.rate, "rate", 0, "with -keepalive: open loop, requests arrive as a Poisson process of this many a second in all; report latency percentiles")
 	flag.StringVar(&o.caFile, "cacert", "", "PEM file with the CA(s) to trust (default: system roots)")
 	flag.StringVar(&o.certFile, "cert", "", "client certificate chain (PEM) to present when the server asks for one (needs -key)")
 	flag.StringVar(&o.keyFile, "key", "", "private key (PEM) of -cert")
@@ -145,6 +163,9 @@ func run(o options) error {
 	}
 	if (o.certFile == "") != (o.keyFile == "") {
 		return fmt.Errorf("-cert and -key go together")
+	}
+	if o.rate < 0 || o.rate > 0 && !o.keepAlive {
+		return fmt.Errorf("-rate must be positive and needs -keepalive")
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -296,10 +317,26 @@ func run(o options) error {
 	// keepAliveWorker sends requests one after the other on one connection
 	// (-keepalive), opening a new one only when the last one failed or the
 	// server closed it.
-	keepAliveWorker := func() {
+	//
+	// With -rate it first connects, waits for the clock to start, and then
+	// sends each request at its scheduled arrival (or at once, if the last
+	// answer came after it), recording each latency from the arrival.
+	var (
+		clock   = make(chan struct{}) // closed when the -rate schedule starts
+		started time.Time
+		lats    [][]time.Duration // -rate: per worker
+		ready   sync.WaitGroup    // -rate: workers connected (or failed to)
+	)
+	if o.rate > 0 {
+		lats = make([][]time.Duration, conc)
+		ready.Add(conc)
+	}
+	keepAliveWorker := func(w int) {
 		var (
 			conn *tls.Conn
 			br   *bufio.Reader
+			rng  *rand.Rand
+			next time.Time
 		)
 		drop := func() {
 			if conn != nil {
@@ -308,7 +345,34 @@ func run(o options) error {
 			}
 		}
 		defer drop()
+		if o.rate > 0 {
+			c, err := connect(time.Now().Add(timeout))
+			if err != nil {
+				noteErr(err)
+			} else {
+				conn, br = c, bufio.NewReaderSize(c, 32<<10)
+			}
+			ready.Done()
+			<-clock
+			rng = rand.New(rand.NewPCG(uint64(w), uint64(started.UnixNano())))
+			next = started
+		}
+		end := started.Add(dur)
 		for ctx.Err() == nil && attempts.Add(1) <= maxReq {
+			if rng != nil {
+				// exponential gaps: this worker's share of a Poisson process
+				next = next.Add(time.Duration(rng.ExpFloat64() * float64(conc) / o.rate * float64(time.Second)))
+				if !next.Before(end) {
+					return
+				}
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
 			if conn == nil {
 				c, err := connect(time.Now().Add(timeout))
 				if err != nil {
@@ -345,17 +409,36 @@ func run(o options) error {
 				continue
 			}
 			ok.Add(1)
+			if rng != nil {
+				lats[w] = append(lats[w], time.Since(next))
+			}
 		}
 	}
 
-	start := time.Now()
 	var wg sync.WaitGroup
-	for i := 0; i < conc; i++ {
+	if o.rate > 0 {
+		// connect first; the clock (and the -d deadline) starts after
+		for i := 0; i < conc; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keepAliveWorker(i)
+			}()
+		}
+		ready.Wait()
+		started = time.Now()
+		cancel() // -d counts from now, not from the start of the program
+		ctx, cancel = context.WithDeadline(context.Background(), started.Add(dur+timeout))
+		defer cancel()
+		close(clock)
+	}
+	start := time.Now()
+	for i := 0; i < conc && o.rate == 0; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if o.keepAlive {
-				keepAliveWorker()
+				keepAliveWorker(i)
 				return
 			}
 			for ctx.Err() == nil && attempts.Add(1) <= maxReq {
@@ -385,6 +468,12 @@ func run(o options) error {
 	if v, _ := firstErr.Load().(string); v != "" {
 		res.FirstError = v
 	}
+	if o.rate > 0 {
+		res.OfferedRate = o.rate
+		res.Seconds = dur.Seconds() // the schedule's length: answers to its last arrivals may come after it
+		res.ReqPerSec = float64(res.Requests) / res.Seconds
+		res.Latency = percentiles(lats)
+	}
 	enc := json.NewEncoder(os.Stdout)
 	if err := enc.Encode(res); err != nil {
 		return err
@@ -394,6 +483,27 @@ func run(o options) error {
 		os.Exit(3)
 	}
 	return nil
+}
+
+// percentiles returns the nearest-rank percentiles of all latencies, in ms.
+func percentiles(per [][]time.Duration) map[string]float64 {
+	var all []time.Duration
+	for _, l := range per {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	slices.Sort(all)
+	out := map[string]float64{"max": float64(all[len(all)-1]) / 1e6}
+	for _, p := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}, {"p99.9", 0.999}} {
+		i := int(math.Ceil(p.q*float64(len(all)))) - 1
+		out[p.name] = float64(all[max(i, 0)]) / 1e6
+	}
+	return out
 }
 
 // hold opens o.hold connections with one GET each and keeps them idle (-hold).
