@@ -115,10 +115,11 @@ type options struct {
 	holdStdin bool
 	proto     string
 	rate      float64
+	out       io.Writer // where the JSON goes (os.Stdout)
 }
 
 func main() {
-	var o options
+	o := options{out: os.Stdout}
 	flag.StringVar(&o.rawURL, "url", "", "https://127.0.0.1:PORT/path to GET (required)")
 	flag.IntVar(&o.conc, "c", 50, "concurrency (parallel connections)")
 	flag.DurationVar(&o.dur, "d", 5*time.Second, "test duration (e.g. 5s)")
@@ -474,7 +475,7 @@ func run(o options) error {
 		res.ReqPerSec = float64(res.Requests) / res.Seconds
 		res.Latency = percentiles(lats)
 	}
-	enc := json.NewEncoder(os.Stdout)
+	enc := json.NewEncoder(o.out)
 	if err := enc.Encode(res); err != nil {
 		return err
 	}
