@@ -21,7 +21,7 @@ import (
 //
 // scratch is space for the fields. writeFields returns space for the next
 // call, cleared so that pooled space holds no header's strings: scratch
-// itself when a head of many fields grew the names past maxKeys.
+// itself when a head of many fields grew them past maxKeys.
 func writeFields(bw *bufio.Writer, h http.Header, exclude map[string]bool, scratch []field) []field {
 	fields := scratch[:0]
 	for k, vv := range h {
@@ -81,7 +81,7 @@ type field struct {
 	values []string
 }
 
-// maxKeys bounds the scratch space writeFields keeps between requests.
+// maxKeys bounds the scratch space (fields) writeFields keeps between requests.
 const maxKeys = 64
 
 // newlineToSpace is net/http's headerNewlineToSpace.

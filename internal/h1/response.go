@@ -472,7 +472,7 @@ func (w *response) writeHead(p []byte) {
 	}
 
 	w.writeStatusLine(code)
-	w.pendBuf.keys = writeFields(w.bw, w.header, exclude, w.pendBuf.keys)
+	w.pendBuf.fields = writeFields(w.bw, w.header, exclude, w.pendBuf.fields)
 	set.write(w.bw)
 	w.bw.WriteString("\r\n")
 }
@@ -722,7 +722,7 @@ type pendBuf struct {
 	scratch [64]byte
 	date    [len(http.TimeFormat)]byte
 	clen    [20]byte
-	keys    []field // writeFields' scratch space: empty between uses
+	fields  []field // writeFields' scratch space: empty between uses
 }
 
 var pends = sync.Pool{New: func() any { return new(pendBuf) }}
