@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 )
@@ -28,17 +27,10 @@ import (
 //     io.Discard, so each request's line is formatted as in production.
 func BenchmarkGatewayGET(b *testing.B) {
 	body := []byte(`{"ok":true,"service":"tlsgate-bench-backend","payload":"0123456"}` + "\n")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := newLoopbackServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
-	})}
-	go up.Serve(ln)
-	defer up.Close()
-	upstream := "http://" + ln.Addr().String()
+	}))
 
 	p := newPKI(b, "localhost", "127.0.0.1")
 	for _, v := range []struct {

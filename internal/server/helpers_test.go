@@ -142,7 +142,7 @@ func backend(t *testing.T, name string) string {
 	return srv
 }
 
-func newLoopbackServer(t *testing.T, h http.Handler) string {
+func newLoopbackServer(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
