@@ -34,8 +34,11 @@ var layout = map[string][]string{
 	"internal/pkitest":    nil,
 	"internal/demoapi":    nil,
 	"internal/storage":    nil,
-	"internal/h1":         nil, // HTTP/1.1 serving; parses with net/http
+	"internal/httphead":   nil, // the usual HTTP/1.1 heads, parsed as net/http parses them
 	"internal/dns01":      nil, // dns-01 challenge: DNS UPDATE, exec hooks, propagation
+
+	// HTTP/1.1 serving on the connection's goroutine.
+	"internal/h1": {"internal/httphead"},
 
 	// Encrypted Client Hello keys and configs.
 	"internal/ech": {"internal/atomicfile"},
@@ -43,7 +46,7 @@ var layout = map[string][]string{
 	"internal/certs":   {"internal/ca"},
 	"internal/config":  {"internal/ca", "internal/ech", "internal/loopback", "internal/mtls", "internal/tlspolicy"},
 	"internal/oaslint": {"internal/loopback", "internal/sarif"},
-	"internal/proxy":   {"internal/mtls", "internal/inventory"},
+	"internal/proxy":   {"internal/httphead", "internal/mtls", "internal/inventory"},
 	"internal/metrics": {"internal/inventory"},
 	"internal/status":  {"internal/inventory"},
 	"internal/probe":   {"internal/scan"},

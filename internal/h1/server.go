@@ -7,9 +7,11 @@
 // deadline changes and a wake-up each time), a cancelable context, a
 // response struct with two buffers, and it keeps a 4 KiB reader and a
 // 4 KiB writer for the whole life of an idle keep-alive connection. This
-// server reads the request with net/http's own parser (http.ReadRequest),
-// writes the response by net/http's rules (ported in response.go, compared
-// byte for byte by TestDifferential and FuzzDifferential), and holds no
+// server reads the request as net/http's own parser does (the usual head
+// with internal/httphead, held to http.ReadRequest by its tests; any other
+// with http.ReadRequest), writes the response by net/http's rules (ported
+// in response.go, compared byte for byte by TestDifferential and
+// FuzzDifferential), and holds no
 // buffer while a connection is idle: it waits for the next request's first
 // byte with a one-byte read, as nginx frees its buffers between requests.
 // A client that goes away is noticed by a read-ahead that starts only when
@@ -40,6 +42,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/tlsgate/tlsgate/internal/httphead"
 )
 
 // watchAfter is how long a handler runs before the server starts watching
@@ -528,6 +532,17 @@ func headEnd(buf []byte, from int) (int, bool) {
 // request, or nil when the request is not one this server serves.
 func (c *conn) parse(n int) *http.Request {
 	buf, _ := c.br.Peek(n)
+	// The usual head is parsed by httphead, into the Request
+	// http.ReadRequest builds from it (it copies what it keeps out of the
+	// buffer); anything else by http.ReadRequest itself.
+	if req, ok := httphead.ParseRequest(buf); ok {
+		if !eligible(req) {
+			return nil
+		}
+		req.RemoteAddr = c.remote
+		req.TLS = c.tlsS
+		return req
+	}
 	c.headR.Reset(buf)
 	hbr := readers.Get().(*bufio.Reader)
 	hbr.Reset(&c.headR)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/tlsgate/tlsgate/internal/httphead"
 )
 
 // h1Transport sends requests to plain-HTTP/1.1 upstreams over pooled
@@ -30,8 +32,8 @@ import (
 // channels, and its reader probes the socket after each response. For a
 // proxy whose upstream answers in microseconds that bookkeeping is a large
 // part of the CPU spent per request. Responses are parsed as
-// http.ReadResponse parses them (readResponse: the usual head by a strict
-// parser checked against it, anything else by it), requests written by
+// http.ReadResponse parses them (httphead.ReadResponse: the usual head by
+// a strict parser held to it, anything else by it), requests written by
 // Request.Write or from a head
 // prepared by the caller (see h1Request); only connection handling lives
 // here. Everything else (https upstreams, protocol upgrades) goes to the
@@ -539,7 +541,7 @@ func (c *h1Conn) roundTrip(t *h1Transport, o *h1Request, got1xx func(int, textpr
 		// socket, as in http.Transport when 1xx answers are passed on.
 		c.lr.n = t.maxHeader
 		var err error
-		resp, err = readResponse(c.br, req)
+		resp, err = httphead.ReadResponse(c.br, req)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !c.canceled.Load() {

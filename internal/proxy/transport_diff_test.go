@@ -23,8 +23,8 @@ import (
 // The hand-written upstream transport (transport.go) is held to
 // http.Transport: the same upstream bytes go to both, and they must agree
 // on what the client gets and on whether the connection is used again.
-// Both parse as http.ReadResponse does (readresp_test.go holds readResponse
-// to it), so the parsing is the same; what differs is
+// Both parse as http.ReadResponse does (internal/httphead's tests hold
+// httphead.ReadResponse to it), so the parsing is the same; what differs is
 // the connection handling around it (framing to the end, unsolicited
 // bytes, 1xx, closes, header limits), which is what these tests hold.
 

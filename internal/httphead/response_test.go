@@ -1,4 +1,4 @@
-package proxy
+package httphead
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// readResponse is held to http.ReadResponse: for any bytes, read in any
+// ReadResponse is held to http.ReadResponse: for any bytes, read in any
 // pieces, the same Response (or error), the same body bytes and errors
 // read after read, and the same bytes left for the next answer.
 
@@ -20,7 +20,7 @@ const usualHead = "HTTP/1.1 200 OK\r\nContent-Length: 66\r\nContent-Type: applic
 
 var usualBody = `{"ok":true,"service":"tlsgate-bench-backend","payload":"0123456"}` + "\n"
 
-// readRespCases: the heads readResponse must parse itself (fast) and the
+// readRespCases: the heads ReadResponse must parse itself (fast) and the
 // ones it must leave to net/http, which accepts or refuses them.
 var readRespCases = []struct {
 	name, in string
@@ -109,14 +109,6 @@ var readRespCases = []struct {
 	{"garbage", "garbage\r\n\r\n", false},
 }
 
-func manyFields(n int) string {
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, "X-Field-%d: value %d\r\n", i, i)
-	}
-	return b.String()
-}
-
 // pieceReader returns its data at most size bytes a read (all of it when
 // size is 0), then io.EOF: with the last bytes when eofWithData.
 type pieceReader struct {
@@ -176,7 +168,7 @@ func readWith(read func(*bufio.Reader, *http.Request) (*http.Response, error), i
 	return o
 }
 
-// compareRead reads in with readResponse and http.ReadResponse and reports
+// compareRead reads in with ReadResponse and http.ReadResponse and reports
 // any difference; fast says whether fastResponse took it.
 func compareRead(t *testing.T, in []byte, method string, piece, bufSize, readSize int, eofWithData bool) (fast bool) {
 	t.Helper()
@@ -184,10 +176,10 @@ func compareRead(t *testing.T, in []byte, method string, piece, bufSize, readSiz
 	if method != "" {
 		req = &http.Request{Method: method}
 	}
-	got := readWith(readResponse, in, req, piece, bufSize, readSize, eofWithData)
+	got := readWith(ReadResponse, in, req, piece, bufSize, readSize, eofWithData)
 	want := readWith(http.ReadResponse, in, req, piece, bufSize, readSize, eofWithData)
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%q (method %q, pieces of %d, buffer %d, reads of %d, EOF with data %v):\nreadResponse:      %+v\nhttp.ReadResponse: %+v",
+		t.Errorf("%q (method %q, pieces of %d, buffer %d, reads of %d, EOF with data %v):\nReadResponse:      %+v\nhttp.ReadResponse: %+v",
 			in, method, piece, bufSize, readSize, eofWithData, describe(got), describe(want))
 	}
 	br := bufio.NewReaderSize(&pieceReader{data: in, size: piece, eofWithData: eofWithData}, bufSize)
@@ -268,10 +260,10 @@ func TestReadResponseFirstReadError(t *testing.T) {
 	boom := errors.New("boom")
 	for _, e := range []error{io.EOF, boom, io.ErrUnexpectedEOF} {
 		br := bufio.NewReader(iotestErrReader{e})
-		_, gotErr := readResponse(br, nil)
+		_, gotErr := ReadResponse(br, nil)
 		_, wantErr := http.ReadResponse(bufio.NewReader(iotestErrReader{e}), nil)
 		if gotErr == nil || gotErr.Error() != wantErr.Error() || errors.Is(gotErr, boom) != errors.Is(wantErr, boom) {
-			t.Errorf("%v: readResponse %v, http.ReadResponse %v", e, gotErr, wantErr)
+			t.Errorf("%v: ReadResponse %v, http.ReadResponse %v", e, gotErr, wantErr)
 		}
 	}
 }
@@ -289,7 +281,7 @@ func TestReadResponseAllocs(t *testing.T) {
 	fast := testing.AllocsPerRun(100, func() {
 		r.Reset(in)
 		br.Reset(r)
-		resp, err := readResponse(br, req)
+		resp, err := ReadResponse(br, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,9 +296,9 @@ func TestReadResponseAllocs(t *testing.T) {
 		}
 		io.ReadFull(resp.Body, body[:len(usualBody)])
 	})
-	t.Logf("allocations per usual answer: readResponse %.0f, http.ReadResponse %.0f", fast, std)
+	t.Logf("allocations per usual answer: ReadResponse %.0f, http.ReadResponse %.0f", fast, std)
 	if fast > 5 {
-		t.Errorf("readResponse: %.0f allocations per usual answer, want at most 5 (http.ReadResponse: %.0f)", fast, std)
+		t.Errorf("ReadResponse: %.0f allocations per usual answer, want at most 5 (http.ReadResponse: %.0f)", fast, std)
 	}
 }
 
@@ -335,7 +327,7 @@ func BenchmarkReadResponse(b *testing.B) {
 	for _, v := range []struct {
 		name string
 		read func(*bufio.Reader, *http.Request) (*http.Response, error)
-	}{{"readResponse", readResponse}, {"net-http", http.ReadResponse}} {
+	}{{"httphead", ReadResponse}, {"net-http", http.ReadResponse}} {
 		b.Run(v.name, func(b *testing.B) {
 			r := bytes.NewReader(in)
 			br := bufio.NewReaderSize(r, 4096)
