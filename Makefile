@@ -129,11 +129,14 @@ fuzz:
 ## each for EDGE_FUZZTIME, as part of make test: path normalisation, route
 ## paths, the direct path against httputil.ReverseProxy, the upstream
 ## transport against http.Transport, the operation table, the prefix route
-## tree against a scan of the routes, and internal/h1's HTTP/1.1 server
-## against net/http's (package:target). make fuzz runs every target longer.
+## tree against a scan of the routes, internal/h1's HTTP/1.1 server
+## against net/http's, and internal/httphead's request and response
+## parsers against http.ReadRequest and http.ReadResponse
+## (package:target). make fuzz runs every target longer.
 EDGE_FUZZTIME ?= 15s
 EDGE_FUZZ := proxy:FuzzNormalisePath proxy:FuzzRoutePath proxy:FuzzDirect proxy:FuzzTransportDiff \
-	proxy:FuzzOperationTable proxy:FuzzRouteMatch h1:FuzzDifferential
+	proxy:FuzzOperationTable proxy:FuzzRouteMatch h1:FuzzDifferential \
+	httphead:FuzzParseRequest httphead:FuzzReadResponse
 fuzz-edge:
 	@for pf in $(EDGE_FUZZ); do \
 		p=./internal/$${pf%%:*}/; f=$${pf#*:}; \
