@@ -11,7 +11,8 @@ import (
 
 // ReadResponse reads one response from br exactly as http.ReadResponse(br,
 // req) does: the same Response, the same bytes consumed, the same body
-// bytes and errors read after read.
+// bytes and errors read after read, and the same Close (which reads the
+// rest of the body unless the connection is closing).
 //
 // The usual API answer (HTTP/1.1, a final status, a Content-Length or no
 // body, at most maxFields plain fields, the whole head in br after one
@@ -137,7 +138,7 @@ func fastResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok 
 		resp.Body = http.NoBody
 	} else {
 		resp.ContentLength = length
-		a.body = lengthBody{br: br, n: length}
+		a.body = lengthBody{br: br, n: length, closing: resp.Close}
 		resp.Body = &a.body
 	}
 	br.Discard(end + 4)
@@ -156,15 +157,26 @@ type responseAlloc struct {
 }
 
 // lengthBody is a Content-Length body read from the connection's reader,
-// with net/http's body semantics: io.EOF with the last byte, and
-// io.ErrUnexpectedEOF when the connection ends first.
+// with net/http's body semantics: io.EOF with the last byte,
+// io.ErrUnexpectedEOF when the connection ends first, and Close reads the
+// rest (so that the next answer on the connection starts where net/http's
+// would) unless the connection closes after this answer.
 type lengthBody struct {
-	br  *bufio.Reader
-	n   int64
-	eof bool
+	br      *bufio.Reader
+	n       int64
+	eof     bool
+	closing bool // Connection: close
+	closed  bool
 }
 
 func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return b.read(p)
+}
+
+func (b *lengthBody) read(p []byte) (int, error) {
 	if b.eof || b.n <= 0 {
 		b.eof = true
 		return 0, io.EOF
@@ -187,4 +199,21 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *lengthBody) Close() error { return nil }
+// Close is net/http's body Close for a Content-Length answer.
+func (b *lengthBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	var err error
+	if !b.eof && !b.closing {
+		_, err = io.Copy(io.Discard, readFunc(b.read))
+	}
+	b.closed = true
+	return err
+}
+
+// readFunc makes a read method an io.Reader (and only that, as net/http's
+// bodyLocked is, so io.Copy takes the same path).
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }

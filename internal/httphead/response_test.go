@@ -67,6 +67,10 @@ var readRespCases = []struct {
 	{"100 then 200", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false},
 	{"103", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", false},
 	{"101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", false},
+	{"100 with a length", "HTTP/1.1 100 Continue\r\nContent-Length: 2\r\n\r\nok", false},
+	{"199 with a length", "HTTP/1.1 199 X\r\nContent-Length: 0\r\n\r\n", false},
+	{"101 with a length", "HTTP/1.1 101 Switching Protocols\r\nContent-Length: 2\r\n\r\nok", false},
+	{"999 with a length", "HTTP/1.1 999 X\r\nContent-Length: 2\r\n\r\nok", false},
 	{"tab in reason", "HTTP/1.1 200 O\tK\r\nContent-Length: 2\r\n\r\nok", false},
 	{"8-bit reason", "HTTP/1.1 200 \xc3\xa9\r\nContent-Length: 2\r\n\r\nok", false},
 	{"bare LF lines", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", false},
@@ -138,11 +142,20 @@ type readOutcome struct {
 	err       string
 	resp      *http.Response // Body cleared
 	noBody    bool
-	bodyReads []string // "n err" per Read, with the bytes
-	rest      string   // what is left on the reader for the next answer
+	body      string     // the body's bytes
+	bodyReads []bodyRead // each Read's count and error, Close's as n -1
+	rest      string     // what is left on the reader for the next answer
 }
 
-func readWith(read func(*bufio.Reader, *http.Request) (*http.Response, error), in []byte, req *http.Request, piece, bufSize, readSize int, eofWithData bool) readOutcome {
+type bodyRead struct {
+	n   int
+	err string
+}
+
+// readWith reads one answer from in with read, then its body in reads of
+// readSize; with closeAfter >= 0 it closes the body after that many reads
+// and reads once more.
+func readWith(read func(*bufio.Reader, *http.Request) (*http.Response, error), in []byte, req *http.Request, piece, bufSize, readSize int, eofWithData bool, closeAfter int) readOutcome {
 	br := bufio.NewReaderSize(&pieceReader{data: in, size: piece, eofWithData: eofWithData}, bufSize)
 	var o readOutcome
 	resp, err := read(br, req)
@@ -156,13 +169,27 @@ func readWith(read func(*bufio.Reader, *http.Request) (*http.Response, error), i
 	cp.Body = nil
 	o.resp = &cp
 	p := make([]byte, readSize)
-	for range 10000 {
+	var got []byte
+	for i := range 4096 {
+		if i == closeAfter {
+			r := bodyRead{n: -1}
+			if err := body.Close(); err != nil {
+				r.err = err.Error()
+			}
+			o.bodyReads = append(o.bodyReads, r)
+		}
 		n, err := body.Read(p)
-		o.bodyReads = append(o.bodyReads, fmt.Sprintf("%q %v", p[:n], err))
+		got = append(got, p[:n]...)
+		r := bodyRead{n: n}
 		if err != nil {
+			r.err = err.Error()
+		}
+		o.bodyReads = append(o.bodyReads, r)
+		if err != nil || i == closeAfter {
 			break
 		}
 	}
+	o.body = string(got)
 	rest, _ := io.ReadAll(br)
 	o.rest = string(rest)
 	return o
@@ -170,17 +197,17 @@ func readWith(read func(*bufio.Reader, *http.Request) (*http.Response, error), i
 
 // compareRead reads in with ReadResponse and http.ReadResponse and reports
 // any difference; fast says whether fastResponse took it.
-func compareRead(t *testing.T, in []byte, method string, piece, bufSize, readSize int, eofWithData bool) (fast bool) {
+func compareRead(t *testing.T, in []byte, method string, piece, bufSize, readSize int, eofWithData bool, closeAfter int) (fast bool) {
 	t.Helper()
 	var req *http.Request
 	if method != "" {
 		req = &http.Request{Method: method}
 	}
-	got := readWith(ReadResponse, in, req, piece, bufSize, readSize, eofWithData)
-	want := readWith(http.ReadResponse, in, req, piece, bufSize, readSize, eofWithData)
+	got := readWith(ReadResponse, in, req, piece, bufSize, readSize, eofWithData, closeAfter)
+	want := readWith(http.ReadResponse, in, req, piece, bufSize, readSize, eofWithData, closeAfter)
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%q (method %q, pieces of %d, buffer %d, reads of %d, EOF with data %v):\nReadResponse:      %+v\nhttp.ReadResponse: %+v",
-			in, method, piece, bufSize, readSize, eofWithData, describe(got), describe(want))
+		t.Errorf("%q (method %q, pieces of %d, buffer %d, reads of %d, EOF with data %v, close after %d reads):\nReadResponse:      %+v\nhttp.ReadResponse: %+v",
+			in, method, piece, bufSize, readSize, eofWithData, closeAfter, describe(got), describe(want))
 	}
 	br := bufio.NewReaderSize(&pieceReader{data: in, size: piece, eofWithData: eofWithData}, bufSize)
 	_, fast, _ = fastResponse(br, req)
@@ -192,8 +219,8 @@ func describe(o readOutcome) string {
 		return fmt.Sprintf("err=%q", o.err)
 	}
 	r := o.resp
-	return fmt.Sprintf("status=%q code=%d proto=%q %d.%d header=%v length=%d te=%v close=%v trailer=%v noBody=%v reads=%q rest=%q",
-		r.Status, r.StatusCode, r.Proto, r.ProtoMajor, r.ProtoMinor, r.Header, r.ContentLength, r.TransferEncoding, r.Close, r.Trailer, o.noBody, o.bodyReads, o.rest)
+	return fmt.Sprintf("status=%q code=%d proto=%q %d.%d header=%v length=%d te=%v close=%v trailer=%v noBody=%v body=%q reads=%v rest=%q",
+		r.Status, r.StatusCode, r.Proto, r.ProtoMajor, r.ProtoMinor, r.Header, r.ContentLength, r.TransferEncoding, r.Close, r.Trailer, o.noBody, o.body, o.bodyReads, o.rest)
 }
 
 func TestReadResponseMatchesNetHTTP(t *testing.T) {
@@ -205,8 +232,10 @@ func TestReadResponseMatchesNetHTTP(t *testing.T) {
 					for _, bufSize := range []int{4096, 16} {
 						for _, eofWithData := range []bool{false, true} {
 							for _, readSize := range []int{512, 3} {
-								if compareRead(t, []byte(c.in), method, piece, bufSize, readSize, eofWithData) {
-									fastSeen++
+								for _, closeAfter := range []int{-1, 0, 1} {
+									if compareRead(t, []byte(c.in), method, piece, bufSize, readSize, eofWithData, closeAfter) {
+										fastSeen++
+									}
 								}
 							}
 						}
@@ -304,10 +333,11 @@ func TestReadResponseAllocs(t *testing.T) {
 
 func FuzzReadResponse(f *testing.F) {
 	for _, c := range readRespCases {
-		f.Add([]byte(c.in), uint8(0), uint8(0), false)
-		f.Add([]byte(c.in), uint8(1), uint8(7), true)
+		f.Add([]byte(c.in), uint8(0), uint8(0), false, int8(-1))
+		f.Add([]byte(c.in), uint8(1), uint8(7), true, int8(0))
+		f.Add([]byte(c.in), uint8(8+16), uint8(3), false, int8(1))
 	}
-	f.Fuzz(func(t *testing.T, in []byte, mode, piece uint8, eofWithData bool) {
+	f.Fuzz(func(t *testing.T, in []byte, mode, piece uint8, eofWithData bool, closeAfter int8) {
 		method := [...]string{"GET", "HEAD", "", "POST"}[mode%4]
 		bufSize := 4096
 		if mode&4 != 0 {
@@ -317,7 +347,7 @@ func FuzzReadResponse(f *testing.F) {
 		if mode&8 != 0 {
 			readSize = 1 + int(mode>>4)
 		}
-		compareRead(t, in, method, int(piece), bufSize, readSize, eofWithData)
+		compareRead(t, in, method, int(piece), bufSize, readSize, eofWithData, int(closeAfter))
 	})
 }
 
