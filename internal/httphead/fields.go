@@ -17,8 +17,9 @@
 // before consuming a byte, and the caller runs net/http's parser on the
 // same bytes. So where a message ends (and the next begins, on a kept-alive
 // connection) is always net/http's answer. TestReadResponseMatchesNetHTTP,
-// TestParseRequestMatchesNetHTTP and their fuzzers compare the two on
-// every input, in every split of the bytes into reads.
+// TestParseRequestMatchesNetHTTP and their fuzzers compare the two on a
+// corpus of usual and malformed heads and on generated ones, with the
+// bytes split into reads of several sizes.
 package httphead
 
 import (
