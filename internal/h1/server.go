@@ -11,9 +11,9 @@
 // with internal/httphead, held to http.ReadRequest by its tests; any other
 // with http.ReadRequest), writes the response by net/http's rules (ported
 // in response.go, compared byte for byte by TestDifferential and
-// FuzzDifferential), and holds no
-// buffer while a connection is idle: it waits for the next request's first
-// byte with a one-byte read, as nginx frees its buffers between requests.
+// FuzzDifferential), and holds no buffer while a connection is idle: it
+// waits for the next request's first byte with a one-byte read, as nginx
+// frees its buffers between requests.
 // A client that goes away is noticed by a read-ahead that starts only when
 // a handler has run for watchAfter.
 //
@@ -528,22 +528,29 @@ func headEnd(buf []byte, from int) (int, bool) {
 	}
 }
 
-// parse parses the head of n bytes with net/http's parser and returns the
-// request, or nil when the request is not one this server serves.
+// parse parses the head of n bytes as net/http's parser does and returns
+// the request, or nil when the request is not one this server serves.
 func (c *conn) parse(n int) *http.Request {
 	buf, _ := c.br.Peek(n)
 	// The usual head is parsed by httphead, into the Request
 	// http.ReadRequest builds from it (it copies what it keeps out of the
 	// buffer); anything else by http.ReadRequest itself.
-	if req, ok := httphead.ParseRequest(buf); ok {
-		if !eligible(req) {
-			return nil
-		}
-		req.RemoteAddr = c.remote
-		req.TLS = c.tlsS
-		return req
+	req, ok := httphead.ParseRequest(buf)
+	if !ok {
+		req = c.readRequest(buf)
 	}
-	c.headR.Reset(buf)
+	if req == nil || !eligible(req) {
+		return nil
+	}
+	req.RemoteAddr = c.remote
+	req.TLS = c.tlsS
+	return req
+}
+
+// readRequest parses head with http.ReadRequest; nil when it fails or
+// ends the head early.
+func (c *conn) readRequest(head []byte) *http.Request {
+	c.headR.Reset(head)
 	hbr := readers.Get().(*bufio.Reader)
 	hbr.Reset(&c.headR)
 	defer func() {
@@ -551,7 +558,7 @@ func (c *conn) parse(n int) *http.Request {
 		readers.Put(hbr)
 	}()
 	req, err := http.ReadRequest(hbr)
-	if err != nil || !eligible(req) {
+	if err != nil {
 		return nil
 	}
 	if hbr.Buffered() != 0 || c.headR.Len() != 0 {
@@ -560,8 +567,6 @@ func (c *conn) parse(n int) *http.Request {
 		// it. Hand over rather than guess.
 		return nil
 	}
-	req.RemoteAddr = c.remote
-	req.TLS = c.tlsS
 	return req
 }
 

@@ -25,6 +25,8 @@ package httphead
 import (
 	"bytes"
 	"net/http"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxFields bounds the header fields a head may have to be parsed here.
@@ -64,7 +66,7 @@ func scanFields(head []byte, start int, fields *[maxFields]field) (n int, ok boo
 		j := i
 		for ; j < e && head[j] != ':'; j++ {
 			c := head[j]
-			if !isTokenByte[c] {
+			if !httpguts.IsTokenRune(rune(c)) {
 				return 0, false
 			}
 			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
@@ -201,20 +203,4 @@ var commonKeys = func() map[string]string {
 		m[k] = k
 	}
 	return m
-}()
-
-// isTokenByte is RFC 9110's tchar, the bytes of a field name, as textproto
-// checks them.
-var isTokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
 }()

@@ -173,10 +173,6 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
-	return b.read(p)
-}
-
-func (b *lengthBody) read(p []byte) (int, error) {
 	if b.eof || b.n <= 0 {
 		b.eof = true
 		return 0, io.EOF
@@ -206,14 +202,8 @@ func (b *lengthBody) Close() error {
 	}
 	var err error
 	if !b.eof && !b.closing {
-		_, err = io.Copy(io.Discard, readFunc(b.read))
+		_, err = io.Copy(io.Discard, b)
 	}
 	b.closed = true
 	return err
 }
-
-// readFunc makes a read method an io.Reader (and only that, as net/http's
-// bodyLocked is, so io.Copy takes the same path).
-type readFunc func([]byte) (int, error)
-
-func (f readFunc) Read(p []byte) (int, error) { return f(p) }

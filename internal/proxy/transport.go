@@ -34,9 +34,8 @@ import (
 // part of the CPU spent per request. Responses are parsed as
 // http.ReadResponse parses them (httphead.ReadResponse: the usual head by
 // a strict parser held to it, anything else by it), requests written by
-// Request.Write or from a head
-// prepared by the caller (see h1Request); only connection handling lives
-// here. Everything else (https upstreams, protocol upgrades) goes to the
+// Request.Write or from a head prepared by the caller (see h1Request);
+// only connection handling lives here. Everything else (https upstreams, protocol upgrades) goes to the
 // fallback http.Transport.
 //
 // Connection handling is where a hand-written transport can be less strict
