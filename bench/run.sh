@@ -25,7 +25,7 @@ WARMUP=${WARMUP:-1}         # seconds of unmeasured warm-up per side per scenari
 CONNS=${CONNS:-50}          # wrk / h2load connections
 H2_STREAMS=${H2_STREAMS:-10} # h2load -m (concurrent streams per connection)
 HS_CONNS=${HS_CONNS:-50}    # hsload concurrency
-SCENARIOS=${SCENARIOS:-"h1 h2 full resume h1_16k lat_h1 lat_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes h3"}
+SCENARIOS=${SCENARIOS:-"h1 h1_eq h2 h2_eq full resume h1_16k h1_16k_eq lat_h1 lat_16k mtls_full mtls_h1 idle_h1 idle_h2 burst routes h3"}
 PROXY_CPU=${PROXY_CPU:-0}   # core both proxies are pinned to
 LOAD_CPU=${LOAD_CPU:-1}     # core the backend and load generators are pinned to
 MAX_ERR_PCT=${MAX_ERR_PCT:-1}
@@ -64,15 +64,21 @@ LAT_OFFERED=$LAT_RPS
 ((IDLE_SETTLE2 == 0 || IDLE_SETTLE2 > IDLE_SETTLE)) || { echo "run.sh: IDLE_SETTLE2 must be 0 or more than IDLE_SETTLE" >&2; exit 2; }
 [[ $LOADED == 0 || $LOADED == 1 ]] || { echo "run.sh: LOADED must be 0 or 1" >&2; exit 2; }
 for s in $SCENARIOS; do
-	case $s in h1 | h2 | full | resume | h1_16k | lat_h1 | lat_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes | h3) ;;
+	case $s in h1 | h1_eq | h2 | h2_eq | full | resume | h1_16k | h1_16k_eq | lat_h1 | lat_16k | mtls_full | mtls_h1 | idle_h1 | idle_h2 | burst | routes | h3) ;;
 	*) echo "run.sh: unknown scenario '$s'" >&2; exit 2 ;;
 	esac
 done
 # Scenarios measured as CPU per request with a load generator (run_once);
 # idle_*/burst measure memory on fresh proxy processes of their own.
 is_mem() { [[ $1 == idle_* || $1 == burst ]]; }
-WANT_MEM=0 WANT_ROUTES=0
-for s in $SCENARIOS; do is_mem "$s" && WANT_MEM=1; done
+# *_eq: the same load against a second nginx server block that adds the
+# header fields tlsgate adds by default (is_eq; nginx port EB_PORT).
+is_eq() { [[ $1 == *_eq ]]; }
+WANT_MEM=0 WANT_ROUTES=0 WANT_EQ=0
+for s in $SCENARIOS; do
+	is_mem "$s" && WANT_MEM=1
+	is_eq "$s" && WANT_EQ=1
+done
 [[ " $SCENARIOS " == *" routes "* ]] && WANT_ROUTES=1
 SPEC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/internal/oaslint/testdata/specs/node_modules/@octokit/openapi/generated/api.github.com.json
 if ((WANT_ROUTES)) && [[ ! -f $SPEC ]]; then
@@ -246,6 +252,8 @@ PICKED+=("$MEMB_PORT")
 RA_PORT=$(pick_port) || die "no free port" # routes: tlsgate serve, GitHub spec site
 PICKED+=("$RA_PORT")
 RB_PORT=$(pick_port) || die "no free port" # routes: tlsgate serve, one-route site
+PICKED+=("$RB_PORT")
+EB_PORT=$(pick_port) || die "no free port" # *_eq: nginx server block adding tlsgate's header fields
 
 # ---------------------------------------------------------------- servers
 wait_ready() { # NAME PID URL [curl args...]
@@ -340,10 +348,10 @@ mkdir -p "$T/nginx/tmp" "$T/nginx/logs"
 # `user` only matters when nginx runs as root (it does here): keep the workers
 # as the invoking user so they can use the temp dir. Ignored (with a warning)
 # for non-root users.
-# write_nginx_conf FILE PORT PIDFILE MTLS(0|1): the nginx config of side B
-# (the idle_*/burst scenarios start extra nginx instances from it).
+# write_nginx_conf FILE PORT PIDFILE MTLS(0|1) EQ(0|1): the nginx config of
+# side B (the idle_*/burst scenarios start extra nginx instances from it).
 write_nginx_conf() {
-	local file=$1 port=$2 pidfile=$3 mtls=$4
+	local file=$1 port=$2 pidfile=$3 mtls=$4 eq=${5:-0}
 	cat >"$file" <<EOF
 user $(id -un) $(id -gn);
 worker_processes 1;
@@ -429,10 +437,50 @@ $( ((mtls)) && cat <<EOM
     }
 EOM
 )
+$( ((eq)) && cat <<EOM
+
+    # *_eq: the same as the first server block, plus the header fields
+    # tlsgate adds by default, so that both do the same work per request
+    # (the sanity checks compare them with tlsgate's): to the client HSTS,
+    # X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Alt-Svc and
+    # the request ID; to the upstream X-Forwarded-For/-Host/-Proto (the
+    # client's own replaced), the request ID, and no Forwarded.
+    server {
+        listen 127.0.0.1:$EB_PORT ssl http2;
+        server_name localhost;
+
+        ssl_certificate     $CERT;
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers on;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_session_cache shared:BENCHSSL:10m;
+        ssl_session_timeout 1h;
+        ssl_session_tickets on;
+
+        location / {
+            proxy_pass http://bench_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Forwarded "";
+            proxy_set_header X-Forwarded-For   \$remote_addr;
+            proxy_set_header X-Forwarded-Host  \$http_host;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Request-Id      \$request_id;
+            add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header X-Frame-Options DENY always;
+            add_header Referrer-Policy strict-origin-when-cross-origin always;
+            add_header Alt-Svc 'h3=":$EB_PORT"; ma=86400' always;
+            add_header X-Request-Id \$request_id always;
+        }
+    }
+EOM
+)
 }
 EOF
 }
-write_nginx_conf "$T/nginx.conf" "$B_PORT" "$T/nginx/nginx.pid" "$WANT_MTLS"
+write_nginx_conf "$T/nginx.conf" "$B_PORT" "$T/nginx/nginx.pid" "$WANT_MTLS" "$WANT_EQ"
 NGINX_CMD=("$NGINX_BIN" -p "$T/nginx/" -e "$T/nginx-error.log" -c "$T/nginx.conf" -g 'daemon off;')
 "${NGINX_CMD[@]}" -t -q 2>"$T/nginx-t.log" || { cat "$T/nginx-t.log" >&2; die "nginx config test failed"; }
 log "starting nginx on 127.0.0.1:$B_PORT (CPU $PROXY_CPU)"
@@ -443,6 +491,9 @@ wait_ready nginx "$NGINX_PID" "https://127.0.0.1:$B_PORT/" --cacert "$CA"
 if ((WANT_MTLS)); then
 	wait_ready "nginx (mTLS)" "$NGINX_PID" "https://127.0.0.1:$MB_PORT/" --cacert "$CA" \
 		--cert "$CLIENT_CERT" --key "$CLIENT_KEY"
+fi
+if ((WANT_EQ)); then
+	wait_ready "nginx (tlsgate's header fields)" "$NGINX_PID" "https://127.0.0.1:$EB_PORT/" --cacert "$CA"
 fi
 for ((i = 0; i < 50; i++)); do
 	mapfile -t NGINX_WORKERS < <(pgrep -P "$NGINX_PID" || true)
@@ -543,6 +594,27 @@ if ((WANT_MTLS)); then
 	done
 fi
 
+if ((WANT_EQ)); then
+	# The *_eq server block must add what tlsgate adds: every response field
+	# tlsgate sets that the backend did not (less Date and Server, which
+	# both send anyway), and the same request fields at the backend.
+	fields() { # CURL ARGS... -> the response's field names, lower case, sorted
+		curl -fsS --max-time 5 --cacert "$CA" -o /dev/null -D - "$@" | tr -d '\r' |
+			awk -F: 'NR > 1 && NF > 1 { print tolower($1) }' | sort -u
+	}
+	direct=$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$BACKEND_PORT/" | tr -d '\r' |
+		awk -F: 'NR > 1 && NF > 1 { print tolower($1) }' | sort -u)
+	for v in --http1.1 --http2; do
+		added=$(comm -23 <(fields "$v" "https://127.0.0.1:$A_PORT/") <(printf '%s\n' "$direct" date server | sort -u))
+		missing=$(comm -23 <(printf '%s\n' "$added") <(fields "$v" "https://127.0.0.1:$EB_PORT/"))
+		[[ -z $missing ]] || die "nginx (*_eq, $v): lacks response fields tlsgate adds: $(echo $missing)"
+	done
+	up_a=$(curl -fsS --max-time 5 --cacert "$CA" --http1.1 "https://127.0.0.1:$A_PORT/headers") || die "tlsgate: GET /headers failed"
+	up_b=$(curl -fsS --max-time 5 --cacert "$CA" --http1.1 "https://127.0.0.1:$EB_PORT/headers") || die "nginx (*_eq): GET /headers failed"
+	[[ $up_a == "$up_b" ]] || die "request fields at the backend differ: tlsgate sends $(echo $up_a), nginx (*_eq) $(echo $up_b)"
+	log "nginx (*_eq) ok: adds $(echo $added) to responses, as tlsgate; the backend sees the same request fields from both: $(echo $up_a)"
+fi
+
 if [[ " $SCENARIOS " == *" h3 "* ]]; then
 	# HTTP/3 on tlsgate's UDP port (same as HTTPS), advertised by Alt-Svc;
 	# h3load checks every response is HTTP/3.
@@ -574,10 +646,13 @@ log "logs: $T/tlsgate.log${TLSGATE_M_PID:+ $T/tlsgate-mtls.log} $T/nginx-error.l
 scenario_title() {
 	case $1 in
 	h1) echo "HTTP/1.1 keep-alive, 66 B body" ;;
+	h1_eq) echo "HTTP/1.1 keep-alive, 66 B body; nginx adding tlsgate's header fields" ;;
 	h2) echo "HTTP/2, 66 B body" ;;
+	h2_eq) echo "HTTP/2, 66 B body; nginx adding tlsgate's header fields" ;;
 	full) echo "TLS 1.3 full handshake, 1 req/conn" ;;
 	resume) echo "TLS 1.3 resumed handshake, 1 req/conn" ;;
 	h1_16k) echo "HTTP/1.1 keep-alive, 16 KiB body" ;;
+	h1_16k_eq) echo "HTTP/1.1 keep-alive, 16 KiB body; nginx adding tlsgate's header fields" ;;
 	lat_h1) echo "latency of HTTP/1.1 keep-alive, 66 B body, at the same offered load ($LAT_OFFERED req/s, Poisson arrivals)" ;;
 	lat_16k) echo "latency of HTTP/1.1 keep-alive, 16 KiB body, at the same offered load ($LAT_OFFERED req/s, Poisson arrivals)" ;;
 	mtls_full) echo "mTLS: TLS 1.3 full handshake with a client certificate, 1 req/conn" ;;
@@ -589,13 +664,13 @@ scenario_title() {
 	h3) echo "tlsgate: HTTP/3 (h3load) vs its own HTTP/2 (h2load), 66 B body" ;;
 	esac
 }
-tool_of() { case $1 in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; lat_*) echo hsload_lat ;; h3) echo h3load ;; *) echo hsload ;; esac; }
+tool_of() { case ${1%_eq} in h1 | h1_16k | routes) echo wrk ;; h2) echo h2load ;; lat_*) echo hsload_lat ;; h3) echo h3load ;; *) echo hsload ;; esac; }
 is_mtls() { [[ $1 == mtls_* ]]; }
 
 # load_cmd SCENARIO PORT SECONDS -> sets LOAD (array)
 load_cmd() {
 	local url="https://127.0.0.1:$2" d=$3
-	case $1 in
+	case ${1%_eq} in
 	h1) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url/") ;;
 	h1_16k) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url/16k") ;;
 	routes) LOAD=(wrk -t1 "-c$CONNS" "-d${d}s" --latency --timeout 10s "$url$ROUTES_PATH") ;;
@@ -678,6 +753,8 @@ run_once() { # SCENARIO SIDE ROUND SECONDS MEASURED(0|1)
 		if [[ $side == A ]]; then port=$MA_PORT name=tlsgate pside=AM want_pids=$PIDS_AM; else port=$MB_PORT name=nginx want_pids=$PIDS_B; fi
 	elif [[ $scen == routes ]]; then
 		if [[ $side == A ]]; then port=$RA_PORT name=tlsgate-spec pside=RA want_pids=$PIDS_RA; else port=$RB_PORT name=tlsgate-1route pside=RB want_pids=$PIDS_RB; fi
+	elif is_eq "$scen"; then # side B is nginx's server block with tlsgate's header fields
+		if [[ $side == A ]]; then port=$A_PORT name=tlsgate want_pids=$PIDS_A; else port=$EB_PORT name=nginx-eq want_pids=$PIDS_B; fi
 	elif [[ $scen == h3 ]]; then # one tlsgate; side B is its HTTP/2
 		port=$A_PORT pside=A want_pids=$PIDS_A
 		if [[ $side == A ]]; then name=tlsgate-h3; else name=tlsgate-h2; fi
@@ -1091,8 +1168,11 @@ targets_table() {
 	echo "| target | limit | measured (median ratio) | met |"
 	echo "|---|---:|---:|---|"
 	target_row "CPU/request h1, tlsgate÷nginx" h1 "$(raw_ratio h1 10)" 1.00
+	target_row "(the same, nginx adding tlsgate's header fields: h1_eq)" h1_eq "$(raw_ratio h1_eq 10)" 1.00
 	target_row "CPU/request h2, tlsgate÷nginx" h2 "$(raw_ratio h2 10)" 1.25
+	target_row "(the same, nginx adding tlsgate's header fields: h2_eq)" h2_eq "$(raw_ratio h2_eq 10)" 1.25
 	target_row "CPU/request 16 KiB (h1_16k), tlsgate÷nginx" h1_16k "$(raw_ratio h1_16k 10)" 1.00
+	target_row "(the same, nginx adding tlsgate's header fields: h1_16k_eq)" h1_16k_eq "$(raw_ratio h1_16k_eq 10)" 1.00
 	target_row "CPU/full handshake, tlsgate÷nginx" full "$(raw_ratio full 10)" 1.00
 	target_row "CPU/resumed handshake, tlsgate÷nginx" resume "$(raw_ratio resume 10)" 0.95
 	target_row "p99 latency h1 at the same offered load ($LAT_OFFERED req/s, lat_h1), tlsgate÷nginx" lat_h1 "$(raw_ratio lat_h1 8)" 1.00
@@ -1117,6 +1197,9 @@ targets_table() {
 		echo "- side A for mtls_*: \`$(show_cmd "${TLSGATE_M_CMD[@]}")\` (one site, same leaf, \`client_auth: {ca: [client CA]}\`, route \`/\` with \`client_auth: require\`, access log off)"
 	fi
 	echo "- side B: $NGINX_V ($NGINX_SSL), worker_processes 1: \`$(show_cmd "${NGINX_CMD[@]}")\`"
+	if ((WANT_EQ)); then
+		echo "- side B for *_eq: a second server block in the same nginx, the same as the first plus the header fields tlsgate adds by default (\`add_header ... always\`: HSTS, X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Alt-Svc, X-Request-Id \`\$request_id\`; \`proxy_set_header\`: X-Forwarded-For \`\$remote_addr\`, X-Forwarded-Host, X-Forwarded-Proto, X-Request-Id, no Forwarded), checked against tlsgate's before measuring"
+	fi
 	if ((WANT_MTLS)); then
 		echo "- side B for mtls_*: a second server block in the same nginx, same leaf and TLS settings, \`ssl_verify_client on; ssl_client_certificate\` client CA, X-Client-Verify/-DN/-Cert/-Fingerprint passed upstream as tlsgate does"
 		echo "- mTLS client: ECDSA P-256 certificate (extendedKeyUsage=clientAuth) from a separate ECDSA P-256 client CA; without it tlsgate answers 403 and nginx 400 (checked before measuring)"
@@ -1146,13 +1229,16 @@ targets_table() {
 	  if ($8 >= 0) add(s SUBSEP side SUBSEP "p99", $8)
 	  if ($9 >= 0) add(s SUBSEP side SUBSEP "mbs", $9)
 	  rps[s, side, r] = $7; cpu[s, side, r] = $10
-	  if ($12 < 50) lowrun[s " " (s == "routes" ? (side == "A" ? "spec" : "one-route") : s == "h3" ? (side == "A" ? "h3" : "h2") : (side == "A" ? "tlsgate" : "nginx")) " round " r " (" $12 " ticks)"] = 1 }
+	  if ($12 < 50) lowrun[s " " (s == "routes" ? (side == "A" ? "spec" : "one-route") : s == "h3" ? (side == "A" ? "h3" : "h2") : (side == "A" ? "tlsgate" : s ~ /_eq$/ ? "nginx-eq" : "nginx")) " round " r " (" $12 " ticks)"] = 1 }
 	END {
 	  title["h1"] = "HTTP/1.1 keep-alive, 66 B (wrk)"
 	  title["h2"] = "HTTP/2, 66 B (h2load)"
 	  title["full"] = "TLS 1.3 full handshake, 1 req/conn (hsload)"
 	  title["resume"] = "TLS 1.3 resumed handshake, 1 req/conn (hsload -resume)"
 	  title["h1_16k"] = "HTTP/1.1 keep-alive, 16 KiB (wrk)"
+	  title["h1_eq"] = "HTTP/1.1 keep-alive, 66 B (wrk), nginx adding tlsgate\047s header fields"
+	  title["h2_eq"] = "HTTP/2, 66 B (h2load), nginx adding tlsgate\047s header fields"
+	  title["h1_16k_eq"] = "HTTP/1.1 keep-alive, 16 KiB (wrk), nginx adding tlsgate\047s header fields"
 	  title["lat_h1"] = "HTTP/1.1 keep-alive, 66 B, same offered load (hsload -rate)"
 	  title["lat_16k"] = "HTTP/1.1 keep-alive, 16 KiB, same offered load (hsload -rate)"
 	  title["mtls_full"] = "mTLS: TLS 1.3 full handshake + client cert, 1 req/conn (hsload -cert)"

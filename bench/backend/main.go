@@ -5,6 +5,9 @@
 //
 //	GET /     -> a ~64-byte JSON body
 //	GET /16k  -> 16 KiB (16384 bytes) of ASCII
+//	GET /headers -> the names of the request's header fields, sorted, one
+//	               per line (run.sh checks that both proxies send the same
+//	               fields upstream; not measured)
 //
 // Every other path returns 404. It uses only the standard library.
 package main
@@ -15,7 +18,9 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -50,6 +55,15 @@ func main() {
 	mux.HandleFunc("/16k", serve(big, "application/octet-stream"))
 	// The routes scenario (GitHub's OpenAPI operations) requests /repos/...
 	mux.HandleFunc("/repos/", serve(small, "application/json"))
+	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
+		names := []string{"Host"} // net/http moves it out of r.Header
+		for k := range r.Header {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, strings.Join(names, "\n")+"\n")
+	})
 
 	srv := &http.Server{
 		Addr:              *listen,
