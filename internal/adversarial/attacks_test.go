@@ -193,6 +193,11 @@ var attacks = []attack{
 		Run:       abandonedResponses,
 	},
 	{
+		Name: "clients that leave before the answer", Class: classResources,
+		Invariant: "a client that closes its connection while the upstream has not answered frees the upstream connection at once, not at timeouts.upstream_response, and is answered to no one",
+		Run:       clientsLeaving,
+	},
+	{
 		Name: "odd upstream status lines", Class: classUpstream,
 		Invariant: "whatever status line an upstream sends, the client gets a well-formed final answer (502 for a bad one) and the gateway keeps serving",
 		Run:       oddStatusLines,

@@ -1,6 +1,7 @@
 package adversarial
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -383,5 +384,74 @@ func abandonedResponses(t *testing.T, e *env) {
 				}
 			}
 		})
+	}
+}
+
+// clientsLeaving: clients send a GET and a POST that the upstream never
+// answers, then close their connections. The gateway must notice (its
+// client watch cancels the request, which aborts the upstream exchange)
+// and close the upstream connection within a few seconds, although
+// timeouts.upstream_response is 60 s; nothing may be written to the
+// upstream connection after the request, and the next client on a fresh
+// connection gets its own answers.
+func clientsLeaving(t *testing.T, e *env) {
+	type gone struct {
+		target string
+		after  time.Duration
+		extra  int // bytes the gateway sent after the request
+		err    error
+	}
+	arrived := make(chan string, 4)
+	closed := make(chan gone, 4)
+	up := newRawUpstream(t, func(c net.Conn, req *rawReq) bool {
+		if !strings.Contains(req.target(), "/hold") {
+			writeEcho(c, req, "")
+			return true
+		}
+		start := time.Now()
+		arrived <- req.target()
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := io.Copy(io.Discard, c) // until the gateway closes it
+		closed <- gone{req.target(), time.Since(start), int(n), err}
+		return false
+	})
+	g := startGateway(t, gwConfig("timeouts: {upstream_response: 60s}", e.pki.publicInternal("a.test", up.URL)))
+	for _, send := range []string{
+		"GET /public/hold-get HTTP/1.1\r\nHost: a.test\r\n\r\n",
+		"POST /public/hold-post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2\r\n\r\nhi",
+	} {
+		a := e.pki.rawH1(t, g, "a.test", nil)
+		a.send(t, send)
+		select {
+		case <-arrived:
+		case <-time.After(ioTimeout):
+			t.Fatalf("the upstream never got %q", send)
+		}
+		a.Close()
+		select {
+		case got := <-closed:
+			var ne net.Error
+			if errors.As(got.err, &ne) && ne.Timeout() || got.after > 5*time.Second {
+				t.Errorf("%s: the upstream connection ended after %v with %v, want closed by the gateway within seconds of the client", got.target, got.after.Round(time.Millisecond), got.err)
+			}
+			if got.extra != 0 {
+				t.Errorf("%s: the gateway sent %d more bytes on the abandoned upstream connection", got.target, got.extra)
+			}
+			t.Logf("%s: upstream connection closed %v after the request reached it", got.target, got.after.Round(time.Millisecond))
+		case <-time.After(15 * time.Second):
+			t.Fatalf("the upstream connection of %q is still open 15 s after its client left", send)
+		}
+	}
+	b := e.pki.rawH1(t, g, "a.test", nil)
+	for i := 0; i < 3; i++ {
+		own := fmt.Sprintf("/public/after-%d", i)
+		b.send(t, "GET "+own+" HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		resp, body, err := b.response(t, "GET")
+		if err != nil {
+			t.Fatalf("client B: %v", err)
+		}
+		if resp.Header.Get("X-Up-Target") != own {
+			t.Fatalf("client B asked %s and got %d X-Up-Target %q %q", own, resp.StatusCode, resp.Header.Get("X-Up-Target"), truncate(body, 60))
+		}
 	}
 }

@@ -2,7 +2,6 @@ package h1
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -30,6 +29,7 @@ const chunkBuffer = 2048
 type response struct {
 	c   *conn
 	req *http.Request
+	ctx reqCtx // req's context
 	bw  *bufio.Writer
 
 	handlerHeader http.Header
@@ -657,16 +657,17 @@ func foreachHeaderElement(v string, fn func(string)) {
 // serveRequest runs the handler for req and reports whether the
 // connection may serve another request.
 func (c *conn) serveRequest(req *http.Request) bool {
-	ctx, cancel := context.WithCancel(c.ctx)
-	req = req.WithContext(ctx)
-	w := &response{c: c, req: req, handlerHeader: make(http.Header, headerHint), contentLength: -1}
+	w := &response{c: c, handlerHeader: make(http.Header, headerHint), contentLength: -1}
+	w.ctx.init(c.ctx)
+	req = req.WithContext(&w.ctx)
+	w.req = req
 	w.pendBuf = pends.Get().(*pendBuf)
 	w.pend = w.pendBuf.body[:0]
 	w.wantsClose = hasToken(req.Header.Get("Connection"), "close")
 	w.bw = writers.Get().(*bufio.Writer)
 	w.bw.Reset(c.tc)
-	c.startWatch(cancel)
-	defer cancel()
+	c.startWatch(&w.ctx)
+	defer w.ctx.cancel()
 	// A handler that panics (http.ErrAbortHandler included) ends the
 	// connection: the watch must be done with it before serveConn
 	// releases the connection's reader and closes it.

@@ -276,7 +276,7 @@ type conn struct {
 	reqDone    bool
 	watching   bool
 	aborting   bool
-	cancel     context.CancelFunc
+	reqCtx     *reqCtx // nil between requests
 	watchByte  [1]byte
 }
 

@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"context"
 	"time"
 )
 
@@ -12,11 +11,11 @@ import (
 // and stop. A byte it reads (the next pipelined request) is kept for the
 // next request, as net/http keeps its.
 
-// startWatch arms the watch for the request whose context cancel ends.
-func (c *conn) startWatch(cancel context.CancelFunc) {
+// startWatch arms the watch for the request whose context is ctx.
+func (c *conn) startWatch(ctx *reqCtx) {
 	c.watchMu.Lock()
 	c.reqDone = false
-	c.cancel = cancel
+	c.reqCtx = ctx
 	c.watchMu.Unlock()
 	if c.watchTimer == nil {
 		c.watchTimer = time.AfterFunc(watchAfter, c.watchFn)
@@ -34,7 +33,7 @@ func (c *conn) endWatch() {
 		return
 	}
 	c.reqDone = true
-	c.cancel = nil
+	c.reqCtx = nil
 	if c.watchTimer.Stop() {
 		c.watchMu.Unlock()
 		return
@@ -54,10 +53,10 @@ func (c *conn) endWatch() {
 // cancelRequest cancels the context of the request in flight, if any.
 func (c *conn) cancelRequest() {
 	c.watchMu.Lock()
-	cancel := c.cancel
+	ctx := c.reqCtx
 	c.watchMu.Unlock()
-	if cancel != nil {
-		cancel()
+	if ctx != nil {
+		ctx.cancel()
 	}
 }
 
@@ -85,7 +84,7 @@ func (c *conn) watchClient() {
 		c.pre.b[0] = c.watchByte[0]
 		c.pre.pending = true
 	}
-	if err != nil && n == 0 && !c.aborting && c.cancel != nil {
-		c.cancel()
+	if err != nil && n == 0 && !c.aborting && c.reqCtx != nil {
+		c.reqCtx.cancel()
 	}
 }

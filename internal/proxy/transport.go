@@ -68,15 +68,18 @@ type h1Transport struct {
 }
 
 type h1Conn struct {
-	nc       net.Conn
-	lr       limitedConn // br's source
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	key      string
-	idleAt   time.Time
-	takenAt  time.Time // when getConn handed it out
-	reused   bool
-	stopCtx  func() bool // stops the context watcher of the current request
+	nc      net.Conn
+	lr      limitedConn // br's source
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	key     string
+	idleAt  time.Time
+	takenAt time.Time // when getConn handed it out
+	reused  bool
+	// The context watcher of the current request: hook when the request's
+	// context offers one (CancelHook), else stopCtx from context.AfterFunc.
+	hook     CancelHook
+	stopCtx  func() bool
 	canceled atomic.Bool // the context watcher fired: the deadline is poisoned
 
 	// abort is the context watcher's function (abortIO), made once per
@@ -509,10 +512,11 @@ func (t *h1Transport) CloseIdleConnections() {
 func (c *h1Conn) roundTrip(t *h1Transport, o *h1Request, got1xx func(int, textproto.MIMEHeader) error) (*http.Response, error) {
 	req := o.req
 	// Unblock reads and writes when the client goes away.
-	if done := req.Context().Done(); done != nil {
+	c.hook, c.stopCtx = nil, nil
+	if h, ok := req.Context().(CancelHook); ok && h.AfterCancel(c.abort) {
+		c.hook = h
+	} else if req.Context().Done() != nil {
 		c.stopCtx = context.AfterFunc(req.Context(), c.abort)
-	} else {
-		c.stopCtx = nil
 	}
 	fail := func(err error) (*http.Response, error) {
 		c.stop()
@@ -615,14 +619,27 @@ func (c *h1Conn) repoison() {
 // still usable: false when the watcher ran (or is running) and poisoned
 // the connection's deadline.
 func (c *h1Conn) stop() bool {
-	if c.stopCtx != nil {
-		stopped := c.stopCtx()
-		c.stopCtx = nil
-		if !stopped {
-			return false
-		}
+	stopped := true
+	switch {
+	case c.hook != nil:
+		stopped = c.hook.StopAfterCancel()
+	case c.stopCtx != nil:
+		stopped = c.stopCtx()
 	}
-	return !c.canceled.Load()
+	c.hook, c.stopCtx = nil, nil
+	return stopped && !c.canceled.Load()
+}
+
+// CancelHook is context.AfterFunc for a context that offers it without
+// AfterFunc's four allocations (internal/h1's request contexts do; this
+// package does not import h1). AfterCancel arranges for f to run in its
+// own goroutine once the context is canceled, at once if it has been, or
+// reports false, having done nothing, when it cannot (the caller uses
+// context.AfterFunc then). StopAfterCancel is AfterFunc's stop: it unsets
+// f and reports whether that stopped f from running.
+type CancelHook interface {
+	AfterCancel(f func()) bool
+	StopAfterCancel() bool
 }
 
 // limitedConn is the connection as the bufio.Reader sees it: it reads at
