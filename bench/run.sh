@@ -1198,7 +1198,7 @@ targets_table() {
 	fi
 	echo "- side B: $NGINX_V ($NGINX_SSL), worker_processes 1: \`$(show_cmd "${NGINX_CMD[@]}")\`"
 	if ((WANT_EQ)); then
-		echo "- side B for *_eq: a second server block in the same nginx, the same as the first plus the header fields tlsgate adds by default (\`add_header ... always\`: HSTS, X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Alt-Svc, X-Request-Id \`\$request_id\`; \`proxy_set_header\`: X-Forwarded-For \`\$remote_addr\`, X-Forwarded-Host, X-Forwarded-Proto, X-Request-Id, no Forwarded), checked against tlsgate's before measuring"
+		echo "- side B for *_eq: another server block in the same nginx, the same as the first plus the header fields tlsgate adds by default (\`add_header ... always\`: HSTS, X-Content-Type-Options, X-Frame-Options, Referrer-Policy, Alt-Svc, X-Request-Id \`\$request_id\`; \`proxy_set_header\`: X-Forwarded-For \`\$remote_addr\`, X-Forwarded-Host, X-Forwarded-Proto, X-Request-Id, no Forwarded), checked against tlsgate's before measuring"
 	fi
 	if ((WANT_MTLS)); then
 		echo "- side B for mtls_*: a second server block in the same nginx, same leaf and TLS settings, \`ssl_verify_client on; ssl_client_certificate\` client CA, X-Client-Verify/-DN/-Cert/-Fingerprint passed upstream as tlsgate does"
