@@ -387,8 +387,9 @@ func abandonedResponses(t *testing.T, e *env) {
 	}
 }
 
-// clientsLeaving: clients send a GET and a POST that the upstream never
-// answers, then close their connections. The gateway must notice (its
+// clientsLeaving: clients send a GET, a POST, and a GET followed by a
+// byte of a next request that the upstream never answers, then close
+// their connections. The gateway must notice (its
 // client watch cancels the request, which aborts the upstream exchange)
 // and close the upstream connection within a few seconds, although
 // timeouts.upstream_response is 60 s; nothing may be written to the
@@ -419,6 +420,9 @@ func clientsLeaving(t *testing.T, e *env) {
 	for _, send := range []string{
 		"GET /public/hold-get HTTP/1.1\r\nHost: a.test\r\n\r\n",
 		"POST /public/hold-post HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2\r\n\r\nhi",
+		// and a byte of a next request, which the gateway's reader
+		// holds (found in review: then the close went unnoticed)
+		"GET /public/hold-pipelined HTTP/1.1\r\nHost: a.test\r\n\r\nG",
 	} {
 		a := e.pki.rawH1(t, g, "a.test", nil)
 		a.send(t, send)

@@ -10,9 +10,9 @@ import (
 //
 // internal/proxy unblocks an upstream exchange when the client's request
 // is canceled (the client went away, a write to it failed, or the request
-// ended). context.AfterFunc does that at four allocations per request (its
-// context, the Done channel, the children map, the stop function: 3% of
-// the CPU of a proxied HTTP/1.1 request). AfterCancel and StopAfterCancel
+// ended). context.AfterFunc does that at five allocations per request
+// (its context, the Done channel, the children map, the stop function:
+// 3% of the CPU of a proxied HTTP/1.1 request). AfterCancel and StopAfterCancel
 // are the same contract for this context, allocating nothing: the proxy
 // uses them when the request's context is a reqCtx (an interface it
 // declares; h1 is not imported), and context.AfterFunc otherwise.

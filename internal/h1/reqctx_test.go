@@ -2,6 +2,7 @@ package h1
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,29 +120,51 @@ func TestReqCtxAfterCancel(t *testing.T) {
 
 // TestReqCtxStopRacesCancel: whatever the order, f runs exactly when
 // StopAfterCancel reports false (the proxy reuses an upstream connection
-// only when it reports true, and f poisons that connection).
+// only when it reports true, and f poisons that connection). A start
+// barrier makes both orders happen (a review found that without it the
+// stop always came first).
 func TestReqCtxStopRacesCancel(t *testing.T) {
-	var stoppedRounds []*atomic.Int32 // calls of functions whose stop reported true
-	for i := 0; i < 2000; i++ {
+	var stopFirst, cancelFirst int
+	var stoppedCalls []*atomic.Int32 // calls of functions whose stop reported true
+	for i := 0; i < 5000; i++ {
 		calls := new(atomic.Int32)
 		r := newReqCtx(context.Background())
 		r.AfterCancel(func() { calls.Add(1) })
+		var ready atomic.Int32
 		var wg sync.WaitGroup
 		wg.Add(1)
-		go func() { defer wg.Done(); r.cancel() }()
+		go func() {
+			defer wg.Done()
+			ready.Add(1)
+			for ready.Load() < 2 {
+				runtime.Gosched()
+			}
+			r.cancel()
+		}()
+		ready.Add(1)
+		for ready.Load() < 2 {
+			runtime.Gosched()
+		}
 		stopped := r.StopAfterCancel()
 		wg.Wait()
 		if stopped {
-			stoppedRounds = append(stoppedRounds, calls)
-		} else if !ran(calls, 1) {
-			t.Fatalf("round %d: StopAfterCancel reported false, f ran %d times", i, calls.Load())
+			stopFirst++
+			stoppedCalls = append(stoppedCalls, calls)
+		} else {
+			cancelFirst++
+			if !ran(calls, 1) {
+				t.Fatalf("round %d: StopAfterCancel reported false, f ran %d times", i, calls.Load())
+			}
 		}
 	}
 	time.Sleep(20 * time.Millisecond) // for any function started in error
-	for _, calls := range stoppedRounds {
+	for _, calls := range stoppedCalls {
 		if calls.Load() != 0 {
 			t.Fatal("a function ran although StopAfterCancel reported stopping it")
 		}
 	}
-	t.Logf("%d of 2000 rounds stopped before the cancel", len(stoppedRounds))
+	if stopFirst == 0 || cancelFirst == 0 {
+		t.Errorf("only one order happened (stop first %d, cancel first %d)", stopFirst, cancelFirst)
+	}
+	t.Logf("stop first %d, cancel first %d of 5000", stopFirst, cancelFirst)
 }

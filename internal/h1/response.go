@@ -353,8 +353,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.c.endWatch()
 	w.c.hijacked = true
 	w.c.tc.SetDeadline(time.Time{})
+	// The connection's reader reads c.pre: its buffered bytes come
+	// first, then a byte the client watch read after them, then the
+	// connection.
 	br := w.c.br
-	if br == nil || w.c.pre.pending {
+	if br == nil {
 		br = bufio.NewReader(&w.c.pre)
 	}
 	w.c.br = nil // the handler owns it now

@@ -611,6 +611,10 @@ func (c *conn) handOver() bool {
 		b, _ := c.br.Peek(c.br.Buffered())
 		buffered = bytes.Clone(b)
 	}
+	if c.pre.pending { // read by the client watch after the reader's bytes
+		buffered = append(buffered, c.pre.b[0])
+		c.pre.pending = false
+	}
 	c.releaseReader()
 	c.setBusy()
 	c.tc.SetReadDeadline(time.Time{})

@@ -65,9 +65,13 @@ func (c *conn) cancelRequest() {
 func (c *conn) watchClient() {
 	defer func() { c.watchDone <- struct{}{} }()
 	c.watchMu.Lock()
-	if c.reqDone || c.pre.pending || c.br != nil && c.br.Buffered() > 0 {
-		// Done already, or the next request's bytes are in hand: a
-		// pipelining client is there.
+	if c.reqDone || c.pre.pending {
+		// Done already, or a byte read ahead is still held (as net/http,
+		// which watches only while it holds none). Bytes the reader
+		// buffered (a pipelined request) are no reason not to watch: a
+		// client may send a request and a byte more, then leave. The byte
+		// read goes to c.pre, which the reader (or handOver, or Hijack)
+		// takes after its buffered bytes.
 		c.watchMu.Unlock()
 		return
 	}

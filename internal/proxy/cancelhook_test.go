@@ -93,7 +93,7 @@ func TestCancelHookUsed(t *testing.T) {
 	t.Cleanup(up.Close)
 	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{up.URL}})
 	for i := 0; i < 3; i++ {
-		ctx := newHookCtx(t.Context())
+		ctx := newHookCtx(context.Background())
 		resp := serve(s, httptest.NewRequestWithContext(ctx, "GET", "https://example.com/", nil))
 		if resp.StatusCode != 200 {
 			t.Fatalf("request %d: status %d", i, resp.StatusCode)
@@ -110,7 +110,7 @@ func TestCancelHookUsed(t *testing.T) {
 		t.Errorf("%d upstream connections for 3 requests in a row, want 1 (reused after the hook was stopped)", n)
 	}
 
-	ctx := newHookCtx(t.Context())
+	ctx := newHookCtx(context.Background())
 	ctx.refuseHook = true
 	resp := serve(s, httptest.NewRequestWithContext(ctx, "GET", "https://example.com/", nil))
 	if resp.StatusCode != 200 || ctx.fallbacks.Load() == 0 {
@@ -145,7 +145,7 @@ func TestCancelHookAborts(t *testing.T) {
 	t.Cleanup(func() { close(release); up.Close() })
 	s := newTestSite(t, nil, RouteConfig{Path: "/", Upstreams: []string{up.URL}})
 
-	ctx := newHookCtx(t.Context())
+	ctx := newHookCtx(context.Background())
 	time.AfterFunc(100*time.Millisecond, ctx.cancel)
 	start := time.Now()
 	resp := serve(s, httptest.NewRequestWithContext(ctx, "GET", "https://example.com/hold", nil))
@@ -164,7 +164,7 @@ func TestCancelHookAborts(t *testing.T) {
 		}
 	}
 	// The aborted connection is not reused: the next request dials anew.
-	next := newHookCtx(t.Context())
+	next := newHookCtx(context.Background())
 	if resp := serve(s, httptest.NewRequestWithContext(next, "GET", "https://example.com/", nil)); resp.StatusCode != 200 {
 		t.Fatalf("next request: status %d", resp.StatusCode)
 	}

@@ -631,12 +631,14 @@ func (c *h1Conn) stop() bool {
 }
 
 // CancelHook is context.AfterFunc for a context that offers it without
-// AfterFunc's four allocations (internal/h1's request contexts do; this
+// AfterFunc's five allocations (internal/h1's request contexts do; this
 // package does not import h1). AfterCancel arranges for f to run in its
-// own goroutine once the context is canceled, at once if it has been, or
-// reports false, having done nothing, when it cannot (the caller uses
+// own goroutine once the context is done, at once if it is, or reports
+// false, having done nothing, when it cannot (the caller uses
 // context.AfterFunc then). StopAfterCancel is AfterFunc's stop: it unsets
-// f and reports whether that stopped f from running.
+// f and reports whether that stopped f from running. A context holds one
+// function at a time (AfterCancel refuses a second), so StopAfterCancel
+// is for the caller whose AfterCancel reported true.
 type CancelHook interface {
 	AfterCancel(f func()) bool
 	StopAfterCancel() bool
