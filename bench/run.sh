@@ -352,6 +352,18 @@ mkdir -p "$T/nginx/tmp" "$T/nginx/logs"
 # side B (the idle_*/burst scenarios start extra nginx instances from it).
 write_nginx_conf() {
 	local file=$1 port=$2 pidfile=$3 mtls=$4 eq=${5:-0}
+	# Every server block's TLS: the same leaf, protocols, suites and
+	# session resumption.
+	local tls="ssl_certificate     $CERT;
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        # Same TLS 1.3 suite as Go picks on AES-NI hardware (AES-128-GCM),
+        # so both sides do the same bulk crypto.
+        ssl_prefer_server_ciphers on;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_session_cache shared:BENCHSSL:10m;
+        ssl_session_timeout 1h;
+        ssl_session_tickets on;"
 	cat >"$file" <<EOF
 user $(id -un) $(id -gn);
 worker_processes 1;
@@ -386,16 +398,7 @@ http {
         listen 127.0.0.1:$port ssl http2;
         server_name localhost;
 
-        ssl_certificate     $CERT;
-        ssl_certificate_key $KEY;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        # Same TLS 1.3 suite as Go picks on AES-NI hardware (AES-128-GCM),
-        # so both sides do the same bulk crypto.
-        ssl_prefer_server_ciphers on;
-        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
-        ssl_session_cache shared:BENCHSSL:10m;
-        ssl_session_timeout 1h;
-        ssl_session_tickets on;
+        $tls
 
         location / {
             proxy_pass http://bench_backend;
@@ -411,14 +414,7 @@ $( ((mtls)) && cat <<EOM
         listen 127.0.0.1:$MB_PORT ssl http2;
         server_name localhost;
 
-        ssl_certificate     $CERT;
-        ssl_certificate_key $KEY;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_prefer_server_ciphers on;
-        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
-        ssl_session_cache shared:BENCHSSL:10m;
-        ssl_session_timeout 1h;
-        ssl_session_tickets on;
+        $tls
 
         ssl_verify_client on;
         ssl_client_certificate $CLIENT_CA;
@@ -449,14 +445,7 @@ $( ((eq)) && cat <<EOM
         listen 127.0.0.1:$EB_PORT ssl http2;
         server_name localhost;
 
-        ssl_certificate     $CERT;
-        ssl_certificate_key $KEY;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_prefer_server_ciphers on;
-        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
-        ssl_session_cache shared:BENCHSSL:10m;
-        ssl_session_timeout 1h;
-        ssl_session_tickets on;
+        $tls
 
         location / {
             proxy_pass http://bench_backend;
