@@ -371,18 +371,7 @@ func abandonedResponses(t *testing.T, e *env) {
 			}
 			a.Close() // mid-body
 			time.Sleep(100 * time.Millisecond)
-			b := e.pki.rawH1(t, g, "a.test", nil)
-			for i := 0; i < 3; i++ {
-				own := fmt.Sprintf("/public/after-%s-%d", method, i)
-				b.send(t, "GET "+own+" HTTP/1.1\r\nHost: a.test\r\n\r\n")
-				resp, body, err := b.response(t, "GET")
-				if err != nil {
-					t.Fatalf("client B: %v", err)
-				}
-				if resp.Header.Get("X-Up-Target") != own {
-					t.Fatalf("POISONED: client B asked %s and got %d X-Up-Target %q %q", own, resp.StatusCode, resp.Header.Get("X-Up-Target"), truncate(body, 60))
-				}
-			}
+			ownAnswers(t, e.pki.rawH1(t, g, "a.test", nil), "/public/after-"+method)
 		})
 	}
 }
@@ -446,16 +435,22 @@ func clientsLeaving(t *testing.T, e *env) {
 			t.Fatalf("the upstream connection of %q is still open 15 s after its client left", send)
 		}
 	}
-	b := e.pki.rawH1(t, g, "a.test", nil)
+	ownAnswers(t, e.pki.rawH1(t, g, "a.test", nil), "/public/after")
+}
+
+// ownAnswers sends three GETs on b, a fresh client's connection, and
+// fails unless each answer is the echo upstream's answer to that GET.
+func ownAnswers(t *testing.T, b *rawConn, prefix string) {
+	t.Helper()
 	for i := 0; i < 3; i++ {
-		own := fmt.Sprintf("/public/after-%d", i)
+		own := fmt.Sprintf("%s-%d", prefix, i)
 		b.send(t, "GET "+own+" HTTP/1.1\r\nHost: a.test\r\n\r\n")
 		resp, body, err := b.response(t, "GET")
 		if err != nil {
 			t.Fatalf("client B: %v", err)
 		}
 		if resp.Header.Get("X-Up-Target") != own {
-			t.Fatalf("client B asked %s and got %d X-Up-Target %q %q", own, resp.StatusCode, resp.Header.Get("X-Up-Target"), truncate(body, 60))
+			t.Fatalf("POISONED: client B asked %s and got %d X-Up-Target %q %q", own, resp.StatusCode, resp.Header.Get("X-Up-Target"), truncate(body, 60))
 		}
 	}
 }
