@@ -21,6 +21,10 @@ import (
 // connection's context must never be done (hookable), as it is when
 // Server.ConnContext adds values only. Otherwise a parent's cancellation
 // would end the request without running the function.
+//
+// Being part of the response, a context a handler keeps after its request
+// keeps the response (and through it the connection's state) reachable
+// too; net/http's contexts keep less. Nothing of tlsgate's keeps one.
 type reqCtx struct {
 	context.Context
 	cancelCtx context.CancelFunc
