@@ -12,10 +12,11 @@ import (
 // is canceled (the client went away, a write to it failed, or the request
 // ended). context.AfterFunc does that at five allocations per request
 // (its context, the Done channel, the children map, the stop function:
-// 3% of the CPU of a proxied HTTP/1.1 request). AfterCancel and StopAfterCancel
-// are the same contract for this context, allocating nothing: the proxy
-// uses them when the request's context is a reqCtx (an interface it
-// declares; h1 is not imported), and context.AfterFunc otherwise.
+// 3% of the CPU of a proxied HTTP/1.1 request). AfterCancel and
+// StopAfterCancel are the same contract for this context, allocating
+// nothing: the proxy uses them when the request's context is a reqCtx
+// (an interface it declares; h1 is not imported), and context.AfterFunc
+// otherwise.
 //
 // It is only offered when nothing but cancel can end the context: the
 // connection's context must never be done (hookable), as it is when
@@ -36,9 +37,11 @@ type reqCtx struct {
 }
 
 // init makes r the child of parent; r lives in the request's response.
-func (r *reqCtx) init(parent context.Context) {
+// endless says parent is never done (parent.Done() == nil, which the
+// connection works out once for all its requests).
+func (r *reqCtx) init(parent context.Context, endless bool) {
 	r.Context, r.cancelCtx = context.WithCancel(parent)
-	r.hookable = parent.Done() == nil
+	r.hookable = endless
 }
 
 // cancel cancels the context, then starts the function set by AfterCancel,

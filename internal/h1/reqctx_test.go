@@ -17,7 +17,7 @@ var _ proxy.CancelHook = (*reqCtx)(nil)
 
 func newReqCtx(parent context.Context) *reqCtx {
 	r := &reqCtx{}
-	r.init(parent)
+	r.init(parent, parent.Done() == nil)
 	return r
 }
 

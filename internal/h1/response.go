@@ -661,7 +661,7 @@ func foreachHeaderElement(v string, fn func(string)) {
 // connection may serve another request.
 func (c *conn) serveRequest(req *http.Request) bool {
 	w := &response{c: c, handlerHeader: make(http.Header, headerHint), contentLength: -1}
-	w.ctx.init(c.ctx)
+	w.ctx.init(c.ctx, c.ctxEndless)
 	req = req.WithContext(&w.ctx)
 	w.req = req
 	w.pendBuf = pends.Get().(*pendBuf)

@@ -239,11 +239,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // conn is one client connection served by this server.
 type conn struct {
-	srv  *Server
-	raw  net.Conn
-	tc   *tls.Conn
-	ctx  context.Context
-	tlsS *tls.ConnectionState
+	srv *Server
+	raw net.Conn
+	tc  *tls.Conn
+	ctx context.Context
+	// ctxEndless: ctx is never done, so requests offer the cancel hook (reqctx.go).
+	ctxEndless bool
+	tlsS       *tls.ConnectionState
 	// remote is RemoteAddr().String(), once.
 	remote string
 
@@ -371,6 +373,7 @@ func (c *conn) begin() (serve, handed bool) {
 		ctx = s.ConnContext(ctx, tc)
 	}
 	c.ctx = ctx
+	c.ctxEndless = ctx.Done() == nil
 	c.initIdleWait()
 	c.watchDone = make(chan struct{}, 1)
 	c.watchFn = c.watchClient
