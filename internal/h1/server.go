@@ -278,13 +278,15 @@ type conn struct {
 	reqDone    bool
 	watching   bool
 	aborting   bool
-	reqCtx     *reqCtx // nil between requests
+	reqCtx     *reqCtx      // nil between requests
+	wb         *writeBehind // under tc
 	watchByte  [1]byte
 }
 
 func (s *Server) serveConn(raw net.Conn) {
-	tc := tls.Server(raw, s.TLSConfig)
-	c := &conn{srv: s, raw: raw, tc: tc}
+	wb := newWriteBehind(raw)
+	tc := tls.Server(wb, s.TLSConfig)
+	c := &conn{srv: s, raw: raw, tc: tc, wb: wb}
 	c.pre.c = tc
 	// Idle (to Shutdown) until a request is read: a request read after
 	// Shutdown begins is not served, so waiting for one is pointless.
@@ -361,7 +363,9 @@ func (c *conn) begin() (serve, handed bool) {
 	tc.SetWriteDeadline(time.Time{})
 	cs := tc.ConnectionState()
 	if p := cs.NegotiatedProtocol; p != "" && p != "http/1.1" && p != "http/1.0" {
-		// HTTP/2: net/http serves it, unchanged.
+		// HTTP/2: net/http serves it, unchanged, on a socket that
+		// writes behind (writebehind.go).
+		c.wb.enable()
 		c.setBusy()
 		tc.SetReadDeadline(time.Time{})
 		return false, s.handoff.give(tc)
