@@ -226,4 +226,3 @@ func (w *writeBehind) Close() error {
 	}
 	return w.Conn.Close()
 }
-
