@@ -135,7 +135,7 @@ fuzz:
 ## (package:target). make fuzz runs every target longer.
 EDGE_FUZZTIME ?= 15s
 EDGE_FUZZ := proxy:FuzzNormalisePath proxy:FuzzRoutePath proxy:FuzzDirect proxy:FuzzTransportDiff \
-	proxy:FuzzOperationTable proxy:FuzzRouteMatch h1:FuzzDifferential \
+	proxy:FuzzOperationTable proxy:FuzzRouteMatch h1:FuzzDifferential h1:FuzzWriteBehind \
 	httphead:FuzzParseRequest httphead:FuzzReadResponse
 ##
 ## Go 1.26's fuzz coordinator can fail a run with "context deadline

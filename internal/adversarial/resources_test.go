@@ -100,6 +100,31 @@ func sendTimeout(t *testing.T, e *env) {
 			t.Errorf("the connection no longer serves other streams: %s", r)
 		}
 	})
+	t.Run("h2 socket", func(t *testing.T) {
+		// Windows open for 16 MiB, and the socket never read: the kernel's
+		// buffers fill, and the gateway's writes (behind, on HTTP/2:
+		// internal/h1/writebehind.go) stop.
+		h := e.pki.rawH2(t, g, "a.test", nil)
+		for i := range 16 {
+			h.open(t, [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", fmt.Sprintf("/big/h2s-%d", i)}}, true)
+		}
+		if !waitFor(3*time.Second, func() bool { return big.active.Load() > 0 }) {
+			t.Fatal("no request reached the upstream")
+		}
+		if !waitFor(10*time.Second, func() bool { return big.active.Load() == 0 }) {
+			t.Errorf("STUCK: %d upstream connections still open 10s after an HTTP/2 client stopped reading (timeouts.send 1s)", big.active.Load())
+		}
+		// The gateway hung up: what the kernel held, then the end.
+		h.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := io.Copy(io.Discard, h.c)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("STUCK: the HTTP/2 connection is still open (read %d bytes, then nothing)", n)
+		}
+		if n >= 16*bigBody {
+			t.Errorf("the client got all 16 bodies: nothing was cut")
+		}
+		t.Logf("the client read %d bytes after it stopped reading, then %v", n, err)
+	})
 }
 
 func rapidReset(t *testing.T, e *env) {
