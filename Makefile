@@ -130,7 +130,8 @@ fuzz:
 ## paths, the direct path against httputil.ReverseProxy, the upstream
 ## transport against http.Transport, the operation table, the prefix route
 ## tree against a scan of the routes, internal/h1's HTTP/1.1 server
-## against net/http's, and internal/httphead's request and response
+## against net/http's, HTTP/2's write-behind against the socket's own
+## writes, and internal/httphead's request and response
 ## parsers against http.ReadRequest and http.ReadResponse
 ## (package:target). make fuzz runs every target longer.
 EDGE_FUZZTIME ?= 15s
