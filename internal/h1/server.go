@@ -365,7 +365,9 @@ func (c *conn) begin() (serve, handed bool) {
 	if p := cs.NegotiatedProtocol; p != "" && p != "http/1.1" && p != "http/1.0" {
 		// HTTP/2: net/http serves it, unchanged, on a socket that
 		// writes behind (writebehind.go).
-		c.wb.enable()
+		if p == "h2" {
+			c.wb.enable()
+		}
 		c.setBusy()
 		tc.SetReadDeadline(time.Time{})
 		return false, s.handoff.give(tc)
@@ -719,8 +721,17 @@ func (h *handedConn) Read(b []byte) (int, error) {
 // ConnectionState is read by net/http for Request.TLS.
 func (h *handedConn) ConnectionState() tls.ConnectionState { return h.tc.ConnectionState() }
 
-// NetConn is the TCP connection, as tls.Conn's.
-func (h *handedConn) NetConn() net.Conn { return h.tc.NetConn() }
+// NetConn is the TCP connection, as tls.Conn's: the socket, not the
+// write-behind above it (off on a handed HTTP/1
+// connection), so that its optional methods (CloseWrite, SyscallConn)
+// stay visible.
+func (h *handedConn) NetConn() net.Conn {
+	c := h.tc.NetConn()
+	if w, ok := c.(*writeBehind); ok {
+		return w.Conn
+	}
+	return c
+}
 
 // handoffListener is the listener Fallback serves.
 type handoffListener struct {

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -25,18 +26,23 @@ import (
 //
 // It behaves as a larger socket buffer, bounded by wbMax:
 //   - The bytes leave in the order they were written, each once. A write
-//     of directMin bytes or more waits until the bytes before it are
-//     written and is then written directly, as without write-behind.
-//   - Once wbMax bytes wait, a write waits for the goroutine to take them.
-//     A client that does not read holds at most 2*wbMax bytes here, and
-//     the socket's write deadline (send_timeout) still ends it.
-//   - A failed socket write fails every later write, as in crypto/tls.
-//   - A write deadline in the past (crypto/tls sets one after close_notify)
-//     and Close first wait, for closeDrain at most, until the bytes
-//     written before them are on the socket, as a kernel sends the bytes
-//     queued before a close; then the deadline or the close applies, and
-//     a write after such a deadline fails at once. A deadline that passes
-//     while bytes wait fails their socket write, and so the next write.
+//     of directMin bytes or more, when nothing is queued, and one that
+//     does not fit beside the queued bytes once they are written, is
+//     written directly, as without write-behind.
+//   - At most wbMax bytes are queued or being written; past that, a write
+//     waits, as on a full socket. The socket's write deadline
+//     (send_timeout) still ends a socket write that makes no progress.
+//   - A failed socket write fails every later write, as in crypto/tls. A
+//     write error is reported by the write after the one whose bytes
+//     failed (as for bytes a kernel accepted and could not deliver).
+//   - Nothing waits for the queued bytes: a write deadline set while they
+//     are being written applies once they are (so send_timeout still
+//     bounds them, and a deadline cleared later does not unbound them);
+//     after one in the past, writes fail at once. Close fails waiting
+//     writes and reads at once and closes the socket once the queued
+//     bytes are written (close_notify, a last GOAWAY), as a kernel sends
+//     what it queued before a close. A deadline in the past and Close
+//     give them closeDrain at most (crypto/tls gives close_notify 5 s).
 //   - An idle connection holds no buffer: it goes back to a pool once the
 //     goroutine has written it.
 //
@@ -47,26 +53,34 @@ type writeBehind struct {
 
 	on atomic.Bool
 
-	mu      sync.Mutex
-	cond    sync.Cond // signalled when the goroutine takes buf or stops
-	buf     *[]byte   // written, not yet taken by the goroutine; nil: none
-	running bool      // a goroutine writes to the socket, or a direct write does
-	direct  bool      // the write in progress is a direct one
-	closed  bool
-	past    bool  // the write deadline is one set in the past
-	err     error // the first failed socket write
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when bytes leave or the goroutine stops
+	buf      *[]byte   // queued, not yet taken by the goroutine; nil: none
+	inflight int       // bytes the goroutine is writing
+	running  bool      // a goroutine writes to the socket, or a direct write does
+	direct   bool      // the write in progress is a direct one
+	closed   bool      // Close was called
+	past     bool      // the write deadline set last is in the past
+	err      error     // the first failed socket write
+	// What waits for the goroutine to finish: a write deadline to set,
+	// the socket to close, and the timer that bounds the wait.
+	dl        time.Time
+	dlPending bool
+	closeLate bool
+	bound     *time.Timer
+	gen       uint64 // counts the goroutine's runs, for bound
 }
 
 const (
-	// wbMax is how many bytes may wait for the goroutine.
-	wbMax = 32 << 10
-	// directMin is the size of a write that is not copied: bulk answers
-	// are written as without write-behind.
+	// wbMax is how many bytes may be queued or being written.
+	wbMax = 16 << 10
+	// directMin is the size of a write that is not copied when nothing
+	// is queued: bulk answers are written as without write-behind.
 	directMin = 4 << 10
 )
 
-// closeDrain bounds the wait for written bytes in Close and in a write
-// deadline in the past (crypto/tls gives close_notify 5 s, too).
+// closeDrain bounds the time queued bytes get after Close or a write
+// deadline in the past.
 var closeDrain = 5 * time.Second
 
 var wbBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
@@ -80,6 +94,9 @@ func newWriteBehind(c net.Conn) *writeBehind {
 // enable turns write-behind on; it is called before the connection is
 // handed over, so no write is in progress.
 func (w *writeBehind) enable() { w.on.Store(true) }
+
+// NetConn is the socket, as tls.Conn.NetConn.
+func (w *writeBehind) NetConn() net.Conn { return w.Conn }
 
 func (w *writeBehind) Write(p []byte) (int, error) {
 	if !w.on.Load() {
@@ -107,12 +124,20 @@ func (w *writeBehind) Write(p []byte) (int, error) {
 			go w.flush()
 			return len(p), nil
 		}
-		if !w.direct && !w.past && len(p) <= wbMax {
-			if w.buf == nil {
-				w.buf = wbBufs.Get().(*[]byte)
-				*w.buf = (*w.buf)[:0]
+		if w.past {
+			w.mu.Unlock()
+			return 0, &net.OpError{Op: "write", Net: "tcp", Source: w.LocalAddr(), Addr: w.RemoteAddr(), Err: os.ErrDeadlineExceeded}
+		}
+		if !w.direct {
+			queued := 0
+			if w.buf != nil {
+				queued = len(*w.buf)
 			}
-			if len(*w.buf)+len(p) <= wbMax {
+			if w.inflight+queued+len(p) <= wbMax {
+				if w.buf == nil {
+					w.buf = wbBufs.Get().(*[]byte)
+					*w.buf = (*w.buf)[:0]
+				}
 				*w.buf = append(*w.buf, p...)
 				w.mu.Unlock()
 				return len(p), nil
@@ -123,7 +148,7 @@ func (w *writeBehind) Write(p []byte) (int, error) {
 }
 
 // writeDirect writes p on the caller's goroutine; w.mu is held, nothing
-// waits to be written, and it returns with w.mu released.
+// is queued, and it returns with w.mu released.
 func (w *writeBehind) writeDirect(p []byte) (int, error) {
 	w.running, w.direct = true, true
 	w.mu.Unlock()
@@ -138,7 +163,8 @@ func (w *writeBehind) writeDirect(p []byte) (int, error) {
 	return n, err
 }
 
-// flush writes buf to the socket until nothing waits.
+// flush writes the queued bytes to the socket until none are left, then
+// does what waited for it.
 func (w *writeBehind) flush() {
 	// Let the goroutines that are ready run first: the handler whose
 	// HEADERS frame was just written queues its DATA frame, other streams
@@ -147,63 +173,83 @@ func (w *writeBehind) flush() {
 	w.mu.Lock()
 	for w.buf != nil && w.err == nil {
 		b := w.buf
-		w.buf = nil
-		w.cond.Broadcast()
+		w.buf, w.inflight = nil, len(*b)
 		w.mu.Unlock()
 		_, err := w.Conn.Write(*b)
 		putWBBuf(b)
 		w.mu.Lock()
+		w.inflight = 0
 		if err != nil && w.err == nil {
 			w.err = err
 		}
+		w.cond.Broadcast()
 	}
 	if w.buf != nil { // after a failed write: never sent
 		putWBBuf(w.buf)
 		w.buf = nil
 	}
 	w.running = false
+	w.gen++
+	if w.bound != nil {
+		w.bound.Stop()
+		w.bound = nil
+	}
+	if w.dlPending {
+		w.Conn.SetWriteDeadline(w.dl)
+		w.dlPending = false
+	}
+	closeLate := w.closeLate
 	w.cond.Broadcast()
 	w.mu.Unlock()
+	if closeLate {
+		w.Conn.Close()
+	}
 }
 
 func putWBBuf(b *[]byte) {
-	if cap(*b) <= 2*wbMax {
+	if cap(*b) <= wbMax {
 		*b = (*b)[:0]
 		wbBufs.Put(b)
 	}
 }
 
-// drain waits until the bytes written so far are on the socket (or their
-// write failed), for closeDrain at most; then it fails the socket write in
-// progress. A direct write in progress is not waited for: a deadline in
-// the past or a close interrupts it, as without write-behind.
-func (w *writeBehind) drain() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.running || w.direct {
+// queuedLocked reports whether the goroutine is writing queued bytes.
+func (w *writeBehind) queuedLocked() bool { return w.running && !w.direct }
+
+// boundLocked gives the goroutine's current run closeDrain to finish: then
+// its socket write fails.
+func (w *writeBehind) boundLocked() {
+	if w.bound != nil {
 		return
 	}
-	t := time.AfterFunc(closeDrain, func() { w.Conn.SetWriteDeadline(aLongTimeAgo) })
-	defer t.Stop()
-	for w.running && !w.direct {
-		w.cond.Wait()
-	}
+	gen := w.gen
+	w.bound = time.AfterFunc(closeDrain, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.gen == gen && w.queuedLocked() {
+			w.Conn.SetWriteDeadline(aLongTimeAgo)
+		}
+	})
 }
 
-// SetWriteDeadline sets the socket's write deadline; one in the past
-// applies after the bytes already written are sent.
+// SetWriteDeadline sets the socket's write deadline, once the queued bytes
+// are written.
 func (w *writeBehind) SetWriteDeadline(t time.Time) error {
 	if !w.on.Load() {
 		return w.Conn.SetWriteDeadline(t)
 	}
 	past := !t.IsZero() && !t.After(time.Now())
-	if past {
-		w.drain()
-	}
-	// After a deadline in the past, writes go to the socket directly, so
-	// that they fail at once, as without write-behind.
 	w.mu.Lock()
 	w.past = past
+	if w.queuedLocked() {
+		w.dl, w.dlPending = t, true
+		if past {
+			w.boundLocked()
+			w.cond.Broadcast() // waiting writes fail
+		}
+		w.mu.Unlock()
+		return nil
+	}
 	w.mu.Unlock()
 	return w.Conn.SetWriteDeadline(t)
 }
@@ -216,13 +262,25 @@ func (w *writeBehind) SetDeadline(t time.Time) error {
 	return w.SetWriteDeadline(t)
 }
 
-// Close closes the socket once the bytes already written are sent.
+// Close closes the socket, at once or once the queued bytes are written.
+// It returns at once; reads and waiting writes fail.
 func (w *writeBehind) Close() error {
-	if w.on.Load() {
-		w.mu.Lock()
-		w.closed = true
-		w.mu.Unlock()
-		w.drain()
+	if !w.on.Load() {
+		return w.Conn.Close()
 	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return net.ErrClosed
+	}
+	w.closed = true
+	if w.queuedLocked() {
+		w.closeLate = true
+		w.boundLocked()
+		w.cond.Broadcast()
+		w.mu.Unlock()
+		return w.Conn.SetReadDeadline(aLongTimeAgo)
+	}
+	w.mu.Unlock()
 	return w.Conn.Close()
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // diffAt is where two byte strings part.
@@ -240,10 +242,37 @@ func stalled(t *testing.T, w *writeBehind) chan error {
 	return nil
 }
 
+// queuedBytes is what w has queued or is writing.
+func (w *writeBehind) queuedBytes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.inflight
+	if w.buf != nil {
+		n += len(*w.buf)
+	}
+	return n
+}
+
+// released waits for the blocked writer's error, 2 s at most.
+func released(t *testing.T, res chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-res:
+		if err == nil {
+			t.Errorf("the blocked writer succeeded after %s", what)
+		}
+		return err
+	case <-time.After(2 * time.Second):
+		t.Fatalf("the blocked writer was not released by %s", what)
+		return nil
+	}
+}
+
 // TestWriteBehindBounded: against a client that does not read, at most
-// wbMax bytes wait here (the writer blocks, as on a full socket), and a
-// deadline in the past ends the wait after closeDrain, failing the
-// writer.
+// wbMax bytes are queued or being written (the writer waits, as on a full
+// socket). A deadline in the past returns at once and fails the waiting
+// writer at once; the socket write of the queued bytes fails after
+// closeDrain.
 func TestWriteBehindBounded(t *testing.T) {
 	defer func(d time.Duration) { closeDrain = d }(closeDrain)
 	closeDrain = 200 * time.Millisecond
@@ -251,54 +280,119 @@ func TestWriteBehindBounded(t *testing.T) {
 	w := newWriteBehind(a)
 	w.enable()
 	res := stalled(t, w)
-	w.mu.Lock()
-	waiting := 0
-	if w.buf != nil {
-		waiting = len(*w.buf)
-	}
-	w.mu.Unlock()
-	if waiting > wbMax {
-		t.Errorf("%d bytes wait for a client that does not read, want at most %d", waiting, wbMax)
+	if n := w.queuedBytes(); n > wbMax {
+		t.Errorf("%d bytes queued for a client that does not read, want at most %d", n, wbMax)
 	}
 	start := time.Now()
 	w.SetWriteDeadline(time.Now().Add(-time.Second))
-	if d := time.Since(start); d > closeDrain+2*time.Second {
-		t.Errorf("a deadline in the past took %v, want about closeDrain (%v)", d, closeDrain)
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("setting a deadline in the past took %v, want it at once", d)
 	}
-	select {
-	case err := <-res:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("the blocked writer got %v, want a deadline error", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the blocked writer was not released by the deadline")
+	if err := released(t, res, "a deadline in the past"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the blocked writer got %v, want a deadline error", err)
 	}
 	if _, err := w.Write([]byte("x")); err == nil {
-		t.Error("a write after a failed socket write succeeded")
+		t.Error("a write after a deadline in the past succeeded")
 	}
+	w.idleAfter(t) // the queued bytes' socket write ends within closeDrain
 }
 
-// TestWriteBehindCloseBounded: Close against a client that does not read
-// waits closeDrain at most, and releases the blocked writer.
-func TestWriteBehindCloseBounded(t *testing.T) {
+// TestWriteBehindCloseAtOnce: Close against a client that does not read
+// returns at once and releases the blocked writer; the socket closes after
+// closeDrain, and the client reads what it held, then the end.
+func TestWriteBehindCloseAtOnce(t *testing.T) {
 	defer func(d time.Duration) { closeDrain = d }(closeDrain)
 	closeDrain = 200 * time.Millisecond
-	a, _ := tcpPair(t)
+	a, b := tcpPair(t)
 	w := newWriteBehind(a)
 	w.enable()
 	res := stalled(t, w)
 	start := time.Now()
 	w.Close()
-	if d := time.Since(start); d > closeDrain+2*time.Second {
-		t.Errorf("Close took %v, want about closeDrain (%v)", d, closeDrain)
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("Close took %v, want it at once", d)
 	}
-	select {
-	case err := <-res:
-		if err == nil {
-			t.Error("the blocked writer succeeded after Close")
+	released(t, res, "Close")
+	if _, err := w.Read(make([]byte, 1)); err == nil {
+		t.Error("a read after Close succeeded")
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, b); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("the socket is still open 5 s after Close")
+	}
+}
+
+// TestWriteBehindTLSCloseInterlock: crypto/tls's Close, called while a
+// Write is in flight, closes the socket to break that write (x/net's serve
+// loop and net/http's Server.Close rely on it); under write-behind it
+// returns at once too. (From the attacker review of the change.)
+func TestWriteBehindTLSCloseInterlock(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		a, b := tcpPair(t)
+		a.SetWriteBuffer(4096)
+		b.SetReadBuffer(4096)
+		w := newWriteBehind(a)
+		tc := tls.Server(w, serverTLS(t))
+		cc := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+		errc := make(chan error, 1)
+		go func() { errc <- cc.Handshake() }()
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the blocked writer was not released by Close")
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if on {
+			w.enable()
+		}
+		var wrote atomic.Int64
+		done := make(chan error, 1)
+		go func() {
+			p := make([]byte, 1000) // small records: HEADERS, small DATA, PING acks
+			for range 1_000_000 {
+				if _, err := tc.Write(p); err != nil {
+					done <- err
+					return
+				}
+				wrote.Add(1)
+			}
+			done <- nil
+		}()
+		for last := int64(-1); wrote.Load() != last; {
+			last = wrote.Load()
+			time.Sleep(100 * time.Millisecond)
+		}
+		start := time.Now()
+		tc.Close()
+		d := time.Since(start)
+		if err := <-done; err == nil {
+			t.Errorf("on=%v: the stalled write succeeded", on)
+		}
+		if d > time.Second {
+			t.Errorf("on=%v: tls.Conn.Close with a Write in flight took %v, want it at once", on, d.Round(time.Millisecond))
+		}
+	}
+}
+
+// TestWriteBehindDeadlineWaits: a write deadline set while queued bytes
+// are being written applies after them: clearing it does not take
+// send_timeout's bound off the socket write in progress.
+func TestWriteBehindDeadlineWaits(t *testing.T) {
+	a, _ := tcpPair(t)
+	w := newWriteBehind(a)
+	w.enable()
+	w.SetWriteDeadline(time.Now().Add(time.Hour))
+	res := stalled(t, w)
+	w.mu.Lock()
+	queued := w.queuedLocked()
+	w.mu.Unlock()
+	if !queued {
+		t.Fatal("the stalled writer is not behind queued bytes")
+	}
+	a.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)) // send_timeout's push, on the socket
+	w.SetWriteDeadline(time.Time{})                            // cleared above it
+	if err := released(t, res, "the socket's deadline"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the blocked writer got %v, want a deadline error", err)
 	}
 }
 
@@ -448,4 +542,95 @@ func (l *countListener) conn() *countConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.c
+}
+
+// TestWriteBehindServerClose: net/http's Server.Close closes its
+// connections one after the other, holding the server's mutex; with
+// HTTP/2 clients that stopped reading, it still returns at once (a drain
+// per connection would add up: from the attacker review of the change).
+func TestWriteBehindServerClose(t *testing.T) {
+	defer func(d time.Duration) { closeDrain = d }(closeDrain)
+	closeDrain = time.Second
+	const clients = 4
+	var chunks atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		p := make([]byte, 100)
+		for range 1_000_000 {
+			if _, err := w.Write(p); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			chunks.Add(1)
+			time.Sleep(20 * time.Microsecond) // small answers, one by one
+		}
+	})
+	quiet := log.New(io.Discard, "", 0)
+	cfg := serverTLS(t)
+	fb := &http.Server{Handler: h, ErrorLog: quiet, TLSConfig: cfg.Clone()}
+	srv := &Server{Handler: h, Fallback: fb, TLSConfig: cfg, ErrorLog: quiet}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go fb.Serve(srv.Handoff())
+	go srv.Serve(&smallSndBufListener{inner})
+	defer srv.Close()
+	for range clients {
+		raw, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.(*net.TCPConn).SetReadBuffer(4096)
+		defer raw.Close()
+		cc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err := cc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(cc, http2.ClientPreface)
+		fr := http2.NewFramer(cc, cc)
+		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+		fr.WriteWindowUpdate(0, 1<<31-1-65535)
+		var hb []byte
+		for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "x"}, {":path", "/"}} {
+			hb = appendLiteral(hb, kv[0], kv[1])
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb, EndStream: true, EndHeaders: true})
+		// and never read
+	}
+	last := int64(-1)
+	for i := 0; chunks.Load() != last; i++ {
+		if i == 30 {
+			t.Fatal("the answers did not stall in 9 s")
+		}
+		last = chunks.Load()
+		time.Sleep(300 * time.Millisecond)
+	}
+	start := time.Now()
+	fb.Close()
+	if d := time.Since(start); d > closeDrain/2 {
+		t.Errorf("http.Server.Close with %d stalled HTTP/2 clients took %v, want it at once", clients, d.Round(time.Millisecond))
+	}
+}
+
+// appendLiteral is an HPACK literal header field without indexing, new name.
+func appendLiteral(b []byte, name, value string) []byte {
+	b = append(b, 0x00, byte(len(name)))
+	b = append(b, name...)
+	b = append(b, byte(len(value)))
+	return append(b, value...)
+}
+
+// smallSndBufListener gives accepted sockets a small send buffer, so that
+// they fill quickly.
+type smallSndBufListener struct{ net.Listener }
+
+func (l *smallSndBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
