@@ -722,9 +722,8 @@ func (h *handedConn) Read(b []byte) (int, error) {
 func (h *handedConn) ConnectionState() tls.ConnectionState { return h.tc.ConnectionState() }
 
 // NetConn is the TCP connection, as tls.Conn's: the socket, not the
-// write-behind above it (off on a handed HTTP/1
-// connection), so that its optional methods (CloseWrite, SyscallConn)
-// stay visible.
+// write-behind above it (off on a handed HTTP/1 connection), so that its
+// optional methods (CloseWrite, SyscallConn) stay visible.
 func (h *handedConn) NetConn() net.Conn {
 	c := h.tc.NetConn()
 	if w, ok := c.(*writeBehind); ok {
