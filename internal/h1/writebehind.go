@@ -275,11 +275,14 @@ func (w *writeBehind) Close() error {
 	}
 	w.closed = true
 	if w.queuedLocked() {
+		// The goroutine closes the socket once it sees closeLate, which
+		// it reads under w.mu: the socket is still open here.
 		w.closeLate = true
 		w.boundLocked()
 		w.cond.Broadcast()
+		w.Conn.SetReadDeadline(aLongTimeAgo)
 		w.mu.Unlock()
-		return w.Conn.SetReadDeadline(aLongTimeAgo)
+		return nil
 	}
 	w.mu.Unlock()
 	return w.Conn.Close()
