@@ -116,12 +116,9 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	log.Info("probe exporter listening", "addr", ln.Addr().String(), "timeout", timeout.String(),
-		"insecure_skip_verify", *insecure, "ca", *caFile)
-	if remote {
-		log.Warn("probe endpoint reachable from the network: whoever reaches it can make this host connect anywhere", "addr", ln.Addr().String())
-	}
-
+	// The signal handlers are in place before the probe says it listens:
+	// a "kill -HUP" sent on that line must not find the default action
+	// (which ends the process).
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// A probe has nothing to reload and must survive a "kill -HUP" meant
@@ -129,6 +126,11 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	onHangup(ctx, func() {
 		log.Info("SIGHUP ignored: the probe exporter has no config to reload")
 	})
+	log.Info("probe exporter listening", "addr", ln.Addr().String(), "timeout", timeout.String(),
+		"insecure_skip_verify", *insecure, "ca", *caFile)
+	if remote {
+		log.Warn("probe endpoint reachable from the network: whoever reaches it can make this host connect anywhere", "addr", ln.Addr().String())
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
