@@ -68,13 +68,10 @@ func repoRoot() (string, error) {
 // was free a moment ago), for tests of unreachable peers.
 func ClosedAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	// A port from FreePort's range, never bound: an ephemeral port closed
+	// here could be the next one a parallel test's listener gets (a
+	// "closed port" probe then met another test's TLS server in CI).
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago, for a
