@@ -727,7 +727,7 @@ func (h *handedConn) ConnectionState() tls.ConnectionState { return h.tc.Connect
 func (h *handedConn) NetConn() net.Conn {
 	c := h.tc.NetConn()
 	if w, ok := c.(*writeBehind); ok {
-		return w.Conn
+		return w.NetConn()
 	}
 	return c
 }

@@ -117,8 +117,7 @@ func (w *writeBehind) Write(p []byte) (int, error) {
 			if len(p) >= directMin || w.past {
 				return w.writeDirect(p)
 			}
-			w.buf = wbBufs.Get().(*[]byte)
-			*w.buf = append((*w.buf)[:0], p...)
+			w.queueLocked(p)
 			w.running = true
 			w.mu.Unlock()
 			go w.flush()
@@ -134,17 +133,21 @@ func (w *writeBehind) Write(p []byte) (int, error) {
 				queued = len(*w.buf)
 			}
 			if w.inflight+queued+len(p) <= wbMax {
-				if w.buf == nil {
-					w.buf = wbBufs.Get().(*[]byte)
-					*w.buf = (*w.buf)[:0]
-				}
-				*w.buf = append(*w.buf, p...)
+				w.queueLocked(p)
 				w.mu.Unlock()
 				return len(p), nil
 			}
 		}
 		w.cond.Wait()
 	}
+}
+
+// queueLocked appends p to the queued bytes.
+func (w *writeBehind) queueLocked(p []byte) {
+	if w.buf == nil {
+		w.buf = wbBufs.Get().(*[]byte) // empty: putWBBuf empties what it pools
+	}
+	*w.buf = append(*w.buf, p...)
 }
 
 // writeDirect writes p on the caller's goroutine; w.mu is held, nothing

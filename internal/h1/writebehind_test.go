@@ -66,6 +66,21 @@ func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return a.(*net.TCPConn), b.(*net.TCPConn)
 }
 
+// onPair is a write-behind socket, on, and the other end.
+func onPair(t testing.TB) (*writeBehind, *net.TCPConn) {
+	a, b := tcpPair(t)
+	w := newWriteBehind(a)
+	w.enable()
+	return w, b
+}
+
+// shortDrain sets closeDrain to d for the test.
+func shortDrain(t testing.TB, d time.Duration) {
+	old := closeDrain
+	closeDrain = d
+	t.Cleanup(func() { closeDrain = old })
+}
+
 // idle waits until w has nothing to write and reports whether it holds a
 // buffer.
 func (w *writeBehind) idleAfter(t testing.TB) bool {
@@ -274,11 +289,8 @@ func released(t *testing.T, res chan error, what string) error {
 // writer at once; the socket write of the queued bytes fails after
 // closeDrain.
 func TestWriteBehindBounded(t *testing.T) {
-	defer func(d time.Duration) { closeDrain = d }(closeDrain)
-	closeDrain = 200 * time.Millisecond
-	a, _ := tcpPair(t)
-	w := newWriteBehind(a)
-	w.enable()
+	shortDrain(t, 200*time.Millisecond)
+	w, _ := onPair(t)
 	res := stalled(t, w)
 	if n := w.queuedBytes(); n > wbMax {
 		t.Errorf("%d bytes queued for a client that does not read, want at most %d", n, wbMax)
@@ -301,11 +313,8 @@ func TestWriteBehindBounded(t *testing.T) {
 // returns at once and releases the blocked writer; the socket closes after
 // closeDrain, and the client reads what it held, then the end.
 func TestWriteBehindCloseAtOnce(t *testing.T) {
-	defer func(d time.Duration) { closeDrain = d }(closeDrain)
-	closeDrain = 200 * time.Millisecond
-	a, b := tcpPair(t)
-	w := newWriteBehind(a)
-	w.enable()
+	shortDrain(t, 200*time.Millisecond)
+	w, b := onPair(t)
 	res := stalled(t, w)
 	start := time.Now()
 	w.Close()
@@ -378,9 +387,7 @@ func TestWriteBehindTLSCloseInterlock(t *testing.T) {
 // are being written applies after them: clearing it does not take
 // send_timeout's bound off the socket write in progress.
 func TestWriteBehindDeadlineWaits(t *testing.T) {
-	a, _ := tcpPair(t)
-	w := newWriteBehind(a)
-	w.enable()
+	w, _ := onPair(t)
 	w.SetWriteDeadline(time.Now().Add(time.Hour))
 	res := stalled(t, w)
 	w.mu.Lock()
@@ -389,8 +396,8 @@ func TestWriteBehindDeadlineWaits(t *testing.T) {
 	if !queued {
 		t.Fatal("the stalled writer is not behind queued bytes")
 	}
-	a.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)) // send_timeout's push, on the socket
-	w.SetWriteDeadline(time.Time{})                            // cleared above it
+	w.Conn.SetWriteDeadline(time.Now().Add(200 * time.Millisecond)) // send_timeout's push, on the socket
+	w.SetWriteDeadline(time.Time{})                                 // cleared above it
 	if err := released(t, res, "the socket's deadline"); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("the blocked writer got %v, want a deadline error", err)
 	}
@@ -400,9 +407,7 @@ func TestWriteBehindDeadlineWaits(t *testing.T) {
 // written before it leave, and fails the writes after it at once, as on
 // the socket.
 func TestWriteBehindPastDeadline(t *testing.T) {
-	a, b := tcpPair(t)
-	w := newWriteBehind(a)
-	w.enable()
+	w, b := onPair(t)
 	if _, err := w.Write([]byte("close_notify")); err != nil {
 		t.Fatal(err)
 	}
@@ -420,9 +425,7 @@ func TestWriteBehindPastDeadline(t *testing.T) {
 // TestWriteBehindPeerGone: once the client has gone, writes fail, and go
 // on failing.
 func TestWriteBehindPeerGone(t *testing.T) {
-	a, b := tcpPair(t)
-	w := newWriteBehind(a)
-	w.enable()
+	w, b := onPair(t)
 	b.SetLinger(0)
 	b.Close() // a reset
 	var err error
@@ -549,8 +552,7 @@ func (l *countListener) conn() *countConn {
 // HTTP/2 clients that stopped reading, it still returns at once (a drain
 // per connection would add up: from the attacker review of the change).
 func TestWriteBehindServerClose(t *testing.T) {
-	defer func(d time.Duration) { closeDrain = d }(closeDrain)
-	closeDrain = time.Second
+	shortDrain(t, time.Second)
 	const clients = 4
 	var chunks atomic.Int64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
